@@ -1,0 +1,88 @@
+//! Write a wasmcron job in Rust: one function and `#[job]`.
+//!
+//! A job plugin is a WebAssembly component built for `wasm32-wasip2` from a
+//! `cdylib` crate. The host calls your function once per run, with the run's
+//! [`Context`]; you return the output (any text) or a [`JobError`] that says
+//! whether a retry may help.
+//!
+//! ```no_run
+//! use serde::Deserialize;
+//! use wasmcron_guest::{Context, JobError, job, kv, log};
+//!
+//! #[derive(Deserialize)]
+//! struct Args {
+//!     name: String,
+//! }
+//!
+//! #[job]
+//! fn greet(ctx: Context) -> Result<String, JobError> {
+//!     // Bad arguments are a permanent error: the scheduler will not retry.
+//!     let args: Args = ctx.args()?;
+//!     let seen: u64 = kv::get_json("seen")?.unwrap_or(0);
+//!     kv::set_json("seen", &(seen + 1))?;
+//!     log::info!("greeting {} (attempt {})", args.name, ctx.attempt());
+//!     Ok(format!("Hello, {}! I have greeted {} times.", args.name, seen + 1))
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` from a crate
+//! with `crate-type = ["cdylib"]`, then check it with
+//! `wasmcron plugin check target/wasm32-wasip2/release/NAME.wasm`.
+//!
+//! # What a job can reach
+//! By default nothing outside itself: no files, no network, no environment
+//! variables. Clocks and random numbers work. State shared between runs goes
+//! through [`kv`]; anything printed to stdout or stderr, and everything
+//! logged with [`log`], is kept (bounded) in the run's history.
+
+#![deny(missing_docs)]
+
+// Lets the generated bindings name this crate by its public path.
+extern crate self as wasmcron_guest;
+
+mod context;
+mod error;
+pub mod kv;
+pub mod log;
+
+pub use context::{Context, IntoOutput, Timestamp};
+pub use error::JobError;
+pub use wasmcron_guest_macros::job;
+
+/// The raw bindings of the `wasmcron:plugin` WIT package, world `job`.
+///
+/// Most plugins never need them; they are public for the rare case the safe
+/// wrappers do not cover.
+#[allow(
+    missing_docs,
+    reason = "generated from wit/wasmcron.wit, whose doc comments carry over where WIT has them"
+)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "job",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_job_raw",
+        default_bindings_module: "::wasmcron_guest::bindings",
+        runtime_path: "::wasmcron_guest::__private::wit_bindgen::rt",
+    });
+}
+
+/// Used by the code `#[job]` expands to; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::exports::wasmcron::plugin::runner::Guest as Runner;
+    pub use crate::bindings::wasmcron::plugin::types::{JobError as WitJobError, RunContext};
+    pub use crate::context::dispatch;
+    pub use wit_bindgen;
+}
+
+/// Exports the type `#[job]` generated as the component's `runner`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_job {
+    ($ty:ident) => {
+        $crate::bindings::__export_job_raw!($ty);
+    };
+}

@@ -1,0 +1,191 @@
+//! The `wasmcron` command line. `main.rs` only parses and calls [`run`].
+
+use crate::plugin::Plugin;
+use crate::runtime::{Limits, RunRequest, Runtime, RuntimeConfig};
+use crate::store::MemoryKv;
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Run scheduled jobs as sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "wasmcron", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with plugin files.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Load and validate a plugin: prints its world, imports and exports,
+    /// or why it cannot be used. Exits non-zero when it cannot.
+    Check {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plugin once, with default limits unless given, and print the
+    /// outcome. Exits non-zero unless the run succeeded.
+    Run {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// The job's arguments, JSON.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        /// Job id the run pretends to belong to (names its kv namespace).
+        #[arg(long, default_value = "cli")]
+        job_id: String,
+        /// Fuel budget (instructions).
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Wall-clock timeout, e.g. `30s`.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Memory limit in MiB.
+        #[arg(long)]
+        memory_mib: Option<u64>,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(s).map_err(|e| e.to_string())
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Any failure, with context, for `main` to print.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Plugin(PluginCommand::Check { file, json }) => plugin_check(&file, json),
+        Command::Plugin(PluginCommand::Run {
+            file,
+            args,
+            job_id,
+            fuel,
+            timeout,
+            memory_mib,
+            json,
+        }) => {
+            let defaults = Limits::default();
+            let limits = Limits {
+                fuel: fuel.unwrap_or(defaults.fuel),
+                timeout: timeout.unwrap_or(defaults.timeout),
+                memory_bytes: memory_mib
+                    .map_or(defaults.memory_bytes, |m| m.saturating_mul(1 << 20)),
+            };
+            limits.validate().map_err(anyhow::Error::msg)?;
+            serde_json::from_str::<serde_json::Value>(&args)
+                .with_context(|| format!("--args is not valid JSON: {args}"))?;
+            plugin_run(&file, job_id, args, limits, json).await
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<Runtime> {
+    Runtime::new(RuntimeConfig::default(), Arc::new(MemoryKv::default()))
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .context("starting the WebAssembly runtime")
+}
+
+fn plugin_check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    match Plugin::load_file(&runtime, file) {
+        Ok(plugin) => {
+            if json {
+                let doc = serde_json::json!({
+                    "ok": true,
+                    "name": plugin.name(),
+                    "world": "wasmcron:plugin/job@0.1.0",
+                    "hash": plugin.hash().as_str(),
+                    "size": plugin.size(),
+                    "imports": plugin.imports(),
+                    "exports": plugin.exports(),
+                });
+                println!("{doc:#}");
+            } else {
+                println!("{}: ok", file.display());
+                println!("  name:    {}", plugin.name());
+                println!("  world:   wasmcron:plugin/job@0.1.0");
+                println!("  hash:    sha256:{}", plugin.hash());
+                println!("  size:    {} bytes", plugin.size());
+                println!("  exports: {}", plugin.exports().join(", "));
+                println!("  imports:");
+                for import in plugin.imports() {
+                    println!("    {import}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            if json {
+                let doc = serde_json::json!({ "ok": false, "error": err.to_string() });
+                println!("{doc:#}");
+            } else {
+                eprintln!("{}: {err}", file.display());
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn plugin_run(
+    file: &std::path::Path,
+    job_id: String,
+    args: String,
+    limits: Limits,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let plugin =
+        Plugin::load_file(&runtime, file).with_context(|| format!("loading {}", file.display()))?;
+    let request = RunRequest {
+        job_id,
+        run_id: "cli-run".into(),
+        scheduled_at: chrono::Utc::now(),
+        attempt: 1,
+        args,
+        limits,
+    };
+    let report = runtime.run(&plugin, &request).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for record in &report.logs {
+            println!(
+                "[{:?} {:?}] {}",
+                record.source, record.level, record.message
+            );
+        }
+        println!("outcome:  {}", report.outcome.kind());
+        match &report.outcome {
+            crate::runtime::Outcome::Succeeded { output } => println!("output:   {output}"),
+            crate::runtime::Outcome::Failed { message, retryable } => {
+                println!("error:    {message} (retryable: {retryable})");
+            }
+            crate::runtime::Outcome::Trapped { message } => println!("trap:     {message}"),
+            _ => {}
+        }
+        println!("fuel:     {}", report.fuel_consumed);
+        println!("duration: {:?}", report.duration);
+    }
+    Ok(if report.outcome.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

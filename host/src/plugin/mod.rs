@@ -1,0 +1,333 @@
+//! Plugin file → loaded component: validated, compiled once, pre-linked.
+//!
+//! Loading checks, in order, what can be wrong with a file and says so in
+//! words a plugin author can act on: not wasm at all, cut short, a core
+//! module instead of a component, not valid, importing something the host
+//! does not provide, not implementing world `job`.
+
+use crate::runtime::bindings::JobPre;
+use crate::runtime::{RunState, Runtime};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use wasmtime::component::Component;
+
+/// The WIT export a job plugin must provide.
+pub const RUNNER_EXPORT: &str = "wasmcron:plugin/runner@0.1.0";
+/// Largest plugin file accepted.
+pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
+
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is larger than the host accepts.
+    #[error("plugin is {size} bytes; the limit is {MAX_PLUGIN_BYTES}")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+    },
+    /// The bytes are not WebAssembly.
+    #[error(
+        "not a WebAssembly file (it does not start with the `\\0asm` magic bytes); \
+         build the plugin with `cargo build --release --target wasm32-wasip2`"
+    )]
+    NotWasm,
+    /// The file ends before the WebAssembly binary does.
+    #[error("the WebAssembly file is truncated ({detail}); was it copied completely?")]
+    Truncated {
+        /// The parser's message.
+        detail: String,
+    },
+    /// A core module, not a component.
+    #[error(
+        "this is a core WebAssembly module, not a component; build with \
+         `--target wasm32-wasip2` (which emits a component) or wrap it with \
+         `wasm-tools component new`"
+    )]
+    CoreModule,
+    /// The component is malformed or uses features the host does not enable.
+    #[error("invalid WebAssembly component: {detail}")]
+    Invalid {
+        /// The validator's message.
+        detail: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error(
+        "the component imports `{import}`, which this host does not provide \
+         (it provides wasmcron:plugin/log, wasmcron:plugin/kv and WASI 0.2): {detail}"
+    )]
+    UnsatisfiedImport {
+        /// The import's name.
+        import: String,
+        /// The linker's message.
+        detail: String,
+    },
+    /// The component does not implement world `job`.
+    #[error(
+        "the component does not implement world `job`: {detail}; a job plugin must \
+         export `{RUNNER_EXPORT}` (with wasmcron-guest, put #[job] on a function)"
+    )]
+    WrongWorld {
+        /// What was missing or mismatched.
+        detail: String,
+    },
+}
+
+/// A plugin's content hash: SHA-256 of the file, lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentHash(String);
+
+impl ContentHash {
+    /// Hashes `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let digest = Sha256::digest(bytes);
+        Self(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The full hex digest.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 12 hex digits, for people.
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+}
+
+impl std::fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A loaded plugin: compiled, type-checked against world `job`, and linked
+/// (`InstancePre`), so a run only instantiates.
+pub struct Plugin {
+    name: String,
+    hash: ContentHash,
+    size: u64,
+    pre: JobPre<RunState>,
+    imports: Vec<String>,
+    exports: Vec<String>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Loads the plugin at `path`; its name is the file stem.
+    ///
+    /// # Errors
+    /// See [`PluginError`]: every variant names the problem and the fix.
+    pub fn load_file(runtime: &Runtime, path: &Path) -> Result<Self, PluginError> {
+        let io = |source| PluginError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_PLUGIN_BYTES {
+            return Err(PluginError::TooLarge { size });
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin")
+            .to_owned();
+        Self::load_bytes(runtime, name, &bytes)
+    }
+
+    /// Loads a plugin from its bytes.
+    ///
+    /// # Errors
+    /// See [`PluginError`].
+    pub fn load_bytes(runtime: &Runtime, name: String, bytes: &[u8]) -> Result<Self, PluginError> {
+        let size = bytes.len() as u64;
+        if size > MAX_PLUGIN_BYTES {
+            return Err(PluginError::TooLarge { size });
+        }
+        check_header(bytes)?;
+        let hash = ContentHash::of(bytes);
+        let component = Component::new(runtime.engine(), bytes).map_err(|err| {
+            let detail = format!("{err:#}");
+            if detail.contains("unexpected end") {
+                PluginError::Truncated { detail }
+            } else {
+                PluginError::Invalid { detail }
+            }
+        })?;
+        let ty = component.component_type();
+        let engine = runtime.engine();
+        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+        let instance_pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|err| {
+                let detail = format!("{err:#}");
+                let import = between_backticks(&detail).unwrap_or("?").to_owned();
+                PluginError::UnsatisfiedImport { import, detail }
+            })?;
+        let pre = JobPre::new(instance_pre).map_err(|err| PluginError::WrongWorld {
+            detail: format!("{err:#}"),
+        })?;
+        Ok(Self {
+            name,
+            hash,
+            size,
+            pre,
+            imports,
+            exports,
+        })
+    }
+
+    /// The plugin's name (the file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The content hash of the file it was loaded from.
+    pub fn hash(&self) -> &ContentHash {
+        &self.hash
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The component's imports, by name.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// The component's exports, by name.
+    pub fn exports(&self) -> &[String] {
+        &self.exports
+    }
+
+    pub(crate) fn pre(&self) -> &JobPre<RunState> {
+        &self.pre
+    }
+}
+
+/// Tells "not wasm", "cut short" and "core module" apart from the 8-byte
+/// preamble before the compiler sees the file: its errors would say all
+/// three in parser terms.
+fn check_header(bytes: &[u8]) -> Result<(), PluginError> {
+    let magic_len = bytes.len().min(4);
+    if bytes[..magic_len] != WASM_MAGIC[..magic_len] {
+        return Err(PluginError::NotWasm);
+    }
+    if bytes.len() < 8 {
+        return Err(PluginError::Truncated {
+            detail: format!("{} bytes, shorter than the 8-byte preamble", bytes.len()),
+        });
+    }
+    // Bytes 4..8 are version (u16) and layer (u16): layer 0 is a core
+    // module, layer 1 a component.
+    if bytes[6] == 0 && bytes[7] == 0 {
+        return Err(PluginError::CoreModule);
+    }
+    check_sections(bytes)
+}
+
+/// Walks the top-level sections (an id byte and a LEB128 size each): a
+/// section that runs past the end of the file means the file was cut
+/// short, whatever the parser would call it.
+fn check_sections(bytes: &[u8]) -> Result<(), PluginError> {
+    let mut pos = 8;
+    while pos < bytes.len() {
+        let start = pos;
+        pos += 1; // section id
+        let mut size: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let Some(&b) = bytes.get(pos) else {
+                return Err(PluginError::Truncated {
+                    detail: format!(
+                        "the file ends inside the header of the section at offset {start}"
+                    ),
+                });
+            };
+            pos += 1;
+            size |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 28 {
+                // Not a valid u32 LEB128: let the parser report it.
+                return Ok(());
+            }
+        }
+        let end = pos as u64 + size;
+        if end > bytes.len() as u64 {
+            return Err(PluginError::Truncated {
+                detail: format!(
+                    "the section at offset {start} needs {end} bytes but the file has {}",
+                    bytes.len()
+                ),
+            });
+        }
+        pos = usize::try_from(end).unwrap_or(usize::MAX);
+    }
+    Ok(())
+}
+
+fn between_backticks(s: &str) -> Option<&str> {
+    let start = s.find('`')? + 1;
+    let len = s[start..].find('`')?;
+    Some(&s[start..start + len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_checks_tell_the_cases_apart() {
+        assert!(matches!(
+            check_header(b"hello world"),
+            Err(PluginError::NotWasm)
+        ));
+        assert!(matches!(
+            check_header(b""),
+            Ok(()) | Err(PluginError::Truncated { .. })
+        ));
+        assert!(matches!(
+            check_header(b"\0as"),
+            Err(PluginError::Truncated { .. })
+        ));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0"),
+            Err(PluginError::CoreModule)
+        ));
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        assert_eq!(
+            ContentHash::of(b"").as_str(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(ContentHash::of(b"").short(), "e3b0c44298fc");
+    }
+}

@@ -1,0 +1,279 @@
+//! Sandboxed runs: one fresh `wasmtime::Store` per run, limits always on.
+//!
+//! ```text
+//! Plugin (compiled once, InstancePre) ──run(RunRequest)──▶ RunReport { Outcome, fuel, logs }
+//! ```
+//!
+//! Each run gets a new store with a fuel budget, a memory limiter, an epoch
+//! deadline and a captured stdout/stderr. The guest yields to tokio at
+//! every epoch tick, so a runaway guest never holds a worker thread, and
+//! the whole run sits inside a `tokio::time::timeout` as well, because
+//! epoch and fuel checks only run inside guest code: a guest blocked in a
+//! host call (a WASI sleep, say) is stopped by the outer timeout.
+
+pub(crate) mod bindings;
+pub mod capture;
+pub mod engine;
+mod host;
+pub mod limits;
+pub mod outcome;
+mod state;
+
+pub use capture::{LogLevel, LogRecord, LogSource};
+pub use engine::{Allocator, EngineOptions};
+pub use host::{MAX_KV_KEY, MAX_KV_VALUE};
+pub use limits::Limits;
+pub use outcome::{Outcome, OutcomeKind, RunReport};
+pub use state::RunState;
+
+use crate::plugin::Plugin;
+use crate::store::KvStore;
+use bindings::wasmcron::plugin::types::{RunContext, Timestamp};
+use capture::Capture;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+/// How often the epoch advances: the granularity of the timeout check and
+/// of the guest's yields to the async executor.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Outputs longer than this are cut (and the cut marked) before they are
+/// reported; the guest's own memory limit bounds what we lift first.
+pub const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Runtime settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Engine and allocator settings.
+    pub engine: EngineOptions,
+    /// Per-run budget for captured output, in bytes.
+    pub log_budget: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineOptions::default(),
+            log_budget: capture::DEFAULT_LOG_BUDGET,
+        }
+    }
+}
+
+/// One invocation to perform.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The job the run belongs to; names its kv namespace.
+    pub job_id: String,
+    /// This run's id.
+    pub run_id: String,
+    /// When the fire was due.
+    pub scheduled_at: DateTime<Utc>,
+    /// 1 for a first attempt.
+    pub attempt: u32,
+    /// The job's arguments, JSON text.
+    pub args: String,
+    /// Limits for this run.
+    pub limits: Limits,
+}
+
+/// Compiles plugins and runs them. One per process; cheap to share by
+/// reference across tasks.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<RunState>,
+    kv: Arc<dyn KvStore>,
+    allocator: Allocator,
+    log_budget: usize,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("allocator", &self.allocator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine and the linker with WASI and our host imports, and
+    /// starts the epoch ticker.
+    ///
+    /// # Errors
+    /// When the engine cannot be created or the imports cannot be linked.
+    pub fn new(config: RuntimeConfig, kv: Arc<dyn KvStore>) -> wasmtime::Result<Self> {
+        let (engine, allocator) = engine::build(&config.engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::Job::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone())?;
+        Ok(Self {
+            engine,
+            linker,
+            kv,
+            allocator,
+            log_budget: config.log_budget,
+            ticker_stop,
+        })
+    }
+
+    /// The shared engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Which allocator the engine uses.
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<RunState> {
+        &self.linker
+    }
+
+    /// Runs `plugin` once. Never fails: every way a run can end, including
+    /// the guest failing to start, is an [`Outcome`].
+    pub async fn run(&self, plugin: &Plugin, request: &RunRequest) -> RunReport {
+        let started = Instant::now();
+        let fired_at = Utc::now();
+        let capture = Capture::new(self.log_budget);
+        let state = RunState::new(
+            request.job_id.clone(),
+            request.limits.memory_bytes,
+            capture.clone(),
+            self.kv.clone(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        // Only fails when fuel is disabled in the engine, and it never is.
+        let fuel_set = store.set_fuel(request.limits.fuel).is_ok();
+        let deadline = started + request.limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            if Instant::now() >= deadline {
+                ctx.data_mut().timed_out = true;
+                Err(wasmtime::Error::msg("run timed out"))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let ctx = RunContext {
+            job_id: request.job_id.clone(),
+            run_id: request.run_id.clone(),
+            scheduled_at: timestamp(request.scheduled_at),
+            fired_at: timestamp(fired_at),
+            attempt: request.attempt,
+            args: request.args.clone(),
+        };
+        let result = {
+            let call = async {
+                let job = plugin.pre().instantiate_async(&mut store).await?;
+                job.wasmcron_plugin_runner()
+                    .call_run(&mut store, &ctx)
+                    .await
+            };
+            tokio::time::timeout(request.limits.timeout, call).await
+        };
+
+        let fuel_consumed = if fuel_set {
+            request
+                .limits
+                .fuel
+                .saturating_sub(store.get_fuel().unwrap_or(0))
+        } else {
+            0
+        };
+        let outcome = match result {
+            Err(_elapsed) => Outcome::TimedOut,
+            Ok(Ok(Ok(output))) => Outcome::Succeeded {
+                output: cut_output(output),
+            },
+            Ok(Ok(Err(err))) => Outcome::Failed {
+                message: cut_output(err.message),
+                retryable: err.retryable,
+            },
+            Ok(Err(err)) => classify(&err, store.data(), &capture),
+        };
+        drop(store);
+        let (logs, logs_dropped_bytes) = capture.finish();
+        RunReport {
+            outcome,
+            fuel_consumed,
+            duration: started.elapsed(),
+            logs,
+            logs_dropped_bytes,
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A thread, not a tokio task: the ticker must keep time even when every
+/// tokio worker is busy, since the ticks are what make busy guests yield.
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("wasmcron-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .map(|_| ())
+}
+
+/// Maps a trap or host error to the outcome that explains it. The flags
+/// set by the limiter and the epoch callback are checked first: they say
+/// *why* the guest was stopped, whatever the trap looks like.
+fn classify(err: &wasmtime::Error, state: &RunState, capture: &Capture) -> Outcome {
+    if state.timed_out {
+        return Outcome::TimedOut;
+    }
+    if state.limiter.hit || err.downcast_ref::<limits::MemoryLimitExceeded>().is_some() {
+        return Outcome::MemoryLimit;
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Outcome::OutOfFuel,
+        Some(trap) => {
+            let mut message = trap.to_string();
+            if let Some(panic) = capture.panic_message() {
+                message = format!("{panic} ({message})");
+            }
+            Outcome::Trapped { message }
+        }
+        None => Outcome::Trapped {
+            message: format!("{err:#}"),
+        },
+    }
+}
+
+fn timestamp(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanoseconds: t.timestamp_subsec_nanos(),
+    }
+}
+
+fn cut_output(mut s: String) -> String {
+    if s.len() <= MAX_OUTPUT {
+        return s;
+    }
+    let mut end = MAX_OUTPUT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = s.len() - end;
+    s.truncate(end);
+    s.push_str(&format!("…[output cut: {cut} more bytes]"));
+    s
+}

@@ -1,0 +1,182 @@
+//! Per-run cost of the runtime against the bare wasmtime floor.
+//!
+//! `cargo bench -p wasmcron-tests --bench runtime`
+//!
+//! For each engine configuration, measures the median wall time of one run
+//! of `hello` (fresh store, instantiate, call) two ways, interleaved in
+//! rounds so machine noise hits both alike:
+//! - floor: bare wasmtime on the same engine and component: a store with a
+//!   default WASI context, no capture, no limiter, no timeout wrapper;
+//! - ours: `Runtime::run`, with capture, limits, kv and outcome mapping.
+//!
+//! Reports medians and the ratio ours/floor.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmcron::plugin::Plugin;
+use wasmcron::runtime::{EngineOptions, Limits, RunRequest, Runtime, RuntimeConfig};
+use wasmcron::store::MemoryKv;
+use wasmtime::component::{Component, Linker, ResourceTable, Val};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The bare floor: wasmtime's own APIs, the host imports as no-op closures.
+struct Floor {
+    engine: Engine,
+    pre: wasmtime::component::InstancePre<Bare>,
+}
+
+impl Floor {
+    fn new(engine: &Engine, path: &str) -> wasmtime::Result<Self> {
+        let component = Component::from_file(engine, path)?;
+        let mut linker: Linker<Bare> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        let mut log = linker.instance("wasmcron:plugin/log@0.1.0")?;
+        log.func_new("log", |_, _, _, _| Ok(()))?;
+        linker.instance("wasmcron:plugin/types@0.1.0")?;
+        let pre = linker.instantiate_pre(&component)?;
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+        })
+    }
+
+    async fn run_once(&self) -> wasmtime::Result<()> {
+        let mut store = Store::new(
+            &self.engine,
+            Bare {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        store.set_fuel(u64::MAX)?;
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        let idx = instance
+            .get_export_index(&mut store, None, "wasmcron:plugin/runner@0.1.0")
+            .and_then(|i| instance.get_export_index(&mut store, Some(&i), "run"))
+            .ok_or_else(|| wasmtime::Error::msg("no run export"))?;
+        let func = instance
+            .get_func(&mut store, idx)
+            .ok_or_else(|| wasmtime::Error::msg("run is not a func"))?;
+        let ts = || {
+            Val::Record(vec![
+                ("seconds".into(), Val::S64(0)),
+                ("nanoseconds".into(), Val::U32(0)),
+            ])
+        };
+        let ctx = Val::Record(vec![
+            ("job-id".into(), Val::String("bench".into())),
+            ("run-id".into(), Val::String("bench-run".into())),
+            ("scheduled-at".into(), ts()),
+            ("fired-at".into(), ts()),
+            ("attempt".into(), Val::U32(1)),
+            ("args".into(), Val::String("{}".into())),
+        ]);
+        let mut results = [Val::Bool(false)];
+        func.call_async(&mut store, &[ctx], &mut results).await?;
+        Ok(())
+    }
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+async fn measure(label: &str, pooling: bool, path: &str) -> wasmtime::Result<()> {
+    let config = RuntimeConfig {
+        engine: EngineOptions {
+            pooling,
+            ..EngineOptions::default()
+        },
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::new(config, Arc::new(MemoryKv::default()))?;
+    let plugin = Plugin::load_file(&runtime, std::path::Path::new(path))
+        .map_err(|e| wasmtime::Error::msg(e.to_string()))?;
+    let floor = Floor::new(runtime.engine(), path)?;
+    let request = RunRequest {
+        job_id: "bench".into(),
+        run_id: "bench-run".into(),
+        scheduled_at: chrono::Utc::now(),
+        attempt: 1,
+        args: "{}".into(),
+        limits: Limits::default(),
+    };
+    // Warm up both paths (page faults, pool slots, lazy init).
+    for _ in 0..200 {
+        floor.run_once().await?;
+        let _ = runtime.run(&plugin, &request).await;
+    }
+    let rounds = 20;
+    let per_round = 100;
+    let mut floor_t = Vec::with_capacity(rounds * per_round);
+    let mut ours_t = Vec::with_capacity(rounds * per_round);
+    for _ in 0..rounds {
+        for _ in 0..per_round {
+            let t = Instant::now();
+            floor.run_once().await?;
+            floor_t.push(t.elapsed());
+        }
+        for _ in 0..per_round {
+            let t = Instant::now();
+            let report = runtime.run(&plugin, &request).await;
+            ours_t.push(t.elapsed());
+            if !report.outcome.is_success() {
+                return Err(wasmtime::Error::msg(format!(
+                    "hello failed: {:?}",
+                    report.outcome
+                )));
+            }
+        }
+    }
+    let f = median(&mut floor_t);
+    let o = median(&mut ours_t);
+    println!(
+        "{label:<28} allocator={:<9} floor median {:>7.1} µs   ours median {:>7.1} µs   ratio {:.2}x   (n={} each)",
+        format!("{:?}", runtime.allocator()),
+        micros(f),
+        micros(o),
+        o.as_secs_f64() / f.as_secs_f64(),
+        floor_t.len()
+    );
+    Ok(())
+}
+
+fn main() -> wasmtime::Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would too. Run
+    // only when benchmarking so `cargo test` stays quick.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("runtime bench: skipped (run with `cargo bench`)");
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let hello = wasmcron_tests::plugins::HELLO;
+    println!("one run of plugins/hello: fresh store + instantiate + call (median)");
+    rt.block_on(async {
+        measure("pooling (default)", true, hello).await?;
+        measure("on-demand (fallback)", false, hello).await
+    })
+}

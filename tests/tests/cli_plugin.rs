@@ -1,0 +1,112 @@
+//! `wasmcron plugin check` and `wasmcron plugin run`, through the binary.
+
+use std::process::{Command, Output};
+use wasmcron_tests::plugins;
+
+fn wasmcron(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_wasmcron"))
+        .args(args)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run wasmcron: {e}"),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_prints_world_exports_and_imports() {
+    let out = wasmcron(&["plugin", "check", plugins::HELLO]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("world:   wasmcron:plugin/job@0.1.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("exports: wasmcron:plugin/runner@0.1.0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("wasmcron:plugin/log@0.1.0"), "{stdout}");
+    assert!(stdout.contains("hash:    sha256:"), "{stdout}");
+}
+
+#[test]
+fn check_json_is_machine_readable() {
+    let out = wasmcron(&["plugin", "check", "--json", plugins::COUNTER]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["name"], "counter");
+    assert!(
+        v["imports"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i == "wasmcron:plugin/kv@0.1.0"))
+    );
+}
+
+#[test]
+fn check_refuses_bad_files_with_non_zero_exit_and_a_reason() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"this is not wasm").unwrap_or_else(|e| panic!("{e}"));
+    let garbage = garbage.display().to_string();
+    let cases = [
+        (garbage.as_str(), "not a WebAssembly file"),
+        (plugins::WRONG_WORLD, "does not implement world `job`"),
+        (plugins::UNKNOWN_IMPORT, "imports `acme:secrets/vault`"),
+        ("/no/such/plugin.wasm", "cannot read"),
+    ];
+    for (file, reason) in cases {
+        let out = wasmcron(&["plugin", "check", file]);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(reason), "{file}: {stderr}");
+    }
+}
+
+#[test]
+fn run_prints_the_outcome_and_exits_by_it() {
+    let out = wasmcron(&[
+        "plugin",
+        "run",
+        plugins::HELLO,
+        "--args",
+        r#"{"name":"CLI"}"#,
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("outcome:  succeeded"), "{stdout}");
+    assert!(stdout.contains("output:   Hello, CLI!"), "{stdout}");
+
+    let out = wasmcron(&["plugin", "run", plugins::SPIN, "--fuel", "1000000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("outcome:  out-of-fuel"));
+}
+
+#[test]
+fn run_json_reports_outcome_fuel_and_logs() {
+    let out = wasmcron(&["plugin", "run", "--json", plugins::PANIC]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(v["outcome"]["kind"], "trapped");
+    assert!(v["fuel_consumed"].as_u64().is_some_and(|f| f > 0));
+    assert!(v["logs"].as_array().is_some_and(|l| !l.is_empty()));
+}
+
+#[test]
+fn run_rejects_bad_arguments_before_running() {
+    let out = wasmcron(&["plugin", "run", plugins::HELLO, "--args", "{not json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--args is not valid JSON"));
+    let out = wasmcron(&["plugin", "run", plugins::HELLO, "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("has no unit"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,95 @@
+//! `cargo xtask`: repository chores.
+//!
+//! - `cargo xtask plugins [DIR]`: build the plugins and copy the examples
+//!   into DIR (default `wasmcron-plugins/`).
+//! - `cargo xtask run [-- ARGS]`: build the plugins and the host, then run
+//!   the host on the examples.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// The example plugins a newcomer's host loads; the rest are test plugins.
+const EXAMPLES: &[&str] = &["hello", "counter"];
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| xtask::repo_root().join("target"))
+}
+
+fn run() -> Result<ExitCode, String> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("plugins") => {
+            let dir = args.next().map_or_else(
+                || xtask::repo_root().join("wasmcron-plugins"),
+                PathBuf::from,
+            );
+            install_examples(&dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("run") => {
+            let dir = xtask::repo_root().join("wasmcron-plugins");
+            install_examples(&dir)?;
+            let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
+            demo(&dir, &rest)
+        }
+        _ => Err("usage: cargo xtask plugins [DIR] | cargo xtask run [-- ARGS]".into()),
+    }
+}
+
+fn install_examples(dir: &Path) -> Result<(), String> {
+    let built = xtask::build_plugins(&target_dir().join("wasm-plugins"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    for plugin in built.iter().filter(|p| EXAMPLES.contains(&p.name.as_str())) {
+        let dest = dir.join(format!("{}.wasm", plugin.name));
+        std::fs::copy(&plugin.path, &dest).map_err(|e| {
+            format!(
+                "copying {} to {}: {e}",
+                plugin.path.display(),
+                dest.display()
+            )
+        })?;
+        eprintln!("xtask: installed {}", dest.display());
+    }
+    Ok(())
+}
+
+/// Until the scheduler lands, the demo runs each example once through
+/// `wasmcron plugin run`.
+fn demo(dir: &Path, extra: &[String]) -> Result<ExitCode, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for name in EXAMPLES {
+        let file = dir.join(format!("{name}.wasm"));
+        let status = Command::new(&cargo)
+            .current_dir(xtask::repo_root())
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "wasmcron",
+                "--",
+                "plugin",
+                "run",
+            ])
+            .arg(&file)
+            .args(extra)
+            .status()
+            .map_err(|e| format!("running the host: {e}"))?;
+        if !status.success() {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
