@@ -102,12 +102,9 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-async fn measure(label: &str, pooling: bool, path: &str) -> wasmtime::Result<()> {
+async fn measure(label: &str, engine: EngineOptions, path: &str) -> wasmtime::Result<()> {
     let config = RuntimeConfig {
-        engine: EngineOptions {
-            pooling,
-            ..EngineOptions::default()
-        },
+        engine,
         ..RuntimeConfig::default()
     };
     let runtime = Runtime::new(config, Arc::new(MemoryKv::default()))?;
@@ -174,9 +171,28 @@ fn main() -> wasmtime::Result<()> {
         .enable_all()
         .build()?;
     let hello = wasmcron_tests::plugins::HELLO;
-    println!("one run of plugins/hello: fresh store + instantiate + call (median)");
+    println!(
+        "one run of plugins/hello: fresh store + instantiate + call (median); pagemap_scan available: {}",
+        wasmcron::runtime::pagemap_scan_available()
+    );
+    let default = EngineOptions::default();
     rt.block_on(async {
-        measure("pooling (default)", true, hello).await?;
-        measure("on-demand (fallback)", false, hello).await
+        measure("pooling+resident+pagemap", default.clone(), hello).await?;
+        let no_scan = EngineOptions {
+            pagemap_scan: false,
+            ..default.clone()
+        };
+        measure("pooling+resident", no_scan, hello).await?;
+        let plain = EngineOptions {
+            pagemap_scan: false,
+            keep_resident: 0,
+            ..default.clone()
+        };
+        measure("pooling, nothing resident", plain, hello).await?;
+        let on_demand = EngineOptions {
+            pooling: false,
+            ..default
+        };
+        measure("on-demand (fallback)", on_demand, hello).await
     })
 }

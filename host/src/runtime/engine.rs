@@ -17,6 +17,11 @@
 use super::limits::MAX_MEMORY_LIMIT;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// Whether this kernel offers `pagemap_scan`, for reports.
+pub fn pagemap_scan_available() -> bool {
+    PoolingAllocationConfig::is_pagemap_scan_available()
+}
+
 /// How instances get their memory; reported by `plugin check` and benches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocator {
@@ -37,6 +42,9 @@ pub struct EngineOptions {
     /// Bytes of each slot's linear memory reset in place rather than
     /// returned to the kernel between runs.
     pub keep_resident: usize,
+    /// Use the `pagemap_scan` ioctl (Linux 6.7+) to reset only the pages a
+    /// run dirtied; ignored where the kernel lacks it.
+    pub pagemap_scan: bool,
 }
 
 impl Default for EngineOptions {
@@ -45,6 +53,7 @@ impl Default for EngineOptions {
             pooling: true,
             max_concurrent_runs: 256,
             keep_resident: 4 << 20,
+            pagemap_scan: true,
         }
     }
 }
@@ -98,6 +107,10 @@ fn pooling(options: &EngineOptions) -> PoolingAllocationConfig {
         .max_memory_size(usize::try_from(MAX_MEMORY_LIMIT).unwrap_or(usize::MAX))
         .linear_memory_keep_resident(options.keep_resident)
         .table_keep_resident(64 << 10)
-        .pagemap_scan(Enabled::Auto);
+        .pagemap_scan(if options.pagemap_scan {
+            Enabled::Auto
+        } else {
+            Enabled::No
+        });
     pool
 }

@@ -20,7 +20,7 @@ pub mod outcome;
 mod state;
 
 pub use capture::{LogLevel, LogRecord, LogSource};
-pub use engine::{Allocator, EngineOptions};
+pub use engine::{Allocator, EngineOptions, pagemap_scan_available};
 pub use host::{MAX_KV_KEY, MAX_KV_VALUE};
 pub use limits::Limits;
 pub use outcome::{Outcome, OutcomeKind, RunReport};
