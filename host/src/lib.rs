@@ -20,3 +20,4 @@ pub mod duration;
 pub mod plugin;
 pub mod runtime;
 pub mod store;
+pub mod trigger;

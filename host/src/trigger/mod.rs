@@ -1,0 +1,158 @@
+//! Pure schedule math: when is a job next due?
+//!
+//! A [`TriggerSpec`] is what people write (config file, API body); it is
+//! validated once into a [`Trigger`], whose [`Trigger::next_after`] gives
+//! the first fire time strictly after an instant, or `None` when the
+//! schedule is over. No I/O, no clock reads, no tokio: the scheduler owns
+//! time, and these functions are tested exhaustively on their own.
+
+pub mod cron;
+mod spec;
+
+pub use spec::{TriggerError, TriggerSpec};
+
+use chrono::{DateTime, Duration, Utc};
+use cron::CronSchedule;
+
+/// A validated schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    kind: Kind,
+    /// No fire before this instant.
+    start: Option<DateTime<Utc>>,
+    /// No fire after this instant.
+    end: Option<DateTime<Utc>>,
+    /// A deterministic delay in `[0, jitter)` added to each nominal time.
+    jitter: Option<Jitter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Cron(CronSchedule),
+    /// Fires at `anchor + k * every`, k ≥ 0: the k-th fire never drifts,
+    /// however long runs take.
+    Interval {
+        anchor: DateTime<Utc>,
+        every: Duration,
+    },
+    Date(DateTime<Utc>),
+    Any(Vec<Trigger>),
+    All(Vec<Trigger>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Jitter {
+    max: Duration,
+    seed: u64,
+}
+
+/// `all` gives up after this many rounds without agreement (APScheduler's
+/// AndTrigger does the same) rather than searching forever.
+const ALL_MAX_ROUNDS: usize = 10_000;
+
+impl Trigger {
+    /// A cron trigger with no bounds or jitter.
+    pub fn cron(schedule: CronSchedule) -> Self {
+        Self::plain(Kind::Cron(schedule))
+    }
+
+    fn plain(kind: Kind) -> Self {
+        Self {
+            kind,
+            start: None,
+            end: None,
+            jitter: None,
+        }
+    }
+
+    /// The first fire time strictly after `after`, or `None` when the
+    /// schedule has no more fires.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Fires at exactly `start` count: search from just before it.
+        let after = match self.start {
+            Some(start) if after < start => start - Duration::nanoseconds(1),
+            _ => after,
+        };
+        let next = match self.jitter {
+            None => self.nominal_after(after),
+            Some(j) => {
+                // A jittered fire comes up to `max` after its nominal time,
+                // so a nominal time up to `max` before `after` may still be
+                // due after it.
+                let mut nominal = self.nominal_after(after - j.max);
+                loop {
+                    let n = nominal?;
+                    let fire = n + j.offset(n);
+                    if fire > after {
+                        break Some(fire);
+                    }
+                    nominal = self.nominal_after(n);
+                }
+            }
+        };
+        next.filter(|t| self.end.is_none_or(|end| *t <= end))
+    }
+
+    fn nominal_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.kind {
+            Kind::Cron(c) => c.next_after(after),
+            Kind::Interval { anchor, every } => {
+                if after < *anchor {
+                    return Some(*anchor);
+                }
+                let elapsed = (after - *anchor).num_milliseconds();
+                let step = every.num_milliseconds().max(1);
+                let k = elapsed / step + 1;
+                anchor.checked_add_signed(Duration::milliseconds(k.checked_mul(step)?))
+            }
+            Kind::Date(at) => (*at > after).then_some(*at),
+            Kind::Any(triggers) => triggers.iter().filter_map(|t| t.next_after(after)).min(),
+            Kind::All(triggers) => {
+                let mut from = after;
+                for _ in 0..ALL_MAX_ROUNDS {
+                    let times: Option<Vec<_>> =
+                        triggers.iter().map(|t| t.next_after(from)).collect();
+                    let times = times?;
+                    let latest = *times.iter().max()?;
+                    if times.iter().all(|t| *t == latest) {
+                        return Some(latest);
+                    }
+                    // Every trigger's next time at or after the latest one.
+                    from = latest - Duration::nanoseconds(1);
+                }
+                None
+            }
+        }
+    }
+
+    /// Warnings for people (for example: a cron expression whose day
+    /// fields are ORed), from this trigger and any it combines.
+    pub fn warnings(&self) -> Vec<String> {
+        match &self.kind {
+            Kind::Cron(c) => c.warning().into_iter().collect(),
+            Kind::Any(ts) | Kind::All(ts) => ts.iter().flat_map(Trigger::warnings).collect(),
+            Kind::Interval { .. } | Kind::Date(_) => Vec::new(),
+        }
+    }
+}
+
+impl Jitter {
+    /// A stable pseudo-random offset for one nominal time (splitmix64 of
+    /// the seed and the time): the same job fires at the same jittered
+    /// times across restarts and hosts, so jitter never duplicates or
+    /// loses a fire.
+    fn offset(self, nominal: DateTime<Utc>) -> Duration {
+        let max_ms = self.max.num_milliseconds().max(1) as u64;
+        let mut z = self
+            .seed
+            .wrapping_add(nominal.timestamp_millis() as u64)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Duration::milliseconds((z % max_ms) as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests;

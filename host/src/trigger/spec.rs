@@ -1,0 +1,318 @@
+//! What people write for a trigger, and its validation into a [`Trigger`].
+
+use super::cron::{CronError, CronSchedule};
+use super::{Jitter, Kind, Trigger};
+use crate::duration::{self, DurationError};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// A trigger as written in a config file or API body, tagged by `type`:
+///
+/// ```json
+/// {"type": "cron", "expr": "0 9 * * mon", "tz": "Asia/Shanghai"}
+/// {"type": "interval", "every": "30s"}
+/// {"type": "date", "at": "2026-12-01T09:00:00+08:00"}
+/// {"type": "any", "triggers": [{"type": "cron", "expr": "0 9 * * *"}, {"type": "interval", "every": "6h"}]}
+/// ```
+///
+/// Times are RFC 3339 with an offset, except `date.at`, which may also be a
+/// local time (`2026-12-01T09:00:00`) read in `tz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TriggerSpec {
+    /// A cron expression (5 fields, or 6 with seconds first).
+    Cron {
+        /// E.g. `0 9 * * mon-fri`.
+        expr: String,
+        /// IANA zone the expression's wall times are in; default UTC.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tz: Option<String>,
+        /// No fire before this time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<String>,
+        /// No fire after this time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end: Option<String>,
+        /// Delay each fire by a stable pseudo-random amount below this, e.g. `30s`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jitter: Option<String>,
+    },
+    /// Every fixed duration, anchored at `start`.
+    Interval {
+        /// E.g. `30s`, `5m`, `1h30m`, `1d`.
+        every: String,
+        /// The first fire; later fires are `start + k * every`. Default: one
+        /// interval after the job is added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<String>,
+        /// No fire after this time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end: Option<String>,
+        /// Delay each fire by a stable pseudo-random amount below this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jitter: Option<String>,
+    },
+    /// Once.
+    Date {
+        /// RFC 3339 with offset, or a local time read in `tz`.
+        at: String,
+        /// Zone for a local `at`; default UTC.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tz: Option<String>,
+    },
+    /// The earliest of several triggers.
+    Any {
+        /// At least one.
+        triggers: Vec<TriggerSpec>,
+    },
+    /// Times at which all of several triggers agree.
+    All {
+        /// At least one.
+        triggers: Vec<TriggerSpec>,
+    },
+}
+
+/// Why a trigger was refused. Each message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TriggerError {
+    /// A bad cron expression.
+    #[error("expr: {0}")]
+    Cron(#[from] CronError),
+    /// An unknown zone name.
+    #[error("tz: unknown time zone '{0}'; use an IANA name such as 'Europe/Berlin' or 'UTC'")]
+    UnknownTimeZone(String),
+    /// A time that does not parse.
+    #[error(
+        "{field}: '{value}' is not a time; write RFC 3339 with an offset, e.g. '2026-12-01T09:00:00+08:00'"
+    )]
+    BadTime {
+        /// The field.
+        field: &'static str,
+        /// The value as written.
+        value: String,
+    },
+    /// A local time the zone skips.
+    #[error(
+        "at: {value} does not exist in {tz} (the clocks skip it for daylight saving); pick another time"
+    )]
+    NonexistentLocalTime {
+        /// The value as written.
+        value: String,
+        /// The zone.
+        tz: String,
+    },
+    /// A bad duration.
+    #[error("{field}: {source}")]
+    Duration {
+        /// The field.
+        field: &'static str,
+        /// The parse error.
+        source: DurationError,
+    },
+    /// A zero interval.
+    #[error("every: the interval must be greater than 0")]
+    ZeroInterval,
+    /// Jitter at least as long as the interval would reorder fires.
+    #[error("jitter: {jitter} must be shorter than the interval ({every})")]
+    JitterTooLarge {
+        /// The jitter as written.
+        jitter: String,
+        /// The interval as written.
+        every: String,
+    },
+    /// `end` before `start`.
+    #[error("end: {end} is before start {start}")]
+    EndBeforeStart {
+        /// The start.
+        start: String,
+        /// The end.
+        end: String,
+    },
+    /// `any`/`all` with nothing inside.
+    #[error("triggers: `{0}` needs at least one trigger")]
+    EmptyCombination(&'static str),
+}
+
+impl TriggerError {
+    /// The name of the offending field (for API error bodies).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Cron(_) => "expr",
+            Self::UnknownTimeZone(_) => "tz",
+            Self::BadTime { field, .. } | Self::Duration { field, .. } => field,
+            Self::NonexistentLocalTime { .. } => "at",
+            Self::ZeroInterval => "every",
+            Self::JitterTooLarge { .. } => "jitter",
+            Self::EndBeforeStart { .. } => "end",
+            Self::EmptyCombination(_) => "triggers",
+        }
+    }
+}
+
+/// Parses an IANA zone name, `UTC` by default.
+///
+/// # Errors
+/// [`TriggerError::UnknownTimeZone`].
+pub fn parse_tz(tz: Option<&str>) -> Result<Tz, TriggerError> {
+    match tz {
+        None => Ok(Tz::UTC),
+        Some(name) => name
+            .parse()
+            .map_err(|_| TriggerError::UnknownTimeZone(name.to_owned())),
+    }
+}
+
+fn parse_time(field: &'static str, value: &str) -> Result<DateTime<Utc>, TriggerError> {
+    DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| TriggerError::BadTime {
+            field,
+            value: value.to_owned(),
+        })
+}
+
+fn parse_opt_time(
+    field: &'static str,
+    value: Option<&String>,
+) -> Result<Option<DateTime<Utc>>, TriggerError> {
+    value.map(|v| parse_time(field, v)).transpose()
+}
+
+fn parse_duration(field: &'static str, value: &str) -> Result<chrono::Duration, TriggerError> {
+    let d = duration::parse(value).map_err(|source| TriggerError::Duration { field, source })?;
+    chrono::Duration::from_std(d).map_err(|_| TriggerError::Duration {
+        field,
+        source: DurationError::Overflow(value.to_owned()),
+    })
+}
+
+/// Optional start and end.
+type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+fn bounds(start: Option<&String>, end: Option<&String>) -> Result<Bounds, TriggerError> {
+    let s = parse_opt_time("start", start)?;
+    let e = parse_opt_time("end", end)?;
+    if let (Some(s), Some(e)) = (s, e)
+        && e < s
+    {
+        return Err(TriggerError::EndBeforeStart {
+            start: s.to_rfc3339(),
+            end: e.to_rfc3339(),
+        });
+    }
+    Ok((s, e))
+}
+
+fn jitter(value: Option<&String>, seed: u64) -> Result<Option<Jitter>, TriggerError> {
+    value
+        .map(|v| parse_duration("jitter", v).map(|max| Jitter { max, seed }))
+        .transpose()
+        .map(|j| j.filter(|j| j.max > chrono::Duration::zero()))
+}
+
+impl TriggerSpec {
+    /// Validates the spec into a [`Trigger`]. `now` anchors intervals
+    /// without a `start`; `seed` (derive it from the job id) makes jitter
+    /// stable per job.
+    ///
+    /// # Errors
+    /// A [`TriggerError`] naming the field and the problem.
+    pub fn build(&self, now: DateTime<Utc>, seed: u64) -> Result<Trigger, TriggerError> {
+        match self {
+            Self::Cron {
+                expr,
+                tz,
+                start,
+                end,
+                jitter: j,
+            } => {
+                let tz = parse_tz(tz.as_deref())?;
+                let schedule = CronSchedule::parse(expr, tz)?;
+                let (start, end) = bounds(start.as_ref(), end.as_ref())?;
+                Ok(Trigger {
+                    kind: Kind::Cron(schedule),
+                    start,
+                    end,
+                    jitter: jitter(j.as_ref(), seed)?,
+                })
+            }
+            Self::Interval {
+                every,
+                start,
+                end,
+                jitter: j,
+            } => {
+                let step = parse_duration("every", every)?;
+                if step <= chrono::Duration::zero() {
+                    return Err(TriggerError::ZeroInterval);
+                }
+                let (anchor, end) = bounds(start.as_ref(), end.as_ref())?;
+                let jitter = jitter(j.as_ref(), seed)?;
+                if let Some(jt) = jitter
+                    && jt.max >= step
+                {
+                    return Err(TriggerError::JitterTooLarge {
+                        jitter: j.clone().unwrap_or_default(),
+                        every: every.clone(),
+                    });
+                }
+                Ok(Trigger {
+                    kind: Kind::Interval {
+                        anchor: anchor.unwrap_or(now + step),
+                        every: step,
+                    },
+                    start: None,
+                    end,
+                    jitter,
+                })
+            }
+            Self::Date { at, tz } => {
+                let at = parse_date(at, tz.as_deref())?;
+                Ok(Trigger::plain(Kind::Date(at)))
+            }
+            Self::Any { triggers } | Self::All { triggers } => {
+                let is_any = matches!(self, Self::Any { .. });
+                if triggers.is_empty() {
+                    return Err(TriggerError::EmptyCombination(if is_any {
+                        "any"
+                    } else {
+                        "all"
+                    }));
+                }
+                let built = triggers
+                    .iter()
+                    .map(|t| t.build(now, seed))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Trigger::plain(if is_any {
+                    Kind::Any(built)
+                } else {
+                    Kind::All(built)
+                }))
+            }
+        }
+    }
+}
+
+/// An RFC 3339 time, or a local time in `tz` (the earlier instant when the
+/// zone repeats it; an error when the zone skips it).
+fn parse_date(at: &str, tz: Option<&str>) -> Result<DateTime<Utc>, TriggerError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(at.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let zone = parse_tz(tz)?;
+    let naive = NaiveDateTime::parse_from_str(at.trim(), "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(at.trim(), "%Y-%m-%d %H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(at.trim(), "%Y-%m-%dT%H:%M"))
+        .map_err(|_| TriggerError::BadTime {
+            field: "at",
+            value: at.to_owned(),
+        })?;
+    zone.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| TriggerError::NonexistentLocalTime {
+            value: at.to_owned(),
+            tz: zone.name().to_owned(),
+        })
+}
