@@ -22,6 +22,35 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Check cron expressions before trusting them.
+    #[command(subcommand)]
+    Cron(CronCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CronCommand {
+    /// Print the next fire times of an expression.
+    Next {
+        /// The expression, quoted: `'0 9 * * mon-fri'`.
+        expr: String,
+        /// IANA time zone of the wall times, e.g. `Europe/Berlin`.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// Start after this RFC 3339 time instead of now.
+        #[arg(long)]
+        after: Option<String>,
+        /// How many fire times to print.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        count: u32,
+        /// Print a JSON array of RFC 3339 times.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say what an expression means, in words.
+    Explain {
+        /// The expression, quoted.
+        expr: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +100,14 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// Any failure, with context, for `main` to print.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Cron(CronCommand::Next {
+            expr,
+            tz,
+            after,
+            count,
+            json,
+        }) => crate::cli_cron::next(&expr, &tz, after.as_deref(), count, json),
+        Command::Cron(CronCommand::Explain { expr }) => crate::cli_cron::explain(&expr),
         Command::Plugin(PluginCommand::Check { file, json }) => plugin_check(&file, json),
         Command::Plugin(PluginCommand::Run {
             file,
