@@ -16,6 +16,7 @@
 //! - `cli`: the `wasmcron` command line (the binary is a thin shell over it).
 
 pub mod cli;
+pub mod job;
 mod cli_cron;
 pub mod duration;
 pub mod plugin;

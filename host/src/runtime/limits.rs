@@ -48,17 +48,17 @@ impl Limits {
     /// A message naming the field when a limit is zero or above its ceiling.
     pub fn validate(&self) -> Result<(), String> {
         if self.fuel == 0 {
-            return Err("limits.fuel must be greater than 0".into());
+            return Err("limits.fuel: must be greater than 0".into());
         }
         if self.timeout.is_zero() {
-            return Err("limits.timeout must be greater than 0".into());
+            return Err("limits.timeout: must be greater than 0".into());
         }
         if self.memory_bytes < 64 * 1024 {
-            return Err("limits.memory_bytes must be at least 65536 (one wasm page)".into());
+            return Err("limits.memory_mib: must be at least 1".into());
         }
         if self.memory_bytes > MAX_MEMORY_LIMIT {
             return Err(format!(
-                "limits.memory_bytes {} exceeds the host's ceiling of {MAX_MEMORY_LIMIT}",
+                "limits.memory_mib: {} bytes exceeds the host's ceiling of {MAX_MEMORY_LIMIT}",
                 self.memory_bytes
             ));
         }
@@ -159,7 +159,7 @@ mod tests {
             memory_bytes: MAX_MEMORY_LIMIT + 1,
             ..Limits::default()
         };
-        assert!(l.validate().unwrap_err().contains("limits.memory_bytes"));
+        assert!(l.validate().unwrap_err().contains("limits.memory_mib"));
         let l = Limits {
             timeout: Duration::ZERO,
             ..Limits::default()

@@ -1,8 +1,11 @@
-//! An in-memory kv store, for tests, `plugin run` and throwaway hosts.
+//! In-memory stores, for tests, `plugin run` and throwaway hosts
+//! (`--db memory`). Everything is lost when the process ends.
 
-use super::{KvError, KvStore};
+use super::{
+    JobRecord, JobStore, KvError, KvStore, RunRecord, RunStatus, Snapshot, StoreError, Write,
+};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Total bytes (keys plus values) one job may keep.
 pub const DEFAULT_JOB_QUOTA: u64 = 16 << 20;
@@ -59,6 +62,133 @@ impl KvStore for MemoryKv {
             entries.remove(key);
         }
         Ok(())
+    }
+}
+
+/// Jobs and runs held in maps.
+#[derive(Debug, Default)]
+pub struct MemoryJobStore {
+    inner: Mutex<Inner>,
+    kv: Arc<MemoryKv>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    jobs: HashMap<String, JobRecord>,
+    runs: HashMap<String, RunRecord>,
+}
+
+impl MemoryJobStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for MemoryJobStore {
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        let inner = self.lock();
+        let mut jobs: Vec<JobRecord> = inner.jobs.values().cloned().collect();
+        jobs.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
+        let unfinished = inner
+            .runs
+            .values()
+            .filter(|r| matches!(r.status, RunStatus::Pending | RunStatus::Running))
+            .cloned()
+            .collect();
+        Ok(Snapshot {
+            jobs,
+            broken: Vec::new(),
+            unfinished,
+        })
+    }
+
+    async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if !replace && inner.jobs.contains_key(&job.spec.id) {
+            return Err(StoreError::Duplicate(job.spec.id.clone()));
+        }
+        inner.jobs.insert(job.spec.id.clone(), job.clone());
+        Ok(())
+    }
+
+    async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        match inner.jobs.get_mut(&job.spec.id) {
+            Some(j) => {
+                *j = job.clone();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(job.spec.id.clone())),
+        }
+    }
+
+    async fn delete_job(&self, id: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.jobs.remove(id).is_none() {
+            return Err(StoreError::NotFound(id.to_owned()));
+        }
+        inner.runs.retain(|_, r| r.job_id != id);
+        self.kv.lock().remove(id);
+        Ok(())
+    }
+
+    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for w in batch {
+            match w {
+                Write::Run(run) => {
+                    inner.runs.insert(run.run_id.clone(), run);
+                }
+                Write::NextRun { job_id, next } => {
+                    if let Some(j) = inner.jobs.get_mut(&job_id) {
+                        j.next_run_time = next;
+                    }
+                }
+                Write::Paused { job_id, paused } => {
+                    if let Some(j) = inner.jobs.get_mut(&job_id) {
+                        j.paused = paused;
+                    }
+                }
+                Write::Prune { job_id, keep } => {
+                    let mut done: Vec<(chrono::DateTime<chrono::Utc>, String)> = inner
+                        .runs
+                        .values()
+                        .filter(|r| {
+                            r.job_id == job_id
+                                && !matches!(r.status, RunStatus::Pending | RunStatus::Running)
+                        })
+                        .map(|r| (r.scheduled_at, r.run_id.clone()))
+                        .collect();
+                    done.sort_by(|a, b| b.cmp(a));
+                    for (_, id) in done.into_iter().skip(keep as usize) {
+                        inner.runs.remove(&id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let inner = self.lock();
+        let mut runs: Vec<RunRecord> = inner
+            .runs
+            .values()
+            .filter(|r| r.job_id == job_id)
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| (b.scheduled_at, &b.run_id).cmp(&(a.scheduled_at, &a.run_id)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self.lock().runs.get(run_id).cloned())
+    }
+
+    fn kv(&self) -> Arc<dyn KvStore> {
+        self.kv.clone()
     }
 }
 

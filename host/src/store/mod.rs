@@ -1,9 +1,21 @@
-//! Persistence. For now: the per-job key-value store guests reach through
-//! the `kv` import. The job store (jobs, runs) joins it with the scheduler.
+//! Persistence: jobs, run history and the guests' kv data.
+//!
+//! [`JobStore`] is the trait the scheduler talks to; [`memory`] and
+//! [`sqlite`] implement it. Every write the scheduler acts on is committed
+//! before the call returns (a run is started only once its row is durable),
+//! and backends may group concurrent writes into one transaction: that is
+//! how SQLite reaches thousands of recorded runs per second without giving
+//! up that promise.
 
-mod memory;
+pub(crate) mod memory;
+mod records;
+pub mod sqlite;
 
-pub use memory::MemoryKv;
+pub use memory::{MemoryJobStore, MemoryKv};
+pub use records::{JobRecord, RunRecord, RunStatus, new_run_id};
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// Why a kv operation failed on the host side.
 #[derive(Debug, thiserror::Error)]
@@ -43,4 +55,88 @@ pub trait KvStore: Send + Sync + 'static {
     /// # Errors
     /// [`KvError::Unavailable`] when the backend fails.
     fn delete(&self, job: &str, key: &str) -> Result<(), KvError>;
+}
+
+/// Why a job store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A job with this id exists (and replacing was not asked for).
+    #[error("a job with id '{0}' already exists; use replace_existing to replace it")]
+    Duplicate(String),
+    /// No job with this id.
+    #[error("job '{0}' not found")]
+    NotFound(String),
+    /// The database failed.
+    #[error("job store error: {0}")]
+    Backend(String),
+}
+
+/// A state change the scheduler records. A batch is committed atomically.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Insert or replace a run row.
+    Run(RunRecord),
+    /// Set a job's next fire time.
+    NextRun {
+        /// The job.
+        job_id: String,
+        /// Its next fire time, `None` when its schedule is over.
+        next: Option<DateTime<Utc>>,
+    },
+    /// Set a job's paused flag.
+    Paused {
+        /// The job.
+        job_id: String,
+        /// Paused or not.
+        paused: bool,
+    },
+    /// Drop all but the newest `keep` finished runs of a job.
+    Prune {
+        /// The job.
+        job_id: String,
+        /// How many to keep.
+        keep: u32,
+    },
+}
+
+/// A job row that could not be read back (for example a spec written by a
+/// newer version). It is kept in the store and reported, never deleted.
+#[derive(Debug, Clone)]
+pub struct BrokenJob {
+    /// The job's id.
+    pub id: String,
+    /// What is wrong.
+    pub error: String,
+}
+
+/// Everything the scheduler needs at start.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Jobs that read back.
+    pub jobs: Vec<JobRecord>,
+    /// Jobs that did not.
+    pub broken: Vec<BrokenJob>,
+    /// Runs that were pending or running when the host stopped.
+    pub unfinished: Vec<RunRecord>,
+}
+
+/// Where jobs and runs live.
+#[async_trait::async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Reads every job and every unfinished run.
+    async fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Adds a job; with `replace`, an existing one is replaced.
+    async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError>;
+    /// Replaces an existing job's spec and state.
+    async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError>;
+    /// Removes a job with its runs and kv data.
+    async fn delete_job(&self, id: &str) -> Result<(), StoreError>;
+    /// Commits a batch of writes atomically.
+    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError>;
+    /// The newest `limit` runs of a job, newest first.
+    async fn runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+    /// One run.
+    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// The guests' kv data, in the same database.
+    fn kv(&self) -> Arc<dyn KvStore>;
 }

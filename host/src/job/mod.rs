@@ -1,0 +1,361 @@
+//! The validated job definition: plain data, no I/O.
+//!
+//! A [`JobSpec`] is what people write (config file, API body). It is
+//! validated once into a [`Job`], whose fields later code trusts: the id is
+//! well-formed, the trigger built, the limits enforceable, the retry policy
+//! sane. The spec is kept as written, since it is what the store persists
+//! and what the API shows back.
+
+mod retry;
+
+pub use retry::{Backoff, RetryPolicy, RetrySpec};
+
+use crate::duration::{self, DurationError};
+use crate::runtime::Limits;
+use crate::trigger::{Trigger, TriggerError, TriggerSpec};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A job's id: 1-128 characters of `A-Z a-z 0-9 . _ -`, so it is safe in
+/// URLs, file names and log lines without escaping.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobId(String);
+
+impl JobId {
+    /// Checks and wraps an id.
+    ///
+    /// # Errors
+    /// [`JobError::InvalidId`] saying what is wrong.
+    pub fn new(id: impl Into<String>) -> Result<Self, JobError> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 128 {
+            return Err(JobError::InvalidId {
+                id,
+                problem: "must be 1 to 128 characters long".into(),
+            });
+        }
+        if let Some(c) = id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return Err(JobError::InvalidId {
+                problem: format!("contains {c:?}; use letters, digits, '.', '_' and '-'"),
+                id,
+            });
+        }
+        Ok(Self(id))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A stable 64-bit seed derived from the id (FNV-1a), for jitter.
+    pub fn seed(&self) -> u64 {
+        self.0.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = JobError;
+    fn try_from(s: String) -> Result<Self, JobError> {
+        Self::new(s)
+    }
+}
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> String {
+        id.0
+    }
+}
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Limits as written; unset fields take the host's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Instruction budget, e.g. `10000000000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Wall-clock limit, e.g. `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Memory limit in MiB, e.g. `128`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+}
+
+/// A job as written in a config file or API body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Unique id, e.g. `nightly-report`.
+    pub id: String,
+    /// The plugin's name: its file stem in the plugins folder.
+    pub plugin: String,
+    /// When it runs.
+    pub trigger: TriggerSpec,
+    /// Arguments passed to every run, as JSON.
+    #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
+    pub args: serde_json::Value,
+    /// Per-run limits; unset fields take the host defaults.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub limits: LimitsSpec,
+    /// What to do when a run fails.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub retry: RetrySpec,
+    /// How late a run may start and still run, e.g. `10m`. Unset: however
+    /// late (a late run is better than a silently missing one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misfire_grace: Option<String>,
+    /// After downtime, run once for all missed fires rather than once each.
+    #[serde(default = "yes")]
+    pub coalesce: bool,
+    /// Runs of this job allowed at once; a fire beyond it is skipped (and
+    /// recorded), never queued.
+    #[serde(default = "one")]
+    pub max_instances: u32,
+    /// Keep the job but do not fire it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paused: bool,
+    /// Run history kept for this job (the newest N runs).
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: u32,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+fn is_empty_object(v: &serde_json::Value) -> bool {
+    v.as_object().is_some_and(serde_json::Map::is_empty)
+}
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn default_keep_runs() -> u32 {
+    100
+}
+
+/// Why a job spec was refused. Each message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// A malformed id.
+    #[error("id: '{id}' {problem}")]
+    InvalidId {
+        /// The id as given.
+        id: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A malformed plugin name.
+    #[error("plugin: '{0}' is not a plugin name (the file stem of a .wasm in the plugins folder)")]
+    InvalidPlugin(String),
+    /// A bad trigger.
+    #[error("trigger.{}", display_trigger(.0))]
+    Trigger(#[from] TriggerError),
+    /// Args that are not a JSON object.
+    #[error("args: must be a JSON object, got {0}")]
+    Args(String),
+    /// A bad limit.
+    #[error("{0}")]
+    Limits(String),
+    /// A bad retry policy.
+    #[error("retry.{0}")]
+    Retry(String),
+    /// A bad duration field.
+    #[error("{field}: {source}")]
+    Duration {
+        /// The field.
+        field: &'static str,
+        /// The parse error.
+        source: DurationError,
+    },
+    /// `max_instances` of 0.
+    #[error("max_instances: must be at least 1")]
+    MaxInstances,
+}
+
+fn display_trigger(e: &TriggerError) -> String {
+    e.to_string()
+}
+
+impl JobError {
+    /// The offending field's path, e.g. `trigger.expr` (for API errors).
+    pub fn field(&self) -> String {
+        match self {
+            Self::InvalidId { .. } => "id".into(),
+            Self::InvalidPlugin(_) => "plugin".into(),
+            Self::Trigger(e) => format!("trigger.{}", e.field()),
+            Self::Args(_) => "args".into(),
+            Self::Limits(m) => m.split(':').next().unwrap_or("limits").to_owned(),
+            Self::Retry(m) => format!("retry.{}", m.split(':').next().unwrap_or("")),
+            Self::Duration { field, .. } => (*field).to_owned(),
+            Self::MaxInstances => "max_instances".into(),
+        }
+    }
+}
+
+/// A validated job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Its id.
+    pub id: JobId,
+    /// The spec it was validated from, as written.
+    pub spec: JobSpec,
+    /// The plugin it runs.
+    pub plugin: String,
+    /// Its schedule.
+    pub trigger: Trigger,
+    /// The args as JSON text, passed to every run.
+    pub args: String,
+    /// Per-run limits.
+    pub limits: Limits,
+    /// Its retry policy.
+    pub retry: RetryPolicy,
+    /// How late a run may start; `None` for no limit.
+    pub misfire_grace: Option<Duration>,
+    /// When it was first added; anchors intervals without a start.
+    pub created_at: DateTime<Utc>,
+    /// Warnings for people (e.g. a cron expression whose day fields OR).
+    pub warnings: Vec<String>,
+}
+
+impl JobSpec {
+    /// Validates the spec. `created_at` anchors intervals that have no
+    /// start; `defaults` fill unset limits.
+    ///
+    /// # Errors
+    /// A [`JobError`] naming the field and the problem.
+    pub fn validate(&self, created_at: DateTime<Utc>, defaults: &Limits) -> Result<Job, JobError> {
+        let id = JobId::new(self.id.clone())?;
+        if self.plugin.is_empty()
+            || self.plugin.len() > 128
+            || !self
+                .plugin
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(JobError::InvalidPlugin(self.plugin.clone()));
+        }
+        if !self.args.is_object() {
+            return Err(JobError::Args(self.args.to_string()));
+        }
+        let trigger = self.trigger.build(created_at, id.seed())?;
+        let limits = Limits {
+            fuel: self.limits.fuel.unwrap_or(defaults.fuel),
+            timeout: match &self.limits.timeout {
+                Some(t) => duration::parse(t).map_err(|source| JobError::Duration {
+                    field: "limits.timeout",
+                    source,
+                })?,
+                None => defaults.timeout,
+            },
+            memory_bytes: self
+                .limits
+                .memory_mib
+                .map_or(defaults.memory_bytes, |m| m.saturating_mul(1 << 20)),
+        };
+        limits.validate().map_err(JobError::Limits)?;
+        let misfire_grace = self
+            .misfire_grace
+            .as_deref()
+            .map(|g| {
+                duration::parse(g).map_err(|source| JobError::Duration {
+                    field: "misfire_grace",
+                    source,
+                })
+            })
+            .transpose()?;
+        if self.max_instances == 0 {
+            return Err(JobError::MaxInstances);
+        }
+        let retry = self.retry.validate().map_err(JobError::Retry)?;
+        let warnings = trigger.warnings();
+        Ok(Job {
+            id,
+            spec: self.clone(),
+            plugin: self.plugin.clone(),
+            trigger,
+            args: self.args.to_string(),
+            limits,
+            retry,
+            misfire_grace,
+            created_at,
+            warnings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> JobSpec {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    #[test]
+    fn defaults_do_not_drop_runs() {
+        let s = spec(r#"{"id":"a","plugin":"hello","trigger":{"type":"interval","every":"1m"}}"#);
+        assert!(s.coalesce);
+        assert_eq!(s.misfire_grace, None);
+        assert_eq!(s.max_instances, 1);
+        let job = s.validate(Utc::now(), &Limits::default()).unwrap();
+        assert_eq!(job.misfire_grace, None);
+        assert_eq!(job.args, "{}");
+        assert_eq!(job.retry.max_attempts, 1);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"id":"a b","plugin":"p","trigger":{"type":"interval","every":"1m"}}"#, "id"),
+            (r#"{"id":"a","plugin":"../x","trigger":{"type":"interval","every":"1m"}}"#, "plugin"),
+            (r#"{"id":"a","plugin":"p","trigger":{"type":"cron","expr":"61 * * * *"}}"#, "trigger.expr"),
+            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"args":[1]}"#, "args"),
+            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"limits":{"fuel":0}}"#, "limits.fuel"),
+            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"misfire_grace":"soon"}"#, "misfire_grace"),
+            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"max_instances":0}"#, "max_instances"),
+            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"retry":{"max_attempts":0}}"#, "retry.max_attempts"),
+        ];
+        for (json, field) in cases {
+            let err = spec(json).validate(Utc::now(), &Limits::default()).expect_err(json);
+            assert_eq!(err.field(), field, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn spec_round_trips_through_json() {
+        let s = spec(
+            r#"{"id":"a","plugin":"p","trigger":{"type":"cron","expr":"0 9 * * *","tz":"Europe/Berlin"},"args":{"x":1},"retry":{"max_attempts":3}}"#,
+        );
+        let back: JobSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn seeds_are_stable_and_distinct() {
+        let a = JobId::new("a").unwrap();
+        assert_eq!(a.seed(), JobId::new("a").unwrap().seed());
+        assert_ne!(a.seed(), JobId::new("b").unwrap().seed());
+    }
+}

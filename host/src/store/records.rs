@@ -1,0 +1,132 @@
+//! What the job store keeps: job rows and run rows.
+
+use crate::job::JobSpec;
+use crate::runtime::{LogRecord, Outcome};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A stored job: its spec as written plus scheduling state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The spec as written.
+    pub spec: JobSpec,
+    /// When the job was first added (anchors intervals without a start).
+    pub created_at: DateTime<Utc>,
+    /// When it is next due; `None` when its schedule is over.
+    pub next_run_time: Option<DateTime<Utc>>,
+    /// Paused jobs are kept but not fired.
+    pub paused: bool,
+}
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Recorded, waiting for a worker (or for its retry delay).
+    Pending,
+    /// A guest is running it.
+    Running,
+    /// It ran; `outcome` says how it ended.
+    Finished,
+    /// It was not run: too late (misfire grace), coalesced, or its plugin
+    /// was missing; `note` says which.
+    Missed,
+    /// It was not run: the job already had `max_instances` runs going.
+    Skipped,
+    /// The host stopped while it was pending or running.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The kebab-case name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Missed => "missed",
+            Self::Skipped => "skipped",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "finished" => Self::Finished,
+            "missed" => Self::Missed,
+            "skipped" => Self::Skipped,
+            "interrupted" => Self::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+/// One run: one attempt at one fire of a job (or a record of a fire that
+/// did not run, and why).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Unique, time-ordered id.
+    pub run_id: String,
+    /// The job.
+    pub job_id: String,
+    /// 1 for the first attempt at a fire.
+    pub attempt: u32,
+    /// When the fire was due by the schedule.
+    pub scheduled_at: DateTime<Utc>,
+    /// When this attempt may start (later than `scheduled_at` for retries).
+    pub due_at: DateTime<Utc>,
+    /// Where it is.
+    pub status: RunStatus,
+    /// When the guest started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How the guest's run ended, for finished runs.
+    pub outcome: Option<Outcome>,
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Captured output (bounded by the runtime).
+    pub logs: Vec<LogRecord>,
+    /// Content hash of the plugin that ran it.
+    pub plugin_hash: Option<String>,
+    /// Why it was missed, skipped or interrupted, or other remarks.
+    pub note: Option<String>,
+}
+
+impl RunRecord {
+    /// A new pending run.
+    pub fn pending(job_id: &str, scheduled_at: DateTime<Utc>, due_at: DateTime<Utc>, attempt: u32) -> Self {
+        Self {
+            run_id: new_run_id(),
+            job_id: job_id.to_owned(),
+            attempt,
+            scheduled_at,
+            due_at,
+            status: RunStatus::Pending,
+            started_at: None,
+            ended_at: None,
+            outcome: None,
+            fuel: 0,
+            logs: Vec::new(),
+            plugin_hash: None,
+            note: None,
+        }
+    }
+
+    /// A record of a fire that did not run.
+    pub fn not_run(job_id: &str, scheduled_at: DateTime<Utc>, status: RunStatus, note: String) -> Self {
+        Self {
+            status,
+            note: Some(note),
+            ..Self::pending(job_id, scheduled_at, scheduled_at, 1)
+        }
+    }
+}
+
+/// A time-ordered unique id (UUID v7), so run ids sort by creation.
+pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
