@@ -13,12 +13,34 @@ use std::sync::Arc;
 #[derive(Debug, Parser)]
 #[command(name = "wasmcron", version, about)]
 pub struct Cli {
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the scheduler: load the plugins, start the jobs, record the runs.
+    Run {
+        /// The folder of `.wasm` plugins (each `NAME.wasm` is plugin NAME).
+        #[arg(long, default_value = "wasmcron-plugins")]
+        plugins: PathBuf,
+        /// The job store: `sqlite://PATH` (default `sqlite://wasmcron.db`), a
+        /// path, or `memory`.
+        #[arg(long, env = "WASMCRON_DB", default_value = "sqlite://wasmcron.db")]
+        db: String,
+        /// A TOML file of jobs to add (or update) at start.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Runs at once (default: two per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// How long running jobs get to finish at shutdown, e.g. `30s`.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        shutdown_grace: std::time::Duration,
+    },
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -100,6 +122,25 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// Any failure, with context, for `main` to print.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run {
+            plugins,
+            db,
+            config,
+            workers,
+            shutdown_grace,
+        } => {
+            let options = crate::app::RunOptions {
+                plugins,
+                db,
+                config,
+                workers: workers
+                    .unwrap_or_else(crate::scheduler::default_workers)
+                    .max(1),
+                shutdown_grace,
+            };
+            crate::app::run(options, crate::app::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Cron(CronCommand::Next {
             expr,
             tz,

@@ -15,11 +15,14 @@
 //! - [`store`]: persistence; today the guests' kv data.
 //! - `cli`: the `wasmcron` command line (the binary is a thin shell over it).
 
+pub mod app;
 pub mod cli;
-pub mod job;
 mod cli_cron;
 pub mod duration;
+pub mod event;
+pub mod job;
 pub mod plugin;
 pub mod runtime;
+pub mod scheduler;
 pub mod store;
 pub mod trigger;

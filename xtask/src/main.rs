@@ -3,7 +3,7 @@
 //! - `cargo xtask plugins [DIR]`: build the plugins and copy the examples
 //!   into DIR (default `wasmcron-plugins/`).
 //! - `cargo xtask run [-- ARGS]`: build the plugins and the host, then run
-//!   the host on the examples.
+//!   the scheduler on the examples (`examples/wasmcron.toml`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -65,31 +65,33 @@ fn install_examples(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Until the scheduler lands, the demo runs each example once through
-/// `wasmcron plugin run`.
+/// Runs the host on the examples: `wasmcron run` with the example jobs in
+/// `examples/wasmcron.toml`, the embedded SQLite store `wasmcron.db`, until
+/// ctrl-c. Extra arguments go to `wasmcron run`.
 fn demo(dir: &Path, extra: &[String]) -> Result<ExitCode, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for name in EXAMPLES {
-        let file = dir.join(format!("{name}.wasm"));
-        let status = Command::new(&cargo)
-            .current_dir(xtask::repo_root())
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "-p",
-                "wasmcron",
-                "--",
-                "plugin",
-                "run",
-            ])
-            .arg(&file)
-            .args(extra)
-            .status()
-            .map_err(|e| format!("running the host: {e}"))?;
-        if !status.success() {
-            return Ok(ExitCode::FAILURE);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    let root = xtask::repo_root();
+    let status = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "wasmcron",
+            "--",
+            "run",
+            "--plugins",
+        ])
+        .arg(dir)
+        .arg("--config")
+        .arg(root.join("examples/wasmcron.toml"))
+        .args(extra)
+        .status()
+        .map_err(|e| format!("running the host: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -328,17 +328,43 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (r#"{"id":"a b","plugin":"p","trigger":{"type":"interval","every":"1m"}}"#, "id"),
-            (r#"{"id":"a","plugin":"../x","trigger":{"type":"interval","every":"1m"}}"#, "plugin"),
-            (r#"{"id":"a","plugin":"p","trigger":{"type":"cron","expr":"61 * * * *"}}"#, "trigger.expr"),
-            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"args":[1]}"#, "args"),
-            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"limits":{"fuel":0}}"#, "limits.fuel"),
-            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"misfire_grace":"soon"}"#, "misfire_grace"),
-            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"max_instances":0}"#, "max_instances"),
-            (r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"retry":{"max_attempts":0}}"#, "retry.max_attempts"),
+            (
+                r#"{"id":"a b","plugin":"p","trigger":{"type":"interval","every":"1m"}}"#,
+                "id",
+            ),
+            (
+                r#"{"id":"a","plugin":"../x","trigger":{"type":"interval","every":"1m"}}"#,
+                "plugin",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"cron","expr":"61 * * * *"}}"#,
+                "trigger.expr",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"args":[1]}"#,
+                "args",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"limits":{"fuel":0}}"#,
+                "limits.fuel",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"misfire_grace":"soon"}"#,
+                "misfire_grace",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"max_instances":0}"#,
+                "max_instances",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"retry":{"max_attempts":0}}"#,
+                "retry.max_attempts",
+            ),
         ];
         for (json, field) in cases {
-            let err = spec(json).validate(Utc::now(), &Limits::default()).expect_err(json);
+            let err = spec(json)
+                .validate(Utc::now(), &Limits::default())
+                .expect_err(json);
             assert_eq!(err.field(), field, "{json}: {err}");
         }
     }

@@ -114,7 +114,11 @@ impl RetrySpec {
                     max,
                 }
             }
-            other => return Err(format!("backoff: '{other}' is not 'fixed' or 'exponential'")),
+            other => {
+                return Err(format!(
+                    "backoff: '{other}' is not 'fixed' or 'exponential'"
+                ));
+            }
         };
         if let Some(bad) = self
             .retry_on

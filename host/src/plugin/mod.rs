@@ -5,6 +5,10 @@
 //! module instead of a component, not valid, importing something the host
 //! does not provide, not implementing world `job`.
 
+mod registry;
+
+pub use registry::PluginRegistry;
+
 use crate::runtime::bindings::JobPre;
 use crate::runtime::{RunState, Runtime};
 use sha2::{Digest, Sha256};

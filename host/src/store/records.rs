@@ -98,7 +98,12 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// A new pending run.
-    pub fn pending(job_id: &str, scheduled_at: DateTime<Utc>, due_at: DateTime<Utc>, attempt: u32) -> Self {
+    pub fn pending(
+        job_id: &str,
+        scheduled_at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+        attempt: u32,
+    ) -> Self {
         Self {
             run_id: new_run_id(),
             job_id: job_id.to_owned(),
@@ -117,7 +122,12 @@ impl RunRecord {
     }
 
     /// A record of a fire that did not run.
-    pub fn not_run(job_id: &str, scheduled_at: DateTime<Utc>, status: RunStatus, note: String) -> Self {
+    pub fn not_run(
+        job_id: &str,
+        scheduled_at: DateTime<Utc>,
+        status: RunStatus,
+        note: String,
+    ) -> Self {
         Self {
             status,
             note: Some(note),

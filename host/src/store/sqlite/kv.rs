@@ -63,7 +63,10 @@ impl KvStore for SqliteKv {
 
     fn delete(&self, job: &str, key: &str) -> Result<(), KvError> {
         self.lock()
-            .execute("DELETE FROM kv WHERE job_id = ?1 AND key = ?2", params![job, key])
+            .execute(
+                "DELETE FROM kv WHERE job_id = ?1 AND key = ?2",
+                params![job, key],
+            )
             .map(|_| ())
             .map_err(unavailable)
     }

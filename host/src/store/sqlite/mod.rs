@@ -157,7 +157,9 @@ fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Cmd>) {
         let results = apply_group(&mut conn, &cmds);
         for (cmd, result) in cmds.into_iter().zip(results) {
             let reply = match cmd {
-                Cmd::Insert(_, _, r) | Cmd::Update(_, r) | Cmd::Delete(_, r) | Cmd::Batch(_, r) => r,
+                Cmd::Insert(_, _, r) | Cmd::Update(_, r) | Cmd::Delete(_, r) | Cmd::Batch(_, r) => {
+                    r
+                }
             };
             // The caller may have given up (shutdown); nothing to tell.
             let _ = reply.send(result);
@@ -175,7 +177,7 @@ fn apply_group(conn: &mut Connection, cmds: &[Cmd]) -> Vec<Result<(), StoreError
     let mut results = Vec::with_capacity(cmds.len());
     for cmd in cmds {
         let result = match tx.savepoint() {
-            Ok(mut sp) => match apply(&mut sp, cmd) {
+            Ok(sp) => match apply(&sp, cmd) {
                 Ok(()) => sp.commit().map_err(backend),
                 Err(e) => Err(e), // dropping the savepoint rolls it back
             },
@@ -208,7 +210,13 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<(), StoreError> {
             };
             conn.execute(
                 sql,
-                params![job.spec.id, spec, ms(job.created_at), job.next_run_time.map(ms), job.paused],
+                params![
+                    job.spec.id,
+                    spec,
+                    ms(job.created_at),
+                    job.next_run_time.map(ms),
+                    job.paused
+                ],
             )
             .map_err(|e| match e {
                 rusqlite::Error::SqliteFailure(f, _)

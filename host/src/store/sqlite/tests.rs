@@ -29,7 +29,9 @@ async fn jobs_runs_and_kv_survive_reopening() {
         store.insert_job(&record("a"), false).await.unwrap();
         let mut run = RunRecord::pending("a", from_ms(1), from_ms(1), 1);
         run.status = RunStatus::Finished;
-        run.outcome = Some(Outcome::Succeeded { output: "ok".into() });
+        run.outcome = Some(Outcome::Succeeded {
+            output: "ok".into(),
+        });
         let pending = RunRecord::pending("a", from_ms(2), from_ms(2), 1);
         store
             .write(vec![Write::Run(run), Write::Run(pending.clone())])
@@ -46,7 +48,9 @@ async fn jobs_runs_and_kv_survive_reopening() {
     assert_eq!(runs.len(), 2);
     assert_eq!(
         runs[1].outcome,
-        Some(Outcome::Succeeded { output: "ok".into() })
+        Some(Outcome::Succeeded {
+            output: "ok".into()
+        })
     );
     assert_eq!(store.kv().get("a", "k").unwrap(), Some(b"v".to_vec()));
 }
@@ -61,8 +65,14 @@ async fn duplicate_and_missing_jobs_are_typed_errors() {
         Err(StoreError::Duplicate(id)) if id == "a"
     ));
     store.insert_job(&record("a"), true).await.unwrap();
-    assert!(matches!(store.update_job(&record("b")).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.delete_job("b").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.update_job(&record("b")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_job("b").await,
+        Err(StoreError::NotFound(_))
+    ));
     store.delete_job("a").await.unwrap();
     assert!(store.load().await.unwrap().jobs.is_empty());
 }
@@ -106,7 +116,11 @@ async fn prune_keeps_the_newest_finished_runs_and_all_unfinished() {
     let mut writes = Vec::new();
     for i in 0..10 {
         let mut r = RunRecord::pending("a", from_ms(i * 1000), from_ms(i * 1000), 1);
-        r.status = if i == 0 { RunStatus::Pending } else { RunStatus::Finished };
+        r.status = if i == 0 {
+            RunStatus::Pending
+        } else {
+            RunStatus::Finished
+        };
         writes.push(Write::Run(r));
     }
     writes.push(Write::Prune {
@@ -127,8 +141,11 @@ async fn an_unreadable_job_row_is_reported_not_dropped() {
     store.insert_job(&record("a"), false).await.unwrap();
     {
         let conn = Connection::open(&path).unwrap();
-        conn.execute("UPDATE jobs SET spec = '{\"from\":\"the future\"}' WHERE id = 'a'", [])
-            .unwrap();
+        conn.execute(
+            "UPDATE jobs SET spec = '{\"from\":\"the future\"}' WHERE id = 'a'",
+            [],
+        )
+        .unwrap();
     }
     let snap = store.load().await.unwrap();
     assert!(snap.jobs.is_empty());
@@ -136,7 +153,9 @@ async fn an_unreadable_job_row_is_reported_not_dropped() {
     assert_eq!(snap.broken[0].id, "a");
     // Still there for a newer version to read.
     let conn = Connection::open(&path).unwrap();
-    let n: i64 = conn.query_row("SELECT count(*) FROM jobs", [], |r| r.get(0)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 1);
 }
 

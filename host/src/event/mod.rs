@@ -1,0 +1,138 @@
+//! What listeners see: job and run events, on one broadcast bus.
+//!
+//! The bus never blocks the scheduler: it is a bounded broadcast channel,
+//! and a listener that falls behind loses the oldest events (and is told
+//! how many) rather than slowing anyone down.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// Events kept for a slow subscriber before the oldest are dropped.
+const BUS_CAPACITY: usize = 4096;
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A job was added.
+    JobAdded(JobEvent),
+    /// A job was removed.
+    JobRemoved(JobEvent),
+    /// A job was replaced or rescheduled.
+    JobModified(JobEvent),
+    /// A job was paused.
+    JobPaused(JobEvent),
+    /// A job was resumed.
+    JobResumed(JobEvent),
+    /// A fire was recorded and queued for a worker.
+    RunSubmitted(RunEvent),
+    /// A guest started running.
+    RunStarted(RunEvent),
+    /// A run succeeded.
+    RunSucceeded(RunEvent),
+    /// A run ended in any failure: failed, trapped, out of fuel, timed
+    /// out, memory limit, or interrupted.
+    RunFailed(RunEvent),
+    /// A fire was not run: too late, coalesced, or its plugin missing.
+    RunMissed(RunEvent),
+    /// A fire was not run: the job had `max_instances` runs going.
+    RunSkipped(RunEvent),
+    /// A failed run will be tried again.
+    RunRetried(RunEvent),
+}
+
+/// A job-level event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobEvent {
+    /// The job.
+    pub job_id: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+/// A run-level event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEvent {
+    /// The job.
+    pub job_id: String,
+    /// The run.
+    pub run_id: String,
+    /// When the fire was due.
+    pub scheduled_at: DateTime<Utc>,
+    /// The attempt.
+    pub attempt: u32,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// The outcome kind, for finished runs (`interrupted` when the host
+    /// stopped the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The error, trap or reason, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Event {
+    /// The job the event is about.
+    pub fn job_id(&self) -> &str {
+        match self {
+            Self::JobAdded(e)
+            | Self::JobRemoved(e)
+            | Self::JobModified(e)
+            | Self::JobPaused(e)
+            | Self::JobResumed(e) => &e.job_id,
+            Self::RunSubmitted(e)
+            | Self::RunStarted(e)
+            | Self::RunSucceeded(e)
+            | Self::RunFailed(e)
+            | Self::RunMissed(e)
+            | Self::RunSkipped(e)
+            | Self::RunRetried(e) => &e.job_id,
+        }
+    }
+
+    /// The event's name, as serialized (`run-failed`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::JobAdded(_) => "job-added",
+            Self::JobRemoved(_) => "job-removed",
+            Self::JobModified(_) => "job-modified",
+            Self::JobPaused(_) => "job-paused",
+            Self::JobResumed(_) => "job-resumed",
+            Self::RunSubmitted(_) => "run-submitted",
+            Self::RunStarted(_) => "run-started",
+            Self::RunSucceeded(_) => "run-succeeded",
+            Self::RunFailed(_) => "run-failed",
+            Self::RunMissed(_) => "run-missed",
+            Self::RunSkipped(_) => "run-skipped",
+            Self::RunRetried(_) => "run-retried",
+        }
+    }
+}
+
+/// The broadcast bus.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self {
+            tx: broadcast::channel(BUS_CAPACITY).0,
+        }
+    }
+}
+
+impl EventBus {
+    /// Publishes an event; never blocks, and having no subscriber is fine.
+    pub fn publish(&self, event: Event) {
+        let _ = self.tx.send(event);
+    }
+
+    /// A new subscription, receiving events published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,203 @@
+//! The executor: one task per run, bounded by the worker semaphore.
+
+use super::Inner;
+use super::queue::Due;
+use crate::event::{Event, RunEvent};
+use crate::runtime::{Outcome, RunRequest};
+use crate::store::{RunRecord, RunStatus, Write};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// The run event for `run` at `now`.
+pub(super) fn run_event(
+    run: &RunRecord,
+    now: DateTime<Utc>,
+    outcome: Option<String>,
+    message: Option<String>,
+) -> RunEvent {
+    RunEvent {
+        job_id: run.job_id.clone(),
+        run_id: run.run_id.clone(),
+        scheduled_at: run.scheduled_at,
+        attempt: run.attempt,
+        at: now,
+        outcome,
+        message,
+    }
+}
+
+/// A run of `job_id` is no longer in flight.
+pub(super) fn release(inner: &Inner, job_id: &str) {
+    if let Some(entry) = inner.lock().jobs.get_mut(job_id) {
+        entry.in_flight = entry.in_flight.saturating_sub(1);
+    }
+}
+
+/// Starts `run` (already recorded as pending) on a worker.
+pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
+    let tasks = inner.tasks.clone();
+    tasks.spawn(async move { execute(inner, run).await });
+}
+
+async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
+    let permit = tokio::select! {
+        p = inner.workers.clone().acquire_owned() => p,
+        () = inner.stop_firing.cancelled() => {
+            // Never started: it stays pending in the store and runs after
+            // the next start.
+            return;
+        }
+    };
+    let Ok(_permit) = permit else { return };
+    if inner.stop_firing.is_cancelled() {
+        return;
+    }
+    let job = inner.lock().jobs.get(&run.job_id).map(|e| e.job.clone());
+    let Some(job) = job else {
+        return; // removed meanwhile, with its runs
+    };
+    let Some(plugin) = inner.plugins.get(&job.plugin) else {
+        let now = inner.clock.now();
+        run.status = RunStatus::Missed;
+        run.note = Some(format!("plugin '{}' is not loaded", job.plugin));
+        run.ended_at = Some(now);
+        let event = run_event(&run, now, None, run.note.clone());
+        let _ = inner.store.write(vec![Write::Run(run.clone())]).await;
+        release(&inner, &run.job_id);
+        inner.events.publish(Event::RunMissed(event));
+        return;
+    };
+    let started = inner.clock.now();
+    run.status = RunStatus::Running;
+    run.started_at = Some(started);
+    run.plugin_hash = Some(plugin.hash().as_str().to_owned());
+    // A run is started only once that is on record.
+    if let Err(err) = inner.store.write(vec![Write::Run(run.clone())]).await {
+        tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run start; not running it");
+        release(&inner, &run.job_id);
+        return;
+    }
+    inner
+        .events
+        .publish(Event::RunStarted(run_event(&run, started, None, None)));
+
+    let request = RunRequest {
+        job_id: run.job_id.clone(),
+        run_id: run.run_id.clone(),
+        scheduled_at: run.scheduled_at,
+        attempt: run.attempt,
+        args: job.args.clone(),
+        limits: job.limits,
+    };
+    let report = tokio::select! {
+        r = inner.runtime.run(&plugin, &request) => Some(r),
+        () = inner.stop_runs.cancelled() => None,
+    };
+    let ended = inner.clock.now();
+    run.ended_at = Some(ended);
+    let (kind, guest_retryable, message) = match report {
+        Some(report) => {
+            let kind = report.outcome.kind().as_str().to_owned();
+            let (retryable, message) = match &report.outcome {
+                Outcome::Succeeded { .. } => (false, None),
+                Outcome::Failed { message, retryable } => (*retryable, Some(message.clone())),
+                Outcome::Trapped { message } => (true, Some(message.clone())),
+                other => (true, Some(other.kind().to_string())),
+            };
+            run.status = RunStatus::Finished;
+            run.fuel = report.fuel_consumed;
+            run.logs = report.logs;
+            run.outcome = Some(report.outcome);
+            (kind, retryable, message)
+        }
+        None => {
+            run.status = RunStatus::Interrupted;
+            let note = "the host shut down while the run was in flight".to_owned();
+            run.note = Some(note.clone());
+            ("interrupted".to_owned(), true, Some(note))
+        }
+    };
+    finish(&inner, &job, run, &kind, guest_retryable, message, ended).await;
+}
+
+/// Records how a run ended, schedules a retry if the policy says so, and
+/// tells the listeners.
+pub(super) async fn finish(
+    inner: &Arc<Inner>,
+    job: &crate::job::Job,
+    run: RunRecord,
+    kind: &str,
+    guest_retryable: bool,
+    message: Option<String>,
+    now: DateTime<Utc>,
+) {
+    let succeeded = kind == "succeeded";
+    let mut writes = vec![Write::Run(run.clone())];
+    let mut events = vec![if succeeded {
+        Event::RunSucceeded(run_event(&run, now, Some(kind.to_owned()), None))
+    } else {
+        Event::RunFailed(run_event(&run, now, Some(kind.to_owned()), message.clone()))
+    }];
+    let retry =
+        (!succeeded && job.retry.should_retry(run.attempt, kind, guest_retryable)).then(|| {
+            let delay = chrono::Duration::from_std(job.retry.delay_after(run.attempt))
+                .unwrap_or(chrono::Duration::MAX);
+            RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
+        });
+    let prune = {
+        let mut state = inner.lock();
+        match state.jobs.get_mut(&run.job_id) {
+            Some(entry) => {
+                if retry.is_none() {
+                    entry.in_flight = entry.in_flight.saturating_sub(1);
+                }
+                entry.finished_since_prune += 1;
+                let due = entry.finished_since_prune >= inner.config.prune_every;
+                if due {
+                    entry.finished_since_prune = 0;
+                }
+                due.then_some(entry.job.spec.keep_runs)
+            }
+            None => None,
+        }
+    };
+    if let Some(keep) = prune {
+        writes.push(Write::Prune {
+            job_id: run.job_id.clone(),
+            keep,
+        });
+    }
+    if let Some(r) = &retry {
+        writes.push(Write::Run(r.clone()));
+        events.push(Event::RunRetried(run_event(
+            r,
+            now,
+            Some(kind.to_owned()),
+            Some(format!("attempt {} at {}", r.attempt, r.due_at)),
+        )));
+    }
+    if let Err(err) = inner.store.write(writes).await {
+        tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run result");
+    }
+    let duration_ms = run
+        .started_at
+        .zip(run.ended_at)
+        .map_or(0, |(s, e)| (e - s).num_milliseconds());
+    tracing::info!(
+        job = %run.job_id,
+        run = %run.run_id,
+        attempt = run.attempt,
+        outcome = kind,
+        duration_ms,
+        fuel = run.fuel,
+        message = message.as_deref().unwrap_or(""),
+        "run finished"
+    );
+    if let Some(r) = retry {
+        inner.lock().queue.push(r.due_at, Due::Run(Box::new(r)));
+        inner.wake.notify_one();
+    }
+    for e in events {
+        inner.events.publish(e);
+    }
+}

@@ -1,0 +1,221 @@
+//! The timer task: wake at the earliest due instant, turn what is due
+//! into runs (or records of why not), commit, hand to the executor.
+
+use super::execute;
+use super::queue::Due;
+use super::{Inner, JobEntry};
+use crate::event::Event;
+use crate::store::{RunRecord, RunStatus, Write};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Fires computed per job per wake-up when catching up after downtime
+/// without coalescing; beyond it the rest are counted as missed in one row.
+const MAX_CATCH_UP: usize = 1000;
+/// Steps taken to find the latest missed fire before jumping ahead.
+const MAX_SCAN: usize = 100_000;
+
+pub(super) async fn timer_loop(inner: Arc<Inner>) {
+    loop {
+        if inner.stop_firing.is_cancelled() {
+            return;
+        }
+        // Registered before looking at the queue, so a change made while
+        // this wake-up runs is not lost.
+        let woken = inner.wake.notified();
+        let now = inner.clock.now();
+        let (due, next_at) = take_due(&inner, now);
+        if !due.is_empty() {
+            fire(&inner, due, now).await;
+            continue;
+        }
+        let sleep = next_at
+            .and_then(|at| (at - now).to_std().ok())
+            .unwrap_or(inner.config.max_sleep)
+            .min(inner.config.max_sleep);
+        tokio::select! {
+            () = inner.clock.sleep(sleep) => {}
+            () = woken => {}
+            () = inner.stop_firing.cancelled() => return,
+        }
+    }
+}
+
+/// Items due now, and when the next one is due.
+type Taken = (Vec<(DateTime<Utc>, Due)>, Option<DateTime<Utc>>);
+
+fn take_due(inner: &Inner, now: DateTime<Utc>) -> Taken {
+    let mut state = inner.lock();
+    let mut due = Vec::new();
+    while let Some((at, item)) = state.queue.pop_due(now) {
+        let live = match &item {
+            Due::Fire { job_id, generation } => state
+                .jobs
+                .get(job_id)
+                .is_some_and(|e| e.generation == *generation && !e.paused),
+            Due::Run(run) => state.jobs.contains_key(&run.job_id),
+        };
+        if live {
+            due.push((at, item));
+        }
+        if due.len() >= 4096 {
+            break;
+        }
+    }
+    (due, state.queue.peek_at())
+}
+
+/// What one wake-up decided, to be committed in one write.
+#[derive(Default)]
+struct Plan {
+    writes: Vec<Write>,
+    starts: Vec<RunRecord>,
+    events: Vec<Event>,
+}
+
+async fn fire(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<Utc>) {
+    let mut plan = Plan::default();
+    {
+        let mut state = inner.lock();
+        for (at, item) in due {
+            match item {
+                Due::Fire { job_id, .. } => {
+                    let Some(entry) = state.jobs.get_mut(&job_id) else {
+                        continue;
+                    };
+                    let next = plan_fire(inner, entry, at, now, &mut plan);
+                    entry.next_run = next;
+                    plan.writes.push(Write::NextRun {
+                        job_id: job_id.clone(),
+                        next,
+                    });
+                    let generation = entry.generation;
+                    if let Some(n) = next {
+                        state.queue.push(n, Due::Fire { job_id, generation });
+                    }
+                }
+                Due::Run(run) => plan.starts.push(*run),
+            }
+        }
+    }
+    if let Err(err) = inner.store.write(plan.writes).await {
+        // Without a durable record a run must not start. The fires are
+        // lost to this outage; say so loudly.
+        tracing::error!(error = %err, "could not record due fires; they will not run");
+        for run in &plan.starts {
+            execute::release(inner, &run.job_id);
+        }
+        return;
+    }
+    for event in plan.events {
+        inner.events.publish(event);
+    }
+    for run in plan.starts {
+        execute::spawn(inner.clone(), run);
+    }
+}
+
+/// Decides what to do with a job's fire due at `at`, and returns its next
+/// fire time (after every fire that is already due).
+fn plan_fire(
+    inner: &Inner,
+    entry: &mut JobEntry,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    plan: &mut Plan,
+) -> Option<DateTime<Utc>> {
+    let job = entry.job.clone();
+    let id = job.id.as_str();
+    // Every fire due by now: usually just `at`; after downtime, more.
+    let mut times = vec![at];
+    let mut extra_missed: u64 = 0;
+    let mut last = at;
+    let mut next = job.trigger.next_after(at);
+    let mut steps = 0;
+    while let Some(n) = next.filter(|n| *n <= now) {
+        steps += 1;
+        if steps > MAX_SCAN {
+            next = job.trigger.next_after(now);
+            extra_missed += 1;
+            break;
+        }
+        if job.spec.coalesce || times.len() >= MAX_CATCH_UP {
+            extra_missed += 1;
+        } else {
+            times.push(n);
+        }
+        last = n;
+        next = job.trigger.next_after(n);
+    }
+    if job.spec.coalesce && last != at {
+        // Run once, for the latest; record the rest as one missed row.
+        times = vec![last];
+        extra_missed = extra_missed.max(1);
+        let note = format!(
+            "{extra_missed} fire(s) from {at} to before {last} were missed while the host was \
+             behind or down; coalesced into the run at {last}"
+        );
+        record_not_run(inner, id, at, RunStatus::Missed, note, now, plan);
+    } else if extra_missed > 0 {
+        let note = format!(
+            "{extra_missed} more fire(s) up to {last} were missed while the host was behind or \
+             down (at most {MAX_CATCH_UP} are run per catch-up)"
+        );
+        record_not_run(inner, id, last, RunStatus::Missed, note, now, plan);
+    }
+    for t in times {
+        if let Some(grace) = job.misfire_grace {
+            let late = (now - t).to_std().unwrap_or_default();
+            if late > grace {
+                let note = format!(
+                    "started {} late, past its misfire_grace of {}",
+                    crate::duration::format(late),
+                    crate::duration::format(grace)
+                );
+                record_not_run(inner, id, t, RunStatus::Missed, note, now, plan);
+                continue;
+            }
+        }
+        if inner.plugins.get(&job.plugin).is_none() {
+            let note = format!("plugin '{}' is not loaded", job.plugin);
+            record_not_run(inner, id, t, RunStatus::Missed, note, now, plan);
+            continue;
+        }
+        if entry.in_flight >= job.spec.max_instances {
+            let note = format!(
+                "{} run(s) already in flight (max_instances {})",
+                entry.in_flight, job.spec.max_instances
+            );
+            record_not_run(inner, id, t, RunStatus::Skipped, note, now, plan);
+            continue;
+        }
+        entry.in_flight += 1;
+        let run = RunRecord::pending(id, t, t, 1);
+        plan.writes.push(Write::Run(run.clone()));
+        plan.events.push(Event::RunSubmitted(execute::run_event(
+            &run, now, None, None,
+        )));
+        plan.starts.push(run);
+    }
+    next
+}
+
+fn record_not_run(
+    _inner: &Inner,
+    job_id: &str,
+    at: DateTime<Utc>,
+    status: RunStatus,
+    note: String,
+    now: DateTime<Utc>,
+    plan: &mut Plan,
+) {
+    tracing::warn!(job = job_id, scheduled_at = %at, status = status.as_str(), "{note}");
+    let run = RunRecord::not_run(job_id, at, status, note.clone());
+    let event = execute::run_event(&run, now, None, Some(note));
+    plan.events.push(if status == RunStatus::Skipped {
+        Event::RunSkipped(event)
+    } else {
+        Event::RunMissed(event)
+    });
+    plan.writes.push(Write::Run(run));
+}

@@ -1,0 +1,524 @@
+//! The scheduler: jobs in, fires out, runs recorded.
+//!
+//! ```text
+//! add_job ──▶ JobStore (committed) ──▶ state + DueQueue ──▶ timer task
+//! timer: pop due ──▶ misfire / coalesce / max_instances ──▶ one grouped write ──▶ executor
+//! executor: worker permit ──▶ "running" committed ──▶ runtime::run ──▶ outcome + retry committed ──▶ events
+//! ```
+//!
+//! One timer task sleeps until the earliest due instant (at most
+//! `max_sleep`, so clock jumps are noticed) and is woken early by any
+//! change. All the fires due at one wake-up are recorded in one store
+//! write, then handed to the executor, which bounds concurrency with a
+//! semaphore of `workers` permits.
+
+mod clock;
+mod execute;
+mod fire;
+mod queue;
+mod recover;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+
+use crate::event::{Event, EventBus, JobEvent};
+use crate::job::{Job, JobError, JobSpec};
+use crate::plugin::PluginRegistry;
+use crate::runtime::{Limits, Runtime};
+use crate::store::{BrokenJob, JobRecord, JobStore, RunRecord, StoreError, Write};
+use chrono::{DateTime, Utc};
+use queue::{Due, DueQueue};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Runs executing at once.
+    pub workers: usize,
+    /// Limits for jobs that do not set their own.
+    pub default_limits: Limits,
+    /// Longest the timer sleeps without looking at the clock again.
+    pub max_sleep: Duration,
+    /// Prune a job's history every this many finished runs.
+    pub prune_every: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            default_limits: Limits::default(),
+            max_sleep: Duration::from_secs(5),
+            prune_every: 16,
+        }
+    }
+}
+
+/// Two runs per core: guests are CPU-bound, but many jobs spend their time
+/// waiting on I/O or sleeping.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
+}
+
+/// Why a scheduler call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// No job with this id (APScheduler's JobLookupError).
+    #[error("job '{0}' not found")]
+    JobNotFound(String),
+    /// A job with this id exists and replacing was not asked for.
+    #[error("a job with id '{0}' already exists; set replace_existing to replace it")]
+    Duplicate(String),
+    /// The spec is invalid.
+    #[error(transparent)]
+    Invalid(#[from] JobError),
+    /// The job already has `max_instances` runs going.
+    #[error("job '{job}' already has {max} run(s) in flight (max_instances)")]
+    MaxInstances {
+        /// The job.
+        job: String,
+        /// Its limit.
+        max: u32,
+    },
+    /// Called after shutdown.
+    #[error("the scheduler is not running")]
+    NotRunning,
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for SchedulerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(id) => Self::Duplicate(id),
+            StoreError::NotFound(id) => Self::JobNotFound(id),
+            e => Self::Store(e),
+        }
+    }
+}
+
+/// A job as the scheduler sees it now.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobInfo {
+    /// The spec as written.
+    pub spec: JobSpec,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// When it is next due.
+    pub next_run_time: Option<DateTime<Utc>>,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// Runs pending or running now.
+    pub in_flight: u32,
+    /// Whether its plugin is loaded (a job whose plugin is missing is kept
+    /// and its fires recorded as missed until the plugin appears).
+    pub plugin_loaded: bool,
+    /// Warnings for people.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct JobEntry {
+    job: Arc<Job>,
+    next_run: Option<DateTime<Utc>>,
+    paused: bool,
+    generation: u64,
+    in_flight: u32,
+    finished_since_prune: u32,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    jobs: HashMap<String, JobEntry>,
+    queue: DueQueue,
+    broken: Vec<BrokenJob>,
+}
+
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    wake: Notify,
+    store: Arc<dyn JobStore>,
+    runtime: Arc<Runtime>,
+    plugins: Arc<PluginRegistry>,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+    workers: Arc<Semaphore>,
+    config: SchedulerConfig,
+    /// Cancelled at shutdown: no new fires, no new runs start.
+    stop_firing: CancellationToken,
+    /// Cancelled when the shutdown grace is over: running guests stop.
+    stop_runs: CancellationToken,
+    tasks: TaskTracker,
+    running: AtomicBool,
+}
+
+/// A running scheduler. Cheap to clone; every clone drives the same one.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_running(&self) -> Result<(), SchedulerError> {
+        if self.running.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(SchedulerError::NotRunning)
+        }
+    }
+
+    fn job_event(&self, job_id: &str) -> JobEvent {
+        JobEvent {
+            job_id: job_id.to_owned(),
+            at: self.clock.now(),
+        }
+    }
+
+    fn info(&self, entry: &JobEntry) -> JobInfo {
+        JobInfo {
+            spec: entry.job.spec.clone(),
+            created_at: entry.job.created_at,
+            next_run_time: entry.next_run,
+            paused: entry.paused,
+            in_flight: entry.in_flight,
+            plugin_loaded: self.plugins.get(&entry.job.plugin).is_some(),
+            warnings: entry.job.warnings.clone(),
+        }
+    }
+
+    /// Puts a job in the state and queue, replacing any entry of that id
+    /// (its in-flight count carries over: those runs are still going).
+    fn install(&self, job: Job, next_run: Option<DateTime<Utc>>, paused: bool) {
+        let mut state = self.lock();
+        let id = job.id.as_str().to_owned();
+        let (generation, in_flight) = state
+            .jobs
+            .get(&id)
+            .map_or((0, 0), |e| (e.generation + 1, e.in_flight));
+        if let (Some(at), false) = (next_run, paused) {
+            state.queue.push(
+                at,
+                Due::Fire {
+                    job_id: id.clone(),
+                    generation,
+                },
+            );
+        }
+        state.jobs.insert(
+            id,
+            JobEntry {
+                job: Arc::new(job),
+                next_run,
+                paused,
+                generation,
+                in_flight,
+                finished_since_prune: 0,
+            },
+        );
+        drop(state);
+        self.wake.notify_one();
+    }
+}
+
+/// What a scheduler needs to start.
+#[derive(Clone)]
+pub struct SchedulerParts {
+    /// Where jobs and runs are kept.
+    pub store: Arc<dyn JobStore>,
+    /// The sandbox runs execute in.
+    pub runtime: Arc<Runtime>,
+    /// The loaded plugins.
+    pub plugins: Arc<PluginRegistry>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub config: SchedulerConfig,
+}
+
+impl std::fmt::Debug for SchedulerParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedulerParts").finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// Loads the store, recovers what a previous process left (runs that
+    /// were in flight, fires missed while it was down), and starts firing.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn start(parts: SchedulerParts) -> Result<Self, SchedulerError> {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            store: parts.store,
+            runtime: parts.runtime,
+            plugins: parts.plugins,
+            clock: parts.clock,
+            events: EventBus::default(),
+            workers: Arc::new(Semaphore::new(parts.config.workers.max(1))),
+            config: parts.config,
+            stop_firing: CancellationToken::new(),
+            stop_runs: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            running: AtomicBool::new(true),
+        });
+        recover::recover(&inner).await?;
+        let timer = inner.clone();
+        inner
+            .tasks
+            .spawn(async move { fire::timer_loop(timer).await });
+        Ok(Self { inner })
+    }
+
+    /// Subscribes to the event bus.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// The loaded plugins.
+    pub fn plugins(&self) -> &Arc<PluginRegistry> {
+        &self.inner.plugins
+    }
+
+    /// Adds a job (or replaces one, with `replace`), committed to the store
+    /// before it returns.
+    ///
+    /// # Errors
+    /// [`SchedulerError::Invalid`] naming the bad field,
+    /// [`SchedulerError::Duplicate`], or a store error.
+    pub async fn add_job(&self, spec: JobSpec, replace: bool) -> Result<JobInfo, SchedulerError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let now = inner.clock.now();
+        let existing = inner.lock().jobs.get(&spec.id).map(|e| e.job.clone());
+        let job = spec.validate(now, &inner.config.default_limits)?;
+        let next_run = job.trigger.next_after(now);
+        let record = JobRecord {
+            spec: spec.clone(),
+            created_at: now,
+            next_run_time: next_run,
+            paused: spec.paused,
+        };
+        inner.store.insert_job(&record, replace).await?;
+        let id = spec.id.clone();
+        inner.install(job, next_run, spec.paused);
+        let event = inner.job_event(&id);
+        inner.events.publish(if existing.is_some() {
+            Event::JobModified(event)
+        } else {
+            Event::JobAdded(event)
+        });
+        self.job(&id)
+    }
+
+    /// Adds `spec` unless a job with the same id and the very same spec is
+    /// already stored, in which case its schedule state is kept (so a
+    /// restart with an unchanged config file neither resets schedules nor
+    /// forgets fires missed while down). A changed spec replaces the job.
+    ///
+    /// # Errors
+    /// As for [`Scheduler::add_job`].
+    pub async fn upsert_job(&self, spec: JobSpec) -> Result<JobInfo, SchedulerError> {
+        let same = self
+            .inner
+            .lock()
+            .jobs
+            .get(&spec.id)
+            .is_some_and(|e| e.job.spec == spec);
+        if same {
+            return self.job(&spec.id);
+        }
+        self.add_job(spec, true).await
+    }
+
+    /// Removes a job, its history and its kv data.
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`] or a store error.
+    pub async fn remove_job(&self, id: &str) -> Result<(), SchedulerError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        inner.store.delete_job(id).await?;
+        inner.lock().jobs.remove(id);
+        inner.events.publish(Event::JobRemoved(inner.job_event(id)));
+        Ok(())
+    }
+
+    /// Pauses a job: it keeps its definition but does not fire.
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`] or a store error.
+    pub async fn pause_job(&self, id: &str) -> Result<JobInfo, SchedulerError> {
+        self.set_paused(id, true).await
+    }
+
+    /// Resumes a paused job; its next fire is computed from now.
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`] or a store error.
+    pub async fn resume_job(&self, id: &str) -> Result<JobInfo, SchedulerError> {
+        self.set_paused(id, false).await
+    }
+
+    async fn set_paused(&self, id: &str, paused: bool) -> Result<JobInfo, SchedulerError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let now = inner.clock.now();
+        let job = inner
+            .lock()
+            .jobs
+            .get(id)
+            .map(|e| e.job.clone())
+            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
+        let next = if paused {
+            None
+        } else {
+            job.trigger.next_after(now)
+        };
+        inner
+            .store
+            .write(vec![
+                Write::Paused {
+                    job_id: id.to_owned(),
+                    paused,
+                },
+                Write::NextRun {
+                    job_id: id.to_owned(),
+                    next,
+                },
+            ])
+            .await?;
+        inner.install((*job).clone(), next, paused);
+        let event = inner.job_event(id);
+        inner.events.publish(if paused {
+            Event::JobPaused(event)
+        } else {
+            Event::JobResumed(event)
+        });
+        self.job(id)
+    }
+
+    /// Runs a job now, outside its schedule (its schedule is unchanged).
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`], [`SchedulerError::MaxInstances`],
+    /// or a store error.
+    pub async fn run_now(&self, id: &str) -> Result<RunRecord, SchedulerError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let now = inner.clock.now();
+        let run = {
+            let mut state = inner.lock();
+            let entry = state
+                .jobs
+                .get_mut(id)
+                .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
+            let max = entry.job.spec.max_instances;
+            if entry.in_flight >= max {
+                return Err(SchedulerError::MaxInstances {
+                    job: id.to_owned(),
+                    max,
+                });
+            }
+            entry.in_flight += 1;
+            RunRecord::pending(id, now, now, 1)
+        };
+        if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
+            execute::release(inner, id);
+            return Err(e.into());
+        }
+        inner.events.publish(Event::RunSubmitted(execute::run_event(
+            &run, now, None, None,
+        )));
+        execute::spawn(inner.clone(), run.clone());
+        Ok(run)
+    }
+
+    /// One job.
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`].
+    pub fn job(&self, id: &str) -> Result<JobInfo, SchedulerError> {
+        let state = self.inner.lock();
+        state
+            .jobs
+            .get(id)
+            .map(|e| self.inner.info(e))
+            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
+    }
+
+    /// Every job, by id.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let state = self.inner.lock();
+        let mut jobs: Vec<JobInfo> = state.jobs.values().map(|e| self.inner.info(e)).collect();
+        jobs.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
+        jobs
+    }
+
+    /// Jobs whose stored rows could not be read; kept, never deleted.
+    pub fn broken_jobs(&self) -> Vec<BrokenJob> {
+        self.inner.lock().broken.clone()
+    }
+
+    /// The newest `limit` runs of a job, newest first.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, SchedulerError> {
+        Ok(self.inner.store.runs(job_id, limit).await?)
+    }
+
+    /// One run.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, SchedulerError> {
+        Ok(self.inner.store.run(run_id).await?)
+    }
+
+    /// Entries in the due-queue (stale ones included), for metrics.
+    pub fn queue_len(&self) -> usize {
+        self.inner.lock().queue.len()
+    }
+
+    /// Stops: no new fires and no new runs; running guests get `grace` to
+    /// finish, then are stopped and recorded as interrupted. Runs still
+    /// pending stay pending in the store and start after the next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        let inner = &self.inner;
+        if !inner.running.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        inner.stop_firing.cancel();
+        inner.tasks.close();
+        if tokio::time::timeout(grace, inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace = ?grace,
+                "runs still going after the shutdown grace; stopping them"
+            );
+            inner.stop_runs.cancel();
+            inner.tasks.wait().await;
+        }
+    }
+}
