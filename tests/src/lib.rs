@@ -52,3 +52,85 @@ pub fn request(job_id: &str, args: &str, limits: Limits) -> RunRequest {
         limits,
     }
 }
+
+/// A scheduler on a controllable clock, with every test plugin loaded.
+pub mod sched {
+    use super::plugins;
+    use chrono::{DateTime, Utc};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use wasmcron::event::Event;
+    use wasmcron::job::JobSpec;
+    use wasmcron::plugin::{Plugin, PluginRegistry};
+    use wasmcron::runtime::{Runtime, RuntimeConfig};
+    use wasmcron::scheduler::{ManualClock, Scheduler, SchedulerConfig, SchedulerParts};
+    use wasmcron::store::JobStore;
+
+    /// 2026-01-01T00:00:00Z, where test clocks start.
+    pub fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()
+    }
+
+    /// Parts for a scheduler over `store` on `clock`, all plugins loaded.
+    ///
+    /// # Panics
+    /// When the runtime or a plugin cannot be set up.
+    pub fn parts(store: Arc<dyn JobStore>, clock: Arc<ManualClock>) -> SchedulerParts {
+        let runtime = Runtime::new(RuntimeConfig::default(), store.kv()).expect("runtime");
+        let registry = PluginRegistry::default();
+        for (name, path) in plugins::ALL {
+            if let Ok(p) = Plugin::load_file(&runtime, std::path::Path::new(path)) {
+                assert_eq!(p.name(), *name);
+                registry.insert(p);
+            }
+        }
+        SchedulerParts {
+            store,
+            runtime: Arc::new(runtime),
+            plugins: Arc::new(registry),
+            clock,
+            config: SchedulerConfig {
+                workers: 4,
+                ..SchedulerConfig::default()
+            },
+        }
+    }
+
+    /// Starts a scheduler.
+    ///
+    /// # Panics
+    /// When it does not start.
+    pub async fn start(store: Arc<dyn JobStore>, clock: Arc<ManualClock>) -> Scheduler {
+        Scheduler::start(parts(store, clock)).await.expect("start")
+    }
+
+    /// A job spec from JSON.
+    ///
+    /// # Panics
+    /// On bad JSON.
+    pub fn spec(json: &str) -> JobSpec {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    /// Waits (up to 60 s of real time, as a safety net only) for the first
+    /// event matching `pred`.
+    ///
+    /// # Panics
+    /// When none comes.
+    pub async fn wait_for(
+        rx: &mut tokio::sync::broadcast::Receiver<Event>,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Event {
+        let found = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if pred(&e) => return e,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("event bus closed: {e}"),
+                }
+            }
+        })
+        .await;
+        found.expect("the expected event did not come")
+    }
+}

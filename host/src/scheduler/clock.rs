@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use std::sync::Mutex;
-use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The scheduler's notion of now, and a way to wait for a later now.
@@ -10,8 +9,10 @@ use tokio::sync::Notify;
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     /// The current time.
     fn now(&self) -> DateTime<Utc>;
-    /// Waits until `d` has passed on this clock.
-    async fn sleep(&self, d: Duration);
+    /// Waits until this clock reads `deadline` or later. An absolute
+    /// deadline, not a duration: time may move between reading the clock
+    /// and starting to wait, and a relative sleep would then overshoot.
+    async fn sleep_until(&self, deadline: DateTime<Utc>);
 }
 
 /// The system's wall clock.
@@ -24,8 +25,10 @@ impl Clock for SystemClock {
         Utc::now()
     }
 
-    async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d).await;
+    async fn sleep_until(&self, deadline: DateTime<Utc>) {
+        if let Ok(d) = (deadline - Utc::now()).to_std() {
+            tokio::time::sleep(d).await;
+        }
     }
 }
 
@@ -61,11 +64,10 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn sleep(&self, d: Duration) {
-        let until = self.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    async fn sleep_until(&self, deadline: DateTime<Utc>) {
         loop {
             let moved = self.moved.notified();
-            if self.now() >= until {
+            if self.now() >= deadline {
                 return;
             }
             moved.await;

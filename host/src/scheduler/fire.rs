@@ -29,12 +29,10 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
             fire(&inner, due, now).await;
             continue;
         }
-        let sleep = next_at
-            .and_then(|at| (at - now).to_std().ok())
-            .unwrap_or(inner.config.max_sleep)
-            .min(inner.config.max_sleep);
+        let cap = now + chrono::Duration::from_std(inner.config.max_sleep).unwrap_or_default();
+        let until = next_at.map_or(cap, |at| at.min(cap));
         tokio::select! {
-            () = inner.clock.sleep(sleep) => {}
+            () = inner.clock.sleep_until(until) => {}
             () = woken => {}
             () = inner.stop_firing.cancelled() => return,
         }

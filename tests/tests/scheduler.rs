@@ -1,0 +1,416 @@
+//! The scheduler on a controllable clock, running real plugins.
+
+use chrono::Duration;
+use std::sync::Arc;
+use wasmcron::event::Event;
+use wasmcron::runtime::Outcome;
+use wasmcron::scheduler::{ManualClock, SchedulerError};
+use wasmcron::store::sqlite::SqliteJobStore;
+use wasmcron::store::{JobStore, MemoryJobStore, RunStatus};
+use wasmcron_tests::sched::{spec, start, t0, wait_for};
+
+fn memory() -> Arc<dyn JobStore> {
+    Arc::new(MemoryJobStore::default())
+}
+
+fn is(name: &'static str, job: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| e.name() == name && e.job_id() == job
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interval_job_fires_at_exact_times() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    let info = s
+        .add_job(
+            spec(r#"{"id":"greet","plugin":"hello","trigger":{"type":"interval","every":"10s"}}"#),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.next_run_time, Some(t0() + Duration::seconds(10)));
+    for k in 1..=3 {
+        clock.advance(Duration::seconds(10));
+        let Event::RunSucceeded(e) = wait_for(&mut rx, is("run-succeeded", "greet")).await else {
+            unreachable!()
+        };
+        assert_eq!(e.scheduled_at, t0() + Duration::seconds(10 * k));
+    }
+    let runs = s.runs("greet", 10).await.unwrap();
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r.status == RunStatus::Finished));
+    assert_eq!(
+        runs[0].outcome,
+        Some(Outcome::Succeeded {
+            output: "Hello, world!".into()
+        })
+    );
+    assert_eq!(
+        s.job("greet").unwrap().next_run_time,
+        Some(t0() + Duration::seconds(40))
+    );
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cron_job_fires_on_the_minute_in_its_zone() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    // 00:00 UTC is 09:00 in Tokyo; fire at 09:02 Tokyo time.
+    s.add_job(
+        spec(r#"{"id":"tokyo","plugin":"hello","trigger":{"type":"cron","expr":"2 9 * * *","tz":"Asia/Tokyo"}}"#),
+        false,
+    )
+    .await
+    .unwrap();
+    clock.advance(Duration::minutes(1));
+    clock.advance(Duration::minutes(1));
+    let Event::RunSucceeded(e) = wait_for(&mut rx, is("run-succeeded", "tokyo")).await else {
+        unreachable!()
+    };
+    assert_eq!(e.scheduled_at, t0() + Duration::minutes(2));
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flaky_is_retried_with_backoff_and_succeeds() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    s.add_job(
+        spec(
+            r#"{"id":"flaky","plugin":"flaky","trigger":{"type":"interval","every":"1h"},
+                "retry":{"max_attempts":3,"backoff":"exponential","delay":"5s","max_delay":"1m"}}"#,
+        ),
+        false,
+    )
+    .await
+    .unwrap();
+    clock.advance(Duration::hours(1));
+    let Event::RunRetried(r) = wait_for(&mut rx, is("run-retried", "flaky")).await else {
+        unreachable!()
+    };
+    assert_eq!(r.attempt, 2);
+    assert_eq!(r.scheduled_at, t0() + Duration::hours(1));
+    // The retry waits for its backoff: nothing until 5 s have passed.
+    clock.advance(Duration::seconds(5));
+    let Event::RunSucceeded(ok) = wait_for(&mut rx, is("run-succeeded", "flaky")).await else {
+        unreachable!()
+    };
+    assert_eq!(ok.attempt, 2);
+    let runs = s.runs("flaky", 10).await.unwrap();
+    let attempts: Vec<(u32, Option<&str>)> = runs
+        .iter()
+        .map(|r| (r.attempt, r.outcome.as_ref().map(|o| o.kind().as_str())))
+        .collect();
+    assert_eq!(attempts, [(2, Some("succeeded")), (1, Some("failed"))]);
+    assert_eq!(
+        runs[0].due_at,
+        t0() + Duration::hours(1) + Duration::seconds(5)
+    );
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn permanent_failures_and_unlisted_kinds_are_not_retried() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    // hello with bad args fails permanently; panic traps, and trapped is
+    // left out of retry_on here.
+    s.add_job(
+        spec(r#"{"id":"bad-args","plugin":"hello","args":{"nope":1},"trigger":{"type":"interval","every":"1m"},"retry":{"max_attempts":5}}"#),
+        false,
+    )
+    .await
+    .unwrap();
+    s.add_job(
+        spec(r#"{"id":"boom","plugin":"panic","trigger":{"type":"interval","every":"1m"},"retry":{"max_attempts":5,"retry_on":["failed"]}}"#),
+        false,
+    )
+    .await
+    .unwrap();
+    clock.advance(Duration::minutes(1));
+    wait_for(&mut rx, is("run-failed", "bad-args")).await;
+    wait_for(&mut rx, is("run-failed", "boom")).await;
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(s.runs("bad-args", 10).await.unwrap().len(), 1);
+    assert_eq!(s.runs("boom", 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_instances_skips_fires_while_slow_runs() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    s.add_job(
+        spec(r#"{"id":"slow","plugin":"slow","args":{"millis":1500},"trigger":{"type":"interval","every":"1s"}}"#),
+        false,
+    )
+    .await
+    .unwrap();
+    clock.advance(Duration::seconds(1));
+    wait_for(&mut rx, is("run-started", "slow")).await;
+    clock.advance(Duration::seconds(1));
+    let Event::RunSkipped(e) = wait_for(&mut rx, is("run-skipped", "slow")).await else {
+        unreachable!()
+    };
+    assert_eq!(e.scheduled_at, t0() + Duration::seconds(2));
+    assert!(e.message.unwrap_or_default().contains("max_instances 1"));
+    wait_for(&mut rx, is("run-succeeded", "slow")).await;
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downtime_is_coalesced_into_one_run_with_the_misses_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wasmcron.db");
+    let clock = Arc::new(ManualClock::new(t0()));
+    {
+        let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+        let s = start(store, clock.clone()).await;
+        s.add_job(
+            spec(r#"{"id":"tick","plugin":"hello","trigger":{"type":"interval","every":"1m"}}"#),
+            false,
+        )
+        .await
+        .unwrap();
+        s.add_job(
+            spec(r#"{"id":"each","plugin":"hello","coalesce":false,"misfire_grace":"150s","max_instances":10,
+                     "trigger":{"type":"interval","every":"1m"}}"#),
+            false,
+        )
+        .await
+        .unwrap();
+        s.shutdown(std::time::Duration::from_secs(5)).await;
+    }
+    // Down for ten minutes and a half.
+    clock.advance(Duration::seconds(630));
+    let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+    let s = start(store, clock.clone()).await;
+    // Recovery fires at once, before a subscriber could listen: watch the
+    // store instead.
+    let finished = |runs: &[wasmcron::store::RunRecord]| {
+        runs.iter()
+            .filter(|r| r.status == RunStatus::Finished)
+            .count()
+    };
+    for _ in 0..3000 {
+        let tick = s.runs("tick", 100).await.unwrap();
+        let each = s.runs("each", 100).await.unwrap();
+        if finished(&tick) >= 1 && finished(&each) >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+
+    let tick = s.runs("tick", 100).await.unwrap();
+    let finished: Vec<_> = tick
+        .iter()
+        .filter(|r| r.status == RunStatus::Finished)
+        .collect();
+    assert_eq!(finished.len(), 1, "coalesced into one run");
+    assert_eq!(finished[0].scheduled_at, t0() + Duration::minutes(10));
+    let missed: Vec<_> = tick
+        .iter()
+        .filter(|r| r.status == RunStatus::Missed)
+        .collect();
+    assert_eq!(missed.len(), 1);
+    let note = missed[0].note.clone().unwrap_or_default();
+    assert!(
+        note.contains("9 fire(s)") && note.contains("coalesced"),
+        "{note}"
+    );
+    assert_eq!(
+        s.job("tick").unwrap().next_run_time,
+        Some(t0() + Duration::minutes(11))
+    );
+
+    // Without coalescing: fires within the 150 s grace run (8, 9, 10 min),
+    // the seven before are recorded as missed, each saying why.
+    let each = s.runs("each", 100).await.unwrap();
+    let mut ran: Vec<i64> = each
+        .iter()
+        .filter(|r| r.status == RunStatus::Finished)
+        .map(|r| (r.scheduled_at - t0()).num_minutes())
+        .collect();
+    ran.sort_unstable();
+    assert_eq!(ran, [8, 9, 10]);
+    let missed: Vec<_> = each
+        .iter()
+        .filter(|r| r.status == RunStatus::Missed)
+        .collect();
+    assert_eq!(missed.len(), 7);
+    assert!(missed.iter().all(|r| {
+        r.note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("past its misfire_grace of 2m30s")
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_whose_plugin_is_missing_is_kept_and_its_fires_recorded_as_missed() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    let info = s
+        .add_job(
+            spec(
+                r#"{"id":"ghost","plugin":"not-here","trigger":{"type":"interval","every":"1m"}}"#,
+            ),
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(!info.plugin_loaded);
+    clock.advance(Duration::minutes(1));
+    let Event::RunMissed(e) = wait_for(&mut rx, is("run-missed", "ghost")).await else {
+        unreachable!()
+    };
+    assert_eq!(
+        e.message.as_deref(),
+        Some("plugin 'not-here' is not loaded")
+    );
+    assert!(s.job("ghost").is_ok());
+    assert_eq!(
+        s.job("ghost").unwrap().next_run_time,
+        Some(t0() + Duration::minutes(2))
+    );
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_jobs_do_not_fire_and_resume_from_now() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    s.add_job(
+        spec(r#"{"id":"p","plugin":"hello","trigger":{"type":"interval","every":"1m"}}"#),
+        false,
+    )
+    .await
+    .unwrap();
+    let info = s.pause_job("p").await.unwrap();
+    assert!(info.paused);
+    assert_eq!(info.next_run_time, None);
+    clock.advance(Duration::minutes(5));
+    let info = s.resume_job("p").await.unwrap();
+    assert_eq!(info.next_run_time, Some(t0() + Duration::minutes(6)));
+    clock.advance(Duration::minutes(1));
+    let Event::RunSucceeded(e) = wait_for(&mut rx, is("run-succeeded", "p")).await else {
+        unreachable!()
+    };
+    assert_eq!(e.scheduled_at, t0() + Duration::minutes(6));
+    assert_eq!(s.runs("p", 10).await.unwrap().len(), 1);
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_errors_are_typed() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let job = r#"{"id":"a","plugin":"hello","trigger":{"type":"interval","every":"1m"}}"#;
+    s.add_job(spec(job), false).await.unwrap();
+    assert!(matches!(
+        s.add_job(spec(job), false).await,
+        Err(SchedulerError::Duplicate(id)) if id == "a"
+    ));
+    s.add_job(spec(job), true).await.unwrap();
+    assert!(matches!(
+        s.remove_job("nope").await,
+        Err(SchedulerError::JobNotFound(_))
+    ));
+    assert!(matches!(
+        s.pause_job("nope").await,
+        Err(SchedulerError::JobNotFound(_))
+    ));
+    assert!(matches!(
+        s.run_now("nope").await,
+        Err(SchedulerError::JobNotFound(_))
+    ));
+    match s
+        .add_job(
+            spec(r#"{"id":"b","plugin":"hello","trigger":{"type":"cron","expr":"0 0 30 2 *"}}"#),
+            false,
+        )
+        .await
+    {
+        Err(SchedulerError::Invalid(e)) => assert_eq!(e.field(), "trigger.expr"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+    assert!(matches!(
+        s.add_job(spec(job), true).await,
+        Err(SchedulerError::NotRunning)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_now_runs_outside_the_schedule() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(memory(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    s.add_job(
+        spec(r#"{"id":"c","plugin":"counter","trigger":{"type":"cron","expr":"0 0 1 1 *"}}"#),
+        false,
+    )
+    .await
+    .unwrap();
+    let run = s.run_now("c").await.unwrap();
+    wait_for(&mut rx, is("run-succeeded", "c")).await;
+    let stored = s.run(&run.run_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.outcome,
+        Some(Outcome::Succeeded {
+            output: r#"{"count":1,"in_memory":1}"#.into()
+        })
+    );
+    assert!(stored.plugin_hash.is_some());
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_jobs_survive_a_restart_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wasmcron.db");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let before = {
+        let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+        let s = start(store, clock.clone()).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..10_000 {
+            let s = s.clone();
+            tasks.spawn(async move {
+                let json = format!(
+                    r#"{{"id":"job-{i}","plugin":"hello","args":{{"name":"n{i}"}},
+                        "trigger":{{"type":"cron","expr":"{} {} * * *","tz":"Europe/Berlin"}}}}"#,
+                    i % 60,
+                    i % 24
+                );
+                s.add_job(spec(&json), false).await.map(|_| ())
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap().unwrap();
+        }
+        let jobs = s.jobs();
+        s.shutdown(std::time::Duration::from_secs(5)).await;
+        jobs
+    };
+    assert_eq!(before.len(), 10_000);
+    let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+    let s = start(store, clock.clone()).await;
+    let after = s.jobs();
+    assert_eq!(after.len(), 10_000);
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.spec, b.spec);
+        assert_eq!(a.next_run_time, b.next_run_time);
+        assert_eq!(a.created_at, b.created_at);
+    }
+    assert!(s.broken_jobs().is_empty());
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
