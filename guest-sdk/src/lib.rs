@@ -43,12 +43,14 @@ extern crate self as wasmcron_guest;
 
 mod context;
 mod error;
+mod event;
 pub mod kv;
 pub mod log;
 
 pub use context::{Context, IntoOutput, Timestamp};
 pub use error::JobError;
-pub use wasmcron_guest_macros::job;
+pub use event::{Event, EventKind};
+pub use wasmcron_guest_macros::{job, listener};
 
 /// The raw bindings of the `wasmcron:plugin` WIT package, world `job`.
 ///
@@ -69,13 +71,44 @@ pub mod bindings {
     });
 }
 
+/// The raw bindings of world `listener` (its imports are shared with
+/// [`bindings`]).
+#[allow(missing_docs, reason = "generated from wit/wasmcron.wit")]
+pub mod bindings_listener {
+    wit_bindgen::generate!({
+        world: "listener",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_listener_raw",
+        default_bindings_module: "::wasmcron_guest::bindings_listener",
+        runtime_path: "::wasmcron_guest::__private::wit_bindgen::rt",
+        with: {
+            "wasmcron:plugin/types@0.1.0": crate::bindings::wasmcron::plugin::types,
+            "wasmcron:plugin/log@0.1.0": crate::bindings::wasmcron::plugin::log,
+            "wasmcron:plugin/kv@0.1.0": crate::bindings::wasmcron::plugin::kv,
+        },
+    });
+}
+
 /// Used by the code `#[job]` expands to; not a stable API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::exports::wasmcron::plugin::runner::Guest as Runner;
+    pub use crate::bindings::wasmcron::plugin::types::JobEvent as WitJobEvent;
     pub use crate::bindings::wasmcron::plugin::types::{JobError as WitJobError, RunContext};
+    pub use crate::bindings_listener::exports::wasmcron::plugin::handler::Guest as Handler;
     pub use crate::context::dispatch;
+    pub use crate::event::dispatch_event;
     pub use wit_bindgen;
+}
+
+/// Exports the type `#[listener]` generated as the component's `handler`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_listener {
+    ($ty:ident) => {
+        $crate::bindings_listener::__export_listener_raw!($ty);
+    };
 }
 
 /// Exports the type `#[job]` generated as the component's `runner`.

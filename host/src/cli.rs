@@ -188,7 +188,7 @@ fn plugin_check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> 
                 let doc = serde_json::json!({
                     "ok": true,
                     "name": plugin.name(),
-                    "world": "wasmcron:plugin/job@0.1.0",
+                    "world": plugin.world().name(),
                     "hash": plugin.hash().as_str(),
                     "size": plugin.size(),
                     "imports": plugin.imports(),
@@ -198,7 +198,7 @@ fn plugin_check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> 
             } else {
                 println!("{}: ok", file.display());
                 println!("  name:    {}", plugin.name());
-                println!("  world:   wasmcron:plugin/job@0.1.0");
+                println!("  world:   {}", plugin.world().name());
                 println!("  hash:    sha256:{}", plugin.hash());
                 println!("  size:    {} bytes", plugin.size());
                 println!("  exports: {}", plugin.exports().join(", "));

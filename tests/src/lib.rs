@@ -76,6 +76,11 @@ pub mod sched {
     /// # Panics
     /// When the runtime or a plugin cannot be set up.
     pub fn parts(store: Arc<dyn JobStore>, clock: Arc<ManualClock>) -> SchedulerParts {
+        // Host logs in test output (shown for failing tests).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("wasmcron=info")
+            .try_init();
         let runtime = Runtime::new(RuntimeConfig::default(), store.kv()).expect("runtime");
         let registry = PluginRegistry::default();
         for (name, path) in plugins::ALL {

@@ -21,7 +21,10 @@ pub struct BuiltPlugin {
     pub path: PathBuf,
 }
 
-/// The repository's root (the parent of this crate's directory).
+/// The repository's root (the parent of this crate's directory), as of
+/// when this crate was compiled. Build scripts should pass the root they
+/// see at run time instead (see [`build_plugins`]): a shared target
+/// directory may hold this crate compiled for another checkout.
 pub fn repo_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     here.parent()
@@ -32,8 +35,8 @@ pub fn repo_root() -> PathBuf {
 ///
 /// # Errors
 /// When `plugins/` cannot be read.
-pub fn plugin_crates() -> Result<Vec<PathBuf>, String> {
-    let dir = repo_root().join("plugins");
+pub fn plugin_crates(root: &Path) -> Result<Vec<PathBuf>, String> {
+    let dir = root.join("plugins");
     let entries = std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
     let mut crates: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -50,8 +53,7 @@ pub fn plugin_crates() -> Result<Vec<PathBuf>, String> {
 ///
 /// # Errors
 /// When `plugins/` cannot be read.
-pub fn plugin_inputs() -> Result<Vec<PathBuf>, String> {
-    let root = repo_root();
+pub fn plugin_inputs(root: &Path) -> Result<Vec<PathBuf>, String> {
     let mut inputs = vec![
         root.join("wit"),
         root.join("guest-sdk/src"),
@@ -61,7 +63,7 @@ pub fn plugin_inputs() -> Result<Vec<PathBuf>, String> {
         root.join("plugins/Cargo.toml"),
         root.join("plugins/.cargo/config.toml"),
     ];
-    for krate in plugin_crates()? {
+    for krate in plugin_crates(root)? {
         inputs.push(krate.join("Cargo.toml"));
         inputs.push(krate.join("src"));
     }
@@ -113,9 +115,8 @@ pub fn ensure_wasm_target() -> Result<(), String> {
 ///
 /// # Errors
 /// When the wasm target cannot be installed or a plugin fails to build.
-pub fn build_plugins(target_dir: &Path) -> Result<Vec<BuiltPlugin>, String> {
+pub fn build_plugins(root: &Path, target_dir: &Path) -> Result<Vec<BuiltPlugin>, String> {
     ensure_wasm_target()?;
-    let root = repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(root.join("plugins"))
@@ -152,7 +153,7 @@ pub fn build_plugins(target_dir: &Path) -> Result<Vec<BuiltPlugin>, String> {
     }
     let out = target_dir.join(WASM_TARGET).join("release");
     let mut built = Vec::new();
-    for krate in plugin_crates()? {
+    for krate in plugin_crates(root)? {
         let Some(name) = krate.file_name().and_then(|n| n.to_str()) else {
             continue;
         };

@@ -49,7 +49,7 @@ fn run() -> Result<ExitCode, String> {
 }
 
 fn install_examples(dir: &Path) -> Result<(), String> {
-    let built = xtask::build_plugins(&target_dir().join("wasm-plugins"))?;
+    let built = xtask::build_plugins(&xtask::repo_root(), &target_dir().join("wasm-plugins"))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     for plugin in built.iter().filter(|p| EXAMPLES.contains(&p.name.as_str())) {
         let dest = dir.join(format!("{}.wasm", plugin.name));

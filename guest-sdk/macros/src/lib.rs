@@ -55,3 +55,44 @@ pub fn job(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     .into()
 }
+
+/// Marks the function an error-listener plugin runs for each event.
+///
+/// The function takes a `wasmcron_guest::Event` and returns
+/// `Result<(), E>` where `E: Display`.
+#[proc_macro_attribute]
+pub fn listener(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        let attr = proc_macro2::TokenStream::from(attr);
+        return syn::Error::new(attr.span(), "#[listener] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let func = parse_macro_input!(item as ItemFn);
+    if func.sig.inputs.len() != 1 {
+        return syn::Error::new(
+            func.sig.inputs.span(),
+            "a #[listener] function takes exactly one argument: `event: wasmcron_guest::Event`",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let name = &func.sig.ident;
+    quote! {
+        #func
+
+        #[doc(hidden)]
+        struct __WasmcronListener;
+
+        impl ::wasmcron_guest::__private::Handler for __WasmcronListener {
+            fn on_event(
+                event: ::wasmcron_guest::__private::WitJobEvent,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                ::wasmcron_guest::__private::dispatch_event(event, #name)
+            }
+        }
+
+        ::wasmcron_guest::__export_listener!(__WasmcronListener);
+    }
+    .into()
+}

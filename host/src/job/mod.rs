@@ -131,6 +131,66 @@ pub struct JobSpec {
     /// Run history kept for this job (the newest N runs).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u32,
+    /// Who hears about this job's failed and missed runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<ListenerSpec>,
+}
+
+/// An error listener: a listener plugin or a webhook, one per entry.
+///
+/// ```toml
+/// listeners = [{ plugin = "alert" }, { webhook = "https://hooks.example.com/wasmcron" }]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSpec {
+    /// A plugin implementing world `listener`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// A URL the event is POSTed to as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+}
+
+/// A validated listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listener {
+    /// A listener plugin, by name.
+    Plugin(String),
+    /// A webhook URL (http or https).
+    Webhook(String),
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+impl ListenerSpec {
+    fn validate(&self, i: usize) -> Result<Listener, JobError> {
+        let bad = |problem: &str| JobError::Listener {
+            index: i,
+            problem: problem.to_owned(),
+        };
+        match (&self.plugin, &self.webhook) {
+            (Some(p), None) if valid_name(p) => Ok(Listener::Plugin(p.clone())),
+            (Some(p), None) => Err(bad(&format!("'{p}' is not a plugin name"))),
+            (None, Some(url)) => {
+                let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                    && url.len() > "https://".len()
+                    && !url.chars().any(char::is_whitespace);
+                if ok {
+                    Ok(Listener::Webhook(url.clone()))
+                } else {
+                    Err(bad(&format!("'{url}' is not an http:// or https:// URL")))
+                }
+            }
+            _ => Err(bad("give exactly one of `plugin` or `webhook`")),
+        }
+    }
 }
 
 fn empty_object() -> serde_json::Value {
@@ -192,6 +252,14 @@ pub enum JobError {
     /// `max_instances` of 0.
     #[error("max_instances: must be at least 1")]
     MaxInstances,
+    /// A bad listener entry.
+    #[error("listeners[{index}]: {problem}")]
+    Listener {
+        /// Its position.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 fn display_trigger(e: &TriggerError) -> String {
@@ -210,6 +278,7 @@ impl JobError {
             Self::Retry(m) => format!("retry.{}", m.split(':').next().unwrap_or("")),
             Self::Duration { field, .. } => (*field).to_owned(),
             Self::MaxInstances => "max_instances".into(),
+            Self::Listener { index, .. } => format!("listeners[{index}]"),
         }
     }
 }
@@ -237,6 +306,8 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// Warnings for people (e.g. a cron expression whose day fields OR).
     pub warnings: Vec<String>,
+    /// Who hears about failed and missed runs.
+    pub listeners: Vec<Listener>,
 }
 
 impl JobSpec {
@@ -247,13 +318,7 @@ impl JobSpec {
     /// A [`JobError`] naming the field and the problem.
     pub fn validate(&self, created_at: DateTime<Utc>, defaults: &Limits) -> Result<Job, JobError> {
         let id = JobId::new(self.id.clone())?;
-        if self.plugin.is_empty()
-            || self.plugin.len() > 128
-            || !self
-                .plugin
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
+        if !valid_name(&self.plugin) {
             return Err(JobError::InvalidPlugin(self.plugin.clone()));
         }
         if !self.args.is_object() {
@@ -289,6 +354,12 @@ impl JobSpec {
             return Err(JobError::MaxInstances);
         }
         let retry = self.retry.validate().map_err(JobError::Retry)?;
+        let listeners = self
+            .listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| l.validate(i))
+            .collect::<Result<Vec<_>, _>>()?;
         let warnings = trigger.warnings();
         Ok(Job {
             id,
@@ -301,6 +372,7 @@ impl JobSpec {
             misfire_grace,
             created_at,
             warnings,
+            listeners,
         })
     }
 }

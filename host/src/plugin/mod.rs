@@ -10,6 +10,7 @@ mod registry;
 pub use registry::PluginRegistry;
 
 use crate::runtime::bindings::JobPre;
+use crate::runtime::bindings::listener::ListenerPre;
 use crate::runtime::{RunState, Runtime};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ use wasmtime::component::Component;
 
 /// The WIT export a job plugin must provide.
 pub const RUNNER_EXPORT: &str = "wasmcron:plugin/runner@0.1.0";
+/// The WIT export a listener plugin must provide.
+pub const HANDLER_EXPORT: &str = "wasmcron:plugin/handler@0.1.0";
 /// Largest plugin file accepted.
 pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
 
@@ -78,7 +81,8 @@ pub enum PluginError {
     /// The component does not implement world `job`.
     #[error(
         "the component does not implement world `job`: {detail}; a job plugin must \
-         export `{RUNNER_EXPORT}` (with wasmcron-guest, put #[job] on a function)"
+         export `{RUNNER_EXPORT}` (with wasmcron-guest, put #[job] on a function), \
+         a listener plugin `{HANDLER_EXPORT}` (#[listener])"
     )]
     WrongWorld {
         /// What was missing or mismatched.
@@ -114,13 +118,37 @@ impl std::fmt::Display for ContentHash {
     }
 }
 
-/// A loaded plugin: compiled, type-checked against world `job`, and linked
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// A scheduled job (`wasmcron:plugin/job`).
+    Job,
+    /// An error listener (`wasmcron:plugin/listener`).
+    Listener,
+}
+
+impl World {
+    /// The world's full name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Job => "wasmcron:plugin/job@0.1.0",
+            Self::Listener => "wasmcron:plugin/listener@0.1.0",
+        }
+    }
+}
+
+enum Pre {
+    Job(JobPre<RunState>),
+    Listener(ListenerPre<RunState>),
+}
+
+/// A loaded plugin: compiled, type-checked against its world, and linked
 /// (`InstancePre`), so a run only instantiates.
 pub struct Plugin {
     name: String,
     hash: ContentHash,
     size: u64,
-    pre: JobPre<RunState>,
+    pre: Pre,
     imports: Vec<String>,
     exports: Vec<String>,
 }
@@ -188,9 +216,17 @@ impl Plugin {
                 let import = between_backticks(&detail).unwrap_or("?").to_owned();
                 PluginError::UnsatisfiedImport { import, detail }
             })?;
-        let pre = JobPre::new(instance_pre).map_err(|err| PluginError::WrongWorld {
-            detail: format!("{err:#}"),
-        })?;
+        let pre = match JobPre::new(instance_pre.clone()) {
+            Ok(pre) => Pre::Job(pre),
+            Err(job_err) => match ListenerPre::new(instance_pre) {
+                Ok(pre) => Pre::Listener(pre),
+                Err(_) => {
+                    return Err(PluginError::WrongWorld {
+                        detail: format!("{job_err:#}"),
+                    });
+                }
+            },
+        };
         Ok(Self {
             name,
             hash,
@@ -226,8 +262,26 @@ impl Plugin {
         &self.exports
     }
 
-    pub(crate) fn pre(&self) -> &JobPre<RunState> {
-        &self.pre
+    /// The world it implements.
+    pub fn world(&self) -> World {
+        match self.pre {
+            Pre::Job(_) => World::Job,
+            Pre::Listener(_) => World::Listener,
+        }
+    }
+
+    pub(crate) fn job_pre(&self) -> Option<&JobPre<RunState>> {
+        match &self.pre {
+            Pre::Job(p) => Some(p),
+            Pre::Listener(_) => None,
+        }
+    }
+
+    pub(crate) fn listener_pre(&self) -> Option<&ListenerPre<RunState>> {
+        match &self.pre {
+            Pre::Listener(p) => Some(p),
+            Pre::Job(_) => None,
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! epoch and fuel checks only run inside guest code: a guest blocked in a
 //! host call (a WASI sleep, say) is stopped by the outer timeout.
 
-pub(crate) mod bindings;
+pub mod bindings;
 pub mod capture;
 pub mod engine;
 mod host;
@@ -28,7 +28,8 @@ pub use state::RunState;
 
 use crate::plugin::Plugin;
 use crate::store::KvStore;
-use bindings::wasmcron::plugin::types::{RunContext, Timestamp};
+pub use bindings::wasmcron::plugin::types::{EventKind, JobEvent, Timestamp};
+use bindings::wasmcron::plugin::types::{JobError as WitJobError, RunContext};
 use capture::Capture;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -139,20 +140,53 @@ impl Runtime {
     /// Runs `plugin` once. Never fails: every way a run can end, including
     /// the guest failing to start, is an [`Outcome`].
     pub async fn run(&self, plugin: &Plugin, request: &RunRequest) -> RunReport {
-        let started = Instant::now();
         let fired_at = Utc::now();
+        let ctx = RunContext {
+            job_id: request.job_id.clone(),
+            run_id: request.run_id.clone(),
+            scheduled_at: timestamp(request.scheduled_at),
+            fired_at: timestamp(fired_at),
+            attempt: request.attempt,
+            args: request.args.clone(),
+        };
+        self.invoke(
+            plugin,
+            &request.job_id,
+            &request.limits,
+            Invocation::Job(ctx),
+        )
+        .await
+    }
+
+    /// Delivers `event` to a listener plugin, in the same sandbox as a job
+    /// run. Its kv namespace is `listener/NAME`. A successful delivery's
+    /// outcome is `Succeeded` with empty output.
+    pub async fn deliver(&self, plugin: &Plugin, event: JobEvent, limits: &Limits) -> RunReport {
+        let namespace = format!("listener/{}", plugin.name());
+        self.invoke(plugin, &namespace, limits, Invocation::Listener(event))
+            .await
+    }
+
+    async fn invoke(
+        &self,
+        plugin: &Plugin,
+        kv_namespace: &str,
+        limits: &Limits,
+        invocation: Invocation,
+    ) -> RunReport {
+        let started = Instant::now();
         let capture = Capture::new(self.log_budget);
         let state = RunState::new(
-            request.job_id.clone(),
-            request.limits.memory_bytes,
+            kv_namespace.to_owned(),
+            limits.memory_bytes,
             capture.clone(),
             self.kv.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         // Only fails when fuel is disabled in the engine, and it never is.
-        let fuel_set = store.set_fuel(request.limits.fuel).is_ok();
-        let deadline = started + request.limits.timeout;
+        let fuel_set = store.set_fuel(limits.fuel).is_ok();
+        let deadline = started + limits.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
             if Instant::now() >= deadline {
@@ -163,29 +197,38 @@ impl Runtime {
             }
         });
 
-        let ctx = RunContext {
-            job_id: request.job_id.clone(),
-            run_id: request.run_id.clone(),
-            scheduled_at: timestamp(request.scheduled_at),
-            fired_at: timestamp(fired_at),
-            attempt: request.attempt,
-            args: request.args.clone(),
-        };
         let result = {
             let call = async {
-                let job = plugin.pre().instantiate_async(&mut store).await?;
-                job.wasmcron_plugin_runner()
-                    .call_run(&mut store, &ctx)
-                    .await
+                match (&invocation, plugin.job_pre(), plugin.listener_pre()) {
+                    (Invocation::Job(ctx), Some(pre), _) => {
+                        let job = pre.instantiate_async(&mut store).await?;
+                        job.wasmcron_plugin_runner().call_run(&mut store, ctx).await
+                    }
+                    (Invocation::Listener(event), _, Some(pre)) => {
+                        let listener = pre.instantiate_async(&mut store).await?;
+                        listener
+                            .wasmcron_plugin_handler()
+                            .call_on_event(&mut store, event)
+                            .await
+                            .map(|r| {
+                                r.map(|()| String::new()).map_err(|message| WitJobError {
+                                    message,
+                                    retryable: false,
+                                })
+                            })
+                    }
+                    _ => Err(wasmtime::Error::msg(format!(
+                        "plugin '{}' implements {}, which cannot serve this call",
+                        plugin.name(),
+                        plugin.world().name()
+                    ))),
+                }
             };
-            tokio::time::timeout(request.limits.timeout, call).await
+            tokio::time::timeout(limits.timeout, call).await
         };
 
         let fuel_consumed = if fuel_set {
-            request
-                .limits
-                .fuel
-                .saturating_sub(store.get_fuel().unwrap_or(0))
+            limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0))
         } else {
             0
         };
@@ -210,6 +253,12 @@ impl Runtime {
             logs_dropped_bytes,
         }
     }
+}
+
+/// What a sandboxed call does.
+enum Invocation {
+    Job(RunContext),
+    Listener(JobEvent),
 }
 
 impl Drop for Runtime {
@@ -257,7 +306,8 @@ fn classify(err: &wasmtime::Error, state: &RunState, capture: &Capture) -> Outco
     }
 }
 
-fn timestamp(t: DateTime<Utc>) -> Timestamp {
+/// A WIT timestamp.
+pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: t.timestamp(),
         nanoseconds: t.timestamp_subsec_nanos(),

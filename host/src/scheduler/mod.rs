@@ -15,6 +15,7 @@
 mod clock;
 mod execute;
 mod fire;
+mod listeners;
 mod queue;
 mod recover;
 
@@ -280,6 +281,9 @@ impl Scheduler {
             tasks: TaskTracker::new(),
             running: AtomicBool::new(true),
         });
+        // Subscribed before recovery, so failures it records reach listeners.
+        let bus = inner.events.subscribe();
+        tokio::spawn(listeners::dispatch(inner.clone(), bus));
         recover::recover(&inner).await?;
         let timer = inner.clone();
         inner
@@ -520,5 +524,7 @@ impl Scheduler {
             inner.stop_runs.cancel();
             inner.tasks.wait().await;
         }
+        // Also ends the listener dispatcher.
+        inner.stop_runs.cancel();
     }
 }
