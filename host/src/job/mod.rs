@@ -111,9 +111,9 @@ pub struct JobSpec {
     /// Per-run limits; unset fields take the host defaults.
     #[serde(default, skip_serializing_if = "is_default")]
     pub limits: LimitsSpec,
-    /// What to do when a run fails.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub retry: RetrySpec,
+    /// What to do when a run fails; unset: no retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
     /// How late a run may start and still run, e.g. `10m`. Unset: however
     /// late (a late run is better than a silently missing one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +131,9 @@ pub struct JobSpec {
     /// Run history kept for this job (the newest N runs).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u32,
+    /// Also drop history older than this, e.g. `30d`. Unset: by count only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_for: Option<String>,
     /// Who hears about this job's failed and missed runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<ListenerSpec>,
@@ -302,6 +305,8 @@ pub struct Job {
     pub retry: RetryPolicy,
     /// How late a run may start; `None` for no limit.
     pub misfire_grace: Option<Duration>,
+    /// History older than this is dropped; `None` to keep by count only.
+    pub keep_for: Option<Duration>,
     /// When it was first added; anchors intervals without a start.
     pub created_at: DateTime<Utc>,
     /// Warnings for people (e.g. a cron expression whose day fields OR).
@@ -350,10 +355,23 @@ impl JobSpec {
                 })
             })
             .transpose()?;
+        let keep_for = self
+            .keep_for
+            .as_deref()
+            .map(|k| {
+                duration::parse(k).map_err(|source| JobError::Duration {
+                    field: "keep_for",
+                    source,
+                })
+            })
+            .transpose()?;
         if self.max_instances == 0 {
             return Err(JobError::MaxInstances);
         }
-        let retry = self.retry.validate().map_err(JobError::Retry)?;
+        let retry = match &self.retry {
+            Some(r) => r.validate().map_err(JobError::Retry)?,
+            None => RetryPolicy::none(),
+        };
         let listeners = self
             .listeners
             .iter()
@@ -370,6 +388,7 @@ impl JobSpec {
             limits,
             retry,
             misfire_grace,
+            keep_for,
             created_at,
             warnings,
             listeners,

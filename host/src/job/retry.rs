@@ -71,15 +71,16 @@ pub enum Backoff {
     },
 }
 
-/// A validated retry policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated retry policy. Small and allocation-free: one per job, and
+/// hosts hold a million jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts per fire, the first included.
     pub max_attempts: u32,
     /// The delays.
     pub backoff: Backoff,
-    /// Outcome kinds (kebab-case, plus `interrupted`) worth retrying.
-    pub retry_on: Vec<String>,
+    /// Outcome kinds worth retrying: bit i set for `RETRYABLE_KINDS[i]`.
+    retry_on: u8,
 }
 
 /// Outcome kinds a policy may name.
@@ -130,15 +131,30 @@ impl RetrySpec {
                 RETRYABLE_KINDS.join(", ")
             ));
         }
+        let retry_on = self.retry_on.iter().fold(0u8, |bits, k| {
+            bits | RETRYABLE_KINDS
+                .iter()
+                .position(|r| r == k)
+                .map_or(0, |i| 1 << i)
+        });
         Ok(RetryPolicy {
             max_attempts: self.max_attempts,
             backoff,
-            retry_on: self.retry_on.clone(),
+            retry_on,
         })
     }
 }
 
 impl RetryPolicy {
+    /// No retries: one attempt per fire.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            backoff: Backoff::Fixed(Duration::from_secs(10)),
+            retry_on: 0,
+        }
+    }
+
     /// The delay before attempt `attempt + 1`, after attempt `attempt`
     /// (1-based) failed.
     pub fn delay_after(&self, attempt: u32) -> Duration {
@@ -155,7 +171,10 @@ impl RetryPolicy {
     /// `retryable` flag for `failed`) gets another try.
     pub fn should_retry(&self, attempt: u32, kind: &str, guest_retryable: bool) -> bool {
         attempt < self.max_attempts
-            && self.retry_on.iter().any(|k| k == kind)
+            && RETRYABLE_KINDS
+                .iter()
+                .position(|k| *k == kind)
+                .is_some_and(|i| self.retry_on & (1 << i) != 0)
             && (kind != "failed" || guest_retryable)
     }
 }

@@ -48,11 +48,15 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
             return;
         }
     };
-    let Ok(_permit) = permit else { return };
+    let Ok(permit) = permit else { return };
     if inner.stop_firing.is_cancelled() {
         return;
     }
-    let job = inner.lock().jobs.get(&run.job_id).map(|e| e.job.clone());
+    let job = inner
+        .lock()
+        .jobs
+        .get(run.job_id.as_str())
+        .map(|e| e.job.clone());
     let Some(job) = job else {
         return; // removed meanwhile, with its runs
     };
@@ -93,6 +97,9 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
         r = inner.runtime.run(&plugin, &request) => Some(r),
         () = inner.stop_runs.cancelled() => None,
     };
+    // The worker is free once the guest is done; recording the result
+    // need not hold it.
+    drop(permit);
     let ended = inner.clock.now();
     run.ended_at = Some(ended);
     let (kind, guest_retryable, message) = match report {
@@ -146,7 +153,7 @@ pub(super) async fn finish(
         });
     let prune = {
         let mut state = inner.lock();
-        match state.jobs.get_mut(&run.job_id) {
+        match state.jobs.get_mut(run.job_id.as_str()) {
             Some(entry) => {
                 if retry.is_none() {
                     entry.in_flight = entry.in_flight.saturating_sub(1);
@@ -156,15 +163,18 @@ pub(super) async fn finish(
                 if due {
                     entry.finished_since_prune = 0;
                 }
-                due.then_some(entry.job.spec.keep_runs)
+                due.then_some((entry.job.spec.keep_runs, entry.job.keep_for))
             }
             None => None,
         }
     };
-    if let Some(keep) = prune {
+    if let Some((keep, keep_for)) = prune {
         writes.push(Write::Prune {
             job_id: run.job_id.clone(),
             keep,
+            older_than: keep_for
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| now - d),
         });
     }
     if let Some(r) = &retry {

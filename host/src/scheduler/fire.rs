@@ -51,7 +51,7 @@ fn take_due(inner: &Inner, now: DateTime<Utc>) -> Taken {
                 .jobs
                 .get(job_id)
                 .is_some_and(|e| e.generation == *generation && !e.paused),
-            Due::Run(run) => state.jobs.contains_key(&run.job_id),
+            Due::Run(run) => state.jobs.contains_key(run.job_id.as_str()),
         };
         if live {
             due.push((at, item));
@@ -84,7 +84,7 @@ async fn fire(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                     let next = plan_fire(inner, entry, at, now, &mut plan);
                     entry.next_run = next;
                     plan.writes.push(Write::NextRun {
-                        job_id: job_id.clone(),
+                        job_id: job_id.to_string(),
                         next,
                     });
                     let generation = entry.generation;

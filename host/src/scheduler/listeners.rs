@@ -57,7 +57,7 @@ pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Even
         let listeners = inner
             .lock()
             .jobs
-            .get(&run.job_id)
+            .get(run.job_id.as_str())
             .map(|e| e.job.listeners.clone())
             .unwrap_or_default();
         for listener in listeners {

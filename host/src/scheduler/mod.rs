@@ -61,10 +61,15 @@ impl Default for SchedulerConfig {
     }
 }
 
-/// Two runs per core: guests are CPU-bound, but many jobs spend their time
-/// waiting on I/O or sleeping.
+/// Sixteen runs per core, at most 200. A run spends most of its life
+/// waiting (for its start to be committed, or on I/O and sleeps inside
+/// the guest) while a trivial guest computes for tens of microseconds, so
+/// a bound near the core count leaves cores idle and fires queued
+/// (measured: p50 lateness 81 ms with 4 workers for 1,000 simultaneous
+/// fires). Guests yield at every epoch tick, so many share the cores
+/// fairly; the bound stays below the pooling allocator's 256 slots.
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
+    std::thread::available_parallelism().map_or(32, |n| (n.get() * 16).min(200))
 }
 
 /// Why a scheduler call failed.
@@ -137,7 +142,8 @@ pub(crate) struct JobEntry {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    jobs: HashMap<String, JobEntry>,
+    /// Keyed by a shared id: the queue's entries point at the same bytes.
+    jobs: HashMap<Arc<str>, JobEntry>,
     queue: DueQueue,
     broken: Vec<BrokenJob>,
 }
@@ -208,7 +214,10 @@ impl Inner {
     /// (its in-flight count carries over: those runs are still going).
     fn install(&self, job: Job, next_run: Option<DateTime<Utc>>, paused: bool) {
         let mut state = self.lock();
-        let id = job.id.as_str().to_owned();
+        let id: Arc<str> = match state.jobs.get_key_value(job.id.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(job.id.as_str()),
+        };
         let (generation, in_flight) = state
             .jobs
             .get(&id)
@@ -312,7 +321,11 @@ impl Scheduler {
         let inner = &self.inner;
         inner.check_running()?;
         let now = inner.clock.now();
-        let existing = inner.lock().jobs.get(&spec.id).map(|e| e.job.clone());
+        let existing = inner
+            .lock()
+            .jobs
+            .get(spec.id.as_str())
+            .map(|e| e.job.clone());
         let job = spec.validate(now, &inner.config.default_limits)?;
         let next_run = job.trigger.next_after(now);
         let record = JobRecord {
@@ -345,7 +358,7 @@ impl Scheduler {
             .inner
             .lock()
             .jobs
-            .get(&spec.id)
+            .get(spec.id.as_str())
             .is_some_and(|e| e.job.spec == spec);
         if same {
             return self.job(&spec.id);

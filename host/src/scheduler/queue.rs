@@ -9,12 +9,13 @@ use crate::store::RunRecord;
 use chrono::{DateTime, Utc};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 /// What comes due.
 #[derive(Debug)]
 pub(crate) enum Due {
     /// A job's scheduled fire, valid while its generation is current.
-    Fire { job_id: String, generation: u64 },
+    Fire { job_id: Arc<str>, generation: u64 },
     /// A pending run (a retry, or one recovered at start) to start.
     Run(Box<RunRecord>),
 }

@@ -38,11 +38,15 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
     inner.lock().broken.extend(snapshot.broken);
 
     for mut run in snapshot.unfinished {
-        let job = inner.lock().jobs.get(&run.job_id).map(|e| e.job.clone());
+        let job = inner
+            .lock()
+            .jobs
+            .get(run.job_id.as_str())
+            .map(|e| e.job.clone());
         let Some(job) = job else { continue };
         match run.status {
             RunStatus::Pending => {
-                if let Some(entry) = inner.lock().jobs.get_mut(&run.job_id) {
+                if let Some(entry) = inner.lock().jobs.get_mut(run.job_id.as_str()) {
                     entry.in_flight += 1;
                 }
                 let at = run.due_at;
@@ -54,7 +58,7 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
                 let note = "the host stopped while the run was in flight".to_owned();
                 run.note = Some(note.clone());
                 tracing::warn!(job = %run.job_id, run = %run.run_id, "{note}");
-                if let Some(entry) = inner.lock().jobs.get_mut(&run.job_id) {
+                if let Some(entry) = inner.lock().jobs.get_mut(run.job_id.as_str()) {
                     entry.in_flight += 1;
                 }
                 execute::finish(inner, &job, run, "interrupted", true, Some(note), now).await;

@@ -150,7 +150,11 @@ impl JobStore for MemoryJobStore {
                         j.paused = paused;
                     }
                 }
-                Write::Prune { job_id, keep } => {
+                Write::Prune {
+                    job_id,
+                    keep,
+                    older_than,
+                } => {
                     let mut done: Vec<(chrono::DateTime<chrono::Utc>, String)> = inner
                         .runs
                         .values()
@@ -161,8 +165,10 @@ impl JobStore for MemoryJobStore {
                         .map(|r| (r.scheduled_at, r.run_id.clone()))
                         .collect();
                     done.sort_by(|a, b| b.cmp(a));
-                    for (_, id) in done.into_iter().skip(keep as usize) {
-                        inner.runs.remove(&id);
+                    for (i, (at, id)) in done.into_iter().enumerate() {
+                        if i >= keep as usize || older_than.is_some_and(|cut| at < cut) {
+                            inner.runs.remove(&id);
+                        }
                     }
                 }
             }

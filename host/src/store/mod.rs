@@ -90,12 +90,15 @@ pub enum Write {
         /// Paused or not.
         paused: bool,
     },
-    /// Drop all but the newest `keep` finished runs of a job.
+    /// Drop all but the newest `keep` finished runs of a job, and any
+    /// finished before `older_than`.
     Prune {
         /// The job.
         job_id: String,
         /// How many to keep.
         keep: u32,
+        /// Drop runs scheduled before this, whatever their number.
+        older_than: Option<DateTime<Utc>>,
     },
 }
 

@@ -126,11 +126,25 @@ async fn prune_keeps_the_newest_finished_runs_and_all_unfinished() {
     writes.push(Write::Prune {
         job_id: "a".into(),
         keep: 3,
+        older_than: None,
     });
     store.write(writes).await.unwrap();
     let runs = store.runs("a", 100).await.unwrap();
     let times: Vec<i64> = runs.iter().map(|r| ms(r.scheduled_at)).collect();
     assert_eq!(times, [9000, 8000, 7000, 0]);
+    // By age: finished runs before 8 s go, whatever the count; the pending
+    // one stays.
+    store
+        .write(vec![Write::Prune {
+            job_id: "a".into(),
+            keep: 100,
+            older_than: Some(from_ms(8000)),
+        }])
+        .await
+        .unwrap();
+    let runs = store.runs("a", 100).await.unwrap();
+    let times: Vec<i64> = runs.iter().map(|r| ms(r.scheduled_at)).collect();
+    assert_eq!(times, [9000, 8000, 0]);
 }
 
 #[tokio::test]
