@@ -3,10 +3,13 @@
 use super::Inner;
 use super::queue::Due;
 use crate::event::{Event, RunEvent};
+use crate::job::Job;
+use crate::plugin::Plugin;
 use crate::runtime::{Outcome, RunRequest};
 use crate::store::{RunRecord, RunStatus, Write};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// The run event for `run` at `now`.
 pub(super) fn run_event(
@@ -39,6 +42,18 @@ pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
     tasks.spawn(async move { execute(inner, run).await });
 }
 
+/// Runs `run`, already recorded as running by the timer with `permit`
+/// (the common case when a worker was free at fire time: one commit less
+/// between the fire and the guest).
+pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSemaphorePermit) {
+    let tasks = inner.tasks.clone();
+    tasks.spawn(async move {
+        if let Some((job, plugin)) = lookup(&inner, &run).await {
+            run_guest(inner, run, permit, job, plugin).await;
+        }
+    });
+}
+
 async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
     let permit = tokio::select! {
         p = inner.workers.clone().acquire_owned() => p,
@@ -52,23 +67,7 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
     if inner.stop_firing.is_cancelled() {
         return;
     }
-    let job = inner
-        .lock()
-        .jobs
-        .get(run.job_id.as_str())
-        .map(|e| e.job.clone());
-    let Some(job) = job else {
-        return; // removed meanwhile, with its runs
-    };
-    let Some(plugin) = inner.plugins.get(&job.plugin) else {
-        let now = inner.clock.now();
-        run.status = RunStatus::Missed;
-        run.note = Some(format!("plugin '{}' is not loaded", job.plugin));
-        run.ended_at = Some(now);
-        let event = run_event(&run, now, None, run.note.clone());
-        let _ = inner.store.write(vec![Write::Run(run.clone())]).await;
-        release(&inner, &run.job_id);
-        inner.events.publish(Event::RunMissed(event));
+    let Some((job, plugin)) = lookup(&inner, &run).await else {
         return;
     };
     let started = inner.clock.now();
@@ -84,7 +83,42 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
     inner
         .events
         .publish(Event::RunStarted(run_event(&run, started, None, None)));
+    run_guest(inner, run, permit, job, plugin).await;
+}
 
+/// The run's job and plugin; records the run as missed (and releases it)
+/// when the plugin is gone, and drops it when the job is.
+async fn lookup(inner: &Arc<Inner>, run: &RunRecord) -> Option<(Arc<Job>, Arc<Plugin>)> {
+    let job = inner
+        .lock()
+        .jobs
+        .get(run.job_id.as_str())
+        .map(|e| e.job.clone())?;
+    if let Some(plugin) = inner.plugins.get(&job.plugin) {
+        return Some((job, plugin));
+    }
+    let now = inner.clock.now();
+    let mut run = run.clone();
+    run.status = RunStatus::Missed;
+    run.note = Some(format!("plugin '{}' is not loaded", job.plugin));
+    run.ended_at = Some(now);
+    let event = run_event(&run, now, None, run.note.clone());
+    let _ = inner.store.write(vec![Write::Run(run.clone())]).await;
+    release(inner, &run.job_id);
+    inner.events.publish(Event::RunMissed(event));
+    None
+}
+
+async fn run_guest(
+    inner: Arc<Inner>,
+    mut run: RunRecord,
+    permit: OwnedSemaphorePermit,
+    job: Arc<Job>,
+    plugin: Arc<Plugin>,
+) {
+    // The finished row says when the guest really began, after the start
+    // was committed (what lateness figures should measure).
+    run.started_at = Some(inner.clock.now());
     let request = RunRequest {
         job_id: run.job_id.clone(),
         run_id: run.run_id.clone(),

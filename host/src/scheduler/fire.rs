@@ -96,11 +96,38 @@ async fn fire(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
             }
         }
     }
+    // Where a worker is free now, record the run as running in this same
+    // write and start it straight after: one commit between fire and
+    // guest. The rest are recorded pending and wait for a worker.
+    let mut started = Vec::with_capacity(plan.starts.len());
+    for mut run in plan.starts {
+        let plugin = inner
+            .lock()
+            .jobs
+            .get(run.job_id.as_str())
+            .and_then(|e| inner.plugins.get(&e.job.plugin));
+        let permit = match plugin {
+            Some(plugin) if !inner.stop_firing.is_cancelled() => inner
+                .workers
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .map(|p| (p, plugin)),
+            _ => None,
+        };
+        if let Some((_, plugin)) = &permit {
+            run.status = RunStatus::Running;
+            run.started_at = Some(now);
+            run.plugin_hash = Some(plugin.hash().as_str().to_owned());
+        }
+        plan.writes.push(Write::Run(run.clone()));
+        started.push((run, permit.map(|(p, _)| p)));
+    }
     if let Err(err) = inner.store.write(plan.writes).await {
         // Without a durable record a run must not start. The fires are
         // lost to this outage; say so loudly.
         tracing::error!(error = %err, "could not record due fires; they will not run");
-        for run in &plan.starts {
+        for (run, _) in &started {
             execute::release(inner, &run.job_id);
         }
         return;
@@ -108,8 +135,16 @@ async fn fire(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
     for event in plan.events {
         inner.events.publish(event);
     }
-    for run in plan.starts {
-        execute::spawn(inner.clone(), run);
+    for (run, permit) in started {
+        match permit {
+            Some(permit) => {
+                inner
+                    .events
+                    .publish(Event::RunStarted(execute::run_event(&run, now, None, None)));
+                execute::spawn_started(inner.clone(), run, permit);
+            }
+            None => execute::spawn(inner.clone(), run),
+        }
     }
 }
 
@@ -189,7 +224,6 @@ fn plan_fire(
         }
         entry.in_flight += 1;
         let run = RunRecord::pending(id, t, t, 1);
-        plan.writes.push(Write::Run(run.clone()));
         plan.events.push(Event::RunSubmitted(execute::run_event(
             &run, now, None, None,
         )));
