@@ -41,6 +41,9 @@ enum Cmd {
     Batch(Vec<Write>, Reply),
 }
 
+/// How often the checkpointer folds the WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A job store in a SQLite file.
 #[derive(Debug)]
 pub struct SqliteJobStore {
@@ -48,6 +51,27 @@ pub struct SqliteJobStore {
     reader: Arc<Mutex<Connection>>,
     kv: Arc<SqliteKv>,
     path: PathBuf,
+    stop_checkpointer: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for SqliteJobStore {
+    fn drop(&mut self) {
+        self.stop_checkpointer
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Checkpoints the WAL from its own connection. SQLite's automatic
+/// checkpoint runs inside whichever commit crosses the threshold, stalling
+/// that writer (and every run waiting on the grouped commit); a passive
+/// checkpoint beside the writer never blocks it.
+fn checkpointer(conn: Connection, stop: &std::sync::atomic::AtomicBool) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -102,6 +126,9 @@ impl SqliteJobStore {
         }
         let mut writer = connect(path)?;
         migrate(&mut writer)?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(backend)?;
         let reader = connect(path)?;
         let kv = SqliteKv::new(connect(path)?);
         let (tx, rx) = mpsc::channel();
@@ -109,11 +136,19 @@ impl SqliteJobStore {
             .name("wasmcron-sqlite-writer".into())
             .spawn(move || writer_loop(writer, &rx))
             .map_err(backend)?;
+        let stop_checkpointer = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpoint_conn = connect(path)?;
+        let stop = stop_checkpointer.clone();
+        std::thread::Builder::new()
+            .name("wasmcron-sqlite-checkpoint".into())
+            .spawn(move || checkpointer(checkpoint_conn, &stop))
+            .map_err(backend)?;
         Ok(Self {
             tx,
             reader: Arc::new(Mutex::new(reader)),
             kv: Arc::new(kv),
             path: path.to_path_buf(),
+            stop_checkpointer,
         })
     }
 
