@@ -98,6 +98,20 @@ fn query<T>(
         .unwrap_or_default()
 }
 
+/// The single integer a `SELECT count(*)` query returns (0 when the
+/// database is not there yet).
+fn count(dir: &Path, sql: &str) -> i64 {
+    query(dir, sql, |r| r.get::<_, i64>(0))
+        .first()
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The first column of every row, as text.
+fn strings(dir: &Path, sql: &str) -> Vec<String> {
+    query(dir, sql, |r| r.get::<_, String>(0))
+}
+
 /// Polls until `check` holds, up to 60 s (a safety net, not a timing
 /// assertion).
 fn eventually(host: &Host, what: &str, check: impl Fn() -> bool) {
@@ -127,19 +141,15 @@ trigger = { type = "interval", every = "1s" }
     );
     let host = Host::start(dir.path(), &[]);
     eventually(&host, "two finished runs", || {
-        query(
+        count(
             dir.path(),
             "SELECT count(*) FROM runs WHERE job_id = 'greet' AND status = 'finished'
                AND outcome_kind = 'succeeded'",
-            |r| r.get::<_, i64>(0),
-        )
-        .first()
-        .is_some_and(|n| *n >= 2)
+        ) >= 2
     });
-    let outputs = query(
+    let outputs = strings(
         dir.path(),
         "SELECT outcome FROM runs WHERE status = 'finished'",
-        |r| r.get::<_, String>(0),
     );
     assert!(outputs[0].contains("Hello, e2e!"), "{outputs:?}");
     host.signal("-TERM");
@@ -167,17 +177,15 @@ limits = { timeout = "60s" }
     );
     let mut host = Host::start(dir.path(), &[]);
     eventually(&host, "a running run", || {
-        !query(
+        !strings(
             dir.path(),
             "SELECT run_id FROM runs WHERE status = 'running'",
-            |r| r.get::<_, String>(0),
         )
         .is_empty()
     });
-    let running = query(
+    let running = strings(
         dir.path(),
         "SELECT run_id FROM runs WHERE status = 'running'",
-        |r| r.get::<_, String>(0),
     );
     host.child.kill().expect("kill -9");
     let _ = host.child.wait();
@@ -206,10 +214,9 @@ limits = { timeout = "60s" }
     });
     // The job keeps its schedule: it fires again after the restart.
     eventually(&host, "a new run after the restart", || {
-        !query(
+        !strings(
             dir.path(),
             &format!("SELECT run_id FROM runs WHERE status = 'running' AND run_id != '{run_id}'"),
-            |r| r.get::<_, String>(0),
         )
         .is_empty()
     });
@@ -218,12 +225,13 @@ limits = { timeout = "60s" }
     assert!(status.success(), "exit {status}");
     // Shut down with a 1 s grace while the 30 s guest ran: recorded as
     // interrupted, not left running.
-    let left_running = query(
-        dir.path(),
-        "SELECT count(*) FROM runs WHERE status = 'running'",
-        |r| r.get::<_, i64>(0),
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE status = 'running'"
+        ),
+        0
     );
-    assert_eq!(left_running, [0]);
 }
 
 #[test]
@@ -262,13 +270,10 @@ trigger = { type = "interval", every = "1s" }
     std::fs::write(dir.path().join("plugins/garbage.wasm"), b"not wasm at all").expect("garbage");
     let host = Host::start(dir.path(), &[]);
     eventually(&host, "a finished run", || {
-        query(
+        count(
             dir.path(),
             "SELECT count(*) FROM runs WHERE status = 'finished'",
-            |r| r.get::<_, i64>(0),
-        )
-        .first()
-        .is_some_and(|n| *n >= 1)
+        ) >= 1
     });
     let log = host.log();
     assert!(log.contains("plugin refused"), "{log}");

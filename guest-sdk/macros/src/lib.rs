@@ -6,6 +6,31 @@ use proc_macro::TokenStream;
 use quote::quote;
 use syn::{ItemFn, parse_macro_input, spanned::Spanned};
 
+/// The shape both attributes require: no arguments to the attribute, one
+/// parameter, not async.
+fn check(attr: TokenStream, func: &ItemFn, what: &str, param: &str) -> syn::Result<()> {
+    if !attr.is_empty() {
+        let attr = proc_macro2::TokenStream::from(attr);
+        return Err(syn::Error::new(
+            attr.span(),
+            format!("#[{what}] takes no arguments"),
+        ));
+    }
+    if func.sig.inputs.len() != 1 {
+        return Err(syn::Error::new(
+            func.sig.inputs.span(),
+            format!("a #[{what}] function takes exactly one argument: `{param}`"),
+        ));
+    }
+    if func.sig.asyncness.is_some() {
+        return Err(syn::Error::new(
+            func.sig.span(),
+            format!("a #[{what}] function cannot be async"),
+        ));
+    }
+    Ok(())
+}
+
 /// Marks the function a job plugin runs on every fire.
 ///
 /// The function takes a `wasmcron_guest::Context` and returns
@@ -13,25 +38,9 @@ use syn::{ItemFn, parse_macro_input, spanned::Spanned};
 /// `E: Into<wasmcron_guest::JobError>`. See the `wasmcron-guest` crate docs.
 #[proc_macro_attribute]
 pub fn job(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = proc_macro2::TokenStream::from(attr);
-        return syn::Error::new(attr.span(), "#[job] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
     let func = parse_macro_input!(item as ItemFn);
-    if func.sig.inputs.len() != 1 {
-        return syn::Error::new(
-            func.sig.inputs.span(),
-            "a #[job] function takes exactly one argument: `ctx: wasmcron_guest::Context`",
-        )
-        .to_compile_error()
-        .into();
-    }
-    if func.sig.asyncness.is_some() {
-        return syn::Error::new(func.sig.span(), "a #[job] function cannot be async")
-            .to_compile_error()
-            .into();
+    if let Err(e) = check(attr, &func, "job", "ctx: wasmcron_guest::Context") {
+        return e.to_compile_error().into();
     }
     let name = &func.sig.ident;
     quote! {
@@ -62,20 +71,9 @@ pub fn job(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `Result<(), E>` where `E: Display`.
 #[proc_macro_attribute]
 pub fn listener(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = proc_macro2::TokenStream::from(attr);
-        return syn::Error::new(attr.span(), "#[listener] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
     let func = parse_macro_input!(item as ItemFn);
-    if func.sig.inputs.len() != 1 {
-        return syn::Error::new(
-            func.sig.inputs.span(),
-            "a #[listener] function takes exactly one argument: `event: wasmcron_guest::Event`",
-        )
-        .to_compile_error()
-        .into();
+    if let Err(e) = check(attr, &func, "listener", "event: wasmcron_guest::Event") {
+        return e.to_compile_error().into();
     }
     let name = &func.sig.ident;
     quote! {
