@@ -10,10 +10,18 @@
 //! ```
 //!
 //! # Layout
-//! - [`plugin`]: a `.wasm` file becomes a checked, compiled [`plugin::Plugin`].
+//! - [`plugin`]: a `.wasm` file becomes a checked, compiled [`plugin::Plugin`];
+//!   the [`plugin::PluginRegistry`] holds the loaded ones by name.
+//! - [`job`]: a [`job::JobSpec`] as written becomes a validated [`job::Job`].
+//! - [`trigger`]: pure schedule math (cron, interval, date, any/all).
+//! - [`scheduler`]: the timer task, firing rules, executor, recovery,
+//!   error listeners.
 //! - [`runtime`]: the shared engine and one sandboxed run per call.
-//! - [`store`]: persistence; today the guests' kv data.
-//! - `cli`: the `wasmcron` command line (the binary is a thin shell over it).
+//! - [`event`]: job and run events on a broadcast bus.
+//! - [`store`]: the [`store::JobStore`] trait with memory and SQLite
+//!   backends, and the guests' kv data.
+//! - [`app`]: `wasmcron run` wired together; [`cli`]: the command line (the
+//!   binary is a thin shell over it).
 
 pub mod app;
 pub mod cli;

@@ -1,7 +1,7 @@
 //! Persistence: jobs, run history and the guests' kv data.
 //!
-//! [`JobStore`] is the trait the scheduler talks to; [`memory`] and
-//! [`sqlite`] implement it. Every write the scheduler acts on is committed
+//! [`JobStore`] is the trait the scheduler talks to; [`MemoryJobStore`] and
+//! [`sqlite::SqliteJobStore`] implement it. Every write the scheduler acts on is committed
 //! before the call returns (a run is started only once its row is durable),
 //! and backends may group concurrent writes into one transaction: that is
 //! how SQLite reaches thousands of recorded runs per second without giving
