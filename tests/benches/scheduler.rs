@@ -224,9 +224,11 @@ fn main() {
         let path = dir.path().join("bench.db");
         let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).expect("db"));
         let s = scheduler(store).await;
+        let before = rss_bytes();
         let t = Instant::now();
         add_all(&s, specs).await;
         let add_sqlite = t.elapsed();
+        let per_job_sqlite = (rss_bytes().saturating_sub(before)) as f64 / 100_000.0;
         s.shutdown(Duration::from_secs(1)).await;
         let t = Instant::now();
         let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).expect("db"));
@@ -234,9 +236,17 @@ fn main() {
         let restart = t.elapsed();
         assert_eq!(s.jobs().len(), 100_000);
         s.shutdown(Duration::from_secs(1)).await;
-        (l1k, l10k, add_mem, per_job, add_sqlite, restart)
+        (
+            l1k,
+            l10k,
+            add_mem,
+            per_job,
+            add_sqlite,
+            per_job_sqlite,
+            restart,
+        )
     });
-    let (l1k, l10k, add_mem, per_job, add_sqlite, restart) = ours;
+    let (l1k, l10k, add_mem, per_job, add_sqlite, per_job_sqlite, restart) = ours;
     let aps = aps();
     let get = |path: &[&str]| -> String {
         let mut v = aps.as_ref();
@@ -299,9 +309,15 @@ fn main() {
     );
     println!(
         "{:<44} {:>22} {:>22}",
-        "memory per idle job, bytes",
+        "memory per idle job (memory store), bytes",
         format!("{per_job:.0}"),
         get(&["add", "bytes_per_job"])
+    );
+    println!(
+        "{:<44} {:>22} {:>22}",
+        "memory per idle job (SQLite store), bytes",
+        format!("{per_job_sqlite:.0}"),
+        "n/a"
     );
     println!(
         "{:<44} {:>22} {:>22}",

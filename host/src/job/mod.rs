@@ -103,17 +103,18 @@ pub struct JobSpec {
     pub id: String,
     /// The plugin's name: its file stem in the plugins folder.
     pub plugin: String,
-    /// When it runs.
-    pub trigger: TriggerSpec,
+    /// When it runs. (Boxed, like the other large optional parts: a host
+    /// keeps every job's spec in memory, and most jobs leave them unset.)
+    pub trigger: Box<TriggerSpec>,
     /// Arguments passed to every run, as JSON.
     #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
     pub args: serde_json::Value,
     /// Per-run limits; unset fields take the host defaults.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub limits: LimitsSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Box<LimitsSpec>>,
     /// What to do when a run fails; unset: no retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry: Option<RetrySpec>,
+    pub retry: Option<Box<RetrySpec>>,
     /// How late a run may start and still run, e.g. `10m`. Unset: however
     /// late (a late run is better than a silently missing one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,9 +202,6 @@ fn empty_object() -> serde_json::Value {
 }
 fn is_empty_object(v: &serde_json::Value) -> bool {
     v.as_object().is_some_and(serde_json::Map::is_empty)
-}
-fn is_default<T: Default + PartialEq>(v: &T) -> bool {
-    *v == T::default()
 }
 fn is_false(b: &bool) -> bool {
     !*b
@@ -293,8 +291,6 @@ pub struct Job {
     pub id: JobId,
     /// The spec it was validated from, as written.
     pub spec: JobSpec,
-    /// The plugin it runs.
-    pub plugin: String,
     /// Its schedule.
     pub trigger: Trigger,
     /// The args as JSON text, passed to every run.
@@ -330,17 +326,18 @@ impl JobSpec {
             return Err(JobError::Args(self.args.to_string()));
         }
         let trigger = self.trigger.build(created_at, id.seed())?;
+        let unset = LimitsSpec::default();
+        let spec_limits = self.limits.as_deref().unwrap_or(&unset);
         let limits = Limits {
-            fuel: self.limits.fuel.unwrap_or(defaults.fuel),
-            timeout: match &self.limits.timeout {
+            fuel: spec_limits.fuel.unwrap_or(defaults.fuel),
+            timeout: match &spec_limits.timeout {
                 Some(t) => duration::parse(t).map_err(|source| JobError::Duration {
                     field: "limits.timeout",
                     source,
                 })?,
                 None => defaults.timeout,
             },
-            memory_bytes: self
-                .limits
+            memory_bytes: spec_limits
                 .memory_mib
                 .map_or(defaults.memory_bytes, |m| m.saturating_mul(1 << 20)),
         };
@@ -382,7 +379,6 @@ impl JobSpec {
         Ok(Job {
             id,
             spec: self.clone(),
-            plugin: self.plugin.clone(),
             trigger,
             args: self.args.to_string(),
             limits,

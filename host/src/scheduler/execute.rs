@@ -94,13 +94,13 @@ async fn lookup(inner: &Arc<Inner>, run: &RunRecord) -> Option<(Arc<Job>, Arc<Pl
         .jobs
         .get(run.job_id.as_str())
         .map(|e| e.job.clone())?;
-    if let Some(plugin) = inner.plugins.get(&job.plugin) {
+    if let Some(plugin) = inner.plugins.get(&job.spec.plugin) {
         return Some((job, plugin));
     }
     let now = inner.clock.now();
     let mut run = run.clone();
     run.status = RunStatus::Missed;
-    run.note = Some(format!("plugin '{}' is not loaded", job.plugin));
+    run.note = Some(format!("plugin '{}' is not loaded", job.spec.plugin));
     run.ended_at = Some(now);
     let event = run_event(&run, now, None, run.note.clone());
     let _ = inner.store.write(vec![Write::Run(run.clone())]).await;

@@ -105,7 +105,7 @@ async fn fire(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
             .lock()
             .jobs
             .get(run.job_id.as_str())
-            .and_then(|e| inner.plugins.get(&e.job.plugin));
+            .and_then(|e| inner.plugins.get(&e.job.spec.plugin));
         let permit = match plugin {
             Some(plugin) if !inner.stop_firing.is_cancelled() => inner
                 .workers
@@ -209,8 +209,8 @@ fn plan_fire(
                 continue;
             }
         }
-        if inner.plugins.get(&job.plugin).is_none() {
-            let note = format!("plugin '{}' is not loaded", job.plugin);
+        if inner.plugins.get(&job.spec.plugin).is_none() {
+            let note = format!("plugin '{}' is not loaded", job.spec.plugin);
             record_not_run(inner, id, t, RunStatus::Missed, note, now, plan);
             continue;
         }

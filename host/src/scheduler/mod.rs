@@ -205,7 +205,7 @@ impl Inner {
             next_run_time: entry.next_run,
             paused: entry.paused,
             in_flight: entry.in_flight,
-            plugin_loaded: self.plugins.get(&entry.job.plugin).is_some(),
+            plugin_loaded: self.plugins.get(&entry.job.spec.plugin).is_some(),
             warnings: entry.job.warnings.clone(),
         }
     }
