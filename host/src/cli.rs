@@ -34,7 +34,7 @@ enum Command {
         /// A TOML file of jobs to add (or update) at start.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Runs at once (default: two per core).
+        /// Runs at once (default: 16 per core, at most 200).
         #[arg(long)]
         workers: Option<usize>,
         /// How long running jobs get to finish at shutdown, e.g. `30s`.
