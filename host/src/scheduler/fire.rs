@@ -8,6 +8,7 @@ use crate::event::Event;
 use crate::store::{RunRecord, RunStatus, Write};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Fires computed per job per wake-up when catching up after downtime
 /// without coalescing; beyond it the rest are counted as missed in one row.
@@ -26,7 +27,15 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
         let now = inner.clock.now();
         let (due, next_at) = take_due(&inner, now);
         if !due.is_empty() {
-            fire(&inner, due, now).await;
+            // Decide now, in order; commit and start in a task of its own,
+            // so fires that come due while this batch's commit is in flight
+            // are taken at once rather than after it (the writer groups the
+            // concurrent commits anyway).
+            let batch = plan_batch(&inner, due, now);
+            let committer = inner.clone();
+            inner
+                .tasks
+                .spawn(async move { commit_and_start(&committer, batch, now).await });
             continue;
         }
         let cap = now + chrono::Duration::from_std(inner.config.max_sleep).unwrap_or_default();
@@ -71,7 +80,15 @@ struct Plan {
     events: Vec<Event>,
 }
 
-async fn fire(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<Utc>) {
+/// A decided batch: what to write, and the runs to start once it is
+/// committed (with a worker permit when one was free).
+struct Batch {
+    writes: Vec<Write>,
+    events: Vec<Event>,
+    started: Vec<(RunRecord, Option<OwnedSemaphorePermit>)>,
+}
+
+fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<Utc>) -> Batch {
     let mut plan = Plan::default();
     {
         let mut state = inner.lock();
@@ -123,7 +140,20 @@ async fn fire(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
         plan.writes.push(Write::Run(run.clone()));
         started.push((run, permit.map(|(p, _)| p)));
     }
-    if let Err(err) = inner.store.write(plan.writes).await {
+    Batch {
+        writes: plan.writes,
+        events: plan.events,
+        started,
+    }
+}
+
+async fn commit_and_start(inner: &Arc<Inner>, batch: Batch, now: DateTime<Utc>) {
+    let Batch {
+        writes,
+        events,
+        started,
+    } = batch;
+    if let Err(err) = inner.store.write(writes).await {
         // Without a durable record a run must not start. The fires are
         // lost to this outage; say so loudly.
         tracing::error!(error = %err, "could not record due fires; they will not run");
@@ -132,7 +162,7 @@ async fn fire(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
         }
         return;
     }
-    for event in plan.events {
+    for event in events {
         inner.events.publish(event);
     }
     for (run, permit) in started {
