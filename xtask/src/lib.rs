@@ -21,14 +21,19 @@ pub struct BuiltPlugin {
     pub path: PathBuf,
 }
 
-/// The repository's root (the parent of this crate's directory), as of
-/// when this crate was compiled. Build scripts should pass the root they
-/// see at run time instead (see [`build_plugins`]): a shared target
-/// directory may hold this crate compiled for another checkout.
+/// The repository's root: the parent of the running package's directory.
+///
+/// Read from `CARGO_MANIFEST_DIR` at run time (cargo sets it for `cargo run`
+/// and for build scripts), falling back to where this crate was compiled.
+/// The compile-time path alone is not enough: cargo may reuse this crate
+/// compiled in another checkout that shares the target directory.
 pub fn repo_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     here.parent()
-        .map_or_else(|| here.to_path_buf(), Path::to_path_buf)
+        .map_or_else(|| here.clone(), Path::to_path_buf)
 }
 
 /// The plugin crates: every directory under `plugins/` with a Cargo.toml.
