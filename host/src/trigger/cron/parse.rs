@@ -228,7 +228,11 @@ fn parse_item(field: Field, item: &str) -> Result<u64, CronError> {
     let mut v = lo;
     while v <= hi {
         bits |= 1 << v;
-        v += step;
+        // A huge step must end the range, not overflow.
+        let Some(next) = v.checked_add(step) else {
+            break;
+        };
+        v = next;
     }
     Ok(bits)
 }
@@ -354,6 +358,14 @@ mod tests {
         assert_eq!(parse("0 0 * * 7").unwrap().days_of_week, bits(&[0]));
         assert_eq!(parse("0 0 * * 5-7").unwrap().days_of_week, bits(&[0, 5, 6]));
         assert_eq!(parse("0 0 * * 0").unwrap().days_of_week, bits(&[0]));
+    }
+
+    #[test]
+    fn a_huge_step_ends_the_range_instead_of_overflowing() {
+        assert_eq!(
+            parse("59-59/4294967295 * * * *").unwrap().minutes,
+            bits(&[59])
+        );
     }
 
     #[test]
