@@ -90,6 +90,7 @@ struct Batch {
 
 fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<Utc>) -> Batch {
     let mut plan = Plan::default();
+    let mut started = Vec::new();
     {
         let mut state = inner.lock();
         for (at, item) in due {
@@ -112,33 +113,25 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                 Due::Run(run) => plan.starts.push(*run),
             }
         }
-    }
-    // Where a worker is free now, record the run as running in this same
-    // write and start it straight after: one commit between fire and
-    // guest. The rest are recorded pending and wait for a worker.
-    let mut started = Vec::with_capacity(plan.starts.len());
-    for mut run in plan.starts {
-        let plugin = inner
-            .lock()
-            .jobs
-            .get(run.job_id.as_str())
-            .and_then(|e| inner.plugins.get(&e.job.spec.plugin));
-        let permit = match plugin {
-            Some(plugin) if !inner.stop_firing.is_cancelled() => inner
-                .workers
-                .clone()
-                .try_acquire_owned()
-                .ok()
-                .map(|p| (p, plugin)),
-            _ => None,
-        };
-        if let Some((_, plugin)) = &permit {
-            run.status = RunStatus::Running;
-            run.started_at = Some(now);
-            run.plugin_hash = Some(plugin.hash().as_str().to_owned());
+        // Where a worker is free now, record the run as running in this
+        // same write and start it straight after: one commit between fire
+        // and guest. The rest are recorded pending and wait for a worker.
+        for mut run in std::mem::take(&mut plan.starts) {
+            let permit = state
+                .jobs
+                .get(run.job_id.as_str())
+                .and_then(|e| inner.plugins.get(&e.job.spec.plugin))
+                .filter(|_| !inner.stop_firing.is_cancelled())
+                .and_then(|plugin| {
+                    let permit = inner.workers.clone().try_acquire_owned().ok()?;
+                    run.status = RunStatus::Running;
+                    run.started_at = Some(now);
+                    run.plugin_hash = Some(plugin.hash().as_str().to_owned());
+                    Some(permit)
+                });
+            plan.writes.push(Write::Run(run.clone()));
+            started.push((run, permit));
         }
-        plan.writes.push(Write::Run(run.clone()));
-        started.push((run, permit.map(|(p, _)| p)));
     }
     Batch {
         writes: plan.writes,
@@ -218,13 +211,13 @@ fn plan_fire(
             "{extra_missed} fire(s) from {at} to before {last} were missed while the host was \
              behind or down; coalesced into the run at {last}"
         );
-        record_not_run(inner, id, at, RunStatus::Missed, note, now, plan);
+        record_not_run(id, at, RunStatus::Missed, note, now, plan);
     } else if extra_missed > 0 {
         let note = format!(
             "{extra_missed} more fire(s) up to {last} were missed while the host was behind or \
              down (at most {MAX_CATCH_UP} are run per catch-up)"
         );
-        record_not_run(inner, id, last, RunStatus::Missed, note, now, plan);
+        record_not_run(id, last, RunStatus::Missed, note, now, plan);
     }
     for t in times {
         if let Some(grace) = job.misfire_grace {
@@ -235,13 +228,13 @@ fn plan_fire(
                     crate::duration::format(late),
                     crate::duration::format(grace)
                 );
-                record_not_run(inner, id, t, RunStatus::Missed, note, now, plan);
+                record_not_run(id, t, RunStatus::Missed, note, now, plan);
                 continue;
             }
         }
         if inner.plugins.get(&job.spec.plugin).is_none() {
             let note = format!("plugin '{}' is not loaded", job.spec.plugin);
-            record_not_run(inner, id, t, RunStatus::Missed, note, now, plan);
+            record_not_run(id, t, RunStatus::Missed, note, now, plan);
             continue;
         }
         if entry.in_flight >= job.spec.max_instances {
@@ -249,7 +242,7 @@ fn plan_fire(
                 "{} run(s) already in flight (max_instances {})",
                 entry.in_flight, job.spec.max_instances
             );
-            record_not_run(inner, id, t, RunStatus::Skipped, note, now, plan);
+            record_not_run(id, t, RunStatus::Skipped, note, now, plan);
             continue;
         }
         entry.in_flight += 1;
@@ -263,7 +256,6 @@ fn plan_fire(
 }
 
 fn record_not_run(
-    _inner: &Inner,
     job_id: &str,
     at: DateTime<Utc>,
     status: RunStatus,
