@@ -32,7 +32,10 @@
 //!
 //! # What a job can reach
 //! By default nothing outside itself: no files, no network, no environment
-//! variables. Clocks and random numbers work. State shared between runs goes
+//! variables. Clocks and random numbers work. A job's `capabilities` grant
+//! more: directories (seen through `std::fs` at the guest path granted),
+//! environment variables and secrets (`std::env::var`), and HTTP to listed
+//! hosts (module `http`, behind the feature of the same name). State shared between runs goes
 //! through [`kv`]; anything printed to stdout or stderr, and everything
 //! logged with [`log`], is kept (bounded) in the run's history.
 
@@ -44,6 +47,8 @@ extern crate self as wasmcron_guest;
 mod context;
 mod error;
 mod event;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod kv;
 pub mod log;
 

@@ -4,7 +4,7 @@
 //! then wait for the shutdown signal and stop gracefully.
 
 use crate::job::JobSpec;
-use crate::plugin::PluginRegistry;
+use crate::plugin::{CompileCache, FolderChange, PluginFolder, PluginRegistry, WatchOptions};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
 use crate::store::sqlite::SqliteJobStore;
@@ -29,6 +29,10 @@ pub struct RunOptions {
     pub workers: usize,
     /// How long running jobs get to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Where compiled plugins are cached; `None` for no cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Rescan the plugins folder at least this often.
+    pub rescan: Duration,
 }
 
 /// The jobs file: `version = 1` and `[[jobs]]` tables, each a job spec.
@@ -100,20 +104,35 @@ pub fn open_store(db: &str) -> anyhow::Result<Arc<dyn JobStore>> {
 pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let config = options.config.as_deref().map(read_config).transpose()?;
     let store = open_store(&options.db)?;
-    let runtime = Runtime::new(RuntimeConfig::default(), store.kv())
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("starting the WebAssembly runtime")?;
+    let runtime = Arc::new(
+        Runtime::new(RuntimeConfig::default(), store.kv())
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .context("starting the WebAssembly runtime")?,
+    );
+    let cache = options.cache_dir.as_deref().and_then(|dir| {
+        CompileCache::open(dir, runtime.engine())
+            .inspect_err(|e| tracing::warn!("{e}; compiling without a cache"))
+            .ok()
+    });
     let plugins = Arc::new(PluginRegistry::default());
-    if options.plugins.is_dir() {
-        plugins
-            .load_dir(&runtime, &options.plugins)
-            .with_context(|| format!("reading the plugins folder {}", options.plugins.display()))?;
-    } else {
-        tracing::warn!(dir = %options.plugins.display(), "plugins folder does not exist; no plugins loaded");
+    if !options.plugins.is_dir() {
+        std::fs::create_dir_all(&options.plugins).with_context(|| {
+            format!("creating the plugins folder {}", options.plugins.display())
+        })?;
+        tracing::info!(dir = %options.plugins.display(), "created the plugins folder; drop NAME.wasm files into it");
     }
+    let mut folder = PluginFolder::new(
+        options.plugins.clone(),
+        runtime.clone(),
+        plugins.clone(),
+        cache,
+    );
+    let (initial, _) = folder
+        .scan(true)
+        .with_context(|| format!("reading the plugins folder {}", options.plugins.display()))?;
     let scheduler = Scheduler::start(SchedulerParts {
         store,
-        runtime: Arc::new(runtime),
+        runtime,
         plugins,
         clock: Arc::new(SystemClock),
         config: SchedulerConfig {
@@ -123,6 +142,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     })
     .await
     .context("starting the scheduler")?;
+    apply_folder_changes(&scheduler, initial).await;
     if let Some(config) = config {
         for (i, spec) in config.jobs.into_iter().enumerate() {
             let id = spec.id.clone();
@@ -130,14 +150,27 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 .upsert_job(spec)
                 .await
                 .with_context(|| format!("config jobs[{i}] (id '{id}')"))?;
-            for w in &info.warnings {
-                tracing::warn!(job = %id, "{w}");
-            }
-            if !info.plugin_loaded {
-                tracing::warn!(job = %id, plugin = %info.spec.plugin, "the job's plugin is not loaded; its fires are recorded as missed until it is");
-            }
+            report_job(&info);
         }
     }
+    let stop_watching = tokio_util::sync::CancellationToken::new();
+    let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = folder.watch(
+        WatchOptions {
+            rescan: options.rescan,
+            ..WatchOptions::default()
+        },
+        changes_tx,
+        stop_watching.clone(),
+    );
+    let applier = {
+        let scheduler = scheduler.clone();
+        tokio::spawn(async move {
+            while let Some(changes) = changes_rx.recv().await {
+                apply_folder_changes(&scheduler, changes).await;
+            }
+        })
+    };
     let jobs = scheduler.jobs();
     tracing::info!(
         jobs = jobs.len(),
@@ -147,9 +180,47 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     );
     shutdown.await;
     tracing::info!(grace = ?options.shutdown_grace, "shutting down");
+    stop_watching.cancel();
+    let _ = watcher.await;
+    let _ = applier.await;
     scheduler.shutdown(options.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells the scheduler what the plugins folder did: plugins back in
+/// service resume their held jobs; sidecar jobs are upserted (unchanged
+/// ones keep their schedule). A bad sidecar job is logged and skipped.
+async fn apply_folder_changes(scheduler: &Scheduler, changes: Vec<FolderChange>) {
+    for change in changes {
+        match change {
+            FolderChange::Loaded { name, .. } => scheduler.plugin_loaded(&name),
+            FolderChange::Sidecar { name, sidecar } => {
+                for spec in sidecar.jobs {
+                    let id = spec.id.clone();
+                    match scheduler.upsert_job(spec).await {
+                        Ok(info) => report_job(&info),
+                        Err(err) => {
+                            tracing::warn!(plugin = %name, job = %id, error = %err, "sidecar job refused");
+                        }
+                    }
+                }
+            }
+            FolderChange::Refused { .. }
+            | FolderChange::Removed { .. }
+            | FolderChange::SidecarRefused { .. }
+            | FolderChange::SidecarRemoved { .. } => {}
+        }
+    }
+}
+
+fn report_job(info: &crate::scheduler::JobInfo) {
+    for w in &info.warnings {
+        tracing::warn!(job = %info.spec.id, "{w}");
+    }
+    if !info.plugin_loaded {
+        tracing::warn!(job = %info.spec.id, plugin = %info.spec.plugin, "the job's plugin is not loaded; the job waits for it");
+    }
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -40,6 +40,17 @@ enum Command {
         /// How long running jobs get to finish at shutdown, e.g. `30s`.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         shutdown_grace: std::time::Duration,
+        /// Where compiled plugins are cached (default
+        /// `$XDG_CACHE_HOME/wasmcron/compiled` or `~/.cache/wasmcron/compiled`).
+        #[arg(long, env = "WASMCRON_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Compile every plugin at every start; write no cache.
+        #[arg(long, conflicts_with = "cache_dir")]
+        no_cache: bool,
+        /// Rescan the plugins folder at least this often, e.g. `2s` (file
+        /// events trigger a scan sooner where the platform has them).
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        rescan: std::time::Duration,
     },
     /// Work with plugin files.
     #[command(subcommand)]
@@ -106,6 +117,10 @@ enum PluginCommand {
         /// Memory limit in MiB.
         #[arg(long)]
         memory_mib: Option<u64>,
+        /// Capabilities, as in a job spec:
+        /// `{"dirs":[{"host":"/tmp/x","guest":"/data","mode":"rw"}],"env":["TZ"],"http":["https://example.com"]}`.
+        #[arg(long)]
+        capabilities: Option<String>,
         /// Print the full report as JSON.
         #[arg(long)]
         json: bool,
@@ -128,6 +143,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             workers,
             shutdown_grace,
+            cache_dir,
+            no_cache,
+            rescan,
         } => {
             let options = crate::app::RunOptions {
                 plugins,
@@ -137,6 +155,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .unwrap_or_else(crate::scheduler::default_workers)
                     .max(1),
                 shutdown_grace,
+                cache_dir: if no_cache {
+                    None
+                } else {
+                    cache_dir.or_else(crate::plugin::default_cache_dir)
+                },
+                rescan,
             };
             crate::app::run(options, crate::app::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
@@ -157,6 +181,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             fuel,
             timeout,
             memory_mib,
+            capabilities,
             json,
         }) => {
             let defaults = Limits::default();
@@ -169,7 +194,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limits.validate().map_err(anyhow::Error::msg)?;
             serde_json::from_str::<serde_json::Value>(&args)
                 .with_context(|| format!("--args is not valid JSON: {args}"))?;
-            plugin_run(&file, job_id, args, limits, json).await
+            let grants = match capabilities {
+                Some(text) => {
+                    let caps: crate::job::Capabilities = serde_json::from_str(&text)
+                        .with_context(|| format!("--capabilities: {text}"))?;
+                    caps.validate()
+                        .map_err(|e| anyhow::anyhow!("--capabilities {}: {}", e.field, e.problem))?
+                }
+                None => crate::runtime::grants::Grants::default(),
+            };
+            plugin_run(&file, job_id, args, limits, grants, json).await
         }
     }
 }
@@ -226,6 +260,7 @@ async fn plugin_run(
     job_id: String,
     args: String,
     limits: Limits,
+    grants: crate::runtime::grants::Grants,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
@@ -238,6 +273,7 @@ async fn plugin_run(
         attempt: 1,
         args,
         limits,
+        grants: Arc::new(grants),
     };
     let report = runtime.run(&plugin, &request).await;
     if json {

@@ -118,6 +118,7 @@ async fn measure(label: &str, engine: EngineOptions, path: &str) -> wasmtime::Re
         attempt: 1,
         args: "{}".into(),
         limits: Limits::default(),
+        grants: Arc::default(),
     };
     // Warm up both paths (page faults, pool slots, lazy init).
     for _ in 0..200 {

@@ -50,6 +50,7 @@ pub fn request(job_id: &str, args: &str, limits: Limits) -> RunRequest {
         attempt: 1,
         args: args.into(),
         limits,
+        grants: Arc::default(),
     }
 }
 

@@ -3,10 +3,12 @@
 use chrono::Duration;
 use std::sync::Arc;
 use wasmcron::event::Event;
+use wasmcron::plugin::Plugin;
 use wasmcron::runtime::Outcome;
-use wasmcron::scheduler::{ManualClock, SchedulerError};
+use wasmcron::scheduler::{JobState, ManualClock, SchedulerError};
 use wasmcron::store::sqlite::SqliteJobStore;
 use wasmcron::store::{JobStore, MemoryJobStore, RunStatus};
+use wasmcron_tests::plugins;
 use wasmcron_tests::sched::{spec, start, t0, wait_for};
 
 fn memory() -> Arc<dyn JobStore> {
@@ -262,7 +264,7 @@ async fn downtime_is_coalesced_into_one_run_with_the_misses_recorded() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_job_whose_plugin_is_missing_is_kept_and_its_fires_recorded_as_missed() {
+async fn a_job_whose_plugin_is_missing_waits_for_it_and_resumes_when_it_is_loaded() {
     let clock = Arc::new(ManualClock::new(t0()));
     let s = start(memory(), clock.clone()).await;
     let mut rx = s.subscribe();
@@ -276,19 +278,38 @@ async fn a_job_whose_plugin_is_missing_is_kept_and_its_fires_recorded_as_missed(
         .await
         .unwrap();
     assert!(!info.plugin_loaded);
-    clock.advance(Duration::minutes(1));
-    let Event::RunMissed(e) = wait_for(&mut rx, is("run-missed", "ghost")).await else {
+    assert_eq!(info.state, JobState::WaitingForPlugin);
+    // Its fires come and go without runs or rows: the job is held.
+    for _ in 0..5 {
+        clock.advance(Duration::minutes(1));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(s.runs("ghost", 10).await.unwrap().is_empty());
+    let held = s.job("ghost").unwrap();
+    assert_eq!(held.state, JobState::WaitingForPlugin);
+    assert_eq!(held.next_run_time, Some(t0() + Duration::minutes(1)));
+
+    // The plugin arrives: the job runs once for the fires it missed
+    // (coalesce is on) and one row says how many were missed.
+    let bytes = std::fs::read(plugins::HELLO).unwrap();
+    let plugin = Plugin::load_bytes(s.runtime(), "not-here".into(), &bytes).unwrap();
+    s.plugins().insert(plugin);
+    s.plugin_loaded("not-here");
+    let Event::RunSucceeded(done) = wait_for(&mut rx, is("run-succeeded", "ghost")).await else {
         unreachable!()
     };
-    assert_eq!(
-        e.message.as_deref(),
-        Some("plugin 'not-here' is not loaded")
-    );
-    assert!(s.job("ghost").is_ok());
-    assert_eq!(
-        s.job("ghost").unwrap().next_run_time,
-        Some(t0() + Duration::minutes(2))
-    );
+    assert_eq!(done.scheduled_at, t0() + Duration::minutes(5));
+    let runs = s.runs("ghost", 10).await.unwrap();
+    let missed: Vec<_> = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Missed)
+        .collect();
+    assert_eq!(missed.len(), 1, "{runs:?}");
+    let note = missed[0].note.as_deref().unwrap_or_default();
+    assert!(note.contains("plugin missing"), "{note}");
+    let info = s.job("ghost").unwrap();
+    assert_eq!(info.state, JobState::Scheduled);
+    assert_eq!(info.next_run_time, Some(t0() + Duration::minutes(6)));
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
 

@@ -6,15 +6,19 @@
 //! sane. The spec is kept as written, since it is what the store persists
 //! and what the API shows back.
 
+mod capabilities;
 mod retry;
 
+pub use capabilities::{Capabilities, CapabilityError, DirMode, DirSpec};
 pub use retry::{Backoff, RetryPolicy, RetrySpec};
 
 use crate::duration::{self, DurationError};
 use crate::runtime::Limits;
+use crate::runtime::grants::Grants;
 use crate::trigger::{Trigger, TriggerError, TriggerSpec};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A job's id: 1-128 characters of `A-Z a-z 0-9 . _ -`, so it is safe in
@@ -138,6 +142,10 @@ pub struct JobSpec {
     /// Who hears about this job's failed and missed runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<ListenerSpec>,
+    /// What its runs may reach (directories, environment, HTTP hosts,
+    /// secrets). Unset: the plugin's sidecar defaults, else nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Box<Capabilities>>,
 }
 
 /// An error listener: a listener plugin or a webhook, one per entry.
@@ -253,6 +261,9 @@ pub enum JobError {
     /// `max_instances` of 0.
     #[error("max_instances: must be at least 1")]
     MaxInstances,
+    /// A bad capability.
+    #[error("{}: {}", .0.field, .0.problem)]
+    Capability(CapabilityError),
     /// A bad listener entry.
     #[error("listeners[{index}]: {problem}")]
     Listener {
@@ -280,6 +291,7 @@ impl JobError {
             Self::Duration { field, .. } => (*field).to_owned(),
             Self::MaxInstances => "max_instances".into(),
             Self::Listener { index, .. } => format!("listeners[{index}]"),
+            Self::Capability(e) => e.field.clone(),
         }
     }
 }
@@ -309,6 +321,8 @@ pub struct Job {
     pub warnings: Vec<String>,
     /// Who hears about failed and missed runs.
     pub listeners: Vec<Listener>,
+    /// Its own capabilities; `None` defers to the plugin's defaults.
+    pub grants: Option<Arc<Grants>>,
 }
 
 impl JobSpec {
@@ -375,6 +389,11 @@ impl JobSpec {
             .enumerate()
             .map(|(i, l)| l.validate(i))
             .collect::<Result<Vec<_>, _>>()?;
+        let grants = self
+            .capabilities
+            .as_deref()
+            .map(|c| c.validate().map(Arc::new).map_err(JobError::Capability))
+            .transpose()?;
         let warnings = trigger.warnings();
         Ok(Job {
             id,
@@ -388,6 +407,7 @@ impl JobSpec {
             created_at,
             warnings,
             listeners,
+            grants,
         })
     }
 }

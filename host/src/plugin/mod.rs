@@ -5,9 +5,15 @@
 //! module instead of a component, not valid, importing something the host
 //! does not provide, not implementing world `job`.
 
+mod cache;
+mod folder;
 mod registry;
+mod sidecar;
 
-pub use registry::PluginRegistry;
+pub use cache::{CacheError, CompileCache, CompileSource, default_dir as default_cache_dir};
+pub use folder::{FolderChange, PluginFolder, WatchOptions};
+pub use registry::{PluginRegistry, PluginStatus};
+pub use sidecar::{Sidecar, SidecarError};
 
 use crate::runtime::bindings::JobPre;
 use crate::runtime::bindings::listener::ListenerPre;
@@ -151,6 +157,7 @@ pub struct Plugin {
     pre: Pre,
     imports: Vec<String>,
     exports: Vec<String>,
+    compiled: CompileSource,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -168,6 +175,18 @@ impl Plugin {
     /// # Errors
     /// See [`PluginError`]: every variant names the problem and the fix.
     pub fn load_file(runtime: &Runtime, path: &Path) -> Result<Self, PluginError> {
+        Self::load_file_cached(runtime, path, None)
+    }
+
+    /// Loads the plugin at `path`, through `cache` when given.
+    ///
+    /// # Errors
+    /// See [`PluginError`].
+    pub fn load_file_cached(
+        runtime: &Runtime,
+        path: &Path,
+        cache: Option<&CompileCache>,
+    ) -> Result<Self, PluginError> {
         let io = |source| PluginError::Io {
             path: path.to_path_buf(),
             source,
@@ -182,7 +201,7 @@ impl Plugin {
             .and_then(|s| s.to_str())
             .unwrap_or("plugin")
             .to_owned();
-        Self::load_bytes(runtime, name, &bytes)
+        Self::load_bytes_cached(runtime, name, &bytes, cache)
     }
 
     /// Loads a plugin from its bytes.
@@ -190,20 +209,41 @@ impl Plugin {
     /// # Errors
     /// See [`PluginError`].
     pub fn load_bytes(runtime: &Runtime, name: String, bytes: &[u8]) -> Result<Self, PluginError> {
+        Self::load_bytes_cached(runtime, name, bytes, None)
+    }
+
+    /// Loads a plugin from its bytes, through `cache` when given. The
+    /// header and size checks run first either way, so a file that is not
+    /// a component never reaches the cache.
+    ///
+    /// # Errors
+    /// See [`PluginError`].
+    pub fn load_bytes_cached(
+        runtime: &Runtime,
+        name: String,
+        bytes: &[u8],
+        cache: Option<&CompileCache>,
+    ) -> Result<Self, PluginError> {
         let size = bytes.len() as u64;
         if size > MAX_PLUGIN_BYTES {
             return Err(PluginError::TooLarge { size });
         }
         check_header(bytes)?;
         let hash = ContentHash::of(bytes);
-        let component = Component::new(runtime.engine(), bytes).map_err(|err| {
-            let detail = format!("{err:#}");
-            if detail.contains("unexpected end") {
-                PluginError::Truncated { detail }
-            } else {
-                PluginError::Invalid { detail }
-            }
-        })?;
+        let compile = || {
+            Component::new(runtime.engine(), bytes).map_err(|err| {
+                let detail = format!("{err:#}");
+                if detail.contains("unexpected end") {
+                    PluginError::Truncated { detail }
+                } else {
+                    PluginError::Invalid { detail }
+                }
+            })
+        };
+        let (component, compiled) = match cache {
+            Some(cache) => cache.load_or_compile(runtime.engine(), &hash, compile)?,
+            None => (compile()?, CompileSource::Compiled),
+        };
         let ty = component.component_type();
         let engine = runtime.engine();
         let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
@@ -234,7 +274,13 @@ impl Plugin {
             pre,
             imports,
             exports,
+            compiled,
         })
+    }
+
+    /// Whether its code was compiled now or read from the cache.
+    pub fn compiled(&self) -> CompileSource {
+        self.compiled
     }
 
     /// The plugin's name (the file stem).

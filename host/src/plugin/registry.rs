@@ -2,71 +2,124 @@
 
 use super::{Plugin, PluginError};
 use crate::runtime::Runtime;
+use crate::runtime::grants::Grants;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Loaded plugins by name. Runs hold an `Arc<Plugin>`, so replacing a
 /// plugin never disturbs a run already using the old one.
 #[derive(Debug, Default)]
 pub struct PluginRegistry {
-    loaded: RwLock<BTreeMap<String, Arc<Plugin>>>,
-    refused: RwLock<BTreeMap<String, String>>,
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    loaded: BTreeMap<String, Arc<Plugin>>,
+    /// Why the latest file (or sidecar) of a name was refused; kept beside
+    /// a loaded good version, which stays in service.
+    refused: BTreeMap<String, String>,
+    /// Sidecar default capabilities, by plugin name.
+    defaults: BTreeMap<String, Arc<Grants>>,
+}
+
+/// One name's standing, for listings.
+#[derive(Debug, Clone)]
+pub struct PluginStatus {
+    /// The plugin's name.
+    pub name: String,
+    /// The version in service, if any.
+    pub loaded: Option<Arc<Plugin>>,
+    /// Why the latest file was refused, if it was.
+    pub refused: Option<String>,
 }
 
 impl PluginRegistry {
-    /// The loaded plugin named `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.loaded
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds or replaces a plugin.
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The loaded plugin named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.read().loaded.get(name).cloned()
+    }
+
+    /// Adds or replaces a plugin, clearing any refusal of that name.
     pub fn insert(&self, plugin: Plugin) {
         let name = plugin.name().to_owned();
-        self.refused
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&name);
-        self.loaded
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name, Arc::new(plugin));
+        let mut inner = self.write();
+        inner.refused.remove(&name);
+        inner.loaded.insert(name, Arc::new(plugin));
+    }
+
+    /// Takes a plugin out of service (its file is gone). Runs holding it
+    /// finish; its refusal record, if any, goes too.
+    pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
+        let mut inner = self.write();
+        inner.refused.remove(name);
+        inner.loaded.remove(name)
     }
 
     /// Records why a file was refused (keeping any good version loaded).
-    pub fn refuse(&self, name: &str, error: &PluginError) {
-        self.refused
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+    pub fn refuse(&self, name: &str, error: &dyn std::fmt::Display) {
+        self.write()
+            .refused
             .insert(name.to_owned(), error.to_string());
     }
 
-    /// Names and hashes of the loaded plugins.
+    /// Sets (or clears) a plugin's default capabilities from its sidecar.
+    pub fn set_default_grants(&self, name: &str, grants: Option<Arc<Grants>>) {
+        let mut inner = self.write();
+        match grants {
+            Some(g) => inner.defaults.insert(name.to_owned(), g),
+            None => inner.defaults.remove(name),
+        };
+    }
+
+    /// The capabilities a job of plugin `name` gets when it sets none.
+    pub fn default_grants(&self, name: &str) -> Arc<Grants> {
+        self.read().defaults.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The loaded plugins.
     pub fn loaded(&self) -> Vec<Arc<Plugin>> {
-        self.loaded
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.read().loaded.values().cloned().collect()
     }
 
     /// Refused files and why.
     pub fn refused(&self) -> Vec<(String, String)> {
-        self.refused
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        self.read()
+            .refused
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
-    /// Loads every `NAME.wasm` in `dir`. A bad file is logged and recorded
-    /// as refused; it never stops the others from loading.
+    /// Every name the host knows, loaded or refused, by name.
+    pub fn statuses(&self) -> Vec<PluginStatus> {
+        let inner = self.read();
+        let mut names: Vec<&String> = inner.loaded.keys().chain(inner.refused.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| PluginStatus {
+                name: name.clone(),
+                loaded: inner.loaded.get(name).cloned(),
+                refused: inner.refused.get(name).cloned(),
+            })
+            .collect()
+    }
+
+    /// Loads every `NAME.wasm` in `dir` once, without a cache or sidecars
+    /// (for tools and tests; `wasmcron run` uses [`super::PluginFolder`]).
+    /// A bad file is logged and recorded as refused; it never stops the
+    /// others from loading.
     ///
     /// # Errors
     /// Only when `dir` itself cannot be read.
@@ -90,7 +143,7 @@ impl PluginRegistry {
                 }
                 Err(err) => {
                     tracing::warn!(plugin = %name, file = %path.display(), error = %err, "plugin refused");
-                    self.refuse(&name, &err);
+                    self.refuse(&name, &err as &PluginError);
                 }
             }
         }

@@ -111,6 +111,17 @@ impl Capture {
         });
     }
 
+    /// Records a note from the host about this run (a refused request, say),
+    /// so it sits in the run's history beside the guest's own lines.
+    pub(crate) fn note(&self, level: LogLevel, message: String) {
+        self.lock().push(LogRecord {
+            source: LogSource::Host,
+            level,
+            message: cut(&message, MAX_RECORD),
+            fields: Vec::new(),
+        });
+    }
+
     /// Appends raw bytes written to stdout or stderr.
     fn write(&self, source: LogSource, bytes: &[u8]) {
         let idx = usize::from(source == LogSource::Stderr);

@@ -14,6 +14,7 @@
 pub mod bindings;
 pub mod capture;
 pub mod engine;
+pub mod grants;
 mod host;
 pub mod limits;
 pub mod outcome;
@@ -32,6 +33,7 @@ pub use bindings::wasmcron::plugin::types::{EventKind, JobEvent, Timestamp};
 use bindings::wasmcron::plugin::types::{JobError as WitJobError, RunContext};
 use capture::Capture;
 use chrono::{DateTime, Utc};
+use grants::Grants;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -79,6 +81,8 @@ pub struct RunRequest {
     pub args: String,
     /// Limits for this run.
     pub limits: Limits,
+    /// What the run may reach; `Grants::default()` for nothing.
+    pub grants: Arc<Grants>,
 }
 
 /// Compiles plugins and runs them. One per process; cheap to share by
@@ -110,6 +114,9 @@ impl Runtime {
         let (engine, allocator) = engine::build(&config.engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Linked for every plugin, refused per request: a job without an
+        // http grant gets `HTTP-request-denied` for every host.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::Job::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone())?;
@@ -153,6 +160,7 @@ impl Runtime {
             plugin,
             &request.job_id,
             &request.limits,
+            &request.grants,
             Invocation::Job(ctx),
         )
         .await
@@ -163,8 +171,15 @@ impl Runtime {
     /// outcome is `Succeeded` with empty output.
     pub async fn deliver(&self, plugin: &Plugin, event: JobEvent, limits: &Limits) -> RunReport {
         let namespace = format!("listener/{}", plugin.name());
-        self.invoke(plugin, &namespace, limits, Invocation::Listener(event))
-            .await
+        let nothing = Arc::new(Grants::default());
+        self.invoke(
+            plugin,
+            &namespace,
+            limits,
+            &nothing,
+            Invocation::Listener(event),
+        )
+        .await
     }
 
     async fn invoke(
@@ -172,16 +187,35 @@ impl Runtime {
         plugin: &Plugin,
         kv_namespace: &str,
         limits: &Limits,
+        grants: &Arc<Grants>,
         invocation: Invocation,
     ) -> RunReport {
         let started = Instant::now();
         let capture = Capture::new(self.log_budget);
-        let state = RunState::new(
+        let state = match RunState::new(
             kv_namespace.to_owned(),
             limits.memory_bytes,
             capture.clone(),
             self.kv.clone(),
-        );
+            grants,
+        ) {
+            Ok(state) => state,
+            Err(err) => {
+                // The host's side is missing (a directory, a secret); it may
+                // be fixed before the next attempt, so retrying is allowed.
+                let (logs, logs_dropped_bytes) = capture.finish();
+                return RunReport {
+                    outcome: Outcome::Failed {
+                        message: err.to_string(),
+                        retryable: true,
+                    },
+                    fuel_consumed: 0,
+                    duration: started.elapsed(),
+                    logs,
+                    logs_dropped_bytes,
+                };
+            }
+        };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         // Only fails when fuel is disabled in the engine, and it never is.
@@ -243,8 +277,13 @@ impl Runtime {
             },
             Ok(Err(err)) => classify(&err, store.data(), &capture),
         };
+        let secrets = std::mem::take(&mut store.data_mut().secrets);
         drop(store);
-        let (logs, logs_dropped_bytes) = capture.finish();
+        let (mut logs, logs_dropped_bytes) = capture.finish();
+        let mut outcome = outcome;
+        if !secrets.is_empty() {
+            scrub(&mut outcome, &mut logs, &secrets);
+        }
         RunReport {
             outcome,
             fuel_consumed,
@@ -303,6 +342,24 @@ fn classify(err: &wasmtime::Error, state: &RunState, capture: &Capture) -> Outco
         None => Outcome::Trapped {
             message: format!("{err:#}"),
         },
+    }
+}
+
+/// Replaces secret values wherever a run's report could carry them out:
+/// log lines, log fields, output and error messages. A value split across
+/// two writes to stdout is still caught, since lines are joined first.
+fn scrub(outcome: &mut Outcome, logs: &mut [LogRecord], secrets: &[(String, String)]) {
+    for record in logs.iter_mut() {
+        grants::redact(&mut record.message, secrets);
+        for (_, v) in &mut record.fields {
+            grants::redact(v, secrets);
+        }
+    }
+    match outcome {
+        Outcome::Succeeded { output: text }
+        | Outcome::Failed { message: text, .. }
+        | Outcome::Trapped { message: text } => grants::redact(text, secrets),
+        _ => {}
     }
 }
 

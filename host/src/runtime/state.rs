@@ -1,16 +1,20 @@
 //! What one run's `wasmtime::Store` holds. A fresh one per run: runs share
 //! nothing but the kv store.
 
-use super::capture::{Capture, LogSource};
+use super::capture::{Capture, LogLevel, LogSource};
+use super::grants::{Grants, SECRET_ENV_PREFIX};
 use super::limits::MemoryLimiter;
 use crate::store::KvStore;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Per-run store data.
 pub struct RunState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: HttpGate,
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) capture: Capture,
@@ -18,6 +22,8 @@ pub struct RunState {
     pub(crate) job_id: String,
     /// Set by the epoch callback when it stops the guest for time.
     pub(crate) timed_out: bool,
+    /// Secret names and values, scrubbed from what the run reports.
+    pub(crate) secrets: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for RunState {
@@ -28,32 +34,79 @@ impl std::fmt::Debug for RunState {
     }
 }
 
+/// A capability that could not be granted to this run (a missing
+/// directory, an unset secret). The run fails with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot grant the job's capabilities: {0}")]
+pub(crate) struct GrantError(String);
+
 impl RunState {
-    /// A sandbox with nothing granted: no files, no environment, no
-    /// network (WasiCtxBuilder denies sockets by default), stdin closed,
-    /// stdout and stderr captured.
+    /// A sandbox with only what `grants` allows: by default no files, no
+    /// environment, no network (sockets are off; `wasi:http` refuses every
+    /// host), stdin closed, stdout and stderr captured.
     pub(crate) fn new(
         job_id: String,
         memory_limit: u64,
         capture: Capture,
         kv: Arc<dyn KvStore>,
-    ) -> Self {
-        let wasi = WasiCtx::builder()
+        grants: &Arc<Grants>,
+    ) -> Result<Self, GrantError> {
+        let mut builder = WasiCtx::builder();
+        builder
             .stdout(capture.stream(LogSource::Stdout))
             .stderr(capture.stream(LogSource::Stderr))
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
-            .allow_udp(false)
-            .build();
-        Self {
-            wasi,
+            .allow_udp(false);
+        let mut secrets = Vec::new();
+        if !grants.is_empty() {
+            for dir in &grants.dirs {
+                let perms = if dir.writable {
+                    FsPerms::ReadWrite
+                } else {
+                    FsPerms::ReadOnly
+                };
+                builder
+                    .preopened_dir(&dir.host, &dir.guest, perms)
+                    .map_err(|e| {
+                        GrantError(format!(
+                            "directory {} (granted as {}): {e:#}",
+                            dir.host.display(),
+                            dir.guest
+                        ))
+                    })?;
+            }
+            for name in &grants.env {
+                if let Ok(value) = std::env::var(name) {
+                    builder.env(name, value);
+                }
+            }
+            for name in &grants.secrets {
+                let var = format!("{SECRET_ENV_PREFIX}{name}");
+                let value = std::env::var(&var).map_err(|_| {
+                    GrantError(format!(
+                        "secret {name}: set {var} in the host's environment"
+                    ))
+                })?;
+                builder.env(name, &value);
+                secrets.push((name.clone(), value));
+            }
+        }
+        Ok(Self {
+            wasi: builder.build(),
+            http: WasiHttpCtx::new(),
+            hooks: HttpGate {
+                grants: grants.clone(),
+                capture: capture.clone(),
+            },
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
             capture,
             kv,
             job_id,
             timed_out: false,
-        }
+            secrets,
+        })
     }
 }
 
@@ -63,5 +116,69 @@ impl WasiView for RunState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Lets a `wasi:http` request out only to a host on the job's allowlist;
+/// a refusal is noted in the run's logs and reaches the guest as
+/// `HTTP-request-denied` before any connection is made.
+struct HttpGate {
+    grants: Arc<Grants>,
+    capture: Capture,
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for HttpGate {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        drop(fut);
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("https").to_owned();
+        let host = uri.host().unwrap_or_default().to_owned();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "http" { 80 } else { 443 });
+        if !self.grants.allows_http(&scheme, &host, port) {
+            let allowed: Vec<String> = self.grants.http.iter().map(ToString::to_string).collect();
+            self.capture.note(
+                LogLevel::Warn,
+                format!(
+                    "[wasmcron] HTTP request to {scheme}://{host}:{port} denied: not on the job's \
+                     capabilities.http allowlist ({})",
+                    if allowed.is_empty() {
+                        "empty".to_owned()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
     }
 }

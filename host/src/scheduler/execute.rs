@@ -126,6 +126,10 @@ async fn run_guest(
         attempt: run.attempt,
         args: job.args.clone(),
         limits: job.limits,
+        grants: job
+            .grants
+            .clone()
+            .unwrap_or_else(|| inner.plugins.default_grants(plugin.name())),
     };
     let report = tokio::select! {
         r = inner.runtime.run(&plugin, &request) => Some(r),

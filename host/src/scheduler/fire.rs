@@ -99,7 +99,21 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                     let Some(entry) = state.jobs.get_mut(&job_id) else {
                         continue;
                     };
-                    let next = plan_fire(inner, entry, at, now, &mut plan);
+                    if inner.plugins.get(&entry.job.spec.plugin).is_none() {
+                        // Hold, keeping `next_run` (in the store too) at
+                        // this fire: when the plugin is back the job goes
+                        // back on the queue here and its misfire settings
+                        // decide what happens to the fires missed since.
+                        entry.held = true;
+                        tracing::warn!(
+                            job = %job_id,
+                            plugin = %entry.job.spec.plugin,
+                            due = %at,
+                            "plugin is not loaded; the job waits for it"
+                        );
+                        continue;
+                    }
+                    let next = plan_fire(entry, at, now, &mut plan);
                     entry.next_run = next;
                     plan.writes.push(Write::NextRun {
                         job_id: job_id.to_string(),
@@ -174,7 +188,6 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch, now: DateTime<Utc>) 
 /// Decides what to do with a job's fire due at `at`, and returns its next
 /// fire time (after every fire that is already due).
 fn plan_fire(
-    inner: &Inner,
     entry: &mut JobEntry,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -209,7 +222,7 @@ fn plan_fire(
         extra_missed = extra_missed.max(1);
         let note = format!(
             "{extra_missed} fire(s) from {at} to before {last} were missed while the host was \
-             behind or down; coalesced into the run at {last}"
+             behind or down or its plugin missing; coalesced into the run at {last}"
         );
         record_not_run(id, at, RunStatus::Missed, note, now, plan);
     } else if extra_missed > 0 {
@@ -231,11 +244,6 @@ fn plan_fire(
                 record_not_run(id, t, RunStatus::Missed, note, now, plan);
                 continue;
             }
-        }
-        if inner.plugins.get(&job.spec.plugin).is_none() {
-            let note = format!("plugin '{}' is not loaded", job.spec.plugin);
-            record_not_run(id, t, RunStatus::Missed, note, now, plan);
-            continue;
         }
         if entry.in_flight >= job.spec.max_instances {
             let note = format!(

@@ -123,11 +123,42 @@ pub struct JobInfo {
     pub paused: bool,
     /// Runs pending or running now.
     pub in_flight: u32,
-    /// Whether its plugin is loaded (a job whose plugin is missing is kept
-    /// and its fires recorded as missed until the plugin appears).
+    /// Whether its plugin is loaded. A job whose plugin is missing is kept
+    /// and held at its next fire; it resumes when the plugin is loaded
+    /// again, with its `misfire_grace` and `coalesce` applied to the fires
+    /// it missed meanwhile.
     pub plugin_loaded: bool,
+    /// `scheduled`, `paused`, `waiting-for-plugin` or `finished` (no fire
+    /// left in its trigger).
+    pub state: JobState,
     /// Warnings for people.
     pub warnings: Vec<String>,
+}
+
+/// Where a job stands, for listings and filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    /// It will fire at `next_run_time`.
+    Scheduled,
+    /// Paused by a person; it does not fire.
+    Paused,
+    /// Its plugin is not loaded; it resumes when the plugin is.
+    WaitingForPlugin,
+    /// Its trigger has no fire left.
+    Finished,
+}
+
+impl JobState {
+    /// The state's name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Paused => "paused",
+            Self::WaitingForPlugin => "waiting-for-plugin",
+            Self::Finished => "finished",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -135,6 +166,9 @@ pub(crate) struct JobEntry {
     job: Arc<Job>,
     next_run: Option<DateTime<Utc>>,
     paused: bool,
+    /// Taken off the queue at a fire because its plugin was missing;
+    /// requeued at `next_run` when the plugin is loaded.
+    held: bool,
     generation: u64,
     in_flight: u32,
     finished_since_prune: u32,
@@ -199,13 +233,24 @@ impl Inner {
     }
 
     fn info(&self, entry: &JobEntry) -> JobInfo {
+        let plugin_loaded = self.plugins.get(&entry.job.spec.plugin).is_some();
+        let state = if entry.paused {
+            JobState::Paused
+        } else if !plugin_loaded {
+            JobState::WaitingForPlugin
+        } else if entry.next_run.is_none() {
+            JobState::Finished
+        } else {
+            JobState::Scheduled
+        };
         JobInfo {
             spec: entry.job.spec.clone(),
             created_at: entry.job.created_at,
             next_run_time: entry.next_run,
             paused: entry.paused,
             in_flight: entry.in_flight,
-            plugin_loaded: self.plugins.get(&entry.job.spec.plugin).is_some(),
+            plugin_loaded,
+            state,
             warnings: entry.job.warnings.clone(),
         }
     }
@@ -237,6 +282,7 @@ impl Inner {
                 job: Arc::new(job),
                 next_run,
                 paused,
+                held: false,
                 generation,
                 in_flight,
                 finished_since_prune: 0,
@@ -309,6 +355,12 @@ impl Scheduler {
     /// The loaded plugins.
     pub fn plugins(&self) -> &Arc<PluginRegistry> {
         &self.inner.plugins
+    }
+
+    /// The runtime plugins must be loaded with (a component is tied to the
+    /// engine that compiled it).
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.inner.runtime
     }
 
     /// Adds a job (or replaces one, with `replace`), committed to the store
@@ -431,6 +483,42 @@ impl Scheduler {
             Event::JobResumed(event)
         });
         self.job(id)
+    }
+
+    /// Tells the scheduler that plugin `name` is loaded (again): jobs held
+    /// for it go back on the queue at the fire they were held at, so the
+    /// fires they missed are treated like downtime (`misfire_grace`,
+    /// `coalesce`).
+    pub fn plugin_loaded(&self, name: &str) {
+        let mut resumed = 0;
+        {
+            let mut state = self.inner.lock();
+            let State { jobs, queue, .. } = &mut *state;
+            for (id, entry) in jobs.iter_mut() {
+                if !entry.held || entry.job.spec.plugin != name {
+                    continue;
+                }
+                entry.held = false;
+                if let (Some(at), false) = (entry.next_run, entry.paused) {
+                    queue.push(
+                        at,
+                        Due::Fire {
+                            job_id: id.clone(),
+                            generation: entry.generation,
+                        },
+                    );
+                    resumed += 1;
+                }
+            }
+        }
+        if resumed > 0 {
+            tracing::info!(
+                plugin = name,
+                jobs = resumed,
+                "plugin is back; its held jobs resume"
+            );
+            self.inner.wake.notify_one();
+        }
     }
 
     /// Runs a job now, outside its schedule (its schedule is unchanged).

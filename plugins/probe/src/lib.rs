@@ -6,7 +6,11 @@
 //! - `output_bytes`: return an output this long;
 //! - `kv_key_len` / `kv_value_len`: try a kv set of these sizes;
 //! - `env`: list the environment variables the guest can see;
-//! - `read_file`: try to read this path.
+//! - `read_file`: try to read this path;
+//! - `write_file`: try to write a few bytes to this path;
+//! - `list_dir`: try to list this directory;
+//! - `echo_env`: print `NAME=value` of these variables to stdout and
+//!   return them in the output (to check secrets are scrubbed).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +25,9 @@ struct Args {
     kv_value_len: Option<usize>,
     env: bool,
     read_file: Option<String>,
+    write_file: Option<String>,
+    list_dir: Option<String>,
+    echo_env: Vec<String>,
 }
 
 #[job]
@@ -49,6 +56,36 @@ fn probe(ctx: Context) -> Result<String, JobError> {
             Err(e) => format!("error: {e}"),
         };
         report.insert("read_file".into(), Value::String(result));
+    }
+    if let Some(path) = &args.write_file {
+        let result = match std::fs::write(path, b"probe") {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => format!("error: {e}"),
+        };
+        report.insert("write_file".into(), Value::String(result));
+    }
+    if let Some(path) = &args.list_dir {
+        let result = match std::fs::read_dir(path) {
+            Ok(entries) => {
+                let mut names: Vec<String> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                json!(names)
+            }
+            Err(e) => Value::String(format!("error: {e}")),
+        };
+        report.insert("list_dir".into(), result);
+    }
+    if !args.echo_env.is_empty() {
+        let mut seen = serde_json::Map::new();
+        for name in &args.echo_env {
+            let value = std::env::var(name).ok();
+            println!("{name}={}", value.as_deref().unwrap_or("<unset>"));
+            seen.insert(name.clone(), json!(value));
+        }
+        report.insert("echo_env".into(), Value::Object(seen));
     }
     if args.output_bytes > 0 {
         return Ok("o".repeat(args.output_bytes));

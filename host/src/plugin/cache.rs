@@ -1,0 +1,250 @@
+//! Compiled components on disk, so a restart does not recompile.
+//!
+//! Loading a serialized component skips wasmtime's validation: the bytes
+//! are trusted as native code. So the rules here are strict:
+//! - entries are only ever read from our own directory, which we create
+//!   private (0700) and refuse to use when others may write to it;
+//! - an entry's name is derived from the plugin's content hash *and* the
+//!   engine's compatibility hash (wasmtime version, target, every setting
+//!   that changes code generation), so a different engine never looks at
+//!   it;
+//! - each entry carries a SHA-256 of its payload, checked before wasmtime
+//!   sees a byte, so a torn write, a bit flip or a truncated file is
+//!   discarded and recompiled, never deserialized;
+//! - wasmtime's own header check (version and configuration) runs as well;
+//!   an entry it rejects is discarded too.
+//!
+//! Writes go to a temporary file renamed into place, so a reader sees a
+//! whole entry or none.
+
+use super::ContentHash;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+const MAGIC: &[u8; 16] = b"wasmcron-cwasm01";
+const DIGEST_LEN: usize = 32;
+
+/// How a plugin's compiled code was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompileSource {
+    /// Compiled now; there is no cache.
+    Compiled,
+    /// Compiled now and stored in the cache.
+    CompiledAndCached,
+    /// Read from the cache.
+    Cache,
+    /// A cache entry was found damaged or incompatible, discarded, and the
+    /// plugin recompiled (and cached again).
+    Recompiled,
+}
+
+impl CompileSource {
+    /// The name used in logs and listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Compiled => "compiled",
+            Self::CompiledAndCached => "compiled-and-cached",
+            Self::Cache => "cache",
+            Self::Recompiled => "recompiled",
+        }
+    }
+}
+
+/// A directory of compiled components for one engine configuration.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+/// Why a cache directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// It could not be created or inspected.
+    #[error("compile cache {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Others may write to it, so its entries could be planted.
+    #[error(
+        "compile cache {path} is writable by other users (mode {mode:o}); \
+         `chmod 700` it or choose another --cache-dir"
+    )]
+    Unsafe {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+impl CompileCache {
+    /// Opens (creating, private) the cache directory for `engine`.
+    ///
+    /// # Errors
+    /// When the directory cannot be created, or others may write to it.
+    pub fn open(dir: &Path, engine: &Engine) -> Result<Self, CacheError> {
+        let io = |source| CacheError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        create_private_dir(dir).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode() & 0o777;
+            if mode & 0o022 != 0 {
+                return Err(CacheError::Unsafe {
+                    path: dir.to_path_buf(),
+                    mode,
+                });
+            }
+        }
+        let mut hasher = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = hex(&hasher.0.finalize()[..8]);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            engine_key,
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry_path(&self, hash: &ContentHash) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.cwasm", hash.as_str(), self.engine_key))
+    }
+
+    /// The component for `bytes`: from the cache when a sound entry exists,
+    /// else compiled with `compile` and stored.
+    ///
+    /// # Errors
+    /// Whatever `compile` returns; cache trouble is logged, never an error.
+    pub fn load_or_compile<E>(
+        &self,
+        engine: &Engine,
+        hash: &ContentHash,
+        compile: impl FnOnce() -> Result<Component, E>,
+    ) -> Result<(Component, CompileSource), E> {
+        let path = self.entry_path(hash);
+        let mut damaged = false;
+        match std::fs::read(&path) {
+            Ok(entry) => match self.read_entry(engine, &entry) {
+                Ok(component) => return Ok((component, CompileSource::Cache)),
+                Err(why) => {
+                    tracing::warn!(entry = %path.display(), "discarding compile cache entry: {why}");
+                    let _ = std::fs::remove_file(&path);
+                    damaged = true;
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(entry = %path.display(), error = %e, "cannot read compile cache entry")
+            }
+        }
+        let component = compile()?;
+        let stored = match component.serialize() {
+            Ok(payload) => self.write_entry(&path, &payload),
+            Err(e) => Err(std::io::Error::other(format!("{e:#}"))),
+        };
+        if let Err(e) = &stored {
+            tracing::warn!(entry = %path.display(), error = %e, "cannot write compile cache entry");
+        }
+        let source = match (damaged, stored.is_ok()) {
+            (true, _) => CompileSource::Recompiled,
+            (false, true) => CompileSource::CompiledAndCached,
+            (false, false) => CompileSource::Compiled,
+        };
+        Ok((component, source))
+    }
+
+    fn read_entry(&self, engine: &Engine, entry: &[u8]) -> Result<Component, String> {
+        let header = MAGIC.len() + DIGEST_LEN;
+        if entry.len() < header || &entry[..MAGIC.len()] != MAGIC {
+            return Err("not a wasmcron cache entry (bad magic or cut short)".into());
+        }
+        let (digest, payload) = entry[MAGIC.len()..].split_at(DIGEST_LEN);
+        if Sha256::digest(payload).as_slice() != digest {
+            return Err("checksum mismatch (damaged or partly written)".into());
+        }
+        deserialize(engine, payload).map_err(|e| format!("rejected by wasmtime: {e:#}"))
+    }
+
+    fn write_entry(&self, path: &Path, payload: &[u8]) -> std::io::Result<()> {
+        let mut entry = Vec::with_capacity(MAGIC.len() + DIGEST_LEN + payload.len());
+        entry.extend_from_slice(MAGIC);
+        entry.extend_from_slice(&Sha256::digest(payload));
+        entry.extend_from_slice(payload);
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, &entry)?;
+        std::fs::rename(&tmp, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+}
+
+/// Deserializes a checked payload.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: wasmtime requires that the bytes come from `serialize` of a
+    // compatible engine and have not been tampered with. The payload was
+    // read from our private cache directory (checked not writable by
+    // others at open), written there by `write_entry` from
+    // `Component::serialize`, its SHA-256 matches the one stored beside
+    // it, and the entry's name includes this engine's compatibility hash;
+    // wasmtime re-checks version and configuration in its own header.
+    unsafe { Component::deserialize(engine, payload) }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Feeds `Hash` output into SHA-256, for a stable key (std's hasher is not
+/// stable across Rust versions).
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/wasmcron/compiled`, else
+/// `$HOME/.cache/wasmcron/compiled`.
+pub fn default_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("wasmcron").join("compiled"))
+}
