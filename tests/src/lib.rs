@@ -6,6 +6,8 @@ use wasmcron::plugin::Plugin;
 use wasmcron::runtime::{Limits, RunRequest, Runtime, RuntimeConfig};
 use wasmcron::store::MemoryKv;
 
+pub mod host;
+
 /// Paths of the plugins built from `plugins/` by this crate's build script.
 pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));

@@ -1,0 +1,166 @@
+//! `wasmcron run` as a user runs it, for the binary tests: a temporary
+//! folder with `plugins/`, `jobs.toml`, a SQLite file and the host's log.
+
+use crate::plugins;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `wasmcron run`; killed when dropped.
+#[derive(Debug)]
+pub struct Host {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Host {
+    /// Starts the binary `bin` (a test's `env!("CARGO_BIN_EXE_wasmcron")`) on `dir` (see [`setup`]) with a compile cache in
+    /// `dir/cache`, plus `extra` arguments.
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    pub fn start(bin: &str, dir: &Path, extra: &[&str]) -> Self {
+        let stderr = dir.join(format!("host-{}.log", Instant::now().elapsed().as_nanos()));
+        let log = std::fs::File::create(&stderr).expect("log file");
+        let child = Command::new(bin)
+            .args(["run", "--plugins"])
+            .arg(dir.join("plugins"))
+            .arg("--db")
+            .arg(format!("sqlite://{}", dir.join("wasmcron.db").display()))
+            .arg("--config")
+            .arg(dir.join("jobs.toml"))
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .args(["--rescan", "500ms", "--log-format", "json"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start wasmcron");
+        Self { child, stderr }
+    }
+
+    /// Where the host's log goes.
+    pub fn log_path(&self) -> &Path {
+        &self.stderr
+    }
+
+    /// `kill -9`, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The host's log so far (JSON lines).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends `kill SIG` to the host.
+    ///
+    /// # Panics
+    /// When `kill` fails.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (60 s at most) for the host to exit.
+    ///
+    /// # Panics
+    /// When it does not.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host did not exit:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary folder with `jobs.toml` and the named built plugins in
+/// `plugins/`.
+///
+/// # Panics
+/// On I/O errors or an unknown plugin name.
+pub fn setup(jobs: &str, plugin_names: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pdir = dir.path().join("plugins");
+    std::fs::create_dir_all(&pdir).expect("plugins dir");
+    for name in plugin_names {
+        let (_, path) = plugins::ALL
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("known plugin");
+        std::fs::copy(path, pdir.join(format!("{name}.wasm"))).expect("copy plugin");
+    }
+    std::fs::write(dir.path().join("jobs.toml"), jobs).expect("jobs file");
+    dir
+}
+
+/// Rows of `sql` against the host's database (none while it is absent).
+pub fn query<T>(
+    dir: &Path,
+    sql: &str,
+    f: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let path = dir.join("wasmcron.db");
+    let Ok(conn) = rusqlite::Connection::open(&path) else {
+        return Vec::new();
+    };
+    let _ = conn.busy_timeout(Duration::from_secs(5));
+    let Ok(mut stmt) = conn.prepare(sql) else {
+        return Vec::new();
+    };
+    stmt.query_map([], f)
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+/// The single integer a `SELECT count(*)` query returns (0 when the
+/// database is not there yet).
+pub fn count(dir: &Path, sql: &str) -> i64 {
+    query(dir, sql, |r| r.get::<_, i64>(0))
+        .first()
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The first column of every row, as text.
+pub fn strings(dir: &Path, sql: &str) -> Vec<String> {
+    query(dir, sql, |r| r.get::<_, String>(0))
+}
+
+/// Polls until `check` holds, up to 60 s (a safety net, not a timing
+/// assertion).
+///
+/// # Panics
+/// When `check` does not hold in time.
+pub fn eventually(host: &Host, what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; host log:\n{}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
