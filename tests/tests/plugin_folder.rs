@@ -221,3 +221,44 @@ fn a_restart_loads_compiled_plugins_from_the_cache_and_a_corrupt_entry_is_recomp
     let fourth = start_and_stop(dir.path());
     assert_eq!(compiled_by_plugin(&fourth), pair("cache", "cache"));
 }
+
+#[test]
+fn a_sidecar_grants_its_jobs_a_directory_relative_to_the_plugins_folder() {
+    let dir = setup("version = 1\n", &["cleanup"]);
+    let reports = dir.path().join("plugins/reports");
+    std::fs::create_dir_all(&reports).expect("reports");
+    let old = reports.join("old.log");
+    std::fs::write(&old, b"stale").expect("old file");
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .and_then(|f| {
+            f.set_modified(std::time::SystemTime::now() - Duration::from_secs(30 * 86_400))
+        })
+        .expect("age it");
+    std::fs::write(reports.join("fresh.log"), b"new").expect("fresh file");
+    std::fs::write(
+        dir.path().join("plugins/cleanup.toml"),
+        r#"
+[capabilities]
+dirs = [{ host = "reports", guest = "/data", mode = "rw" }]
+
+[[jobs]]
+id = "tidy"
+trigger = { type = "interval", every = "1s" }
+args = { older_than_days = 7 }
+"#,
+    )
+    .expect("sidecar");
+    let host = Host::start(BIN, dir.path(), &[]);
+    eventually(&host, "a successful cleanup run", || {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE job_id = 'tidy' AND outcome_kind = 'succeeded'",
+        ) >= 1
+    });
+    assert!(!old.exists());
+    assert!(reports.join("fresh.log").exists());
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}
