@@ -206,10 +206,9 @@ async fn apply_folder_changes(scheduler: &Scheduler, changes: Vec<FolderChange>)
                     }
                 }
             }
-            FolderChange::Refused { .. }
-            | FolderChange::Removed { .. }
-            | FolderChange::SidecarRefused { .. }
-            | FolderChange::SidecarRemoved { .. } => {}
+            FolderChange::Refused { name, error } => scheduler.plugin_refused(&name, error),
+            FolderChange::Removed { name } => scheduler.plugin_removed(&name),
+            FolderChange::SidecarRefused { .. } | FolderChange::SidecarRemoved { .. } => {}
         }
     }
 }

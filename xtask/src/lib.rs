@@ -17,6 +17,9 @@ pub struct BuiltPlugin {
     /// The plugin's name: its crate name with `-` turned into `_`, as cargo
     /// names the `.wasm` file.
     pub name: String,
+    /// Its package (and folder) name under `plugins/`, e.g. `http-ping`:
+    /// the plugin name it is installed under.
+    pub package: String,
     /// Absolute path of the built component.
     pub path: PathBuf,
 }
@@ -162,6 +165,7 @@ pub fn build_plugins(root: &Path, target_dir: &Path) -> Result<Vec<BuiltPlugin>,
         let Some(name) = krate.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
+        let package = name.to_owned();
         let name = name.replace('-', "_");
         let path = out.join(format!("{name}.wasm"));
         if !path.is_file() {
@@ -170,7 +174,11 @@ pub fn build_plugins(root: &Path, target_dir: &Path) -> Result<Vec<BuiltPlugin>,
                 path.display()
             ));
         }
-        built.push(BuiltPlugin { name, path });
+        built.push(BuiltPlugin {
+            name,
+            package,
+            path,
+        });
     }
     Ok(built)
 }

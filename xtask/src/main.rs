@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// The example plugins a newcomer's host loads; the rest are test plugins.
-const EXAMPLES: &[&str] = &["hello", "counter"];
+/// Their sidecars, where they have one, are in `examples/sidecars/`.
+const EXAMPLES: &[&str] = &["hello", "counter", "cleanup", "http-ping", "alert"];
 
 fn main() -> ExitCode {
     match run() {
@@ -51,8 +52,11 @@ fn run() -> Result<ExitCode, String> {
 fn install_examples(dir: &Path) -> Result<(), String> {
     let built = xtask::build_plugins(&xtask::repo_root(), &target_dir().join("wasm-plugins"))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    for plugin in built.iter().filter(|p| EXAMPLES.contains(&p.name.as_str())) {
-        let dest = dir.join(format!("{}.wasm", plugin.name));
+    for plugin in built
+        .iter()
+        .filter(|p| EXAMPLES.contains(&p.package.as_str()))
+    {
+        let dest = dir.join(format!("{}.wasm", plugin.package));
         std::fs::copy(&plugin.path, &dest).map_err(|e| {
             format!(
                 "copying {} to {}: {e}",
@@ -61,7 +65,20 @@ fn install_examples(dir: &Path) -> Result<(), String> {
             )
         })?;
         eprintln!("xtask: installed {}", dest.display());
+        let sidecar = xtask::repo_root()
+            .join("examples/sidecars")
+            .join(format!("{}.toml", plugin.package));
+        if sidecar.is_file() {
+            let dest = dir.join(format!("{}.toml", plugin.package));
+            std::fs::copy(&sidecar, &dest)
+                .map_err(|e| format!("copying {} to {}: {e}", sidecar.display(), dest.display()))?;
+            eprintln!("xtask: installed {}", dest.display());
+        }
     }
+    // The directory cleanup's sidecar grants.
+    let scratch = dir.join("scratch");
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| format!("creating {}: {e}", scratch.display()))?;
     Ok(())
 }
 

@@ -40,6 +40,27 @@ pub enum Event {
     RunSkipped(RunEvent),
     /// A failed run will be tried again.
     RunRetried(RunEvent),
+    /// A plugin was loaded (new or replacing an older version).
+    PluginLoaded(PluginEvent),
+    /// A plugin file was refused (a loaded older version stays).
+    PluginRefused(PluginEvent),
+    /// A plugin's file was removed; its jobs wait for it.
+    PluginRemoved(PluginEvent),
+}
+
+/// A plugin-level event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginEvent {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The content hash of the version now loaded, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// Why a file was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
 }
 
 /// A job-level event.
@@ -74,21 +95,22 @@ pub struct RunEvent {
 }
 
 impl Event {
-    /// The job the event is about.
-    pub fn job_id(&self) -> &str {
+    /// The job the event is about; `None` for plugin events.
+    pub fn job_id(&self) -> Option<&str> {
         match self {
             Self::JobAdded(e)
             | Self::JobRemoved(e)
             | Self::JobModified(e)
             | Self::JobPaused(e)
-            | Self::JobResumed(e) => &e.job_id,
+            | Self::JobResumed(e) => Some(&e.job_id),
             Self::RunSubmitted(e)
             | Self::RunStarted(e)
             | Self::RunSucceeded(e)
             | Self::RunFailed(e)
             | Self::RunMissed(e)
             | Self::RunSkipped(e)
-            | Self::RunRetried(e) => &e.job_id,
+            | Self::RunRetried(e) => Some(&e.job_id),
+            Self::PluginLoaded(_) | Self::PluginRefused(_) | Self::PluginRemoved(_) => None,
         }
     }
 
@@ -107,6 +129,9 @@ impl Event {
             Self::RunMissed(_) => "run-missed",
             Self::RunSkipped(_) => "run-skipped",
             Self::RunRetried(_) => "run-retried",
+            Self::PluginLoaded(_) => "plugin-loaded",
+            Self::PluginRefused(_) => "plugin-refused",
+            Self::PluginRemoved(_) => "plugin-removed",
         }
     }
 }

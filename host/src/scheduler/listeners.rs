@@ -128,7 +128,11 @@ async fn deliver_webhook(http: &reqwest::Client, url: &str, event: &Event) {
     for attempt in 1..=WEBHOOK_ATTEMPTS {
         match http.post(url).json(event).send().await {
             Ok(resp) if resp.status().is_success() => {
-                tracing::info!(url, job = event.job_id(), "webhook notified");
+                tracing::info!(
+                    url,
+                    job = event.job_id().unwrap_or_default(),
+                    "webhook notified"
+                );
                 return;
             }
             Ok(resp) => {
@@ -143,7 +147,7 @@ async fn deliver_webhook(http: &reqwest::Client, url: &str, event: &Event) {
     }
     tracing::error!(
         url,
-        job = event.job_id(),
+        job = event.job_id().unwrap_or_default(),
         "webhook gave up after {WEBHOOK_ATTEMPTS} attempts"
     );
 }

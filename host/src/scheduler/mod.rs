@@ -21,7 +21,7 @@ mod recover;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 
-use crate::event::{Event, EventBus, JobEvent};
+use crate::event::{Event, EventBus, JobEvent, PluginEvent};
 use crate::job::{Job, JobError, JobSpec};
 use crate::plugin::PluginRegistry;
 use crate::runtime::{Limits, Runtime};
@@ -490,6 +490,12 @@ impl Scheduler {
     /// fires they missed are treated like downtime (`misfire_grace`,
     /// `coalesce`).
     pub fn plugin_loaded(&self, name: &str) {
+        let hash = self
+            .inner
+            .plugins
+            .get(name)
+            .map(|p| p.hash().as_str().to_owned());
+        self.publish_plugin_event(name, hash, None, Event::PluginLoaded);
         let mut resumed = 0;
         {
             let mut state = self.inner.lock();
@@ -519,6 +525,37 @@ impl Scheduler {
             );
             self.inner.wake.notify_one();
         }
+    }
+
+    /// Tells listeners that a file of plugin `name` was refused.
+    pub fn plugin_refused(&self, name: &str, error: String) {
+        let hash = self
+            .inner
+            .plugins
+            .get(name)
+            .map(|p| p.hash().as_str().to_owned());
+        self.publish_plugin_event(name, hash, Some(error), Event::PluginRefused);
+    }
+
+    /// Tells listeners that plugin `name` is gone. Its jobs are held at
+    /// their next fire (see [`Self::plugin_loaded`]).
+    pub fn plugin_removed(&self, name: &str) {
+        self.publish_plugin_event(name, None, None, Event::PluginRemoved);
+    }
+
+    fn publish_plugin_event(
+        &self,
+        plugin: &str,
+        hash: Option<String>,
+        error: Option<String>,
+        kind: fn(PluginEvent) -> Event,
+    ) {
+        self.inner.events.publish(kind(PluginEvent {
+            plugin: plugin.to_owned(),
+            hash,
+            error,
+            at: self.inner.clock.now(),
+        }));
     }
 
     /// Runs a job now, outside its schedule (its schedule is unchanged).
