@@ -3,6 +3,7 @@
 //! Store, runtime, plugins, scheduler; the config file's jobs upserted;
 //! then wait for the shutdown signal and stop gracefully.
 
+use crate::api::{ApiState, Metrics, Token};
 use crate::job::JobSpec;
 use crate::plugin::{CompileCache, FolderChange, PluginFolder, PluginRegistry, WatchOptions};
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -33,6 +34,39 @@ pub struct RunOptions {
     pub cache_dir: Option<PathBuf>,
     /// Rescan the plugins folder at least this often.
     pub rescan: Duration,
+    /// Where the HTTP API listens; `None` for no API.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Bearer token for state-changing routes.
+    pub token: Option<String>,
+    /// Require the token for reads too.
+    pub auth_reads: bool,
+}
+
+/// Refuses to expose the API beyond this machine without a token, and
+/// checks the token is worth having.
+///
+/// # Errors
+/// A message saying why and what to do.
+pub fn check_api_security(
+    listen: std::net::SocketAddr,
+    token: Option<&str>,
+    auth_reads: bool,
+) -> anyhow::Result<Option<Token>> {
+    let token = token
+        .map(|t| Token::new(t.to_owned()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if token.is_none() && !listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--listen {listen} is reachable from other machines, and without a token anyone \
+             there could add jobs; set --token (or WASMCRON_TOKEN) to a secret of 16+ \
+             characters, or listen on 127.0.0.1"
+        );
+    }
+    if auth_reads && token.is_none() {
+        anyhow::bail!("--auth-reads needs --token (or WASMCRON_TOKEN)");
+    }
+    Ok(token)
 }
 
 /// The jobs file: `version = 1` and `[[jobs]]` tables, each a job spec.
@@ -103,6 +137,19 @@ pub fn open_store(db: &str) -> anyhow::Result<Arc<dyn JobStore>> {
 /// Start-up failures: store, runtime, plugin folder, config file.
 pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let config = options.config.as_deref().map(read_config).transpose()?;
+    let token = match options.listen {
+        Some(addr) => check_api_security(addr, options.token.as_deref(), options.auth_reads)?,
+        None => None,
+    };
+    // Bind before anything else starts, so a taken port fails fast.
+    let listener = match options.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (--listen)"))?,
+        ),
+        None => None,
+    };
     let store = open_store(&options.db)?;
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig::default(), store.kv())
@@ -171,6 +218,30 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
             }
         })
     };
+    let stop_api = tokio_util::sync::CancellationToken::new();
+    let api = match listener {
+        Some(listener) => {
+            let addr = listener.local_addr().context("the API's address")?;
+            let metrics = Arc::new(Metrics::default());
+            metrics.spawn_collector(&scheduler);
+            let state = ApiState {
+                scheduler: scheduler.clone(),
+                metrics,
+                token,
+                auth_reads: options.auth_reads,
+            };
+            let stop = stop_api.clone();
+            tracing::info!(%addr, auth = state.token.is_some(), "HTTP API listening on http://{addr}");
+            Some(tokio::spawn(async move {
+                if let Err(e) =
+                    crate::api::serve(listener, state, async move { stop.cancelled().await }).await
+                {
+                    tracing::error!(error = %e, "the HTTP API stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     let jobs = scheduler.jobs();
     tracing::info!(
         jobs = jobs.len(),
@@ -181,8 +252,12 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     shutdown.await;
     tracing::info!(grace = ?options.shutdown_grace, "shutting down");
     stop_watching.cancel();
+    stop_api.cancel();
     let _ = watcher.await;
     let _ = applier.await;
+    if let Some(api) = api {
+        let _ = api.await;
+    }
     scheduler.shutdown(options.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())

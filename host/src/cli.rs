@@ -51,6 +51,20 @@ enum Command {
         /// events trigger a scan sooner where the platform has them).
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         rescan: std::time::Duration,
+        /// Where the HTTP API listens (`127.0.0.1:0` picks a free port).
+        /// Anything but loopback needs --token.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Run without the HTTP API.
+        #[arg(long, conflicts_with_all = ["listen", "token"])]
+        no_api: bool,
+        /// Bearer token required for state-changing API routes.
+        #[arg(long, env = "WASMCRON_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Require the token for reads as well (all but /healthz and
+        /// /openapi.json).
+        #[arg(long)]
+        auth_reads: bool,
     },
     /// Work with plugin files.
     #[command(subcommand)]
@@ -146,6 +160,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cache_dir,
             no_cache,
             rescan,
+            listen,
+            no_api,
+            token,
+            auth_reads,
         } => {
             let options = crate::app::RunOptions {
                 plugins,
@@ -161,6 +179,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     cache_dir.or_else(crate::plugin::default_cache_dir)
                 },
                 rescan,
+                listen: (!no_api).then_some(listen),
+                token,
+                auth_reads,
             };
             crate::app::run(options, crate::app::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)

@@ -23,6 +23,7 @@
 //! - [`app`]: `wasmcron run` wired together; [`cli`]: the command line (the
 //!   binary is a thin shell over it).
 
+pub mod api;
 pub mod app;
 pub mod cli;
 mod cli_cron;

@@ -133,7 +133,7 @@ async fn lateness(n: usize, seconds: u64) -> Lateness {
             .filter(|k| start_at + offset + chrono::Duration::seconds(*k) < cutoff)
             .count();
         let recs: Vec<_> = store
-            .runs(&format!("j{i}"), 10_000)
+            .runs(&format!("j{i}"), 10_000, 0)
             .await
             .expect("runs")
             .into_iter()

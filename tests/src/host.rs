@@ -32,6 +32,7 @@ impl Host {
             .arg("--cache-dir")
             .arg(dir.join("cache"))
             .args(["--rescan", "500ms", "--log-format", "json"])
+            .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
@@ -49,6 +50,31 @@ impl Host {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The API's base URL (`http://127.0.0.1:PORT`), once the host has
+    /// logged it; waits up to 60 s.
+    ///
+    /// # Panics
+    /// When the host never says where it listens.
+    pub fn api_url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for line in self.log().lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if let Some(addr) = v["fields"]["addr"].as_str() {
+                    return format!("http://{addr}");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host never said where its API listens:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The host's log so far (JSON lines).

@@ -85,6 +85,10 @@ pub struct RunEvent {
     pub attempt: u32,
     /// When it happened.
     pub at: DateTime<Utc>,
+    /// When its guest started, once it has (duration = `at` − this for
+    /// finished runs; lateness = this − `scheduled_at` for started ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
     /// The outcome kind, for finished runs (`interrupted` when the host
     /// stopped the run).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
 
 /// Capabilities granted to a job's runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
     /// Host directories the guest sees, read-only unless `mode = "rw"`.
@@ -36,11 +36,12 @@ pub struct Capabilities {
 }
 
 /// A directory grant as written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirSpec {
     /// The host directory (absolute; a sidecar may give it relative to the
     /// plugins folder).
+    #[schema(value_type = String)]
     pub host: PathBuf,
     /// Where the guest sees it, e.g. `/data`.
     pub guest: String,
@@ -50,7 +51,7 @@ pub struct DirSpec {
 }
 
 /// Read-only or read-write.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DirMode {
     /// Read files and list directories.

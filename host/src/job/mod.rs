@@ -85,7 +85,7 @@ impl std::fmt::Display for JobId {
 }
 
 /// Limits as written; unset fields take the host's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
     /// Instruction budget, e.g. `10000000000`.
@@ -100,7 +100,7 @@ pub struct LimitsSpec {
 }
 
 /// A job as written in a config file or API body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// Unique id, e.g. `nightly-report`.
@@ -112,6 +112,7 @@ pub struct JobSpec {
     pub trigger: Box<TriggerSpec>,
     /// Arguments passed to every run, as JSON.
     #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
+    #[schema(value_type = Object)]
     pub args: serde_json::Value,
     /// Per-run limits; unset fields take the host defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,7 +154,7 @@ pub struct JobSpec {
 /// ```toml
 /// listeners = [{ plugin = "alert" }, { webhook = "https://hooks.example.com/wasmcron" }]
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerSpec {
     /// A plugin implementing world `listener`.

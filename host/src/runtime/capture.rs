@@ -21,7 +21,7 @@ const MAX_RECORD: usize = 4 * 1024;
 const MAX_FIELDS: usize = 32;
 
 /// Where a captured line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogSource {
     /// The guest's standard output.
@@ -35,7 +35,9 @@ pub enum LogSource {
 }
 
 /// Severity of a captured line. Stdout lines are `info`, stderr `warn`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Fine-grained tracing.
@@ -51,7 +53,7 @@ pub enum LogLevel {
 }
 
 /// One captured line or log call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogRecord {
     /// Where it came from.
     pub source: LogSource,
@@ -61,6 +63,7 @@ pub struct LogRecord {
     pub message: String,
     /// Key/value fields of a log call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Vec<String>>)]
     pub fields: Vec<(String, String)>,
 }
 

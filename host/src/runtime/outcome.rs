@@ -6,7 +6,7 @@ use std::time::Duration;
 /// How one run ended. Every way a guest can fail has its own variant, so
 /// the scheduler can retry only what is worth retrying and people can tell
 /// "the job said no" from "the job was stopped".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Outcome {
     /// The guest returned output.

@@ -24,6 +24,7 @@ pub(super) fn run_event(
         scheduled_at: run.scheduled_at,
         attempt: run.attempt,
         at: now,
+        started_at: run.started_at,
         outcome,
         message,
     }

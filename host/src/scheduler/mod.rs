@@ -92,6 +92,12 @@ pub enum SchedulerError {
         /// Its limit.
         max: u32,
     },
+    /// No run with this id.
+    #[error("run '{0}' not found")]
+    RunNotFound(String),
+    /// A run cannot be replayed; says why.
+    #[error("{0}")]
+    CannotReplay(String),
     /// Called after shutdown.
     #[error("the scheduler is not running")]
     NotRunning,
@@ -111,7 +117,7 @@ impl From<StoreError> for SchedulerError {
 }
 
 /// A job as the scheduler sees it now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobInfo {
     /// The spec as written.
     pub spec: JobSpec,
@@ -136,7 +142,7 @@ pub struct JobInfo {
 }
 
 /// Where a job stands, for listings and filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobState {
     /// It will fire at `next_run_time`.
@@ -564,6 +570,67 @@ impl Scheduler {
     /// [`SchedulerError::JobNotFound`], [`SchedulerError::MaxInstances`],
     /// or a store error.
     pub async fn run_now(&self, id: &str) -> Result<RunRecord, SchedulerError> {
+        let now = self.inner.clock.now();
+        self.submit(id, now, 1, None).await
+    }
+
+    /// Runs a past run again: same job, same `scheduled_at` and attempt
+    /// number in its context, and only on the same plugin version (the
+    /// args are the job's current ones).
+    ///
+    /// # Errors
+    /// [`SchedulerError::RunNotFound`]; [`SchedulerError::CannotReplay`]
+    /// when the job is gone, the run never started, or its plugin version
+    /// is no longer loaded; as for [`Self::run_now`].
+    pub async fn replay(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+        let original = self
+            .inner
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_owned()))?;
+        let job = self.job(&original.job_id).map_err(|_| {
+            SchedulerError::CannotReplay(format!(
+                "job '{}' of run {run_id} no longer exists",
+                original.job_id
+            ))
+        })?;
+        let Some(used) = original.plugin_hash.as_deref() else {
+            return Err(SchedulerError::CannotReplay(format!(
+                "run {run_id} never started ({}), so there is no plugin version to replay",
+                original.status.as_str()
+            )));
+        };
+        let loaded = self
+            .inner
+            .plugins
+            .get(&job.spec.plugin)
+            .map(|p| p.hash().as_str().to_owned());
+        if loaded.as_deref() != Some(used) {
+            return Err(SchedulerError::CannotReplay(format!(
+                "run {run_id} used plugin '{}' version {}, which is no longer loaded (now: {})",
+                job.spec.plugin,
+                &used[..used.len().min(12)],
+                loaded.as_deref().map_or("none", |h| &h[..h.len().min(12)])
+            )));
+        }
+        let note = format!("replay of run {run_id}");
+        self.submit(
+            &original.job_id,
+            original.scheduled_at,
+            original.attempt,
+            Some(note),
+        )
+        .await
+    }
+
+    async fn submit(
+        &self,
+        id: &str,
+        scheduled_at: DateTime<Utc>,
+        attempt: u32,
+        note: Option<String>,
+    ) -> Result<RunRecord, SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
         let now = inner.clock.now();
@@ -581,7 +648,9 @@ impl Scheduler {
                 });
             }
             entry.in_flight += 1;
-            RunRecord::pending(id, now, now, 1)
+            let mut run = RunRecord::pending(id, scheduled_at, now, attempt);
+            run.note = note;
+            run
         };
         if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
             execute::release(inner, id);
@@ -625,7 +694,20 @@ impl Scheduler {
     /// # Errors
     /// A store error.
     pub async fn runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, SchedulerError> {
-        Ok(self.inner.store.runs(job_id, limit).await?)
+        self.runs_page(job_id, limit, 0).await
+    }
+
+    /// A page of a job's runs, newest first.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn runs_page(
+        &self,
+        job_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, SchedulerError> {
+        Ok(self.inner.store.runs(job_id, limit, offset).await?)
     }
 
     /// One run.

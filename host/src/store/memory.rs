@@ -176,7 +176,12 @@ impl JobStore for MemoryJobStore {
         Ok(())
     }
 
-    async fn runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+    async fn runs(
+        &self,
+        job_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let inner = self.lock();
         let mut runs: Vec<RunRecord> = inner
             .runs
@@ -185,8 +190,7 @@ impl JobStore for MemoryJobStore {
             .cloned()
             .collect();
         runs.sort_by(|a, b| (b.scheduled_at, &b.run_id).cmp(&(a.scheduled_at, &a.run_id)));
-        runs.truncate(limit);
-        Ok(runs)
+        Ok(runs.into_iter().skip(offset).take(limit).collect())
     }
 
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {

@@ -136,8 +136,13 @@ pub trait JobStore: Send + Sync + 'static {
     async fn delete_job(&self, id: &str) -> Result<(), StoreError>;
     /// Commits a batch of writes atomically.
     async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError>;
-    /// The newest `limit` runs of a job, newest first.
-    async fn runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+    /// A job's runs, newest first: `limit` of them after skipping `offset`.
+    async fn runs(
+        &self,
+        job_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError>;
     /// One run.
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
     /// The guests' kv data, in the same database.

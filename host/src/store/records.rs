@@ -19,7 +19,7 @@ pub struct JobRecord {
 }
 
 /// Where a run is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunStatus {
     /// Recorded, waiting for a worker (or for its retry delay).
@@ -66,7 +66,7 @@ impl RunStatus {
 
 /// One run: one attempt at one fire of a job (or a record of a fire that
 /// did not run, and why).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunRecord {
     /// Unique, time-ordered id.
     pub run_id: String,

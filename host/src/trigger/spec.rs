@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Times are RFC 3339 with an offset, except `date.at`, which may also be a
 /// local time (`2026-12-01T09:00:00`) read in `tz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TriggerSpec {
     /// A cron expression (5 fields, or 6 with seconds first).
@@ -64,11 +64,13 @@ pub enum TriggerSpec {
     /// The earliest of several triggers.
     Any {
         /// At least one.
+        #[schema(no_recursion)]
         triggers: Vec<TriggerSpec>,
     },
     /// Times at which all of several triggers agree.
     All {
         /// At least one.
+        #[schema(no_recursion)]
         triggers: Vec<TriggerSpec>,
     },
 }

@@ -521,16 +521,25 @@ impl JobStore for SqliteJobStore {
         self.send(|r| Cmd::Batch(prepared, r)).await
     }
 
-    async fn runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+    async fn runs(
+        &self,
+        job_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let job_id = job_id.to_owned();
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {RUN_COLUMNS} FROM runs WHERE job_id = ?1
-                     ORDER BY scheduled_at DESC, run_id DESC LIMIT ?2"
+                     ORDER BY scheduled_at DESC, run_id DESC LIMIT ?2 OFFSET ?3"
                 ))
                 .map_err(backend)?;
-            stmt.query_map(params![job_id, limit as i64], run_from_row)
+            let (limit, offset) = (
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                i64::try_from(offset).unwrap_or(i64::MAX),
+            );
+            stmt.query_map(params![job_id, limit, offset], run_from_row)
                 .map_err(backend)?
                 .collect::<Result<_, _>>()
                 .map_err(backend)

@@ -44,7 +44,7 @@ async fn jobs_runs_and_kv_survive_reopening() {
     assert_eq!(snap.jobs, vec![record("a")]);
     assert_eq!(snap.unfinished.len(), 1);
     assert_eq!(snap.unfinished[0].status, RunStatus::Pending);
-    let runs = store.runs("a", 10).await.unwrap();
+    let runs = store.runs("a", 10, 0).await.unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(
         runs[1].outcome,
@@ -93,7 +93,7 @@ async fn concurrent_writers_are_grouped_and_all_committed() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(store.runs("a", 1000).await.unwrap().len(), 500);
+    assert_eq!(store.runs("a", 1000, 0).await.unwrap().len(), 500);
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn prune_keeps_the_newest_finished_runs_and_all_unfinished() {
         older_than: None,
     });
     store.write(writes).await.unwrap();
-    let runs = store.runs("a", 100).await.unwrap();
+    let runs = store.runs("a", 100, 0).await.unwrap();
     let times: Vec<i64> = runs.iter().map(|r| ms(r.scheduled_at)).collect();
     assert_eq!(times, [9000, 8000, 7000, 0]);
     // By age: finished runs before 8 s go, whatever the count; the pending
@@ -142,7 +142,7 @@ async fn prune_keeps_the_newest_finished_runs_and_all_unfinished() {
         }])
         .await
         .unwrap();
-    let runs = store.runs("a", 100).await.unwrap();
+    let runs = store.runs("a", 100, 0).await.unwrap();
     let times: Vec<i64> = runs.iter().map(|r| ms(r.scheduled_at)).collect();
     assert_eq!(times, [9000, 8000, 0]);
 }

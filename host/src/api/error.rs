@@ -1,0 +1,138 @@
+//! The one error shape every route answers with:
+//! `{"error": {"code": "...", "message": "...", "field": "..."}}`.
+//!
+//! Codes are stable (clients match on them); messages are for people and
+//! say what to change. No input maps to a 500: store failures are the only
+//! 5xx, and they say the store failed.
+
+use crate::scheduler::SchedulerError;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An API error.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+/// The error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `validation`, `not_found`, `conflict`,
+    /// `malformed_json`, `too_large`, `unauthorized`, `unavailable`,
+    /// `store`.
+    pub code: String,
+    /// For people: what is wrong and how to fix it.
+    pub message: String,
+    /// The offending field's path, e.g. `trigger.expr`, for validation
+    /// errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// Any status and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 422: the request is well-formed but a field's value is not.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
+        }
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 401.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this route needs `Authorization: Bearer TOKEN` with the host's --token",
+        )
+    }
+
+    /// The status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<SchedulerError> for ApiError {
+    fn from(e: SchedulerError) -> Self {
+        match &e {
+            SchedulerError::JobNotFound(_) | SchedulerError::RunNotFound(_) => {
+                Self::not_found(e.to_string())
+            }
+            SchedulerError::Duplicate(_)
+            | SchedulerError::MaxInstances { .. }
+            | SchedulerError::CannotReplay(_) => Self::conflict(e.to_string()),
+            SchedulerError::Invalid(j) => Self::validation(j.field(), j.to_string()),
+            SchedulerError::NotRunning => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the scheduler is shutting down",
+            ),
+            SchedulerError::Store(_) => {
+                tracing::error!(error = %e, "store failure behind an API call");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_query", rejection.body_text())
+    }
+}

@@ -1,0 +1,130 @@
+//! Extractors whose rejections answer in the API's error shape.
+
+use super::ApiError;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// A JSON body; malformed JSON is a 400, a wrong shape a 422 naming the
+/// field, an oversized body a 413.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        e.status(),
+                        "too_large",
+                        format!(
+                            "the body is larger than the {} KiB limit",
+                            super::MAX_BODY / 1024
+                        ),
+                    )
+                } else {
+                    ApiError::new(e.status(), "bad_request", e.body_text())
+                }
+            })?;
+        parse(&bytes).map(Self)
+    }
+}
+
+/// Parses JSON, telling malformed JSON (400) from a wrong shape (422, with
+/// the path of the offending field).
+pub(super) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    from_value(value)
+}
+
+/// Deserializes a JSON value, naming the offending field on failure.
+pub(super) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = strip_position(&e.inner().to_string());
+        // A missing field is reported at its parent (unknown fields and
+        // variants already carry their own name in the path).
+        let leaf = named_in(&message, "unknown field `")
+            .or_else(|| named_in(&message, "missing field `"))
+            .or_else(|| {
+                message
+                    .starts_with("unknown variant")
+                    .then(|| "type".to_owned())
+            });
+        let field = match (leaf, path.as_str()) {
+            (Some(leaf), p) if p == leaf || p.ends_with(&format!(".{leaf}")) => p.to_owned(),
+            (Some(leaf), ".") => leaf,
+            (Some(leaf), parent) => format!("{parent}.{leaf}"),
+            (None, p) => p.to_owned(),
+        };
+        if field == "." || field.is_empty() {
+            ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                message,
+            )
+        } else {
+            ApiError::validation(field.clone(), format!("{field}: {message}"))
+        }
+    })
+}
+
+/// serde_json's " at line 1 column 73": noise in an API answer.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn named_in(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+/// Query parameters; a bad one is a 400 naming it.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}

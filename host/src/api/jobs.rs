@@ -1,0 +1,341 @@
+//! `/jobs`: create, list, show, modify, delete, pause, resume, run now.
+
+use super::extract::{Body, Query};
+use super::{ApiError, ApiState};
+use crate::job::JobSpec;
+use crate::plugin::World;
+use crate::runtime::Limits;
+use crate::scheduler::{JobInfo, JobState};
+use crate::store::RunRecord;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// `POST /jobs`: a job spec plus whether to replace an existing job.
+/// (Documents the body; the handler parses it field by field so errors
+/// keep their paths.)
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateJob {
+    /// The job (every field of a jobs-file `[[jobs]]` table).
+    #[serde(flatten)]
+    pub spec: JobSpec,
+    /// Replace a job with the same id instead of answering 409.
+    #[serde(default)]
+    pub replace_existing: bool,
+}
+
+/// Filters and paging for `GET /jobs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListJobs {
+    /// Only jobs of this plugin.
+    pub plugin: Option<String>,
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Page size, 1-1000 (default 100).
+    pub limit: Option<usize>,
+    /// Jobs to skip (default 0).
+    pub offset: Option<usize>,
+}
+
+/// A page of jobs, ordered by id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    /// This page.
+    pub jobs: Vec<JobInfo>,
+    /// Jobs matching the filters, over all pages.
+    pub total: usize,
+    /// The page size used.
+    pub limit: usize,
+    /// The offset used.
+    pub offset: usize,
+}
+
+pub(super) fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n),
+        Some(n) => Err(ApiError::validation(
+            "limit",
+            format!("limit {n} is out of range 1-1000"),
+        )),
+    }
+}
+
+/// Checks what the scheduler itself would accept but the API refuses: a
+/// plugin the host has never seen (a typo), a listener plugin as a job,
+/// and a trigger that can never fire again.
+fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
+    let registry = state.scheduler.plugins();
+    match registry.get(&spec.plugin) {
+        Some(plugin) if plugin.world() != World::Job => {
+            return Err(ApiError::validation(
+                "plugin",
+                format!(
+                    "plugin '{}' implements {}, not world `job`; it can only be a listener",
+                    spec.plugin,
+                    plugin.world().name()
+                ),
+            ));
+        }
+        Some(_) => {}
+        None if registry.statuses().iter().any(|s| s.name == spec.plugin) => {}
+        None => {
+            let known: Vec<String> = registry
+                .loaded()
+                .iter()
+                .filter(|p| p.world() == World::Job)
+                .map(|p| p.name().to_owned())
+                .collect();
+            return Err(ApiError::validation(
+                "plugin",
+                format!(
+                    "no plugin named '{}' in the plugins folder (loaded job plugins: {})",
+                    spec.plugin,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    let now = chrono::Utc::now();
+    let job = spec
+        .validate(now, &Limits::default())
+        .map_err(|e| ApiError::validation(e.field(), e.to_string()))?;
+    if job.trigger.next_after(now).is_none() {
+        let field = match &*spec.trigger {
+            crate::trigger::TriggerSpec::Date { .. } => "trigger.at",
+            _ => "trigger",
+        };
+        return Err(ApiError::validation(
+            field,
+            format!(
+                "{field}: the trigger has no fire time after now (a date in the past, or an end that has passed)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Create a job.
+#[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = CreateJob,
+    responses(
+        (status = 201, description = "Created (or replaced), with its next_run_time", body = JobInfo),
+        (status = 400, description = "Malformed JSON", body = super::ErrorBody),
+        (status = 401, description = "Token required", body = super::ErrorBody),
+        (status = 409, description = "Duplicate id without replace_existing", body = super::ErrorBody),
+        (status = 413, description = "Body too large", body = super::ErrorBody),
+        (status = 422, description = "Invalid field", body = super::ErrorBody),
+    ))]
+pub(super) async fn create(
+    State(state): State<ApiState>,
+    Body(mut body): Body<serde_json::Value>,
+) -> Result<(StatusCode, Json<JobInfo>), ApiError> {
+    // Parsed by hand rather than through `CreateJob`'s flatten, which
+    // would hide the path of a bad field.
+    let Some(object) = body.as_object_mut() else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "the body must be a JSON object: a job spec",
+        ));
+    };
+    let replace = match object.remove("replace_existing") {
+        None => false,
+        Some(serde_json::Value::Bool(b)) => b,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "replace_existing",
+                format!("replace_existing: must be true or false, got {other}"),
+            ));
+        }
+    };
+    let spec: JobSpec = super::extract::from_value(body)?;
+    check_for_api(&state, &spec)?;
+    let info = state.scheduler.add_job(spec, replace).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// List jobs.
+#[utoipa::path(get, path = "/jobs", tag = "jobs", params(ListJobs),
+    responses(
+        (status = 200, description = "A page of jobs, by id", body = JobPage),
+        (status = 400, description = "Bad query", body = super::ErrorBody),
+    ))]
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    Query(q): Query<ListJobs>,
+) -> Result<Json<JobPage>, ApiError> {
+    let limit = page_size(q.limit)?;
+    let offset = q.offset.unwrap_or(0);
+    let mut jobs: Vec<JobInfo> = state
+        .scheduler
+        .jobs()
+        .into_iter()
+        .filter(|j| q.plugin.as_ref().is_none_or(|p| *p == j.spec.plugin))
+        .filter(|j| q.state.is_none_or(|s| s == j.state))
+        .collect();
+    jobs.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
+    let total = jobs.len();
+    let jobs = jobs.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(JobPage {
+        jobs,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Show a job.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = JobInfo),
+        (status = 404, description = "No such job", body = super::ErrorBody),
+    ))]
+pub(super) async fn show(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobInfo>, ApiError> {
+    Ok(Json(state.scheduler.job(&id)?))
+}
+
+/// Modify or reschedule a job: the body is a JSON merge patch (RFC 7396)
+/// of its spec, e.g. `{"trigger": {"type": "interval", "every": "5m"}}`
+/// or `{"args": {"name": "Ada"}}`; `null` removes an optional field.
+#[utoipa::path(patch, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    request_body(content = Object, description = "A JSON merge patch of the job spec"),
+    responses(
+        (status = 200, description = "The job as modified", body = JobInfo),
+        (status = 400, description = "Malformed JSON", body = super::ErrorBody),
+        (status = 401, description = "Token required", body = super::ErrorBody),
+        (status = 404, description = "No such job", body = super::ErrorBody),
+        (status = 422, description = "Invalid field", body = super::ErrorBody),
+    ))]
+pub(super) async fn modify(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Body(patch): Body<serde_json::Value>,
+) -> Result<Json<JobInfo>, ApiError> {
+    let current = state.scheduler.job(&id)?;
+    if !patch.is_object() {
+        return Err(ApiError::validation(
+            "",
+            "the body must be a JSON object (a merge patch of the job spec)",
+        ));
+    }
+    let mut merged =
+        serde_json::to_value(&current.spec).map_err(|e| ApiError::validation("", e.to_string()))?;
+    merge_patch(&mut merged, &patch);
+    if merged.get("id").and_then(|v| v.as_str()) != Some(id.as_str()) {
+        return Err(ApiError::validation(
+            "id",
+            "a job's id cannot be changed; create a new job and delete this one",
+        ));
+    }
+    let spec: JobSpec = super::extract::from_value(merged)?;
+    check_for_api(&state, &spec)?;
+    Ok(Json(state.scheduler.add_job(spec, true).await?))
+}
+
+/// RFC 7396.
+fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let Some(patch) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(map) = target.as_object_mut() {
+        for (k, v) in patch {
+            if v.is_null() {
+                map.remove(k);
+            } else {
+                merge_patch(map.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+    }
+}
+
+/// Delete a job (its run history goes with it).
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Token required", body = super::ErrorBody),
+        (status = 404, description = "No such job", body = super::ErrorBody),
+    ))]
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.scheduler.remove_job(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Pause a job.
+#[utoipa::path(post, path = "/jobs/{id}/pause", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Paused", body = JobInfo),
+        (status = 401, description = "Token required", body = super::ErrorBody),
+        (status = 404, description = "No such job", body = super::ErrorBody),
+    ))]
+pub(super) async fn pause(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobInfo>, ApiError> {
+    Ok(Json(state.scheduler.pause_job(&id).await?))
+}
+
+/// Resume a job; its next fire is computed from now.
+#[utoipa::path(post, path = "/jobs/{id}/resume", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Resumed", body = JobInfo),
+        (status = 401, description = "Token required", body = super::ErrorBody),
+        (status = 404, description = "No such job", body = super::ErrorBody),
+    ))]
+pub(super) async fn resume(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobInfo>, ApiError> {
+    Ok(Json(state.scheduler.resume_job(&id).await?))
+}
+
+/// Run a job now, outside its schedule.
+#[utoipa::path(post, path = "/jobs/{id}/run", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 202, description = "Recorded and queued", body = RunRecord),
+        (status = 401, description = "Token required", body = super::ErrorBody),
+        (status = 404, description = "No such job", body = super::ErrorBody),
+        (status = 409, description = "max_instances runs already going", body = super::ErrorBody),
+    ))]
+pub(super) async fn run_now(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.scheduler.run_now(&id).await?),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut doc = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut doc, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(doc, json!({"a": "z", "c": {"d": "e"}}));
+        let mut doc = json!({"a": [1, 2]});
+        merge_patch(&mut doc, &json!({"a": [3]}));
+        assert_eq!(doc, json!({"a": [3]}));
+    }
+}

@@ -1,0 +1,210 @@
+//! `GET /metrics`: Prometheus text format.
+//!
+//! Counters and histograms are fed by one task reading the event bus, so
+//! the scheduler's hot path does no metrics work at all; gauges (jobs,
+//! plugins, queue depth) are read when scraped.
+
+use super::ApiState;
+use crate::event::Event;
+use crate::scheduler::{JobState, Scheduler};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use tokio::sync::broadcast::error::RecvError;
+
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+const LATENESS_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0, 5.0, 60.0,
+];
+
+#[derive(Debug, Clone)]
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, v: f64) {
+        for (bound, count) in self.bounds.iter().zip(&mut self.counts) {
+            if v <= *bound {
+                *count += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str) {
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+}
+
+#[derive(Debug)]
+struct Counters {
+    runs: BTreeMap<String, u64>,
+    duration: Histogram,
+    lateness: Histogram,
+    events_lost: u64,
+}
+
+/// Metrics fed from the event bus.
+#[derive(Debug)]
+pub struct Metrics {
+    counters: Mutex<Counters>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            counters: Mutex::new(Counters {
+                runs: BTreeMap::new(),
+                duration: Histogram::new(DURATION_BUCKETS),
+                lateness: Histogram::new(LATENESS_BUCKETS),
+                events_lost: 0,
+            }),
+        }
+    }
+}
+
+impl Metrics {
+    /// Starts the task that counts `scheduler`'s events; it ends when the
+    /// bus closes.
+    pub fn spawn_collector(self: &std::sync::Arc<Self>, scheduler: &Scheduler) {
+        let mut rx = scheduler.subscribe();
+        let metrics = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => metrics.observe(&event),
+                    Err(RecvError::Lagged(n)) => metrics.lock().events_lost += n,
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
+        self.counters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn observe(&self, event: &Event) {
+        let seconds = |d: chrono::TimeDelta| d.to_std().unwrap_or_default().as_secs_f64();
+        let mut c = self.lock();
+        match event {
+            Event::RunStarted(e) => {
+                if let Some(started) = e.started_at {
+                    c.lateness.observe(seconds(started - e.scheduled_at));
+                }
+            }
+            Event::RunSucceeded(e) | Event::RunFailed(e) => {
+                let outcome = e.outcome.clone().unwrap_or_else(|| "unknown".into());
+                *c.runs.entry(outcome).or_default() += 1;
+                if let Some(started) = e.started_at {
+                    c.duration.observe(seconds(e.at - started));
+                }
+            }
+            Event::RunMissed(_) => *c.runs.entry("missed".into()).or_default() += 1,
+            Event::RunSkipped(_) => *c.runs.entry("skipped".into()).or_default() += 1,
+            _ => {}
+        }
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub fn render(&self, scheduler: &Scheduler) -> String {
+        let mut out = String::new();
+        let c = self.lock();
+        out.push_str("# HELP wasmcron_runs_total Runs by how they ended (missed and skipped: fires not run).\n");
+        out.push_str("# TYPE wasmcron_runs_total counter\n");
+        for outcome in [
+            "succeeded",
+            "failed",
+            "trapped",
+            "out-of-fuel",
+            "timed-out",
+            "memory-limit",
+            "interrupted",
+            "missed",
+            "skipped",
+        ] {
+            let n = c.runs.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(out, "wasmcron_runs_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP wasmcron_run_duration_seconds Guest run time, start to end.\n");
+        out.push_str("# TYPE wasmcron_run_duration_seconds histogram\n");
+        c.duration.render(&mut out, "wasmcron_run_duration_seconds");
+        out.push_str(
+            "# HELP wasmcron_fire_lateness_seconds From a fire's due time to its guest starting.\n",
+        );
+        out.push_str("# TYPE wasmcron_fire_lateness_seconds histogram\n");
+        c.lateness
+            .render(&mut out, "wasmcron_fire_lateness_seconds");
+        out.push_str("# HELP wasmcron_metrics_events_lost_total Events the metrics collector fell behind on.\n");
+        out.push_str("# TYPE wasmcron_metrics_events_lost_total counter\n");
+        let _ = writeln!(out, "wasmcron_metrics_events_lost_total {}", c.events_lost);
+        drop(c);
+
+        let jobs = scheduler.jobs();
+        out.push_str("# HELP wasmcron_jobs Jobs by state.\n# TYPE wasmcron_jobs gauge\n");
+        for state in [
+            JobState::Scheduled,
+            JobState::Paused,
+            JobState::WaitingForPlugin,
+            JobState::Finished,
+        ] {
+            let n = jobs.iter().filter(|j| j.state == state).count();
+            let _ = writeln!(out, "wasmcron_jobs{{state=\"{}\"}} {n}", state.as_str());
+        }
+        let in_flight: u64 = jobs.iter().map(|j| u64::from(j.in_flight)).sum();
+        out.push_str("# HELP wasmcron_runs_in_flight Runs pending or running.\n# TYPE wasmcron_runs_in_flight gauge\n");
+        let _ = writeln!(out, "wasmcron_runs_in_flight {in_flight}");
+        let plugins = scheduler.plugins();
+        out.push_str("# HELP wasmcron_plugins Plugins by status.\n# TYPE wasmcron_plugins gauge\n");
+        let _ = writeln!(
+            out,
+            "wasmcron_plugins{{status=\"loaded\"}} {}",
+            plugins.loaded().len()
+        );
+        let _ = writeln!(
+            out,
+            "wasmcron_plugins{{status=\"refused\"}} {}",
+            plugins.refused().len()
+        );
+        out.push_str("# HELP wasmcron_queue_depth Entries in the scheduler's due-queue.\n# TYPE wasmcron_queue_depth gauge\n");
+        let _ = writeln!(out, "wasmcron_queue_depth {}", scheduler.queue_len());
+        out
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
+pub(super) async fn render(State(state): State<ApiState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&state.scheduler),
+    )
+}

@@ -1,0 +1,143 @@
+//! The HTTP API: jobs, runs, plugins, events, health, metrics and the
+//! OpenAPI document, over the running [`Scheduler`].
+//!
+//! ```text
+//! request ──▶ body limit ──▶ auth (state-changing routes, or all with --auth-reads)
+//!         ──▶ handler ──▶ Scheduler ──▶ JSON (or ApiError's one shape)
+//! ```
+//!
+//! Handlers are thin: parse, call the scheduler, shape the answer. The
+//! OpenAPI document is generated from the handlers' annotations and the
+//! types' derives (`utoipa`), so it cannot drift from what is served
+//! without a test noticing.
+
+mod auth;
+mod error;
+mod events;
+mod extract;
+mod jobs;
+mod metrics;
+mod openapi;
+mod plugins;
+mod runs;
+
+pub use auth::Token;
+pub use error::{ApiError, ErrorBody};
+pub use metrics::Metrics;
+
+use crate::scheduler::Scheduler;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The scheduler the API drives.
+    pub scheduler: Scheduler,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Required for state-changing routes when set.
+    pub token: Option<Token>,
+    /// Also require the token for reads.
+    pub auth_reads: bool,
+}
+
+/// The router with every route.
+pub fn router(state: ApiState) -> Router {
+    let writes = Router::new()
+        .route("/jobs", post(jobs::create))
+        .route(
+            "/jobs/{id}",
+            axum::routing::patch(jobs::modify).delete(jobs::delete),
+        )
+        .route("/jobs/{id}/pause", post(jobs::pause))
+        .route("/jobs/{id}/resume", post(jobs::resume))
+        .route("/jobs/{id}/run", post(jobs::run_now))
+        .route("/runs/{run_id}/replay", post(runs::replay))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_for_writes,
+        ));
+    let reads = Router::new()
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/runs", get(runs::list))
+        .route("/runs/{run_id}", get(runs::show))
+        .route("/plugins", get(plugins::list))
+        .route("/plugins/{name}", get(plugins::show))
+        .route("/events", get(events::stream))
+        .route("/metrics", get(metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_for_reads,
+        ));
+    Router::new()
+        .merge(writes)
+        .merge(reads)
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Liveness: 200 while the scheduler runs.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The host is up", body = Health)))]
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+) -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+        jobs: state.scheduler.jobs().len(),
+        plugins: state.scheduler.plugins().loaded().len(),
+    })
+}
+
+/// `/healthz`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// Jobs defined.
+    pub jobs: usize,
+    /// Plugins loaded.
+    pub plugins: usize,
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no route {}; GET /openapi.json lists them",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method; GET /openapi.json lists the routes",
+    )
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// When the server fails (not for bad requests: those are answered).
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

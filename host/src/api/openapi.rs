@@ -1,0 +1,65 @@
+//! `GET /openapi.json`: generated from the handlers' `#[utoipa::path]`
+//! annotations and the types' `ToSchema` derives (which read the same
+//! serde attributes the server parses with).
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "wasmcron",
+        description = "Scheduled jobs as sandboxed WebAssembly components. Errors always have the shape \
+                       {\"error\": {\"code\", \"message\", \"field\"}}. When the host runs with --token, \
+                       state-changing routes (and, with --auth-reads, all but /healthz and /openapi.json) \
+                       need `Authorization: Bearer TOKEN`."
+    ),
+    paths(
+        super::jobs::create,
+        super::jobs::list,
+        super::jobs::show,
+        super::jobs::modify,
+        super::jobs::delete,
+        super::jobs::pause,
+        super::jobs::resume,
+        super::jobs::run_now,
+        super::runs::list,
+        super::runs::show,
+        super::runs::replay,
+        super::plugins::list,
+        super::plugins::show,
+        super::events::stream,
+        super::metrics::render,
+        super::healthz,
+        document,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "jobs", description = "Define, change and trigger jobs"),
+        (name = "runs", description = "Run history, logs and outputs"),
+        (name = "plugins", description = "The plugins folder"),
+        (name = "events", description = "Live events"),
+        (name = "health", description = "Liveness, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object)))]
+pub(super) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,478 @@
+//! The HTTP API of the real binary, with a SQLite store, through a real
+//! HTTP client.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use wasmcron_tests::host::{Host, setup};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
+const TOKEN: &str = "0123456789abcdef-test-token";
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Api {
+    fn new(host: &Host) -> Self {
+        Self {
+            base: host.api_url(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn raw_post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `GET path` until `check` holds (60 s safety net).
+    async fn until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..600 {
+            let (status, body) = self.get(path).await;
+            if status == 200 && check(&body) {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("GET {path} never satisfied the check");
+    }
+}
+
+fn assert_error(resp: &(u16, Value), status: u16, code: &str, field: Option<&str>) {
+    assert_eq!(resp.0, status, "{resp:?}");
+    assert_eq!(resp.1["error"]["code"], code, "{resp:?}");
+    assert!(
+        resp.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{resp:?}"
+    );
+    if let Some(f) = field {
+        assert_eq!(resp.1["error"]["field"], f, "{resp:?}");
+    }
+}
+
+fn greet() -> Value {
+    json!({
+        "id": "greet",
+        "plugin": "hello",
+        "trigger": {"type": "interval", "every": "1h"},
+        "args": {"name": "api"}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors() {
+    let dir = setup("version = 1\n", &["hello", "alert"]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    let api = Api::new(&host);
+
+    let (status, job) = api.post("/jobs", greet()).await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["state"], "scheduled");
+    assert!(job["next_run_time"].is_string(), "{job}");
+    assert_eq!(job["spec"]["args"]["name"], "api");
+
+    assert_error(&api.post("/jobs", greet()).await, 409, "conflict", None);
+    let mut replace = greet();
+    replace["replace_existing"] = json!(true);
+    assert_eq!(api.post("/jobs", replace).await.0, 201);
+
+    // Validation: each names its field.
+    let bad = |patch: Value| {
+        let mut spec = greet();
+        spec["id"] = json!("bad");
+        for (k, v) in patch.as_object().expect("object") {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    for (body, field, says) in [
+        (
+            bad(json!({"trigger": {"type": "cron", "expr": "0 25 * * *"}})),
+            "trigger.expr",
+            "hour",
+        ),
+        (
+            bad(json!({"trigger": {"type": "cron", "expr": "0 9 * * mon", "tz": "Mars/Olympus"}})),
+            "trigger.tz",
+            "Mars/Olympus",
+        ),
+        (
+            bad(json!({"trigger": {"type": "interval", "every": "-5s"}})),
+            "trigger.every",
+            "-5s",
+        ),
+        (
+            bad(json!({"trigger": {"type": "date", "at": "2001-01-01T00:00:00Z"}})),
+            "trigger.at",
+            "no fire time",
+        ),
+        (bad(json!({"plugin": "nope"})), "plugin", "nope"),
+        (bad(json!({"plugin": "alert"})), "plugin", "listener"),
+        (bad(json!({"id": "has space"})), "id", "has space"),
+        (
+            bad(json!({"capabilities": {"dirs": [{"host": "relative", "guest": "/d"}]}})),
+            "capabilities.dirs[0].host",
+            "absolute",
+        ),
+    ] {
+        let resp = api.post("/jobs", body).await;
+        assert_error(&resp, 422, "validation", Some(field));
+        let message = resp.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{field}: {message}");
+    }
+    let unknown_field = api.post("/jobs", bad(json!({"colour": "blue"}))).await;
+    assert_error(&unknown_field, 422, "validation", None);
+    assert!(
+        unknown_field.1["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("colour")
+    );
+    assert_error(
+        &api.post("/jobs", json!({"id": "x", "plugin": "hello"}))
+            .await,
+        422,
+        "validation",
+        None,
+    );
+    assert_error(
+        &api.raw_post("/jobs", b"{\"id\": ".to_vec()).await,
+        400,
+        "malformed_json",
+        None,
+    );
+    let huge = format!("{{\"id\":\"x\",\"pad\":\"{}\"}}", "x".repeat(2 << 20));
+    assert_error(
+        &api.raw_post("/jobs", huge.into_bytes()).await,
+        413,
+        "too_large",
+        None,
+    );
+
+    // Listing, filters, paging.
+    let (_, page) = api.get("/jobs").await;
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["jobs"][0]["spec"]["id"], "greet");
+    assert_eq!(api.get("/jobs?plugin=nope").await.1["total"], 0);
+    assert_eq!(api.get("/jobs?state=paused").await.1["total"], 0);
+    assert_eq!(api.get("/jobs?state=scheduled&limit=1").await.1["total"], 1);
+    assert_error(
+        &api.get("/jobs?limit=0").await,
+        422,
+        "validation",
+        Some("limit"),
+    );
+    assert_error(&api.get("/jobs?state=sleepy").await, 400, "bad_query", None);
+    assert_error(&api.get("/jobs/nope").await, 404, "not_found", None);
+
+    // Modify (a merge patch), pause, resume.
+    let (status, job) = api
+        .send(
+            reqwest::Method::PATCH,
+            "/jobs/greet",
+            Some(json!({"args": {"name": "patched"}, "trigger": {"every": "2h"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["spec"]["args"]["name"], "patched");
+    assert_eq!(job["spec"]["trigger"]["every"], "2h");
+    assert_error(
+        &api.send(
+            reqwest::Method::PATCH,
+            "/jobs/greet",
+            Some(json!({"id": "other"})),
+        )
+        .await,
+        422,
+        "validation",
+        Some("id"),
+    );
+    assert_error(
+        &api.send(
+            reqwest::Method::PATCH,
+            "/jobs/greet",
+            Some(json!({"trigger": {"every": "soon"}})),
+        )
+        .await,
+        422,
+        "validation",
+        Some("trigger.every"),
+    );
+    assert_eq!(
+        api.post("/jobs/greet/pause", json!({})).await.1["state"],
+        "paused"
+    );
+    assert_eq!(api.get("/jobs?state=paused").await.1["total"], 1);
+    assert_eq!(
+        api.post("/jobs/greet/resume", json!({})).await.1["state"],
+        "scheduled"
+    );
+
+    // Run now; its record has the output and logs.
+    let (status, run) = api.post("/jobs/greet/run", json!({})).await;
+    assert_eq!(status, 202, "{run}");
+    let run_id = run["run_id"].as_str().expect("run id").to_owned();
+    let done = api
+        .until(&format!("/runs/{run_id}"), |r| r["status"] == "finished")
+        .await;
+    assert_eq!(done["outcome"]["kind"], "succeeded");
+    assert_eq!(done["outcome"]["output"], "Hello, patched!");
+    assert!(
+        done["logs"].as_array().is_some_and(|l| !l.is_empty()),
+        "{done}"
+    );
+    let (_, runs) = api.get("/jobs/greet/runs?limit=10").await;
+    assert_eq!(runs["runs"][0]["run_id"], run_id.as_str());
+    assert_error(&api.get("/runs/nope").await, 404, "not_found", None);
+
+    // Replay: same plugin version, so it runs again.
+    let (status, replay) = api.post(&format!("/runs/{run_id}/replay"), json!({})).await;
+    assert_eq!(status, 202, "{replay}");
+    assert_ne!(replay["run_id"], run_id.as_str());
+    assert_eq!(replay["scheduled_at"], done["scheduled_at"]);
+    assert_error(
+        &api.post("/runs/nope/replay", json!({})).await,
+        404,
+        "not_found",
+        None,
+    );
+
+    // Plugins.
+    let (_, plugins) = api.get("/plugins").await;
+    let hello = plugins
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "hello"))
+        .expect("hello listed")
+        .clone();
+    assert_eq!(hello["status"], "loaded");
+    assert_eq!(hello["hash"].as_str().map(str::len), Some(64));
+    assert_eq!(hello["jobs"], 1);
+    assert_eq!(
+        api.get("/plugins/alert").await.1["world"],
+        "wasmcron:plugin/listener@0.1.0"
+    );
+    assert_error(&api.get("/plugins/nope").await, 404, "not_found", None);
+
+    // Health and metrics.
+    assert_eq!(api.get("/healthz").await.1["status"], "ok");
+    let (_, metrics) = api.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    let succeeded: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wasmcron_runs_total{outcome=\"succeeded\"} "))
+        .and_then(|n| n.parse().ok())
+        .expect("runs counter");
+    assert!(succeeded >= 1, "{metrics}");
+    assert!(
+        metrics.contains("wasmcron_fire_lateness_seconds_count"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wasmcron_jobs{state=\"scheduled\"} 1"),
+        "{metrics}"
+    );
+
+    // Delete.
+    let (status, _) = api.send(reqwest::Method::DELETE, "/jobs/greet", None).await;
+    assert_eq!(status, 204);
+    assert_error(&api.get("/jobs/greet").await, 404, "not_found", None);
+    assert_error(&api.get("/no/such/route").await, 404, "not_found", None);
+    assert_error(
+        &api.send(reqwest::Method::PUT, "/jobs", None).await,
+        405,
+        "method_not_allowed",
+        None,
+    );
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_guards_changes_and_optionally_reads() {
+    let dir = setup("version = 1\n", &["hello"]);
+    let host = Host::start(BIN, dir.path(), &["--token", TOKEN]);
+    let anonymous = Api::new(&host);
+    assert_error(
+        &anonymous.post("/jobs", greet()).await,
+        401,
+        "unauthorized",
+        None,
+    );
+    let wrong = Api::new(&host).with_token("0123456789abcdef-wrong-token");
+    assert_error(
+        &wrong.post("/jobs", greet()).await,
+        401,
+        "unauthorized",
+        None,
+    );
+    let authed = Api::new(&host).with_token(TOKEN);
+    assert_eq!(authed.post("/jobs", greet()).await.0, 201);
+    assert_eq!(anonymous.get("/jobs").await.0, 200);
+    assert_error(
+        &anonymous
+            .send(reqwest::Method::DELETE, "/jobs/greet", None)
+            .await,
+        401,
+        "unauthorized",
+        None,
+    );
+    drop(host);
+
+    let host = Host::start(BIN, dir.path(), &["--token", TOKEN, "--auth-reads"]);
+    let anonymous = Api::new(&host);
+    assert_error(&anonymous.get("/jobs").await, 401, "unauthorized", None);
+    assert_eq!(anonymous.get("/healthz").await.0, 200);
+    assert_eq!(
+        Api::new(&host).with_token(TOKEN).get("/jobs").await.1["total"],
+        1
+    );
+}
+
+#[test]
+fn exposing_the_api_without_a_token_is_refused_at_start() {
+    let dir = setup("version = 1\n", &[]);
+    let out = std::process::Command::new(BIN)
+        .args([
+            "run",
+            "--db",
+            "memory",
+            "--listen",
+            "0.0.0.0:0",
+            "--plugins",
+        ])
+        .arg(dir.path().join("plugins"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("reachable from other machines"), "{stderr}");
+    assert!(stderr.contains("--token"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_event_stream_delivers_a_runs_events_in_order() {
+    let dir = setup("version = 1\n", &["hello"]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    let api = Api::new(&host);
+    assert_eq!(api.post("/jobs", greet()).await.0, 201);
+    let mut other = greet();
+    other["id"] = json!("other");
+    assert_eq!(api.post("/jobs", other).await.0, 201);
+
+    let mut stream = api
+        .http
+        .get(format!("{}/events?job=greet", api.base))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(stream.status(), 200);
+    // Events for another job must be filtered out.
+    assert_eq!(api.post("/jobs/other/run", json!({})).await.0, 202);
+    let (_, run) = api.post("/jobs/greet/run", json!({})).await;
+    let run_id = run["run_id"].as_str().expect("run id").to_owned();
+
+    let mut text = String::new();
+    let mut names = Vec::new();
+    let read = async {
+        while let Some(chunk) = stream.chunk().await.expect("chunk") {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let frame: String = text.drain(..end + 2).collect();
+                let name = frame.lines().find_map(|l| l.strip_prefix("event: "));
+                let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
+                if let (Some(name), Some(data)) = (name, data) {
+                    let v: Value = serde_json::from_str(data).expect("event JSON");
+                    assert_eq!(v["job_id"], "greet", "{frame}");
+                    assert_eq!(v["event"], name);
+                    if v["run_id"] == run_id.as_str() {
+                        names.push(name.to_owned());
+                        if name == "run-succeeded" {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the run's events");
+    assert_eq!(names, ["run-submitted", "run-started", "run-succeeded"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_describes_the_served_routes() {
+    let dir = setup("version = 1\n", &[]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    let api = Api::new(&host);
+    let (status, doc) = api.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    for (path, method) in [
+        ("/jobs", "post"),
+        ("/jobs", "get"),
+        ("/jobs/{id}", "patch"),
+        ("/jobs/{id}", "delete"),
+        ("/jobs/{id}/runs", "get"),
+        ("/runs/{run_id}/replay", "post"),
+        ("/plugins/{name}", "get"),
+        ("/events", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "JobSpec",
+        "TriggerSpec",
+        "JobInfo",
+        "RunRecord",
+        "ErrorBody",
+    ] {
+        assert!(schemas[name].is_object(), "schema {name} missing");
+    }
+}
