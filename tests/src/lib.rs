@@ -13,6 +13,11 @@ pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
 
+/// A compile cache for this build's test plugins, private to the user.
+pub fn test_cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("OUT_DIR")).join("compile-cache")
+}
+
 /// A runtime with the default configuration and an in-memory kv store.
 ///
 /// # Panics
@@ -37,7 +42,8 @@ pub fn runtime_with_kv(kv: Arc<MemoryKv>) -> Runtime {
 /// # Panics
 /// When it does not load: the tests' plugins are known good.
 pub fn load(runtime: &Runtime, path: &str) -> Plugin {
-    match Plugin::load_file(runtime, std::path::Path::new(path)) {
+    let cache = wasmcron::plugin::CompileCache::open(&test_cache_dir(), runtime.engine()).ok();
+    match Plugin::load_file_cached(runtime, std::path::Path::new(path), cache.as_ref()) {
         Ok(p) => p,
         Err(e) => panic!("cannot load {path}: {e}"),
     }
@@ -64,7 +70,7 @@ pub mod sched {
     use std::time::Duration;
     use wasmcron::event::Event;
     use wasmcron::job::JobSpec;
-    use wasmcron::plugin::{Plugin, PluginRegistry};
+    use wasmcron::plugin::{CompileCache, Plugin, PluginRegistry};
     use wasmcron::runtime::{Runtime, RuntimeConfig};
     use wasmcron::scheduler::{ManualClock, Scheduler, SchedulerConfig, SchedulerParts};
     use wasmcron::store::JobStore;
@@ -86,8 +92,13 @@ pub mod sched {
             .try_init();
         let runtime = Runtime::new(RuntimeConfig::default(), store.kv()).expect("runtime");
         let registry = PluginRegistry::default();
+        // Every scheduler test loads every plugin; compiling them once per
+        // test binary run instead of once per test saves minutes.
+        let cache = CompileCache::open(&super::test_cache_dir(), runtime.engine()).ok();
         for (name, path) in plugins::ALL {
-            if let Ok(p) = Plugin::load_file(&runtime, std::path::Path::new(path)) {
+            if let Ok(p) =
+                Plugin::load_file_cached(&runtime, std::path::Path::new(path), cache.as_ref())
+            {
                 assert_eq!(p.name(), *name);
                 registry.insert(p);
             }
