@@ -72,6 +72,15 @@ enum Command {
     /// Check cron expressions before trusting them.
     #[command(subcommand)]
     Cron(CronCommand),
+    /// Jobs of a running host (through its HTTP API).
+    #[command(subcommand)]
+    Jobs(crate::cli_client::JobsCommand),
+    /// Run history of a running host.
+    #[command(subcommand)]
+    Runs(crate::cli_client::RunsCommand),
+    /// The plugins a running host has loaded or refused.
+    #[command(subcommand)]
+    Plugins(crate::cli_client::PluginsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +203,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         }) => crate::cli_cron::next(&expr, &tz, after.as_deref(), count, json),
         Command::Cron(CronCommand::Explain { expr }) => crate::cli_cron::explain(&expr),
+        Command::Jobs(cmd) => crate::cli_client::jobs(cmd).await,
+        Command::Runs(cmd) => crate::cli_client::runs(cmd).await,
+        Command::Plugins(cmd) => crate::cli_client::plugins(cmd).await,
         Command::Plugin(PluginCommand::Check { file, json }) => plugin_check(&file, json),
         Command::Plugin(PluginCommand::Run {
             file,

@@ -26,6 +26,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod cli_client;
 mod cli_cron;
 pub mod duration;
 pub mod event;

@@ -476,3 +476,96 @@ async fn the_openapi_document_describes_the_served_routes() {
         assert!(schemas[name].is_object(), "schema {name} missing");
     }
 }
+
+fn cli(args: &[&str], url: &str) -> (bool, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .args(["--url", url])
+        .env_remove("WASMCRON_TOKEN")
+        .output()
+        .expect("run the CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_client_drives_a_running_host() {
+    let dir = setup("version = 1\n", &["hello"]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    let url = host.api_url();
+    let spec = dir.path().join("greet.toml");
+    std::fs::write(
+        &spec,
+        "id = \"greet\"\nplugin = \"hello\"\ntrigger = { type = \"cron\", expr = \"0 9 * * mon\", tz = \"Asia/Shanghai\" }\nargs = { name = \"cli\" }\n",
+    )
+    .expect("spec");
+    let spec = spec.to_string_lossy().into_owned();
+
+    let (ok, out, err) = cli(&["jobs", "add", &spec], &url);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("greet") && out.contains("cron 0 9 * * mon"),
+        "{out}"
+    );
+    let (ok, _, err) = cli(&["jobs", "add", &spec], &url);
+    assert!(!ok);
+    assert!(
+        err.contains("already exists") && err.contains("409"),
+        "{err}"
+    );
+    assert!(cli(&["jobs", "add", &spec, "--replace"], &url).0);
+
+    let (ok, out, _) = cli(&["jobs", "list"], &url);
+    assert!(ok);
+    let mut lines = out.lines();
+    assert!(lines.next().is_some_and(|h| h.starts_with("ID")), "{out}");
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("greet") && l.contains("scheduled")),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["jobs", "list", "--json"], &url);
+    assert!(ok);
+    let page: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(page["total"], 1);
+
+    let (ok, out, err) = cli(&["jobs", "run", "greet"], &url);
+    assert!(ok, "{err}");
+    let run_id = out.split_whitespace().nth(1).expect("run id").to_owned();
+    let api = Api::new(&host);
+    api.until(&format!("/runs/{run_id}"), |r| r["status"] == "finished")
+        .await;
+    let (ok, out, _) = cli(&["runs", "show", &run_id], &url);
+    assert!(ok);
+    assert!(out.contains("output:  Hello, cli!"), "{out}");
+    let (ok, out, _) = cli(&["runs", "list", "greet"], &url);
+    assert!(
+        ok && out.contains(&run_id) && out.contains("succeeded"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["plugins", "list"], &url);
+    assert!(
+        ok && out.contains("hello") && out.contains("loaded"),
+        "{out}"
+    );
+
+    assert!(cli(&["jobs", "pause", "greet"], &url).1.contains("paused"));
+    assert!(
+        cli(&["jobs", "resume", "greet"], &url)
+            .1
+            .contains("scheduled")
+    );
+    assert!(cli(&["jobs", "rm", "greet"], &url).0);
+    let (ok, _, err) = cli(&["jobs", "show", "greet"], &url);
+    assert!(
+        !ok && err.contains("not found") && err.contains("404"),
+        "{err}"
+    );
+
+    let (ok, _, err) = cli(&["jobs", "list"], "http://127.0.0.1:9");
+    assert!(!ok && err.contains("cannot reach wasmcron"), "{err}");
+}

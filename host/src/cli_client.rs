@@ -1,0 +1,521 @@
+//! `wasmcron jobs|runs|plugins …`: a client for a running host's HTTP API,
+//! with tables for people and `--json` for scripts.
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Where the host is and how to talk to it.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// The host's API.
+    #[arg(long, env = "WASMCRON_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Bearer token, when the host requires one.
+    #[arg(long, env = "WASMCRON_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `wasmcron jobs …`
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs.
+    List {
+        /// Only jobs of this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Only jobs in this state: scheduled, paused, waiting-for-plugin, finished.
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one job.
+    Show {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Add a job from a JSON or TOML file holding one job spec (`-` for
+    /// JSON on stdin).
+    Add {
+        /// The spec file.
+        file: PathBuf,
+        /// Replace a job with the same id.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a job and its history.
+    Rm {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Pause a job.
+    Pause {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Resume a job.
+    Resume {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run a job now, outside its schedule.
+    Run {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `wasmcron runs …`
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// A job's runs, newest first.
+    List {
+        /// The job's id.
+        job: String,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// One run, with its output and logs.
+    Show {
+        /// The run's id.
+        run: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `wasmcron plugins …`
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// The plugins folder: loaded and refused plugins.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(remote: &Remote) -> Self {
+        Self {
+            base: remote.url.trim_end_matches('/').to_owned(),
+            token: remote.token.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach wasmcron at {}: {e}; is `wasmcron run` running there (see --url)?",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.context("reading the answer")?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            return Ok(value);
+        }
+        let error = &value["error"];
+        match (error["message"].as_str(), error["field"].as_str()) {
+            (Some(m), Some(f)) => bail!("{m} (field {f}; HTTP {status})"),
+            (Some(m), None) => bail!("{m} (HTTP {status})"),
+            _ => bail!("HTTP {status}: {value}"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// Encodes a path segment (ids are URL-safe by construction, but names
+/// typed by people may not be).
+fn seg(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints rows under headers, columns padded to their widest cell.
+fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn job_rows(jobs: &[Value]) -> Vec<Vec<String>> {
+    jobs.iter()
+        .map(|j| {
+            let trigger = &j["spec"]["trigger"];
+            let schedule = match trigger["type"].as_str() {
+                Some("cron") => format!("cron {}", text(&trigger["expr"])),
+                Some("interval") => format!("every {}", text(&trigger["every"])),
+                Some("date") => format!("at {}", text(&trigger["at"])),
+                Some(other) => other.to_owned(),
+                None => "-".into(),
+            };
+            vec![
+                text(&j["spec"]["id"]),
+                text(&j["spec"]["plugin"]),
+                text(&j["state"]),
+                schedule,
+                text(&j["next_run_time"]),
+            ]
+        })
+        .collect()
+}
+
+fn show_job(j: &Value) {
+    table(
+        &["ID", "PLUGIN", "STATE", "SCHEDULE", "NEXT RUN"],
+        &job_rows(std::slice::from_ref(j)),
+    );
+}
+
+fn read_spec(file: &PathBuf) -> anyhow::Result<Value> {
+    if file.as_os_str() == "-" {
+        return serde_json::from_reader(std::io::stdin())
+            .context("reading a JSON job spec from stdin");
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    if file.extension().is_some_and(|e| e == "toml") {
+        let value: toml::Value =
+            toml::from_str(&text).with_context(|| format!("in {}", file.display()))?;
+        Ok(serde_json::to_value(value)?)
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("in {}", file.display()))
+    }
+}
+
+/// Runs a `jobs` command.
+///
+/// # Errors
+/// The host unreachable, or its error answer.
+pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        JobsCommand::List {
+            plugin,
+            state,
+            remote,
+        } => {
+            let mut query = vec!["limit=1000".to_owned()];
+            if let Some(p) = plugin {
+                query.push(format!("plugin={}", seg(&p)));
+            }
+            if let Some(s) = state {
+                query.push(format!("state={}", seg(&s)));
+            }
+            let page = Client::new(&remote)
+                .get(&format!("/jobs?{}", query.join("&")))
+                .await?;
+            if remote.json {
+                print_json(&page)?;
+            } else {
+                let jobs = page["jobs"].as_array().cloned().unwrap_or_default();
+                table(
+                    &["ID", "PLUGIN", "STATE", "SCHEDULE", "NEXT RUN"],
+                    &job_rows(&jobs),
+                );
+            }
+        }
+        JobsCommand::Show { id, remote } => {
+            let job = Client::new(&remote)
+                .get(&format!("/jobs/{}", seg(&id)))
+                .await?;
+            if remote.json {
+                print_json(&job)?;
+            } else {
+                show_job(&job);
+                println!();
+                println!("{}", serde_json::to_string_pretty(&job["spec"])?);
+            }
+        }
+        JobsCommand::Add {
+            file,
+            replace,
+            remote,
+        } => {
+            let mut spec = read_spec(&file)?;
+            if replace {
+                spec["replace_existing"] = Value::Bool(true);
+            }
+            let job = Client::new(&remote).post("/jobs", &spec).await?;
+            if remote.json {
+                print_json(&job)?;
+            } else {
+                show_job(&job);
+            }
+        }
+        JobsCommand::Rm { id, remote } => {
+            Client::new(&remote)
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("/jobs/{}", seg(&id)),
+                    None,
+                )
+                .await?;
+            if remote.json {
+                print_json(&serde_json::json!({ "deleted": id }))?;
+            } else {
+                println!("deleted {id}");
+            }
+        }
+        JobsCommand::Pause { id, remote } => {
+            let job = Client::new(&remote)
+                .post(&format!("/jobs/{}/pause", seg(&id)), &Value::Null)
+                .await?;
+            if remote.json {
+                print_json(&job)?;
+            } else {
+                show_job(&job);
+            }
+        }
+        JobsCommand::Resume { id, remote } => {
+            let job = Client::new(&remote)
+                .post(&format!("/jobs/{}/resume", seg(&id)), &Value::Null)
+                .await?;
+            if remote.json {
+                print_json(&job)?;
+            } else {
+                show_job(&job);
+            }
+        }
+        JobsCommand::Run { id, remote } => {
+            let run = Client::new(&remote)
+                .post(&format!("/jobs/{}/run", seg(&id)), &Value::Null)
+                .await?;
+            if remote.json {
+                print_json(&run)?;
+            } else {
+                println!(
+                    "run {} of {} queued (`wasmcron runs show {}`)",
+                    text(&run["run_id"]),
+                    id,
+                    text(&run["run_id"])
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
+    runs.iter()
+        .map(|r| {
+            let outcome = r["outcome"]["kind"]
+                .as_str()
+                .map_or_else(|| text(&r["status"]), str::to_owned);
+            let ms = match (r["started_at"].as_str(), r["ended_at"].as_str()) {
+                (Some(s), Some(e)) => match (
+                    chrono::DateTime::parse_from_rfc3339(s),
+                    chrono::DateTime::parse_from_rfc3339(e),
+                ) {
+                    (Ok(s), Ok(e)) => format!("{} ms", (e - s).num_milliseconds()),
+                    _ => "-".into(),
+                },
+                _ => "-".into(),
+            };
+            vec![
+                text(&r["run_id"]),
+                text(&r["scheduled_at"]),
+                text(&r["attempt"]),
+                outcome,
+                ms,
+                text(&r["note"]),
+            ]
+        })
+        .collect()
+}
+
+/// Runs a `runs` command.
+///
+/// # Errors
+/// The host unreachable, or its error answer.
+pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RunsCommand::List { job, limit, remote } => {
+            let page = Client::new(&remote)
+                .get(&format!(
+                    "/jobs/{}/runs?limit={}",
+                    seg(&job),
+                    limit.clamp(1, 1000)
+                ))
+                .await?;
+            if remote.json {
+                print_json(&page)?;
+            } else {
+                let runs = page["runs"].as_array().cloned().unwrap_or_default();
+                table(
+                    &["RUN", "SCHEDULED", "ATTEMPT", "OUTCOME", "TOOK", "NOTE"],
+                    &run_rows(&runs),
+                );
+            }
+        }
+        RunsCommand::Show { run, remote } => {
+            let r = Client::new(&remote)
+                .get(&format!("/runs/{}", seg(&run)))
+                .await?;
+            if remote.json {
+                print_json(&r)?;
+            } else {
+                table(
+                    &["RUN", "SCHEDULED", "ATTEMPT", "OUTCOME", "TOOK", "NOTE"],
+                    &run_rows(std::slice::from_ref(&r)),
+                );
+                println!();
+                println!("job:     {}", text(&r["job_id"]));
+                println!("plugin:  sha256:{}", text(&r["plugin_hash"]));
+                println!("fuel:    {}", text(&r["fuel"]));
+                let outcome = &r["outcome"];
+                if let Some(out) = outcome["output"].as_str() {
+                    println!("output:  {out}");
+                }
+                if let Some(msg) = outcome["message"].as_str() {
+                    println!("error:   {msg}");
+                }
+                let logs = r["logs"].as_array().cloned().unwrap_or_default();
+                if !logs.is_empty() {
+                    println!("logs:");
+                    for l in logs {
+                        println!(
+                            "  [{} {}] {}",
+                            text(&l["source"]),
+                            text(&l["level"]),
+                            text(&l["message"])
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a `plugins` command.
+///
+/// # Errors
+/// The host unreachable, or its error answer.
+pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
+    let PluginsCommand::List { remote } = cmd;
+    let list = Client::new(&remote).get("/plugins").await?;
+    if remote.json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let hash = p["hash"]
+                .as_str()
+                .map_or_else(|| "-".to_owned(), |h| h[..h.len().min(12)].to_owned());
+            let world = p["world"].as_str().map_or_else(
+                || "-".to_owned(),
+                |w| {
+                    w.trim_start_matches("wasmcron:plugin/")
+                        .trim_end_matches("@0.1.0")
+                        .to_owned()
+                },
+            );
+            vec![
+                text(&p["name"]),
+                text(&p["status"]),
+                world,
+                hash,
+                text(&p["jobs"]),
+                text(&p["refused_reason"]),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "STATUS", "WORLD", "HASH", "JOBS", "REFUSED"],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
+}
