@@ -63,6 +63,14 @@ impl ApiError {
         }
     }
 
+    /// 400 for a bad query parameter.
+    pub fn bad_query(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::new(StatusCode::BAD_REQUEST, "bad_query", message)
+        }
+    }
+
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)

@@ -36,6 +36,7 @@ pub struct ListJobs {
     /// Only jobs in this state.
     pub state: Option<JobState>,
     /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Jobs to skip (default 0).
     pub offset: Option<usize>,
@@ -58,7 +59,7 @@ pub(super) fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(100),
         Some(n @ 1..=1000) => Ok(n),
-        Some(n) => Err(ApiError::validation(
+        Some(n) => Err(ApiError::bad_query(
             "limit",
             format!("limit {n} is out of range 1-1000"),
         )),
@@ -131,6 +132,7 @@ fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 409, description = "Duplicate id without replace_existing", body = super::ErrorBody),
         (status = 413, description = "Body too large", body = super::ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = super::ErrorBody),
         (status = 422, description = "Invalid field", body = super::ErrorBody),
     ))]
 pub(super) async fn create(
@@ -215,6 +217,8 @@ pub(super) async fn show(
         (status = 400, description = "Malformed JSON", body = super::ErrorBody),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
+        (status = 413, description = "Body too large", body = super::ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = super::ErrorBody),
         (status = 422, description = "Invalid field", body = super::ErrorBody),
     ))]
 pub(super) async fn modify(
