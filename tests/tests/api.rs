@@ -199,8 +199,8 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors() {
     assert_eq!(api.get("/jobs?state=scheduled&limit=1").await.1["total"], 1);
     assert_error(
         &api.get("/jobs?limit=0").await,
-        422,
-        "validation",
+        400,
+        "bad_query",
         Some("limit"),
     );
     assert_error(&api.get("/jobs?state=sleepy").await, 400, "bad_query", None);
