@@ -52,8 +52,8 @@ impl Api {
     }
 
     async fn raw_post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let resp = self
-            .http
+        // A client of its own: a refused oversized body ends its connection.
+        let resp = reqwest::Client::new()
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(body)
