@@ -278,6 +278,30 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors() {
         None,
     );
 
+    // A new version of the plugin: the old run cannot be replayed as it was.
+    let old_hash = api.get("/plugins/hello").await.1["hash"].clone();
+    std::fs::copy(
+        wasmcron_tests::plugins::PROBE,
+        dir.path().join("plugins/hello.wasm"),
+    )
+    .expect("replace hello");
+    api.until("/plugins/hello", |p| p["hash"] != old_hash).await;
+    let stale = api.post(&format!("/runs/{run_id}/replay"), json!({})).await;
+    assert_error(&stale, 409, "conflict", None);
+    assert!(
+        stale.1["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no longer loaded"),
+        "{stale:?}"
+    );
+    std::fs::copy(
+        wasmcron_tests::plugins::HELLO,
+        dir.path().join("plugins/hello.wasm"),
+    )
+    .expect("restore hello");
+    api.until("/plugins/hello", |p| p["hash"] == old_hash).await;
+
     // Plugins.
     let (_, plugins) = api.get("/plugins").await;
     let hello = plugins
@@ -317,6 +341,13 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors() {
     let (status, _) = api.send(reqwest::Method::DELETE, "/jobs/greet", None).await;
     assert_eq!(status, 204);
     assert_error(&api.get("/jobs/greet").await, 404, "not_found", None);
+    // A deleted job's history goes with it.
+    assert_error(
+        &api.post(&format!("/runs/{run_id}/replay"), json!({})).await,
+        404,
+        "not_found",
+        None,
+    );
     assert_error(&api.get("/no/such/route").await, 404, "not_found", None);
     assert_error(
         &api.send(reqwest::Method::PUT, "/jobs", None).await,
@@ -439,6 +470,15 @@ async fn the_event_stream_delivers_a_runs_events_in_order() {
         .await
         .expect("the run's events");
     assert_eq!(names, ["run-submitted", "run-started", "run-succeeded"]);
+
+    // An open stream does not hold the shutdown up: it is ended.
+    host.signal("-TERM");
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream was not closed at shutdown");
+    assert!(host.wait().success());
 }
 
 #[tokio::test(flavor = "multi_thread")]

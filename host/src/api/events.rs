@@ -53,7 +53,9 @@ pub(super) async fn stream(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    let stop = state.stop.clone().cancelled_owned();
+    Sse::new(futures_util::StreamExt::take_until(stream, stop))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 fn to_sse(event: &Event) -> sse::Event {

@@ -47,6 +47,9 @@ pub struct ApiState {
     pub token: Option<Token>,
     /// Also require the token for reads.
     pub auth_reads: bool,
+    /// Cancelled at shutdown: ends open event streams, so a connected
+    /// client cannot hold the shutdown up.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// The router with every route.

@@ -39,20 +39,23 @@ pub(super) fn release(inner: &Inner, job_id: &str) {
 
 /// Starts `run` (already recorded as pending) on a worker.
 pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
-    let tasks = inner.tasks.clone();
-    tasks.spawn(async move { execute(inner, run).await });
+    let (tasks, handle) = (inner.tasks.clone(), inner.handle.clone());
+    tasks.spawn_on(async move { execute(inner, run).await }, &handle);
 }
 
 /// Runs `run`, already recorded as running by the timer with `permit`
 /// (the common case when a worker was free at fire time: one commit less
 /// between the fire and the guest).
 pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSemaphorePermit) {
-    let tasks = inner.tasks.clone();
-    tasks.spawn(async move {
-        if let Some((job, plugin)) = lookup(&inner, &run).await {
-            run_guest(inner, run, permit, job, plugin).await;
-        }
-    });
+    let (tasks, handle) = (inner.tasks.clone(), inner.handle.clone());
+    tasks.spawn_on(
+        async move {
+            if let Some((job, plugin)) = lookup(&inner, &run).await {
+                run_guest(inner, run, permit, job, plugin).await;
+            }
+        },
+        &handle,
+    );
 }
 
 async fn execute(inner: Arc<Inner>, mut run: RunRecord) {

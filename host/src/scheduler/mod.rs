@@ -203,6 +203,10 @@ pub(crate) struct Inner {
     /// Cancelled when the shutdown grace is over: running guests stop.
     stop_runs: CancellationToken,
     tasks: TaskTracker,
+    /// The runtime the scheduler was started on. Runs are spawned there
+    /// even when asked for from elsewhere (the API serves on a runtime of
+    /// its own, so a flood of requests cannot delay fires).
+    handle: tokio::runtime::Handle,
     running: AtomicBool,
 }
 
@@ -340,6 +344,7 @@ impl Scheduler {
             stop_firing: CancellationToken::new(),
             stop_runs: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            handle: tokio::runtime::Handle::current(),
             running: AtomicBool::new(true),
         });
         // Subscribed before recovery, so failures it records reach listeners.
