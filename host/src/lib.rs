@@ -1,8 +1,9 @@
 //! wasmcron: run scheduled jobs as sandboxed WebAssembly components.
 //!
 //! ```text
-//! plugin file ──load──▶ Plugin (component compiled once, InstancePre)
-//!             ──job──▶ JobSpec { plugin, trigger, limits, capabilities }
+//! plugins folder ──watch, debounce──▶ plugin file (+ NAME.toml sidecar)
+//! plugin file ──load (compile cache)──▶ Plugin (component compiled once, InstancePre)
+//!             ──job (sidecar, jobs file, HTTP API)──▶ JobSpec { plugin, trigger, limits, capabilities }
 //!             ──trigger::next_after──▶ next due instant
 //!             ──scheduler──▶ Fire { job, scheduled_at, attempt }
 //!             ──runtime::run (fresh Store, limits on)──▶ RunReport { Outcome, .. }
@@ -10,18 +11,22 @@
 //! ```
 //!
 //! # Layout
-//! - [`plugin`]: a `.wasm` file becomes a checked, compiled [`plugin::Plugin`];
-//!   the [`plugin::PluginRegistry`] holds the loaded ones by name.
+//! - [`plugin`]: a `.wasm` file becomes a checked, compiled [`plugin::Plugin`]
+//!   (through the [`plugin::CompileCache`]); the [`plugin::PluginRegistry`]
+//!   holds the loaded ones by name; the [`plugin::PluginFolder`] keeps it in
+//!   step with the folder and its sidecars.
 //! - [`job`]: a [`job::JobSpec`] as written becomes a validated [`job::Job`].
 //! - [`trigger`]: pure schedule math (cron, interval, date, any/all).
 //! - [`scheduler`]: the timer task, firing rules, executor, recovery,
 //!   error listeners.
-//! - [`runtime`]: the shared engine and one sandboxed run per call.
+//! - [`runtime`]: the shared engine and one sandboxed run per call, with
+//!   only what the job's [`runtime::grants::Grants`] allow.
 //! - [`event`]: job and run events on a broadcast bus.
 //! - [`store`]: the [`store::JobStore`] trait with memory and SQLite
 //!   backends, and the guests' kv data.
+//! - [`api`]: the HTTP API over a running [`scheduler::Scheduler`].
 //! - [`app`]: `wasmcron run` wired together; [`cli`]: the command line (the
-//!   binary is a thin shell over it).
+//!   binary is a thin shell over it); [`cli_client`]: the API's client.
 
 pub mod api;
 pub mod app;
