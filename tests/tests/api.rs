@@ -266,11 +266,29 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors() {
     assert_eq!(runs["runs"][0]["run_id"], run_id.as_str());
     assert_error(&api.get("/runs/nope").await, 404, "not_found", None);
 
-    // Replay: same plugin version, so it runs again.
+    assert_eq!(done["args"], r#"{"name":"patched"}"#);
+
+    // Replay: same plugin version, so it runs again, with the args the
+    // original ran with even though the job's have changed since.
+    let (status, _) = api
+        .send(
+            reqwest::Method::PATCH,
+            "/jobs/greet",
+            Some(json!({"args": {"name": "changed"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
     let (status, replay) = api.post(&format!("/runs/{run_id}/replay"), json!({})).await;
     assert_eq!(status, 202, "{replay}");
     assert_ne!(replay["run_id"], run_id.as_str());
     assert_eq!(replay["scheduled_at"], done["scheduled_at"]);
+    let replayed = api
+        .until(
+            &format!("/runs/{}", replay["run_id"].as_str().unwrap_or_default()),
+            |r| r["status"] == "finished",
+        )
+        .await;
+    assert_eq!(replayed["outcome"]["output"], "Hello, patched!");
     assert_error(
         &api.post("/runs/nope/replay", json!({})).await,
         404,

@@ -77,8 +77,8 @@ pub(super) async fn show(
         .ok_or_else(|| ApiError::not_found(format!("run '{run_id}' not found")))
 }
 
-/// Run a past run again: same job, same `scheduled_at` and attempt in its
-/// context, same plugin version (the job's current args).
+/// Run a past run again: same job, same args, same `scheduled_at` and
+/// attempt in its context, same plugin version.
 #[utoipa::path(post, path = "/runs/{run_id}/replay", tag = "runs",
     params(("run_id" = String, Path, description = "Run id")),
     responses(

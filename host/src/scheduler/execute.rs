@@ -123,12 +123,14 @@ async fn run_guest(
     // The finished row says when the guest really began, after the start
     // was committed (what lateness figures should measure).
     run.started_at = Some(inner.clock.now());
+    // Recorded with the result, so a replay can run with the same args.
+    let args = run.args.get_or_insert_with(|| job.args.clone()).clone();
     let request = RunRequest {
         job_id: run.job_id.clone(),
         run_id: run.run_id.clone(),
         scheduled_at: run.scheduled_at,
         attempt: run.attempt,
-        args: job.args.clone(),
+        args,
         limits: job.limits,
         grants: job
             .grants
@@ -191,7 +193,11 @@ pub(super) async fn finish(
         (!succeeded && job.retry.should_retry(run.attempt, kind, guest_retryable)).then(|| {
             let delay = chrono::Duration::from_std(job.retry.delay_after(run.attempt))
                 .unwrap_or(chrono::Duration::MAX);
-            RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
+            // A retry runs with the args of the attempt it retries.
+            RunRecord {
+                args: run.args.clone(),
+                ..RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
+            }
         });
     let prune = {
         let mut state = inner.lock();

@@ -576,12 +576,13 @@ impl Scheduler {
     /// or a store error.
     pub async fn run_now(&self, id: &str) -> Result<RunRecord, SchedulerError> {
         let now = self.inner.clock.now();
-        self.submit(id, now, 1, None).await
+        self.submit(id, now, 1, None, None).await
     }
 
-    /// Runs a past run again: same job, same `scheduled_at` and attempt
-    /// number in its context, and only on the same plugin version (the
-    /// args are the job's current ones).
+    /// Runs a past run again: same job, same args, same `scheduled_at` and
+    /// attempt number in its context, and only on the same plugin version.
+    /// (Runs recorded before args were kept per run use the job's current
+    /// args.)
     ///
     /// # Errors
     /// [`SchedulerError::RunNotFound`]; [`SchedulerError::CannotReplay`]
@@ -625,6 +626,7 @@ impl Scheduler {
             original.scheduled_at,
             original.attempt,
             Some(note),
+            original.args,
         )
         .await
     }
@@ -635,6 +637,7 @@ impl Scheduler {
         scheduled_at: DateTime<Utc>,
         attempt: u32,
         note: Option<String>,
+        args: Option<String>,
     ) -> Result<RunRecord, SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
@@ -653,9 +656,11 @@ impl Scheduler {
                 });
             }
             entry.in_flight += 1;
-            let mut run = RunRecord::pending(id, scheduled_at, now, attempt);
-            run.note = note;
-            run
+            RunRecord {
+                note,
+                args,
+                ..RunRecord::pending(id, scheduled_at, now, attempt)
+            }
         };
         if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
             execute::release(inner, id);

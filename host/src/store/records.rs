@@ -94,6 +94,10 @@ pub struct RunRecord {
     pub plugin_hash: Option<String>,
     /// Why it was missed, skipped or interrupted, or other remarks.
     pub note: Option<String>,
+    /// The args it ran with (JSON text), recorded with its result; a
+    /// replay sets them up front.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<String>,
 }
 
 impl RunRecord {
@@ -118,6 +122,7 @@ impl RunRecord {
             logs: Vec::new(),
             plugin_hash: None,
             note: None,
+            args: None,
         }
     }
 

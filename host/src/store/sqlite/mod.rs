@@ -27,7 +27,10 @@ use tokio::sync::oneshot;
 pub use kv::SqliteKv;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_init.sql"),
+    include_str!("0002_run_args.sql"),
+];
 
 /// Most commands grouped into one transaction.
 const MAX_GROUP: usize = 1024;
@@ -361,8 +364,8 @@ fn insert_run(
     let mut stmt = conn
         .prepare_cached(
             "INSERT OR REPLACE INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
-               started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+               started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )
         .map_err(backend)?;
     stmt.execute(params![
@@ -380,6 +383,7 @@ fn insert_run(
         logs,
         r.plugin_hash,
         r.note,
+        r.args,
     ])
     .map_err(backend)?;
     Ok(())
@@ -420,7 +424,7 @@ fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
 }
 
 const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
-                           ended_at, outcome, fuel, logs, plugin_hash, note";
+                           ended_at, outcome, fuel, logs, plugin_hash, note, args";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(5)?;
@@ -443,6 +447,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         logs: serde_json::from_str(&logs).unwrap_or_default(),
         plugin_hash: row.get(11)?,
         note: row.get(12)?,
+        args: row.get(13)?,
     })
 }
 
