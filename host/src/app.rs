@@ -181,6 +181,8 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     let (initial, _) = folder
         .scan(true)
         .with_context(|| format!("reading the plugins folder {}", options.plugins.display()))?;
+    // Entries for plugin versions (or wasmtime builds) unused for a week go.
+    folder.prune_cache(Duration::from_secs(7 * 24 * 3600));
     let scheduler = Scheduler::start(SchedulerParts {
         store,
         runtime,

@@ -141,7 +141,11 @@ impl CompileCache {
         let mut damaged = false;
         match std::fs::read(&path) {
             Ok(entry) => match self.read_entry(engine, &entry) {
-                Ok(component) => return Ok((component, CompileSource::Cache)),
+                Ok(component) => {
+                    // Its modification time is its last use, for pruning.
+                    touch(&path);
+                    return Ok((component, CompileSource::Cache));
+                }
                 Err(why) => {
                     tracing::warn!(entry = %path.display(), "discarding compile cache entry: {why}");
                     let _ = std::fs::remove_file(&path);
@@ -167,6 +171,39 @@ impl CompileCache {
             (false, false) => CompileSource::Compiled,
         };
         Ok((component, source))
+    }
+
+    /// Deletes entries not used for `unused_for` (by modification time,
+    /// which a cache hit refreshes) unless they belong to a plugin in
+    /// `keep`, and temporary files a crashed write left behind. Entries of
+    /// other engine configurations (an older wasmtime) age out the same
+    /// way. Returns how many files went.
+    pub fn prune(&self, keep: &[&ContentHash], unused_for: std::time::Duration) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let ours = name.ends_with(".cwasm") || name.contains(".tmp");
+            if !ours || keep.iter().any(|h| name.starts_with(h.as_str())) {
+                continue;
+            }
+            let idle = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            if idle >= unused_for && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     fn read_entry(&self, engine: &Engine, entry: &[u8]) -> Result<Component, String> {
@@ -205,6 +242,12 @@ fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
     // it, and the entry's name includes this engine's compatibility hash;
     // wasmtime re-checks version and configuration in its own header.
     unsafe { Component::deserialize(engine, payload) }
+}
+
+fn touch(path: &Path) {
+    if let Ok(file) = std::fs::File::options().write(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -247,4 +290,40 @@ pub fn default_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("wasmcron").join("compiled"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn aged(dir: &Path, name: &str, days: u64) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, b"x").unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(days * 86_400))
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn prune_keeps_live_and_recent_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = CompileCache::open(&tmp.path().join("c"), &engine).unwrap();
+        let dir = cache.dir().to_path_buf();
+        let live = ContentHash::of(b"live");
+        let kept_live = aged(&dir, &format!("{live}-aaaa.cwasm"), 90);
+        let recent = aged(
+            &dir,
+            &format!("{}-aaaa.cwasm", ContentHash::of(b"recent")),
+            1,
+        );
+        let stale = aged(&dir, &format!("{}-aaaa.cwasm", ContentHash::of(b"old")), 30);
+        let torn = aged(&dir, "x-aaaa.tmp123", 30);
+        let foreign = aged(&dir, "notes.txt", 300);
+        assert_eq!(cache.prune(&[&live], Duration::from_secs(7 * 86_400)), 2);
+        assert!(kept_live.exists() && recent.exists() && foreign.exists());
+        assert!(!stale.exists() && !torn.exists());
+    }
 }

@@ -133,6 +133,18 @@ impl PluginFolder {
         &self.dir
     }
 
+    /// Prunes the compile cache of entries no loaded plugin uses and none
+    /// has used for `unused_for`.
+    pub fn prune_cache(&self, unused_for: Duration) {
+        let Some(cache) = &self.cache else { return };
+        let loaded = self.registry.loaded();
+        let keep: Vec<&ContentHash> = loaded.iter().map(|p| p.hash()).collect();
+        let removed = cache.prune(&keep, unused_for);
+        if removed > 0 {
+            tracing::info!(dir = %cache.dir().display(), removed, "pruned unused compile cache entries");
+        }
+    }
+
     /// One pass over the folder. With `settle_new`, files seen for the
     /// first time are read at once (start-up: the folder is assumed at
     /// rest); otherwise only once their stat has held still since the
