@@ -33,8 +33,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `validation`, `not_found`, `conflict`,
-    /// `malformed_json`, `too_large`, `unauthorized`, `unavailable`,
-    /// `store`.
+    /// `malformed_json`, `bad_query`, `too_large`, `unsupported_media_type`,
+    /// `unauthorized`, `method_not_allowed`, `unavailable`, `internal`.
     pub code: String,
     /// For people: what is wrong and how to fix it.
     pub message: String,
@@ -140,8 +140,13 @@ impl From<SchedulerError> for ApiError {
                 "the scheduler is shutting down",
             ),
             SchedulerError::Store(_) => {
+                // The cause is for the operator's log, not for clients.
                 tracing::error!(error = %e, "store failure behind an API call");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error: the job store failed; the host's log has the cause",
+                )
             }
         }
     }

@@ -232,7 +232,10 @@ impl CompileCache {
 }
 
 /// Deserializes a checked payload.
-#[allow(unsafe_code)]
+#[expect(
+    unsafe_code,
+    reason = "wasmtime's deserialize trusts its input as native code; the checks that make that sound are listed below"
+)]
 fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: wasmtime requires that the bytes come from `serialize` of a
     // compatible engine and have not been tampered with. The payload was

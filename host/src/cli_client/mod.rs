@@ -1,8 +1,13 @@
 //! `wasmcron jobs|runs|plugins …`: a client for a running host's HTTP API,
 //! with tables for people and `--json` for scripts.
 
-use anyhow::{Context as _, bail};
+mod client;
+mod render;
+
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use client::{Client, seg};
+use render::{print_json, table, text};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,117 +118,6 @@ pub enum PluginsCommand {
         #[command(flatten)]
         remote: Remote,
     },
-}
-
-struct Client {
-    base: String,
-    token: Option<String>,
-    http: reqwest::Client,
-}
-
-impl Client {
-    fn new(remote: &Remote) -> Self {
-        Self {
-            base: remote.url.trim_end_matches('/').to_owned(),
-            token: remote.token.clone(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let resp = req.send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot reach wasmcron at {}: {e}; is `wasmcron run` running there (see --url)?",
-                self.base
-            )
-        })?;
-        let status = resp.status();
-        let text = resp.text().await.context("reading the answer")?;
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if status.is_success() {
-            return Ok(value);
-        }
-        let error = &value["error"];
-        match (error["message"].as_str(), error["field"].as_str()) {
-            (Some(m), Some(f)) => bail!("{m} (field {f}; HTTP {status})"),
-            (Some(m), None) => bail!("{m} (HTTP {status})"),
-            _ => bail!("HTTP {status}: {value}"),
-        }
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-}
-
-/// Encodes a path segment (ids are URL-safe by construction, but names
-/// typed by people may not be).
-fn seg(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Prints rows under headers, columns padded to their widest cell.
-fn table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(headers.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 fn job_rows(jobs: &[Value]) -> Vec<Vec<String>> {

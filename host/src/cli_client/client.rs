@@ -1,0 +1,84 @@
+//! The HTTP side of the CLI client: one request, the API's error shape
+//! turned into a message.
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+
+use super::Remote;
+
+/// A host's API.
+pub(super) struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub(super) fn new(remote: &Remote) -> Self {
+        Self {
+            base: remote.url.trim_end_matches('/').to_owned(),
+            token: remote.token.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub(super) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach wasmcron at {}: {e}; is `wasmcron run` running there (see --url)?",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.context("reading the answer")?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            return Ok(value);
+        }
+        let error = &value["error"];
+        match (error["message"].as_str(), error["field"].as_str()) {
+            (Some(m), Some(f)) => bail!("{m} (field {f}; HTTP {status})"),
+            (Some(m), None) => bail!("{m} (HTTP {status})"),
+            _ => bail!("HTTP {status}: {value}"),
+        }
+    }
+
+    pub(super) async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub(super) async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// Encodes a path segment (ids are URL-safe by construction, but names
+/// typed by people may not be).
+pub(super) fn seg(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
