@@ -128,3 +128,28 @@ where
         Ok(Self(value))
     }
 }
+
+/// A path parameter; one that does not decode is a 400 in the API's shape.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "bad_path",
+                    format!("{}; percent-encode ids in paths as UTF-8", e.body_text()),
+                )
+            })?;
+        Ok(Self(value))
+    }
+}

@@ -1,6 +1,6 @@
 //! `/jobs`: create, list, show, modify, delete, pause, resume, run now.
 
-use super::extract::{Body, Query};
+use super::extract::{Body, Path, Query};
 use super::{ApiError, ApiState};
 use crate::job::JobSpec;
 use crate::plugin::World;
@@ -8,7 +8,7 @@ use crate::runtime::Limits;
 use crate::scheduler::{JobInfo, JobState};
 use crate::store::RunRecord;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -197,6 +197,7 @@ pub(super) async fn list(
 /// Show a job.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
     responses(
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 200, description = "The job", body = JobInfo),
         (status = 404, description = "No such job", body = super::ErrorBody),
     ))]
@@ -270,6 +271,7 @@ fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
 /// Delete a job (its run history goes with it).
 #[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
     responses(
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 204, description = "Deleted"),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
@@ -285,6 +287,7 @@ pub(super) async fn delete(
 /// Pause a job.
 #[utoipa::path(post, path = "/jobs/{id}/pause", tag = "jobs", params(("id" = String, Path, description = "Job id")),
     responses(
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 200, description = "Paused", body = JobInfo),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
@@ -299,6 +302,7 @@ pub(super) async fn pause(
 /// Resume a job; its next fire is computed from now.
 #[utoipa::path(post, path = "/jobs/{id}/resume", tag = "jobs", params(("id" = String, Path, description = "Job id")),
     responses(
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 200, description = "Resumed", body = JobInfo),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
@@ -313,6 +317,7 @@ pub(super) async fn resume(
 /// Run a job now, outside its schedule.
 #[utoipa::path(post, path = "/jobs/{id}/run", tag = "jobs", params(("id" = String, Path, description = "Job id")),
     responses(
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 202, description = "Recorded and queued", body = RunRecord),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),

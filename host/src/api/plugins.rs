@@ -1,9 +1,10 @@
 //! `/plugins`: what the plugins folder holds, loaded or refused.
 
+use super::extract::Path;
 use super::{ApiError, ApiState};
 use crate::plugin::PluginStatus;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -75,6 +76,7 @@ pub(super) async fn list(State(state): State<ApiState>) -> Json<Vec<PluginInfo>>
 #[utoipa::path(get, path = "/plugins/{name}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name")),
     responses(
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 200, description = "The plugin", body = PluginInfo),
         (status = 404, description = "No such plugin", body = super::ErrorBody),
     ))]

@@ -1,12 +1,12 @@
 //! `/jobs/{id}/runs`, `/runs/{run_id}` and replays.
 
-use super::extract::Query;
+use super::extract::{Path, Query};
 use super::jobs::page_size;
 use super::{ApiError, ApiState};
 use crate::scheduler::SchedulerError;
 use crate::store::RunRecord;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -62,6 +62,7 @@ pub(super) async fn list(
 #[utoipa::path(get, path = "/runs/{run_id}", tag = "runs",
     params(("run_id" = String, Path, description = "Run id")),
     responses(
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 200, description = "The run", body = RunRecord),
         (status = 404, description = "No such run", body = super::ErrorBody),
     ))]
@@ -82,6 +83,7 @@ pub(super) async fn show(
 #[utoipa::path(post, path = "/runs/{run_id}/replay", tag = "runs",
     params(("run_id" = String, Path, description = "Run id")),
     responses(
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 202, description = "The new run, recorded and queued", body = RunRecord),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such run", body = super::ErrorBody),

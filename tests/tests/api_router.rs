@@ -1,0 +1,190 @@
+//! The API's router without a port (`tower::ServiceExt::oneshot`), over a
+//! real scheduler with the test plugins: fuzzed with arbitrary bodies,
+//! queries and paths, no request may produce a 5xx or an error outside
+//! the one shape.
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use http_body_util::BodyExt as _;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt as _;
+use wasmcron::api::{ApiState, Metrics, router};
+use wasmcron::scheduler::{ManualClock, Scheduler};
+use wasmcron::store::MemoryJobStore;
+use wasmcron_tests::sched::{start, t0};
+
+fn state(scheduler: Scheduler) -> ApiState {
+    ApiState {
+        scheduler,
+        metrics: Arc::new(Metrics::default()),
+        token: None,
+        auth_reads: false,
+        stop: tokio_util::sync::CancellationToken::new(),
+    }
+}
+
+async fn call(state: &ApiState, method: Method, uri: &str, body: Vec<u8>) -> (u16, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn check(what: &str, (status, body): &(u16, Value)) {
+    assert!(*status < 500, "{what}: {status} {body}");
+    if *status >= 400 {
+        let code = body["error"]["code"].as_str().unwrap_or_default();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !code.is_empty() && !message.is_empty(),
+            "{what}: {status} without the error shape: {body}"
+        );
+    }
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|f| json!(f)),
+        "[a-z*/, 0-9:-]{0,12}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "cron",
+            "interval",
+            "date",
+            "any",
+            "all",
+            "hello",
+            "0 9 * * mon",
+            "1s",
+            "-5s",
+            "Europe/Berlin",
+            "2001-01-01T00:00:00Z",
+            "/data",
+            "https://x.example",
+        ])
+        .prop_map(|s| Value::String(s.to_owned())),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "id",
+                    "plugin",
+                    "trigger",
+                    "type",
+                    "expr",
+                    "tz",
+                    "every",
+                    "at",
+                    "triggers",
+                    "args",
+                    "limits",
+                    "fuel",
+                    "timeout",
+                    "memory_mib",
+                    "retry",
+                    "max_attempts",
+                    "misfire_grace",
+                    "coalesce",
+                    "max_instances",
+                    "capabilities",
+                    "dirs",
+                    "env",
+                    "http",
+                    "secrets",
+                    "host",
+                    "guest",
+                    "mode",
+                    "listeners",
+                    "webhook",
+                    "replace_existing",
+                    "start",
+                    "end",
+                    "jitter",
+                    "keep_runs",
+                    "keep_for",
+                ])
+                .prop_map(str::to_owned),
+                inner,
+                0..6,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+#[test]
+fn no_request_makes_a_5xx_or_breaks_the_error_shape() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let state = rt.block_on(async {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let scheduler = start(Arc::new(MemoryJobStore::default()), clock).await;
+        let state = state(scheduler);
+        let created = call(
+            &state,
+            Method::POST,
+            "/jobs",
+            serde_json::to_vec(&json!({
+                "id": "known", "plugin": "hello",
+                "trigger": {"type": "interval", "every": "1h"}
+            }))
+            .expect("json"),
+        )
+        .await;
+        assert_eq!(created.0, 201, "{created:?}");
+        state
+    });
+    let config = ProptestConfig {
+        cases: 400,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(
+        body in json_value(),
+        raw in prop::collection::vec(any::<u8>(), 0..64),
+        query in "[a-z=&%0-9_-]{0,24}",
+        segment in "[A-Za-z0-9%._~-]{0,20}",
+    )| {
+        rt.block_on(async {
+            let bytes = serde_json::to_vec(&body).expect("json");
+            for (method, uri, payload) in [
+                (Method::POST, "/jobs".to_owned(), bytes.clone()),
+                (Method::PATCH, "/jobs/known".to_owned(), bytes.clone()),
+                (Method::POST, "/jobs".to_owned(), raw.clone()),
+                (Method::GET, format!("/jobs?{query}"), Vec::new()),
+                (Method::GET, format!("/jobs/known/runs?{query}"), Vec::new()),
+                (Method::GET, format!("/jobs/{segment}"), Vec::new()),
+                (Method::POST, format!("/runs/{segment}/replay"), Vec::new()),
+                (Method::GET, format!("/plugins/{segment}"), Vec::new()),
+            ] {
+                let what = format!("{method} {uri} {}", String::from_utf8_lossy(&payload));
+                let answer = call(&state, method, &uri, payload).await;
+                check(&what, &answer);
+            }
+        });
+    });
+}
