@@ -1,16 +1,17 @@
 //! HTTP API throughput, and firing lateness with and without API load.
 //!
-//! `cargo bench -p wasmcron-tests --bench api [-- --seconds N --connections C --fires F]`
+//! `cargo bench -p wasmcron-tests --bench api [-- --seconds N --connections C --fires F --rate R]`
 //!
 //! Starts the release `wasmcron run` on loopback with a SQLite store and
 //! `hello`, with F interval jobs firing once a second each (default 100
 //! fires/s). Then, in order:
 //! 1. idle: N seconds with no API traffic; fire lateness (guest start −
 //!    due time, from the runs table) p50/p99;
-//! 2. `GET /jobs/{id}` from C concurrent keep-alive connections for N
-//!    seconds: requests/s, latency p50/p99, and the fire lateness in that
-//!    window;
-//! 3. `POST /jobs` (new ids, hourly jobs) the same way.
+//! 2. `GET /jobs/{id}` at a steady R requests/s (default 2,000; open
+//!    loop): latency p50/p99 and the fire lateness in that window;
+//! 3. `GET /jobs/{id}` from C concurrent keep-alive connections as fast as
+//!    they go, for N seconds: requests/s, latency, lateness;
+//! 4. `POST /jobs` (new ids, hourly jobs) the same way.
 //!
 //! The load generator (tokio + reqwest) runs on the same 2 cores as the
 //! host, as wrk or oha would; compare the lateness rows with each other,
@@ -27,6 +28,7 @@ struct Options {
     seconds: u64,
     connections: usize,
     fires: usize,
+    rate: u64,
 }
 
 fn options() -> Options {
@@ -34,6 +36,7 @@ fn options() -> Options {
         seconds: 10,
         connections: 32,
         fires: 100,
+        rate: 2000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -42,6 +45,7 @@ fn options() -> Options {
             "--seconds" => o.seconds = value().unwrap_or(o.seconds),
             "--connections" => o.connections = value().map_or(o.connections, |v| v as usize),
             "--fires" => o.fires = value().map_or(o.fires, |v| v as usize),
+            "--rate" => o.rate = value().unwrap_or(o.rate),
             _ => {}
         }
     }
@@ -176,6 +180,50 @@ async fn load(connections: usize, seconds: u64, request: MakeRequest) -> Load {
     out
 }
 
+/// An open-loop load: `rate` requests a second, each sent on schedule
+/// whether or not earlier ones have answered (what steady traffic from
+/// many clients looks like, unlike a closed loop).
+async fn paced(rate: u64, seconds: u64, request: MakeRequest) -> Load {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut n = 0usize;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        ticker.tick().await;
+        let req = request(&client, n);
+        n += 1;
+        tasks.spawn(async move {
+            let t = Instant::now();
+            match req.send().await {
+                Ok(r) if r.status().is_success() => {
+                    let _ = r.bytes().await;
+                    Some(t.elapsed().as_secs_f64() * 1e3)
+                }
+                _ => None,
+            }
+        });
+    }
+    let mut out = Load {
+        requests: 0,
+        errors: 0,
+        latencies_ms: Vec::new(),
+        elapsed: started.elapsed(),
+    };
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Some(ms)) => {
+                out.requests += 1;
+                out.latencies_ms.push(ms);
+            }
+            _ => out.errors += 1,
+        }
+    }
+    out.latencies_ms.sort_by(f64::total_cmp);
+    out
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -233,6 +281,28 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let fires = o.fires;
+    {
+        let base = url.clone();
+        let request: MakeRequest = Arc::new(move |c: &reqwest::Client, n: usize| {
+            c.get(format!("{base}/jobs/tick{}", n % fires))
+        });
+        let from = now_ms();
+        let result = paced(o.rate, o.seconds, request).await;
+        let to = now_ms();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let late = lateness(&db, from, to)?;
+        println!(
+            "| `GET /jobs/{{id}}` at a steady {} req/s | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} ms | {:.1} ms | {} |",
+            o.rate,
+            result.requests as f64 / result.elapsed.as_secs_f64(),
+            percentile(&result.latencies_ms, 0.5),
+            percentile(&result.latencies_ms, 0.99),
+            result.errors,
+            percentile(&late, 0.5),
+            percentile(&late, 0.99),
+            late.len()
+        );
+    }
     let base = url.clone();
     let phases: Vec<(&str, MakeRequest)> = vec![
         (
