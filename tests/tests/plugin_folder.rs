@@ -262,3 +262,55 @@ args = { older_than_days = 7 }
     host.signal("-TERM");
     assert!(host.wait().success());
 }
+
+fn job_ids(dir: &Path) -> Vec<String> {
+    strings(dir, "SELECT id FROM jobs ORDER BY id")
+}
+
+#[test]
+fn a_sidecar_owns_its_jobs_across_edits_removal_and_restarts() {
+    let dir = setup("version = 1\n", &["hello"]);
+    let sidecar = dir.path().join("plugins/hello.toml");
+    let declare = |ids: &[&str]| {
+        let text: String = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    "[[jobs]]\nid = \"{id}\"\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n"
+                )
+            })
+            .collect();
+        std::fs::write(&sidecar, text).expect("sidecar");
+    };
+    declare(&["a", "b"]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    eventually(&host, "both jobs", || job_ids(dir.path()) == ["a", "b"]);
+
+    // Edit: b is no longer declared, c is new.
+    declare(&["a", "c"]);
+    eventually(&host, "the edit followed", || {
+        job_ids(dir.path()) == ["a", "c"]
+    });
+    assert!(host.log().contains("its sidecar no longer declares it"));
+
+    // Delete the sidecar: its jobs go.
+    std::fs::remove_file(&sidecar).expect("remove sidecar");
+    eventually(&host, "the jobs removed", || job_ids(dir.path()).is_empty());
+    host.signal("-TERM");
+    assert!(host.wait().success());
+
+    // Across a restart: declared, host stopped, sidecar deleted, started.
+    declare(&["d"]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    eventually(&host, "job d", || job_ids(dir.path()) == ["d"]);
+    host.signal("-TERM");
+    assert!(host.wait().success());
+    std::fs::remove_file(&sidecar).expect("remove sidecar");
+    let host = Host::start(BIN, dir.path(), &[]);
+    eventually(&host, "the host to start", || {
+        host.log().contains("wasmcron running")
+    });
+    assert!(job_ids(dir.path()).is_empty(), "{:?}", job_ids(dir.path()));
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}

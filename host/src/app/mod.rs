@@ -3,17 +3,19 @@
 //! Store, runtime, plugins, scheduler; the config file's jobs upserted;
 //! then wait for the shutdown signal and stop gracefully.
 
+mod config;
+mod folder;
+
+pub use config::{ConfigFile, open_store, read_config};
+use folder::{FolderSync, report_job};
+
 use crate::api::{ApiState, Metrics, Token};
-use crate::job::JobSpec;
-use crate::plugin::{CompileCache, FolderChange, PluginFolder, PluginRegistry, WatchOptions};
+use crate::plugin::{CompileCache, PluginFolder, PluginRegistry, WatchOptions};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
-use crate::store::sqlite::SqliteJobStore;
-use crate::store::{JobStore, MemoryJobStore};
 use anyhow::Context as _;
-use serde::Deserialize;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,68 +71,6 @@ pub fn check_api_security(
     Ok(token)
 }
 
-/// The jobs file: `version = 1` and `[[jobs]]` tables, each a job spec.
-///
-/// ```toml
-/// version = 1
-///
-/// [[jobs]]
-/// id = "greet"
-/// plugin = "hello"
-/// args = { name = "world" }
-/// trigger = { type = "interval", every = "10s" }
-/// ```
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    /// The file format's version; only 1 exists.
-    #[serde(default = "one")]
-    pub version: u32,
-    /// Jobs to upsert at start.
-    #[serde(default)]
-    pub jobs: Vec<JobSpec>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// Reads and checks a jobs file.
-///
-/// # Errors
-/// Unreadable file, bad TOML (with line and column), unknown version.
-pub fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let config: ConfigFile =
-        toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
-    anyhow::ensure!(
-        config.version == 1,
-        "{}: version {} is not supported (this wasmcron reads version 1)",
-        path.display(),
-        config.version
-    );
-    Ok(config)
-}
-
-/// Opens the store named by `db`.
-///
-/// # Errors
-/// When the database cannot be opened.
-pub fn open_store(db: &str) -> anyhow::Result<Arc<dyn JobStore>> {
-    if db == "memory" {
-        return Ok(Arc::new(MemoryJobStore::default()));
-    }
-    let path = db.strip_prefix("sqlite://").unwrap_or(db);
-    anyhow::ensure!(
-        !path.contains("://"),
-        "--db {db}: unsupported; use `memory`, `sqlite://PATH` or a file path"
-    );
-    let store = SqliteJobStore::open(Path::new(path))
-        .with_context(|| format!("opening the job store {path}"))?;
-    Ok(Arc::new(store))
-}
-
 /// Runs the host until `shutdown` resolves, then stops gracefully.
 ///
 /// # Errors
@@ -155,6 +95,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         None => None,
     };
     let store = open_store(&options.db)?;
+    let kv = store.kv();
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig::default(), store.kv())
             .map_err(|e| anyhow::anyhow!("{e:#}"))
@@ -195,7 +136,13 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     })
     .await
     .context("starting the scheduler")?;
-    apply_folder_changes(&scheduler, initial).await;
+    let sync = Arc::new(FolderSync {
+        scheduler: scheduler.clone(),
+        kv,
+        folder: options.plugins.clone(),
+    });
+    sync.apply(initial).await;
+    sync.reconcile().await;
     if let Some(config) = config {
         for (i, spec) in config.jobs.into_iter().enumerate() {
             let id = spec.id.clone();
@@ -216,14 +163,11 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         changes_tx,
         stop_watching.clone(),
     );
-    let applier = {
-        let scheduler = scheduler.clone();
-        tokio::spawn(async move {
-            while let Some(changes) = changes_rx.recv().await {
-                apply_folder_changes(&scheduler, changes).await;
-            }
-        })
-    };
+    let applier = tokio::spawn(async move {
+        while let Some(changes) = changes_rx.recv().await {
+            sync.apply(changes).await;
+        }
+    });
     let stop_api = tokio_util::sync::CancellationToken::new();
     let api = match listener {
         Some(listener) => Some(start_api(
@@ -304,40 +248,6 @@ fn start_api(
         })
         .context("starting the API's thread")?;
     Ok(thread)
-}
-
-/// Tells the scheduler what the plugins folder did: plugins back in
-/// service resume their held jobs; sidecar jobs are upserted (unchanged
-/// ones keep their schedule). A bad sidecar job is logged and skipped.
-async fn apply_folder_changes(scheduler: &Scheduler, changes: Vec<FolderChange>) {
-    for change in changes {
-        match change {
-            FolderChange::Loaded { name, .. } => scheduler.plugin_loaded(&name),
-            FolderChange::Sidecar { name, sidecar } => {
-                for spec in sidecar.jobs {
-                    let id = spec.id.clone();
-                    match scheduler.upsert_job(spec).await {
-                        Ok(info) => report_job(&info),
-                        Err(err) => {
-                            tracing::warn!(plugin = %name, job = %id, error = %err, "sidecar job refused");
-                        }
-                    }
-                }
-            }
-            FolderChange::Refused { name, error } => scheduler.plugin_refused(&name, error),
-            FolderChange::Removed { name } => scheduler.plugin_removed(&name),
-            FolderChange::SidecarRefused { .. } | FolderChange::SidecarRemoved { .. } => {}
-        }
-    }
-}
-
-fn report_job(info: &crate::scheduler::JobInfo) {
-    for w in &info.warnings {
-        tracing::warn!(job = %info.spec.id, "{w}");
-    }
-    if !info.plugin_loaded {
-        tracing::warn!(job = %info.spec.id, plugin = %info.spec.plugin, "the job's plugin is not loaded; the job waits for it");
-    }
 }
 
 /// Resolves on ctrl-c or SIGTERM.
