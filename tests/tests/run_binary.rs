@@ -160,3 +160,32 @@ trigger = { type = "interval", every = "1s" }
     host.signal("-TERM");
     assert!(host.wait().success());
 }
+
+#[test]
+fn a_job_dropped_from_the_jobs_file_is_removed_at_the_next_start() {
+    let jobs = |ids: &[&str]| -> String {
+        let mut text = "version = 1\n".to_owned();
+        for id in ids {
+            text.push_str(&format!(
+                "[[jobs]]\nid = \"{id}\"\nplugin = \"hello\"\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n"
+            ));
+        }
+        text
+    };
+    let dir = setup(&jobs(&["keep", "drop"]), &["hello"]);
+    let ids = || strings(dir.path(), "SELECT id FROM jobs ORDER BY id");
+    let host = Host::start(BIN, dir.path(), &[]);
+    eventually(&host, "both jobs", || ids() == ["drop", "keep"]);
+    host.signal("-TERM");
+    assert!(host.wait().success());
+
+    std::fs::write(dir.path().join("jobs.toml"), jobs(&["keep"])).expect("jobs file");
+    let host = Host::start(BIN, dir.path(), &[]);
+    eventually(&host, "the host to start", || {
+        host.log().contains("wasmcron running")
+    });
+    assert_eq!(ids(), ["keep"]);
+    assert!(host.log().contains("the jobs file no longer declares it"));
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}

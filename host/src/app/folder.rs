@@ -6,7 +6,8 @@
 //! listed are removed); delete the sidecar and its jobs go. Which ids each
 //! sidecar declared is kept in the store (kv namespace `wasmcron`, which
 //! no job id can collide with), so a sidecar edited or deleted while the
-//! host was down is honoured at the next start.
+//! host was down is honoured at the next start. The `--config` jobs file
+//! owns its jobs the same way (checked at each start with a jobs file).
 
 use crate::plugin::FolderChange;
 use crate::scheduler::{JobInfo, Scheduler};
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 const NAMESPACE: &str = "wasmcron";
 const KEY: &str = "sidecar-jobs";
+const CONFIG_KEY: &str = "config-jobs";
 
 /// Applies folder changes to the scheduler.
 pub(super) struct FolderSync {
@@ -47,6 +49,38 @@ impl FolderSync {
             });
         if let Err(e) = saved {
             tracing::warn!(error = %e, "cannot record which jobs sidecars declared");
+        }
+    }
+
+    /// The jobs file declared `ids` (already upserted): jobs it declared at
+    /// an earlier start and no longer does are removed.
+    pub(super) async fn config_declares(&self, ids: Vec<String>) {
+        let previous: Vec<String> = match self.kv.get(NAMESPACE, CONFIG_KEY) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for id in previous.iter().filter(|id| !ids.contains(id)) {
+            if self.scheduler.job(id).is_err() {
+                continue;
+            }
+            match self.scheduler.remove_job(id).await {
+                Ok(()) => {
+                    tracing::info!(job = %id, "job removed: the jobs file no longer declares it")
+                }
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "could not remove a job the jobs file dropped")
+                }
+            }
+        }
+        let saved = serde_json::to_vec(&ids)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                self.kv
+                    .set(NAMESPACE, CONFIG_KEY, &b)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "cannot record which jobs the jobs file declared");
         }
     }
 

@@ -144,6 +144,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     sync.apply(initial).await;
     sync.reconcile().await;
     if let Some(config) = config {
+        let mut ids = Vec::with_capacity(config.jobs.len());
         for (i, spec) in config.jobs.into_iter().enumerate() {
             let id = spec.id.clone();
             let info = scheduler
@@ -151,7 +152,9 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 .await
                 .with_context(|| format!("config jobs[{i}] (id '{id}')"))?;
             report_job(&info);
+            ids.push(id);
         }
+        sync.config_declares(ids).await;
     }
     let stop_watching = tokio_util::sync::CancellationToken::new();
     let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
