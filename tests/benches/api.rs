@@ -281,49 +281,38 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let fires = o.fires;
-    {
-        let base = url.clone();
-        let request: MakeRequest = Arc::new(move |c: &reqwest::Client, n: usize| {
+    let get_job = |base: String| -> MakeRequest {
+        Arc::new(move |c: &reqwest::Client, n: usize| {
             c.get(format!("{base}/jobs/tick{}", n % fires))
-        });
-        let from = now_ms();
-        let result = paced(o.rate, o.seconds, request).await;
-        let to = now_ms();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let late = lateness(&db, from, to)?;
-        println!(
-            "| `GET /jobs/{{id}}` at a steady {} req/s | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} ms | {:.1} ms | {} |",
-            o.rate,
-            result.requests as f64 / result.elapsed.as_secs_f64(),
-            percentile(&result.latencies_ms, 0.5),
-            percentile(&result.latencies_ms, 0.99),
-            result.errors,
-            percentile(&late, 0.5),
-            percentile(&late, 0.99),
-            late.len()
-        );
-    }
-    let base = url.clone();
-    let phases: Vec<(&str, MakeRequest)> = vec![
+        })
+    };
+    let create_job = |base: String| -> MakeRequest {
+        Arc::new(move |c: &reqwest::Client, n: usize| {
+            c.post(format!("{base}/jobs")).json(&serde_json::json!({
+                "id": format!("load{n}"), "plugin": "hello",
+                "trigger": {"type": "interval", "every": "1h"}
+            }))
+        })
+    };
+    let phases = [
         (
-            "`GET /jobs/{id}`",
-            Arc::new(move |c: &reqwest::Client, n: usize| {
-                c.get(format!("{base}/jobs/tick{}", n % fires))
-            }),
+            format!("`GET /jobs/{{id}}` at a steady {} req/s", o.rate),
+            Some(o.rate),
+            get_job(url.clone()),
         ),
-        ("`POST /jobs` (new hourly jobs)", {
-            let base = url.clone();
-            Arc::new(move |c: &reqwest::Client, n: usize| {
-                c.post(format!("{base}/jobs")).json(&serde_json::json!({
-                    "id": format!("load{n}"), "plugin": "hello",
-                    "trigger": {"type": "interval", "every": "1h"}
-                }))
-            })
-        }),
+        ("`GET /jobs/{id}`".to_owned(), None, get_job(url.clone())),
+        (
+            "`POST /jobs` (new hourly jobs)".to_owned(),
+            None,
+            create_job(url.clone()),
+        ),
     ];
-    for (name, request) in phases {
+    for (name, rate, request) in phases {
         let from = now_ms();
-        let result = load(o.connections, o.seconds, request).await;
+        let result = match rate {
+            Some(rate) => paced(rate, o.seconds, request).await,
+            None => load(o.connections, o.seconds, request).await,
+        };
         let to = now_ms();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let late = lateness(&db, from, to)?;

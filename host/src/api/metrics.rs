@@ -136,17 +136,12 @@ impl Metrics {
         let c = self.lock();
         out.push_str("# HELP wasmcron_runs_total Runs by how they ended (missed and skipped: fires not run).\n");
         out.push_str("# TYPE wasmcron_runs_total counter\n");
-        for outcome in [
-            "succeeded",
-            "failed",
-            "trapped",
-            "out-of-fuel",
-            "timed-out",
-            "memory-limit",
-            "interrupted",
-            "missed",
-            "skipped",
-        ] {
+        // Every outcome kind (the retry policy's list is the full set of
+        // failures), then the fires that did not run.
+        let kinds = std::iter::once("succeeded")
+            .chain(crate::job::RETRYABLE_KINDS.iter().copied())
+            .chain(["missed", "skipped"]);
+        for outcome in kinds {
             let n = c.runs.get(outcome).copied().unwrap_or(0);
             let _ = writeln!(out, "wasmcron_runs_total{{outcome=\"{outcome}\"}} {n}");
         }

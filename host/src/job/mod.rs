@@ -10,7 +10,7 @@ mod capabilities;
 mod retry;
 
 pub use capabilities::{Capabilities, CapabilityError, DirMode, DirSpec};
-pub use retry::{Backoff, RetryPolicy, RetrySpec};
+pub use retry::{Backoff, RETRYABLE_KINDS, RetryPolicy, RetrySpec};
 
 use crate::duration::{self, DurationError};
 use crate::runtime::Limits;
