@@ -88,6 +88,15 @@ struct Seen {
     content: Option<ContentHash>,
 }
 
+/// What reading a file came to.
+enum Read {
+    /// It changed while being read: look again after the debounce.
+    Changed,
+    /// Acted on; `content` is the hash to remember (sidecars compare with
+    /// it next time; plugins compare with the registry instead).
+    Done { content: Option<ContentHash> },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Wasm,
@@ -208,19 +217,18 @@ impl PluginFolder {
                 pending = true;
                 continue;
             }
-            let acted = match kind {
+            let read = match kind {
                 Kind::Wasm => self.load_plugin(name, path, stat, &mut changes),
                 Kind::Sidecar => self.load_sidecar(name, path, stat, &mut changes),
             };
-            match acted {
-                Some(content) => {
+            match read {
+                Read::Done { content } => {
                     if let Some(seen) = self.seen.get_mut(&key) {
                         seen.done = true;
                         seen.content = content;
                     }
                 }
-                // Changed while being read: look again after the debounce.
-                None => pending = true,
+                Read::Changed => pending = true,
             }
         }
 
@@ -250,15 +258,14 @@ impl PluginFolder {
         Ok((changes, pending))
     }
 
-    /// Reads and loads one plugin file. `None` when the file changed while
-    /// it was read; otherwise `Some(None)` (plugins need no content memo).
+    /// Reads and loads one plugin file.
     fn load_plugin(
         &self,
         name: &str,
         path: &Path,
         before: Stat,
         changes: &mut Vec<FolderChange>,
-    ) -> Option<Option<ContentHash>> {
+    ) -> Read {
         let current = self.registry.get(name);
         let result = if before.len > MAX_PLUGIN_BYTES {
             Err(PluginError::TooLarge { size: before.len })
@@ -266,12 +273,12 @@ impl PluginFolder {
             match std::fs::read(path) {
                 Ok(bytes) => {
                     if stat(path) != Some(before) {
-                        return None;
+                        return Read::Changed;
                     }
                     let hash = ContentHash::of(&bytes);
                     if current.as_ref().is_some_and(|p| *p.hash() == hash) {
                         // Touched, not changed.
-                        return Some(None);
+                        return Read::Done { content: None };
                     }
                     Plugin::load_bytes_cached(
                         &self.runtime,
@@ -325,7 +332,7 @@ impl PluginFolder {
                 });
             }
         }
-        Some(None)
+        Read::Done { content: None }
     }
 
     fn load_sidecar(
@@ -334,7 +341,7 @@ impl PluginFolder {
         path: &Path,
         before: Stat,
         changes: &mut Vec<FolderChange>,
-    ) -> Option<Option<ContentHash>> {
+    ) -> Read {
         let previous = self
             .seen
             .get(&(name.to_owned(), Kind::Sidecar))
@@ -348,15 +355,17 @@ impl PluginFolder {
                     name: name.to_owned(),
                     error,
                 });
-                return Some(None);
+                return Read::Done { content: None };
             }
         };
         if stat(path) != Some(before) {
-            return None;
+            return Read::Changed;
         }
         let content = ContentHash::of(text.as_bytes());
         if previous.as_ref() == Some(&content) {
-            return Some(Some(content));
+            return Read::Done {
+                content: Some(content),
+            };
         }
         match Sidecar::parse(name, &text, &self.dir) {
             Ok(sidecar) => {
@@ -376,7 +385,9 @@ impl PluginFolder {
                 });
             }
         }
-        Some(Some(content))
+        Read::Done {
+            content: Some(content),
+        }
     }
 
     /// Watches the folder until `cancel`, sending each non-empty batch of

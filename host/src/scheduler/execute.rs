@@ -123,8 +123,10 @@ async fn run_guest(
     // The finished row says when the guest really began, after the start
     // was committed (what lateness figures should measure).
     run.started_at = Some(inner.clock.now());
-    // Recorded with the result, so a replay can run with the same args.
-    let args = run.args.get_or_insert_with(|| job.args.clone()).clone();
+    // A replay or retry brings its own args; otherwise the job's. Either
+    // way they are recorded with the result (moved back below, not cloned
+    // twice), so a replay can run with the same.
+    let args = run.args.take().unwrap_or_else(|| job.args.clone());
     let request = RunRequest {
         job_id: run.job_id.clone(),
         run_id: run.run_id.clone(),
@@ -144,6 +146,7 @@ async fn run_guest(
     // The worker is free once the guest is done; recording the result
     // need not hold it.
     drop(permit);
+    run.args = Some(request.args);
     let ended = inner.clock.now();
     run.ended_at = Some(ended);
     let (kind, guest_retryable, message) = match report {
