@@ -65,6 +65,19 @@ enum Command {
         /// /openapi.json).
         #[arg(long)]
         auth_reads: bool,
+        /// API connections served at once; more are answered 503 and
+        /// closed.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+        api_max_connections: u32,
+        /// A request's headers must arrive within this long of its
+        /// connection opening or going idle, e.g. `10s` (slow or idle
+        /// clients are disconnected).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        api_header_timeout: std::time::Duration,
+        /// A request must be complete (body included) and answered within
+        /// this long, e.g. `30s`; else 408.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        api_request_timeout: std::time::Duration,
     },
     /// Work with plugin files.
     #[command(subcommand)]
@@ -173,6 +186,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_api,
             token,
             auth_reads,
+            api_max_connections,
+            api_header_timeout,
+            api_request_timeout,
         } => {
             let options = crate::app::RunOptions {
                 plugins,
@@ -191,6 +207,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 listen: (!no_api).then_some(listen),
                 token,
                 auth_reads,
+                api_limits: crate::api::ServeLimits {
+                    header_read_timeout: api_header_timeout,
+                    request_timeout: api_request_timeout,
+                    max_connections: api_max_connections as usize,
+                    ..crate::api::ServeLimits::default()
+                },
             };
             crate::app::run(options, crate::app::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)

@@ -58,7 +58,17 @@ impl Host {
     /// # Panics
     /// When the host never says where it listens.
     pub fn api_url(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.api_url_within(Duration::from_secs(60))
+    }
+
+    /// [`Host::api_url`], waiting up to `limit`: a first start compiles its
+    /// plugins with a debug build of cranelift, which can take minutes on a
+    /// loaded machine.
+    ///
+    /// # Panics
+    /// When the host never says where it listens.
+    pub fn api_url_within(&self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             for line in self.log().lines() {
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {

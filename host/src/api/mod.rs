@@ -20,10 +20,12 @@ mod metrics;
 mod openapi;
 mod plugins;
 mod runs;
+mod serve;
 
 pub use auth::Token;
 pub use error::{ApiError, ErrorBody};
 pub use metrics::Metrics;
+pub use serve::{ServeLimits, serve_with};
 
 use crate::scheduler::Scheduler;
 use axum::Router;
@@ -131,7 +133,8 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` resolves.
+/// Serves `router(state)` on `listener` with the default [`ServeLimits`]
+/// until `shutdown` resolves.
 ///
 /// # Errors
 /// When the server fails (not for bad requests: those are answered).
@@ -140,7 +143,5 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, ServeLimits::default(), shutdown).await
 }

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub token: Option<String>,
     /// Require the token for reads too.
     pub auth_reads: bool,
+    /// What one API client may hold: connections, header and request
+    /// timeouts, header size.
+    pub api_limits: crate::api::ServeLimits,
 }
 
 /// Refuses to expose the API beyond this machine without a token, and
@@ -182,6 +185,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 auth_reads: options.auth_reads,
                 stop: stop_api.clone(),
             },
+            options.api_limits,
         )?),
         None => None,
     };
@@ -220,6 +224,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
 fn start_api(
     listener: std::net::TcpListener,
     state: ApiState,
+    limits: crate::api::ServeLimits,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let stop = state.stop.clone();
     let addr = listener.local_addr().context("the API's address")?;
@@ -243,7 +248,7 @@ fn start_api(
                 state.metrics.spawn_collector(&state.scheduler);
                 tracing::info!(%addr, auth = state.token.is_some(), "HTTP API listening on http://{addr}");
                 if let Err(e) =
-                    crate::api::serve(listener, state, async move { stop.cancelled().await }).await
+                    crate::api::serve_with(listener, state, limits, async move { stop.cancelled().await }).await
                 {
                     tracing::error!(error = %e, "the HTTP API stopped");
                 }
