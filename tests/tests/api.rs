@@ -627,3 +627,6 @@ async fn the_cli_client_drives_a_running_host() {
     let (ok, _, err) = cli(&["jobs", "list"], "http://127.0.0.1:9");
     assert!(!ok && err.contains("cannot reach wasmcron"), "{err}");
 }
+
+#[path = "api/scheduling.rs"]
+mod scheduling;

@@ -444,3 +444,6 @@ async fn ten_thousand_jobs_survive_a_restart_intact() {
     assert!(s.broken_jobs().is_empty());
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[path = "scheduler/regressions.rs"]
+mod regressions;

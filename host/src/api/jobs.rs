@@ -211,6 +211,13 @@ pub(super) async fn show(
 /// Modify or reschedule a job: the body is a JSON merge patch (RFC 7396)
 /// of its spec, e.g. `{"trigger": {"type": "interval", "every": "5m"}}`
 /// or `{"args": {"name": "Ada"}}`; `null` removes an optional field.
+///
+/// A patch changes only what it names: a job keeps its next fire and
+/// `created_at` unless the trigger changes, and stays paused or running.
+/// `paused` is refused unless it says what the job already is (so a spec
+/// read from `GET` can be sent back): pausing and resuming have their own
+/// routes, and a resume computes the next fire from now, which a patch of
+/// other fields must never do by the way.
 #[utoipa::path(patch, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
     request_body(content = Object, description = "A JSON merge patch of the job spec"),
     responses(
@@ -234,6 +241,18 @@ pub(super) async fn modify(
             "the body must be a JSON object (a merge patch of the job spec)",
         ));
     }
+    if let Some(paused) = patch.get("paused")
+        && *paused != serde_json::Value::Bool(current.paused)
+    {
+        let route = if current.paused { "resume" } else { "pause" };
+        return Err(ApiError::validation(
+            "paused",
+            format!(
+                "paused: a PATCH does not pause or resume a job (it is {}); use POST /jobs/{id}/{route}",
+                if current.paused { "paused" } else { "not paused" }
+            ),
+        ));
+    }
     let mut merged =
         serde_json::to_value(&current.spec).map_err(|e| ApiError::validation("", e.to_string()))?;
     merge_patch(&mut merged, &patch);
@@ -245,7 +264,7 @@ pub(super) async fn modify(
     }
     let spec: JobSpec = super::extract::from_value(merged)?;
     check_for_api(&state, &spec)?;
-    Ok(Json(state.scheduler.add_job(spec, true).await?))
+    Ok(Json(state.scheduler.modify_job(spec).await?))
 }
 
 /// RFC 7396.

@@ -88,10 +88,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Starts the task that counts `scheduler`'s events; it ends when the
-    /// bus closes.
+    /// Starts the task that counts `scheduler`'s events from now on; it
+    /// ends when the bus closes. (A host counts from
+    /// [`Scheduler::start_with_events`]'s subscription instead, through
+    /// [`Self::spawn_collector_from`], so the start-up's events count.)
     pub fn spawn_collector(self: &std::sync::Arc<Self>, scheduler: &Scheduler) {
-        let mut rx = scheduler.subscribe();
+        self.spawn_collector_from(scheduler.subscribe());
+    }
+
+    /// Starts the task that counts the events `rx` receives; it ends when
+    /// the bus closes.
+    pub fn spawn_collector_from(
+        self: &std::sync::Arc<Self>,
+        mut rx: tokio::sync::broadcast::Receiver<Event>,
+    ) {
         let metrics = self.clone();
         tokio::spawn(async move {
             loop {

@@ -127,7 +127,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         .with_context(|| format!("reading the plugins folder {}", options.plugins.display()))?;
     // Entries for plugin versions (or wasmtime builds) unused for a week go.
     folder.prune_cache(Duration::from_secs(7 * 24 * 3600));
-    let scheduler = Scheduler::start(SchedulerParts {
+    let (scheduler, early_events) = Scheduler::start_with_events(SchedulerParts {
         store,
         runtime,
         plugins,
@@ -139,6 +139,12 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     })
     .await
     .context("starting the scheduler")?;
+    // Counting from a subscription made before recovery, so the runs found
+    // cut off and the fires missed while the host was down count too.
+    let metrics = Arc::new(Metrics::default());
+    if listener.is_some() {
+        metrics.spawn_collector_from(early_events);
+    }
     let sync = Arc::new(FolderSync {
         scheduler: scheduler.clone(),
         kv,
@@ -180,7 +186,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
             listener,
             ApiState {
                 scheduler: scheduler.clone(),
-                metrics: Arc::new(Metrics::default()),
+                metrics,
                 token,
                 auth_reads: options.auth_reads,
                 stop: stop_api.clone(),
@@ -245,7 +251,6 @@ fn start_api(
                         return;
                     }
                 };
-                state.metrics.spawn_collector(&state.scheduler);
                 tracing::info!(%addr, auth = state.token.is_some(), "HTTP API listening on http://{addr}");
                 if let Err(e) =
                     crate::api::serve_with(listener, state, limits, async move { stop.cancelled().await }).await

@@ -16,7 +16,7 @@ use crate::duration::{self, DurationError};
 use crate::runtime::Limits;
 use crate::runtime::grants::Grants;
 use crate::trigger::{Trigger, TriggerError, TriggerSpec};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -330,9 +330,16 @@ impl JobSpec {
     /// Validates the spec. `created_at` anchors intervals that have no
     /// start; `defaults` fill unset limits.
     ///
+    /// Instants are milliseconds everywhere: `created_at` is truncated to
+    /// them here, as the trigger's own times are when parsed and as the
+    /// store keeps them, so a fire time computed before a restart is the
+    /// very instant computed after it (a microsecond more would make a
+    /// fire that already ran look missed).
+    ///
     /// # Errors
     /// A [`JobError`] naming the field and the problem.
     pub fn validate(&self, created_at: DateTime<Utc>, defaults: &Limits) -> Result<Job, JobError> {
+        let created_at = created_at.trunc_subsecs(3);
         let id = JobId::new(self.id.clone())?;
         if !valid_name(&self.plugin) {
             return Err(JobError::InvalidPlugin(self.plugin.clone()));
@@ -484,6 +491,39 @@ mod tests {
         );
         let back: JobSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn instants_are_milliseconds_so_a_restart_computes_the_same_fires() {
+        let micros = DateTime::parse_from_rfc3339("2026-01-01T00:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let millis = DateTime::from_timestamp_millis(micros.timestamp_millis()).unwrap();
+        let before = micros - chrono::Duration::hours(1);
+        for json in [
+            r#"{"id":"a","plugin":"p","trigger":{"type":"date","at":"2026-01-01T00:00:00.123456Z"}}"#,
+            r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1h","start":"2026-01-01T00:00:00.123456Z"}}"#,
+            r#"{"id":"a","plugin":"p","trigger":{"type":"cron","expr":"* * * * * *","start":"2026-01-01T00:00:00.123456Z"}}"#,
+        ] {
+            let job = spec(json).validate(before, &Limits::default()).unwrap();
+            let first = job.trigger.next_after(before).unwrap();
+            assert_eq!(first.timestamp_subsec_nanos() % 1_000_000, 0, "{json}");
+            // The fire as the store keeps it is not due again a fraction
+            // of a millisecond later.
+            let again = job.trigger.next_after(first);
+            assert!(
+                again.is_none_or(|n| n - first >= chrono::Duration::seconds(1)),
+                "{json}: {again:?}"
+            );
+        }
+        // An interval without a start is anchored at created_at, in ms.
+        let s = spec(r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1h"}}"#);
+        let job = s.validate(micros, &Limits::default()).unwrap();
+        assert_eq!(job.created_at, millis);
+        assert_eq!(
+            job.trigger.next_after(micros),
+            Some(millis + chrono::Duration::hours(1))
+        );
     }
 
     #[test]

@@ -30,10 +30,12 @@ pub(super) fn run_event(
     }
 }
 
-/// A run of `job_id` is no longer in flight.
-pub(super) fn release(inner: &Inner, job_id: &str) {
-    if let Some(entry) = inner.lock().jobs.get_mut(job_id) {
-        entry.in_flight = entry.in_flight.saturating_sub(1);
+/// `run` is no longer in flight (a queued catch-up run may start).
+pub(super) fn release(inner: &Inner, run: &RunRecord) {
+    let mut state = inner.lock();
+    state.run_ended(run);
+    if state.start_queued(run) {
+        inner.wake.notify_one();
     }
 }
 
@@ -81,7 +83,7 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
     // A run is started only once that is on record.
     if let Err(err) = inner.store.write(vec![Write::Run(run.clone())]).await {
         tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run start; not running it");
-        release(&inner, &run.job_id);
+        release(&inner, &run);
         return;
     }
     inner
@@ -93,11 +95,7 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
 /// The run's job and plugin; records the run as missed (and releases it)
 /// when the plugin is gone, and drops it when the job is.
 async fn lookup(inner: &Arc<Inner>, run: &RunRecord) -> Option<(Arc<Job>, Arc<Plugin>)> {
-    let job = inner
-        .lock()
-        .jobs
-        .get(run.job_id.as_str())
-        .map(|e| e.job.clone())?;
+    let job = inner.lock().entry_for(run).map(|e| e.job.clone())?;
     if let Some(plugin) = inner.plugins.get(&job.spec.plugin) {
         return Some((job, plugin));
     }
@@ -108,7 +106,7 @@ async fn lookup(inner: &Arc<Inner>, run: &RunRecord) -> Option<(Arc<Job>, Arc<Pl
     run.ended_at = Some(now);
     let event = run_event(&run, now, None, run.note.clone());
     let _ = inner.store.write(vec![Write::Run(run.clone())]).await;
-    release(inner, &run.job_id);
+    release(inner, &run);
     inner.events.publish(Event::RunMissed(event));
     None
 }
@@ -200,15 +198,17 @@ pub(super) async fn finish(
             RunRecord {
                 args: run.args.clone(),
                 ..RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
+                    .of(&run.incarnation)
             }
         });
+    let retried = retry.is_some();
     let prune = {
         let mut state = inner.lock();
-        match state.jobs.get_mut(run.job_id.as_str()) {
+        if !retried {
+            state.run_ended(&run);
+        }
+        match state.entry_for(&run) {
             Some(entry) => {
-                if retry.is_none() {
-                    entry.in_flight = entry.in_flight.saturating_sub(1);
-                }
                 entry.finished_since_prune += 1;
                 let due = entry.finished_since_prune >= inner.config.prune_every;
                 if due {
@@ -260,5 +260,8 @@ pub(super) async fn finish(
     }
     for e in events {
         inner.events.publish(e);
+    }
+    if !retried && inner.lock().start_queued(&run) {
+        inner.wake.notify_one();
     }
 }

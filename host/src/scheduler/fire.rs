@@ -60,7 +60,9 @@ fn take_due(inner: &Inner, now: DateTime<Utc>) -> Taken {
                 .jobs
                 .get(job_id)
                 .is_some_and(|e| e.generation == *generation && !e.paused),
-            Due::Run(run) => state.jobs.contains_key(run.job_id.as_str()),
+            // Only for the incarnation it belongs to (a retry of a
+            // deleted job must not run under a new job with its id).
+            Due::Run(run) => state.entry_for(run).is_some(),
         };
         if live {
             due.push((at, item));
@@ -132,8 +134,7 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
         // and guest. The rest are recorded pending and wait for a worker.
         for mut run in std::mem::take(&mut plan.starts) {
             let permit = state
-                .jobs
-                .get(run.job_id.as_str())
+                .entry_for(&run)
                 .and_then(|e| inner.plugins.get(&e.job.spec.plugin))
                 .filter(|_| !inner.stop_firing.is_cancelled())
                 .and_then(|plugin| {
@@ -165,7 +166,7 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch, now: DateTime<Utc>) 
         // lost to this outage; say so loudly.
         tracing::error!(error = %err, "could not record due fires; they will not run");
         for (run, _) in &started {
-            execute::release(inner, &run.job_id);
+            execute::release(inner, run);
         }
         return;
     }
@@ -187,6 +188,14 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch, now: DateTime<Utc>) 
 
 /// Decides what to do with a job's fire due at `at`, and returns its next
 /// fire time (after every fire that is already due).
+///
+/// Each fire gets one story: it runs, or one row says why not. With
+/// `coalesce`, the fires due at once run as one run (at the latest) and one
+/// row counts the rest, or, when even the latest is past `misfire_grace`,
+/// one row says all were missed. Without it, each fire within its grace
+/// runs: the fires due at once after downtime are catch-up runs, queued
+/// and run one after another (up to `max_instances` at once), never
+/// skipped as overlapping each other.
 fn plan_fire(
     entry: &mut JobEntry,
     at: DateTime<Utc>,
@@ -195,6 +204,10 @@ fn plan_fire(
 ) -> Option<DateTime<Utc>> {
     let job = entry.job.clone();
     let id = job.id.as_str();
+    let inc = entry.incarnation.clone();
+    let not_run = |t, status, note, plan: &mut Plan| {
+        record_not_run(id, &inc, t, status, note, now, plan);
+    };
     // Every fire due by now: usually just `at`; after downtime, more.
     let mut times = vec![at];
     let mut extra_missed: u64 = 0;
@@ -216,55 +229,85 @@ fn plan_fire(
         last = n;
         next = job.trigger.next_after(n);
     }
+    // How late `t` is, when that is past the job's misfire grace.
+    let too_late = |t: DateTime<Utc>| {
+        let grace = job.misfire_grace?;
+        let late = (now - t).to_std().unwrap_or_default();
+        (late > grace).then(|| {
+            (
+                crate::duration::format(late),
+                crate::duration::format(grace),
+            )
+        })
+    };
     if job.spec.coalesce && last != at {
+        let missed = extra_missed.max(1);
+        if let Some((late, grace)) = too_late(last) {
+            // Even the latest is too late: one row for them all.
+            let note = format!(
+                "{} fire(s) from {at} to {last} were missed while the host was behind or down \
+                 or its plugin missing; none ran: the latest would have started {late} late, \
+                 past its misfire_grace of {grace}",
+                missed + 1
+            );
+            not_run(last, RunStatus::Missed, note, plan);
+            return next;
+        }
         // Run once, for the latest; record the rest as one missed row.
-        times = vec![last];
-        extra_missed = extra_missed.max(1);
         let note = format!(
-            "{extra_missed} fire(s) from {at} to before {last} were missed while the host was \
+            "{missed} fire(s) from {at} to before {last} were missed while the host was \
              behind or down or its plugin missing; coalesced into the run at {last}"
         );
-        record_not_run(id, at, RunStatus::Missed, note, now, plan);
+        not_run(at, RunStatus::Missed, note, plan);
+        times = vec![last];
     } else if extra_missed > 0 {
         let note = format!(
             "{extra_missed} more fire(s) up to {last} were missed while the host was behind or \
              down (at most {MAX_CATCH_UP} are run per catch-up)"
         );
-        record_not_run(id, last, RunStatus::Missed, note, now, plan);
+        not_run(last, RunStatus::Missed, note, plan);
     }
+    let mut runnable = Vec::with_capacity(times.len());
     for t in times {
-        if let Some(grace) = job.misfire_grace {
-            let late = (now - t).to_std().unwrap_or_default();
-            if late > grace {
-                let note = format!(
-                    "started {} late, past its misfire_grace of {}",
-                    crate::duration::format(late),
-                    crate::duration::format(grace)
-                );
-                record_not_run(id, t, RunStatus::Missed, note, now, plan);
-                continue;
+        match too_late(t) {
+            Some((late, grace)) => {
+                let note = format!("started {late} late, past its misfire_grace of {grace}");
+                not_run(t, RunStatus::Missed, note, plan);
             }
+            None => runnable.push(t),
         }
-        if entry.in_flight >= job.spec.max_instances {
+    }
+    // Several fires due at once are catch-up runs: they queue behind each
+    // other (and behind a run already going) rather than count as overlap.
+    let catching_up = runnable.len() > 1;
+    for t in runnable {
+        let run = RunRecord::pending(id, t, t, 1).of(&inc);
+        if entry.in_flight < job.spec.max_instances {
+            entry.in_flight += 1;
+            plan.events.push(Event::RunSubmitted(execute::run_event(
+                &run, now, None, None,
+            )));
+            plan.starts.push(run);
+        } else if catching_up {
+            plan.events.push(Event::RunSubmitted(execute::run_event(
+                &run, now, None, None,
+            )));
+            plan.writes.push(Write::Run(run.clone()));
+            entry.queued.push_back(run);
+        } else {
             let note = format!(
                 "{} run(s) already in flight (max_instances {})",
                 entry.in_flight, job.spec.max_instances
             );
-            record_not_run(id, t, RunStatus::Skipped, note, now, plan);
-            continue;
+            not_run(t, RunStatus::Skipped, note, plan);
         }
-        entry.in_flight += 1;
-        let run = RunRecord::pending(id, t, t, 1);
-        plan.events.push(Event::RunSubmitted(execute::run_event(
-            &run, now, None, None,
-        )));
-        plan.starts.push(run);
     }
     next
 }
 
 fn record_not_run(
     job_id: &str,
+    incarnation: &str,
     at: DateTime<Utc>,
     status: RunStatus,
     note: String,
@@ -272,7 +315,7 @@ fn record_not_run(
     plan: &mut Plan,
 ) {
     tracing::warn!(job = job_id, scheduled_at = %at, status = status.as_str(), "{note}");
-    let run = RunRecord::not_run(job_id, at, status, note.clone());
+    let run = RunRecord::not_run(job_id, at, status, note.clone()).of(incarnation);
     let event = execute::run_event(&run, now, None, Some(note));
     plan.events.push(if status == RunStatus::Skipped {
         Event::RunSkipped(event)

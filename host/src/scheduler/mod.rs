@@ -12,6 +12,7 @@
 //! write, then handed to the executor, which bounds concurrency with a
 //! semaphore of `workers` permits.
 
+mod change;
 mod clock;
 mod execute;
 mod fire;
@@ -25,11 +26,11 @@ use crate::event::{Event, EventBus, JobEvent, PluginEvent};
 use crate::job::{Job, JobError, JobSpec};
 use crate::plugin::PluginRegistry;
 use crate::runtime::{Limits, Runtime};
-use crate::store::{BrokenJob, JobRecord, JobStore, RunRecord, StoreError, Write};
+use crate::store::{BrokenJob, JobStore, RunRecord, StoreError, Write};
 use chrono::{DateTime, Utc};
 use queue::{Due, DueQueue};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -127,7 +128,8 @@ pub struct JobInfo {
     pub next_run_time: Option<DateTime<Utc>>,
     /// Whether it is paused.
     pub paused: bool,
-    /// Runs pending or running now.
+    /// Runs pending or running now (catch-up runs queued behind them
+    /// included).
     pub in_flight: u32,
     /// Whether its plugin is loaded. A job whose plugin is missing is kept
     /// and held at its next fire; it resumes when the plugin is loaded
@@ -139,6 +141,10 @@ pub struct JobInfo {
     pub state: JobState,
     /// Warnings for people.
     pub warnings: Vec<String>,
+    /// Which life of this id the job is: new when the job is created, kept
+    /// when it is modified. Its runs carry the same value; a run of a
+    /// deleted job never shows up under a new job with the same id.
+    pub incarnation: String,
 }
 
 /// Where a job stands, for listings and filters.
@@ -170,6 +176,8 @@ impl JobState {
 #[derive(Debug)]
 pub(crate) struct JobEntry {
     job: Arc<Job>,
+    /// The job's life under this id (see [`JobInfo::incarnation`]).
+    incarnation: Arc<str>,
     next_run: Option<DateTime<Utc>>,
     paused: bool,
     /// Taken off the queue at a fire because its plugin was missing;
@@ -177,6 +185,10 @@ pub(crate) struct JobEntry {
     held: bool,
     generation: u64,
     in_flight: u32,
+    /// Catch-up runs (fires missed while down, with `coalesce = false`)
+    /// recorded pending and waiting for a slot under `max_instances`: they
+    /// run one after another instead of being skipped as overlapping.
+    queued: VecDeque<RunRecord>,
     finished_since_prune: u32,
 }
 
@@ -186,6 +198,47 @@ pub(crate) struct State {
     jobs: HashMap<Arc<str>, JobEntry>,
     queue: DueQueue,
     broken: Vec<BrokenJob>,
+}
+
+impl State {
+    /// The job `run` belongs to: the same id *and* incarnation, so a run
+    /// of a deleted job never acts on a new job that took its id.
+    pub(crate) fn entry_for(&mut self, run: &RunRecord) -> Option<&mut JobEntry> {
+        self.jobs
+            .get_mut(run.job_id.as_str())
+            .filter(|e| *e.incarnation == *run.incarnation)
+    }
+
+    /// `run` no longer holds one of its job's `max_instances` slots (it
+    /// ended, or will not start).
+    pub(crate) fn run_ended(&mut self, run: &RunRecord) {
+        if let Some(entry) = self.entry_for(run) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// If `run`'s job has a free slot and catch-up runs queued, puts the
+    /// next on the due-queue. True when it did (the caller wakes the
+    /// timer). Called once the run before it is recorded and announced,
+    /// so catch-up runs follow each other in the history and the events.
+    pub(crate) fn start_queued(&mut self, run: &RunRecord) -> bool {
+        let State { jobs, queue, .. } = self;
+        let Some(entry) = jobs
+            .get_mut(run.job_id.as_str())
+            .filter(|e| *e.incarnation == *run.incarnation)
+        else {
+            return false;
+        };
+        if entry.in_flight >= entry.job.spec.max_instances {
+            return false;
+        }
+        let Some(next) = entry.queued.pop_front() else {
+            return false;
+        };
+        entry.in_flight += 1;
+        queue.push(next.due_at, Due::Run(Box::new(next)));
+        true
+    }
 }
 
 pub(crate) struct Inner {
@@ -258,25 +311,50 @@ impl Inner {
             created_at: entry.job.created_at,
             next_run_time: entry.next_run,
             paused: entry.paused,
-            in_flight: entry.in_flight,
+            in_flight: entry
+                .in_flight
+                .saturating_add(u32::try_from(entry.queued.len()).unwrap_or(u32::MAX)),
             plugin_loaded,
             state,
             warnings: entry.job.warnings.clone(),
+            incarnation: entry.incarnation.to_string(),
         }
     }
 
-    /// Puts a job in the state and queue, replacing any entry of that id
-    /// (its in-flight count carries over: those runs are still going).
-    fn install(&self, job: Job, next_run: Option<DateTime<Utc>>, paused: bool) {
+    /// Puts a job in the state and queue, replacing any entry of that id.
+    /// An entry of the same incarnation hands over its in-flight count and
+    /// queued catch-up runs (those runs are still going), and, with
+    /// `keep_schedule`, its current next fire (read here, under the lock,
+    /// so a fire the timer took meanwhile is not taken twice). Returns the
+    /// next fire installed.
+    fn install(
+        &self,
+        job: Job,
+        mut next_run: Option<DateTime<Utc>>,
+        paused: bool,
+        incarnation: &str,
+        keep_schedule: bool,
+    ) -> Option<DateTime<Utc>> {
         let mut state = self.lock();
         let id: Arc<str> = match state.jobs.get_key_value(job.id.as_str()) {
             Some((k, _)) => k.clone(),
             None => Arc::from(job.id.as_str()),
         };
-        let (generation, in_flight) = state
-            .jobs
-            .get(&id)
-            .map_or((0, 0), |e| (e.generation + 1, e.in_flight));
+        let mut generation = 0;
+        let mut in_flight = 0;
+        let mut queued = VecDeque::new();
+        let mut incarnation: Arc<str> = Arc::from(incarnation);
+        if let Some(old) = state.jobs.get_mut(&id) {
+            generation = old.generation + 1;
+            if *old.incarnation == *incarnation {
+                incarnation = old.incarnation.clone();
+                in_flight = old.in_flight;
+                queued = std::mem::take(&mut old.queued);
+                if keep_schedule && !old.paused && !paused {
+                    next_run = old.next_run;
+                }
+            }
+        }
         if let (Some(at), false) = (next_run, paused) {
             state.queue.push(
                 at,
@@ -290,16 +368,19 @@ impl Inner {
             id,
             JobEntry {
                 job: Arc::new(job),
+                incarnation,
                 next_run,
                 paused,
                 held: false,
                 generation,
                 in_flight,
+                queued,
                 finished_since_prune: 0,
             },
         );
         drop(state);
         self.wake.notify_one();
+        next_run
     }
 }
 
@@ -331,6 +412,20 @@ impl Scheduler {
     /// # Errors
     /// When the store cannot be read.
     pub async fn start(parts: SchedulerParts) -> Result<Self, SchedulerError> {
+        Ok(Self::start_with_events(parts).await?.0)
+    }
+
+    /// As [`Self::start`], also returning a subscription to the event bus
+    /// made before recovery: it sees every event, those of the start-up
+    /// (runs found cut off, fires missed while the host was down) too,
+    /// which a [`Self::subscribe`] after the start may have missed.
+    /// Metrics count from it.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn start_with_events(
+        parts: SchedulerParts,
+    ) -> Result<(Self, broadcast::Receiver<Event>), SchedulerError> {
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -347,15 +442,17 @@ impl Scheduler {
             handle: tokio::runtime::Handle::current(),
             running: AtomicBool::new(true),
         });
-        // Subscribed before recovery, so failures it records reach listeners.
+        // Subscribed before recovery, so failures it records reach listeners
+        // (and the caller's subscription, its counts).
         let bus = inner.events.subscribe();
+        let early = inner.events.subscribe();
         tokio::spawn(listeners::dispatch(inner.clone(), bus));
         recover::recover(&inner).await?;
         let timer = inner.clone();
         inner
             .tasks
             .spawn(async move { fire::timer_loop(timer).await });
-        Ok(Self { inner })
+        Ok((Self { inner }, early))
     }
 
     /// Subscribes to the event bus.
@@ -372,61 +469,6 @@ impl Scheduler {
     /// engine that compiled it).
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.inner.runtime
-    }
-
-    /// Adds a job (or replaces one, with `replace`), committed to the store
-    /// before it returns.
-    ///
-    /// # Errors
-    /// [`SchedulerError::Invalid`] naming the bad field,
-    /// [`SchedulerError::Duplicate`], or a store error.
-    pub async fn add_job(&self, spec: JobSpec, replace: bool) -> Result<JobInfo, SchedulerError> {
-        let inner = &self.inner;
-        inner.check_running()?;
-        let now = inner.clock.now();
-        let existing = inner
-            .lock()
-            .jobs
-            .get(spec.id.as_str())
-            .map(|e| e.job.clone());
-        let job = spec.validate(now, &inner.config.default_limits)?;
-        let next_run = job.trigger.next_after(now);
-        let record = JobRecord {
-            spec: spec.clone(),
-            created_at: now,
-            next_run_time: next_run,
-            paused: spec.paused,
-        };
-        inner.store.insert_job(&record, replace).await?;
-        let id = spec.id.clone();
-        inner.install(job, next_run, spec.paused);
-        let event = inner.job_event(&id);
-        inner.events.publish(if existing.is_some() {
-            Event::JobModified(event)
-        } else {
-            Event::JobAdded(event)
-        });
-        self.job(&id)
-    }
-
-    /// Adds `spec` unless a job with the same id and the very same spec is
-    /// already stored, in which case its schedule state is kept (so a
-    /// restart with an unchanged config file neither resets schedules nor
-    /// forgets fires missed while down). A changed spec replaces the job.
-    ///
-    /// # Errors
-    /// As for [`Scheduler::add_job`].
-    pub async fn upsert_job(&self, spec: JobSpec) -> Result<JobInfo, SchedulerError> {
-        let same = self
-            .inner
-            .lock()
-            .jobs
-            .get(spec.id.as_str())
-            .is_some_and(|e| e.job.spec == spec);
-        if same {
-            return self.job(&spec.id);
-        }
-        self.add_job(spec, true).await
     }
 
     /// Removes a job, its history and its kv data.
@@ -462,11 +504,11 @@ impl Scheduler {
         let inner = &self.inner;
         inner.check_running()?;
         let now = inner.clock.now();
-        let job = inner
+        let (job, incarnation) = inner
             .lock()
             .jobs
             .get(id)
-            .map(|e| e.job.clone())
+            .map(|e| (e.job.clone(), e.incarnation.clone()))
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
         let next = if paused {
             None
@@ -486,7 +528,7 @@ impl Scheduler {
                 },
             ])
             .await?;
-        inner.install((*job).clone(), next, paused);
+        inner.install((*job).clone(), next, paused, &incarnation, false);
         let event = inner.job_event(id);
         inner.events.publish(if paused {
             Event::JobPaused(event)
@@ -659,11 +701,11 @@ impl Scheduler {
             RunRecord {
                 note,
                 args,
-                ..RunRecord::pending(id, scheduled_at, now, attempt)
+                ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation)
             }
         };
         if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
-            execute::release(inner, id);
+            execute::release(inner, &run);
             return Err(e.into());
         }
         inner.events.publish(Event::RunSubmitted(execute::run_event(

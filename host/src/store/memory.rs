@@ -138,7 +138,15 @@ impl JobStore for MemoryJobStore {
         for w in batch {
             match w {
                 Write::Run(run) => {
-                    inner.runs.insert(run.run_id.clone(), run);
+                    let live = inner
+                        .jobs
+                        .get(&run.job_id)
+                        .is_some_and(|j| j.incarnation == run.incarnation);
+                    if live {
+                        inner.runs.insert(run.run_id.clone(), run);
+                    } else {
+                        dropped_run(&run);
+                    }
                 }
                 Write::NextRun { job_id, next } => {
                     if let Some(j) = inner.jobs.get_mut(&job_id) {
@@ -183,10 +191,13 @@ impl JobStore for MemoryJobStore {
         offset: usize,
     ) -> Result<Vec<RunRecord>, StoreError> {
         let inner = self.lock();
+        let Some(incarnation) = inner.jobs.get(job_id).map(|j| j.incarnation.as_str()) else {
+            return Ok(Vec::new());
+        };
         let mut runs: Vec<RunRecord> = inner
             .runs
             .values()
-            .filter(|r| r.job_id == job_id)
+            .filter(|r| r.job_id == job_id && r.incarnation == incarnation)
             .cloned()
             .collect();
         runs.sort_by(|a, b| (b.scheduled_at, &b.run_id).cmp(&(a.scheduled_at, &a.run_id)));
@@ -200,6 +211,17 @@ impl JobStore for MemoryJobStore {
     fn kv(&self) -> Arc<dyn KvStore> {
         self.kv.clone()
     }
+}
+
+/// Says that a run of a job incarnation that is no longer live (its job
+/// was deleted, maybe re-created) was not recorded.
+pub(crate) fn dropped_run(run: &RunRecord) {
+    tracing::info!(
+        job = %run.job_id,
+        run = %run.run_id,
+        status = run.status.as_str(),
+        "the run's job was deleted while it was in flight; its result is not recorded"
+    );
 }
 
 #[cfg(test)]

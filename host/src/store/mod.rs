@@ -12,7 +12,7 @@ mod records;
 pub mod sqlite;
 
 pub use memory::{MemoryJobStore, MemoryKv};
-pub use records::{JobRecord, RunRecord, RunStatus, new_run_id};
+pub use records::{JobRecord, RunRecord, RunStatus, new_incarnation, new_run_id};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -74,7 +74,10 @@ pub enum StoreError {
 /// A state change the scheduler records. A batch is committed atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// Insert or replace a run row.
+    /// Insert or replace a run row, only while the run's job incarnation
+    /// is its job's live one: a run of a deleted job that finishes later
+    /// is dropped (and logged), never recorded under a new job that took
+    /// the id.
     Run(RunRecord),
     /// Set a job's next fire time.
     NextRun {
@@ -136,7 +139,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn delete_job(&self, id: &str) -> Result<(), StoreError>;
     /// Commits a batch of writes atomically.
     async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError>;
-    /// A job's runs, newest first: `limit` of them after skipping `offset`.
+    /// A job's runs (of its live incarnation), newest first: `limit` of
+    /// them after skipping `offset`.
     async fn runs(
         &self,
         job_id: &str,

@@ -16,6 +16,12 @@ pub struct JobRecord {
     pub next_run_time: Option<DateTime<Utc>>,
     /// Paused jobs are kept but not fired.
     pub paused: bool,
+    /// Which life of this id the job is: assigned when the job is created,
+    /// kept across modifications, new after a delete and re-create. Runs
+    /// carry it, so a run of a deleted job never shows up in the history of
+    /// a new job with the same id. (Empty only in hand-made records.)
+    #[serde(default)]
+    pub incarnation: String,
 }
 
 /// Where a run is in its life.
@@ -98,6 +104,11 @@ pub struct RunRecord {
     /// replay sets them up front.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<String>,
+    /// The incarnation of the job it belongs to (see
+    /// [`JobRecord::incarnation`]); a store records a run only while that
+    /// incarnation is the job's live one.
+    #[serde(default)]
+    pub incarnation: String,
 }
 
 impl RunRecord {
@@ -123,7 +134,15 @@ impl RunRecord {
             plugin_hash: None,
             note: None,
             args: None,
+            incarnation: String::new(),
         }
+    }
+
+    /// The same run, as belonging to job incarnation `incarnation`.
+    #[must_use]
+    pub fn of(mut self, incarnation: &str) -> Self {
+        incarnation.clone_into(&mut self.incarnation);
+        self
     }
 
     /// A record of a fire that did not run.
@@ -143,5 +162,10 @@ impl RunRecord {
 
 /// A time-ordered unique id (UUID v7), so run ids sort by creation.
 pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A fresh job incarnation id (UUID v7).
+pub fn new_incarnation() -> String {
     uuid::Uuid::now_v7().to_string()
 }

@@ -3,7 +3,7 @@
 use super::cron::{CronError, CronSchedule};
 use super::{Jitter, Kind, Trigger};
 use crate::duration::{self, DurationError};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -165,9 +165,12 @@ pub fn parse_tz(tz: Option<&str>) -> Result<Tz, TriggerError> {
     }
 }
 
+/// Times are kept to the millisecond, as the job store keeps them: a
+/// trigger computing in microseconds would find a fire stored as
+/// `…00.123` still due at `…00.123456` after a restart (a false miss).
 fn parse_time(field: &'static str, value: &str) -> Result<DateTime<Utc>, TriggerError> {
     DateTime::parse_from_rfc3339(value.trim())
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(3))
         .map_err(|_| TriggerError::BadTime {
             field,
             value: value.to_owned(),
@@ -261,7 +264,7 @@ impl TriggerSpec {
                 }
                 Ok(Trigger {
                     kind: Kind::Interval {
-                        anchor: anchor.unwrap_or(now + step),
+                        anchor: anchor.unwrap_or(now.trunc_subsecs(3) + step),
                         every: step,
                     },
                     start: None,
@@ -300,7 +303,7 @@ impl TriggerSpec {
 /// zone repeats it; an error when the zone skips it).
 fn parse_date(at: &str, tz: Option<&str>) -> Result<DateTime<Utc>, TriggerError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(at.trim()) {
-        return Ok(t.with_timezone(&Utc));
+        return Ok(t.with_timezone(&Utc).trunc_subsecs(3));
     }
     let zone = parse_tz(tz)?;
     let naive = NaiveDateTime::parse_from_str(at.trim(), "%Y-%m-%dT%H:%M:%S")

@@ -30,6 +30,8 @@ pub use kv::SqliteKv;
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_run_args.sql"),
+    // 0003 is kv usage (another branch); keep this after it when merging.
+    include_str!("0004_incarnation.sql"),
 ];
 
 /// Most commands grouped into one transaction.
@@ -296,9 +298,9 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<(), StoreError> {
         Cmd::Insert(job, replace, _) => {
             let spec = serde_json::to_string(&job.spec).map_err(backend)?;
             let sql = if *replace {
-                "INSERT OR REPLACE INTO jobs (id, spec, created_at, next_run_time, paused) VALUES (?1, ?2, ?3, ?4, ?5)"
+                "INSERT OR REPLACE INTO jobs (id, spec, created_at, next_run_time, paused, incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
             } else {
-                "INSERT INTO jobs (id, spec, created_at, next_run_time, paused) VALUES (?1, ?2, ?3, ?4, ?5)"
+                "INSERT INTO jobs (id, spec, created_at, next_run_time, paused, incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
             };
             conn.execute(
                 sql,
@@ -307,7 +309,8 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<(), StoreError> {
                     spec,
                     ms(job.created_at),
                     job.next_run_time.map(ms),
-                    job.paused
+                    job.paused,
+                    job.incarnation
                 ],
             )
             .map_err(|e| match e {
@@ -323,8 +326,8 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<(), StoreError> {
             let spec = serde_json::to_string(&job.spec).map_err(backend)?;
             let n = conn
                 .execute(
-                    "UPDATE jobs SET spec = ?2, created_at = ?3, next_run_time = ?4, paused = ?5 WHERE id = ?1",
-                    params![job.spec.id, spec, ms(job.created_at), job.next_run_time.map(ms), job.paused],
+                    "UPDATE jobs SET spec = ?2, created_at = ?3, next_run_time = ?4, paused = ?5, incarnation = ?6 WHERE id = ?1",
+                    params![job.spec.id, spec, ms(job.created_at), job.next_run_time.map(ms), job.paused, job.incarnation],
                 )
                 .map_err(backend)?;
             if n == 0 {
@@ -361,14 +364,18 @@ fn insert_run(
     outcome: &Option<String>,
     logs: &str,
 ) -> Result<(), StoreError> {
+    // Only for the job's live incarnation: a run of a deleted job that
+    // finishes later must not reappear under a new job with its id.
     let mut stmt = conn
         .prepare_cached(
             "INSERT OR REPLACE INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
-               started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+               started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args,
+               incarnation)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16
+             WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND incarnation = ?16)",
         )
         .map_err(backend)?;
-    stmt.execute(params![
+    let written = stmt.execute(params![
         r.run_id,
         r.job_id,
         r.attempt,
@@ -384,8 +391,12 @@ fn insert_run(
         r.plugin_hash,
         r.note,
         r.args,
+        r.incarnation,
     ])
     .map_err(backend)?;
+    if written == 0 {
+        super::memory::dropped_run(r);
+    }
     Ok(())
 }
 
@@ -424,7 +435,7 @@ fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
 }
 
 const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
-                           ended_at, outcome, fuel, logs, plugin_hash, note, args";
+                           ended_at, outcome, fuel, logs, plugin_hash, note, args, incarnation";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(5)?;
@@ -448,6 +459,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         plugin_hash: row.get(11)?,
         note: row.get(12)?,
         args: row.get(13)?,
+        incarnation: row.get(14)?,
     })
 }
 
@@ -457,7 +469,10 @@ impl JobStore for SqliteJobStore {
         self.read(|conn| {
             let mut snap = Snapshot::default();
             let mut stmt = conn
-                .prepare("SELECT id, spec, created_at, next_run_time, paused FROM jobs ORDER BY id")
+                .prepare(
+                    "SELECT id, spec, created_at, next_run_time, paused, incarnation \
+                     FROM jobs ORDER BY id",
+                )
                 .map_err(backend)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -467,17 +482,19 @@ impl JobStore for SqliteJobStore {
                         r.get::<_, i64>(2)?,
                         r.get::<_, Option<i64>>(3)?,
                         r.get::<_, bool>(4)?,
+                        r.get::<_, String>(5)?,
                     ))
                 })
                 .map_err(backend)?;
             for row in rows {
-                let (id, spec, created, next, paused) = row.map_err(backend)?;
+                let (id, spec, created, next, paused, incarnation) = row.map_err(backend)?;
                 match serde_json::from_str(&spec) {
                     Ok(spec) => snap.jobs.push(JobRecord {
                         spec,
                         created_at: from_ms(created),
                         next_run_time: next.map(from_ms),
                         paused,
+                        incarnation,
                     }),
                     Err(e) => snap.broken.push(BrokenJob {
                         id,
@@ -537,6 +554,7 @@ impl JobStore for SqliteJobStore {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {RUN_COLUMNS} FROM runs WHERE job_id = ?1
+                       AND incarnation = (SELECT incarnation FROM jobs WHERE id = ?1)
                      ORDER BY scheduled_at DESC, run_id DESC LIMIT ?2 OFFSET ?3"
                 ))
                 .map_err(backend)?;

@@ -17,6 +17,7 @@ fn record(id: &str) -> JobRecord {
         created_at: from_ms(1_700_000_000_000),
         next_run_time: Some(from_ms(1_700_000_060_000)),
         paused: false,
+        incarnation: String::new(),
     }
 }
 
@@ -183,4 +184,69 @@ fn a_database_from_a_newer_version_is_refused() {
     }
     let err = SqliteJobStore::open(&path).unwrap_err().to_string();
     assert!(err.contains("schema version 99"), "{err}");
+}
+
+#[tokio::test]
+async fn runs_of_a_deleted_incarnation_are_not_recorded_or_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteJobStore::open(&dir.path().join("db")).unwrap();
+    let old = JobRecord {
+        incarnation: "old".into(),
+        ..record("a")
+    };
+    store.insert_job(&old, false).await.unwrap();
+    let running = RunRecord::pending("a", from_ms(1), from_ms(1), 1).of("old");
+    store.write(vec![Write::Run(running.clone())]).await.unwrap();
+    store.delete_job("a").await.unwrap();
+    let new = JobRecord {
+        incarnation: "new".into(),
+        ..record("a")
+    };
+    store.insert_job(&new, false).await.unwrap();
+    // The old run finishes after the job was deleted and re-created.
+    let mut finished = running;
+    finished.status = RunStatus::Finished;
+    let fresh = RunRecord::pending("a", from_ms(2), from_ms(2), 1).of("new");
+    store
+        .write(vec![Write::Run(finished.clone()), Write::Run(fresh.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.run(&finished.run_id).await.unwrap(), None);
+    let listed: Vec<String> = store
+        .runs("a", 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(listed, [fresh.run_id]);
+}
+
+#[tokio::test]
+async fn a_database_from_before_incarnations_keeps_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.execute_batch(
+            "INSERT INTO jobs (id, spec, created_at, next_run_time, paused)
+               VALUES ('a', '{\"id\":\"a\",\"plugin\":\"hello\",\"trigger\":{\"type\":\"interval\",\"every\":\"1m\"}}', 0, 60000, 0);
+             INSERT INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status)
+               VALUES ('r1', 'a', 1, 0, 0, 'finished');",
+        )
+        .unwrap();
+        tx.pragma_update(None, "user_version", 2).unwrap();
+        tx.commit().unwrap();
+    }
+    let store = SqliteJobStore::open(&path).unwrap();
+    let snap = store.load().await.unwrap();
+    assert_eq!(snap.jobs.len(), 1);
+    assert!(!snap.jobs[0].incarnation.is_empty());
+    let runs = store.runs("a", 10, 0).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].incarnation, snap.jobs[0].incarnation);
 }

@@ -1,0 +1,169 @@
+//! Adding and changing jobs: what a new spec keeps of the job it replaces.
+//!
+//! One rule for every way a spec arrives (`POST /jobs` with
+//! `replace_existing`, `PATCH /jobs/{id}`, a jobs file or a sidecar that
+//! changed between restarts):
+//!
+//! - **The schedule is kept unless the trigger changes.** Same trigger:
+//!   same `created_at` (it anchors intervals without a `start`) and same
+//!   next fire, so an hourly job whose args change at every deploy still
+//!   runs every hour, and fires missed while the host was down are still
+//!   handled by `misfire_grace` and `coalesce`. A new trigger starts from
+//!   now, as a new job does.
+//! - **The paused state changes only through pause and resume**, or when
+//!   a file's (or body's) own `paused` value changes: a spec that says
+//!   what the previous one said leaves a job paused through the API
+//!   paused. (The API refuses a `PATCH` that would flip it; see
+//!   `api/jobs.rs`.)
+//! - **A job keeps its incarnation** (and with it its run history and the
+//!   runs in flight) until it is deleted; a job created after a delete is
+//!   a new incarnation.
+
+use super::{JobInfo, Scheduler, SchedulerError};
+use crate::event::Event;
+use crate::job::{Job, JobSpec};
+use crate::store::{JobRecord, Write, new_incarnation};
+use chrono::{DateTime, SubsecRound, Utc};
+use std::sync::Arc;
+
+/// What the scheduler knows of a job a new spec would replace.
+struct Existing {
+    job: Arc<Job>,
+    incarnation: String,
+    paused: bool,
+    next_run: Option<DateTime<Utc>>,
+}
+
+/// How a spec reached the scheduler.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A new job; an existing one is replaced only with `replace`.
+    Add { replace: bool },
+    /// A change to an existing job.
+    Modify,
+}
+
+impl Scheduler {
+    /// Adds a job (or replaces one, with `replace`), committed to the store
+    /// before it returns. Replacing keeps the job's schedule when the
+    /// trigger is unchanged, and its paused state unless the spec's
+    /// `paused` differs from the replaced spec's (see the module docs).
+    ///
+    /// # Errors
+    /// [`SchedulerError::Invalid`] naming the bad field,
+    /// [`SchedulerError::Duplicate`], or a store error.
+    pub async fn add_job(&self, spec: JobSpec, replace: bool) -> Result<JobInfo, SchedulerError> {
+        self.put(spec, Mode::Add { replace }).await
+    }
+
+    /// Changes an existing job to `spec` (a `PATCH`): as [`Self::add_job`]
+    /// with `replace`, but the job must exist.
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`], [`SchedulerError::Invalid`], or a
+    /// store error.
+    pub async fn modify_job(&self, spec: JobSpec) -> Result<JobInfo, SchedulerError> {
+        self.put(spec, Mode::Modify).await
+    }
+
+    /// Adds `spec` unless a job with the same id and the very same spec is
+    /// already stored, in which case nothing changes (so a restart with an
+    /// unchanged config file neither resets schedules nor forgets fires
+    /// missed while down). A changed spec replaces the job, keeping its
+    /// schedule unless the trigger changed.
+    ///
+    /// # Errors
+    /// As for [`Scheduler::add_job`].
+    pub async fn upsert_job(&self, spec: JobSpec) -> Result<JobInfo, SchedulerError> {
+        let same = self
+            .inner
+            .lock()
+            .jobs
+            .get(spec.id.as_str())
+            .is_some_and(|e| e.job.spec == spec);
+        if same {
+            return self.job(&spec.id);
+        }
+        self.add_job(spec, true).await
+    }
+
+    async fn put(&self, spec: JobSpec, mode: Mode) -> Result<JobInfo, SchedulerError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        // Milliseconds, as the store keeps them: `created_at` anchors
+        // intervals, and an anchor that lost its microseconds at a restart
+        // would move every fire (and make a false miss).
+        let now = inner.clock.now().trunc_subsecs(3);
+        let existing = inner.lock().jobs.get(spec.id.as_str()).map(|e| Existing {
+            job: e.job.clone(),
+            incarnation: e.incarnation.to_string(),
+            paused: e.paused,
+            next_run: e.next_run,
+        });
+        let existing = match (existing, mode) {
+            (None, Mode::Modify) => return Err(SchedulerError::JobNotFound(spec.id.clone())),
+            (Some(_), Mode::Add { replace: false }) => {
+                return Err(SchedulerError::Duplicate(spec.id.clone()));
+            }
+            (existing, _) => existing,
+        };
+        let (created_at, paused, incarnation, keep) = match &existing {
+            None => (now, spec.paused, new_incarnation(), false),
+            Some(old) => {
+                let same_trigger = old.job.spec.trigger == spec.trigger;
+                // A file or body that says what the replaced spec said
+                // about `paused` leaves the live state (pause and resume
+                // through the API) alone.
+                let paused = if spec.paused == old.job.spec.paused {
+                    old.paused
+                } else {
+                    spec.paused
+                };
+                let created_at = if same_trigger {
+                    old.job.created_at
+                } else {
+                    now
+                };
+                let keep = same_trigger && !old.paused && !paused;
+                (created_at, paused, old.incarnation.clone(), keep)
+            }
+        };
+        let job = spec.validate(created_at, &inner.config.default_limits)?;
+        let next_run = match &existing {
+            _ if paused => None,
+            Some(old) if keep => old.next_run,
+            _ => job.trigger.next_after(now),
+        };
+        let record = JobRecord {
+            spec: spec.clone(),
+            created_at,
+            next_run_time: next_run,
+            paused,
+            incarnation: incarnation.clone(),
+        };
+        inner
+            .store
+            .insert_job(&record, existing.is_some())
+            .await?;
+        let id = spec.id.clone();
+        let installed = inner.install(job, next_run, paused, &incarnation, keep);
+        if installed != next_run {
+            // The timer took a fire while this change was being committed:
+            // the store gets the next fire the job really has.
+            inner
+                .store
+                .write(vec![Write::NextRun {
+                    job_id: id.clone(),
+                    next: installed,
+                }])
+                .await?;
+        }
+        let event = inner.job_event(&id);
+        inner.events.publish(if existing.is_some() {
+            Event::JobModified(event)
+        } else {
+            Event::JobAdded(event)
+        });
+        self.job(&id)
+    }
+}
