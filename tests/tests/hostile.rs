@@ -80,15 +80,22 @@ const MAX_KEPT: usize = 1024;
 /// kept (each was charged 0 bytes), with no truncation marker.
 #[test]
 fn empty_records_cost_their_framing_and_are_dropped_and_counted() {
+    // A generous timeout: the machine running the tests may be loaded, and
+    // this is about what is kept, not how fast.
     let r = run(
         plugins::FLOOD,
-        &["--args", r#"{"empty_logs":100000,"empty_lines":100000}"#],
+        &[
+            "--timeout",
+            "300s",
+            "--args",
+            r#"{"empty_logs":100000,"empty_lines":20000}"#,
+        ],
     );
-    assert_eq!(kind(&r), "succeeded", "{}", r.report);
-    assert_eq!(r.report["outcome"]["output"], "calls=200000");
+    assert_eq!(kind(&r), "succeeded", "{}", r.report["outcome"]);
+    assert_eq!(r.report["outcome"]["output"], "calls=120000");
     let logs = logs(&r);
     assert_eq!(logs.len(), MAX_KEPT + 1, "kept records plus the marker");
-    let dropped = 200_000 - MAX_KEPT as u64;
+    let dropped = 120_000 - MAX_KEPT as u64;
     assert_eq!(r.report["logs_dropped_records"], dropped);
     assert_eq!(r.report["logs_dropped_bytes"], 0);
     let marker = logs[MAX_KEPT]["message"].as_str().unwrap_or_default();
@@ -103,27 +110,32 @@ fn empty_records_cost_their_framing_and_are_dropped_and_counted() {
 /// held gigabytes.
 #[test]
 fn millions_of_log_fields_are_neither_lifted_nor_kept() {
-    let fields = 2_000_000;
+    // A million fields: wasmtime itself refuses to lift more than 128 MiB
+    // of them in one call (about 1.6 million), with its own trap.
+    let fields = 1_000_000;
     let r = run(
         plugins::FLOOD,
         &[
+            "--timeout",
+            "300s",
             "--args",
-            &format!(r#"{{"fields":{fields},"field_calls":20}}"#),
+            &format!(r#"{{"fields":{fields},"field_calls":30}}"#),
         ],
     );
     assert_eq!(kind(&r), "succeeded", "{}", r.report["outcome"]);
     let logs = logs(&r);
-    assert_eq!(logs.len(), 20);
+    assert_eq!(logs.len(), 30);
     let kept = logs[0]["fields"].as_array().map_or(0, Vec::len);
     assert_eq!(kept, 33, "32 fields and the note");
     assert_eq!(
         logs[0]["fields"][32][1],
         format!("{} more fields not kept (at most 32 per call)", fields - 32)
     );
-    // The guest itself holds ~80 MiB of its own memory for the list; the
-    // host held ~2 GiB before. A sanity bound, far from both.
+    // The guest itself holds ~64 MiB of its own memory for the list; the
+    // host held another ~46 MiB per call before, ~1.4 GiB for these 30. A
+    // sanity bound, far from both.
     assert!(
-        r.peak_rss < 768 << 20,
+        r.peak_rss < 512 << 20,
         "peak RSS {} MiB",
         r.peak_rss >> 20
     );

@@ -45,6 +45,14 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 /// of the guest's yields to the async executor.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Fuel injected into a running guest at a time: the precision of the
+/// fuel a run stopped by its timeout reports.
+const FUEL_SLICE: u64 = 10_000_000;
+
+/// wasmtime's default bound on the bytes one host call copies out of a
+/// guest.
+const DEFAULT_HOSTCALL_FUEL: usize = 128 << 20;
+
 /// Outputs longer than this are cut (and the cut marked) before they are
 /// reported; the guest's own memory limit bounds what we lift first.
 pub const MAX_OUTPUT: usize = 64 * 1024;
@@ -230,8 +238,22 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // Compiled code keeps its fuel count in a register and stores it only
+        // at calls and when its injected fuel runs out, so a tight loop
+        // stopped by its deadline would report the fuel of its first
+        // instructions. Injecting it in slices makes the stored count exact
+        // to within one slice (and adds a yield per slice).
+        let _ = store.fuel_async_yield_interval(Some(FUEL_SLICE));
         // Only fails when fuel is disabled in the engine, and it never is.
         let fuel_set = store.set_fuel(limits.fuel).is_ok();
+        // What one host call (or the run's result) may copy out of the
+        // guest: wasmtime's 128 MiB, or the job's own memory limit if larger,
+        // so an output that fits in the guest is lifted and then cut.
+        store.set_hostcall_fuel(
+            usize::try_from(limits.memory_bytes)
+                .unwrap_or(usize::MAX)
+                .max(DEFAULT_HOSTCALL_FUEL),
+        );
         let deadline = started + limits.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
