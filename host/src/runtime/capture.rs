@@ -1,9 +1,17 @@
 //! Bounded capture of a run's stdout, stderr and log calls.
 //!
 //! Everything a guest prints or logs lands in one per-run budget (64 KiB by
-//! default). Past it, output is dropped *silently to the guest*: a capture
-//! that returned write errors would crash guests whose `println!` panics on
-//! failure. The report counts what was dropped and ends with a marker line.
+//! default). Every record is charged its text *and* its framing
+//! ([`RECORD_OVERHEAD`] bytes, plus [`FIELD_OVERHEAD`] per field), so empty
+//! lines and empty log calls cost something and the number of kept records
+//! is bounded by `budget / RECORD_OVERHEAD` (1,024 by default) and never
+//! exceeds [`MAX_RECORDS`]. The first record that does not fit closes the
+//! capture: it and everything after it is dropped, so the kept log is a
+//! prefix of what the guest wrote, with no gaps.
+//!
+//! Dropping is *silent to the guest*: a capture that returned write errors
+//! would crash guests whose `println!` panics on failure. The report counts
+//! the dropped records and bytes and ends with a marker line.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -18,7 +26,19 @@ pub const DEFAULT_LOG_BUDGET: usize = 64 * 1024;
 /// The longest single record; longer lines and messages are cut.
 const MAX_RECORD: usize = 4 * 1024;
 /// At most this many key/value fields are kept per log call.
-const MAX_FIELDS: usize = 32;
+pub(crate) const MAX_FIELDS: usize = 32;
+/// Longest field key kept, in bytes.
+const MAX_FIELD_KEY: usize = 256;
+/// What every kept record costs on top of its text: its source, level and
+/// the framing it is stored and served in (a JSON object with those keys
+/// is about 50 bytes). It is what makes an empty line cost something.
+pub const RECORD_OVERHEAD: usize = 64;
+/// What every kept log field costs on top of its key and value.
+pub const FIELD_OVERHEAD: usize = 16;
+/// The most records a run keeps, whatever its budget: with the default
+/// 64 KiB budget the framing charge stops at 1,024 records first; this
+/// bounds hosts configured with a larger budget.
+pub const MAX_RECORDS: usize = 16 * 1024;
 
 /// Where a captured line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -72,7 +92,11 @@ struct Inner {
     records: Vec<LogRecord>,
     used: usize,
     budget: usize,
-    dropped: u64,
+    /// Set by the first record that does not fit; everything after it is
+    /// dropped too.
+    full: bool,
+    dropped_bytes: u64,
+    dropped_records: u64,
     /// Bytes of stdout and stderr not yet ended by a newline.
     partial: [Vec<u8>; 2],
 }
@@ -88,7 +112,9 @@ impl Capture {
             records: Vec::new(),
             used: 0,
             budget,
-            dropped: 0,
+            full: false,
+            dropped_bytes: 0,
+            dropped_records: 0,
             partial: [Vec::new(), Vec::new()],
         })))
     }
@@ -99,19 +125,44 @@ impl Capture {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a log call from the guest.
-    pub(crate) fn log(&self, level: LogLevel, message: &str, fields: Vec<(String, String)>) {
-        let fields = fields
-            .into_iter()
-            .take(MAX_FIELDS)
-            .map(|(k, v)| (cut(&k, 256), cut(&v, MAX_RECORD)))
-            .collect();
+    /// Records a log call from the guest. `fields` are the first fields the
+    /// guest passed, each made by [`field`] (the caller copies at most
+    /// [`MAX_FIELDS`] of them, and only what is kept of each), and
+    /// `more_fields` how many it passed beyond those, noted in the record.
+    pub(crate) fn log(
+        &self,
+        level: LogLevel,
+        message: &str,
+        mut fields: Vec<(String, String)>,
+        more_fields: usize,
+    ) {
+        fields.truncate(MAX_FIELDS);
+        if more_fields > 0 {
+            fields.push((
+                "[wasmcron]".to_owned(),
+                format!("{more_fields} more fields not kept (at most {MAX_FIELDS} per call)"),
+            ));
+        }
         self.lock().push(LogRecord {
             source: LogSource::Log,
             level,
             message: cut(message, MAX_RECORD),
             fields,
         });
+    }
+
+    /// Whether the budget is spent: every further record is dropped, so a
+    /// caller may skip copying one.
+    pub(crate) fn is_full(&self) -> bool {
+        self.lock().full
+    }
+
+    /// Counts a record the caller dropped without building it, because the
+    /// capture [`is_full`](Self::is_full); `text_bytes` is its text length.
+    pub(crate) fn count_dropped(&self, text_bytes: usize) {
+        let mut inner = self.lock();
+        inner.dropped_records += 1;
+        inner.dropped_bytes += text_bytes as u64;
     }
 
     /// Records a note from the host about this run (a refused request, say),
@@ -142,8 +193,8 @@ impl Capture {
     }
 
     /// Ends the capture: flushes unterminated lines, adds the truncation
-    /// marker, and returns the records and the dropped byte count.
-    pub(crate) fn finish(&self) -> (Vec<LogRecord>, u64) {
+    /// marker, and returns the records and what was dropped.
+    pub(crate) fn finish(&self) -> Captured {
         let mut inner = self.lock();
         for (idx, source) in [(0, LogSource::Stdout), (1, LogSource::Stderr)] {
             let line = std::mem::take(&mut inner.partial[idx]);
@@ -151,10 +202,11 @@ impl Capture {
                 inner.push_line(source, &line);
             }
         }
-        if inner.dropped > 0 {
+        if inner.dropped_records > 0 {
             let message = format!(
-                "[wasmcron] {} bytes of output dropped: the run's log budget of {} bytes was used up",
-                inner.dropped, inner.budget
+                "[wasmcron] {} bytes of output dropped ({} records): the run's log budget of {} \
+                 bytes was used up (each record is charged its text plus {RECORD_OVERHEAD} bytes)",
+                inner.dropped_bytes, inner.dropped_records, inner.budget
             );
             inner.records.push(LogRecord {
                 source: LogSource::Host,
@@ -163,7 +215,11 @@ impl Capture {
                 fields: Vec::new(),
             });
         }
-        (std::mem::take(&mut inner.records), inner.dropped)
+        Captured {
+            records: std::mem::take(&mut inner.records),
+            dropped_bytes: inner.dropped_bytes,
+            dropped_records: inner.dropped_records,
+        }
     }
 
     /// A WASI stdout or stderr stream that writes into this capture.
@@ -196,8 +252,27 @@ impl Capture {
     }
 }
 
+/// What a finished capture kept and dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Captured {
+    /// The kept records, ending with the truncation marker if any were
+    /// dropped.
+    pub(crate) records: Vec<LogRecord>,
+    /// Text bytes of the dropped records (their framing not counted).
+    pub(crate) dropped_bytes: u64,
+    /// How many records were dropped.
+    pub(crate) dropped_records: u64,
+}
+
 impl Inner {
     fn push_line(&mut self, source: LogSource, line: &[u8]) {
+        if self.full {
+            // No copy of a line that will not be kept.
+            let text = line.strip_suffix(b"\r").unwrap_or(line);
+            self.dropped_records += 1;
+            self.dropped_bytes += text.len() as u64;
+            return;
+        }
         let level = if source == LogSource::Stderr {
             LogLevel::Warn
         } else {
@@ -214,19 +289,31 @@ impl Inner {
     }
 
     fn push(&mut self, record: LogRecord) {
-        let cost = record.message.len()
+        let text = record.message.len()
             + record
                 .fields
                 .iter()
                 .map(|(k, v)| k.len() + v.len())
                 .sum::<usize>();
-        if self.used + cost > self.budget {
-            self.dropped += cost as u64;
+        let cost = text + RECORD_OVERHEAD + FIELD_OVERHEAD * record.fields.len();
+        if self.full
+            || self.records.len() >= MAX_RECORDS
+            || self.used.saturating_add(cost) > self.budget
+        {
+            self.full = true;
+            self.dropped_records += 1;
+            self.dropped_bytes += text as u64;
         } else {
             self.used += cost;
             self.records.push(record);
         }
     }
+}
+
+/// A log field as it is kept: the key cut to 256 bytes, the value to 4 KiB.
+/// Only the kept part is copied out of `key` and `value`.
+pub(crate) fn field(key: &str, value: &str) -> (String, String) {
+    (cut(key, MAX_FIELD_KEY), cut(value, MAX_RECORD))
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
@@ -314,30 +401,82 @@ mod tests {
         c.write(LogSource::Stdout, b"one\ntw");
         c.write(LogSource::Stdout, b"o\nthree");
         c.write(LogSource::Stderr, b"err\r\n");
-        let (records, dropped) = c.finish();
-        let msgs: Vec<_> = records.iter().map(|r| r.message.as_str()).collect();
+        let done = c.finish();
+        let msgs: Vec<_> = done.records.iter().map(|r| r.message.as_str()).collect();
         assert_eq!(msgs, ["one", "two", "err", "three"]);
-        assert_eq!(records[2].level, LogLevel::Warn);
-        assert_eq!(dropped, 0);
+        assert_eq!(done.records[2].level, LogLevel::Warn);
+        assert_eq!(done.dropped_records, 0);
     }
 
     #[test]
     fn output_past_the_budget_is_dropped_and_marked() {
-        let c = Capture::new(10);
-        c.write(LogSource::Stdout, b"12345\n67890\nabcdef\n");
-        let (records, dropped) = c.finish();
-        assert_eq!(records.len(), 3);
-        assert_eq!(dropped, 6);
-        assert_eq!(records[2].source, LogSource::Host);
-        assert!(records[2].message.contains("6 bytes of output dropped"));
+        // Room for two 5-byte lines and their framing, not a third.
+        let c = Capture::new(2 * (5 + RECORD_OVERHEAD) + 3);
+        c.write(LogSource::Stdout, b"12345\n67890\nabcdef\nxy\n");
+        let done = c.finish();
+        assert_eq!(done.records.len(), 3);
+        // Once full, everything after is dropped too, even what would fit.
+        assert_eq!((done.dropped_bytes, done.dropped_records), (8, 2));
+        assert_eq!(done.records[2].source, LogSource::Host);
+        assert!(
+            done.records[2]
+                .message
+                .contains("8 bytes of output dropped (2 records)"),
+            "{}",
+            done.records[2].message
+        );
+    }
+
+    #[test]
+    fn empty_records_cost_their_framing_and_their_number_is_bounded() {
+        let c = Capture::new(DEFAULT_LOG_BUDGET);
+        for _ in 0..50_000 {
+            c.log(LogLevel::Info, "", Vec::new(), 0);
+            c.write(LogSource::Stdout, b"\n");
+        }
+        let done = c.finish();
+        let kept = DEFAULT_LOG_BUDGET / RECORD_OVERHEAD;
+        // The kept records and the marker.
+        assert_eq!(done.records.len(), kept + 1);
+        assert_eq!(done.dropped_records, 100_000 - kept as u64);
+        assert_eq!(done.dropped_bytes, 0);
+        let marker = &done.records[kept].message;
+        assert!(marker.contains(&format!("({} records)", 100_000 - kept)), "{marker}");
+    }
+
+    #[test]
+    fn record_count_is_capped_even_with_a_huge_budget() {
+        let c = Capture::new(usize::MAX);
+        for _ in 0..MAX_RECORDS + 10 {
+            c.write(LogSource::Stderr, b"\n");
+        }
+        let done = c.finish();
+        assert_eq!(done.records.len(), MAX_RECORDS + 1);
+        assert_eq!(done.dropped_records, 10);
+    }
+
+    #[test]
+    fn fields_are_charged_and_extra_fields_noted() {
+        let c = Capture::new(DEFAULT_LOG_BUDGET);
+        let fields = vec![field("k", &"v".repeat(100)); MAX_FIELDS];
+        c.log(LogLevel::Info, "m", fields, 5);
+        let done = c.finish();
+        let record = &done.records[0];
+        assert_eq!(record.fields.len(), MAX_FIELDS + 1);
+        assert_eq!(
+            record.fields[MAX_FIELDS].1,
+            "5 more fields not kept (at most 32 per call)"
+        );
+        let inner = c.lock();
+        assert!(inner.used >= RECORD_OVERHEAD + MAX_FIELDS * (101 + FIELD_OVERHEAD));
     }
 
     #[test]
     fn long_lines_and_messages_are_cut() {
         let c = Capture::new(1 << 20);
         c.write(LogSource::Stdout, &vec![b'x'; MAX_RECORD + 10]);
-        c.log(LogLevel::Info, &"é".repeat(MAX_RECORD), Vec::new());
-        let (records, _) = c.finish();
+        c.log(LogLevel::Info, &"é".repeat(MAX_RECORD), Vec::new(), 0);
+        let records = c.finish().records;
         // The log call lands before the stdout tail, which only ends at finish.
         assert_eq!(records[0].message.len(), MAX_RECORD);
         assert!(records[1].message.contains("…[cut"));

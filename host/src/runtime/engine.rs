@@ -14,7 +14,7 @@
 //! reservation fails (a `ulimit -v`, a small 32-bit address space) we fall
 //! back to the on-demand allocator instead of refusing to start.
 
-use super::limits::MAX_MEMORY_LIMIT;
+use super::limits::{MAX_MEMORY_LIMIT, MAX_TABLE_ELEMENTS};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Whether this kernel offers `pagemap_scan`, for reports.
@@ -100,7 +100,11 @@ fn pooling(options: &EngineOptions) -> PoolingAllocationConfig {
     pool.total_component_instances(n)
         .total_core_instances(n.saturating_mul(16))
         .total_memories(n.saturating_mul(4))
-        .total_tables(n.saturating_mul(8))
+        // Each table slot reserves `MAX_TABLE_ELEMENTS` pointers (800 KB of
+        // address space, touched only as far as a guest's table reaches);
+        // four per run covers a Rust component's one or two.
+        .total_tables(n.saturating_mul(4))
+        .table_elements(MAX_TABLE_ELEMENTS)
         .total_stacks(n)
         .max_core_instances_per_component(64)
         .max_memories_per_component(8)

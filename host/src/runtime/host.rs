@@ -3,11 +3,22 @@
 //! Every size the guest controls is capped here, before anything is stored:
 //! keys, values, messages and fields. Refusals reach the guest as a
 //! `kv-error`; they never trap.
+//!
+//! `log` is linked by hand rather than through the generated bindings: those
+//! would lift the whole `fields` list into host memory before the call (a
+//! guest passing millions of empty fields made the host hold ~126 MiB per
+//! call). Here the list stays in guest memory as a [`WasmList`] and only the
+//! fields that are kept are read and copied.
 
 use super::bindings::wasmcron::plugin::{kv, log, types};
-use super::capture::LogLevel;
+use super::capture::{self, LogLevel, MAX_FIELDS};
 use super::state::RunState;
 use crate::store::KvError;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, WasmList, WasmStr};
+
+/// The WIT name of the log interface, as components import it.
+const LOG_INTERFACE: &str = "wasmcron:plugin/log@0.1.0";
 
 /// Longest kv key, in bytes.
 pub const MAX_KV_KEY: usize = 256;
@@ -16,17 +27,63 @@ pub const MAX_KV_VALUE: usize = 1 << 20;
 
 impl types::Host for RunState {}
 
-impl log::Host for RunState {
-    fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
-        let level = match level {
-            log::Level::Trace => LogLevel::Trace,
-            log::Level::Debug => LogLevel::Debug,
-            log::Level::Info => LogLevel::Info,
-            log::Level::Warn => LogLevel::Warn,
-            log::Level::Error => LogLevel::Error,
-        };
-        self.capture.log(level, &message, fields);
+/// Links `wasmcron:plugin/log`'s `log` function.
+///
+/// # Errors
+/// When the linker already defines it.
+pub(crate) fn add_log_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    linker.instance(LOG_INTERFACE)?.func_wrap(
+        "log",
+        |store: StoreContextMut<'_, RunState>,
+         (level, message, fields): (log::Level, WasmStr, WasmList<(WasmStr, WasmStr)>)| {
+            log(store, level, &message, &fields)
+        },
+    )
+}
+
+/// One `log` call. Lifting the strings charged the guest fuel for their
+/// length already; reading them here borrows guest memory, and only the
+/// message and the first [`MAX_FIELDS`] fields are read at all. Invalid
+/// UTF-8 (which no well-formed guest sends) traps, as the generated
+/// bindings would.
+fn log(
+    mut store: StoreContextMut<'_, RunState>,
+    level: log::Level,
+    message: &WasmStr,
+    fields: &WasmList<(WasmStr, WasmStr)>,
+) -> wasmtime::Result<()> {
+    let level = match level {
+        log::Level::Trace => LogLevel::Trace,
+        log::Level::Debug => LogLevel::Debug,
+        log::Level::Info => LogLevel::Info,
+        log::Level::Warn => LogLevel::Warn,
+        log::Level::Error => LogLevel::Error,
+    };
+    let capture = store.data().capture.clone();
+    let read = fields.len().min(MAX_FIELDS);
+    let more_fields = fields.len() - read;
+    if capture.is_full() {
+        // Nothing will be kept: count the text without copying it.
+        let mut bytes = message.to_str(&store)?.len();
+        for i in 0..read {
+            if let Some(field) = fields.get(&mut store, i) {
+                let (k, v) = field?;
+                bytes += k.to_str(&store)?.len() + v.to_str(&store)?.len();
+            }
+        }
+        capture.count_dropped(bytes);
+        return Ok(());
     }
+    let mut kept = Vec::with_capacity(read);
+    for i in 0..read {
+        if let Some(field) = fields.get(&mut store, i) {
+            let (k, v) = field?;
+            kept.push(capture::field(&k.to_str(&store)?, &v.to_str(&store)?));
+        }
+    }
+    let message = message.to_str(&store)?;
+    capture.log(level, &message, kept, more_fields);
+    Ok(())
 }
 
 fn check_key(key: &str) -> Result<(), kv::KvError> {

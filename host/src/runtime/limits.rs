@@ -88,8 +88,13 @@ pub(crate) struct MemoryLimiter {
     pub(crate) hit: bool,
 }
 
-/// Tables hold function references; no sane guest needs more than this.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// The most elements a guest's table may have, at instantiation or by
+/// growing. Tables hold function references (one per address-taken
+/// function); large toolchains' runtimes need tens of thousands. The
+/// pooling allocator reserves this many per table slot, so the engine
+/// (`engine.rs`) is configured with the same number: a larger table is
+/// refused when the run instantiates it, whichever allocator is in use.
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl MemoryLimiter {
     pub(crate) fn new(max_memory: u64) -> Self {

@@ -16,6 +16,7 @@ pub mod capture;
 pub mod engine;
 pub mod grants;
 mod host;
+pub mod http;
 pub mod limits;
 pub mod outcome;
 mod state;
@@ -43,6 +44,14 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 /// How often the epoch advances: the granularity of the timeout check and
 /// of the guest's yields to the async executor.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Fuel injected into a running guest at a time: the precision of the
+/// fuel a run stopped by its timeout reports.
+const FUEL_SLICE: u64 = 10_000_000;
+
+/// wasmtime's default bound on the bytes one host call copies out of a
+/// guest.
+const DEFAULT_HOSTCALL_FUEL: usize = 128 << 20;
 
 /// Outputs longer than this are cut (and the cut marked) before they are
 /// reported; the guest's own memory limit bounds what we lift first.
@@ -117,7 +126,17 @@ impl Runtime {
         // Linked for every plugin, refused per request: a job without an
         // http grant gets `HTTP-request-denied` for every host.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        bindings::Job::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
+        // ...and the constructors that make the host hold memory check the
+        // grant and charge the run (`runtime::http`).
+        http::gate_http(&mut linker)?;
+        // The job world's imports; `log` by hand, so that a guest's fields
+        // are read from its memory rather than lifted whole (`host.rs`).
+        bindings::wasmcron::plugin::types::add_to_linker::<_, HasSelf<RunState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        bindings::wasmcron::plugin::kv::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
+        host::add_log_to_linker(&mut linker)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone())?;
         Ok(Self {
@@ -203,7 +222,7 @@ impl Runtime {
             Err(err) => {
                 // The host's side is missing (a directory, a secret); it may
                 // be fixed before the next attempt, so retrying is allowed.
-                let (logs, logs_dropped_bytes) = capture.finish();
+                let captured = capture.finish();
                 return RunReport {
                     outcome: Outcome::Failed {
                         message: err.to_string(),
@@ -211,15 +230,30 @@ impl Runtime {
                     },
                     fuel_consumed: 0,
                     duration: started.elapsed(),
-                    logs,
-                    logs_dropped_bytes,
+                    logs: captured.records,
+                    logs_dropped_bytes: captured.dropped_bytes,
+                    logs_dropped_records: captured.dropped_records,
                 };
             }
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // Compiled code keeps its fuel count in a register and stores it only
+        // at calls and when its injected fuel runs out, so a tight loop
+        // stopped by its deadline would report the fuel of its first
+        // instructions. Injecting it in slices makes the stored count exact
+        // to within one slice (and adds a yield per slice).
+        let _ = store.fuel_async_yield_interval(Some(FUEL_SLICE));
         // Only fails when fuel is disabled in the engine, and it never is.
         let fuel_set = store.set_fuel(limits.fuel).is_ok();
+        // What one host call (or the run's result) may copy out of the
+        // guest: wasmtime's 128 MiB, or the job's own memory limit if larger,
+        // so an output that fits in the guest is lifted and then cut.
+        store.set_hostcall_fuel(
+            usize::try_from(limits.memory_bytes)
+                .unwrap_or(usize::MAX)
+                .max(DEFAULT_HOSTCALL_FUEL),
+        );
         let deadline = started + limits.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
@@ -279,17 +313,18 @@ impl Runtime {
         };
         let secrets = std::mem::take(&mut store.data_mut().secrets);
         drop(store);
-        let (mut logs, logs_dropped_bytes) = capture.finish();
+        let mut captured = capture.finish();
         let mut outcome = outcome;
         if !secrets.is_empty() {
-            scrub(&mut outcome, &mut logs, &secrets);
+            scrub(&mut outcome, &mut captured.records, &secrets);
         }
         RunReport {
             outcome,
             fuel_consumed,
             duration: started.elapsed(),
-            logs,
-            logs_dropped_bytes,
+            logs: captured.records,
+            logs_dropped_bytes: captured.dropped_bytes,
+            logs_dropped_records: captured.dropped_records,
         }
     }
 }
@@ -329,6 +364,25 @@ fn classify(err: &wasmtime::Error, state: &RunState, capture: &Capture) -> Outco
     }
     if state.limiter.hit || err.downcast_ref::<limits::MemoryLimitExceeded>().is_some() {
         return Outcome::MemoryLimit;
+    }
+    // `exit(code)` (WASI `exit`): the guest asked to end, it did not crash.
+    if let Some(wasmtime_wasi::I32Exit(code)) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return if *code == 0 {
+            capture.note(
+                LogLevel::Info,
+                "[wasmcron] the guest called exit(0) instead of returning: the run succeeded \
+                 with no output"
+                    .to_owned(),
+            );
+            Outcome::Succeeded {
+                output: String::new(),
+            }
+        } else {
+            Outcome::Failed {
+                message: format!("the guest called exit with a non-zero status ({code})"),
+                retryable: false,
+            }
+        };
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Outcome::OutOfFuel,

@@ -104,8 +104,13 @@ pub struct RunReport {
     pub duration: Duration,
     /// Captured stdout, stderr and log calls, in order.
     pub logs: Vec<super::capture::LogRecord>,
-    /// Bytes of logs dropped because the run's log budget was spent.
+    /// Bytes of log text dropped because the run's log budget was spent
+    /// (the records' framing not counted).
     pub logs_dropped_bytes: u64,
+    /// Records (lines, log calls, host notes) dropped because the run's log
+    /// budget was spent. Empty ones count too: each costs its framing.
+    #[serde(default)]
+    pub logs_dropped_records: u64,
 }
 
 mod duration_us {

@@ -3,6 +3,7 @@
 
 use super::capture::{Capture, LogLevel, LogSource};
 use super::grants::{Grants, SECRET_ENV_PREFIX};
+use super::http::{BODY_CHUNK, HttpBudget, MAX_RESOURCES};
 use super::limits::MemoryLimiter;
 use crate::store::KvStore;
 use std::sync::Arc;
@@ -24,7 +25,15 @@ pub struct RunState {
     pub(crate) timed_out: bool,
     /// Secret names and values, scrubbed from what the run reports.
     pub(crate) secrets: Vec<(String, String)>,
+    /// What the run has created of `wasi:http` resources.
+    pub(crate) http_budget: HttpBudget,
+    /// Bytes one `fields` resource may hold (0 without an http grant).
+    pub(crate) http_field_limit: usize,
 }
+
+/// Bytes of headers one `fields` resource of a job with an http grant may
+/// hold (wasmtime-wasi-http's default, which counts the in-memory form).
+const HTTP_FIELD_LIMIT: usize = 128 << 10;
 
 impl std::fmt::Debug for RunState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,20 +101,28 @@ impl RunState {
                 secrets.push((name.clone(), value));
             }
         }
+        let http_granted = !grants.http.is_empty();
+        let http_field_limit = if http_granted { HTTP_FIELD_LIMIT } else { 0 };
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(http_field_limit);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Ok(Self {
             wasi: builder.build(),
-            http: WasiHttpCtx::new(),
+            http,
             hooks: HttpGate {
                 grants: grants.clone(),
                 capture: capture.clone(),
             },
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(memory_limit),
             capture,
             kv,
             job_id,
             timed_out: false,
             secrets,
+            http_budget: HttpBudget::new(http_granted),
+            http_field_limit,
         })
     }
 }
@@ -143,6 +160,12 @@ type SendResult = wasmtime_wasi_http::Result<(
 )>;
 
 impl wasmtime_wasi_http::WasiHttpHooks for HttpGate {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        // Bounds what each outgoing body buffers on the host; charged per
+        // request by `runtime::http`.
+        BODY_CHUNK
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
