@@ -16,6 +16,7 @@ pub mod capture;
 pub mod engine;
 pub mod grants;
 mod host;
+pub mod lane;
 pub mod limits;
 pub mod outcome;
 mod state;
@@ -222,7 +223,12 @@ impl Runtime {
         let fuel_set = store.set_fuel(limits.fuel).is_ok();
         let deadline = started + limits.timeout;
         store.set_epoch_deadline(1);
+        // The scheduler's lanes count the slices a run uses (lane.rs).
+        let slices = lane::counter();
         store.epoch_deadline_callback(move |mut ctx| {
+            if let Some(slices) = &slices {
+                slices.fetch_add(1, Ordering::Relaxed);
+            }
             if Instant::now() >= deadline {
                 ctx.data_mut().timed_out = true;
                 Err(wasmtime::Error::msg("run timed out"))

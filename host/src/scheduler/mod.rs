@@ -15,11 +15,13 @@
 mod clock;
 mod execute;
 mod fire;
+mod lane;
 mod listeners;
 mod queue;
 mod recover;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use lane::max_live_runs;
 
 use crate::event::{Event, EventBus, JobEvent, PluginEvent};
 use crate::job::{Job, JobError, JobSpec};
@@ -197,6 +199,8 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     events: EventBus,
     workers: Arc<Semaphore>,
+    /// Where long and CPU-heavy runs go (lane.rs).
+    lanes: lane::Lanes,
     config: SchedulerConfig,
     /// Cancelled at shutdown: no new fires, no new runs start.
     stop_firing: CancellationToken,
@@ -340,6 +344,7 @@ impl Scheduler {
             clock: parts.clock,
             events: EventBus::default(),
             workers: Arc::new(Semaphore::new(parts.config.workers.max(1))),
+            lanes: lane::Lanes::new(parts.config.workers),
             config: parts.config,
             stop_firing: CancellationToken::new(),
             stop_runs: CancellationToken::new(),
