@@ -79,9 +79,10 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 fn scenario(bin: &str, healthy: usize, hostile: bool, seconds: i64) -> Figures {
     // Aligned to a whole second far enough ahead for the host to start and
-    // compile its plugins; the first two seconds are a warm-up, not counted.
+    // compile its plugins (a debug build on a loaded machine takes tens of
+    // seconds); the first two seconds are a warm-up, not counted.
     let now = chrono::Utc::now().timestamp();
-    let start = now + 12;
+    let start = now + 45;
     let start_text = chrono::DateTime::from_timestamp(start, 0)
         .expect("time")
         .to_rfc3339();

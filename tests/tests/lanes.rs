@@ -36,6 +36,17 @@ async fn runs(base: &str, job: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The API's base URL. More patient than `Host::api_url`: a debug build
+/// compiling four plugins on a loaded machine takes its time to listen.
+fn api_url(host: &Host) -> String {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !host.log().contains("HTTP API listening") {
+        assert!(Instant::now() < deadline, "the API never listened:\n{}", host.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    host.api_url()
+}
+
 /// Lines of the host's JSON log that say `job`'s run was demoted.
 fn demotions(host: &Host, job: &str) -> usize {
     host.log()
@@ -67,7 +78,7 @@ limits = { timeout = "2s" }
         &["spin"],
     );
     let host = Host::start(BIN, dir.path(), &[]);
-    let base = host.api_url();
+    let base = api_url(&host);
     post(&base, "/jobs/burn-fuel/run").await;
     post(&base, "/jobs/burn-time/run").await;
     let mut ended = Vec::new();
@@ -87,6 +98,16 @@ limits = { timeout = "2s" }
         assert_eq!(demotions(&host, job), 1, "{job}:\n{}", host.log());
         ended.push(run);
     }
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains("wasmcron_runs_demoted_total 2"),
+        "{metrics}"
+    );
     let (fuel, time) = (&ended[0], &ended[1]);
     assert_eq!(fuel["outcome"]["kind"], "out-of-fuel", "{fuel}");
     // All of the budget was burnt, most of it in the slow lane.
@@ -110,7 +131,7 @@ limits = { timeout = "5m", fuel = 10000000000000 }
         &["spin"],
     );
     let host = Host::start(BIN, dir.path(), &["--shutdown-grace", "1s"]);
-    post(&host.api_url(), "/jobs/forever/run").await;
+    post(&api_url(&host), "/jobs/forever/run").await;
     eventually(&host, "the spinning run to be demoted", || {
         demotions(&host, "forever") == 1
     });
@@ -153,7 +174,7 @@ async fn healthy_fires_beside_ten_spinning_jobs_and_a_hanging_listener_are_never
     }
     let dir = setup(&jobs, &["spin", "hello", "panic", "stall"]);
     let host = Host::start(BIN, dir.path(), &["--workers", "8", "--shutdown-grace", "1s"]);
-    let base = host.api_url();
+    let base = api_url(&host);
     // Ten seconds of fires, with every spinner started.
     let deadline = Instant::now() + Duration::from_secs(60);
     while (0..10).map(|i| demotions(&host, &format!("spin{i}"))).sum::<usize>() < 8 {

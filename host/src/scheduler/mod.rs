@@ -733,6 +733,12 @@ impl Scheduler {
         Ok(self.inner.store.run(run_id).await?)
     }
 
+    /// Runs moved to the slow lane since start (long or CPU-heavy; see
+    /// `lane.rs`), for metrics.
+    pub fn runs_demoted(&self) -> u64 {
+        self.inner.lanes.demoted()
+    }
+
     /// Entries in the due-queue (stale ones included), for metrics.
     pub fn queue_len(&self) -> usize {
         self.inner.lock().queue.len()
