@@ -12,7 +12,9 @@ use folder::{FolderSync, report_job};
 use crate::api::{ApiState, Metrics, Token};
 use crate::plugin::{CompileCache, PluginFolder, PluginRegistry, WatchOptions};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
+use crate::scheduler::{
+    Scheduler, SchedulerConfig, SchedulerParts, SystemClock, max_live_runs,
+};
 use anyhow::Context as _;
 use std::future::Future;
 use std::path::PathBuf;
@@ -99,8 +101,13 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     };
     let store = open_store(&options.db)?;
     let kv = store.kv();
+    // The pool needs a slot for every sandbox that may be live at once:
+    // both lanes' runs and the listener deliveries (scheduler/lane.rs).
+    let mut runtime_config = RuntimeConfig::default();
+    let live = u32::try_from(max_live_runs(options.workers)).unwrap_or(u32::MAX);
+    runtime_config.engine.max_concurrent_runs = runtime_config.engine.max_concurrent_runs.max(live);
     let runtime = Arc::new(
-        Runtime::new(RuntimeConfig::default(), store.kv())
+        Runtime::new(runtime_config, store.kv())
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .context("starting the WebAssembly runtime")?,
     );

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod grants;
 mod host;
 pub mod http;
+pub mod lane;
 pub mod limits;
 pub mod outcome;
 mod state;
@@ -256,7 +257,12 @@ impl Runtime {
         );
         let deadline = started + limits.timeout;
         store.set_epoch_deadline(1);
+        // The scheduler's lanes count the slices a run uses (lane.rs).
+        let slices = lane::counter();
         store.epoch_deadline_callback(move |mut ctx| {
+            if let Some(slices) = &slices {
+                slices.fetch_add(1, Ordering::Relaxed);
+            }
             if Instant::now() >= deadline {
                 ctx.data_mut().timed_out = true;
                 Err(wasmtime::Error::msg("run timed out"))

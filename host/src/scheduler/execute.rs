@@ -1,6 +1,8 @@
-//! The executor: one task per run, bounded by the worker semaphore.
+//! The executor: one task per run, bounded by the worker semaphore; the
+//! run's guest call goes through the lanes (`lane.rs`).
 
 use super::Inner;
+use super::lane::Ended;
 use super::queue::Due;
 use crate::event::{Event, RunEvent};
 use crate::job::Job;
@@ -125,7 +127,7 @@ async fn run_guest(
     // way they are recorded with the result (moved back below, not cloned
     // twice), so a replay can run with the same.
     let args = run.args.take().unwrap_or_else(|| job.args.clone());
-    let request = RunRequest {
+    let request = Arc::new(RunRequest {
         job_id: run.job_id.clone(),
         run_id: run.run_id.clone(),
         scheduled_at: run.scheduled_at,
@@ -136,19 +138,27 @@ async fn run_guest(
             .grants
             .clone()
             .unwrap_or_else(|| inner.plugins.default_grants(plugin.name())),
+    });
+    // An owned future, so the lanes can move it to the slow lane mid-run.
+    let guest = {
+        let (runtime, request) = (inner.runtime.clone(), request.clone());
+        async move { runtime.run(&plugin, &request).await }
     };
-    let report = tokio::select! {
-        r = inner.runtime.run(&plugin, &request) => Some(r),
-        () = inner.stop_runs.cancelled() => None,
-    };
-    // The worker is free once the guest is done; recording the result
-    // need not hold it.
-    drop(permit);
-    run.args = Some(request.args);
-    let ended = inner.clock.now();
-    run.ended_at = Some(ended);
-    let (kind, guest_retryable, message) = match report {
-        Some(report) => {
+    let ended = inner
+        .lanes
+        .run((&run.job_id, &run.run_id), permit, &inner.stop_runs, guest)
+        .await;
+    // The guest's future (and its share of the request) is gone unless a
+    // stopped slow-lane task has not dropped it yet; then the args are
+    // copied.
+    run.args = Some(match Arc::try_unwrap(request) {
+        Ok(request) => request.args,
+        Err(shared) => shared.args.clone(),
+    });
+    let ended_at = inner.clock.now();
+    run.ended_at = Some(ended_at);
+    let (kind, guest_retryable, message) = match ended {
+        Ended::Finished(report) => {
             let kind = report.outcome.kind().as_str().to_owned();
             let (retryable, message) = match &report.outcome {
                 Outcome::Succeeded { .. } => (false, None),
@@ -162,14 +172,27 @@ async fn run_guest(
             run.outcome = Some(report.outcome);
             (kind, retryable, message)
         }
-        None => {
+        Ended::Failed(why) => {
+            // A bug on the host's side, not the guest's: recorded as a
+            // trap so the run is not left "running" forever.
+            let message = format!("the host failed while running the guest: {why}");
+            tracing::error!(job = %run.job_id, run = %run.run_id, "{message}");
+            let outcome = Outcome::Trapped {
+                message: message.clone(),
+            };
+            let kind = outcome.kind().as_str().to_owned();
+            run.status = RunStatus::Finished;
+            run.outcome = Some(outcome);
+            (kind, true, Some(message))
+        }
+        Ended::Stopped => {
             run.status = RunStatus::Interrupted;
             let note = "the host shut down while the run was in flight".to_owned();
             run.note = Some(note.clone());
             ("interrupted".to_owned(), true, Some(note))
         }
     };
-    finish(&inner, &job, run, &kind, guest_retryable, message, ended).await;
+    finish(&inner, &job, run, &kind, guest_retryable, message, ended_at).await;
 }
 
 /// Records how a run ended, schedules a retry if the policy says so, and

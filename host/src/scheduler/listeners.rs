@@ -1,10 +1,14 @@
 //! Per-job error listeners: listener plugins and webhooks.
 //!
 //! One task reads the event bus; each delivery runs in its own task under
-//! a bound (64 at once), with a timeout, so a listener that fails or hangs
-//! is logged and contained: it never blocks the scheduler or other
-//! listeners. Deliveries are best effort: they are not persisted, and a
-//! host that stops mid-delivery does not redeliver.
+//! a bound, with a timeout, so a listener that fails or hangs is logged
+//! and contained: it never blocks the scheduler or other listeners.
+//! Listener plugins run in the slow lane (`lane.rs`), at most
+//! `MAX_LISTENER_RUNS` at once, outside the workers' bound and CPU: a
+//! listener that computes for its whole timeout delays other deliveries,
+//! never a run. Webhooks only wait on the network; they run on the
+//! scheduler's runtime, 64 at once. Deliveries are best effort: they are
+//! not persisted, and a host that stops mid-delivery does not redeliver.
 
 use super::Inner;
 use crate::event::{Event, RunEvent};
@@ -15,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, broadcast};
 
-/// Deliveries in progress at once.
-const MAX_DELIVERIES: usize = 64;
+/// Webhook deliveries in progress at once.
+const MAX_WEBHOOKS: usize = 64;
 /// How long a listener plugin may run for one event.
 const LISTENER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one webhook attempt may take.
@@ -32,7 +36,7 @@ pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Even
             None
         }
     };
-    let permits = Arc::new(Semaphore::new(MAX_DELIVERIES));
+    let webhooks = Arc::new(Semaphore::new(MAX_WEBHOOKS));
     loop {
         let event = tokio::select! {
             r = rx.recv() => r,
@@ -61,23 +65,36 @@ pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Even
             .map(|e| e.job.listeners.clone())
             .unwrap_or_default();
         for listener in listeners {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
-            };
-            let inner = inner.clone();
-            let http = http.clone();
-            let event = event.clone();
-            let run = run.clone();
-            tokio::spawn(async move {
-                match listener {
-                    Listener::Plugin(name) => deliver_plugin(&inner, &name, kind, &run).await,
-                    Listener::Webhook(url) => match http {
-                        Some(http) => deliver_webhook(&http, &url, &event).await,
-                        None => tracing::warn!(url, "webhook listener skipped: no HTTP client"),
-                    },
+            match listener {
+                Listener::Plugin(name) => {
+                    let inner2 = inner.clone();
+                    let run = run.clone();
+                    let deliver = async move { deliver_plugin(&inner2, &name, kind, &run).await };
+                    // Waiting for a slot holds the bus back; past its
+                    // capacity events are dropped and counted (above).
+                    let Some((lane, permit)) = inner.lanes.listener_slot().await else {
+                        return;
+                    };
+                    lane.spawn(async move {
+                        deliver.await;
+                        drop(permit);
+                    });
                 }
-                drop(permit);
-            });
+                Listener::Webhook(url) => {
+                    let Ok(permit) = webhooks.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let http = http.clone();
+                    let event = event.clone();
+                    tokio::spawn(async move {
+                        match http {
+                            Some(http) => deliver_webhook(&http, &url, &event).await,
+                            None => tracing::warn!(url, "webhook listener skipped: no HTTP client"),
+                        }
+                        drop(permit);
+                    });
+                }
+            }
         }
     }
 }

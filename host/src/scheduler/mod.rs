@@ -16,11 +16,13 @@ mod change;
 mod clock;
 mod execute;
 mod fire;
+mod lane;
 mod listeners;
 mod queue;
 mod recover;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use lane::max_live_runs;
 
 use crate::event::{Event, EventBus, JobEvent, PluginEvent};
 use crate::job::{Job, JobError, JobSpec};
@@ -250,6 +252,8 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     events: EventBus,
     workers: Arc<Semaphore>,
+    /// Where long and CPU-heavy runs go (lane.rs).
+    lanes: lane::Lanes,
     config: SchedulerConfig,
     /// Cancelled at shutdown: no new fires, no new runs start.
     stop_firing: CancellationToken,
@@ -435,6 +439,7 @@ impl Scheduler {
             clock: parts.clock,
             events: EventBus::default(),
             workers: Arc::new(Semaphore::new(parts.config.workers.max(1))),
+            lanes: lane::Lanes::new(parts.config.workers),
             config: parts.config,
             stop_firing: CancellationToken::new(),
             stop_runs: CancellationToken::new(),
@@ -768,6 +773,12 @@ impl Scheduler {
     /// A store error.
     pub async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, SchedulerError> {
         Ok(self.inner.store.run(run_id).await?)
+    }
+
+    /// Runs moved to the slow lane since start (long or CPU-heavy; see
+    /// `lane.rs`), for metrics.
+    pub fn runs_demoted(&self) -> u64 {
+        self.inner.lanes.demoted()
     }
 
     /// Entries in the due-queue (stale ones included), for metrics.

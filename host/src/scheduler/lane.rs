@@ -1,0 +1,392 @@
+//! Two lanes for runs, so runaway guests cannot make healthy jobs late.
+//!
+//! ```text
+//! fire ──worker permit──▶ fast lane (the scheduler's runtime)
+//!                           │ > DEMOTE_AFTER_SLICES epoch slices of guest CPU,
+//!                           │ or running for > DEMOTE_AFTER
+//!                           ▼ worker permit released, slow permit taken
+//!                         slow lane (own runtime, threads at nice 19)
+//! ```
+//!
+//! Every run starts in the fast lane, under one of the `workers` permits.
+//! A run that keeps the CPU (a guest computing for more than a few 10 ms
+//! epoch slices) or keeps its worker (a guest waiting for seconds) is
+//! *demoted*: its future, still running, is handed to the slow lane and
+//! polled there from the point it had reached, and its worker permit goes
+//! to the next fire. The slow lane is a tokio runtime of its own whose
+//! threads run at the lowest OS priority, so the kernel gives the fast
+//! lane's threads the CPU whenever they want it, and runaway guests share
+//! what is left. It has its own bound (as many runs as `workers`); a run
+//! due for demotion while it is full stays where it is and tries again at
+//! its next slice.
+//!
+//! Every guarantee holds in both lanes: fuel, memory and the epoch
+//! deadline live in the run's `Store`, which moves with the future; the
+//! timeout's timer stays with the runtime that created it; `max_instances`
+//! counts runs, not lanes; shutdown cancels a demoted run the same way.
+//!
+//! Listener plugin deliveries run in the slow lane from the start, under
+//! a bound of their own ([`MAX_LISTENER_RUNS`]): they are notifications,
+//! and one that hangs for its whole timeout must not take CPU or workers
+//! from runs.
+//!
+//! Measured with `cargo bench -p wasmcron-tests --bench contention`
+//! (docs/BENCHMARKS.md): 1,000 healthy one-second jobs beside 10 spinning
+//! and 3 sleeping guests.
+
+use crate::runtime::lane::count_slices;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// Epoch slices (10 ms ticks that found the guest computing) after which
+/// a run leaves the fast lane. A `hello` run computes for microseconds and
+/// almost never sees a tick; three slices are 20 to 30 ms of CPU.
+pub(crate) const DEMOTE_AFTER_SLICES: u32 = 3;
+/// Wall-clock age after which a run leaves the fast lane even when it
+/// computes nothing (a guest sleeping or waiting on the network): it would
+/// otherwise hold a worker the healthy jobs need.
+pub(crate) const DEMOTE_AFTER: Duration = Duration::from_secs(1);
+/// How often a run due for demotion retries while the slow lane is full
+/// and the run is not computing (a computing one retries every slice).
+const RETRY_FULL: Duration = Duration::from_millis(100);
+/// The slow lane's threads' nice value: the lowest priority.
+#[cfg(target_os = "linux")]
+const SLOW_NICE: i32 = 19;
+/// Listener plugin deliveries at once, all in the slow lane.
+pub(crate) const MAX_LISTENER_RUNS: usize = 8;
+
+/// Sandboxes a scheduler with `workers` may have live at once: `workers`
+/// in the fast lane, as many demoted ones in the slow lane, and the
+/// listener deliveries. The engine's instance pool must have this many
+/// slots (`EngineOptions::max_concurrent_runs`).
+pub fn max_live_runs(workers: usize) -> usize {
+    workers.max(1).saturating_mul(2) + MAX_LISTENER_RUNS
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// How a run given to [`Lanes::run`] ended.
+#[derive(Debug)]
+pub(crate) enum Ended<T> {
+    /// It completed, in whichever lane.
+    Finished(T),
+    /// Shutdown stopped it.
+    Stopped,
+    /// The task running it panicked; says how.
+    Failed(String),
+}
+
+/// The slow lane: a runtime of its own and its bound.
+struct SlowLane {
+    /// Taken at drop, to shut down without blocking (it may be dropped
+    /// inside the scheduler's runtime).
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: Handle,
+    permits: Arc<Semaphore>,
+}
+
+impl Drop for SlowLane {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The fast and slow lanes of one scheduler.
+pub(crate) struct Lanes {
+    /// `None` when its runtime could not be started: everything then runs
+    /// in the fast lane, as before lanes existed.
+    slow: Option<SlowLane>,
+    listener_permits: Arc<Semaphore>,
+    demoted: AtomicU64,
+}
+
+impl std::fmt::Debug for Lanes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lanes")
+            .field("slow", &self.slow.is_some())
+            .field("demoted", &self.demoted.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Lanes {
+    /// Starts the slow lane, bounded to `workers` runs, on as many threads
+    /// as there are cores (they only get CPU the fast lane leaves).
+    pub(crate) fn new(workers: usize) -> Self {
+        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let built = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("wasmcron-slow")
+            .on_thread_start(lower_priority)
+            .enable_all()
+            .build();
+        let slow = match built {
+            Ok(runtime) => Some(SlowLane {
+                handle: runtime.handle().clone(),
+                runtime: Some(runtime),
+                permits: Arc::new(Semaphore::new(workers.max(1))),
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the slow lane; long and CPU-heavy runs will share the scheduler's threads");
+                None
+            }
+        };
+        Self {
+            slow,
+            listener_permits: Arc::new(Semaphore::new(MAX_LISTENER_RUNS)),
+            demoted: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs demoted to the slow lane since start.
+    pub(crate) fn demoted(&self) -> u64 {
+        self.demoted.load(Ordering::Relaxed)
+    }
+
+    /// Where a listener delivery runs (the slow lane; the caller's runtime
+    /// when there is none), with the permit that bounds deliveries,
+    /// waited for. `None` only if the bound was closed, which it never is.
+    pub(crate) async fn listener_slot(&self) -> Option<(Handle, OwnedSemaphorePermit)> {
+        let handle = self
+            .slow
+            .as_ref()
+            .map_or_else(Handle::current, |slow| slow.handle.clone());
+        let permit = self.listener_permits.clone().acquire_owned().await.ok()?;
+        Some((handle, permit))
+    }
+
+    /// Runs `future` (one run's guest call), starting in the fast lane
+    /// under `permit` and demoting it when it runs long or hot; `stop`
+    /// cancelled stops it in either lane. `job` and `run` name it in the
+    /// log.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        (job, run): (&str, &str),
+        permit: OwnedSemaphorePermit,
+        stop: &CancellationToken,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> Ended<T> {
+        let slices = Arc::new(AtomicU32::new(0));
+        let future: BoxFuture<T> = Box::pin(count_slices(slices.clone(), future));
+        let Some(slow) = &self.slow else {
+            return tokio::select! {
+                v = future => Ended::Finished(v),
+                () = stop.cancelled() => Ended::Stopped,
+            };
+        };
+        let step = tokio::select! {
+            step = UntilDemoted::new(future, &slices, &slow.permits) => step,
+            () = stop.cancelled() => return Ended::Stopped,
+        };
+        // The worker is free once the guest is done or gone to the slow
+        // lane; recording the result need not hold it.
+        drop(permit);
+        let (future, slow_permit, reason) = match step {
+            Step::Done(v) => return Ended::Finished(v),
+            Step::Demote {
+                future,
+                permit,
+                reason,
+            } => (future, permit, reason),
+        };
+        self.demoted.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            job,
+            run,
+            reason,
+            slices = slices.load(Ordering::Relaxed),
+            "run demoted to the slow lane"
+        );
+        let task = slow.handle.spawn(async move {
+            let v = future.await;
+            drop(slow_permit);
+            v
+        });
+        let abort = task.abort_handle();
+        tokio::select! {
+            r = task => match r {
+                Ok(v) => Ended::Finished(v),
+                Err(e) if e.is_cancelled() => Ended::Stopped,
+                Err(e) => Ended::Failed(e.to_string()),
+            },
+            () = stop.cancelled() => {
+                // The guest's future is dropped on the slow lane at its
+                // next poll (a computing guest yields every 10 ms).
+                abort.abort();
+                Ended::Stopped
+            }
+        }
+    }
+}
+
+/// What [`UntilDemoted`] resolves to.
+enum Step<T> {
+    Done(T),
+    Demote {
+        future: BoxFuture<T>,
+        permit: OwnedSemaphorePermit,
+        reason: &'static str,
+    },
+}
+
+/// Polls a run's future in the fast lane until it completes, or until it
+/// is due for demotion and a slow-lane permit is free: then it returns
+/// the future, still pending, to be polled on from the slow lane. Every
+/// poll that returns `Pending` is a point where the guest is suspended
+/// (in a host call or at an epoch yield), so handing it over is safe.
+struct UntilDemoted<'a, T> {
+    future: Option<BoxFuture<T>>,
+    slices: &'a AtomicU32,
+    permits: &'a Arc<Semaphore>,
+    /// Fires at [`DEMOTE_AFTER`] (then every [`RETRY_FULL`] while the slow
+    /// lane is full), waking the run when its guest is idle.
+    age: Pin<Box<tokio::time::Sleep>>,
+    old: bool,
+}
+
+impl<'a, T> UntilDemoted<'a, T> {
+    fn new(future: BoxFuture<T>, slices: &'a AtomicU32, permits: &'a Arc<Semaphore>) -> Self {
+        Self {
+            future: Some(future),
+            slices,
+            permits,
+            age: Box::pin(tokio::time::sleep(DEMOTE_AFTER)),
+            old: false,
+        }
+    }
+}
+
+impl<T> Future for UntilDemoted<'_, T> {
+    type Output = Step<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Step<T>> {
+        let this = self.get_mut();
+        let Some(future) = this.future.as_mut() else {
+            // Already handed over; never polled again by `Lanes::run`.
+            return Poll::Pending;
+        };
+        if let Poll::Ready(v) = future.as_mut().poll(cx) {
+            return Poll::Ready(Step::Done(v));
+        }
+        if !this.old && this.age.as_mut().poll(cx).is_ready() {
+            this.old = true;
+        }
+        let hot = this.slices.load(Ordering::Relaxed) >= DEMOTE_AFTER_SLICES;
+        if !hot && !this.old {
+            return Poll::Pending;
+        }
+        match this.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let reason = if hot { "cpu" } else { "long" };
+                match this.future.take() {
+                    Some(future) => Poll::Ready(Step::Demote {
+                        future,
+                        permit,
+                        reason,
+                    }),
+                    None => Poll::Pending,
+                }
+            }
+            Err(_) => {
+                if this.old {
+                    // Full: look again shortly (a computing guest also
+                    // wakes us at its next slice).
+                    this.old = false;
+                    let at = tokio::time::Instant::now() + RETRY_FULL;
+                    this.age.as_mut().reset(at);
+                    if this.age.as_mut().poll(cx).is_ready() {
+                        cx.waker().wake_by_ref();
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to nice 19. On Linux
+/// the nice value is per thread (`setpriority(PRIO_PROCESS, tid)`); other
+/// systems would apply it to the whole process, so there it is left alone.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), SLOW_NICE)
+    {
+        tracing::warn!(error = %e, "cannot lower the slow lane's thread priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permit(n: usize) -> OwnedSemaphorePermit {
+        Arc::new(Semaphore::new(n))
+            .try_acquire_owned()
+            .expect("a permit")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_run_finishes_in_the_fast_lane() {
+        let lanes = Lanes::new(2);
+        let stop = CancellationToken::new();
+        let ended = lanes
+            .run(("j", "r"), permit(1), &stop, async { 7 })
+            .await;
+        assert!(matches!(ended, Ended::Finished(7)));
+        assert_eq!(lanes.demoted(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_run_is_demoted_releases_its_worker_and_finishes() {
+        let lanes = Lanes::new(2);
+        let stop = CancellationToken::new();
+        let workers = Arc::new(Semaphore::new(1));
+        let worker = workers.clone().try_acquire_owned().expect("worker");
+        let ended = tokio::spawn(async move {
+            let ended = lanes
+                .run(("j", "r"), worker, &stop, async {
+                    tokio::time::sleep(DEMOTE_AFTER + Duration::from_millis(500)).await;
+                    std::thread::current().name().map(str::to_owned)
+                })
+                .await;
+            (ended, lanes.demoted())
+        });
+        // The worker comes back once the run is demoted, before it ends.
+        let again = tokio::time::timeout(DEMOTE_AFTER * 10, workers.acquire())
+            .await
+            .expect("the worker is released at demotion");
+        drop(again);
+        let (ended, demoted) = ended.await.expect("join");
+        let Ended::Finished(thread) = ended else {
+            panic!("{ended:?}")
+        };
+        assert_eq!(thread.as_deref(), Some("wasmcron-slow"));
+        assert_eq!(demoted, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_ends_a_demoted_run() {
+        let lanes = Lanes::new(2);
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(DEMOTE_AFTER * 2).await;
+            stopper.cancel();
+        });
+        let ended = lanes
+            .run(("j", "r"), permit(1), &stop, std::future::pending::<()>())
+            .await;
+        assert!(matches!(ended, Ended::Stopped));
+        assert_eq!(lanes.demoted(), 1);
+    }
+}
