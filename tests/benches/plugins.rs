@@ -174,7 +174,9 @@ fn time_to_running(
         log,
     )?;
     let running = until_log(log, started, |t| t.contains("wasmcron running"))?;
-    let loaded = until_log(log, started, |t| t.matches("\"plugin loaded\"").count() >= n)?;
+    let loaded = until_log(log, started, |t| {
+        t.matches("\"plugin loaded\"").count() >= n
+    })?;
     Ok((running, loaded))
 }
 
@@ -241,7 +243,12 @@ fn healthz_ok(addr: &str) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if write!(s, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").is_err() {
+    if write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
         return false;
     }
     let mut text = String::new();
@@ -313,7 +320,9 @@ fn slow_startup() -> anyhow::Result<()> {
         heavy.len() / 1024
     );
     println!();
-    println!("| binary | time to `/healthz` | time to the first run of a `hello` job (every 1 s) |");
+    println!(
+        "| binary | time to `/healthz` | time to the first run of a `hello` job (every 1 s) |"
+    );
     println!("|---|---:|---:|");
     let row = |name: &str, v: &[(Duration, Duration)]| {
         let h = median(v.iter().map(|p| p.0).collect());
@@ -336,4 +345,4 @@ fn slow_startup() -> anyhow::Result<()> {
 }
 
 /// Functions and live values of the generated heavy plugin.
-const HEAVY: (u32, u32) = (40, 4000);
+const HEAVY: (u32, u32) = (4, 2000);

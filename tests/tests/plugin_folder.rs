@@ -323,8 +323,8 @@ fn a_sidecar_owns_its_jobs_across_edits_removal_and_restarts() {
 fn heavy(salt: u32) -> Vec<u8> {
     wasmcron_tests::slow::slow_component(HEAVY_FUNCTIONS, HEAVY_LIVE, salt)
 }
-const HEAVY_FUNCTIONS: u32 = 40;
-const HEAVY_LIVE: u32 = 4000;
+const HEAVY_FUNCTIONS: u32 = 8;
+const HEAVY_LIVE: u32 = 3000;
 
 /// `GET path` on the host's API with a plain socket: status and JSON body
 /// (None when the connection fails).
@@ -356,9 +356,7 @@ fn plugin(base: &str, name: &str) -> serde_json::Value {
 fn succeeded(dir: &Path, job: &str) -> i64 {
     count(
         dir,
-        &format!(
-            "SELECT count(*) FROM runs WHERE job_id = '{job}' AND outcome_kind = 'succeeded'"
-        ),
+        &format!("SELECT count(*) FROM runs WHERE job_id = '{job}' AND outcome_kind = 'succeeded'"),
     )
 }
 
@@ -492,7 +490,9 @@ fn a_plugin_over_a_compile_bound_is_refused_with_the_reason_and_the_old_version_
 
     // With the default bounds it compiles (and is cached) and runs.
     let host = Host::start(BIN, dir.path(), &[]);
-    eventually(&host, "a run of hello", || succeeded(dir.path(), "tick") >= 1);
+    eventually(&host, "a run of hello", || {
+        succeeded(dir.path(), "tick") >= 1
+    });
     host.signal("-TERM");
     assert!(host.wait().success());
 
@@ -534,7 +534,9 @@ fn a_flood_of_bad_and_slow_plugin_files_never_stalls_scheduling() {
     let pdir = dir.path().join("plugins");
     let host = Host::start(BIN, dir.path(), &["--compile-timeout", "10m"]);
     let api = host.api_url();
-    eventually(&host, "the first run", || succeeded(dir.path(), "tick") >= 1);
+    eventually(&host, "the first run", || {
+        succeeded(dir.path(), "tick") >= 1
+    });
 
     let hello = std::fs::read(plugins::HELLO).expect("hello");
     let wrong = std::fs::read(plugins::WRONG_WORLD).expect("wrong world");
@@ -580,7 +582,12 @@ fn a_flood_of_bad_and_slow_plugin_files_never_stalls_scheduling() {
                 .is_some_and(|r| r.contains(says))
         });
     }
-    assert!(host.log().matches("compiling plugin in the background").count() >= 5);
+    assert!(
+        host.log()
+            .matches("compiling plugin in the background")
+            .count()
+            >= 5
+    );
 
     // Take the flood away: the heavy compile is stopped, nothing is left
     // compiling, and the good job runs on.

@@ -265,8 +265,7 @@ impl CompileCache {
         if Sha256::digest(payload).as_slice() != digest {
             return Err("checksum mismatch (damaged or partly written)".into());
         }
-        deserialize(engine, payload)
-            .map_err(|e| format!("rejected by wasmtime: {e:#}"))
+        deserialize(engine, payload).map_err(|e| format!("rejected by wasmtime: {e:#}"))
     }
 
     fn write_entry(&self, path: &Path, payload: &[u8]) -> std::io::Result<()> {
@@ -287,10 +286,7 @@ impl CompileCache {
     unsafe_code,
     reason = "wasmtime's deserialize trusts its input as native code; the checks that make that sound are listed below"
 )]
-pub(super) fn deserialize(
-    engine: &Engine,
-    payload: &[u8],
-) -> wasmtime::Result<Component> {
+pub(super) fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: wasmtime requires that the bytes come from `serialize` of a
     // compatible engine and have not been tampered with. It has two
     // callers:

@@ -271,7 +271,14 @@ impl Plugin {
             Some(cache) => cache.load_or_compile(runtime.engine(), &hash, compile)?,
             None => (compile()?, CompileSource::Compiled),
         };
-        Self::from_component(runtime, name, hash, bytes.len() as u64, &component, compiled)
+        Self::from_component(
+            runtime,
+            name,
+            hash,
+            bytes.len() as u64,
+            &component,
+            compiled,
+        )
     }
 
     /// The checks that need no compiler: size, then the preamble and the

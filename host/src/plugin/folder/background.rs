@@ -114,7 +114,13 @@ impl PluginFolder {
         }
         self.compiling.remove(&done.name);
         let current = self.registry.get(&done.name);
-        self.settle(&done.name, &done.path, current.as_ref(), done.result, changes);
+        self.settle(
+            &done.name,
+            &done.path,
+            current.as_ref(),
+            done.result,
+            changes,
+        );
         self.registry.done_compiling(&done.name);
     }
 

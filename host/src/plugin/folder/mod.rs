@@ -371,7 +371,6 @@ impl PluginFolder {
         Read::Done { content: None }
     }
 
-
     fn load_sidecar(
         &self,
         name: &str,
