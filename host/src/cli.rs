@@ -51,6 +51,17 @@ enum Command {
         /// events trigger a scan sooner where the platform has them).
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         rescan: std::time::Duration,
+        /// Memory (address space) one plugin compile may use, e.g. `2GiB`,
+        /// `512MiB`. A plugin that needs more is refused.
+        #[arg(long, default_value = "2GiB", value_parser = crate::plugin::compile::parse_bytes)]
+        compile_memory: u64,
+        /// CPU time one plugin compile may use, e.g. `60s` (and twice that
+        /// in wall-clock time). A plugin that needs more is refused.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        compile_timeout: std::time::Duration,
+        /// Plugins compiled at once (default: one per core, at least 2).
+        #[arg(long)]
+        compile_jobs: Option<usize>,
         /// Where the HTTP API listens (`127.0.0.1:0` picks a free port).
         /// Anything but loopback needs --token.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -94,6 +105,17 @@ enum Command {
     /// The plugins a running host has loaded or refused.
     #[command(subcommand)]
     Plugins(crate::cli_client::PluginsCommand),
+    /// Internal: the plugin compiler process `wasmcron run` starts (reads
+    /// a component on stdin, writes it compiled to stdout, within limits).
+    #[command(name = "__compile", hide = true)]
+    Compile {
+        /// Address-space limit, bytes.
+        #[arg(long)]
+        memory: u64,
+        /// CPU-time limit, seconds.
+        #[arg(long)]
+        cpu_seconds: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +204,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cache_dir,
             no_cache,
             rescan,
+            compile_memory,
+            compile_timeout,
+            compile_jobs,
             listen,
             no_api,
             token,
@@ -204,6 +229,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     cache_dir.or_else(crate::plugin::default_cache_dir)
                 },
                 rescan,
+                compile: crate::plugin::CompileLimits {
+                    memory: compile_memory,
+                    time: compile_timeout,
+                    parallel: compile_jobs.unwrap_or_else(crate::plugin::compile::default_parallel),
+                },
                 listen: (!no_api).then_some(listen),
                 token,
                 auth_reads,
@@ -225,6 +255,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         }) => crate::cli_cron::next(&expr, &tz, after.as_deref(), count, json),
         Command::Cron(CronCommand::Explain { expr }) => crate::cli_cron::explain(&expr),
+        Command::Compile {
+            memory,
+            cpu_seconds,
+        } => Ok(crate::plugin::compile::child_main(memory, cpu_seconds)),
         Command::Jobs(cmd) => crate::cli_client::jobs(cmd).await,
         Command::Runs(cmd) => crate::cli_client::runs(cmd).await,
         Command::Plugins(cmd) => crate::cli_client::plugins(cmd).await,

@@ -7,6 +7,7 @@ use wasmcron::runtime::{Limits, RunRequest, Runtime, RuntimeConfig};
 use wasmcron::store::MemoryKv;
 
 pub mod host;
+pub mod slow;
 
 /// Paths of the plugins built from `plugins/` by this crate's build script.
 pub mod plugins {

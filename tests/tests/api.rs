@@ -64,6 +64,19 @@ impl Api {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Waits until no plugin is still compiling: plugins compile in the
+    /// background after start-up, and these tests want them in service.
+    async fn plugins_ready(&self) -> &Self {
+        self.until("/plugins", |list| {
+            list.as_array().is_some_and(|l| {
+                l.iter()
+                    .all(|p| p["status"] != "compiling" && p.get("compiling").is_none())
+            })
+        })
+        .await;
+        self
+    }
+
     /// Polls `GET path` until `check` holds (60 s safety net).
     async fn until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..600 {
@@ -105,6 +118,7 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors() {
     let dir = setup("version = 1\n", &["hello", "alert"]);
     let host = Host::start(BIN, dir.path(), &[]);
     let api = Api::new(&host);
+    api.plugins_ready().await;
 
     let (status, job) = api.post("/jobs", greet()).await;
     assert_eq!(status, 201, "{job}");
@@ -444,6 +458,7 @@ async fn the_event_stream_delivers_a_runs_events_in_order() {
     let dir = setup("version = 1\n", &["hello"]);
     let host = Host::start(BIN, dir.path(), &[]);
     let api = Api::new(&host);
+    api.plugins_ready().await;
     assert_eq!(api.post("/jobs", greet()).await.0, 201);
     let mut other = greet();
     other["id"] = json!("other");
@@ -554,6 +569,7 @@ async fn the_cli_client_drives_a_running_host() {
     let dir = setup("version = 1\n", &["hello"]);
     let host = Host::start(BIN, dir.path(), &[]);
     let url = host.api_url();
+    Api::new(&host).plugins_ready().await;
     let spec = dir.path().join("greet.toml");
     std::fs::write(
         &spec,

@@ -314,3 +314,299 @@ fn a_sidecar_owns_its_jobs_across_edits_removal_and_restarts() {
     host.signal("-TERM");
     assert!(host.wait().success());
 }
+
+// ---- Compiling in the background, within bounds (issue 10, item 6) ----
+
+/// The generated plugin that is expensive to compile. Sized so that, in
+/// the debug build the tests run, its compile takes far longer than the
+/// tests below need to show what happens while it runs.
+fn heavy(salt: u32) -> Vec<u8> {
+    wasmcron_tests::slow::slow_component(HEAVY_FUNCTIONS, HEAVY_LIVE, salt)
+}
+const HEAVY_FUNCTIONS: u32 = 8;
+const HEAVY_LIVE: u32 = 3000;
+
+/// `GET path` on the host's API with a plain socket: status and JSON body
+/// (None when the connection fails).
+fn get(base: &str, path: &str) -> Option<(u16, serde_json::Value)> {
+    use std::io::{Read as _, Write as _};
+    let addr = base.strip_prefix("http://")?;
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Some((status, serde_json::from_str(body).unwrap_or_default()))
+}
+
+fn plugin(base: &str, name: &str) -> serde_json::Value {
+    get(base, &format!("/plugins/{name}"))
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+fn succeeded(dir: &Path, job: &str) -> i64 {
+    count(
+        dir,
+        &format!("SELECT count(*) FROM runs WHERE job_id = '{job}' AND outcome_kind = 'succeeded'"),
+    )
+}
+
+const TICK: &str = "version = 1\n\n[[jobs]]\nid = \"tick\"\nplugin = \"hello\"\n\
+                    trigger = { type = \"interval\", every = \"1s\" }\n";
+
+#[test]
+fn a_slow_compile_holds_neither_start_up_nor_firing_nor_other_plugins() {
+    let jobs = format!(
+        "{TICK}\n[[jobs]]\nid = \"heavy-job\"\nplugin = \"heavy\"\n\
+         trigger = {{ type = \"interval\", every = \"1s\" }}\n"
+    );
+    let dir = setup(&jobs, &["hello"]);
+    let pdir = dir.path().join("plugins");
+    std::fs::write(pdir.join("heavy.wasm"), heavy(1)).expect("heavy plugin");
+    // A time bound the test never reaches: the compile must be going.
+    let host = Host::start(BIN, dir.path(), &["--compile-timeout", "10m"]);
+    let api = host.api_url();
+    let still_compiling = |when: &str| {
+        let heavy = plugin(&api, "heavy");
+        assert_eq!(
+            heavy["status"], "compiling",
+            "{when}: the heavy plugin should still be compiling (is the machine so fast \
+             that HEAVY_LIVE needs raising?): {heavy}"
+        );
+    };
+
+    // Start-up did not wait for it: the API answers, the compile runs.
+    let (status, health) = get(&api, "/healthz").expect("healthz");
+    assert_eq!(status, 200, "{health}");
+    still_compiling("at start");
+    assert!(
+        host.log().contains("compiling plugin in the background"),
+        "{}",
+        host.log()
+    );
+
+    // A good plugin's job fires while it compiles; the heavy plugin's own
+    // job is held, as for a missing plugin.
+    eventually(&host, "a run of the good plugin's job", || {
+        succeeded(dir.path(), "tick") >= 1
+    });
+    still_compiling("after the good job ran");
+    let held = get(&api, "/jobs/heavy-job").expect("job").1;
+    assert_eq!(held["state"], "waiting-for-plugin", "{held}");
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE job_id = 'heavy-job'"
+        ),
+        0
+    );
+
+    // A good plugin dropped now loads and runs without queueing behind it.
+    std::fs::write(
+        pdir.join("counter.toml"),
+        "[[jobs]]\nid = \"count\"\ntrigger = { type = \"interval\", every = \"1s\" }\n",
+    )
+    .expect("sidecar");
+    atomic_copy(
+        &std::fs::read(plugins::COUNTER).expect("counter"),
+        &pdir.join("counter.wasm"),
+    );
+    eventually(&host, "a run of the dropped plugin", || {
+        succeeded(dir.path(), "count") >= 1
+    });
+    still_compiling("after the dropped plugin ran");
+    assert_eq!(plugin(&api, "counter")["status"], "loaded");
+
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}
+
+/// Reads `/events` until a frame contains every one of `needles`.
+fn wait_for_event(base: &str, needles: &[&str], host: &Host) -> std::thread::JoinHandle<String> {
+    use std::io::{Read as _, Write as _};
+    let addr = base.strip_prefix("http://").expect("http").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(stream, "GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let needles: Vec<String> = needles.iter().map(|s| (*s).to_owned()).collect();
+    let log = host.log_path().to_path_buf();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match stream.read(&mut buf) {
+                Ok(0) | Err(_) => panic!(
+                    "the event stream ended without {needles:?}:\n{text}\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ),
+                Ok(n) => n,
+            };
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if let Some(line) = text
+                .lines()
+                .find(|l| needles.iter().all(|n| l.contains(n.as_str())))
+            {
+                return line.to_owned();
+            }
+        }
+    })
+}
+
+#[test]
+fn a_plugin_over_a_compile_bound_is_refused_with_the_reason_and_the_old_version_serves() {
+    let dir = setup(TICK, &["hello"]);
+
+    // Memory: at 16 MiB nothing compiles. Refused, saying which limit and
+    // which flag; the host stays up.
+    let host = Host::start(BIN, dir.path(), &["--compile-memory", "16MiB"]);
+    let api = host.api_url();
+    eventually(&host, "hello refused", || {
+        plugin(&api, "hello")["status"] == "refused"
+    });
+    let reason = plugin(&api, "hello")["refused_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("compile memory limit (16 MiB, --compile-memory)")
+            && reason.contains("raise --compile-memory"),
+        "{reason}"
+    );
+    assert!(host.log().contains("plugin refused"));
+    assert_eq!(get(&api, "/healthz").expect("healthz").0, 200);
+    host.signal("-TERM");
+    assert!(host.wait().success());
+
+    // With the default bounds it compiles (and is cached) and runs.
+    let host = Host::start(BIN, dir.path(), &[]);
+    eventually(&host, "a run of hello", || {
+        succeeded(dir.path(), "tick") >= 1
+    });
+    host.signal("-TERM");
+    assert!(host.wait().success());
+
+    // Time: at 1 s, hello comes from the cache (no compile); a
+    // replacement that takes longer to compile is refused and the
+    // version in service keeps running.
+    let host = Host::start(BIN, dir.path(), &["--compile-timeout", "1s"]);
+    let api = host.api_url();
+    eventually(&host, "hello loaded from the cache", || {
+        plugin(&api, "hello")["compiled"] == "cache"
+    });
+    let event = wait_for_event(&api, &["plugin-refused", "--compile-timeout"], &host);
+    atomic_copy(&heavy(2), &dir.path().join("plugins/hello.wasm"));
+    eventually(&host, "the replacement refused", || {
+        plugin(&api, "hello")["refused_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("compile time limit (1s, --compile-timeout)"))
+    });
+    let event = event.join().expect("the plugin-refused event");
+    assert!(event.contains("\"plugin\":\"hello\""), "{event}");
+    let hello = plugin(&api, "hello");
+    assert_eq!(hello["status"], "loaded", "{hello}");
+    assert_eq!(hello["hash"], hash_of(plugins::HELLO));
+    assert!(
+        host.log()
+            .contains("plugin refused; the previous version stays in service")
+    );
+    let before = succeeded(dir.path(), "tick");
+    eventually(&host, "the old version to keep running", || {
+        succeeded(dir.path(), "tick") > before
+    });
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}
+
+#[test]
+fn a_flood_of_bad_and_slow_plugin_files_never_stalls_scheduling() {
+    let dir = setup(TICK, &["hello"]);
+    let pdir = dir.path().join("plugins");
+    let host = Host::start(BIN, dir.path(), &["--compile-timeout", "10m"]);
+    let api = host.api_url();
+    eventually(&host, "the first run", || {
+        succeeded(dir.path(), "tick") >= 1
+    });
+
+    let hello = std::fs::read(plugins::HELLO).expect("hello");
+    let wrong = std::fs::read(plugins::WRONG_WORLD).expect("wrong world");
+    let mut flood = Vec::new();
+    for round in 0..5u32 {
+        let mut drop = |name: String, bytes: &[u8]| {
+            atomic_copy(bytes, &pdir.join(&name));
+            flood.push(name);
+        };
+        drop(format!("garbage-{round}.wasm"), b"not wasm at all");
+        drop(format!("cut-{round}.wasm"), &hello[..hello.len() / 2]);
+        drop(format!("world-{round}.wasm"), &wrong);
+        // One heavy file, replaced every round: each replacement cancels
+        // the compile under way and starts another.
+        drop("heavy.wasm".to_owned(), &heavy(100 + round));
+        // Over the size limit without writing 64 MiB: a sparse file.
+        let huge = pdir.join(format!("huge-{round}.wasm"));
+        std::fs::File::create(&huge)
+            .and_then(|f| f.set_len(65 << 20))
+            .expect("huge file");
+        flood.push(format!("huge-{round}.wasm"));
+
+        // Runs keep being recorded while the heavy compile is going.
+        let before = succeeded(dir.path(), "tick");
+        eventually(&host, "runs during the flood", || {
+            succeeded(dir.path(), "tick") > before
+        });
+        let heavy = plugin(&api, "heavy");
+        assert_eq!(heavy["status"], "compiling", "round {round}: {heavy}");
+        assert_eq!(get(&api, "/healthz").expect("healthz").0, 200);
+    }
+
+    // Every bad file was refused with its own reason.
+    for (name, says) in [
+        ("garbage-4", "not a WebAssembly file"),
+        ("cut-4", "truncated"),
+        ("world-4", "does not implement world `job`"),
+        ("huge-4", "the limit is"),
+    ] {
+        eventually(&host, name, || {
+            plugin(&api, name)["refused_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(says))
+        });
+    }
+    assert!(
+        host.log()
+            .matches("compiling plugin in the background")
+            .count()
+            >= 5
+    );
+
+    // Take the flood away: the heavy compile is stopped, nothing is left
+    // compiling, and the good job runs on.
+    flood.sort();
+    flood.dedup();
+    for name in &flood {
+        std::fs::remove_file(pdir.join(name)).expect("remove");
+    }
+    eventually(&host, "the heavy compile stopped", || {
+        get(&api, "/plugins").is_some_and(|(_, list)| {
+            list.as_array()
+                .is_some_and(|l| l.len() == 1 && l[0]["name"] == "hello")
+        })
+    });
+    assert!(host.log().contains("plugin file removed while compiling"));
+    let before = succeeded(dir.path(), "tick");
+    eventually(&host, "runs after the flood", || {
+        succeeded(dir.path(), "tick") > before
+    });
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}

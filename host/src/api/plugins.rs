@@ -13,8 +13,9 @@ use utoipa::ToSchema;
 pub struct PluginInfo {
     /// The name (the file stem).
     pub name: String,
-    /// `loaded` or `refused`. A refused replacement of a loaded plugin is
-    /// `loaded` (the old version serves) with `refused_reason` set.
+    /// `loaded`, `compiling` or `refused`. A replacement of a loaded
+    /// plugin that is compiling or was refused leaves it `loaded` (the old
+    /// version serves), with `compiling` or `refused_reason` set.
     pub status: String,
     /// SHA-256 of the version in service.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,14 +29,27 @@ pub struct PluginInfo {
     /// `compiled`, `compiled-and-cached`, `cache` or `recompiled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compiled: Option<String>,
-    /// Why the latest file was refused.
+    /// Why the latest file was refused, and what to do about it (for a
+    /// compile over its memory or time limit: which flag raises it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused_reason: Option<String>,
+    /// A newer file being compiled in the background, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiling: Option<CompilingInfo>,
     /// The component's imports.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<String>,
     /// Jobs using it.
     pub jobs: usize,
+}
+
+/// A plugin file being compiled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompilingInfo {
+    /// SHA-256 of the file being compiled.
+    pub hash: String,
+    /// When its compile was queued (RFC 3339).
+    pub since: chrono::DateTime<chrono::Utc>,
 }
 
 fn info(state: &ApiState, status: PluginStatus) -> PluginInfo {
@@ -50,6 +64,8 @@ fn info(state: &ApiState, status: PluginStatus) -> PluginInfo {
         name: status.name.clone(),
         status: if loaded.is_some() {
             "loaded"
+        } else if status.compiling.is_some() {
+            "compiling"
         } else {
             "refused"
         }
@@ -59,6 +75,10 @@ fn info(state: &ApiState, status: PluginStatus) -> PluginInfo {
         size: loaded.map(|p| p.size()),
         compiled: loaded.map(|p| p.compiled().as_str().to_owned()),
         refused_reason: status.refused,
+        compiling: status.compiling.map(|c| CompilingInfo {
+            hash: c.hash.as_str().to_owned(),
+            since: c.since,
+        }),
         imports: loaded.map(|p| p.imports().to_vec()).unwrap_or_default(),
         jobs,
     }

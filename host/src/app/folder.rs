@@ -9,7 +9,7 @@
 //! host was down is honoured at the next start. The `--config` jobs file
 //! owns its jobs the same way (checked at each start with a jobs file).
 
-use crate::plugin::FolderChange;
+use crate::plugin::{FolderChange, PluginRegistry};
 use crate::scheduler::{JobInfo, Scheduler};
 use crate::store::KvStore;
 use std::collections::BTreeMap;
@@ -120,7 +120,7 @@ impl FolderSync {
                     for spec in sidecar.jobs {
                         let id = spec.id.clone();
                         match self.scheduler.upsert_job(spec).await {
-                            Ok(info) => report_job(&info),
+                            Ok(info) => report_job(&info, self.scheduler.plugins()),
                             Err(err) => {
                                 tracing::warn!(plugin = %name, job = %id, error = %err, "sidecar job refused");
                             }
@@ -164,11 +164,16 @@ impl FolderSync {
     }
 }
 
-pub(super) fn report_job(info: &JobInfo) {
+pub(super) fn report_job(info: &JobInfo, plugins: &PluginRegistry) {
     for w in &info.warnings {
         tracing::warn!(job = %info.spec.id, "{w}");
     }
-    if !info.plugin_loaded {
+    if info.plugin_loaded {
+        return;
+    }
+    if plugins.compiling(&info.spec.plugin).is_some() {
+        tracing::info!(job = %info.spec.id, plugin = %info.spec.plugin, "the job's plugin is still compiling; the job waits for it");
+    } else {
         tracing::warn!(job = %info.spec.id, plugin = %info.spec.plugin, "the job's plugin is not loaded; the job waits for it");
     }
 }

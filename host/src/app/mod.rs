@@ -10,7 +10,9 @@ pub use config::{ConfigFile, open_store, read_config};
 use folder::{FolderSync, report_job};
 
 use crate::api::{ApiState, Metrics, Token};
-use crate::plugin::{CompileCache, PluginFolder, PluginRegistry, WatchOptions};
+use crate::plugin::{
+    CompileCache, CompileLimits, Compiler, PluginFolder, PluginRegistry, WatchOptions,
+};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::scheduler::{
     Scheduler, SchedulerConfig, SchedulerParts, SystemClock, max_live_runs,
@@ -38,6 +40,8 @@ pub struct RunOptions {
     pub cache_dir: Option<PathBuf>,
     /// Rescan the plugins folder at least this often.
     pub rescan: Duration,
+    /// Bounds on compiling a plugin (memory, time, how many at once).
+    pub compile: CompileLimits,
     /// Where the HTTP API listens; `None` for no API.
     pub listen: Option<std::net::SocketAddr>,
     /// Bearer token for state-changing routes.
@@ -81,6 +85,7 @@ pub fn check_api_security(
 /// # Errors
 /// Start-up failures: store, runtime, plugin folder, config file.
 pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    options.compile.validate().map_err(anyhow::Error::msg)?;
     let config = options.config.as_deref().map(read_config).transpose()?;
     let token = match options.listen {
         Some(addr) => check_api_security(addr, options.token.as_deref(), options.auth_reads)?,
@@ -128,7 +133,13 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         runtime.clone(),
         plugins.clone(),
         cache,
+        Arc::new(Compiler::new(options.compile)),
     );
+    // Start-up reads the folder once: bad files are refused and cache hits
+    // (about a millisecond each) loaded before the scheduler starts, so the
+    // jobs of every plugin compiled at an earlier start fire from the first
+    // instant without being held. Files that need compiling only queue
+    // here: nothing (the API, firing, other plugins) waits for them.
     let (initial, _) = folder
         .scan(true)
         .with_context(|| format!("reading the plugins folder {}", options.plugins.display()))?;
@@ -167,7 +178,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 .upsert_job(spec)
                 .await
                 .with_context(|| format!("config jobs[{i}] (id '{id}')"))?;
-            report_job(&info);
+            report_job(&info, scheduler.plugins());
             ids.push(id);
         }
         sync.config_declares(ids).await;
@@ -206,6 +217,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     tracing::info!(
         jobs = jobs.len(),
         plugins = scheduler.plugins().loaded().len(),
+        compiling = scheduler.plugins().compiling_count(),
         db = %options.db,
         "wasmcron running"
     );

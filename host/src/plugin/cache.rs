@@ -43,6 +43,17 @@ pub enum CompileSource {
 }
 
 impl CompileSource {
+    /// How a plugin compiled now is described: `damaged` when a bad cache
+    /// entry was discarded first, `stored` when the result went into the
+    /// cache.
+    pub fn after_compile(damaged: bool, stored: bool) -> Self {
+        match (damaged, stored) {
+            (true, _) => Self::Recompiled,
+            (false, true) => Self::CompiledAndCached,
+            (false, false) => Self::Compiled,
+        }
+    }
+
     /// The name used in logs and listings.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +61,26 @@ impl CompileSource {
             Self::CompiledAndCached => "compiled-and-cached",
             Self::Cache => "cache",
             Self::Recompiled => "recompiled",
+        }
+    }
+}
+
+/// What [`CompileCache::lookup`] found.
+pub enum Lookup {
+    /// A sound entry.
+    Hit(Component),
+    /// None usable; `damaged` when one was there and was discarded.
+    Miss {
+        /// A damaged or incompatible entry was deleted.
+        damaged: bool,
+    },
+}
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Hit(_) => f.write_str("Hit"),
+            Self::Miss { damaged } => f.debug_struct("Miss").field("damaged", damaged).finish(),
         }
     }
 }
@@ -126,8 +157,48 @@ impl CompileCache {
             .join(format!("{}-{}.cwasm", hash.as_str(), self.engine_key))
     }
 
+    /// The cached component for `hash`, if a sound entry exists. A damaged
+    /// or incompatible entry is deleted (and logged) and reported as
+    /// [`Lookup::Miss`] with `damaged` set.
+    pub fn lookup(&self, engine: &Engine, hash: &ContentHash) -> Lookup {
+        let path = self.entry_path(hash);
+        match std::fs::read(&path) {
+            Ok(entry) => match self.read_entry(engine, &entry) {
+                Ok(component) => {
+                    // Its modification time is its last use, for pruning.
+                    touch(&path);
+                    Lookup::Hit(component)
+                }
+                Err(why) => {
+                    tracing::warn!(entry = %path.display(), "discarding compile cache entry: {why}");
+                    let _ = std::fs::remove_file(&path);
+                    Lookup::Miss { damaged: true }
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Lookup::Miss { damaged: false },
+            Err(e) => {
+                tracing::warn!(entry = %path.display(), error = %e, "cannot read compile cache entry");
+                Lookup::Miss { damaged: false }
+            }
+        }
+    }
+
+    /// Stores `payload` (from `Component::serialize`) as the entry for
+    /// `hash`. Failure is logged and reported as `false`, never an error:
+    /// the plugin works without its entry.
+    pub fn store(&self, hash: &ContentHash, payload: &[u8]) -> bool {
+        let path = self.entry_path(hash);
+        match self.write_entry(&path, payload) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(entry = %path.display(), error = %e, "cannot write compile cache entry");
+                false
+            }
+        }
+    }
+
     /// The component for `bytes`: from the cache when a sound entry exists,
-    /// else compiled with `compile` and stored.
+    /// else compiled with `compile` (in this process) and stored.
     ///
     /// # Errors
     /// Whatever `compile` returns; cache trouble is logged, never an error.
@@ -137,40 +208,19 @@ impl CompileCache {
         hash: &ContentHash,
         compile: impl FnOnce() -> Result<Component, E>,
     ) -> Result<(Component, CompileSource), E> {
-        let path = self.entry_path(hash);
-        let mut damaged = false;
-        match std::fs::read(&path) {
-            Ok(entry) => match self.read_entry(engine, &entry) {
-                Ok(component) => {
-                    // Its modification time is its last use, for pruning.
-                    touch(&path);
-                    return Ok((component, CompileSource::Cache));
-                }
-                Err(why) => {
-                    tracing::warn!(entry = %path.display(), "discarding compile cache entry: {why}");
-                    let _ = std::fs::remove_file(&path);
-                    damaged = true;
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(entry = %path.display(), error = %e, "cannot read compile cache entry")
-            }
-        }
+        let damaged = match self.lookup(engine, hash) {
+            Lookup::Hit(component) => return Ok((component, CompileSource::Cache)),
+            Lookup::Miss { damaged } => damaged,
+        };
         let component = compile()?;
         let stored = match component.serialize() {
-            Ok(payload) => self.write_entry(&path, &payload),
-            Err(e) => Err(std::io::Error::other(format!("{e:#}"))),
+            Ok(payload) => self.store(hash, &payload),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot serialize a compiled plugin for the cache");
+                false
+            }
         };
-        if let Err(e) = &stored {
-            tracing::warn!(entry = %path.display(), error = %e, "cannot write compile cache entry");
-        }
-        let source = match (damaged, stored.is_ok()) {
-            (true, _) => CompileSource::Recompiled,
-            (false, true) => CompileSource::CompiledAndCached,
-            (false, false) => CompileSource::Compiled,
-        };
-        Ok((component, source))
+        Ok((component, CompileSource::after_compile(damaged, stored)))
     }
 
     /// Deletes entries not used for `unused_for` (by modification time,
@@ -236,14 +286,24 @@ impl CompileCache {
     unsafe_code,
     reason = "wasmtime's deserialize trusts its input as native code; the checks that make that sound are listed below"
 )]
-fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
+pub(super) fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: wasmtime requires that the bytes come from `serialize` of a
-    // compatible engine and have not been tampered with. The payload was
-    // read from our private cache directory (checked not writable by
-    // others at open), written there by `write_entry` from
-    // `Component::serialize`, its SHA-256 matches the one stored beside
-    // it, and the entry's name includes this engine's compatibility hash;
-    // wasmtime re-checks version and configuration in its own header.
+    // compatible engine and have not been tampered with. It has two
+    // callers:
+    // - `read_entry`: the payload was read from our private cache
+    //   directory (checked not writable by others at open), written there
+    //   by `write_entry` from `Component::serialize`, its SHA-256 matches
+    //   the one stored beside it, and the entry's name includes this
+    //   engine's compatibility hash; or
+    // - `Plugin::from_compiler_output`: it is the stdout of a child process we spawned
+    //   from this very executable (`/proc/self/exe` on Linux) running
+    //   `__compile`, which writes only `Component::serialize` output of an
+    //   engine with this engine's code-generation settings (a unit test
+    //   checks the compatibility hashes agree); it went through a pipe
+    //   only the two processes hold and never touched the disk, and only
+    //   a zero exit status makes it a payload.
+    // Either way wasmtime re-checks version and configuration in its own
+    // header.
     unsafe { Component::deserialize(engine, payload) }
 }
 

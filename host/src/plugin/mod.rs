@@ -4,15 +4,24 @@
 //! words a plugin author can act on: not wasm at all, cut short, a core
 //! module instead of a component, not valid, importing something the host
 //! does not provide, not implementing world `job`.
+//!
+//! In `wasmcron run`, compiling happens in a child process bounded in
+//! memory and time (see [`compile`]), in the background: the folder never
+//! waits for it. `plugin check`, `plugin run` and library users compile in
+//! process with [`Plugin::load_file`].
 
 mod cache;
+pub mod compile;
 mod folder;
 mod registry;
 mod sidecar;
 
-pub use cache::{CacheError, CompileCache, CompileSource, default_dir as default_cache_dir};
+pub use cache::{
+    CacheError, CompileCache, CompileSource, Lookup, default_dir as default_cache_dir,
+};
+pub use compile::{CompileLimits, Compiler};
 pub use folder::{FolderChange, PluginFolder, WatchOptions};
-pub use registry::{PluginRegistry, PluginStatus};
+pub use registry::{Compiling, PluginRegistry, PluginStatus};
 pub use sidecar::{Sidecar, SidecarError};
 
 use crate::runtime::bindings::JobPre;
@@ -82,6 +91,34 @@ pub enum PluginError {
         /// The import's name.
         import: String,
         /// The linker's message.
+        detail: String,
+    },
+    /// Compiling it needed more memory than the compiler process may use.
+    #[error(
+        "compiling it needed more than the compile memory limit ({}, --compile-memory): \
+         the component is very large or shaped to be expensive to compile; make it \
+         smaller, or raise --compile-memory if you trust it",
+        show_bytes(.limit)
+    )]
+    CompileMemory {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// Compiling it took longer than allowed.
+    #[error(
+        "compiling it took longer than the compile time limit ({}, --compile-timeout): \
+         the component is very large or shaped to be slow to compile; make it \
+         smaller, or raise --compile-timeout if you trust it",
+        show_duration(.limit)
+    )]
+    CompileTimeout {
+        /// The CPU-time limit (the wall-clock limit is twice it).
+        limit: std::time::Duration,
+    },
+    /// The compiler process failed for a reason of its own.
+    #[error("the plugin could not be compiled: {detail}")]
+    CompilerFailed {
+        /// What happened.
         detail: String,
     },
     /// The component does not implement world `job`.
@@ -224,38 +261,80 @@ impl Plugin {
         bytes: &[u8],
         cache: Option<&CompileCache>,
     ) -> Result<Self, PluginError> {
-        let size = bytes.len() as u64;
-        if size > MAX_PLUGIN_BYTES {
-            return Err(PluginError::TooLarge { size });
-        }
-        check_header(bytes)?;
+        Self::check(bytes)?;
         let hash = ContentHash::of(bytes);
         let compile = || {
-            Component::new(runtime.engine(), bytes).map_err(|err| {
-                let detail = format!("{err:#}");
-                if detail.contains("unexpected end") {
-                    PluginError::Truncated { detail }
-                } else {
-                    PluginError::Invalid { detail }
-                }
-            })
+            Component::new(runtime.engine(), bytes)
+                .map_err(|err| classify_compile_error(format!("{err:#}")))
         };
         let (component, compiled) = match cache {
             Some(cache) => cache.load_or_compile(runtime.engine(), &hash, compile)?,
             None => (compile()?, CompileSource::Compiled),
         };
+        Self::from_component(
+            runtime,
+            name,
+            hash,
+            bytes.len() as u64,
+            &component,
+            compiled,
+        )
+    }
+
+    /// The checks that need no compiler: size, then the preamble and the
+    /// section framing (not wasm, cut short, a core module). Run before a
+    /// file goes anywhere near the cache or a compiler.
+    ///
+    /// # Errors
+    /// [`PluginError::TooLarge`], [`PluginError::NotWasm`],
+    /// [`PluginError::Truncated`] or [`PluginError::CoreModule`].
+    pub fn check(bytes: &[u8]) -> Result<(), PluginError> {
+        let size = bytes.len() as u64;
+        if size > MAX_PLUGIN_BYTES {
+            return Err(PluginError::TooLarge { size });
+        }
+        check_header(bytes)
+    }
+
+    /// Loads the output of the compiler process (see [`compile`]).
+    ///
+    /// # Errors
+    /// As [`Self::from_component`], or [`PluginError::CompilerFailed`] when
+    /// wasmtime rejects the output (a different engine built it).
+    pub(crate) fn from_compiler_output(
+        runtime: &Runtime,
+        name: String,
+        hash: ContentHash,
+        size: u64,
+        payload: &[u8],
+        compiled: CompileSource,
+    ) -> Result<Self, PluginError> {
+        let component = cache::deserialize(runtime.engine(), payload).map_err(|e| {
+            PluginError::CompilerFailed {
+                detail: format!("the compiler's output was rejected: {e:#}"),
+            }
+        })?;
+        Self::from_component(runtime, name, hash, size, &component, compiled)
+    }
+
+    /// Links a compiled component and checks its world.
+    fn from_component(
+        runtime: &Runtime,
+        name: String,
+        hash: ContentHash,
+        size: u64,
+        component: &Component,
+        compiled: CompileSource,
+    ) -> Result<Self, PluginError> {
         let ty = component.component_type();
         let engine = runtime.engine();
         let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
-        let instance_pre = runtime
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|err| {
-                let detail = format!("{err:#}");
-                let import = between_backticks(&detail).unwrap_or("?").to_owned();
-                PluginError::UnsatisfiedImport { import, detail }
-            })?;
+        let instance_pre = runtime.linker().instantiate_pre(component).map_err(|err| {
+            let detail = format!("{err:#}");
+            let import = between_backticks(&detail).unwrap_or("?").to_owned();
+            PluginError::UnsatisfiedImport { import, detail }
+        })?;
         let pre = match JobPre::new(instance_pre.clone()) {
             Ok(pre) => Pre::Job(pre),
             Err(job_err) => match ListenerPre::new(instance_pre) {
@@ -328,6 +407,24 @@ impl Plugin {
             Pre::Listener(p) => Some(p),
             Pre::Job(_) => None,
         }
+    }
+}
+
+fn show_bytes(n: &u64) -> String {
+    compile::format_bytes(*n)
+}
+
+fn show_duration(d: &std::time::Duration) -> String {
+    crate::duration::format(*d)
+}
+
+/// Names a compiler error: wasmparser's "unexpected end" means the file was
+/// cut short; anything else is invalid.
+fn classify_compile_error(detail: String) -> PluginError {
+    if detail.contains("unexpected end") {
+        PluginError::Truncated { detail }
+    } else {
+        PluginError::Invalid { detail }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The plugins a host has loaded, by name, and the ones it refused.
 
-use super::{Plugin, PluginError};
+use super::{ContentHash, Plugin, PluginError};
 use crate::runtime::Runtime;
 use crate::runtime::grants::Grants;
 use std::collections::BTreeMap;
@@ -20,8 +20,20 @@ struct Inner {
     /// Why the latest file (or sidecar) of a name was refused; kept beside
     /// a loaded good version, which stays in service.
     refused: BTreeMap<String, String>,
+    /// Files being compiled in the background, by name; a loaded older
+    /// version (if any) serves meanwhile.
+    compiling: BTreeMap<String, Compiling>,
     /// Sidecar default capabilities, by plugin name.
     defaults: BTreeMap<String, Arc<Grants>>,
+}
+
+/// A plugin file being compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiling {
+    /// The file's content hash.
+    pub hash: ContentHash,
+    /// When the compile was queued.
+    pub since: chrono::DateTime<chrono::Utc>,
 }
 
 /// One name's standing, for listings.
@@ -33,6 +45,8 @@ pub struct PluginStatus {
     pub loaded: Option<Arc<Plugin>>,
     /// Why the latest file was refused, if it was.
     pub refused: Option<String>,
+    /// A newer file being compiled, if one is.
+    pub compiling: Option<Compiling>,
 }
 
 impl PluginRegistry {
@@ -72,6 +86,32 @@ impl PluginRegistry {
             .insert(name.to_owned(), error.to_string());
     }
 
+    /// Records that a file of `name` with `hash` is being compiled.
+    pub fn start_compiling(&self, name: &str, hash: ContentHash) {
+        self.write().compiling.insert(
+            name.to_owned(),
+            Compiling {
+                hash,
+                since: chrono::Utc::now(),
+            },
+        );
+    }
+
+    /// The compile of `name` is over (loaded, refused, or abandoned).
+    pub fn done_compiling(&self, name: &str) {
+        self.write().compiling.remove(name);
+    }
+
+    /// The file of `name` being compiled, if any.
+    pub fn compiling(&self, name: &str) -> Option<Compiling> {
+        self.read().compiling.get(name).cloned()
+    }
+
+    /// How many files are being compiled.
+    pub fn compiling_count(&self) -> usize {
+        self.read().compiling.len()
+    }
+
     /// Sets (or clears) a plugin's default capabilities from its sidecar.
     pub fn set_default_grants(&self, name: &str, grants: Option<Arc<Grants>>) {
         let mut inner = self.write();
@@ -100,10 +140,15 @@ impl PluginRegistry {
             .collect()
     }
 
-    /// Every name the host knows, loaded or refused, by name.
+    /// Every name the host knows, loaded, compiling or refused, by name.
     pub fn statuses(&self) -> Vec<PluginStatus> {
         let inner = self.read();
-        let mut names: Vec<&String> = inner.loaded.keys().chain(inner.refused.keys()).collect();
+        let mut names: Vec<&String> = inner
+            .loaded
+            .keys()
+            .chain(inner.refused.keys())
+            .chain(inner.compiling.keys())
+            .collect();
         names.sort();
         names.dedup();
         names
@@ -112,6 +157,7 @@ impl PluginRegistry {
                 name: name.clone(),
                 loaded: inner.loaded.get(name).cloned(),
                 refused: inner.refused.get(name).cloned(),
+                compiling: inner.compiling.get(name).cloned(),
             })
             .collect()
     }

@@ -78,6 +78,21 @@ pub fn build(options: &EngineOptions) -> wasmtime::Result<(Engine, Allocator)> {
     Ok((Engine::new(&base_config())?, Allocator::OnDemand))
 }
 
+/// An engine that only compiles, for the plugin compiler process
+/// (`wasmcron __compile`): the same code-generation settings as
+/// [`build`], so its output loads into the runtime's engine (the pooling
+/// allocator does not change compiled code), but no pool reserved up
+/// front (the process runs under an address-space limit) and no compile
+/// threads (one compile uses one core; the folder runs several at once).
+///
+/// # Errors
+/// When the configuration cannot be built (an unsupported platform).
+pub fn compiler() -> wasmtime::Result<Engine> {
+    let mut config = base_config();
+    config.parallel_compilation(false);
+    Engine::new(&config)
+}
+
 fn base_config() -> Config {
     let mut config = Config::new();
     config

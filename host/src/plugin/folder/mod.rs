@@ -14,10 +14,29 @@
 //! rename delivers a whole file. The watcher is only a hint to scan
 //! sooner; the periodic rescan alone is enough (network filesystems,
 //! platforms without inotify, a watcher that overflowed).
+//!
+//! ```text
+//! read file ──checks──▶ refused at once (not wasm, cut short, core module, too large)
+//!           ──cache hit (~1 ms)──▶ loaded at once
+//!           ──cache miss──▶ compile in a child process, in the background ──▶ loaded | refused
+//! ```
+//!
+//! Nothing waits for a compile: not the scan (other files are read and
+//! compiled beside it, a bounded number at once), not start-up, not the
+//! scheduler (the plugin's jobs are held until it is loaded, as for a
+//! missing plugin; a loaded older version serves meanwhile). A compile
+//! whose file changes again or goes is cancelled and its process killed.
 
-use super::{CompileCache, CompileSource, ContentHash, MAX_PLUGIN_BYTES, Plugin, PluginError};
-use super::{PluginRegistry, Sidecar};
+mod background;
+mod watch;
+
+pub use watch::WatchOptions;
+
+use super::compile::Compiler;
+use super::{CompileCache, CompileSource, ContentHash, Lookup, MAX_PLUGIN_BYTES, Plugin};
+use super::{PluginError, PluginRegistry, Sidecar};
 use crate::runtime::Runtime;
+use background::Compiled;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,6 +129,13 @@ pub struct PluginFolder {
     registry: Arc<PluginRegistry>,
     cache: Option<CompileCache>,
     seen: HashMap<(String, Kind), Seen>,
+    compiler: Arc<Compiler>,
+    /// Compiles under way, by name: the file's hash and how to stop it.
+    compiling: HashMap<String, (ContentHash, CancellationToken)>,
+    /// Cancels every compile when the folder stops being watched.
+    stop: CancellationToken,
+    done_tx: mpsc::UnboundedSender<Compiled>,
+    done_rx: Option<mpsc::UnboundedReceiver<Compiled>>,
 }
 
 impl std::fmt::Debug for PluginFolder {
@@ -121,20 +147,33 @@ impl std::fmt::Debug for PluginFolder {
 }
 
 impl PluginFolder {
-    /// A folder feeding `registry`; nothing is read until [`Self::scan`].
+    /// A folder feeding `registry`, compiling with `compiler`; nothing is
+    /// read until [`Self::scan`].
     pub fn new(
         dir: PathBuf,
         runtime: Arc<Runtime>,
         registry: Arc<PluginRegistry>,
         cache: Option<CompileCache>,
+        compiler: Arc<Compiler>,
     ) -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
         Self {
             dir,
             runtime,
             registry,
             cache,
             seen: HashMap::new(),
+            compiler,
+            compiling: HashMap::new(),
+            stop: CancellationToken::new(),
+            done_tx,
+            done_rx: Some(done_rx),
         }
+    }
+
+    /// How many files are being compiled in the background.
+    pub fn compiling(&self) -> usize {
+        self.compiling.len()
     }
 
     /// The folder.
@@ -158,7 +197,9 @@ impl PluginFolder {
     /// first time are read at once (start-up: the folder is assumed at
     /// rest); otherwise only once their stat has held still since the
     /// previous scan. Returns the changes and whether some file is still
-    /// settling (scan again after the debounce).
+    /// settling (scan again after the debounce). Files that need compiling
+    /// are only queued (must be called inside a tokio runtime); their
+    /// results come through [`Self::watch`].
     ///
     /// # Errors
     /// Only when the folder itself cannot be listed (it is then treated as
@@ -242,6 +283,9 @@ impl PluginFolder {
             self.seen.remove(&(name.clone(), kind));
             match kind {
                 Kind::Wasm => {
+                    if self.abandon(&name) {
+                        tracing::info!(plugin = %name, "plugin file removed while compiling; compile stopped");
+                    }
                     let was_loaded = self.registry.remove(&name).is_some();
                     if was_loaded {
                         tracing::warn!(plugin = %name, "plugin file removed; its jobs wait until it is back");
@@ -258,80 +302,72 @@ impl PluginFolder {
         Ok((changes, pending))
     }
 
-    /// Reads and loads one plugin file.
+    /// Reads one plugin file: refused or loaded at once when no compile is
+    /// needed, else queued for a background compile.
     fn load_plugin(
-        &self,
+        &mut self,
         name: &str,
         path: &Path,
         before: Stat,
         changes: &mut Vec<FolderChange>,
     ) -> Read {
         let current = self.registry.get(name);
-        let result = if before.len > MAX_PLUGIN_BYTES {
-            Err(PluginError::TooLarge { size: before.len })
-        } else {
-            match std::fs::read(path) {
-                Ok(bytes) => {
-                    if stat(path) != Some(before) {
-                        return Read::Changed;
-                    }
-                    let hash = ContentHash::of(&bytes);
-                    if current.as_ref().is_some_and(|p| *p.hash() == hash) {
-                        // Touched, not changed.
-                        return Read::Done { content: None };
-                    }
-                    Plugin::load_bytes_cached(
-                        &self.runtime,
-                        name.to_owned(),
-                        &bytes,
-                        self.cache.as_ref(),
-                    )
-                }
-                Err(source) => Err(PluginError::Io {
+        if before.len > MAX_PLUGIN_BYTES {
+            self.abandon(name);
+            let err = PluginError::TooLarge { size: before.len };
+            self.settle(name, path, current.as_ref(), Err(err), changes);
+            return Read::Done { content: None };
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(source) => {
+                let err = PluginError::Io {
                     path: path.to_path_buf(),
                     source,
-                }),
+                };
+                self.settle(name, path, current.as_ref(), Err(err), changes);
+                return Read::Done { content: None };
             }
         };
-        match result {
-            Ok(plugin) => {
-                let hash = plugin.hash().clone();
-                let compiled = plugin.compiled();
-                let replaced = current.is_some();
-                tracing::info!(
-                    plugin = %name,
-                    hash = %hash.short(),
-                    world = plugin.world().name(),
-                    compiled = compiled.as_str(),
-                    replaced,
-                    "plugin loaded"
-                );
-                self.registry.insert(plugin);
-                changes.push(FolderChange::Loaded {
-                    name: name.to_owned(),
-                    hash,
-                    replaced,
-                    compiled,
-                });
-            }
-            Err(err) => {
-                match &current {
-                    Some(good) => tracing::warn!(
-                        plugin = %name, file = %path.display(), error = %err,
-                        keeping = %good.hash().short(),
-                        "plugin refused; the previous version stays in service"
-                    ),
-                    None => {
-                        tracing::warn!(plugin = %name, file = %path.display(), error = %err, "plugin refused")
-                    }
-                }
-                self.registry.refuse(name, &err);
-                changes.push(FolderChange::Refused {
-                    name: name.to_owned(),
-                    error: err.to_string(),
-                });
-            }
+        if stat(path) != Some(before) {
+            return Read::Changed;
         }
+        let hash = ContentHash::of(&bytes);
+        if current.as_ref().is_some_and(|p| *p.hash() == hash) {
+            // Touched, not changed; or put back to the version in service
+            // while a newer one compiled, which is then not wanted.
+            self.abandon(name);
+            return Read::Done { content: None };
+        }
+        if self.compiling.get(name).is_some_and(|(h, _)| *h == hash) {
+            return Read::Done { content: None };
+        }
+        // An older file of this name still compiling is superseded.
+        self.abandon(name);
+        if let Err(err) = Plugin::check(&bytes) {
+            self.settle(name, path, current.as_ref(), Err(err), changes);
+            return Read::Done { content: None };
+        }
+        let damaged = match &self.cache {
+            Some(cache) => match cache.lookup(self.runtime.engine(), &hash) {
+                Lookup::Hit(component) => {
+                    let size = bytes.len() as u64;
+                    let result = Plugin::from_component(
+                        &self.runtime,
+                        name.to_owned(),
+                        hash,
+                        size,
+                        &component,
+                        CompileSource::Cache,
+                    );
+                    self.settle(name, path, current.as_ref(), result, changes);
+                    return Read::Done { content: None };
+                }
+                Lookup::Miss { damaged } => damaged,
+            },
+            None => false,
+        };
+        self.spawn_compile(name, path, hash, bytes, damaged, current.is_some());
         Read::Done { content: None }
     }
 
@@ -389,80 +425,6 @@ impl PluginFolder {
             content: Some(content),
         }
     }
-
-    /// Watches the folder until `cancel`, sending each non-empty batch of
-    /// changes to `tx`. Scans run on the blocking pool (compiling is CPU
-    /// work).
-    pub fn watch(
-        mut self,
-        options: WatchOptions,
-        tx: mpsc::UnboundedSender<Vec<FolderChange>>,
-        cancel: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let (hint_tx, mut hints) = mpsc::unbounded_channel::<()>();
-            let _watcher = start_watcher(&self.dir, hint_tx, options.rescan);
-            let mut pending = false;
-            loop {
-                let wait = if pending {
-                    options.debounce
-                } else {
-                    options.rescan
-                };
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    Some(()) = hints.recv() => {
-                        // Let a burst of events (a copy in progress) settle.
-                        tokio::time::sleep(options.debounce).await;
-                        while hints.try_recv().is_ok() {}
-                    }
-                    () = tokio::time::sleep(wait) => {}
-                }
-                let scanned = tokio::task::spawn_blocking(move || {
-                    let result = self.scan(false);
-                    (self, result)
-                })
-                .await;
-                let result;
-                (self, result) = match scanned {
-                    Ok(done) => done,
-                    Err(e) => {
-                        tracing::error!(error = %e, "plugin folder scan panicked; folder watching stopped");
-                        return;
-                    }
-                };
-                match result {
-                    Ok((changes, still_settling)) => {
-                        pending = still_settling;
-                        if !changes.is_empty() && tx.send(changes).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(dir = %self.dir.display(), error = %e, "cannot list the plugins folder; keeping what is loaded");
-                    }
-                }
-            }
-        })
-    }
-}
-
-/// How the folder is watched.
-#[derive(Debug, Clone, Copy)]
-pub struct WatchOptions {
-    /// How long a file's size and time must hold still before it is read.
-    pub debounce: Duration,
-    /// Rescan this often even without file events.
-    pub rescan: Duration,
-}
-
-impl Default for WatchOptions {
-    fn default() -> Self {
-        Self {
-            debounce: Duration::from_millis(250),
-            rescan: Duration::from_secs(2),
-        }
-    }
 }
 
 fn stat(path: &Path) -> Option<Stat> {
@@ -471,27 +433,4 @@ fn stat(path: &Path) -> Option<Stat> {
         len: meta.len(),
         modified: meta.modified().ok(),
     })
-}
-
-fn start_watcher(
-    dir: &Path,
-    hint: mpsc::UnboundedSender<()>,
-    rescan: Duration,
-) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher as _;
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            let _ = hint.send(());
-        }
-    });
-    match watcher.and_then(|mut w| {
-        w.watch(dir, notify::RecursiveMode::NonRecursive)?;
-        Ok(w)
-    }) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "file events unavailable; rescanning every {}", crate::duration::format(rescan));
-            None
-        }
-    }
 }
