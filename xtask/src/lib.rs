@@ -151,6 +151,11 @@ pub fn build_plugins(root: &Path, target_dir: &Path) -> Result<Vec<BuiltPlugin>,
     ] {
         cmd.env_remove(var);
     }
+    // Not quiet either: cargo's progress shows while the guests compile.
+    eprintln!(
+        "xtask: building the plugins in {} for {WASM_TARGET} (the first build takes a minute or two)",
+        root.join("plugins").display()
+    );
     let status = cmd
         .status()
         .map_err(|e| format!("running {cargo} build for the plugins: {e}"))?;

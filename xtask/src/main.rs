@@ -88,11 +88,16 @@ fn install_examples(dir: &Path) -> Result<(), String> {
 fn demo(dir: &Path, extra: &[String]) -> Result<ExitCode, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = xtask::repo_root();
+    // No `--quiet`: a newcomer's first build compiles wasmtime and sits for
+    // minutes, and cargo's progress bar is what says it is not stuck.
+    eprintln!(
+        "xtask: building the host (release, `cargo run --release -p wasmcron`); \
+         the first build compiles wasmtime and takes about 10 minutes, later ones seconds"
+    );
     let status = Command::new(&cargo)
         .current_dir(&root)
         .args([
             "run",
-            "--quiet",
             "--release",
             "-p",
             "wasmcron",

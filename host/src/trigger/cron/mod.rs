@@ -12,16 +12,21 @@
 //! # Daylight-saving days (cronie's rule)
 //! A job is *wildcard* if its minute or hour field begins with `*`, else
 //! *fixed-time*.
-//! - Spring forward (a gap): a fixed-time job whose wall time was skipped
-//!   fires once, at the first instant after the gap; wildcard jobs have no
-//!   runs for wall times that do not exist.
+//! - Spring forward (a gap): the fires a fixed-time job had in the missing
+//!   wall times move to the first minute after the gap, each keeping its
+//!   seconds (so a 5-field job fires once, at the first instant after the
+//!   gap; `0,30 30 2 * * *` fires at 03:00:00 and 03:00:30 in Berlin);
+//!   wildcard jobs have no runs for wall times that do not exist.
 //! - Fall back (an overlap): a fixed-time job fires once, at the first
 //!   occurrence of its wall time; wildcard jobs fire at every real instant
 //!   that matches (`0 * * * *` fires at both 01:00s).
 
+mod chars;
+mod days;
 mod describe;
 mod parse;
 
+pub use days::{Days, Description};
 pub use parse::{Field, Fields};
 
 use chrono::{
@@ -32,6 +37,9 @@ use chrono_tz::Tz;
 /// The longest daylight-saving shift any zone has used (Antarctica/Troll's
 /// is 2 h); overlaps are searched this far back.
 const MAX_DST_SHIFT: Duration = Duration::hours(3);
+/// Where a spring-forward gap's fires land: the first minute after it (a
+/// wall time's seconds are added to the gap's end, 0-59 s).
+const GAP_FIRES: Duration = Duration::seconds(60);
 /// How many years ahead a search may look. Any expression that can fire at
 /// all fires within 28 years (the calendar repeats, leap days included,
 /// outside century years), so hitting this means a bug, not a slow schedule.
@@ -93,6 +101,19 @@ pub enum CronError {
         /// What to write instead.
         hint: String,
     },
+    /// A character that is not cron syntax, such as a Unicode space pasted
+    /// from a web page (only the ASCII space and tab separate fields).
+    #[error("character {position} is {character}: {hint}")]
+    BadCharacter {
+        /// Its position in the expression as given, counting characters
+        /// (not bytes) from 1.
+        position: usize,
+        /// Its code point and, when it is a common accident, its Unicode
+        /// name: `U+00A0 NO-BREAK SPACE`.
+        character: String,
+        /// What to write instead.
+        hint: String,
+    },
     /// An unknown `@` macro.
     #[error(
         "unknown macro '{0}' (known: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly)"
@@ -125,12 +146,12 @@ impl CronSchedule {
         let fields = parse::parse(expr)?;
         if let Some(reason) = never_fires(&fields) {
             return Err(CronError::NeverFires {
-                expr: expr.trim().to_owned(),
+                expr: chars::trim(expr).to_owned(),
                 reason,
             });
         }
         Ok(Self {
-            expr: expr.trim().to_owned(),
+            expr: chars::trim(expr).to_owned(),
             fields,
             tz,
         })
@@ -153,7 +174,13 @@ impl CronSchedule {
 
     /// The schedule in words, e.g. "at 09:00 on Monday".
     pub fn explain(&self) -> String {
-        describe::explain(&self.fields)
+        describe::describe(&self.fields).words
+    }
+
+    /// The schedule described: which days (from the matcher's own OR/AND
+    /// decision), which months, and the words [`Self::explain`] prints.
+    pub fn describe(&self) -> Description {
+        describe::describe(&self.fields)
     }
 
     /// A warning for people, when the expression does something users of
@@ -181,8 +208,20 @@ impl CronSchedule {
         // Near a fall-back, wall times *before* `after`'s may occur again
         // after it; start the search early enough to see them, and keep
         // looking until no later wall time could map to an earlier instant.
-        let window = self.offset_at(after + MAX_DST_SHIFT) < self.offset_at(after);
-        let mut wall = if window { local - MAX_DST_SHIFT } else { local };
+        let overlap = self.offset_at(after + MAX_DST_SHIFT) < self.offset_at(after);
+        // Within a minute after a spring-forward, a fixed-time job's wall
+        // times inside the gap (earlier than `after`'s) may still have fires
+        // ahead, at their own seconds: look back across the gap too.
+        let gap =
+            !self.fields.wildcard_time && self.offset_at(after - GAP_FIRES) < self.offset_at(after);
+        let window = overlap || gap;
+        let mut wall = if gap {
+            local - MAX_DST_SHIFT - GAP_FIRES
+        } else if overlap {
+            local - MAX_DST_SHIFT
+        } else {
+            local
+        };
         let limit = local.year().saturating_add(SEARCH_YEARS);
         let mut best: Option<DateTime<Utc>> = None;
         loop {
@@ -222,8 +261,11 @@ impl CronSchedule {
                 }
             }
             LocalResult::None => {
+                // cronie runs a fixed-time job's missed fires in the first
+                // minute after the gap; with a seconds field each keeps its
+                // second, so `0,30 30 2` still fires twice.
                 if !self.fields.wildcard_time {
-                    f(self.gap_end(wall));
+                    f(self.gap_end(wall) + Duration::seconds(i64::from(wall.second())));
                 }
             }
         }
@@ -289,15 +331,16 @@ fn next_bit(set: u64, from: u32) -> Option<u32> {
     (masked != 0).then(|| masked.trailing_zeros())
 }
 
-/// Vixie's day rule: if either day field begins with `*`, both must match;
-/// otherwise either may.
+/// Vixie's day rule ([`days::days_ored`], which the describer uses too):
+/// if either day field begins with `*`, both must match; otherwise either
+/// may.
 fn day_matches(f: &Fields, date: NaiveDate) -> bool {
     let dom = bit(f.days_of_month, date.day());
     let dow = bit(f.days_of_week, date.weekday().num_days_from_sunday());
-    if f.dom_star || f.dow_star {
-        dom && dow
-    } else {
+    if days::days_ored(f) {
         dom || dow
+    } else {
+        dom && dow
     }
 }
 
@@ -333,7 +376,7 @@ fn next_allowed_month(months: u64, date: NaiveDate) -> Option<NaiveDate> {
 /// day; otherwise the day of month must exist in an allowed month (February
 /// counts 29: leap years come), and every (date, weekday) pair recurs.
 fn never_fires(f: &Fields) -> Option<String> {
-    if !f.dom_star && !f.dow_star {
+    if days::days_ored(f) {
         return None;
     }
     const MAX_DAYS: [u32; 13] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -358,5 +401,7 @@ fn never_fires(f: &Fields) -> Option<String> {
     ))
 }
 
+#[cfg(test)]
+mod explain_tests;
 #[cfg(test)]
 mod tests;

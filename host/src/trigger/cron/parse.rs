@@ -8,7 +8,7 @@
 //! supported, so an expression never means something other than what cron
 //! would make of it.
 
-use super::CronError;
+use super::{CronError, chars};
 
 /// One field's position, for messages and bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,12 +121,16 @@ fn expand_macro(expr: &str) -> Result<Option<&'static str>, CronError> {
 /// # Errors
 /// A [`CronError`] naming the field and the problem.
 pub fn parse(expr: &str) -> Result<Fields, CronError> {
-    let trimmed = expr.trim();
+    chars::check(expr)?;
+    let trimmed = chars::trim(expr);
     if trimmed.is_empty() {
         return Err(CronError::Empty);
     }
     let source = expand_macro(trimmed)?.unwrap_or(trimmed);
-    let parts: Vec<&str> = source.split_whitespace().collect();
+    let parts: Vec<&str> = source
+        .split(chars::is_separator)
+        .filter(|p| !p.is_empty())
+        .collect();
     let (seconds, rest) = match parts.len() {
         5 => (None, &parts[..]),
         6 => (Some(parts[0]), &parts[1..]),
@@ -197,13 +201,24 @@ fn parse_item(field: Field, item: &str) -> Result<u64, CronError> {
         (min, if field == Field::DayOfWeek { 6 } else { max })
     } else if let Some((a, b)) = range.split_once('-') {
         let lo = parse_value(field, a)?;
-        let hi = parse_value(field, b)?;
+        let mut hi = parse_value(field, b)?;
+        // cronie reads `sun` at the top of a range as day 7, so `sat-sun`
+        // and `thu-sun` run through Sunday as `6-7` and `4-7` do. (`sun-sun`
+        // stays Sunday alone.)
+        if field == Field::DayOfWeek && hi == 0 && lo > 0 && is_name(b) {
+            hi = 7;
+        }
         if lo > hi {
+            // Refused (cron ranges never wrap), but the suggestion is the
+            // wrapped list the user meant, not the reversed range.
+            let names = is_name(a) || is_name(b);
             return Err(CronError::Malformed {
                 field,
                 token: item.to_owned(),
                 problem: format!(
-                    "the range {lo}-{hi} runs backwards; write {hi}-{lo}, or list both ends"
+                    "the range runs backwards (cron ranges do not wrap around); \
+                     write '{}' for {a} round to {b}",
+                    wrapped(field, lo, hi, step, names)
                 ),
             });
         }
@@ -235,6 +250,60 @@ fn parse_item(field: Field, item: &str) -> Result<u64, CronError> {
         v = next;
     }
     Ok(bits)
+}
+
+/// Whether a value was written as a name rather than a number.
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && !s.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The list meaning "from `lo` round the end of the field to `hi`", for a
+/// backwards range `lo-hi[/step]`: `22-5` in hours is `22-23,0-5`,
+/// `fri-mon` is `fri-sun,mon`, and a step keeps its stride across the
+/// wrap (`50-20/7` in minutes is `50-59/7,4-20/7`: 50, 57, 4, 11, 18). Weekdays wrap
+/// from 7 (Sunday) to 1, since 0 is Sunday too.
+fn wrapped(field: Field, lo: u32, hi: u32, step: Option<u32>, names: bool) -> String {
+    let (min, max) = field.bounds();
+    let cycle = if field == Field::DayOfWeek {
+        7
+    } else {
+        u64::from(max - min + 1)
+    };
+    let s = u64::from(step.unwrap_or(1));
+    let (lo, hi, max) = (u64::from(lo), u64::from(hi), u64::from(max));
+    let mut parts = vec![range_text(field, lo, max, s, names)];
+    // The stride goes on past the top: the first value after the wrap.
+    let last = lo + (max - lo) / s * s;
+    let next = last + s - cycle;
+    if next <= hi {
+        parts.push(range_text(field, next, hi, s, names));
+    }
+    parts.join(",")
+}
+
+/// `a`, `a-b` or `a-b/step` as cron text, with names where the user wrote
+/// them.
+fn range_text(field: Field, a: u64, b: u64, step: u64, names: bool) -> String {
+    let value = |v: u64| {
+        let names_of = field.names();
+        let index = match field {
+            Field::Month => v.checked_sub(1),
+            // 7 is Sunday again.
+            Field::DayOfWeek => Some(v % 7),
+            _ => None,
+        };
+        match index.and_then(|i| names_of.get(usize::try_from(i).ok()?)) {
+            Some(name) if names => (*name).to_owned(),
+            _ => v.to_string(),
+        }
+    };
+    if a == b || a + step > b {
+        value(a)
+    } else if step == 1 {
+        format!("{}-{}", value(a), value(b))
+    } else {
+        format!("{}-{}/{step}", value(a), value(b))
+    }
 }
 
 fn parse_step(field: Field, item: &str, s: &str) -> Result<u32, CronError> {
@@ -361,6 +430,124 @@ mod tests {
     }
 
     #[test]
+    fn an_upper_sun_is_day_seven() {
+        assert_eq!(
+            parse("0 0 * * sat-sun").unwrap().days_of_week,
+            bits(&[0, 6])
+        );
+        assert_eq!(
+            parse("0 0 * * thu-sun").unwrap().days_of_week,
+            bits(&[0, 4, 5, 6])
+        );
+        assert_eq!(
+            parse("0 0 * * THU-Sun").unwrap(),
+            parse("0 0 * * 4-7").unwrap()
+        );
+        assert_eq!(
+            parse("0 0 * * mon-sun/2").unwrap().days_of_week,
+            bits(&[0, 1, 3, 5])
+        );
+        // Sunday through Sunday is Sunday, not the whole week.
+        assert_eq!(parse("0 0 * * sun-sun").unwrap().days_of_week, bits(&[0]));
+        assert_eq!(
+            parse("0 0 * * sun-sat").unwrap().days_of_week,
+            bits(&[0, 1, 2, 3, 4, 5, 6])
+        );
+    }
+
+    #[test]
+    fn backwards_ranges_suggest_the_wrapped_list_in_every_field() {
+        let cases = [
+            ("* * 22-5 * * *", "hour: '22-5'", "'22-23,0-5'"),
+            ("50-10 * * * *", "minute: '50-10'", "'50-59,0-10'"),
+            ("59-1 * * * *", "minute: '59-1'", "'59,0-1'"),
+            ("50-10/7 * * * *", "minute: '50-10/7'", "'50-59/7,4'"),
+            ("50-20/7 * * * *", "minute: '50-20/7'", "'50-59/7,4-20/7'"),
+            ("50-3/7 * * * *", "minute: '50-3/7'", "'50-59/7'"),
+            ("22-5/2 * * * *", "minute: '22-5/2'", "'22-59/2,0-5/2'"),
+            ("45-15 * * * * *", "second: '45-15'", "'45-59,0-15'"),
+            ("0 0 25-3 * *", "day-of-month: '25-3'", "'25-31,1-3'"),
+            ("0 0 1 11-2 *", "month: '11-2'", "'11-12,1-2'"),
+            ("0 0 1 nov-feb *", "month: 'nov-feb'", "'nov-dec,jan-feb'"),
+            ("0 0 1 DEC-jan *", "month: 'DEC-jan'", "'dec,jan'"),
+            ("0 0 * * fri-mon", "day-of-week: 'fri-mon'", "'fri-sun,mon'"),
+            (
+                "0 0 * * fri-tue/2",
+                "day-of-week: 'fri-tue/2'",
+                "'fri-sun/2,tue'",
+            ),
+            ("0 0 * * 5-1", "day-of-week: '5-1'", "'5-7,1'"),
+            ("0 0 * * 6-0", "day-of-week: '6-0'", "'6-7'"),
+            ("0 0 * * sat-2", "day-of-week: 'sat-2'", "'sat-sun,mon-tue'"),
+        ];
+        for (expr, token, suggestion) in cases {
+            let err = parse(expr).expect_err(expr).to_string();
+            assert!(err.contains(token), "{expr}: {err}");
+            assert!(err.contains("runs backwards"), "{expr}: {err}");
+            assert!(
+                err.contains(&format!("write {suggestion}")),
+                "{expr}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_wrapped_suggestion_means_the_values_the_user_meant() {
+        // Walking from the start with the step, round the end of the field,
+        // up to the end: the suggestion, parsed, is exactly those values.
+        for (field, pos, cycle, min) in [
+            (Field::Minute, 0, 60, 0),
+            (Field::Hour, 1, 24, 0),
+            (Field::DayOfMonth, 2, 31, 1),
+            (Field::Month, 3, 12, 1),
+            (Field::DayOfWeek, 4, 7, 0),
+        ] {
+            let (_, max) = field.bounds();
+            for lo in min..=max {
+                for hi in min..lo {
+                    for step in [1, 2, 3, 5, 7] {
+                        let item = format!("{lo}-{hi}/{step}");
+                        let mut fields = ["0", "0", "1", "1", "*"];
+                        fields[pos] = &item;
+                        let err = parse(&fields.join(" ")).expect_err(&item).to_string();
+                        let Some(suggested) = err
+                            .split("write '")
+                            .nth(1)
+                            .and_then(|rest| rest.split('\'').next())
+                        else {
+                            panic!("{item}: no suggestion in {err}");
+                        };
+                        let mut expected = 0u64;
+                        let mut v = lo;
+                        let mut wrapped = false;
+                        loop {
+                            let value = if field == Field::DayOfWeek { v % 7 } else { v };
+                            expected |= 1 << value;
+                            let next = v + step;
+                            if !wrapped && next > max {
+                                wrapped = true;
+                                v = next - cycle;
+                            } else {
+                                v = next;
+                            }
+                            if wrapped && v > hi {
+                                break;
+                            }
+                        }
+                        let got = parse_field(field, suggested).expect(suggested);
+                        let got = if field == Field::DayOfWeek && got & (1 << 7) != 0 {
+                            (got & !(1 << 7)) | 1
+                        } else {
+                            got
+                        };
+                        assert_eq!(got, expected, "{item} -> {suggested}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_huge_step_ends_the_range_instead_of_overflowing() {
         assert_eq!(
             parse("59-59/4294967295 * * * *").unwrap().minutes,
@@ -413,6 +600,7 @@ mod tests {
             ("*/0 * * * *", "a step of 0"),
             ("5/15 * * * *", "write '5-59/15' or '*/15'"),
             ("30-10 * * * *", "runs backwards"),
+            ("30-10 * * * *", "write '30-59,0-10' for 30 round to 10"),
             ("1,,2 * * * *", "empty list item"),
             ("0 0 ? * *", "Quartz"),
             ("0 0 L * *", "'L' and 'W'"),

@@ -150,6 +150,125 @@ fn berlin_spring_gap_fixed_time_fires_once_after_the_gap() {
 }
 
 #[test]
+fn spring_gap_fires_keep_their_seconds() {
+    // Each fire of the missing wall times moves to the first minute after
+    // the gap at its own second; one job's fires at equal seconds merge.
+    let cases: [(&str, &str, &str, &[&str]); 6] = [
+        (
+            "45 30 2 * * *",
+            "Europe/Berlin",
+            "2026-03-28T12:00:00Z",
+            &["2026-03-29T03:00:45+02:00", "2026-03-30T02:30:45+02:00"],
+        ),
+        (
+            "0,30 30 2 * * *",
+            "Europe/Berlin",
+            "2026-03-28T12:00:00Z",
+            &[
+                "2026-03-29T03:00:00+02:00",
+                "2026-03-29T03:00:30+02:00",
+                "2026-03-30T02:30:00+02:00",
+            ],
+        ),
+        (
+            "15 30 2 * * *",
+            "America/New_York",
+            "2026-03-07T12:00:00Z",
+            &["2026-03-08T03:00:15-04:00", "2026-03-09T02:30:15-04:00"],
+        ),
+        (
+            // Lord Howe's gap is half an hour: 02:00 → 02:30.
+            "20,40 15 2 * * *",
+            "Australia/Lord_Howe",
+            "2026-10-03T12:00:00Z",
+            &[
+                "2026-10-04T02:30:20+11:00",
+                "2026-10-04T02:30:40+11:00",
+                "2026-10-05T02:15:20+11:00",
+            ],
+        ),
+        (
+            // Troll's gap is two hours (01:00 +00 → 03:00 +02): fires of
+            // both missing hours at one second are one fire.
+            "5 30 1,2 * * *",
+            "Antarctica/Troll",
+            "2026-03-28T12:00:00Z",
+            &[
+                "2026-03-29T03:00:05+02:00",
+                "2026-03-30T01:30:05+02:00",
+                "2026-03-30T02:30:05+02:00",
+            ],
+        ),
+        (
+            "0,20,40 0,15,30,45 2 * * *",
+            "Europe/Berlin",
+            "2026-03-28T12:00:00Z",
+            &[
+                "2026-03-29T03:00:00+02:00",
+                "2026-03-29T03:00:20+02:00",
+                "2026-03-29T03:00:40+02:00",
+                "2026-03-30T02:00:00+02:00",
+            ],
+        ),
+    ];
+    for (expr, tz, after, expected) in cases {
+        assert_eq!(
+            next_n(expr, tz, after, expected.len()),
+            expected,
+            "{expr} {tz}"
+        );
+    }
+    // A wildcard job with seconds still has no runs for missing times.
+    assert_eq!(
+        next_n(
+            "10,50 * 2 * * *",
+            "Europe/Berlin",
+            "2026-03-29T00:59:00Z",
+            1
+        ),
+        ["2026-03-30T02:00:10+02:00"]
+    );
+}
+
+#[test]
+fn asked_inside_the_first_minute_after_a_gap_the_later_seconds_still_come() {
+    // 01:00:10Z is 03:00:10 CEST: the fire at 03:00:00 is past, the one at
+    // 03:00:30 is not.
+    assert_eq!(
+        next_n(
+            "0,30 30 2 * * *",
+            "Europe/Berlin",
+            "2026-03-29T01:00:10Z",
+            2
+        ),
+        ["2026-03-29T03:00:30+02:00", "2026-03-30T02:30:00+02:00"]
+    );
+    assert_eq!(
+        next_n("45 30 2 * * *", "Europe/Berlin", "2026-03-29T01:00:00Z", 1),
+        ["2026-03-29T03:00:45+02:00"]
+    );
+    // From the last gap fire on, the next day's.
+    assert_eq!(
+        next_n(
+            "0,30 30 2 * * *",
+            "Europe/Berlin",
+            "2026-03-29T01:00:30Z",
+            1
+        ),
+        ["2026-03-30T02:30:00+02:00"]
+    );
+    assert_eq!(
+        next_n(
+            "20,40 15 2 * * *",
+            "Australia/Lord_Howe",
+            "2026-10-03T15:30:30Z",
+            2
+        ),
+        ["2026-10-04T02:30:40+11:00", "2026-10-05T02:15:20+11:00"]
+    );
+}
+
+#[test]
 fn berlin_spring_gap_wildcard_jobs_skip_missing_times() {
     assert_eq!(
         next_n("30 * * * *", "Europe/Berlin", "2026-03-29T00:00:00Z", 3),
