@@ -144,7 +144,6 @@ fn describe(c: char) -> (Option<&'static str>, String) {
 #[cfg(test)]
 mod tests {
     use super::super::parse::parse;
-    use super::*;
 
     fn refusal(expr: &str) -> String {
         parse(expr).expect_err(expr).to_string()

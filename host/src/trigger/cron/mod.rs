@@ -208,12 +208,12 @@ impl CronSchedule {
         // Near a fall-back, wall times *before* `after`'s may occur again
         // after it; start the search early enough to see them, and keep
         // looking until no later wall time could map to an earlier instant.
-        let overlap = self.offset_at(after + MAX_DST_SHIFT) < self.offset_at(after);
+        let offset = self.offset_at(after);
+        let overlap = self.offset_at(after + MAX_DST_SHIFT) < offset;
         // Within a minute after a spring-forward, a fixed-time job's wall
         // times inside the gap (earlier than `after`'s) may still have fires
         // ahead, at their own seconds: look back across the gap too.
-        let gap =
-            !self.fields.wildcard_time && self.offset_at(after - GAP_FIRES) < self.offset_at(after);
+        let gap = !self.fields.wildcard_time && self.offset_at(after - GAP_FIRES) < offset;
         let window = overlap || gap;
         let mut wall = if gap {
             local - MAX_DST_SHIFT - GAP_FIRES
