@@ -249,7 +249,11 @@ pub(super) async fn modify(
             "paused",
             format!(
                 "paused: a PATCH does not pause or resume a job (it is {}); use POST /jobs/{id}/{route}",
-                if current.paused { "paused" } else { "not paused" }
+                if current.paused {
+                    "paused"
+                } else {
+                    "not paused"
+                }
             ),
         ));
     }

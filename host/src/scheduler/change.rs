@@ -141,10 +141,7 @@ impl Scheduler {
             paused,
             incarnation: incarnation.clone(),
         };
-        inner
-            .store
-            .insert_job(&record, existing.is_some())
-            .await?;
+        inner.store.insert_job(&record, existing.is_some()).await?;
         let id = spec.id.clone();
         let installed = inner.install(job, next_run, paused, &incarnation, keep);
         if installed != next_run {

@@ -53,7 +53,13 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
     // still run one after another).
     let mut unfinished = snapshot.unfinished;
     unfinished.sort_by(|a, b| {
-        let key = |r: &RunRecord| (r.status == RunStatus::Pending, r.attempt == 1, r.scheduled_at);
+        let key = |r: &RunRecord| {
+            (
+                r.status == RunStatus::Pending,
+                r.attempt == 1,
+                r.scheduled_at,
+            )
+        };
         key(a).cmp(&key(b)).then_with(|| a.run_id.cmp(&b.run_id))
     });
     for mut run in unfinished {

@@ -44,9 +44,7 @@ async fn a_patch_changes_only_what_it_names() {
     let dir = setup("version = 1\n", &["hello"]);
     let host = Host::start(BIN, dir.path(), &[]);
     let api = Api::new(&host);
-    let job = |id: &str, every: &str| {
-        json!({"id": id, "plugin": "hello", "trigger": {"type": "interval", "every": every}})
-    };
+    let job = |id: &str, every: &str| json!({"id": id, "plugin": "hello", "trigger": {"type": "interval", "every": every}});
 
     // Args only: the next fire, created_at and incarnation stay.
     let (status, hourly) = api.post("/jobs", job("hourly", "1h")).await;
@@ -294,7 +292,10 @@ trigger = { type = "interval", every = "1s" }
            AND scheduled_at >= {next} AND scheduled_at < {restarted_at} ORDER BY scheduled_at"
     );
     let fires = (restarted_at - next + 999) / 1000;
-    assert!(fires >= 5, "{fires} fires missed ({stopped_at}..{restarted_at})");
+    assert!(
+        fires >= 5,
+        "{fires} fires missed ({stopped_at}..{restarted_at})"
+    );
     eventually(&host, "every fire of the downtime to run", || {
         let rows = query(dir.path(), &downtime, |r| r.get::<_, String>(1));
         rows.len() as i64 >= fires && rows.iter().all(|s| s == "finished")
@@ -314,7 +315,10 @@ trigger = { type = "interval", every = "1s" }
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
     );
     for pair in spans.windows(2) {
-        assert!(pair[1].0 >= pair[0].1, "overlapping catch-up runs: {spans:?}");
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "overlapping catch-up runs: {spans:?}"
+        );
     }
 
     // The coalescing job's misses, recorded at start-up, are counted.

@@ -210,14 +210,16 @@ async fn a_deleted_jobs_run_does_not_leak_into_a_new_job_with_its_id() {
     // not hold the new job's max_instances slot.
     let new = s.run_now("dup").await.unwrap();
     let old_id = old.run_id.clone();
-    wait_for(&mut rx, move |e| {
-        matches!(e, Event::RunSucceeded(r) if r.run_id == old_id)
-    })
+    wait_for(
+        &mut rx,
+        move |e| matches!(e, Event::RunSucceeded(r) if r.run_id == old_id),
+    )
     .await;
     let new_id = new.run_id.clone();
-    wait_for(&mut rx, move |e| {
-        matches!(e, Event::RunSucceeded(r) if r.run_id == new_id)
-    })
+    wait_for(
+        &mut rx,
+        move |e| matches!(e, Event::RunSucceeded(r) if r.run_id == new_id),
+    )
     .await;
     let runs = s.runs("dup", 10).await.unwrap();
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();

@@ -375,25 +375,26 @@ fn insert_run(
              WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND incarnation = ?16)",
         )
         .map_err(backend)?;
-    let written = stmt.execute(params![
-        r.run_id,
-        r.job_id,
-        r.attempt,
-        ms(r.scheduled_at),
-        ms(r.due_at),
-        r.status.as_str(),
-        r.started_at.map(ms),
-        r.ended_at.map(ms),
-        r.outcome.as_ref().map(|o| o.kind().as_str()),
-        outcome,
-        i64::try_from(r.fuel).unwrap_or(i64::MAX),
-        logs,
-        r.plugin_hash,
-        r.note,
-        r.args,
-        r.incarnation,
-    ])
-    .map_err(backend)?;
+    let written = stmt
+        .execute(params![
+            r.run_id,
+            r.job_id,
+            r.attempt,
+            ms(r.scheduled_at),
+            ms(r.due_at),
+            r.status.as_str(),
+            r.started_at.map(ms),
+            r.ended_at.map(ms),
+            r.outcome.as_ref().map(|o| o.kind().as_str()),
+            outcome,
+            i64::try_from(r.fuel).unwrap_or(i64::MAX),
+            logs,
+            r.plugin_hash,
+            r.note,
+            r.args,
+            r.incarnation,
+        ])
+        .map_err(backend)?;
     if written == 0 {
         super::memory::dropped_run(r);
     }

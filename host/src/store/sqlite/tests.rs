@@ -196,7 +196,10 @@ async fn runs_of_a_deleted_incarnation_are_not_recorded_or_listed() {
     };
     store.insert_job(&old, false).await.unwrap();
     let running = RunRecord::pending("a", from_ms(1), from_ms(1), 1).of("old");
-    store.write(vec![Write::Run(running.clone())]).await.unwrap();
+    store
+        .write(vec![Write::Run(running.clone())])
+        .await
+        .unwrap();
     store.delete_job("a").await.unwrap();
     let new = JobRecord {
         incarnation: "new".into(),
@@ -208,7 +211,10 @@ async fn runs_of_a_deleted_incarnation_are_not_recorded_or_listed() {
     finished.status = RunStatus::Finished;
     let fresh = RunRecord::pending("a", from_ms(2), from_ms(2), 1).of("new");
     store
-        .write(vec![Write::Run(finished.clone()), Write::Run(fresh.clone())])
+        .write(vec![
+            Write::Run(finished.clone()),
+            Write::Run(fresh.clone()),
+        ])
         .await
         .unwrap();
     assert_eq!(store.run(&finished.run_id).await.unwrap(), None);
