@@ -374,6 +374,12 @@ impl Scheduler {
         &self.inner.runtime
     }
 
+    /// The job store, for reads the scheduler has no part in (the API's
+    /// run history and logs).
+    pub fn store(&self) -> &Arc<dyn JobStore> {
+        &self.inner.store
+    }
+
     /// Adds a job (or replaces one, with `replace`), committed to the store
     /// before it returns.
     ///
