@@ -3,7 +3,7 @@
 //! writer, and the WAL file's size over a long run at 1,000 runs/s with
 //! the API being read.
 //!
-//! `cargo bench -p wasmcron-tests --bench store [-- --wal-seconds 60 --baseline-bin PATH --skip-kv --skip-wal]`
+//! `cargo bench -p wasmcron-tests --bench store [-- --wal-seconds 60 --wal-jobs 1000 --baseline-bin PATH --skip-kv --skip-wal]`
 //!
 //! 1. kv set cost: median and p99 time of 200 sets of new keys (40-byte
 //!    keys, 100-byte values) by one job once it holds 800 / 3,800 /
@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wasmcron::store::sqlite::SqliteJobStore;
-use wasmcron::store::{JobStore, KvStore, RunRecord, Write};
+use wasmcron::store::{JobStore, RunRecord, Write};
 
 const QUOTA: i64 = 16 << 20;
 
@@ -248,7 +248,7 @@ impl Drop for Host {
     }
 }
 
-fn start_host(bin: &Path, dir: &Path) -> anyhow::Result<(Host, String)> {
+fn start_host(bin: &Path, dir: &Path, cache: &Path) -> anyhow::Result<(Host, String)> {
     let log = dir.join("host.log");
     let child = Command::new(bin)
         .args(["run", "--log-format", "json", "--listen", "127.0.0.1:0"])
@@ -259,7 +259,7 @@ fn start_host(bin: &Path, dir: &Path) -> anyhow::Result<(Host, String)> {
         .arg("--config")
         .arg(dir.join("jobs.toml"))
         .arg("--cache-dir")
-        .arg(dir.join("cache"))
+        .arg(cache)
         .args(["--shutdown-grace", "10s"])
         .env("RUST_LOG", "warn,wasmcron::app=info")
         .stdout(Stdio::null())
@@ -300,14 +300,19 @@ struct WalRun {
 }
 
 /// 1,000 `hello` jobs a second on SQLite with an API reader, for `seconds`.
-fn wal_run(bin: &Path, seconds: u64, rt: &tokio::runtime::Runtime) -> anyhow::Result<WalRun> {
+fn wal_run(
+    bin: &Path,
+    seconds: u64,
+    n: usize,
+    cache: &Path,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<WalRun> {
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("plugins"))?;
     std::fs::copy(
         wasmcron_tests::plugins::HELLO,
         dir.path().join("plugins/hello.wasm"),
     )?;
-    let n = 1000;
     // Phases spread over the second, starting once the host is up.
     let start = chrono::Utc::now() + chrono::Duration::seconds(15);
     let mut jobs = String::from("version = 1\n");
@@ -319,7 +324,7 @@ fn wal_run(bin: &Path, seconds: u64, rt: &tokio::runtime::Runtime) -> anyhow::Re
         ));
     }
     std::fs::write(dir.path().join("jobs.toml"), jobs)?;
-    let (mut host, base) = start_host(bin, dir.path())?;
+    let (mut host, base) = start_host(bin, dir.path(), cache)?;
     let db = dir.path().join("wasmcron.db");
     let wal = dir.path().join("wasmcron.db-wal");
     std::thread::sleep((start - chrono::Utc::now()).to_std().unwrap_or_default());
@@ -395,8 +400,8 @@ fn wal_run(bin: &Path, seconds: u64, rt: &tokio::runtime::Runtime) -> anyhow::Re
     })
 }
 
-fn print_wal(label: &str, r: &WalRun, seconds: u64) {
-    println!("\n{label}: 1,000 hello jobs/s on SQLite with an API reader, {seconds} s");
+fn print_wal(label: &str, r: &WalRun, seconds: u64, jobs: usize) {
+    println!("\n{label}: {jobs} hello jobs every second on SQLite with an API reader, {seconds} s");
     println!("{:>6} {:>12} {:>12}", "s", "wal MB", "db MB");
     for (s, wal, db) in &r.samples {
         println!("{s:>6} {:>12.1} {:>12.1}", mb(*wal), mb(*db));
@@ -440,13 +445,18 @@ fn main() -> anyhow::Result<()> {
         kv_cost(&rt)?;
     }
     if !args.iter().any(|a| a == "--skip-wal") {
+        let jobs: usize = value("--wal-jobs")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        // One compile cache for both hosts: their start is not measured.
+        let cache = tempfile::tempdir()?;
         if let Some(base) = value("--baseline-bin") {
-            let r = wal_run(&PathBuf::from(&base), seconds, &rt)?;
-            print_wal(&format!("before ({base})"), &r, seconds);
+            let r = wal_run(&PathBuf::from(&base), seconds, jobs, cache.path(), &rt)?;
+            print_wal(&format!("before ({base})"), &r, seconds, jobs);
         }
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_wasmcron"));
-        let r = wal_run(&bin, seconds, &rt)?;
-        print_wal("after (this build)", &r, seconds);
+        let r = wal_run(&bin, seconds, jobs, cache.path(), &rt)?;
+        print_wal("after (this build)", &r, seconds, jobs);
     }
     Ok(())
 }
