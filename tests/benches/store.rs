@@ -365,7 +365,7 @@ fn wal_run(
         std::thread::sleep(Duration::from_millis(250));
         wal_max = wal_max.max(size(&wal));
         let s = t0.elapsed().as_secs();
-        if s % 5 == 0 && samples.last().is_none_or(|(last, _, _)| *last != s) {
+        if s.is_multiple_of(5) && samples.last().is_none_or(|(last, _, _)| *last != s) {
             samples.push((s, size(&wal), size(&db)));
         }
     }
