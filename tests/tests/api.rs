@@ -646,3 +646,116 @@ async fn the_cli_client_drives_a_running_host() {
 
 #[path = "api/scheduling.rs"]
 mod scheduling;
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_flooding_jobs_history_stays_small_and_its_logs_stay_readable() {
+    // Every second a run prints 2,000 lines of 100 bytes; the runtime
+    // keeps 64 KiB of them (about 650 records) per run.
+    let jobs = r#"version = 1
+
+[[jobs]]
+id = "flood"
+plugin = "probe"
+trigger = { type = "interval", every = "1s" }
+args = { print_lines = 2000 }
+"#;
+    let dir = setup(jobs, &["probe"]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    let api = Api::new(&host);
+    let finished = |page: &Value| {
+        page["runs"].as_array().map_or(0, |r| {
+            r.iter().filter(|r| r["status"] == "finished").count()
+        })
+    };
+    api.until("/jobs/flood/runs?limit=1000", |p| finished(p) >= 3)
+        .await;
+
+    // The list: no logs, only how many there are; a few hundred bytes a run.
+    let resp = reqwest::get(format!("{}/jobs/flood/runs?limit=1000", api.base))
+        .await
+        .expect("list");
+    assert_eq!(resp.status(), 200);
+    let body = resp.bytes().await.expect("body");
+    let page: Value = serde_json::from_slice(&body).expect("json");
+    let runs = page["runs"].as_array().expect("runs").clone();
+    let done: Vec<&Value> = runs.iter().filter(|r| r["status"] == "finished").collect();
+    let logged: u64 = done.iter().filter_map(|r| r["log_count"].as_u64()).sum();
+    assert!(runs.iter().all(|r| r.get("logs").is_none()), "{page}");
+    assert!(
+        done.iter()
+            .all(|r| r["log_count"].as_u64().is_some_and(|n| n > 100)),
+        "{page}"
+    );
+    assert!(
+        body.len() < 1024 * runs.len(),
+        "{} bytes for {} runs holding {logged} log records",
+        body.len(),
+        runs.len()
+    );
+    assert_eq!(page["next_offset"], Value::Null);
+    let (_, first) = api.get("/jobs/flood/runs?limit=1").await;
+    assert_eq!(first["runs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(first["next_offset"], 1);
+
+    // One run carries its logs (all of them: fewer than a page), and the
+    // logs route pages through the same records.
+    let run = done[0];
+    let run_id = run["run_id"].as_str().expect("run id");
+    let (status, detail) = api.get(&format!("/runs/{run_id}")).await;
+    assert_eq!(status, 200);
+    let logs = detail["logs"].as_array().expect("logs").clone();
+    assert_eq!(Some(logs.len() as u64), run["log_count"].as_u64());
+    assert_eq!(detail["logs_next_offset"], Value::Null);
+    assert!(
+        logs.last()
+            .and_then(|l| l["message"].as_str())
+            .is_some_and(|m| m.contains("dropped")),
+        "the truncation marker is the last record: {:?}",
+        logs.last()
+    );
+    let mut paged = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (status, p) = api
+            .get(&format!("/runs/{run_id}/logs?offset={offset}&limit=100"))
+            .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["total"], logs.len());
+        paged.extend(p["logs"].as_array().expect("page").iter().cloned());
+        match p["next_offset"].as_u64() {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    assert_eq!(paged, logs);
+    assert_error(
+        &api.get(&format!("/runs/{run_id}/logs?limit=5000")).await,
+        400,
+        "bad_query",
+        Some("limit"),
+    );
+    assert_error(&api.get("/runs/nope/logs").await, 404, "not_found", None);
+
+    // The CLI: `runs list` without logs, `runs show` with all of them.
+    let (ok, out, err) = cli(&["runs", "list", "flood"], &api.base);
+    assert!(
+        ok && out.contains(run_id) && out.contains("LOGS"),
+        "{out}{err}"
+    );
+    assert!(out.len() < 64 * 1024, "{} bytes", out.len());
+    let (ok, out, err) = cli(&["runs", "show", run_id], &api.base);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("dropped") && out.lines().count() > logs.len(),
+        "{out}"
+    );
+
+    // The OpenAPI document describes what was served.
+    let (_, doc) = api.get("/openapi.json").await;
+    assert!(doc["paths"]["/runs/{run_id}/logs"]["get"].is_object());
+    for name in ["RunSummary", "RunDetail", "LogPage", "RunPage"] {
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "schema {name} missing"
+        );
+    }
+}

@@ -75,6 +75,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/runs", get(runs::list))
         .route("/runs/{run_id}", get(runs::show))
+        .route("/runs/{run_id}/logs", get(runs::logs))
         .route("/plugins", get(plugins::list))
         .route("/plugins/{name}", get(plugins::show))
         .route("/events", get(events::stream))

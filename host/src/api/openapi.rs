@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         super::jobs::run_now,
         super::runs::list,
         super::runs::show,
+        super::runs::logs,
         super::runs::replay,
         super::plugins::list,
         super::plugins::show,

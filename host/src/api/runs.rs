@@ -1,40 +1,54 @@
-//! `/jobs/{id}/runs`, `/runs/{run_id}` and replays.
+//! `/jobs/{id}/runs`, `/runs/{run_id}`, `/runs/{run_id}/logs` and replays.
+//!
+//! Every answer here is bounded whatever the guests logged: lists carry run
+//! summaries without logs (cut at [`crate::store::RUN_PAGE_BYTES`]), a run
+//! comes with its first page of logs, and the rest of its logs are read a
+//! page at a time (at most 1,000 records and
+//! [`crate::store::LOG_PAGE_BYTES`] each). Before, reading a flooded job's
+//! history answered 867 MB in 65 s (issue 10).
 
 use super::extract::{Path, Query};
 use super::jobs::page_size;
 use super::{ApiError, ApiState};
+use crate::runtime::LogRecord;
 use crate::scheduler::SchedulerError;
-use crate::store::RunRecord;
+use crate::store::{LogPage, RunRecord, RunSummary};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// Most log records a run carries inline, and most a logs page holds.
+pub const MAX_LOG_PAGE: usize = 1000;
+
 /// Paging for run history.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListRuns {
-    /// Page size, 1-1000 (default 100).
+    /// Page size, 1-1000 (default 100); a page is also cut at about 4 MiB.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Runs to skip (default 0).
     pub offset: Option<usize>,
 }
 
-/// A page of a job's runs, newest first.
+/// A page of a job's runs, newest first, without their logs.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunPage {
     /// This page.
-    pub runs: Vec<RunRecord>,
-    /// The page size used.
+    pub runs: Vec<RunSummary>,
+    /// The page size asked for (a page holds fewer when cut by size).
     pub limit: usize,
     /// The offset used.
     pub offset: usize,
+    /// The offset of the next page; `null` when this is the last.
+    pub next_offset: Option<usize>,
 }
 
-/// A job's run history, newest first (with captured logs and outputs).
+/// A job's run history, newest first: summaries without logs (each says
+/// how many log records it has; read them with `GET /runs/{run_id}/logs`).
 #[utoipa::path(get, path = "/jobs/{id}/runs", tag = "runs",
     params(("id" = String, Path, description = "Job id"), ListRuns),
     responses(
@@ -50,30 +64,108 @@ pub(super) async fn list(
     let limit = page_size(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     state.scheduler.job(&id)?;
-    let runs = state.scheduler.runs_page(&id, limit, offset).await?;
+    let page = state
+        .scheduler
+        .store()
+        .run_summaries(&id, limit, offset)
+        .await
+        .map_err(SchedulerError::from)?;
+    let next_offset = page.more.then_some(offset + page.runs.len());
     Ok(Json(RunPage {
-        runs,
+        runs: page.runs,
         limit,
         offset,
+        next_offset,
     }))
 }
 
-/// One run, with its captured logs and output.
+/// One run with its first page of logs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunDetail {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunSummary,
+    /// Its first log records: up to 1,000 and about 1 MiB.
+    pub logs: Vec<LogRecord>,
+    /// Where `GET /runs/{run_id}/logs?offset=` continues; `null` when
+    /// `logs` holds them all.
+    pub logs_next_offset: Option<u64>,
+}
+
+/// One run, with its output and (up to a page of) its logs.
 #[utoipa::path(get, path = "/runs/{run_id}", tag = "runs",
     params(("run_id" = String, Path, description = "Run id")),
     responses(
         (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
-        (status = 200, description = "The run", body = RunRecord),
+        (status = 200, description = "The run", body = RunDetail),
         (status = 404, description = "No such run", body = super::ErrorBody),
     ))]
 pub(super) async fn show(
     State(state): State<ApiState>,
     Path(run_id): Path<String>,
-) -> Result<Json<RunRecord>, ApiError> {
+) -> Result<Json<RunDetail>, ApiError> {
+    let store = state.scheduler.store();
+    let not_found = || ApiError::not_found(format!("run '{run_id}' not found"));
+    let run = store
+        .run_summary(&run_id)
+        .await
+        .map_err(SchedulerError::from)?
+        .ok_or_else(not_found)?;
+    // The run may have been pruned in between: then it has no logs.
+    let logs = store
+        .run_logs(&run_id, 0, MAX_LOG_PAGE)
+        .await
+        .map_err(SchedulerError::from)?;
+    let (logs, logs_next_offset) = logs.map_or((Vec::new(), None), |p| (p.logs, p.next_offset));
+    Ok(Json(RunDetail {
+        run,
+        logs,
+        logs_next_offset,
+    }))
+}
+
+/// Paging for a run's logs.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListLogs {
+    /// Records per page, 1-1000 (default 1000); a page is also cut at
+    /// about 1 MiB.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// Records to skip (default 0).
+    pub offset: Option<usize>,
+}
+
+/// A run's captured logs, a page at a time, in the order captured.
+#[utoipa::path(get, path = "/runs/{run_id}/logs", tag = "runs",
+    params(("run_id" = String, Path, description = "Run id"), ListLogs),
+    responses(
+        (status = 200, description = "A page of log records", body = LogPage),
+        (status = 400, description = "Bad query", body = super::ErrorBody),
+        (status = 404, description = "No such run", body = super::ErrorBody),
+    ))]
+pub(super) async fn logs(
+    State(state): State<ApiState>,
+    Path(run_id): Path<String>,
+    Query(q): Query<ListLogs>,
+) -> Result<Json<LogPage>, ApiError> {
+    let limit = match q.limit {
+        None => MAX_LOG_PAGE,
+        Some(n @ 1..=MAX_LOG_PAGE) => n,
+        Some(n) => {
+            return Err(ApiError::bad_query(
+                "limit",
+                format!("limit {n} is out of range 1-{MAX_LOG_PAGE}"),
+            ));
+        }
+    };
     state
         .scheduler
-        .run(&run_id)
-        .await?
+        .store()
+        .run_logs(&run_id, q.offset.unwrap_or(0), limit)
+        .await
+        .map_err(SchedulerError::from)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("run '{run_id}' not found")))
 }

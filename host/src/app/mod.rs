@@ -105,6 +105,8 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         None => None,
     };
     let store = open_store(&options.db)?;
+    // Kept to close it after the scheduler stops (its last writes first).
+    let store_handle = store.clone();
     let kv = store.kv();
     // The pool needs a slot for every sandbox that may be live at once:
     // both lanes' runs and the listener deliveries (scheduler/lane.rs).
@@ -237,6 +239,9 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }
     }
     scheduler.shutdown(options.shutdown_grace).await;
+    if let Err(e) = store_handle.close().await {
+        tracing::warn!(error = %e, "closing the job store");
+    }
     tracing::info!("stopped");
     Ok(())
 }

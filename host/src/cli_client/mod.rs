@@ -91,7 +91,8 @@ pub enum JobsCommand {
 /// `wasmcron runs …`
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// A job's runs, newest first.
+    /// A job's runs, newest first, without their logs (`runs show` has
+    /// them).
     List {
         /// The job's id.
         job: String,
@@ -101,7 +102,9 @@ pub enum RunsCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// One run, with its output and logs.
+    /// One run, with its output and all its logs (fetched a page at a
+    /// time; with `--json`, the API's answer: the first page of logs and
+    /// `logs_next_offset`).
     Show {
         /// The run's id.
         run: String,
@@ -299,10 +302,32 @@ fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
                 text(&r["attempt"]),
                 outcome,
                 ms,
+                text(&r["log_count"]),
                 text(&r["note"]),
             ]
         })
         .collect()
+}
+
+const RUN_HEADERS: [&str; 7] = [
+    "RUN",
+    "SCHEDULED",
+    "ATTEMPT",
+    "OUTCOME",
+    "TOOK",
+    "LOGS",
+    "NOTE",
+];
+
+fn print_logs(logs: &[Value]) {
+    for l in logs {
+        println!(
+            "  [{} {}] {}",
+            text(&l["source"]),
+            text(&l["level"]),
+            text(&l["message"])
+        );
+    }
 }
 
 /// Runs a `runs` command.
@@ -323,46 +348,45 @@ pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&page)?;
             } else {
                 let runs = page["runs"].as_array().cloned().unwrap_or_default();
-                table(
-                    &["RUN", "SCHEDULED", "ATTEMPT", "OUTCOME", "TOOK", "NOTE"],
-                    &run_rows(&runs),
-                );
+                table(&RUN_HEADERS, &run_rows(&runs));
+                if page["next_offset"].is_u64() {
+                    println!("(more runs: the page was cut by --limit or by size)");
+                }
             }
         }
         RunsCommand::Show { run, remote } => {
-            let r = Client::new(&remote)
-                .get(&format!("/runs/{}", seg(&run)))
-                .await?;
+            let client = Client::new(&remote);
+            let r = client.get(&format!("/runs/{}", seg(&run))).await?;
             if remote.json {
                 print_json(&r)?;
-            } else {
-                table(
-                    &["RUN", "SCHEDULED", "ATTEMPT", "OUTCOME", "TOOK", "NOTE"],
-                    &run_rows(std::slice::from_ref(&r)),
-                );
-                println!();
-                println!("job:     {}", text(&r["job_id"]));
-                println!("plugin:  sha256:{}", text(&r["plugin_hash"]));
-                println!("fuel:    {}", text(&r["fuel"]));
-                let outcome = &r["outcome"];
-                if let Some(out) = outcome["output"].as_str() {
-                    println!("output:  {out}");
-                }
-                if let Some(msg) = outcome["message"].as_str() {
-                    println!("error:   {msg}");
-                }
-                let logs = r["logs"].as_array().cloned().unwrap_or_default();
-                if !logs.is_empty() {
-                    println!("logs:");
-                    for l in logs {
-                        println!(
-                            "  [{} {}] {}",
-                            text(&l["source"]),
-                            text(&l["level"]),
-                            text(&l["message"])
-                        );
-                    }
-                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            table(&RUN_HEADERS, &run_rows(std::slice::from_ref(&r)));
+            println!();
+            println!("job:     {}", text(&r["job_id"]));
+            println!("plugin:  sha256:{}", text(&r["plugin_hash"]));
+            println!("fuel:    {}", text(&r["fuel"]));
+            let outcome = &r["outcome"];
+            if let Some(out) = outcome["output"].as_str() {
+                println!("output:  {out}");
+            }
+            if let Some(msg) = outcome["message"].as_str() {
+                println!("error:   {msg}");
+            }
+            let logs = r["logs"].as_array().cloned().unwrap_or_default();
+            if !logs.is_empty() {
+                println!("logs:");
+                print_logs(&logs);
+            }
+            // The rest a page at a time, printed as they come.
+            let mut next = r["logs_next_offset"].as_u64();
+            while let Some(offset) = next {
+                let page = client
+                    .get(&format!("/runs/{}/logs?offset={offset}", seg(&run)))
+                    .await?;
+                let logs = page["logs"].as_array().map_or(&[][..], Vec::as_slice);
+                print_logs(logs);
+                next = page["next_offset"].as_u64().filter(|_| !logs.is_empty());
             }
         }
     }

@@ -476,6 +476,12 @@ impl Scheduler {
         &self.inner.runtime
     }
 
+    /// The job store, for reads the scheduler has no part in (the API's
+    /// run history and logs).
+    pub fn store(&self) -> &Arc<dyn JobStore> {
+        &self.inner.store
+    }
+
     /// Removes a job, its history and its kv data.
     ///
     /// # Errors

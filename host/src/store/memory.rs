@@ -1,8 +1,10 @@
 //! In-memory stores, for tests, `plugin run` and throwaway hosts
 //! (`--db memory`). Everything is lost when the process ends.
 
+use super::records::{log_page, page_of_summaries};
 use super::{
-    JobRecord, JobStore, KvError, KvStore, RunRecord, RunStatus, Snapshot, StoreError, Write,
+    JobRecord, JobStore, KvError, KvStore, LOG_PAGE_BYTES, LogPage, RunList, RunRecord, RunStatus,
+    RunSummary, Snapshot, StoreError, Write,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,8 +15,23 @@ pub const DEFAULT_JOB_QUOTA: u64 = 16 << 20;
 /// Kv data held in a map; lost when the process ends.
 #[derive(Debug)]
 pub struct MemoryKv {
-    data: Mutex<HashMap<String, HashMap<String, Vec<u8>>>>,
+    data: Mutex<HashMap<String, JobKv>>,
     quota: u64,
+}
+
+/// One job's kv data and its running size, so a `set` need not sum every
+/// entry to check the quota.
+#[derive(Debug, Default)]
+struct JobKv {
+    /// Keys plus values, in bytes.
+    used: u64,
+    entries: HashMap<String, Vec<u8>>,
+}
+
+/// A kv entry's size against the quota: its key's UTF-8 bytes plus its
+/// value's bytes (the SQLite store counts the same way).
+fn entry_size(key: &str, value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64
 }
 
 impl Default for MemoryKv {
@@ -32,34 +49,43 @@ impl MemoryKv {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Vec<u8>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobKv>> {
         self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes `job` holds (keys plus values).
+    pub fn used(&self, job: &str) -> u64 {
+        self.lock().get(job).map_or(0, |j| j.used)
     }
 }
 
 impl KvStore for MemoryKv {
     fn get(&self, job: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        Ok(self.lock().get(job).and_then(|m| m.get(key)).cloned())
+        Ok(self
+            .lock()
+            .get(job)
+            .and_then(|j| j.entries.get(key))
+            .cloned())
     }
 
     fn set(&self, job: &str, key: &str, value: &[u8]) -> Result<(), KvError> {
         let mut data = self.lock();
-        let entries = data.entry(job.to_owned()).or_default();
-        let used: u64 = entries
-            .iter()
-            .filter(|(k, _)| k.as_str() != key)
-            .map(|(k, v)| (k.len() + v.len()) as u64)
-            .sum();
-        if used + (key.len() + value.len()) as u64 > self.quota {
+        let job_kv = data.entry(job.to_owned()).or_default();
+        let old = job_kv.entries.get(key).map_or(0, |v| entry_size(key, v));
+        let new = entry_size(key, value);
+        if job_kv.used - old + new > self.quota {
             return Err(KvError::QuotaExceeded { quota: self.quota });
         }
-        entries.insert(key.to_owned(), value.to_vec());
+        job_kv.used = job_kv.used - old + new;
+        job_kv.entries.insert(key.to_owned(), value.to_vec());
         Ok(())
     }
 
     fn delete(&self, job: &str, key: &str) -> Result<(), KvError> {
-        if let Some(entries) = self.lock().get_mut(job) {
-            entries.remove(key);
+        if let Some(job_kv) = self.lock().get_mut(job)
+            && let Some(v) = job_kv.entries.remove(key)
+        {
+            job_kv.used -= entry_size(key, &v);
         }
         Ok(())
     }
@@ -208,6 +234,49 @@ impl JobStore for MemoryJobStore {
         Ok(self.lock().runs.get(run_id).cloned())
     }
 
+    async fn run_summaries(
+        &self,
+        job_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError> {
+        let inner = self.lock();
+        let mut runs: Vec<&RunRecord> =
+            inner.runs.values().filter(|r| r.job_id == job_id).collect();
+        runs.sort_by(|a, b| (b.scheduled_at, &b.run_id).cmp(&(a.scheduled_at, &a.run_id)));
+        Ok(page_of_summaries(
+            runs.into_iter().skip(offset).map(RunSummary::from),
+            limit,
+        ))
+    }
+
+    async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError> {
+        Ok(self.lock().runs.get(run_id).map(RunSummary::from))
+    }
+
+    async fn run_logs(
+        &self,
+        run_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<LogPage>, StoreError> {
+        let inner = self.lock();
+        let Some(run) = inner.runs.get(run_id) else {
+            return Ok(None);
+        };
+        let mut logs = Vec::new();
+        let mut bytes = 0;
+        for record in run.logs.iter().skip(offset).take(limit) {
+            let size = serde_json::to_string(record).map_or(0, |s| s.len());
+            if !logs.is_empty() && bytes + size > LOG_PAGE_BYTES {
+                break;
+            }
+            bytes += size;
+            logs.push(record.clone());
+        }
+        Ok(Some(log_page(logs, offset, run.logs.len() as u64)))
+    }
+
     fn kv(&self) -> Arc<dyn KvStore> {
         self.kv.clone()
     }
@@ -238,6 +307,23 @@ mod tests {
         kv.delete("a", "k")?;
         assert_eq!(kv.get("a", "k")?, None);
         assert_eq!(kv.get("b", "k")?, Some(b"2".to_vec()));
+        Ok(())
+    }
+
+    #[test]
+    fn quota_counts_bytes_of_nul_led_and_four_byte_keys() -> Result<(), KvError> {
+        // "\0" is 1 byte, "😀" 4: characters would under-count both.
+        let kv = MemoryKv::with_quota(20);
+        kv.set("j", "\0\0\0\0\0", b"12345")?;
+        assert_eq!(kv.used("j"), 10);
+        kv.set("j", "😀😀", b"12")?;
+        assert_eq!(kv.used("j"), 20);
+        assert!(matches!(
+            kv.set("j", "\0", b""),
+            Err(KvError::QuotaExceeded { quota: 20 })
+        ));
+        kv.delete("j", "😀😀")?;
+        assert_eq!(kv.used("j"), 10);
         Ok(())
     }
 

@@ -12,10 +12,19 @@ mod records;
 pub mod sqlite;
 
 pub use memory::{MemoryJobStore, MemoryKv};
-pub use records::{JobRecord, RunRecord, RunStatus, new_incarnation, new_run_id};
+pub use records::{
+    JobRecord, LogPage, RunList, RunRecord, RunStatus, RunSummary, new_incarnation, new_run_id,
+};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+
+/// Largest page of run summaries, in bytes of JSON (about): a list of runs
+/// is cut here whatever `limit` asked, so one answer stays a few MiB.
+pub const RUN_PAGE_BYTES: usize = 4 << 20;
+
+/// Largest page of log records, in bytes of JSON.
+pub const LOG_PAGE_BYTES: usize = 1 << 20;
 
 /// Why a kv operation failed on the host side.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +44,11 @@ pub enum KvError {
 ///
 /// Keys and values are checked against the host's size limits before a
 /// backend sees them (see `runtime::host`), so backends need not check.
-/// Calls are synchronous: they are short and a backend serializes them.
+/// The quota counts the keys' and values' sizes in bytes (UTF-8 bytes for
+/// keys, NULs and 4-byte characters included) and every backend keeps a
+/// running total per job, so a `set` costs the same however many keys the
+/// job holds. Calls are synchronous: they are short and a backend
+/// serializes them.
 pub trait KvStore: Send + Sync + 'static {
     /// The value under `key` in `job`'s namespace.
     ///
@@ -147,8 +160,37 @@ pub trait JobStore: Send + Sync + 'static {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<RunRecord>, StoreError>;
-    /// One run.
+    /// One run, with all its logs (for the host's own use; the API reads
+    /// [`JobStore::run_summary`] and [`JobStore::run_logs`], which stay
+    /// bounded whatever a run captured).
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// A job's runs without their logs, newest first: at most `limit`
+    /// after skipping `offset`, and fewer when the page would pass
+    /// [`RUN_PAGE_BYTES`] (always at least one run when any is left).
+    /// Backends must not read the logs to answer this.
+    async fn run_summaries(
+        &self,
+        job_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError>;
+    /// One run without its logs.
+    async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError>;
+    /// Up to `limit` of a run's log records from `offset`, fewer when the
+    /// page would pass [`LOG_PAGE_BYTES`] (always at least one record when
+    /// any is left); `None` when there is no such run.
+    async fn run_logs(
+        &self,
+        run_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<LogPage>, StoreError>;
+    /// Called once the host has stopped writing (clean shutdown): folds
+    /// everything into the main file, so a stopped host leaves no large
+    /// side files behind (SQLite's WAL). The store still works afterwards.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// The guests' kv data, in the same database.
     fn kv(&self) -> Arc<dyn KvStore>;
 }

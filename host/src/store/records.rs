@@ -160,6 +160,139 @@ impl RunRecord {
     }
 }
 
+/// A run without its logs: what run lists carry (`GET /jobs/{id}/runs`),
+/// so a page of them stays small whatever the guests logged. The logs are
+/// read on their own, a page at a time ([`LogPage`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunSummary {
+    /// Unique, time-ordered id.
+    pub run_id: String,
+    /// The job.
+    pub job_id: String,
+    /// 1 for the first attempt at a fire.
+    pub attempt: u32,
+    /// When the fire was due by the schedule.
+    pub scheduled_at: DateTime<Utc>,
+    /// When this attempt may start (later than `scheduled_at` for retries).
+    pub due_at: DateTime<Utc>,
+    /// Where it is.
+    pub status: RunStatus,
+    /// When the guest started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How the guest's run ended, for finished runs (its output and
+    /// message are capped by the runtime at 64 KiB each).
+    pub outcome: Option<Outcome>,
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Content hash of the plugin that ran it.
+    pub plugin_hash: Option<String>,
+    /// Why it was missed, skipped or interrupted, or other remarks.
+    pub note: Option<String>,
+    /// The args it ran with (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<String>,
+    /// How many log records the run captured (read them with
+    /// `GET /runs/{run_id}/logs`).
+    pub log_count: u64,
+}
+
+impl RunSummary {
+    /// Roughly how many bytes this summary takes as JSON: the variable
+    /// parts plus a fixed allowance for the rest. Pages of runs are cut by
+    /// this so a response stays bounded even when every run carries large
+    /// args or outputs.
+    pub fn approx_json_len(&self) -> usize {
+        let outcome = match &self.outcome {
+            Some(Outcome::Succeeded { output }) => output.len(),
+            Some(Outcome::Failed { message, .. } | Outcome::Trapped { message }) => message.len(),
+            _ => 0,
+        };
+        400 + outcome
+            + self.args.as_ref().map_or(0, String::len)
+            + self.note.as_ref().map_or(0, String::len)
+            + self.job_id.len()
+    }
+}
+
+impl From<&RunRecord> for RunSummary {
+    fn from(r: &RunRecord) -> Self {
+        Self {
+            run_id: r.run_id.clone(),
+            job_id: r.job_id.clone(),
+            attempt: r.attempt,
+            scheduled_at: r.scheduled_at,
+            due_at: r.due_at,
+            status: r.status,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            outcome: r.outcome.clone(),
+            fuel: r.fuel,
+            plugin_hash: r.plugin_hash.clone(),
+            note: r.note.clone(),
+            args: r.args.clone(),
+            log_count: r.logs.len() as u64,
+        }
+    }
+}
+
+/// A page of a job's run summaries, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunList {
+    /// The runs of this page.
+    pub runs: Vec<RunSummary>,
+    /// Whether runs follow this page (it was cut by its size or count).
+    pub more: bool,
+}
+
+/// A page of one run's log records, in the order they were captured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LogPage {
+    /// The records of this page.
+    pub logs: Vec<LogRecord>,
+    /// The index of the first record of this page.
+    pub offset: u64,
+    /// How many records the run holds in all.
+    pub total: u64,
+    /// Where the next page starts; `null` when this page is the last.
+    pub next_offset: Option<u64>,
+}
+
+/// Takes summaries from `rows` (already past the offset) until `limit` of
+/// them or [`super::RUN_PAGE_BYTES`] (at least one), and says whether any follow.
+/// Both stores page the same way through this.
+pub(crate) fn page_of_summaries(rows: impl Iterator<Item = RunSummary>, limit: usize) -> RunList {
+    let mut page = RunList::default();
+    let mut bytes = 0;
+    for run in rows {
+        let size = run.approx_json_len();
+        if page.runs.len() >= limit
+            || (!page.runs.is_empty() && bytes + size > super::RUN_PAGE_BYTES)
+        {
+            page.more = true;
+            break;
+        }
+        bytes += size;
+        page.runs.push(run);
+    }
+    page
+}
+
+/// A [`LogPage`] of `logs` starting at `offset` out of `total` records.
+pub(crate) fn log_page(logs: Vec<crate::runtime::LogRecord>, offset: usize, total: u64) -> LogPage {
+    let offset = offset as u64;
+    let end = offset + logs.len() as u64;
+    LogPage {
+        logs,
+        offset,
+        total,
+        // An empty page ends the paging even if the count says more (a
+        // row whose logs do not parse), so no client loops on it.
+        next_offset: (end < total && end > offset).then_some(end),
+    }
+}
+
 /// A time-ordered unique id (UUID v7), so run ids sort by creation.
 pub fn new_run_id() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -1,8 +1,11 @@
 //! The SQLite store against a real file.
 
+use super::runs::from_ms;
+use super::writer::ms;
 use super::*;
 use crate::job::JobSpec;
-use crate::runtime::Outcome;
+use crate::runtime::{LogLevel, LogRecord, LogSource, Outcome};
+use crate::store::{KvError, RunStatus};
 
 fn spec(id: &str) -> JobSpec {
     serde_json::from_str(&format!(
@@ -255,4 +258,210 @@ async fn a_database_from_before_incarnations_keeps_its_history() {
     let runs = store.runs("a", 10, 0).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].incarnation, snap.jobs[0].incarnation);
+async fn kv_quota_counts_bytes_of_nul_led_and_four_byte_keys() {
+    // Keys that length() of TEXT under-counts: led by NUL (counted as 0
+    // characters) and made of 4-byte characters (counted as 1 each).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = SqliteJobStore::open(&path).unwrap();
+    let kv = store.sqlite_kv().clone();
+    let nul_key = format!("\0{}", "x".repeat(99));
+    let emoji_key = "😀".repeat(25);
+    kv.set("j", &nul_key, &[1; 100]).unwrap();
+    kv.set("j", &emoji_key, &[2; 100]).unwrap();
+    assert_eq!(kv.used("j").unwrap(), 400);
+    assert_eq!(kv.get("j", &nul_key).unwrap(), Some(vec![1; 100]));
+    // What the table holds agrees, counted independently in bytes.
+    let conn = Connection::open(&path).unwrap();
+    let stored: i64 = conn
+        .query_row(
+            "SELECT SUM(length(CAST(key AS BLOB)) + length(value)) FROM kv WHERE job_id = 'j'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 400);
+    // Overwrites replace their entry's size; deletes give it back.
+    kv.set("j", &emoji_key, &[3; 10]).unwrap();
+    assert_eq!(kv.used("j").unwrap(), 310);
+    kv.delete("j", &nul_key).unwrap();
+    assert_eq!(kv.used("j").unwrap(), 110);
+    kv.delete("j", "missing").unwrap();
+    assert_eq!(kv.used("j").unwrap(), 110);
+}
+
+#[tokio::test]
+async fn kv_quota_stops_a_job_at_16_mib_of_nul_led_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteJobStore::open(&dir.path().join("db")).unwrap();
+    let kv = store.kv();
+    let value = vec![0u8; 60 * 1024];
+    let mut stored = 0u64;
+    let err = loop {
+        let key = format!("\0\0\0{stored:08}");
+        match kv.set("greedy", &key, &value) {
+            Ok(()) => stored += (key.len() + value.len()) as u64,
+            Err(e) => break e,
+        }
+        assert!(stored <= 17 << 20, "the quota was not enforced");
+    };
+    assert!(matches!(err, KvError::QuotaExceeded { quota } if quota == 16 << 20));
+    assert!(stored <= 16 << 20 && stored > (16 << 20) - 70 * 1024);
+    // Another job is not affected.
+    kv.set("other", "k", b"v").unwrap();
+}
+
+#[tokio::test]
+async fn deleting_a_job_frees_its_kv_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteJobStore::open(&dir.path().join("db")).unwrap();
+    store.insert_job(&record("a"), false).await.unwrap();
+    store.kv().set("a", "k", &[0; 1000]).unwrap();
+    assert_eq!(store.sqlite_kv().used("a").unwrap(), 1001);
+    store.delete_job("a").await.unwrap();
+    assert_eq!(store.sqlite_kv().used("a").unwrap(), 0);
+    assert_eq!(store.kv().get("a", "k").unwrap(), None);
+}
+
+#[tokio::test]
+async fn migration_3_backfills_kv_usage_in_bytes_and_log_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        // A database as version 2 left it, with a NUL-led key.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO kv (job_id, key, value) VALUES ('j', ?1, ?2)",
+            params!["\0abc", vec![0u8; 10]],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status, logs)
+             VALUES ('r', 'j', 1, 0, 0, 'finished', ?1)",
+            params![r#"[{"source":"log","level":"info","message":"a"},{"source":"log","level":"info","message":""}]"#],
+        )
+        .unwrap();
+    }
+    let store = SqliteJobStore::open(&path).unwrap();
+    assert_eq!(store.sqlite_kv().used("j").unwrap(), 14);
+    let summary = store.run_summary("r").await.unwrap().unwrap();
+    assert_eq!(summary.log_count, 2);
+    let page = store.run_logs("r", 1, 10).await.unwrap().unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.logs.len(), 1);
+    assert_eq!(page.logs[0].message, "");
+    assert_eq!(page.next_offset, None);
+}
+
+fn log(i: usize, len: usize) -> LogRecord {
+    LogRecord {
+        source: LogSource::Log,
+        level: LogLevel::Info,
+        message: format!("{i:06}{}", "x".repeat(len)),
+        fields: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn run_lists_leave_logs_out_and_logs_come_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteJobStore::open(&dir.path().join("db")).unwrap();
+    store.insert_job(&record("a"), false).await.unwrap();
+    let mut run = RunRecord::pending("a", from_ms(1), from_ms(1), 1);
+    run.status = RunStatus::Finished;
+    // 2 MiB of logs in 2,048 records of about 1 KiB.
+    run.logs = (0..2048).map(|i| log(i, 1024)).collect();
+    store.write(vec![Write::Run(run.clone())]).await.unwrap();
+
+    let list = store.run_summaries("a", 10, 0).await.unwrap();
+    assert_eq!(list.runs.len(), 1);
+    assert!(!list.more);
+    assert_eq!(list.runs[0].log_count, 2048);
+    assert_eq!(list.runs[0], RunSummary::from(&run));
+
+    // Pages stop at the count asked or at LOG_PAGE_BYTES, whichever first.
+    let page = store.run_logs(&run.run_id, 0, 100).await.unwrap().unwrap();
+    assert_eq!(page.logs, run.logs[..100]);
+    assert_eq!(page.next_offset, Some(100));
+    let page = store
+        .run_logs(&run.run_id, 100, 5000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(page.logs.len() < 1100, "{}", page.logs.len());
+    assert_eq!(page.logs[..], run.logs[100..100 + page.logs.len()]);
+    let mut offset = usize::try_from(page.next_offset.unwrap()).unwrap();
+    let mut all = run.logs[..offset].to_vec();
+    while let Some(p) = store.run_logs(&run.run_id, offset, 1000).await.unwrap() {
+        all.extend(p.logs);
+        match p.next_offset {
+            Some(next) => offset = usize::try_from(next).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(all, run.logs);
+    assert!(store.run_logs("nope", 0, 10).await.unwrap().is_none());
+    let past = store
+        .run_logs(&run.run_id, 5000, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(past.logs.is_empty());
+    assert_eq!(past.next_offset, None);
+}
+
+#[tokio::test]
+async fn a_page_of_runs_is_cut_by_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteJobStore::open(&dir.path().join("db")).unwrap();
+    store.insert_job(&record("a"), false).await.unwrap();
+    // 100 runs with 100 KiB args each: 10 MiB, more than a page may hold.
+    let writes = (0..100)
+        .map(|i| {
+            let mut r = RunRecord::pending("a", from_ms(i), from_ms(i), 1);
+            r.args = Some(format!(r#"{{"pad":"{}"}}"#, "p".repeat(100 * 1024)));
+            Write::Run(r)
+        })
+        .collect();
+    store.write(writes).await.unwrap();
+    let first = store.run_summaries("a", 1000, 0).await.unwrap();
+    assert!(first.more);
+    let bytes: usize = first.runs.iter().map(RunSummary::approx_json_len).sum();
+    assert!(bytes <= crate::store::RUN_PAGE_BYTES, "{bytes}");
+    assert!(first.runs.len() > 10 && first.runs.len() < 100);
+    // Paging on from each page's end reaches every run once, newest first.
+    let mut seen: Vec<i64> = first.runs.iter().map(|r| ms(r.scheduled_at)).collect();
+    let mut more = first.more;
+    while more {
+        let page = store.run_summaries("a", 1000, seen.len()).await.unwrap();
+        assert!(!page.runs.is_empty());
+        seen.extend(page.runs.iter().map(|r| ms(r.scheduled_at)));
+        more = page.more;
+    }
+    assert_eq!(seen, (0..100).rev().collect::<Vec<i64>>());
+    let short = store.run_summaries("a", 3, 0).await.unwrap();
+    assert_eq!(short.runs.len(), 3);
+    assert!(short.more);
+}
+
+#[tokio::test]
+async fn close_empties_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = SqliteJobStore::open(&path).unwrap();
+    store.insert_job(&record("a"), false).await.unwrap();
+    let writes = (0..2000)
+        .map(|i| Write::Run(RunRecord::pending("a", from_ms(i), from_ms(i), 1)))
+        .collect();
+    store.write(writes).await.unwrap();
+    let wal = wal_path(&path);
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    store.close().await.unwrap();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    // Still usable.
+    store.kv().set("a", "k", b"v").unwrap();
+    assert_eq!(store.kv().get("a", "k").unwrap(), Some(b"v".to_vec()));
 }

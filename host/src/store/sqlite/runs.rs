@@ -1,0 +1,223 @@
+//! Run rows: writing them, and reading them back whole, as summaries
+//! (without the logs column) or a page of their logs.
+
+use super::backend;
+use super::writer::ms;
+use crate::runtime::{LogRecord, Outcome};
+use crate::store::records::{log_page, page_of_summaries};
+use crate::store::{
+    LOG_PAGE_BYTES, LogPage, RunList, RunRecord, RunStatus, RunSummary, StoreError,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// A run's outcome and logs as the JSON the `runs` table stores.
+pub(super) fn encode(run: &RunRecord) -> Result<(Option<String>, String), StoreError> {
+    let outcome = run
+        .outcome
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(backend)?;
+    Ok((outcome, serde_json::to_string(&run.logs).map_err(backend)?))
+}
+
+pub(super) fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+pub(super) fn insert(
+    conn: &Connection,
+    r: &RunRecord,
+    outcome: Option<&str>,
+    logs: &str,
+) -> Result<(), StoreError> {
+    // Only for the job's live incarnation: a run of a deleted job that
+    // finishes later must not reappear under a new job with its id.
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
+               started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args,
+               log_count, incarnation)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
+             WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND incarnation = ?17)",
+        )
+        .map_err(backend)?;
+    let written = stmt.execute(params![
+        r.run_id,
+        r.job_id,
+        r.attempt,
+        ms(r.scheduled_at),
+        ms(r.due_at),
+        r.status.as_str(),
+        r.started_at.map(ms),
+        r.ended_at.map(ms),
+        r.outcome.as_ref().map(|o| o.kind().as_str()),
+        outcome,
+        i64::try_from(r.fuel).unwrap_or(i64::MAX),
+        logs,
+        r.plugin_hash,
+        r.note,
+        r.args,
+        i64::try_from(r.logs.len()).unwrap_or(i64::MAX),
+        r.incarnation,
+    ])
+    .map_err(backend)?;
+    if written == 0 {
+        crate::store::memory::dropped_run(r);
+    }
+    Ok(())
+}
+
+/// Every column of a run but its logs; [`summary_from_row`] reads them.
+const SUMMARY_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
+                               ended_at, outcome, fuel, plugin_hash, note, args, log_count";
+
+/// [`SUMMARY_COLUMNS`] and then the logs.
+pub(super) const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, \
+                                      started_at, ended_at, outcome, fuel, plugin_hash, note, \
+                                      args, log_count, logs, incarnation";
+
+fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
+    let status: String = row.get(5)?;
+    let outcome: Option<String> = row.get(8)?;
+    let fuel: i64 = row.get(9)?;
+    let log_count: i64 = row.get(13)?;
+    Ok(RunSummary {
+        run_id: row.get(0)?,
+        job_id: row.get(1)?,
+        attempt: row.get(2)?,
+        scheduled_at: from_ms(row.get(3)?),
+        due_at: from_ms(row.get(4)?),
+        // An unknown status can only come from a newer version; treat the
+        // run as interrupted rather than lose the row.
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Interrupted),
+        started_at: row.get::<_, Option<i64>>(6)?.map(from_ms),
+        ended_at: row.get::<_, Option<i64>>(7)?.map(from_ms),
+        outcome: outcome.and_then(|o| serde_json::from_str::<Outcome>(&o).ok()),
+        fuel: u64::try_from(fuel).unwrap_or(0),
+        plugin_hash: row.get(10)?,
+        note: row.get(11)?,
+        args: row.get(12)?,
+        log_count: u64::try_from(log_count).unwrap_or(0),
+    })
+}
+
+/// A whole run, from a row of [`RUN_COLUMNS`].
+pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let s = summary_from_row(row)?;
+    let logs: String = row.get(14)?;
+    Ok(RunRecord {
+        run_id: s.run_id,
+        job_id: s.job_id,
+        attempt: s.attempt,
+        scheduled_at: s.scheduled_at,
+        due_at: s.due_at,
+        status: s.status,
+        started_at: s.started_at,
+        ended_at: s.ended_at,
+        outcome: s.outcome,
+        fuel: s.fuel,
+        logs: serde_json::from_str(&logs).unwrap_or_default(),
+        plugin_hash: s.plugin_hash,
+        note: s.note,
+        args: s.args,
+        incarnation: row.get(15)?,
+    })
+}
+
+/// A page of a job's run summaries; rows are read one at a time and the
+/// statement ends as soon as the page is full, so neither memory nor the
+/// read transaction grows with the history.
+pub(super) fn summaries(
+    conn: &Connection,
+    job_id: &str,
+    limit: usize,
+    offset: usize,
+) -> Result<RunList, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs WHERE job_id = ?1
+               AND incarnation = (SELECT incarnation FROM jobs WHERE id = ?1)
+             ORDER BY scheduled_at DESC, run_id DESC LIMIT -1 OFFSET ?2"
+        ))
+        .map_err(backend)?;
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let mut failed = None;
+    let page = {
+        let rows = stmt
+            .query_map(params![job_id, offset], summary_from_row)
+            .map_err(backend)?;
+        page_of_summaries(
+            rows.map_while(|r| r.map_err(|e| failed = Some(e)).ok()),
+            limit,
+        )
+    };
+    match failed {
+        Some(e) => Err(backend(e)),
+        None => Ok(page),
+    }
+}
+
+/// One run without its logs.
+pub(super) fn summary(conn: &Connection, run_id: &str) -> Result<Option<RunSummary>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id = ?1"
+    ))
+    .and_then(|mut s| s.query_row(params![run_id], summary_from_row).optional())
+    .map_err(backend)
+}
+
+/// A page of one run's log records. SQLite walks the stored JSON array
+/// (`json_each`) and only this page's records come out of it.
+pub(super) fn logs(
+    conn: &Connection,
+    run_id: &str,
+    offset: usize,
+    limit: usize,
+) -> Result<Option<LogPage>, StoreError> {
+    let total: Option<i64> = conn
+        .prepare_cached("SELECT log_count FROM runs WHERE run_id = ?1")
+        .and_then(|mut s| s.query_row(params![run_id], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    let Some(total) = total else {
+        return Ok(None);
+    };
+    let total = u64::try_from(total).unwrap_or(0);
+    if offset as u64 >= total {
+        return Ok(Some(log_page(Vec::new(), offset, total)));
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT j.value FROM runs, json_each(runs.logs) AS j
+             WHERE runs.run_id = ?1 AND json_valid(runs.logs) LIMIT ?2 OFFSET ?3",
+        )
+        .map_err(backend)?;
+    let mut rows = stmt
+        .query(params![
+            run_id,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+            i64::try_from(offset).unwrap_or(i64::MAX)
+        ])
+        .map_err(backend)?;
+    let mut records = Vec::new();
+    let mut bytes = 0;
+    while let Some(row) = rows.next().map_err(backend)? {
+        let json: String = row.get(0).map_err(backend)?;
+        if !records.is_empty() && bytes + json.len() > LOG_PAGE_BYTES {
+            break;
+        }
+        bytes += json.len();
+        // A record that does not parse (written by a newer version) is
+        // shown as its JSON rather than dropped, so offsets stay right.
+        records.push(
+            serde_json::from_str::<LogRecord>(&json).unwrap_or_else(|_| LogRecord {
+                source: crate::runtime::LogSource::Host,
+                level: crate::runtime::LogLevel::Warn,
+                message: json,
+                fields: Vec::new(),
+            }),
+        );
+    }
+    Ok(Some(log_page(records, offset, total)))
+}

@@ -1,0 +1,434 @@
+//! The one writer thread: every change to the file goes through it, grouped
+//! into few transactions, and it keeps the WAL bounded.
+//!
+//! Whatever is queued is applied in one transaction (each command in its
+//! own savepoint only when one fails, so one failing command does not undo
+//! the others) and each caller is answered once the transaction is
+//! committed. A caller never waits longer than one commit, and under load
+//! one fsync-free commit carries hundreds of writes.
+//!
+//! ## The WAL
+//! SQLite appends every commit to the `-wal` file and only starts it over
+//! when a checkpoint has copied *all* of it into the database and no reader
+//! still uses it; the file is never shrunk unless `journal_size_limit` says
+//! so. Checkpoints running beside a busy writer never catch up (the writer
+//! appends while they copy), and readers pin frames, so with only those
+//! the WAL grew to 622 MB in a minute at 1,000 runs/s, and to 6 GB with
+//! the API being read (issue 10). Here:
+//! - a background connection copies frames with PASSIVE checkpoints
+//!   (never blocking anyone), so what is left to copy stays small;
+//! - the writer itself runs a PASSIVE checkpoint between groups at most
+//!   every [`CHECKPOINT_EVERY`]: no write is in flight then, so it
+//!   completes, and the next commit starts the WAL over and cuts the file
+//!   to [`WAL_LIMIT`] (`journal_size_limit`);
+//! - when the file still passes [`WAL_LIMIT`] (readers kept it from
+//!   starting over), the writer runs a TRUNCATE checkpoint, waiting at
+//!   most [`CHECKPOINT_WAIT`] for readers (API reads are single short
+//!   statements);
+//! - after [`IDLE_AFTER`] without writes, and at [`Cmd::Close`], a TRUNCATE
+//!   checkpoint empties the file.
+
+use super::{backend, kv, runs};
+use crate::store::{JobRecord, KvError, RunRecord, StoreError, Write};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Most commands grouped into one transaction.
+const MAX_GROUP: usize = 1024;
+
+/// How often the writer checkpoints while writes come in.
+pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// The WAL file's size past which the writer insists on a truncating
+/// checkpoint; also `journal_size_limit`, the size the file is cut to
+/// whenever the WAL starts over.
+pub(super) const WAL_LIMIT: u64 = 32 << 20;
+
+/// How long a truncating checkpoint waits for readers before giving up
+/// until the next try (writes queue meanwhile, so this stays short).
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+
+/// Without writes for this long, the WAL is emptied.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// How long the closing checkpoint may wait for readers.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// The answer to an async caller.
+pub(super) type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+/// The answer to a kv call (a guest's host import, which is synchronous).
+pub(super) type KvReply = mpsc::SyncSender<Result<(), KvError>>;
+
+/// A change for the writer thread.
+pub(super) enum Cmd {
+    Insert(Box<JobRecord>, bool, Reply),
+    Update(Box<JobRecord>, Reply),
+    Delete(String, Reply),
+    Batch(Vec<Prepared>, Reply),
+    /// Set a kv entry unless the job's quota would be passed.
+    KvSet {
+        job: String,
+        key: String,
+        value: Vec<u8>,
+        quota: u64,
+        reply: KvReply,
+    },
+    /// Remove a kv entry.
+    KvDelete {
+        job: String,
+        key: String,
+        reply: KvReply,
+    },
+    /// Empty the WAL now (clean shutdown).
+    Close(Reply),
+}
+
+/// A write with its JSON already encoded, by the caller's task: the writer
+/// is one thread, and encoding thousands of run rows a second there would
+/// make it the bottleneck.
+pub(super) enum Prepared {
+    Run {
+        run: Box<RunRecord>,
+        outcome: Option<String>,
+        logs: String,
+    },
+    Other(Write),
+}
+
+impl Prepared {
+    pub(super) fn new(w: Write) -> Result<Self, StoreError> {
+        Ok(match w {
+            Write::Run(run) => {
+                let (outcome, logs) = runs::encode(&run)?;
+                Self::Run {
+                    run: Box::new(run),
+                    outcome,
+                    logs,
+                }
+            }
+            other => Self::Other(other),
+        })
+    }
+}
+
+/// What a command that did not fail did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Done {
+    /// It was applied.
+    Applied,
+    /// A kv set refused: the job's data would pass its quota.
+    OverQuota,
+}
+
+/// Keeps the WAL bounded (see the module docs).
+struct Checkpoints {
+    wal: PathBuf,
+    last: Instant,
+    /// Writes since the WAL was last emptied.
+    dirty: bool,
+}
+
+impl Checkpoints {
+    fn wal_size(&self) -> u64 {
+        std::fs::metadata(&self.wal).map_or(0, |m| m.len())
+    }
+
+    /// After a commit: a PASSIVE checkpoint every [`CHECKPOINT_EVERY`], a
+    /// TRUNCATE one when the file has passed [`WAL_LIMIT`].
+    fn after_commit(&mut self, conn: &Connection) {
+        self.dirty = true;
+        if self.last.elapsed() < CHECKPOINT_EVERY {
+            return;
+        }
+        self.last = Instant::now();
+        if self.wal_size() > WAL_LIMIT {
+            if self.truncate(conn, CHECKPOINT_WAIT) {
+                return;
+            }
+            tracing::debug!(
+                wal_bytes = self.wal_size(),
+                "readers kept the WAL from being truncated; retrying in a second"
+            );
+        }
+        checkpoint(conn, "PASSIVE");
+    }
+
+    /// When no write came for [`IDLE_AFTER`].
+    fn idle(&mut self, conn: &Connection) {
+        if self.dirty && self.truncate(conn, CHECKPOINT_WAIT) {
+            self.dirty = false;
+        }
+    }
+
+    /// A TRUNCATE checkpoint, waiting up to `wait` for readers; whether it
+    /// emptied the WAL.
+    fn truncate(&mut self, conn: &Connection, wait: Duration) -> bool {
+        let _ = conn.busy_timeout(wait);
+        let done = checkpoint(conn, "TRUNCATE");
+        let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+        self.last = Instant::now();
+        if done {
+            self.dirty = false;
+        }
+        done
+    }
+}
+
+/// Runs `PRAGMA wal_checkpoint(MODE)`; whether every frame was copied
+/// (and, for TRUNCATE, the file emptied).
+fn checkpoint(conn: &Connection, mode: &str) -> bool {
+    match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    }) {
+        Ok((busy, log, copied)) => busy == 0 && log == copied,
+        Err(e) => {
+            tracing::warn!(error = %e, mode, "WAL checkpoint failed; will retry");
+            false
+        }
+    }
+}
+
+pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, wal: PathBuf) {
+    let mut checkpoints = Checkpoints {
+        wal,
+        last: Instant::now(),
+        dirty: true,
+    };
+    loop {
+        let first = match rx.recv_timeout(IDLE_AFTER) {
+            Ok(cmd) => cmd,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                checkpoints.idle(&conn);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let mut cmds = Vec::new();
+        let mut close = None;
+        let mut next = Some(first);
+        while let Some(cmd) = next {
+            match cmd {
+                // Applied after the writes queued before it.
+                Cmd::Close(reply) => {
+                    close = Some(reply);
+                    break;
+                }
+                cmd => cmds.push(cmd),
+            }
+            next = if cmds.len() < MAX_GROUP {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !cmds.is_empty() {
+            let results = apply_group(&mut conn, &cmds);
+            for (cmd, result) in cmds.into_iter().zip(results) {
+                answer(cmd, result);
+            }
+            checkpoints.after_commit(&conn);
+        }
+        if let Some(reply) = close {
+            let result = if checkpoints.truncate(&conn, CLOSE_WAIT) {
+                Ok(())
+            } else {
+                Err(StoreError::Backend(
+                    "could not empty the WAL: readers still use it".into(),
+                ))
+            };
+            let _ = reply.send(result);
+        }
+    }
+    // Every handle is gone: leave no WAL behind.
+    checkpoints.truncate(&conn, CLOSE_WAIT);
+}
+
+fn answer(cmd: Cmd, result: Result<Done, StoreError>) {
+    // A caller may have given up (shutdown); nothing to tell.
+    match cmd {
+        Cmd::Insert(_, _, r)
+        | Cmd::Update(_, r)
+        | Cmd::Delete(_, r)
+        | Cmd::Batch(_, r)
+        | Cmd::Close(r) => {
+            let _ = r.send(result.map(|_| ()));
+        }
+        Cmd::KvSet { quota, reply, .. } => {
+            let _ = reply.send(match result {
+                Ok(Done::Applied) => Ok(()),
+                Ok(Done::OverQuota) => Err(KvError::QuotaExceeded { quota }),
+                Err(e) => Err(KvError::Unavailable(e.to_string())),
+            });
+        }
+        Cmd::KvDelete { reply, .. } => {
+            let _ = reply.send(
+                result
+                    .map(|_| ())
+                    .map_err(|e| KvError::Unavailable(e.to_string())),
+            );
+        }
+    }
+}
+
+/// Applies every command in one transaction. Optimistically without
+/// savepoints (thousands a second cost real CPU on the one writer thread);
+/// if any command fails, the transaction is rolled back and the group
+/// replayed with a savepoint per command, so only the failing ones fail.
+fn apply_group(conn: &mut Connection, cmds: &[Cmd]) -> Vec<Result<Done, StoreError>> {
+    let fail_all = |e: StoreError| cmds.iter().map(|_| Err(e.clone())).collect();
+    let fast = (|| -> Result<Vec<Done>, StoreError> {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let done = cmds
+            .iter()
+            .map(|cmd| apply(&tx, cmd))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().map_err(backend)?;
+        Ok(done)
+    })();
+    if let Ok(done) = fast {
+        return done.into_iter().map(Ok).collect();
+    }
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(backend(e)),
+    };
+    let mut results = Vec::with_capacity(cmds.len());
+    for cmd in cmds {
+        let result = match tx.savepoint() {
+            Ok(sp) => match apply(&sp, cmd) {
+                Ok(done) => sp.commit().map(|()| done).map_err(backend),
+                Err(e) => Err(e), // dropping the savepoint rolls it back
+            },
+            Err(e) => Err(backend(e)),
+        };
+        results.push(result);
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => fail_all(backend(e)),
+    }
+}
+
+pub(super) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
+    match cmd {
+        Cmd::Insert(job, replace, _) => {
+            let spec = serde_json::to_string(&job.spec).map_err(backend)?;
+            let sql = if *replace {
+                "INSERT OR REPLACE INTO jobs (id, spec, created_at, next_run_time, paused, incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            } else {
+                "INSERT INTO jobs (id, spec, created_at, next_run_time, paused, incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            };
+            conn.execute(
+                sql,
+                params![
+                    job.spec.id,
+                    spec,
+                    ms(job.created_at),
+                    job.next_run_time.map(ms),
+                    job.paused,
+                    job.incarnation
+                ],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::Duplicate(job.spec.id.clone())
+                }
+                e => backend(e),
+            })?;
+        }
+        Cmd::Update(job, _) => {
+            let spec = serde_json::to_string(&job.spec).map_err(backend)?;
+            let n = conn
+                .execute(
+                    "UPDATE jobs SET spec = ?2, created_at = ?3, next_run_time = ?4, paused = ?5, incarnation = ?6 WHERE id = ?1",
+                    params![job.spec.id, spec, ms(job.created_at), job.next_run_time.map(ms), job.paused, job.incarnation],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(job.spec.id.clone()));
+            }
+        }
+        Cmd::Delete(id, _) => {
+            let n = conn
+                .execute("DELETE FROM jobs WHERE id = ?1", params![id])
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(id.clone()));
+            }
+            conn.execute("DELETE FROM runs WHERE job_id = ?1", params![id])
+                .map_err(backend)?;
+            kv::delete_job(conn, id)?;
+        }
+        Cmd::Batch(writes, _) => {
+            for w in writes {
+                match w {
+                    Prepared::Run { run, outcome, logs } => {
+                        runs::insert(conn, run, outcome.as_deref(), logs)?;
+                    }
+                    Prepared::Other(w) => apply_write(conn, w)?,
+                }
+            }
+        }
+        Cmd::KvSet {
+            job,
+            key,
+            value,
+            quota,
+            ..
+        } => return kv::set(conn, job, key, value, *quota),
+        Cmd::KvDelete { job, key, .. } => kv::delete(conn, job, key)?,
+        Cmd::Close(_) => {}
+    }
+    Ok(Done::Applied)
+}
+
+fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
+    match w {
+        Write::Run(r) => {
+            let (outcome, logs) = runs::encode(r)?;
+            runs::insert(conn, r, outcome.as_deref(), &logs)?;
+        }
+        Write::NextRun { job_id, next } => {
+            conn.prepare_cached("UPDATE jobs SET next_run_time = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![job_id, next.map(ms)]))
+                .map_err(backend)?;
+        }
+        Write::Paused { job_id, paused } => {
+            conn.prepare_cached("UPDATE jobs SET paused = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![job_id, paused]))
+                .map_err(backend)?;
+        }
+        Write::Prune {
+            job_id,
+            keep,
+            older_than,
+        } => {
+            conn.prepare_cached(
+                "DELETE FROM runs WHERE job_id = ?1 AND status NOT IN ('pending', 'running')
+                   AND (scheduled_at < ?3
+                        OR run_id NOT IN (SELECT run_id FROM runs WHERE job_id = ?1
+                                          ORDER BY scheduled_at DESC, run_id DESC LIMIT ?2))",
+            )
+            .and_then(|mut s| s.execute(params![job_id, keep, older_than.map_or(i64::MIN, ms)]))
+            .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
