@@ -134,11 +134,7 @@ fn millions_of_log_fields_are_neither_lifted_nor_kept() {
     // The guest itself holds ~64 MiB of its own memory for the list; the
     // host held another ~46 MiB per call before, ~1.4 GiB for these 30. A
     // sanity bound, far from both.
-    assert!(
-        r.peak_rss < 512 << 20,
-        "peak RSS {} MiB",
-        r.peak_rss >> 20
-    );
+    assert!(r.peak_rss < 512 << 20, "peak RSS {} MiB", r.peak_rss >> 20);
 }
 
 /// Regression: a guest with no grant at all created 1,000 `fields`
@@ -158,7 +154,11 @@ fn http_resources_need_an_http_grant() {
     // Empty ones: a few (a request to be denied needs them), then no more.
     let r = run(plugins::HTTPRES, &["--args", r#"{"fields":1000}"#]);
     assert_eq!(kind(&r), "trapped", "{}", r.report["outcome"]);
-    assert!(message(&r).contains("may not create HTTP fields"), "{}", message(&r));
+    assert!(
+        message(&r).contains("may not create HTTP fields"),
+        "{}",
+        message(&r)
+    );
     let r = run(plugins::HTTPRES, &["--args", r#"{"fields":8}"#]);
     assert_eq!(r.report["outcome"]["output"], "created=8", "{}", r.report);
 }
@@ -184,7 +184,10 @@ fn http_resources_of_a_granted_job_are_bounded() {
     let r = run(
         plugins::HTTPRES,
         &[
-            &["--args", r#"{"fields":50,"value_bytes":1024,"from_list":true}"#],
+            &[
+                "--args",
+                r#"{"fields":50,"value_bytes":1024,"from_list":true}"#,
+            ],
             &grant[..],
         ]
         .concat(),

@@ -441,7 +441,10 @@ mod tests {
         assert_eq!(done.dropped_records, 100_000 - kept as u64);
         assert_eq!(done.dropped_bytes, 0);
         let marker = &done.records[kept].message;
-        assert!(marker.contains(&format!("({} records)", 100_000 - kept)), "{marker}");
+        assert!(
+            marker.contains(&format!("({} records)", 100_000 - kept)),
+            "{marker}"
+        );
     }
 
     #[test]

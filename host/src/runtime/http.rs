@@ -255,10 +255,11 @@ fn from_list(
         };
         let (name, value) = entry?;
         let name = name.to_str(&store)?.into_owned();
-        store
-            .data_mut()
-            .http_budget
-            .charge("send HTTP headers", 0, name.len() + value.len() + ENTRY_COST)?;
+        store.data_mut().http_budget.charge(
+            "send HTTP headers",
+            0,
+            name.len() + value.len() + ENTRY_COST,
+        )?;
         let value = value.as_le_slice(&store).to_vec();
         let mut view = store.data_mut().http();
         if let Err(err) = fields.append(&mut *view.hooks, name, value) {
