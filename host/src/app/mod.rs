@@ -12,9 +12,7 @@ use folder::{FolderSync, report_job};
 use crate::api::{ApiState, Metrics, Token};
 use crate::plugin::{CompileCache, PluginFolder, PluginRegistry, WatchOptions};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::scheduler::{
-    Scheduler, SchedulerConfig, SchedulerParts, SystemClock, max_live_runs,
-};
+use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerParts, SystemClock, max_live_runs};
 use anyhow::Context as _;
 use std::future::Future;
 use std::path::PathBuf;
