@@ -25,7 +25,11 @@ async fn post(base: &str, path: &str) {
         .await
         .unwrap_or_else(|e| panic!("POST {path}: {e}"));
     let status = resp.status();
-    assert!(status.is_success(), "POST {path}: {status} {}", resp.text().await.unwrap_or_default());
+    assert!(
+        status.is_success(),
+        "POST {path}: {status} {}",
+        resp.text().await.unwrap_or_default()
+    );
 }
 
 /// A job's runs from the API, newest first (up to 1,000).
@@ -41,7 +45,11 @@ async fn runs(base: &str, job: &str) -> Vec<Value> {
 fn api_url(host: &Host) -> String {
     let deadline = Instant::now() + Duration::from_secs(300);
     while !host.log().contains("HTTP API listening") {
-        assert!(Instant::now() < deadline, "the API never listened:\n{}", host.log());
+        assert!(
+            Instant::now() < deadline,
+            "the API never listened:\n{}",
+            host.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     host.api_url()
@@ -92,7 +100,11 @@ limits = { timeout = "2s" }
             if let Some(run) = finished {
                 break run;
             }
-            assert!(Instant::now() < deadline, "{job} never finished:\n{}", host.log());
+            assert!(
+                Instant::now() < deadline,
+                "{job} never finished:\n{}",
+                host.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert_eq!(demotions(&host, job), 1, "{job}:\n{}", host.log());
@@ -112,7 +124,10 @@ limits = { timeout = "2s" }
     assert_eq!(fuel["outcome"]["kind"], "out-of-fuel", "{fuel}");
     // All of the budget was burnt, most of it in the slow lane.
     let used = fuel["fuel"].as_u64().unwrap_or(0);
-    assert!(used >= 2_000_000_000 - 10_000, "fuel reported {used}: {fuel}");
+    assert!(
+        used >= 2_000_000_000 - 10_000,
+        "fuel reported {used}: {fuel}"
+    );
     assert_eq!(time["outcome"]["kind"], "timed-out", "{time}");
     assert!(time["fuel"].as_u64().unwrap_or(0) > 0, "{time}");
 }
@@ -173,12 +188,24 @@ async fn healthy_fires_beside_ten_spinning_jobs_and_a_hanging_listener_are_never
         ));
     }
     let dir = setup(&jobs, &["spin", "hello", "panic", "stall"]);
-    let host = Host::start(BIN, dir.path(), &["--workers", "8", "--shutdown-grace", "1s"]);
+    let host = Host::start(
+        BIN,
+        dir.path(),
+        &["--workers", "8", "--shutdown-grace", "1s"],
+    );
     let base = api_url(&host);
     // Ten seconds of fires, with every spinner started.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (0..10).map(|i| demotions(&host, &format!("spin{i}"))).sum::<usize>() < 8 {
-        assert!(Instant::now() < deadline, "spinners not demoted:\n{}", host.log());
+    while (0..10)
+        .map(|i| demotions(&host, &format!("spin{i}")))
+        .sum::<usize>()
+        < 8
+    {
+        assert!(
+            Instant::now() < deadline,
+            "spinners not demoted:\n{}",
+            host.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -198,7 +198,11 @@ impl Metrics {
         out.push_str("# HELP wasmcron_queue_depth Entries in the scheduler's due-queue.\n# TYPE wasmcron_queue_depth gauge\n");
         let _ = writeln!(out, "wasmcron_queue_depth {}", scheduler.queue_len());
         out.push_str("# HELP wasmcron_runs_demoted_total Runs moved to the slow lane for running long or hot.\n# TYPE wasmcron_runs_demoted_total counter\n");
-        let _ = writeln!(out, "wasmcron_runs_demoted_total {}", scheduler.runs_demoted());
+        let _ = writeln!(
+            out,
+            "wasmcron_runs_demoted_total {}",
+            scheduler.runs_demoted()
+        );
         out
     }
 }

@@ -14,9 +14,7 @@ use crate::plugin::{
     CompileCache, CompileLimits, Compiler, PluginFolder, PluginRegistry, WatchOptions,
 };
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::scheduler::{
-    Scheduler, SchedulerConfig, SchedulerParts, SystemClock, max_live_runs,
-};
+use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerParts, SystemClock, max_live_runs};
 use anyhow::Context as _;
 use std::future::Future;
 use std::path::PathBuf;

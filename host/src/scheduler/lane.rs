@@ -318,8 +318,7 @@ impl<T> Future for UntilDemoted<'_, T> {
 /// systems would apply it to the whole process, so there it is left alone.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    if let Err(e) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), SLOW_NICE)
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), SLOW_NICE)
     {
         tracing::warn!(error = %e, "cannot lower the slow lane's thread priority");
     }
@@ -339,9 +338,7 @@ mod tests {
     async fn a_short_run_finishes_in_the_fast_lane() {
         let lanes = Lanes::new(2);
         let stop = CancellationToken::new();
-        let ended = lanes
-            .run(("j", "r"), permit(1), &stop, async { 7 })
-            .await;
+        let ended = lanes.run(("j", "r"), permit(1), &stop, async { 7 }).await;
         assert!(matches!(ended, Ended::Finished(7)));
         assert_eq!(lanes.demoted(), 0);
     }
