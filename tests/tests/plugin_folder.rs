@@ -156,8 +156,9 @@ fn compiled_by_plugin(log: &str) -> Vec<(String, String)> {
 
 fn start_and_stop(dir: &Path) -> String {
     let host = Host::start(BIN, dir, &[]);
-    eventually(&host, "the host to start", || {
-        host.log().contains("wasmcron running")
+    // Plugins compile in the background after start-up: wait for both.
+    wait_long(&host, "both plugins loaded", || {
+        host.log().matches("\"plugin loaded\"").count() >= 2
     });
     host.signal("-TERM");
     let log_path = host.log_path().to_path_buf();
@@ -326,6 +327,50 @@ fn heavy(salt: u32) -> Vec<u8> {
 const HEAVY_FUNCTIONS: u32 = 8;
 const HEAVY_LIVE: u32 = 3000;
 
+/// As [`eventually`], with a safety net of 5 minutes: for waits that
+/// include compiling a plugin, which in the debug build on a loaded
+/// machine can take a minute (not a timing assertion).
+fn wait_long(host: &Host, what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; host log:\n{}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Puts the compiled code of the named test plugins into `dir/cache` (the
+/// cache `Host::start` gives the host), compiling each once per build
+/// through the shared test cache: these tests are about a *different*
+/// plugin compiling, and want the good ones in service from the start.
+fn prewarm(dir: &Path, names: &[&str]) {
+    use wasmcron::plugin::{CompileCache, Plugin};
+    let runtime = wasmcron_tests::runtime();
+    let shared = CompileCache::open(&wasmcron_tests::test_cache_dir(), runtime.engine())
+        .expect("shared cache");
+    let ours = CompileCache::open(&dir.join("cache"), runtime.engine()).expect("cache");
+    for name in names {
+        let (_, path) = plugins::ALL
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("known plugin");
+        let bytes = std::fs::read(path).expect("plugin");
+        Plugin::load_bytes_cached(&runtime, (*name).to_owned(), &bytes, Some(&shared))
+            .expect("a test plugin loads");
+        let hash = ContentHash::of(&bytes);
+        for entry in std::fs::read_dir(shared.dir()).expect("shared cache dir") {
+            let entry = entry.expect("entry").path();
+            let file = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if file.starts_with(hash.as_str()) && file.ends_with(".cwasm") {
+                std::fs::copy(&entry, ours.dir().join(file)).expect("copy entry");
+            }
+        }
+    }
+}
+
 /// `GET path` on the host's API with a plain socket: status and JSON body
 /// (None when the connection fails).
 fn get(base: &str, path: &str) -> Option<(u16, serde_json::Value)> {
@@ -370,6 +415,7 @@ fn a_slow_compile_holds_neither_start_up_nor_firing_nor_other_plugins() {
          trigger = {{ type = \"interval\", every = \"1s\" }}\n"
     );
     let dir = setup(&jobs, &["hello"]);
+    prewarm(dir.path(), &["hello"]);
     let pdir = dir.path().join("plugins");
     std::fs::write(pdir.join("heavy.wasm"), heavy(1)).expect("heavy plugin");
     // A time bound the test never reaches: the compile must be going.
@@ -420,7 +466,7 @@ fn a_slow_compile_holds_neither_start_up_nor_firing_nor_other_plugins() {
         &std::fs::read(plugins::COUNTER).expect("counter"),
         &pdir.join("counter.wasm"),
     );
-    eventually(&host, "a run of the dropped plugin", || {
+    wait_long(&host, "a run of the dropped plugin", || {
         succeeded(dir.path(), "count") >= 1
     });
     still_compiling("after the dropped plugin ran");
@@ -471,7 +517,7 @@ fn a_plugin_over_a_compile_bound_is_refused_with_the_reason_and_the_old_version_
     // which flag; the host stays up.
     let host = Host::start(BIN, dir.path(), &["--compile-memory", "16MiB"]);
     let api = host.api_url();
-    eventually(&host, "hello refused", || {
+    wait_long(&host, "hello refused", || {
         plugin(&api, "hello")["status"] == "refused"
     });
     let reason = plugin(&api, "hello")["refused_reason"]
@@ -490,7 +536,7 @@ fn a_plugin_over_a_compile_bound_is_refused_with_the_reason_and_the_old_version_
 
     // With the default bounds it compiles (and is cached) and runs.
     let host = Host::start(BIN, dir.path(), &[]);
-    eventually(&host, "a run of hello", || {
+    wait_long(&host, "a run of hello", || {
         succeeded(dir.path(), "tick") >= 1
     });
     host.signal("-TERM");
@@ -506,7 +552,7 @@ fn a_plugin_over_a_compile_bound_is_refused_with_the_reason_and_the_old_version_
     });
     let event = wait_for_event(&api, &["plugin-refused", "--compile-timeout"], &host);
     atomic_copy(&heavy(2), &dir.path().join("plugins/hello.wasm"));
-    eventually(&host, "the replacement refused", || {
+    wait_long(&host, "the replacement refused", || {
         plugin(&api, "hello")["refused_reason"]
             .as_str()
             .is_some_and(|r| r.contains("compile time limit (1s, --compile-timeout)"))
@@ -531,6 +577,7 @@ fn a_plugin_over_a_compile_bound_is_refused_with_the_reason_and_the_old_version_
 #[test]
 fn a_flood_of_bad_and_slow_plugin_files_never_stalls_scheduling() {
     let dir = setup(TICK, &["hello"]);
+    prewarm(dir.path(), &["hello"]);
     let pdir = dir.path().join("plugins");
     let host = Host::start(BIN, dir.path(), &["--compile-timeout", "10m"]);
     let api = host.api_url();
@@ -576,7 +623,7 @@ fn a_flood_of_bad_and_slow_plugin_files_never_stalls_scheduling() {
         ("world-4", "does not implement world `job`"),
         ("huge-4", "the limit is"),
     ] {
-        eventually(&host, name, || {
+        wait_long(&host, name, || {
             plugin(&api, name)["refused_reason"]
                 .as_str()
                 .is_some_and(|r| r.contains(says))

@@ -455,7 +455,7 @@ pub fn parse_bytes(input: &str) -> Result<u64, String> {
 /// Formats a size for people: `2 GiB`, `512 MiB`, `1536 KiB`, `100 bytes`.
 pub fn format_bytes(n: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if n >= 1 << shift && n % (1 << shift) == 0 {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
             return format!("{} {unit}", n >> shift);
         }
     }

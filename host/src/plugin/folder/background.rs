@@ -105,10 +105,10 @@ impl PluginFolder {
     /// Applies a finished compile, unless its file has changed or gone
     /// since (then it was abandoned and the result is dropped).
     pub(super) fn finish(&mut self, done: Compiled, changes: &mut Vec<FolderChange>) {
-        if !self
+        if self
             .compiling
             .get(&done.name)
-            .is_some_and(|(h, _)| *h == done.hash)
+            .is_none_or(|(h, _)| *h != done.hash)
         {
             return;
         }
