@@ -644,8 +644,6 @@ async fn the_cli_client_drives_a_running_host() {
     assert!(!ok && err.contains("cannot reach wasmcron"), "{err}");
 }
 
-#[path = "api/scheduling.rs"]
-mod scheduling;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_log_flooding_jobs_history_stays_small_and_its_logs_stay_readable() {
     // Every second a run prints 2,000 lines of 100 bytes; the runtime
@@ -759,3 +757,6 @@ args = { print_lines = 2000 }
         );
     }
 }
+
+#[path = "api/scheduling.rs"]
+mod scheduling;

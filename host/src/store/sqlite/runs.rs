@@ -43,26 +43,27 @@ pub(super) fn insert(
              WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND incarnation = ?17)",
         )
         .map_err(backend)?;
-    let written = stmt.execute(params![
-        r.run_id,
-        r.job_id,
-        r.attempt,
-        ms(r.scheduled_at),
-        ms(r.due_at),
-        r.status.as_str(),
-        r.started_at.map(ms),
-        r.ended_at.map(ms),
-        r.outcome.as_ref().map(|o| o.kind().as_str()),
-        outcome,
-        i64::try_from(r.fuel).unwrap_or(i64::MAX),
-        logs,
-        r.plugin_hash,
-        r.note,
-        r.args,
-        i64::try_from(r.logs.len()).unwrap_or(i64::MAX),
-        r.incarnation,
-    ])
-    .map_err(backend)?;
+    let written = stmt
+        .execute(params![
+            r.run_id,
+            r.job_id,
+            r.attempt,
+            ms(r.scheduled_at),
+            ms(r.due_at),
+            r.status.as_str(),
+            r.started_at.map(ms),
+            r.ended_at.map(ms),
+            r.outcome.as_ref().map(|o| o.kind().as_str()),
+            outcome,
+            i64::try_from(r.fuel).unwrap_or(i64::MAX),
+            logs,
+            r.plugin_hash,
+            r.note,
+            r.args,
+            i64::try_from(r.logs.len()).unwrap_or(i64::MAX),
+            r.incarnation,
+        ])
+        .map_err(backend)?;
     if written == 0 {
         crate::store::memory::dropped_run(r);
     }

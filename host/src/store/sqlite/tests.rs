@@ -258,6 +258,9 @@ async fn a_database_from_before_incarnations_keeps_its_history() {
     let runs = store.runs("a", 10, 0).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].incarnation, snap.jobs[0].incarnation);
+}
+
+#[tokio::test]
 async fn kv_quota_counts_bytes_of_nul_led_and_four_byte_keys() {
     // Keys that length() of TEXT under-counts: led by NUL (counted as 0
     // characters) and made of 4-byte characters (counted as 1 each).
