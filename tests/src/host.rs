@@ -151,6 +151,50 @@ pub fn setup(jobs: &str, plugin_names: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// [`setup`], with the named plugins' compiled code already in `dir/cache`,
+/// so the host loads them at start instead of compiling them in the
+/// background (minutes with a debug cranelift on a loaded machine): for
+/// tests about scheduling, not about compiling.
+///
+/// # Panics
+/// As [`setup`] and [`prewarm`].
+pub fn setup_warm(jobs: &str, plugin_names: &[&str]) -> tempfile::TempDir {
+    let dir = setup(jobs, plugin_names);
+    prewarm(dir.path(), plugin_names);
+    dir
+}
+
+/// Puts the compiled code of the named test plugins into `dir/cache` (the
+/// cache [`Host::start`] gives the host), compiling each once per build
+/// through the shared test cache.
+///
+/// # Panics
+/// When a plugin is unknown or does not load, or on I/O errors.
+pub fn prewarm(dir: &Path, names: &[&str]) {
+    use wasmcron::plugin::{CompileCache, ContentHash, Plugin};
+    let runtime = crate::runtime();
+    let shared =
+        CompileCache::open(&crate::test_cache_dir(), runtime.engine()).expect("shared cache");
+    let ours = CompileCache::open(&dir.join("cache"), runtime.engine()).expect("cache");
+    for name in names {
+        let (_, path) = plugins::ALL
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("known plugin");
+        let bytes = std::fs::read(path).expect("plugin");
+        Plugin::load_bytes_cached(&runtime, (*name).to_owned(), &bytes, Some(&shared))
+            .expect("a test plugin loads");
+        let hash = ContentHash::of(&bytes);
+        for entry in std::fs::read_dir(shared.dir()).expect("shared cache dir") {
+            let entry = entry.expect("entry").path();
+            let file = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if file.starts_with(hash.as_str()) && file.ends_with(".cwasm") {
+                std::fs::copy(&entry, ours.dir().join(file)).expect("copy entry");
+            }
+        }
+    }
+}
+
 /// Rows of `sql` against the host's database (none while it is absent).
 pub fn query<T>(
     dir: &Path,

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use wasmcron_tests::host::{Host, count, eventually, setup};
+use wasmcron_tests::host::{Host, count, eventually, setup_warm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
 
@@ -73,7 +73,7 @@ fn runs_of(dir: &std::path::Path, job: &str) -> i64 {
 
 #[test]
 fn slow_and_idle_clients_are_disconnected_and_big_headers_refused() {
-    let dir = setup(EVERY_SECOND, &["hello"]);
+    let dir = setup_warm(EVERY_SECOND, &["hello"]);
     let host = Host::start(BIN, dir.path(), &["--api-header-timeout", "1s"]);
     let addr = addr(&host);
 
@@ -139,7 +139,7 @@ fn slow_and_idle_clients_are_disconnected_and_big_headers_refused() {
 
 #[test]
 fn connections_past_the_cap_are_answered_503_and_the_host_keeps_serving() {
-    let dir = setup(EVERY_SECOND, &["hello"]);
+    let dir = setup_warm(EVERY_SECOND, &["hello"]);
     let host = Host::start(
         BIN,
         dir.path(),

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use wasmcron_tests::host::{Host, eventually, query, setup};
+use wasmcron_tests::host::{Host, eventually, query, setup_warm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
 
@@ -68,7 +68,7 @@ fn demotions(host: &Host, job: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demoted_spinning_runs_still_end_out_of_fuel_or_timed_out_with_fuel_reported() {
-    let dir = setup(
+    let dir = setup_warm(
         r#"
 version = 1
 [[jobs]]
@@ -134,7 +134,7 @@ limits = { timeout = "2s" }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_interrupts_a_demoted_run_and_records_it() {
-    let dir = setup(
+    let dir = setup_warm(
         r#"
 version = 1
 [[jobs]]
@@ -187,7 +187,7 @@ async fn healthy_fires_beside_ten_spinning_jobs_and_a_hanging_listener_are_never
              trigger = {{ type = \"interval\", every = \"1s\" }}\n"
         ));
     }
-    let dir = setup(&jobs, &["spin", "hello", "panic", "stall"]);
+    let dir = setup_warm(&jobs, &["spin", "hello", "panic", "stall"]);
     let host = Host::start(
         BIN,
         dir.path(),

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 use wasmcron::plugin::ContentHash;
-use wasmcron_tests::host::{Host, count, eventually, setup, strings};
+use wasmcron_tests::host::{Host, count, eventually, prewarm, setup, strings};
 use wasmcron_tests::plugins;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
@@ -339,35 +339,6 @@ fn wait_long(host: &Host, what: &str, check: impl Fn() -> bool) {
             host.log()
         );
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Puts the compiled code of the named test plugins into `dir/cache` (the
-/// cache `Host::start` gives the host), compiling each once per build
-/// through the shared test cache: these tests are about a *different*
-/// plugin compiling, and want the good ones in service from the start.
-fn prewarm(dir: &Path, names: &[&str]) {
-    use wasmcron::plugin::{CompileCache, Plugin};
-    let runtime = wasmcron_tests::runtime();
-    let shared = CompileCache::open(&wasmcron_tests::test_cache_dir(), runtime.engine())
-        .expect("shared cache");
-    let ours = CompileCache::open(&dir.join("cache"), runtime.engine()).expect("cache");
-    for name in names {
-        let (_, path) = plugins::ALL
-            .iter()
-            .find(|(n, _)| n == name)
-            .expect("known plugin");
-        let bytes = std::fs::read(path).expect("plugin");
-        Plugin::load_bytes_cached(&runtime, (*name).to_owned(), &bytes, Some(&shared))
-            .expect("a test plugin loads");
-        let hash = ContentHash::of(&bytes);
-        for entry in std::fs::read_dir(shared.dir()).expect("shared cache dir") {
-            let entry = entry.expect("entry").path();
-            let file = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if file.starts_with(hash.as_str()) && file.ends_with(".cwasm") {
-                std::fs::copy(&entry, ours.dir().join(file)).expect("copy entry");
-            }
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use std::time::Duration;
-use wasmcron_tests::host::{Host, count, eventually, query, setup};
+use wasmcron_tests::host::{Host, count, eventually, query, setup_warm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
 
@@ -58,7 +58,7 @@ plugin = "kvfill"
 trigger = { type = "date", at = "2099-01-01T00:00:00Z" }
 args = { prefix = "😀" }
 "#;
-    let dir = setup(jobs, &["kvfill"]);
+    let dir = setup_warm(jobs, &["kvfill"]);
     let host = Host::start(BIN, dir.path(), &[]);
     let base = host.api_url();
     const QUOTA: u64 = 16 << 20;
@@ -113,7 +113,7 @@ fn a_clean_stop_leaves_an_empty_wal() {
             "[[jobs]]\nid = \"j{i}\"\nplugin = \"hello\"\ntrigger = {{ type = \"interval\", every = \"1s\" }}\n"
         ));
     }
-    let dir = setup(&jobs, &["hello"]);
+    let dir = setup_warm(&jobs, &["hello"]);
     let host = Host::start(BIN, dir.path(), &["--shutdown-grace", "5s"]);
     let wal = dir.path().join("wasmcron.db-wal");
     let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());

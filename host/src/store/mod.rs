@@ -86,6 +86,10 @@ pub enum StoreError {
 
 /// A state change the scheduler records. A batch is committed atomically.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "Run is the write made thousands of times a second; boxing it would cost an allocation each"
+)]
 pub enum Write {
     /// Insert or replace a run row, only while the run's job incarnation
     /// is its job's live one: a run of a deleted job that finishes later

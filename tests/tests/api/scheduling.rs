@@ -7,7 +7,7 @@ use chrono::{DateTime, Timelike, Utc};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-use wasmcron_tests::host::{Host, count, eventually, query, setup};
+use wasmcron_tests::host::{Host, count, eventually, query, setup_warm};
 
 async fn patch(api: &Api, id: &str, body: Value) -> (u16, Value) {
     api.send(reqwest::Method::PATCH, &format!("/jobs/{id}"), Some(body))
@@ -41,7 +41,7 @@ fn stop(host: Host) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_patch_changes_only_what_it_names() {
-    let dir = setup("version = 1\n", &["hello"]);
+    let dir = setup_warm("version = 1\n", &["hello"]);
     let host = Host::start(BIN, dir.path(), &[]);
     let api = Api::new(&host);
     let job = |id: &str, every: &str| json!({"id": id, "plugin": "hello", "trigger": {"type": "interval", "every": every}});
@@ -114,7 +114,7 @@ fn changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts() {
             "version = 1\n[[jobs]]\nid = \"hourly\"\nplugin = \"hello\"\nargs = {{ name = \"{name}\" }}\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n"
         )
     };
-    let dir = setup(&jobs("v1"), &["hello"]);
+    let dir = setup_warm(&jobs("v1"), &["hello"]);
     let row = || {
         query(
             dir.path(),
@@ -158,7 +158,7 @@ fn soon_with_micros() -> DateTime<Utc> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sub_millisecond_times_make_no_false_misses_across_a_restart() {
-    let dir = setup("version = 1\n", &["hello"]);
+    let dir = setup_warm("version = 1\n", &["hello"]);
     let host = Host::start(BIN, dir.path(), &[]);
     let api = Api::new(&host);
     api.get("/healthz").await;
@@ -203,7 +203,7 @@ async fn sub_millisecond_times_make_no_false_misses_across_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_jobs_run_does_not_reappear_under_a_new_job_with_its_id() {
-    let dir = setup("version = 1\n", &["hello", "slow"]);
+    let dir = setup_warm("version = 1\n", &["hello", "slow"]);
     let host = Host::start(BIN, dir.path(), &[]);
     let api = Api::new(&host);
     let slow = json!({"id": "dup", "plugin": "slow", "args": {"millis": 2000},
@@ -254,7 +254,7 @@ async fn a_deleted_jobs_run_does_not_reappear_under_a_new_job_with_its_id() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_downtime_catch_up_fires_each_run_and_start_up_misses_are_counted() {
-    let dir = setup(
+    let dir = setup_warm(
         r#"
 version = 1
 [[jobs]]

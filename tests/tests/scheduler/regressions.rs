@@ -12,7 +12,7 @@ use wasmcron::store::{JobStore, RunRecord, RunStatus};
 use wasmcron_tests::sched::{parts, spec, start, t0, wait_for};
 
 fn sqlite(path: &std::path::Path) -> Arc<dyn JobStore> {
-    Arc::new(SqliteJobStore::open(path).unwrap())
+    Arc::new(SqliteJobStore::open(path).expect("a SQLite store"))
 }
 
 fn with_status(runs: &[RunRecord], status: RunStatus) -> Vec<&RunRecord> {
