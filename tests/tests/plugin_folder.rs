@@ -162,8 +162,10 @@ fn start_and_stop(dir: &Path) -> String {
     });
     host.signal("-TERM");
     let log_path = host.log_path().to_path_buf();
-    assert!(host.wait().success());
-    std::fs::read_to_string(log_path).unwrap_or_default()
+    let status = host.wait();
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    assert!(status.success(), "the host exited with {status}:\n{log}");
+    log
 }
 
 #[test]

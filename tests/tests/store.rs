@@ -94,14 +94,19 @@ args = { prefix = "😀" }
     // Each key kept its exact bytes (a NUL-led key is not cut at the NUL).
     let keys = query(
         dir.path(),
-        "SELECT length(CAST(key AS BLOB)), hex(substr(CAST(key AS BLOB), 1, 4)) FROM kv
+        "SELECT max(length(CAST(key AS BLOB))), min(hex(substr(CAST(key AS BLOB), 1, 4))),
+                max(hex(substr(CAST(key AS BLOB), 1, 4))) FROM kv
          WHERE job_id IN ('nul', 'emoji') GROUP BY job_id ORDER BY job_id",
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        },
     );
-    assert_eq!(
-        keys,
-        [(200, "F09F9880".to_owned()), (200, "00000000".to_owned())]
-    );
+    let prefixed = |p: &str| (200, p.to_owned(), p.to_owned());
+    assert_eq!(keys, [prefixed("F09F9880"), prefixed("00000000")]);
 }
 
 #[test]

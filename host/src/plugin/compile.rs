@@ -324,7 +324,13 @@ pub fn child_main(memory: u64, cpu_seconds: u64) -> ExitCode {
         .read_to_end(&mut bytes)
     {
         eprintln!("wasmcron compiler: cannot read the plugin: {e}");
-        return ExitCode::from(EXIT_SETUP);
+        // Under a small address-space limit even buffering the input can
+        // fail: that is the memory bound at work, not a setup fault.
+        return ExitCode::from(if e.kind() == std::io::ErrorKind::OutOfMemory {
+            EXIT_NO_MEMORY
+        } else {
+            EXIT_SETUP
+        });
     }
     let engine = match crate::runtime::engine::compiler() {
         Ok(engine) => engine,
