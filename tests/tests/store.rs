@@ -105,8 +105,10 @@ args = { prefix = "😀" }
             ))
         },
     );
-    let prefixed = |p: &str| (200, p.to_owned(), p.to_owned());
-    assert_eq!(keys, [prefixed("F09F9880"), prefixed("00000000")]);
+    // kvfill pads each key to at most 200 bytes with whole characters and a
+    // 6-digit counter: 4 + 47 x 4 + 6 = 198 bytes of emoji, 200 after a NUL.
+    let prefixed = |len: i64, p: &str| (len, p.to_owned(), p.to_owned());
+    assert_eq!(keys, [prefixed(198, "F09F9880"), prefixed(200, "00000000")]);
 }
 
 #[test]
