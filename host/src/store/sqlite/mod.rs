@@ -6,7 +6,7 @@
 //!
 //! All writes, the guests' kv writes included, go through one writer
 //! thread that groups whatever is queued into one transaction and keeps
-//! the WAL file bounded ([`writer`]). Reads use their own connections,
+//! the WAL file bounded (`writer.rs`). Reads use their own connections,
 //! which WAL lets run beside the writer; each API read is one statement
 //! that stops as soon as its page is full, so no reader holds a snapshot
 //! (and with it the WAL) for long.
