@@ -20,13 +20,22 @@ impl Host {
     /// # Panics
     /// When it cannot be started.
     pub fn start(bin: &str, dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_db(bin, dir, &dir.join("wasmcron.db"), extra)
+    }
+
+    /// [`Host::start`] with the SQLite database at `db` instead of
+    /// `dir/wasmcron.db` (the log, plugins and cache stay in `dir`).
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    pub fn start_with_db(bin: &str, dir: &Path, db: &Path, extra: &[&str]) -> Self {
         let stderr = dir.join(format!("host-{}.log", Instant::now().elapsed().as_nanos()));
         let log = std::fs::File::create(&stderr).expect("log file");
         let child = Command::new(bin)
             .args(["run", "--plugins"])
             .arg(dir.join("plugins"))
             .arg("--db")
-            .arg(format!("sqlite://{}", dir.join("wasmcron.db").display()))
+            .arg(format!("sqlite://{}", db.display()))
             .arg("--config")
             .arg(dir.join("jobs.toml"))
             .arg("--cache-dir")

@@ -7,7 +7,10 @@ use wasmcron::plugin::Plugin;
 use wasmcron::runtime::Outcome;
 use wasmcron::scheduler::{JobState, ManualClock, SchedulerError};
 use wasmcron::store::sqlite::SqliteJobStore;
-use wasmcron::store::{JobStore, MemoryJobStore, RunStatus};
+use wasmcron::store::{
+    HealthCell, JobRecord, JobStore, KvStore, LogPage, MemoryJobStore, RunList, RunRecord,
+    RunStatus, RunSummary, StoreError, Write,
+};
 use wasmcron_tests::plugins;
 use wasmcron_tests::sched::{spec, start, t0, wait_for};
 
@@ -447,3 +450,171 @@ async fn ten_thousand_jobs_survive_a_restart_intact() {
 
 #[path = "scheduler/regressions.rs"]
 mod regressions;
+
+/// A memory store whose storage can be made to fail, as a full disk does:
+/// every write fails with [`StoreError::Unwritable`] and the health says
+/// so, until the test frees it (as SQLite's probe would find).
+struct FillableStore {
+    inner: MemoryJobStore,
+    full: std::sync::atomic::AtomicBool,
+    health: HealthCell,
+}
+
+impl FillableStore {
+    /// Full: the next write fails and reports it (as SQLite's writer
+    /// does). Not full: writable at once (as its probe would find).
+    fn set_full(&self, full: bool) {
+        self.full.store(full, std::sync::atomic::Ordering::SeqCst);
+        if !full {
+            self.health.writable();
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            self.health.unwritable("database or disk is full (test)");
+            return Err(StoreError::Unwritable(
+                "database or disk is full (test)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for FillableStore {
+    async fn load(&self) -> Result<wasmcron::store::Snapshot, StoreError> {
+        self.inner.load().await
+    }
+    async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.insert_job(job, replace).await
+    }
+    async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.update_job(job).await
+    }
+    async fn delete_job(&self, id: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.delete_job(id).await
+    }
+    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.write(batch).await
+    }
+    async fn runs(
+        &self,
+        job: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.inner.runs(job, limit, offset).await
+    }
+    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.inner.run(run_id).await
+    }
+    async fn run_summaries(
+        &self,
+        job: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError> {
+        self.inner.run_summaries(job, limit, offset).await
+    }
+    async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError> {
+        self.inner.run_summary(run_id).await
+    }
+    async fn run_logs(
+        &self,
+        run_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<LogPage>, StoreError> {
+        self.inner.run_logs(run_id, offset, limit).await
+    }
+    fn kv(&self) -> Arc<dyn KvStore> {
+        self.inner.kv()
+    }
+    fn health(&self) -> HealthCell {
+        self.health.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fires_are_held_while_the_store_cannot_be_written_and_taken_when_it_can() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store = Arc::new(FillableStore {
+        inner: MemoryJobStore::default(),
+        full: false.into(),
+        health: HealthCell::default(),
+    });
+    let s = start(store.clone(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    s.add_job(
+        spec(r#"{"id":"tick","plugin":"hello","trigger":{"type":"interval","every":"10s"}}"#),
+        false,
+    )
+    .await
+    .unwrap();
+    clock.advance(Duration::seconds(10));
+    wait_for(&mut rx, is("run-succeeded", "tick")).await;
+
+    // The disk fills. The fire at +20 s is taken, cannot be recorded, and
+    // is put back; nothing runs however long the outage lasts.
+    store.set_full(true);
+    clock.advance(Duration::seconds(10));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    clock.advance(Duration::seconds(25));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        s.job("tick").unwrap().next_run_time,
+        Some(t0() + Duration::seconds(20)),
+        "the held fire is the job's next"
+    );
+    while let Ok(e) = rx.try_recv() {
+        assert!(
+            !e.name().starts_with("run-"),
+            "a run event while the store could not be written: {e:?}"
+        );
+    }
+    // A change through the API is refused with the storage's reason.
+    let err = s
+        .add_job(
+            spec(r#"{"id":"new","plugin":"hello","trigger":{"type":"interval","every":"1h"}}"#),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SchedulerError::Store(StoreError::Unwritable(_))),
+        "{err:?}"
+    );
+
+    // Space returns: the fires held (20, 30 and 40 s, at 45 s) are taken
+    // as after downtime: one run for the latest, one row for the others.
+    store.set_full(false);
+    let Event::RunSucceeded(e) = wait_for(&mut rx, is("run-succeeded", "tick")).await else {
+        unreachable!()
+    };
+    assert_eq!(e.scheduled_at, t0() + Duration::seconds(40));
+    let runs = s.runs("tick", 10).await.unwrap();
+    let missed: Vec<_> = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Missed)
+        .collect();
+    assert_eq!(missed.len(), 1, "{runs:?}");
+    assert_eq!(missed[0].scheduled_at, t0() + Duration::seconds(20));
+    assert!(
+        missed[0]
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("2 fire(s)"),
+        "{missed:?}"
+    );
+    assert_eq!(
+        s.job("tick").unwrap().next_run_time,
+        Some(t0() + Duration::seconds(50))
+    );
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -154,3 +154,216 @@ fn a_clean_stop_leaves_an_empty_wal() {
         .expect("count");
     assert!(finished >= 600);
 }
+
+/// A tmpfs of `bytes` mounted on `path` for one test; unmounted (lazily, so
+/// a host still holding files cannot keep it) when dropped.
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, bytes: u64) -> Self {
+        std::fs::create_dir_all(path).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test makes a small disk to fill, which needs `mount -t tmpfs` (root, or \
+             CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Writes a file until the file system is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let filler = self.path.join("filler");
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        // Big pieces, then small ones: tmpfs counts whole pages.
+        for chunk in [1 << 20, 4096, 1] {
+            let buf = vec![0u8; chunk];
+            while f.write_all(&buf).is_ok() {}
+        }
+        let _ = f.sync_all();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// `GET url`: status and JSON body.
+async fn get_status(url: &str) -> (u16, Value) {
+    let r = reqwest::get(url).await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The sum of `wasmcron_runs_total` over all outcomes.
+async fn runs_ended(base: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with("wasmcron_runs_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_holds_firing_keeps_reads_and_recovers_by_itself() {
+    // Four every-second jobs, each run storing about 60 KB (args, output
+    // and a log line each carry a 20 KB name), on a 24 MiB disk of their
+    // own that the test fills.
+    let name = "x".repeat(20_000);
+    let mut jobs = String::from("version = 1\n");
+    for i in 0..4 {
+        jobs.push_str(&format!(
+            "[[jobs]]\nid = \"j{i}\"\nplugin = \"hello\"\n\
+             trigger = {{ type = \"interval\", every = \"1s\" }}\nargs = {{ name = \"{name}\" }}\n"
+        ));
+    }
+    let dir = setup_warm(&jobs, &["hello"]);
+    let disk = Tmpfs::mount(&dir.path().join("disk"), 24 << 20);
+    let db = dir.path().join("disk").join("wasmcron.db");
+    let host = Host::start_with_db(BIN, dir.path(), &db, &["--shutdown-grace", "5s"]);
+    let base = host.api_url();
+    let finished = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM runs WHERE status = 'finished'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    };
+    let conn = rusqlite::Connection::open(&db).expect("open the host's database");
+    conn.busy_timeout(Duration::from_secs(5)).expect("timeout");
+    eventually(&host, "8 finished runs", || finished(&conn) >= 8);
+    let (status, health) = get_status(&format!("{base}/healthz")).await;
+    assert_eq!(
+        (status, &health["store"]["writable"]),
+        (200, &Value::Bool(true))
+    );
+
+    // The disk fills up.
+    let filler = disk.fill();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        let (status, health) = get_status(&format!("{base}/healthz")).await;
+        if status == 503 {
+            break health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the host never said its store cannot be written:\n{}",
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health["status"], "store_unwritable", "{health}");
+    assert_eq!(health["store"]["writable"], false, "{health}");
+    let reason = health["store"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("full") || reason.contains("free"),
+        "the reason should say the disk is full: {health}"
+    );
+    assert!(
+        host.log().contains("the job store cannot be written"),
+        "not said in the log:\n{}",
+        host.log()
+    );
+    // Firing is held: no run ends while the store cannot be written (runs
+    // in flight when it filled have ended and waited for their records).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = runs_ended(&base).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        runs_ended(&base).await,
+        before,
+        "runs ended while the store could not record them"
+    );
+    assert_eq!(get_status(&format!("{base}/healthz")).await.0, 503);
+    // Reads are answered; a change is refused with the reason, not a 500.
+    let (status, listed) = get_status(&format!("{base}/jobs")).await;
+    assert_eq!(status, 200, "{listed}");
+    let (status, runs) = get_status(&format!("{base}/jobs/j0/runs?limit=5")).await;
+    assert_eq!(status, 200, "{runs}");
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/jobs"))
+        .json(&serde_json::json!({
+            "id": "new", "plugin": "hello",
+            "trigger": {"type": "interval", "every": "1h"}
+        }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status().as_u16(), 503);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "store_unwritable", "{body}");
+    let held_since = chrono::Utc::now();
+
+    // Space returns: the host finds out by itself and fires again.
+    std::fs::remove_file(&filler).expect("free the disk");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while get_status(&format!("{base}/healthz")).await.0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the host did not find out that space returned:\n{}",
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = finished(&conn);
+    eventually(&host, "runs after the outage", || {
+        finished(&conn) >= after + 8
+    });
+    // Each job's fires during the outage have one story: a missed row.
+    for i in 0..4 {
+        let missed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM runs WHERE job_id = ?1 AND status = 'missed'
+                   AND scheduled_at >= ?2",
+                rusqlite::params![
+                    format!("j{i}"),
+                    (held_since - chrono::Duration::seconds(30)).timestamp_millis()
+                ],
+                |r| r.get(0),
+            )
+            .expect("missed rows");
+        assert!(
+            missed >= 1,
+            "j{i}: the fires held during the outage left no row"
+        );
+    }
+    host.signal("-TERM");
+    assert!(host.wait().success());
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(check, "ok");
+    let unsettled: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM runs WHERE status IN ('pending', 'running')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(unsettled, 0, "runs left unsettled after a clean stop");
+    drop(conn);
+    drop(disk);
+}

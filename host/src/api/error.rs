@@ -6,6 +6,7 @@
 //! 5xx, and they say the store failed.
 
 use crate::scheduler::SchedulerError;
+use crate::store::StoreError;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
@@ -138,6 +139,15 @@ impl From<SchedulerError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the scheduler is shutting down",
+            ),
+            SchedulerError::Store(StoreError::Unwritable(reason)) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unwritable",
+                format!(
+                    "the job store cannot be written ({reason}); nothing was changed. \
+                     Try again once the host's /healthz answers 200 (free disk space or make \
+                     the database writable)"
+                ),
             ),
             SchedulerError::Store(_) => {
                 // The cause is for the operator's log, not for clients.

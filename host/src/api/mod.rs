@@ -95,28 +95,75 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Liveness: 200 while the scheduler runs.
+/// Liveness and write health: 200 while the scheduler runs and its store
+/// can be written; 503 with the reason while the store cannot be written
+/// (disk full, read-only file system), when no fire is taken (a run never
+/// starts without its record) but reads are still answered.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, description = "The host is up", body = Health)))]
+    responses(
+        (status = 200, description = "The host is up and its store can be written", body = Health),
+        (status = 503, description = "The store cannot be written; firing is held until it can", body = Health),
+    ))]
 async fn healthz(
     axum::extract::State(state): axum::extract::State<ApiState>,
-) -> axum::Json<Health> {
-    axum::Json(Health {
-        status: "ok".into(),
-        jobs: state.scheduler.jobs().len(),
-        plugins: state.scheduler.plugins().loaded().len(),
-    })
+) -> (axum::http::StatusCode, axum::Json<Health>) {
+    let (status, code, store) = match state.scheduler.store().health().get() {
+        crate::store::StoreHealth::Writable => (
+            "ok",
+            axum::http::StatusCode::OK,
+            StoreState {
+                writable: true,
+                reason: None,
+                since: None,
+            },
+        ),
+        crate::store::StoreHealth::Unwritable { reason, since } => (
+            "store_unwritable",
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            StoreState {
+                writable: false,
+                reason: Some(reason),
+                since: Some(since),
+            },
+        ),
+    };
+    (
+        code,
+        axum::Json(Health {
+            status: status.into(),
+            jobs: state.scheduler.jobs().len(),
+            plugins: state.scheduler.plugins().loaded().len(),
+            store,
+        }),
+    )
 }
 
 /// `/healthz`'s answer.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// Always `ok`.
+    /// `ok`, or `store_unwritable` (with status 503) while the store cannot
+    /// be written.
     pub status: String,
     /// Jobs defined.
     pub jobs: usize,
     /// Plugins loaded.
     pub plugins: usize,
+    /// The job store's write health.
+    pub store: StoreState,
+}
+
+/// The job store's write health in `/healthz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StoreState {
+    /// Whether writes succeed now.
+    pub writable: bool,
+    /// What the database said when writes began failing (for example
+    /// `database or disk is full`); absent while writable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When writes began failing (RFC 3339); absent while writable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

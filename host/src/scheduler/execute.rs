@@ -8,9 +8,10 @@ use crate::event::{Event, RunEvent};
 use crate::job::Job;
 use crate::plugin::Plugin;
 use crate::runtime::{Outcome, RunRequest};
-use crate::store::{RunRecord, RunStatus, Write};
+use crate::store::{RunRecord, RunStatus, StoreError, Write};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
 /// The run event for `run` at `now`.
@@ -83,10 +84,25 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
     run.started_at = Some(started);
     run.plugin_hash = Some(plugin.hash().as_str().to_owned());
     // A run is started only once that is on record.
-    if let Err(err) = inner.store.write(vec![Write::Run(run.clone())]).await {
-        tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run start; not running it");
-        release(&inner, &run);
-        return;
+    match inner.store.write(vec![Write::Run(run.clone())]).await {
+        Ok(()) => {}
+        Err(StoreError::Unwritable(reason)) => {
+            // The storage failed: the run goes back on the queue, pending
+            // as its row still says, keeping its slot; the timer takes it
+            // again once the store can be written.
+            tracing::warn!(job = %run.job_id, run = %run.run_id, reason, "could not record run start; it waits until the store can be written");
+            drop(permit);
+            run.status = RunStatus::Pending;
+            run.started_at = None;
+            run.plugin_hash = None;
+            inner.lock().queue.push(run.due_at, Due::Run(Box::new(run)));
+            return;
+        }
+        Err(err) => {
+            tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run start; not running it");
+            release(&inner, &run);
+            return;
+        }
     }
     inner
         .events
@@ -260,9 +276,7 @@ pub(super) async fn finish(
             Some(format!("attempt {} at {}", r.attempt, r.due_at)),
         )));
     }
-    if let Err(err) = inner.store.write(writes).await {
-        tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run result");
-    }
+    record_result(inner, &run, retry.as_ref(), writes).await;
     let duration_ms = run
         .started_at
         .zip(run.ended_at)
@@ -286,5 +300,49 @@ pub(super) async fn finish(
     }
     if !retried && inner.lock().start_queued(&run) {
         inner.wake.notify_one();
+    }
+}
+
+/// How often a run's result is tried again while the store cannot be
+/// written.
+const RESULT_RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Writes a finished run's result, trying again while the store cannot be
+/// written (disk full): the guest's work is done and its result must not
+/// be lost to an outage. The run keeps its worker meanwhile, which is what
+/// holds back new starts. Given up only at shutdown, when the row stays
+/// `running` and the next start records it interrupted. A later attempt
+/// writes the run and its retry without the batch's prune (which the next
+/// finished run does), so the first attempt need not copy the batch.
+async fn record_result(
+    inner: &Arc<Inner>,
+    run: &RunRecord,
+    retry: Option<&RunRecord>,
+    writes: Vec<Write>,
+) {
+    let mut first = Some(writes);
+    loop {
+        let writes = first.take().unwrap_or_else(|| {
+            std::iter::once(run)
+                .chain(retry)
+                .map(|r| Write::Run(r.clone()))
+                .collect()
+        });
+        match inner.store.write(writes).await {
+            Ok(()) => return,
+            Err(StoreError::Unwritable(reason)) if !inner.stop_firing.is_cancelled() => {
+                tracing::warn!(job = %run.job_id, run = %run.run_id, reason, "could not record run result; trying again when the store can be written");
+                let mut health = inner.store.health().subscribe();
+                tokio::select! {
+                    _ = health.wait_for(crate::store::StoreHealth::is_writable) => {}
+                    () = tokio::time::sleep(RESULT_RETRY_EVERY) => {}
+                    () = inner.stop_firing.cancelled() => {}
+                }
+            }
+            Err(err) => {
+                tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run result");
+                return;
+            }
+        }
     }
 }

@@ -3,12 +3,13 @@
 
 use super::execute;
 use super::queue::Due;
-use super::{Inner, JobEntry};
+use super::{Inner, JobEntry, State};
 use crate::event::Event;
-use crate::store::{RunRecord, RunStatus, Write};
+use crate::store::{RunRecord, RunStatus, StoreError, Write};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use std::sync::Arc;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 /// Fires computed per job per wake-up when catching up after downtime
 /// without coalescing; beyond it the rest are counted as missed in one row.
@@ -17,9 +18,32 @@ const MAX_CATCH_UP: usize = 1000;
 const MAX_SCAN: usize = 100_000;
 
 pub(super) async fn timer_loop(inner: Arc<Inner>) {
+    let mut health = inner.store.health().subscribe();
+    let (commits, decided) = mpsc::unbounded_channel();
+    let committer = inner.clone();
+    inner
+        .tasks
+        .spawn(async move { commit_loop(&committer, decided).await });
     loop {
         if inner.stop_firing.is_cancelled() {
             return;
+        }
+        // A run must not start without its record: while the store cannot
+        // be written, nothing is taken off the queue. The store says when
+        // writes work again; what came due meanwhile is then handled like
+        // fires missed while the host was down.
+        if !health.borrow_and_update().is_writable() {
+            tokio::select! {
+                changed = health.changed() => {
+                    if changed.is_err() {
+                        // The store dropped its health (it cannot, while
+                        // the scheduler holds it); look again in a second.
+                        inner.clock.sleep_until(inner.clock.now() + chrono::Duration::seconds(1)).await;
+                    }
+                }
+                () = inner.stop_firing.cancelled() => return,
+            }
+            continue;
         }
         // Registered before looking at the queue, so a change made while
         // this wake-up runs is not lost.
@@ -27,15 +51,13 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
         let now = inner.clock.now();
         let (due, next_at) = take_due(&inner, now);
         if !due.is_empty() {
-            // Decide now, in order; commit and start in a task of its own,
-            // so fires that come due while this batch's commit is in flight
-            // are taken at once rather than after it (the writer groups the
-            // concurrent commits anyway).
+            // Decide now, in order; commit and start in the committer, so
+            // fires that come due while this batch's commit is in flight
+            // are taken at once rather than after it.
             let batch = plan_batch(&inner, due, now);
-            let committer = inner.clone();
-            inner
-                .tasks
-                .spawn(async move { commit_and_start(&committer, batch, now).await });
+            if commits.send(batch).is_err() {
+                return; // the committer has stopped: the scheduler is gone
+            }
             continue;
         }
         let cap = now + chrono::Duration::from_std(inner.config.max_sleep).unwrap_or_default();
@@ -82,17 +104,65 @@ struct Plan {
     events: Vec<Event>,
 }
 
+/// A job's fire taken off the queue by a wake-up: enough to put it back
+/// if the batch cannot be recorded.
+struct Fired {
+    job_id: Arc<str>,
+    /// The fire taken.
+    at: DateTime<Utc>,
+    /// The next fire the plan set.
+    next: Option<DateTime<Utc>>,
+    /// The job's generation the plan saw.
+    generation: u64,
+}
+
 /// A decided batch: what to write, and the runs to start once it is
 /// committed (with a worker permit when one was free).
 struct Batch {
     writes: Vec<Write>,
     events: Vec<Event>,
     started: Vec<(RunRecord, Option<OwnedSemaphorePermit>)>,
+    /// In the order they were taken.
+    fired: Vec<Fired>,
+    /// Runs taken off the queue as runs (retries, catch-up runs), by id:
+    /// they go back on it as they were.
+    from_queue: Vec<String>,
+    /// When it was decided.
+    now: DateTime<Utc>,
+}
+
+impl Batch {
+    /// Appends a batch decided after this one.
+    fn absorb(&mut self, later: Batch) {
+        self.writes.extend(later.writes);
+        self.events.extend(later.events);
+        self.started.extend(later.started);
+        self.fired.extend(later.fired);
+        self.from_queue.extend(later.from_queue);
+        self.now = later.now;
+    }
+}
+
+/// Commits the timer's batches in the order they were decided, each
+/// together with the batches decided while the one before it was being
+/// committed (one write for all of them). In order, because a job's next
+/// fire time must never be overwritten in the store by an older one: with
+/// a task per batch, a later batch could commit first, and a crash then
+/// left a fire both recorded (say, skipped) and due again at the restart.
+async fn commit_loop(inner: &Arc<Inner>, mut decided: mpsc::UnboundedReceiver<Batch>) {
+    while let Some(mut batch) = decided.recv().await {
+        while let Ok(later) = decided.try_recv() {
+            batch.absorb(later);
+        }
+        commit_and_start(inner, batch).await;
+    }
 }
 
 fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<Utc>) -> Batch {
     let mut plan = Plan::default();
     let mut started = Vec::new();
+    let mut fired = Vec::new();
+    let mut from_queue = Vec::new();
     {
         let mut state = inner.lock();
         for (at, item) in due {
@@ -122,11 +192,20 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                         next,
                     });
                     let generation = entry.generation;
+                    fired.push(Fired {
+                        job_id: job_id.clone(),
+                        at,
+                        next,
+                        generation,
+                    });
                     if let Some(n) = next {
                         state.queue.push(n, Due::Fire { job_id, generation });
                     }
                 }
-                Due::Run(run) => plan.starts.push(*run),
+                Due::Run(run) => {
+                    from_queue.push(run.run_id.clone());
+                    plan.starts.push(*run);
+                }
             }
         }
         // Where a worker is free now, record the run as running in this
@@ -152,23 +231,46 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
         writes: plan.writes,
         events: plan.events,
         started,
+        fired,
+        from_queue,
+        now,
     }
 }
 
-async fn commit_and_start(inner: &Arc<Inner>, batch: Batch, now: DateTime<Utc>) {
+async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
     let Batch {
         writes,
         events,
         started,
+        fired,
+        from_queue,
+        now,
     } = batch;
-    if let Err(err) = inner.store.write(writes).await {
-        // Without a durable record a run must not start. The fires are
-        // lost to this outage; say so loudly.
-        tracing::error!(error = %err, "could not record due fires; they will not run");
-        for (run, _) in &started {
-            execute::release(inner, run);
+    match inner.store.write(writes).await {
+        Ok(()) => {}
+        Err(StoreError::Unwritable(reason)) => {
+            // Without a durable record a run must not start. The storage
+            // failed (the store's health says so, and the timer waits on
+            // it): put the fires back, to be taken again once it can be
+            // written.
+            tracing::warn!(
+                fires = fired.len(),
+                runs = started.len(),
+                reason,
+                "could not record due fires; they are held until the store can be written"
+            );
+            hold(inner, fired, started, &from_queue);
+            return;
         }
-        return;
+        Err(err) => {
+            // Not the storage: the data was refused, and taking the fires
+            // again would fail the same way. They are lost; say so loudly.
+            tracing::error!(error = %err, "could not record due fires; they will not run");
+            for (run, _) in &started {
+                execute::release(inner, run);
+            }
+            return;
+        }
     }
     for event in events {
         inner.events.publish(event);
@@ -183,6 +285,63 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch, now: DateTime<Utc>) 
             }
             None => execute::spawn(inner.clone(), run),
         }
+    }
+}
+
+/// Undoes a wake-up whose batch could not be recorded: each job fired goes
+/// back to its fire (unless something changed it since), its catch-up runs
+/// and its slots with it; runs taken from the queue go back on it.
+fn hold(
+    inner: &Inner,
+    fired: Vec<Fired>,
+    started: Vec<(RunRecord, Option<OwnedSemaphorePermit>)>,
+    from_queue: &[String],
+) {
+    let mut state = inner.lock();
+    for (mut run, permit) in started {
+        drop(permit);
+        if from_queue.contains(&run.run_id) {
+            // It keeps the slot it had while queued.
+            run.status = RunStatus::Pending;
+            run.started_at = None;
+            run.plugin_hash = None;
+            state.queue.push(run.due_at, Due::Run(Box::new(run)));
+        } else {
+            state.run_ended(&run);
+        }
+    }
+    // Newest first, so a job fired twice in the batches held goes back to
+    // its first fire: each fire's `next` is the fire after it.
+    let mut restored: HashSet<Arc<str>> = HashSet::new();
+    for f in fired.into_iter().rev() {
+        let Some(entry) = state.jobs.get_mut(&f.job_id) else {
+            continue;
+        };
+        // Edited, removed and re-added, or fired again since: the newer
+        // decision stands.
+        if entry.generation != f.generation || entry.next_run != f.next {
+            continue;
+        }
+        entry.next_run = Some(f.at);
+        restored.insert(f.job_id);
+    }
+    let State { jobs, queue, .. } = &mut *state;
+    for job_id in restored {
+        let Some(entry) = jobs.get_mut(&job_id) else {
+            continue;
+        };
+        let Some(at) = entry.next_run else { continue };
+        // A new generation drops the queue's entry for the later fire.
+        entry.generation += 1;
+        // The held wake-ups' catch-up runs (earlier ones are before `at`).
+        entry.queued.retain(|r| r.scheduled_at < at);
+        queue.push(
+            at,
+            Due::Fire {
+                job_id,
+                generation: entry.generation,
+            },
+        );
     }
 }
 

@@ -7,10 +7,12 @@
 //! how SQLite reaches thousands of recorded runs per second without giving
 //! up that promise.
 
+mod health;
 pub(crate) mod memory;
 mod records;
 pub mod sqlite;
 
+pub use health::{HealthCell, StoreHealth};
 pub use memory::{MemoryJobStore, MemoryKv};
 pub use records::{
     JobRecord, LogPage, RunList, RunRecord, RunStatus, RunSummary, new_incarnation, new_run_id,
@@ -82,6 +84,11 @@ pub enum StoreError {
     /// The database failed.
     #[error("job store error: {0}")]
     Backend(String),
+    /// The database cannot be written now because of its storage (disk
+    /// full, read-only file system, I/O error); nothing was written. The
+    /// store's [`HealthCell`] says so too, and says when it clears.
+    #[error("the job store cannot be written: {0}")]
+    Unwritable(String),
 }
 
 /// A state change the scheduler records. A batch is committed atomically.
@@ -197,4 +204,10 @@ pub trait JobStore: Send + Sync + 'static {
     }
     /// The guests' kv data, in the same database.
     fn kv(&self) -> Arc<dyn KvStore>;
+    /// Whether writes succeed now, kept up to date by the backend (see
+    /// [`StoreHealth`]). Backends whose writes cannot fail for storage
+    /// reasons (memory) keep the default: always writable.
+    fn health(&self) -> HealthCell {
+        HealthCell::default()
+    }
 }

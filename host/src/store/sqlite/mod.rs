@@ -16,8 +16,8 @@ mod runs;
 mod writer;
 
 use super::{
-    BrokenJob, JobRecord, JobStore, KvStore, LogPage, RunList, RunRecord, RunSummary, Snapshot,
-    StoreError, Write,
+    BrokenJob, HealthCell, JobRecord, JobStore, KvStore, LogPage, RunList, RunRecord, RunSummary,
+    Snapshot, StoreError, Write,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_run_args.sql"),
     include_str!("0003_kv_usage_and_run_log_count.sql"),
     include_str!("0004_incarnation.sql"),
+    include_str!("0005_store_probe.sql"),
 ];
 
 /// How long a connection waits for a lock before failing.
@@ -52,6 +53,7 @@ pub struct SqliteJobStore {
     kv: Arc<SqliteKv>,
     path: PathBuf,
     stop_checkpointer: Arc<AtomicBool>,
+    health: HealthCell,
 }
 
 impl Drop for SqliteJobStore {
@@ -64,18 +66,49 @@ impl Drop for SqliteJobStore {
 /// writer's own checkpoints (which it needs to start the WAL over) find
 /// little left to copy. SQLite's automatic checkpoint would run inside
 /// whichever commit crosses the threshold, stalling every run waiting on
-/// that grouped commit; it is off.
-fn checkpointer(conn: Connection, stop: &AtomicBool) {
+/// that grouped commit; it is off. While the store cannot be written it
+/// rests: the writer's probe checkpoints then, and says when it works.
+fn checkpointer(conn: Connection, stop: &AtomicBool, health: &HealthCell) {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(BACKGROUND_CHECKPOINT_EVERY);
+        if !health.get().is_writable() {
+            continue;
+        }
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// An error as a [`StoreError`]. SQLite's failures of the storage itself
+/// (disk full, read-only file, I/O error, a lock another process holds past
+/// the busy timeout, a damaged file) become [`StoreError::Unwritable`]:
+/// they are not the data's fault, and the writer turns them into the
+/// store's health (see [`super::StoreHealth`]) so the scheduler holds its
+/// fires. Generic over the error so every `map_err(backend)` classifies
+/// without each call site knowing which errors can be SQLite's.
+fn backend<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    let any: &dyn std::any::Any = &e;
+    match any.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(
+                f.code,
+                C::DiskFull
+                    | C::ReadOnly
+                    | C::SystemIoFailure
+                    | C::CannotOpen
+                    | C::DatabaseBusy
+                    | C::DatabaseLocked
+                    | C::FileLockingProtocolFailed
+                    | C::DatabaseCorrupt
+                    | C::NotADatabase
+            ) =>
+        {
+            StoreError::Unwritable(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
 }
 
 /// Opens a connection with the settings every connection needs.
@@ -143,16 +176,19 @@ impl SqliteJobStore {
         let (tx, rx) = mpsc::channel();
         let kv = SqliteKv::new(connect(path)?, tx.clone());
         let wal = wal_path(path);
+        let health = HealthCell::default();
+        let writer_health = health.clone();
         std::thread::Builder::new()
             .name("wasmcron-sqlite-writer".into())
-            .spawn(move || writer::writer_loop(writer, &rx, wal))
+            .spawn(move || writer::writer_loop(writer, &rx, wal, &writer_health))
             .map_err(backend)?;
         let stop_checkpointer = Arc::new(AtomicBool::new(false));
         let checkpoint_conn = connect(path)?;
         let stop = stop_checkpointer.clone();
+        let checkpoint_health = health.clone();
         std::thread::Builder::new()
             .name("wasmcron-sqlite-checkpoint".into())
-            .spawn(move || checkpointer(checkpoint_conn, &stop))
+            .spawn(move || checkpointer(checkpoint_conn, &stop, &checkpoint_health))
             .map_err(backend)?;
         Ok(Self {
             tx,
@@ -160,6 +196,7 @@ impl SqliteJobStore {
             kv: Arc::new(kv),
             path: path.to_path_buf(),
             stop_checkpointer,
+            health,
         })
     }
 
@@ -352,6 +389,10 @@ impl JobStore for SqliteJobStore {
 
     fn kv(&self) -> Arc<dyn KvStore> {
         self.kv.clone()
+    }
+
+    fn health(&self) -> HealthCell {
+        self.health.clone()
     }
 }
 

@@ -27,12 +27,21 @@
 //!   statements);
 //! - after [`IDLE_AFTER`] without writes, and at [`Cmd::Close`], a TRUNCATE
 //!   checkpoint empties the file.
+//!
+//! ## Storage failures
+//! A group that fails because of the storage (disk full, read-only file
+//! system: [`StoreError::Unwritable`]) marks the store unwritable in its
+//! [`HealthCell`]; any group that commits marks it writable. While it is
+//! unwritable and nothing else is written, the writer probes every
+//! [`IDLE_AFTER`] with a one-row write and a checkpoint, so the outage ends
+//! by itself once space returns. SQLite rolls a failed commit back whole,
+//! so nothing half-written is left in the file.
 
 use super::{backend, kv, runs};
-use crate::store::{JobRecord, KvError, RunRecord, StoreError, Write};
+use crate::store::{HealthCell, JobRecord, KvError, RunRecord, StoreError, Write};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -201,7 +210,16 @@ fn checkpoint(conn: &Connection, mode: &str) -> bool {
     }
 }
 
-pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, wal: PathBuf) {
+pub(super) fn writer_loop(
+    mut conn: Connection,
+    rx: &mpsc::Receiver<Cmd>,
+    wal: PathBuf,
+    health: &HealthCell,
+) {
+    let dir = wal
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let mut checkpoints = Checkpoints {
         wal,
         last: Instant::now(),
@@ -211,7 +229,11 @@ pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, wal: P
         let first = match rx.recv_timeout(IDLE_AFTER) {
             Ok(cmd) => cmd,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                checkpoints.idle(&conn);
+                if health.get().is_writable() {
+                    checkpoints.idle(&conn);
+                } else {
+                    probe(&mut conn, health, &dir);
+                }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -236,6 +258,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, wal: P
         }
         if !cmds.is_empty() {
             let results = apply_group(&mut conn, &cmds);
+            note_health(health, &results);
             for (cmd, result) in cmds.into_iter().zip(results) {
                 answer(cmd, result);
             }
@@ -254,6 +277,75 @@ pub(super) fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<Cmd>, wal: P
     }
     // Every handle is gone: leave no WAL behind.
     checkpoints.truncate(&conn, CLOSE_WAIT);
+}
+
+/// Updates the store's health from a group's results: a storage failure
+/// makes it unwritable, any applied command writable.
+fn note_health(health: &HealthCell, results: &[Result<Done, StoreError>]) {
+    let unwritable = results.iter().find_map(|r| match r {
+        Err(StoreError::Unwritable(reason)) => Some(reason),
+        _ => None,
+    });
+    if let Some(reason) = unwritable {
+        health.unwritable(reason);
+    } else if results.iter().any(Result::is_ok) {
+        health.writable();
+    }
+}
+
+/// Free space the database's file system must have before the store is
+/// called writable again after an outage. The gap between failing (no
+/// space) and resuming (this much) keeps the host from flapping between
+/// the two on a disk that is nearly full: each resumption would start runs
+/// whose results then wait for space.
+pub(super) const RESUME_FREE_BYTES: u64 = 4 << 20;
+
+/// While the store is unwritable: enough free space on the file system
+/// (see [`RESUME_FREE_BYTES`]), one small write, and a checkpoint (which
+/// must be able to grow the database file for the WAL to start over).
+/// Success ends the outage.
+fn probe(conn: &mut Connection, health: &HealthCell, dir: &Path) {
+    if let Some(free) = free_bytes(dir).filter(|f| *f < RESUME_FREE_BYTES) {
+        health.unwritable(&format!(
+            "the file system holding the database has {free} bytes free; writing resumes \
+             at {RESUME_FREE_BYTES}"
+        ));
+        return;
+    }
+    let result = (|| -> Result<(), StoreError> {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO store_probe (id, at) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            params![ms(Utc::now())],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(backend)
+    })();
+    match result {
+        Ok(()) => health.writable(),
+        Err(StoreError::Unwritable(reason)) => health.unwritable(&reason),
+        Err(e) => tracing::warn!(error = %e, "store probe failed"),
+    }
+}
+
+/// Bytes free to unprivileged writers on the file system holding `dir`;
+/// `None` where that cannot be read (then only the probe's write decides).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let s = rustix::fs::statvfs(dir).ok()?;
+        Some(s.f_bavail.saturating_mul(s.f_frsize))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        None
+    }
 }
 
 fn answer(cmd: Cmd, result: Result<Done, StoreError>) {
