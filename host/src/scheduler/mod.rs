@@ -14,25 +14,32 @@
 
 mod change;
 mod clock;
+mod error;
 mod execute;
 mod fire;
+mod info;
 mod lane;
 mod listeners;
+mod manual;
+mod plugin_events;
 mod queue;
 mod recover;
+mod state;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::SchedulerError;
+pub use info::{JobInfo, JobState};
 pub use lane::max_live_runs;
+pub(crate) use state::{JobEntry, State};
 
-use crate::event::{Event, EventBus, JobEvent, PluginEvent};
-use crate::job::{Job, JobError, JobSpec};
+use crate::event::{Event, EventBus, JobEvent};
+use crate::job::Job;
 use crate::plugin::PluginRegistry;
 use crate::runtime::{Limits, Runtime};
-use crate::store::{BrokenJob, JobStore, RunRecord, StoreError, Write};
+use crate::store::{BrokenJob, JobStore, RunRecord, Write};
 use chrono::{DateTime, Utc};
-use queue::{Due, DueQueue};
-use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use queue::Due;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -73,174 +80,6 @@ impl Default for SchedulerConfig {
 /// fairly; the bound stays below the pooling allocator's 256 slots.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(32, |n| (n.get() * 16).min(200))
-}
-
-/// Why a scheduler call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SchedulerError {
-    /// No job with this id (APScheduler's JobLookupError).
-    #[error("job '{0}' not found")]
-    JobNotFound(String),
-    /// A job with this id exists and replacing was not asked for.
-    #[error("a job with id '{0}' already exists; set replace_existing to replace it")]
-    Duplicate(String),
-    /// The spec is invalid.
-    #[error(transparent)]
-    Invalid(#[from] JobError),
-    /// The job already has `max_instances` runs going.
-    #[error("job '{job}' already has {max} run(s) in flight (max_instances)")]
-    MaxInstances {
-        /// The job.
-        job: String,
-        /// Its limit.
-        max: u32,
-    },
-    /// No run with this id.
-    #[error("run '{0}' not found")]
-    RunNotFound(String),
-    /// A run cannot be replayed; says why.
-    #[error("{0}")]
-    CannotReplay(String),
-    /// Called after shutdown.
-    #[error("the scheduler is not running")]
-    NotRunning,
-    /// The store failed.
-    #[error(transparent)]
-    Store(StoreError),
-}
-
-impl From<StoreError> for SchedulerError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Duplicate(id) => Self::Duplicate(id),
-            StoreError::NotFound(id) => Self::JobNotFound(id),
-            e => Self::Store(e),
-        }
-    }
-}
-
-/// A job as the scheduler sees it now.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct JobInfo {
-    /// The spec as written.
-    pub spec: JobSpec,
-    /// When it was added.
-    pub created_at: DateTime<Utc>,
-    /// When it is next due.
-    pub next_run_time: Option<DateTime<Utc>>,
-    /// Whether it is paused.
-    pub paused: bool,
-    /// Runs pending or running now (catch-up runs queued behind them
-    /// included).
-    pub in_flight: u32,
-    /// Whether its plugin is loaded. A job whose plugin is missing is kept
-    /// and held at its next fire; it resumes when the plugin is loaded
-    /// again, with its `misfire_grace` and `coalesce` applied to the fires
-    /// it missed meanwhile.
-    pub plugin_loaded: bool,
-    /// `scheduled`, `paused`, `waiting-for-plugin` or `finished` (no fire
-    /// left in its trigger).
-    pub state: JobState,
-    /// Warnings for people.
-    pub warnings: Vec<String>,
-    /// Which life of this id the job is: new when the job is created, kept
-    /// when it is modified. Its runs carry the same value; a run of a
-    /// deleted job never shows up under a new job with the same id.
-    pub incarnation: String,
-}
-
-/// Where a job stands, for listings and filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum JobState {
-    /// It will fire at `next_run_time`.
-    Scheduled,
-    /// Paused by a person; it does not fire.
-    Paused,
-    /// Its plugin is not loaded; it resumes when the plugin is.
-    WaitingForPlugin,
-    /// Its trigger has no fire left.
-    Finished,
-}
-
-impl JobState {
-    /// The state's name, as serialized.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "scheduled",
-            Self::Paused => "paused",
-            Self::WaitingForPlugin => "waiting-for-plugin",
-            Self::Finished => "finished",
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct JobEntry {
-    job: Arc<Job>,
-    /// The job's life under this id (see [`JobInfo::incarnation`]).
-    incarnation: Arc<str>,
-    next_run: Option<DateTime<Utc>>,
-    paused: bool,
-    /// Taken off the queue at a fire because its plugin was missing;
-    /// requeued at `next_run` when the plugin is loaded.
-    held: bool,
-    generation: u64,
-    in_flight: u32,
-    /// Catch-up runs (fires missed while down, with `coalesce = false`)
-    /// recorded pending and waiting for a slot under `max_instances`: they
-    /// run one after another instead of being skipped as overlapping.
-    queued: VecDeque<RunRecord>,
-    finished_since_prune: u32,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct State {
-    /// Keyed by a shared id: the queue's entries point at the same bytes.
-    jobs: HashMap<Arc<str>, JobEntry>,
-    queue: DueQueue,
-    broken: Vec<BrokenJob>,
-}
-
-impl State {
-    /// The job `run` belongs to: the same id *and* incarnation, so a run
-    /// of a deleted job never acts on a new job that took its id.
-    pub(crate) fn entry_for(&mut self, run: &RunRecord) -> Option<&mut JobEntry> {
-        self.jobs
-            .get_mut(run.job_id.as_str())
-            .filter(|e| *e.incarnation == *run.incarnation)
-    }
-
-    /// `run` no longer holds one of its job's `max_instances` slots (it
-    /// ended, or will not start).
-    pub(crate) fn run_ended(&mut self, run: &RunRecord) {
-        if let Some(entry) = self.entry_for(run) {
-            entry.in_flight = entry.in_flight.saturating_sub(1);
-        }
-    }
-
-    /// If `run`'s job has a free slot and catch-up runs queued, puts the
-    /// next on the due-queue. True when it did (the caller wakes the
-    /// timer). Called once the run before it is recorded and announced,
-    /// so catch-up runs follow each other in the history and the events.
-    pub(crate) fn start_queued(&mut self, run: &RunRecord) -> bool {
-        let State { jobs, queue, .. } = self;
-        let Some(entry) = jobs
-            .get_mut(run.job_id.as_str())
-            .filter(|e| *e.incarnation == *run.incarnation)
-        else {
-            return false;
-        };
-        if entry.in_flight >= entry.job.spec.max_instances {
-            return false;
-        }
-        let Some(next) = entry.queued.pop_front() else {
-            return false;
-        };
-        entry.in_flight += 1;
-        queue.push(next.due_at, Due::Run(Box::new(next)));
-        true
-    }
 }
 
 pub(crate) struct Inner {
@@ -547,183 +386,6 @@ impl Scheduler {
             Event::JobResumed(event)
         });
         self.job(id)
-    }
-
-    /// Tells the scheduler that plugin `name` is loaded (again): jobs held
-    /// for it go back on the queue at the fire they were held at, so the
-    /// fires they missed are treated like downtime (`misfire_grace`,
-    /// `coalesce`).
-    pub fn plugin_loaded(&self, name: &str) {
-        let hash = self
-            .inner
-            .plugins
-            .get(name)
-            .map(|p| p.hash().as_str().to_owned());
-        self.publish_plugin_event(name, hash, None, Event::PluginLoaded);
-        let mut resumed = 0;
-        {
-            let mut state = self.inner.lock();
-            let State { jobs, queue, .. } = &mut *state;
-            for (id, entry) in jobs.iter_mut() {
-                if !entry.held || entry.job.spec.plugin != name {
-                    continue;
-                }
-                entry.held = false;
-                if let (Some(at), false) = (entry.next_run, entry.paused) {
-                    queue.push(
-                        at,
-                        Due::Fire {
-                            job_id: id.clone(),
-                            generation: entry.generation,
-                        },
-                    );
-                    resumed += 1;
-                }
-            }
-        }
-        if resumed > 0 {
-            tracing::info!(
-                plugin = name,
-                jobs = resumed,
-                "plugin is back; its held jobs resume"
-            );
-            self.inner.wake.notify_one();
-        }
-    }
-
-    /// Tells listeners that a file of plugin `name` was refused.
-    pub fn plugin_refused(&self, name: &str, error: String) {
-        let hash = self
-            .inner
-            .plugins
-            .get(name)
-            .map(|p| p.hash().as_str().to_owned());
-        self.publish_plugin_event(name, hash, Some(error), Event::PluginRefused);
-    }
-
-    /// Tells listeners that plugin `name` is gone. Its jobs are held at
-    /// their next fire (see [`Self::plugin_loaded`]).
-    pub fn plugin_removed(&self, name: &str) {
-        self.publish_plugin_event(name, None, None, Event::PluginRemoved);
-    }
-
-    fn publish_plugin_event(
-        &self,
-        plugin: &str,
-        hash: Option<String>,
-        error: Option<String>,
-        kind: fn(PluginEvent) -> Event,
-    ) {
-        self.inner.events.publish(kind(PluginEvent {
-            plugin: plugin.to_owned(),
-            hash,
-            error,
-            at: self.inner.clock.now(),
-        }));
-    }
-
-    /// Runs a job now, outside its schedule (its schedule is unchanged).
-    ///
-    /// # Errors
-    /// [`SchedulerError::JobNotFound`], [`SchedulerError::MaxInstances`],
-    /// or a store error.
-    pub async fn run_now(&self, id: &str) -> Result<RunRecord, SchedulerError> {
-        let now = self.inner.clock.now();
-        self.submit(id, now, 1, None, None).await
-    }
-
-    /// Runs a past run again: same job, same args, same `scheduled_at` and
-    /// attempt number in its context, and only on the same plugin version.
-    /// (Runs recorded before args were kept per run use the job's current
-    /// args.)
-    ///
-    /// # Errors
-    /// [`SchedulerError::RunNotFound`]; [`SchedulerError::CannotReplay`]
-    /// when the job is gone, the run never started, or its plugin version
-    /// is no longer loaded; as for [`Self::run_now`].
-    pub async fn replay(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
-        let original = self
-            .inner
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_owned()))?;
-        let job = self.job(&original.job_id).map_err(|_| {
-            SchedulerError::CannotReplay(format!(
-                "job '{}' of run {run_id} no longer exists",
-                original.job_id
-            ))
-        })?;
-        let Some(used) = original.plugin_hash.as_deref() else {
-            return Err(SchedulerError::CannotReplay(format!(
-                "run {run_id} never started ({}), so there is no plugin version to replay",
-                original.status.as_str()
-            )));
-        };
-        let loaded = self
-            .inner
-            .plugins
-            .get(&job.spec.plugin)
-            .map(|p| p.hash().as_str().to_owned());
-        if loaded.as_deref() != Some(used) {
-            return Err(SchedulerError::CannotReplay(format!(
-                "run {run_id} used plugin '{}' version {}, which is no longer loaded (now: {})",
-                job.spec.plugin,
-                &used[..used.len().min(12)],
-                loaded.as_deref().map_or("none", |h| &h[..h.len().min(12)])
-            )));
-        }
-        let note = format!("replay of run {run_id}");
-        self.submit(
-            &original.job_id,
-            original.scheduled_at,
-            original.attempt,
-            Some(note),
-            original.args,
-        )
-        .await
-    }
-
-    async fn submit(
-        &self,
-        id: &str,
-        scheduled_at: DateTime<Utc>,
-        attempt: u32,
-        note: Option<String>,
-        args: Option<String>,
-    ) -> Result<RunRecord, SchedulerError> {
-        let inner = &self.inner;
-        inner.check_running()?;
-        let now = inner.clock.now();
-        let run = {
-            let mut state = inner.lock();
-            let entry = state
-                .jobs
-                .get_mut(id)
-                .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
-            let max = entry.job.spec.max_instances;
-            if entry.in_flight >= max {
-                return Err(SchedulerError::MaxInstances {
-                    job: id.to_owned(),
-                    max,
-                });
-            }
-            entry.in_flight += 1;
-            RunRecord {
-                note,
-                args,
-                ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation)
-            }
-        };
-        if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
-            execute::release(inner, &run);
-            return Err(e.into());
-        }
-        inner.events.publish(Event::RunSubmitted(execute::run_event(
-            &run, now, None, None,
-        )));
-        execute::spawn(inner.clone(), run.clone());
-        Ok(run)
     }
 
     /// One job.

@@ -1,0 +1,48 @@
+//! Why a scheduler call failed.
+
+use crate::job::JobError;
+use crate::store::StoreError;
+
+/// Why a scheduler call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// No job with this id (APScheduler's JobLookupError).
+    #[error("job '{0}' not found")]
+    JobNotFound(String),
+    /// A job with this id exists and replacing was not asked for.
+    #[error("a job with id '{0}' already exists; set replace_existing to replace it")]
+    Duplicate(String),
+    /// The spec is invalid.
+    #[error(transparent)]
+    Invalid(#[from] JobError),
+    /// The job already has `max_instances` runs going.
+    #[error("job '{job}' already has {max} run(s) in flight (max_instances)")]
+    MaxInstances {
+        /// The job.
+        job: String,
+        /// Its limit.
+        max: u32,
+    },
+    /// No run with this id.
+    #[error("run '{0}' not found")]
+    RunNotFound(String),
+    /// A run cannot be replayed; says why.
+    #[error("{0}")]
+    CannotReplay(String),
+    /// Called after shutdown.
+    #[error("the scheduler is not running")]
+    NotRunning,
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for SchedulerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(id) => Self::Duplicate(id),
+            StoreError::NotFound(id) => Self::JobNotFound(id),
+            e => Self::Store(e),
+        }
+    }
+}

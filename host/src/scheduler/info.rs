@@ -1,0 +1,61 @@
+//! What the scheduler tells about a job: its spec, next fire and state.
+
+use crate::job::JobSpec;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A job as the scheduler sees it now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobInfo {
+    /// The spec as written.
+    pub spec: JobSpec,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// When it is next due.
+    pub next_run_time: Option<DateTime<Utc>>,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// Runs pending or running now (catch-up runs queued behind them
+    /// included).
+    pub in_flight: u32,
+    /// Whether its plugin is loaded. A job whose plugin is missing is kept
+    /// and held at its next fire; it resumes when the plugin is loaded
+    /// again, with its `misfire_grace` and `coalesce` applied to the fires
+    /// it missed meanwhile.
+    pub plugin_loaded: bool,
+    /// `scheduled`, `paused`, `waiting-for-plugin` or `finished` (no fire
+    /// left in its trigger).
+    pub state: JobState,
+    /// Warnings for people.
+    pub warnings: Vec<String>,
+    /// Which life of this id the job is: new when the job is created, kept
+    /// when it is modified. Its runs carry the same value; a run of a
+    /// deleted job never shows up under a new job with the same id.
+    pub incarnation: String,
+}
+
+/// Where a job stands, for listings and filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    /// It will fire at `next_run_time`.
+    Scheduled,
+    /// Paused by a person; it does not fire.
+    Paused,
+    /// Its plugin is not loaded; it resumes when the plugin is.
+    WaitingForPlugin,
+    /// Its trigger has no fire left.
+    Finished,
+}
+
+impl JobState {
+    /// The state's name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Paused => "paused",
+            Self::WaitingForPlugin => "waiting-for-plugin",
+            Self::Finished => "finished",
+        }
+    }
+}

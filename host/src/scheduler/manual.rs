@@ -1,0 +1,112 @@
+//! Runs outside the schedule: run a job now, replay a past run.
+
+use super::{Scheduler, SchedulerError, execute};
+use crate::event::Event;
+use crate::store::{RunRecord, Write};
+use chrono::{DateTime, Utc};
+
+impl Scheduler {
+    /// Runs a job now, outside its schedule (its schedule is unchanged).
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`], [`SchedulerError::MaxInstances`],
+    /// or a store error.
+    pub async fn run_now(&self, id: &str) -> Result<RunRecord, SchedulerError> {
+        let now = self.inner.clock.now();
+        self.submit(id, now, 1, None, None).await
+    }
+
+    /// Runs a past run again: same job, same args, same `scheduled_at` and
+    /// attempt number in its context, and only on the same plugin version.
+    /// (Runs recorded before args were kept per run use the job's current
+    /// args.)
+    ///
+    /// # Errors
+    /// [`SchedulerError::RunNotFound`]; [`SchedulerError::CannotReplay`]
+    /// when the job is gone, the run never started, or its plugin version
+    /// is no longer loaded; as for [`Self::run_now`].
+    pub async fn replay(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+        let original = self
+            .inner
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_owned()))?;
+        let job = self.job(&original.job_id).map_err(|_| {
+            SchedulerError::CannotReplay(format!(
+                "job '{}' of run {run_id} no longer exists",
+                original.job_id
+            ))
+        })?;
+        let Some(used) = original.plugin_hash.as_deref() else {
+            return Err(SchedulerError::CannotReplay(format!(
+                "run {run_id} never started ({}), so there is no plugin version to replay",
+                original.status.as_str()
+            )));
+        };
+        let loaded = self
+            .inner
+            .plugins
+            .get(&job.spec.plugin)
+            .map(|p| p.hash().as_str().to_owned());
+        if loaded.as_deref() != Some(used) {
+            return Err(SchedulerError::CannotReplay(format!(
+                "run {run_id} used plugin '{}' version {}, which is no longer loaded (now: {})",
+                job.spec.plugin,
+                &used[..used.len().min(12)],
+                loaded.as_deref().map_or("none", |h| &h[..h.len().min(12)])
+            )));
+        }
+        let note = format!("replay of run {run_id}");
+        self.submit(
+            &original.job_id,
+            original.scheduled_at,
+            original.attempt,
+            Some(note),
+            original.args,
+        )
+        .await
+    }
+
+    async fn submit(
+        &self,
+        id: &str,
+        scheduled_at: DateTime<Utc>,
+        attempt: u32,
+        note: Option<String>,
+        args: Option<String>,
+    ) -> Result<RunRecord, SchedulerError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let now = inner.clock.now();
+        let run = {
+            let mut state = inner.lock();
+            let entry = state
+                .jobs
+                .get_mut(id)
+                .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
+            let max = entry.job.spec.max_instances;
+            if entry.in_flight >= max {
+                return Err(SchedulerError::MaxInstances {
+                    job: id.to_owned(),
+                    max,
+                });
+            }
+            entry.in_flight += 1;
+            RunRecord {
+                note,
+                args,
+                ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation)
+            }
+        };
+        if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
+            execute::release(inner, &run);
+            return Err(e.into());
+        }
+        inner.events.publish(Event::RunSubmitted(execute::run_event(
+            &run, now, None, None,
+        )));
+        execute::spawn(inner.clone(), run.clone());
+        Ok(run)
+    }
+}
