@@ -7,7 +7,9 @@ use wasmcron::runtime::{Limits, RunRequest, Runtime, RuntimeConfig};
 use wasmcron::store::MemoryKv;
 
 pub mod host;
+pub mod pg;
 pub mod slow;
+pub mod stores;
 
 /// Paths of the plugins built from `plugins/` by this crate's build script.
 pub mod plugins {

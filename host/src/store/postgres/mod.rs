@@ -1,0 +1,310 @@
+//! The job store on PostgreSQL (`--db postgres://user@host:port/db`).
+//!
+//! Same semantics as the SQLite store ([`super::sqlite`]): jobs with
+//! incarnations, runs written only under their job's live incarnation,
+//! batches committed atomically, grouped commits, run summaries without
+//! reading logs, pages cut at [`super::RUN_PAGE_BYTES`] and
+//! [`super::LOG_PAGE_BYTES`], and kv quotas counted in bytes against a
+//! running per-job total. Times are kept to the millisecond, as SQLite
+//! keeps them, so a host behaves the same on either.
+//!
+//! ## Shape
+//! - One writer task on one connection applies every change, grouping
+//!   whatever is queued into one pipelined transaction (`writer.rs`).
+//! - Reads (API, `load`, kv gets) use a pool of [`conn::READERS`]
+//!   connections (deadpool), each read one short statement or one
+//!   read-only transaction.
+//! - All of it runs on a small tokio runtime the store owns
+//!   ([`StoreRuntime`]), not on the caller's: the synchronous kv calls of
+//!   guests block their thread until the answer comes, and an answer that
+//!   needed the caller's runtime could deadlock it.
+//! - The database being unreachable or unable to write is
+//!   [`StoreError::Unwritable`] and the store's [`HealthCell`] says so
+//!   until a probe write works again (see `writer.rs`).
+//!
+//! The driver is tokio-postgres with deadpool-postgres (the README's
+//! design notes say why), without TLS for now: `sslmode=require` URLs are
+//! refused at connect.
+
+mod conn;
+mod kv;
+mod runs;
+mod schema;
+mod writer;
+mod writes;
+
+pub use conn::{is_postgres_url, mask_password};
+pub use kv::PostgresKv;
+
+use super::{
+    HealthCell, JobRecord, JobStore, KvStore, LogPage, RunList, RunRecord, RunSummary, Snapshot,
+    StoreError, Write,
+};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use writes::{Cmd, Prepared, Reply};
+
+/// The store's own tokio runtime (two worker threads named
+/// `wasmcron-pg`), shared by the store and its kv handle and shut down
+/// (in the background, so it may be dropped anywhere) when both are gone.
+#[derive(Debug)]
+pub(crate) struct StoreRuntime {
+    handle: tokio::runtime::Handle,
+    /// Taken at drop, to shut down without blocking.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl StoreRuntime {
+    fn new() -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("wasmcron-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(format!("starting the store's runtime: {e}")))?;
+        Ok(Self {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for StoreRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A job store in a PostgreSQL database.
+#[derive(Debug)]
+pub struct PostgresJobStore {
+    runtime: Arc<StoreRuntime>,
+    writer: mpsc::UnboundedSender<Cmd>,
+    pool: deadpool_postgres::Pool,
+    kv: Arc<PostgresKv>,
+    health: HealthCell,
+    url: String,
+}
+
+impl PostgresJobStore {
+    /// Connects to the database at `url` (`postgres://` or
+    /// `postgresql://`, or libpq's `key=value` form) and migrates it to
+    /// this build's schema. The connection and migration run on the
+    /// store's runtime, so this may be awaited from any runtime.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL does not parse, the database
+    /// is at a newer schema version or a migration fails;
+    /// [`StoreError::Unwritable`] when it cannot be reached within 5 s.
+    /// Messages name the URL with its password masked.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let runtime = Arc::new(StoreRuntime::new()?);
+        let url = url.to_owned();
+        let rt = runtime.clone();
+        runtime
+            .handle()
+            .spawn(async move { Self::start(rt, url).await })
+            .await
+            .map_err(|e| StoreError::Backend(format!("the store's runtime failed: {e}")))?
+    }
+
+    /// [`PostgresJobStore::connect`] for synchronous callers: blocks this
+    /// thread (up to the 5 s connect timeout and the migrations) while the
+    /// store's own runtime does the work. Fine on a tokio worker at
+    /// start-up; nothing it waits for needs that worker.
+    ///
+    /// # Errors
+    /// As [`PostgresJobStore::connect`].
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let runtime = Arc::new(StoreRuntime::new()?);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let rt = runtime.clone();
+        let url = url.to_owned();
+        runtime.handle().spawn(async move {
+            let _ = tx.send(Self::start(rt, url).await);
+        });
+        rx.recv()
+            .map_err(|_| StoreError::Backend("the store's runtime stopped".into()))?
+    }
+
+    /// On the store's runtime: connect, migrate, start the writer.
+    async fn start(runtime: Arc<StoreRuntime>, url: String) -> Result<Self, StoreError> {
+        let masked = mask_password(&url);
+        let config = conn::config(&url)?;
+        let mut client = conn::connect(&config).await.map_err(|e| match e {
+            StoreError::Unwritable(reason) | StoreError::Backend(reason) => {
+                StoreError::Unwritable(format!("cannot connect to the database {masked}: {reason}"))
+            }
+            other => other,
+        })?;
+        tokio::time::timeout(conn::ANSWER_TIMEOUT * 6, schema::migrate(&mut client))
+            .await
+            .map_err(|_| {
+                StoreError::Unwritable(format!("migrating {masked}: no answer within a minute"))
+            })?
+            .map_err(|e| match e {
+                StoreError::Backend(m) => StoreError::Backend(format!("{masked}: {m}")),
+                other => other,
+            })?;
+        drop(client);
+        let pool = conn::pool(config.clone())?;
+        let health = HealthCell::default();
+        let (writer, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer::writer_loop(
+            writer::Writer::new(config, &url, health.clone()),
+            rx,
+        ));
+        let kv = Arc::new(PostgresKv::new(
+            runtime.clone(),
+            pool.clone(),
+            writer.clone(),
+        ));
+        Ok(Self {
+            runtime,
+            writer,
+            pool,
+            kv,
+            health,
+            url: masked,
+        })
+    }
+
+    /// The database's URL, password masked.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The guests' kv data, as its concrete type.
+    pub fn postgres_kv(&self) -> &Arc<PostgresKv> {
+        &self.kv
+    }
+
+    async fn send(&self, make: impl FnOnce(Reply) -> Cmd) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let stopped = || StoreError::Backend("the store's writer has stopped".into());
+        self.writer.send(make(reply)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Runs a read on the store's runtime with a connection from the pool,
+    /// within [`conn::ANSWER_TIMEOUT`].
+    async fn read<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send,
+    {
+        let pool = self.pool.clone();
+        self.runtime
+            .handle()
+            .spawn(async move {
+                tokio::time::timeout(conn::ANSWER_TIMEOUT, async move {
+                    let client = pool.get().await.map_err(conn::pool_error)?;
+                    f(client).await
+                })
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unwritable(format!(
+                        "no answer from the database within {}s",
+                        conn::ANSWER_TIMEOUT.as_secs()
+                    )))
+                })
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("a store read failed: {e}")))?
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for PostgresJobStore {
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        self.read(|mut c| async move { runs::load(&mut c).await })
+            .await
+    }
+
+    async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
+        let job = Box::new(job.clone());
+        self.send(|r| Cmd::Insert(job, replace, r)).await
+    }
+
+    async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let job = Box::new(job.clone());
+        self.send(|r| Cmd::Update(job, r)).await
+    }
+
+    async fn delete_job(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.send(|r| Cmd::Delete(id, r)).await
+    }
+
+    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let prepared = batch
+            .into_iter()
+            .map(Prepared::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.send(|r| Cmd::Batch(prepared, r)).await
+    }
+
+    async fn runs(
+        &self,
+        job_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let job_id = job_id.to_owned();
+        self.read(move |c| async move { runs::runs(&c, &job_id, limit, offset).await })
+            .await
+    }
+
+    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.read(move |c| async move { runs::run(&c, &run_id).await })
+            .await
+    }
+
+    async fn run_summaries(
+        &self,
+        job_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError> {
+        let job_id = job_id.to_owned();
+        self.read(move |mut c| async move { runs::summaries(&mut c, &job_id, limit, offset).await })
+            .await
+    }
+
+    async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.read(move |c| async move { runs::summary(&c, &run_id).await })
+            .await
+    }
+
+    async fn run_logs(
+        &self,
+        run_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<LogPage>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.read(move |mut c| async move { runs::logs(&mut c, &run_id, offset, limit).await })
+            .await
+    }
+
+    fn kv(&self) -> Arc<dyn KvStore> {
+        self.kv.clone()
+    }
+
+    fn health(&self) -> HealthCell {
+        self.health.clone()
+    }
+}

@@ -1,0 +1,393 @@
+//! The statements the writer runs, and what each command turns into: a
+//! few single statements with their parameters, so a group of commands
+//! can be sent to the server back to back (pipelined) in one transaction.
+
+use super::conn::classify;
+use crate::store::{JobRecord, KvError, RunRecord, StoreError, Write};
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement};
+
+/// The answer to an async caller.
+pub(super) type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+/// The answer to a kv call (a guest's host import, which is synchronous).
+pub(super) type KvReply = std::sync::mpsc::SyncSender<Result<(), KvError>>;
+
+/// A change for the writer task.
+pub(super) enum Cmd {
+    Insert(Box<JobRecord>, bool, Reply),
+    Update(Box<JobRecord>, Reply),
+    Delete(String, Reply),
+    Batch(Vec<Prepared>, Reply),
+    /// Set a kv entry unless the job's quota would be passed.
+    KvSet {
+        job: String,
+        key: String,
+        value: Vec<u8>,
+        quota: u64,
+        reply: KvReply,
+    },
+    /// Remove a kv entry.
+    KvDelete {
+        job: String,
+        key: String,
+        reply: KvReply,
+    },
+}
+
+/// A write with its JSON already encoded by the caller's task: the writer
+/// is one task, and encoding thousands of run rows a second there would
+/// make it the bottleneck.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "Other is a rare write (next fire, pause, prune) passed through as it came; boxing it buys nothing"
+)]
+pub(super) enum Prepared {
+    Run {
+        run: Box<RunRecord>,
+        outcome: Option<String>,
+        logs: String,
+    },
+    Other(Write),
+}
+
+impl Prepared {
+    /// Encodes a write's JSON.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the run's outcome or logs cannot be
+    /// encoded.
+    pub(super) fn new(w: Write) -> Result<Self, StoreError> {
+        Ok(match w {
+            Write::Run(run) => {
+                let (outcome, logs) = encode(&run)?;
+                Self::Run {
+                    run: Box::new(run),
+                    outcome,
+                    logs,
+                }
+            }
+            other => Self::Other(other),
+        })
+    }
+}
+
+/// A run's outcome and logs as the JSON the `runs` table stores.
+fn encode(run: &RunRecord) -> Result<(Option<String>, String), StoreError> {
+    let json = |e: serde_json::Error| StoreError::Backend(format!("encoding a run: {e}"));
+    let outcome = run
+        .outcome
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(json)?;
+    Ok((outcome, serde_json::to_string(&run.logs).map_err(json)?))
+}
+
+/// What a command that did not fail did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Done {
+    /// It was applied.
+    Applied,
+    /// A kv set refused: the job's data would pass its quota.
+    OverQuota,
+}
+
+/// A time as the store keeps it: whole milliseconds, as SQLite's integer
+/// columns do, so a time reads back the same from either backend.
+pub(super) fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// The writer's statements, prepared once per connection.
+#[derive(Clone)]
+pub(super) struct Statements {
+    insert_job: Statement,
+    replace_job: Statement,
+    update_job: Statement,
+    delete_job: Statement,
+    run: Statement,
+    next_run: Statement,
+    paused: Statement,
+    prune: Statement,
+    kv_set: Statement,
+    kv_delete: Statement,
+    pub(super) probe: Statement,
+}
+
+const JOB_COLUMNS: &str = "(id, spec, created_at, next_run_time, paused, incarnation)
+    VALUES ($1::text, $2::text, $3::timestamptz, $4::timestamptz, $5::boolean, $6::text)";
+
+impl Statements {
+    /// Prepares them on `client`.
+    ///
+    /// # Errors
+    /// As [`classify`] says, when the server refuses one.
+    pub(super) async fn prepare(client: &Client) -> Result<Self, StoreError> {
+        let p = |sql: String| async move { client.prepare(&sql).await.map_err(classify) };
+        Ok(Self {
+            insert_job: p(format!(
+                "INSERT INTO jobs {JOB_COLUMNS} ON CONFLICT (id) DO NOTHING"
+            ))
+            .await?,
+            replace_job: p(format!(
+                "INSERT INTO jobs {JOB_COLUMNS} ON CONFLICT (id) DO UPDATE SET
+                   spec = excluded.spec, created_at = excluded.created_at,
+                   next_run_time = excluded.next_run_time, paused = excluded.paused,
+                   incarnation = excluded.incarnation"
+            ))
+            .await?,
+            update_job: p("UPDATE jobs SET spec = $2::text, created_at = $3::timestamptz,
+                             next_run_time = $4::timestamptz, paused = $5::boolean,
+                             incarnation = $6::text
+                           WHERE id = $1::text"
+                .into())
+            .await?,
+            // One statement, so the job's row decides for all: runs and kv
+            // go only when the job was there (as SQLite's NotFound returns
+            // before touching them).
+            delete_job: p("WITH here AS (SELECT 1 FROM jobs WHERE id = $1::text),
+                                r AS (DELETE FROM runs WHERE job_id = $1::text
+                                        AND EXISTS (SELECT 1 FROM here)),
+                                k AS (DELETE FROM kv WHERE job_id = $1::text
+                                        AND EXISTS (SELECT 1 FROM here)),
+                                u AS (DELETE FROM kv_usage WHERE job_id = $1::text
+                                        AND EXISTS (SELECT 1 FROM here))
+                           DELETE FROM jobs WHERE id = $1::text"
+                .into())
+            .await?,
+            // Insert or replace, only while the run's incarnation is its
+            // job's live one (see Write::Run).
+            run: p("INSERT INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
+                      started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note,
+                      args, log_count, incarnation)
+                    SELECT $1::text, $2::text, $3::bigint, $4::timestamptz, $5::timestamptz,
+                      $6::text, $7::timestamptz, $8::timestamptz, $9::text, $10::text::json,
+                      $11::bigint, $12::text::json, $13::text, $14::text, $15::text, $16::bigint,
+                      $17::text
+                    WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2::text AND incarnation = $17::text)
+                    ON CONFLICT (run_id) DO UPDATE SET
+                      job_id = excluded.job_id, attempt = excluded.attempt,
+                      scheduled_at = excluded.scheduled_at, due_at = excluded.due_at,
+                      status = excluded.status, started_at = excluded.started_at,
+                      ended_at = excluded.ended_at, outcome_kind = excluded.outcome_kind,
+                      outcome = excluded.outcome, fuel = excluded.fuel, logs = excluded.logs,
+                      plugin_hash = excluded.plugin_hash, note = excluded.note,
+                      args = excluded.args, log_count = excluded.log_count,
+                      incarnation = excluded.incarnation"
+                .into())
+            .await?,
+            next_run: p(
+                "UPDATE jobs SET next_run_time = $2::timestamptz WHERE id = $1::text".into(),
+            )
+            .await?,
+            paused: p("UPDATE jobs SET paused = $2::boolean WHERE id = $1::text".into()).await?,
+            prune: p("DELETE FROM runs WHERE job_id = $1::text
+                        AND status NOT IN ('pending', 'running')
+                        AND (scheduled_at < $3::timestamptz
+                             OR run_id NOT IN (SELECT run_id FROM runs WHERE job_id = $1::text
+                                               ORDER BY scheduled_at DESC, run_id DESC
+                                               LIMIT $2::bigint))"
+                .into())
+            .await?,
+            // The quota check reads the job's running total (locked, for
+            // when several hosts share the database) and the size of the
+            // entry being replaced; the trigger keeps the total.
+            kv_set: p("WITH usage AS (SELECT bytes FROM kv_usage WHERE job_id = $1::text FOR UPDATE),
+                            old AS (SELECT octet_length(key) + octet_length(value) AS size
+                                    FROM kv WHERE job_id = $1::text AND key = $2::bytea)
+                       INSERT INTO kv (job_id, key, value)
+                       SELECT $1::text, $2::bytea, $3::bytea
+                       WHERE coalesce((SELECT bytes FROM usage), 0)
+                             - coalesce((SELECT size FROM old), 0)
+                             + octet_length($2::bytea) + octet_length($3::bytea) <= $4::bigint
+                       ON CONFLICT (job_id, key) DO UPDATE SET value = excluded.value"
+                .into())
+            .await?,
+            kv_delete: p("DELETE FROM kv WHERE job_id = $1::text AND key = $2::bytea".into())
+                .await?,
+            probe: p("INSERT INTO store_probe (id, at) VALUES (1, now())
+                      ON CONFLICT (id) DO UPDATE SET at = excluded.at"
+                .into())
+            .await?,
+        })
+    }
+}
+
+/// A statement's parameters, owned so a whole group's can live while its
+/// statements are in flight together.
+pub(super) type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// What a statement's row count means for its command.
+#[derive(Debug)]
+pub(super) enum Expect {
+    /// Nothing: any count is fine.
+    Any,
+    /// 0 rows: the job exists ([`StoreError::Duplicate`]).
+    Inserted(String),
+    /// 0 rows: no such job ([`StoreError::NotFound`]).
+    Found(String),
+    /// 0 rows: the run's job incarnation is gone; the run is dropped (and
+    /// logged), not an error.
+    Run(usize),
+    /// 0 rows: over the quota ([`Done::OverQuota`]).
+    UnderQuota,
+}
+
+/// One statement of a command.
+pub(super) struct Step {
+    pub(super) statement: Statement,
+    pub(super) params: Params,
+    pub(super) expect: Expect,
+}
+
+/// Text for a `text` column: PostgreSQL's text cannot hold NUL, which
+/// SQLite's can. Only free-form notes could carry one (JSON columns
+/// escape it); it is shown as U+FFFD rather than failing the write.
+fn text(s: Option<&String>) -> Option<String> {
+    s.map(|s| s.replace('\0', "\u{fffd}"))
+}
+
+fn job_params(job: &JobRecord) -> Result<Params, StoreError> {
+    let spec = serde_json::to_string(&job.spec).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(vec![
+        Box::new(job.spec.id.clone()),
+        Box::new(spec),
+        Box::new(ms(job.created_at)),
+        Box::new(job.next_run_time.map(ms)),
+        Box::new(job.paused),
+        Box::new(job.incarnation.clone()),
+    ])
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The steps of one command.
+///
+/// # Errors
+/// [`StoreError::Backend`] when a job's spec cannot be encoded.
+pub(super) fn steps(st: &Statements, cmd: &Cmd) -> Result<Vec<Step>, StoreError> {
+    let step = |statement: &Statement, params: Params, expect| Step {
+        statement: statement.clone(),
+        params,
+        expect,
+    };
+    Ok(match cmd {
+        Cmd::Insert(job, replace, _) => {
+            let (statement, expect) = if *replace {
+                (&st.replace_job, Expect::Any)
+            } else {
+                (&st.insert_job, Expect::Inserted(job.spec.id.clone()))
+            };
+            vec![step(statement, job_params(job)?, expect)]
+        }
+        Cmd::Update(job, _) => vec![step(
+            &st.update_job,
+            job_params(job)?,
+            Expect::Found(job.spec.id.clone()),
+        )],
+        Cmd::Delete(id, _) => vec![step(
+            &st.delete_job,
+            vec![Box::new(id.clone())],
+            Expect::Found(id.clone()),
+        )],
+        Cmd::Batch(writes, _) => writes
+            .iter()
+            .enumerate()
+            .map(|(i, w)| match w {
+                Prepared::Run { run, outcome, logs } => Ok(step(
+                    &st.run,
+                    run_params(run, outcome.clone(), logs.clone()),
+                    Expect::Run(i),
+                )),
+                Prepared::Other(w) => other(st, w, i),
+            })
+            .collect::<Result<_, _>>()?,
+        Cmd::KvSet {
+            job,
+            key,
+            value,
+            quota,
+            ..
+        } => vec![step(
+            &st.kv_set,
+            vec![
+                Box::new(job.clone()),
+                Box::new(key.as_bytes().to_vec()),
+                Box::new(value.clone()),
+                Box::new(clamp(*quota)),
+            ],
+            Expect::UnderQuota,
+        )],
+        Cmd::KvDelete { job, key, .. } => vec![step(
+            &st.kv_delete,
+            vec![Box::new(job.clone()), Box::new(key.as_bytes().to_vec())],
+            Expect::Any,
+        )],
+    })
+}
+
+fn run_params(r: &RunRecord, outcome: Option<String>, logs: String) -> Params {
+    vec![
+        Box::new(r.run_id.clone()),
+        Box::new(r.job_id.clone()),
+        Box::new(i64::from(r.attempt)),
+        Box::new(ms(r.scheduled_at)),
+        Box::new(ms(r.due_at)),
+        Box::new(r.status.as_str()),
+        Box::new(r.started_at.map(ms)),
+        Box::new(r.ended_at.map(ms)),
+        Box::new(r.outcome.as_ref().map(|o| o.kind().as_str())),
+        Box::new(outcome),
+        Box::new(clamp(r.fuel)),
+        Box::new(logs),
+        Box::new(r.plugin_hash.clone()),
+        Box::new(text(r.note.as_ref())),
+        Box::new(r.args.clone()),
+        Box::new(clamp(r.logs.len() as u64)),
+        Box::new(r.incarnation.clone()),
+    ]
+}
+
+/// A write passed through unencoded; `i` is its place in its batch.
+fn other(st: &Statements, w: &Write, i: usize) -> Result<Step, StoreError> {
+    let (statement, params): (&Statement, Params) = match w {
+        Write::Run(run) => {
+            let (outcome, logs) = encode(run)?;
+            return Ok(Step {
+                statement: st.run.clone(),
+                params: run_params(run, outcome, logs),
+                expect: Expect::Run(i),
+            });
+        }
+        Write::NextRun { job_id, next } => (
+            &st.next_run,
+            vec![Box::new(job_id.clone()), Box::new(next.map(ms))],
+        ),
+        Write::Paused { job_id, paused } => (
+            &st.paused,
+            vec![Box::new(job_id.clone()), Box::new(*paused)],
+        ),
+        Write::Prune {
+            job_id,
+            keep,
+            older_than,
+        } => (
+            &st.prune,
+            vec![
+                Box::new(job_id.clone()),
+                Box::new(i64::from(*keep)),
+                Box::new(older_than.map(ms)),
+            ],
+        ),
+    };
+    Ok(Step {
+        statement: statement.clone(),
+        params,
+        expect: Expect::Any,
+    })
+}

@@ -1,0 +1,527 @@
+//! The job store's contract, against SQLite and PostgreSQL alike: the
+//! store-level tests of `host/src/store/sqlite/tests.rs` that are about
+//! behaviour (not SQLite's file), plus PostgreSQL's own (outages, the
+//! URL's password in errors).
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use wasmcron::job::JobSpec;
+use wasmcron::runtime::{LogLevel, LogRecord, LogSource, Outcome};
+use wasmcron::store::postgres::PostgresJobStore;
+use wasmcron::store::{
+    JobRecord, KvError, RUN_PAGE_BYTES, RunRecord, RunStatus, RunSummary, StoreError, Write,
+};
+use wasmcron_tests::backends;
+use wasmcron_tests::stores::{Backend, TestStore};
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap()
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn spec(id: &str) -> JobSpec {
+    serde_json::from_str(&format!(
+        r#"{{"id":"{id}","plugin":"hello","trigger":{{"type":"interval","every":"1m"}}}}"#
+    ))
+    .unwrap()
+}
+
+fn record(id: &str) -> JobRecord {
+    JobRecord {
+        spec: spec(id),
+        created_at: from_ms(1_700_000_000_000),
+        next_run_time: Some(from_ms(1_700_000_060_000)),
+        paused: false,
+        incarnation: String::new(),
+    }
+}
+
+/// Bytes `job` holds by the store's running total (`kv_usage`).
+fn used(db: &TestStore, job: &str) -> i64 {
+    db.count(&format!(
+        "SELECT bytes FROM kv_usage WHERE job_id = '{job}'"
+    ))
+}
+
+/// Bytes `job` holds, summed from its rows (independently of the total).
+fn summed(db: &TestStore, job: &str) -> i64 {
+    let sql = match db.backend() {
+        Backend::Postgres => format!(
+            "SELECT SUM(octet_length(key) + octet_length(value)) FROM kv WHERE job_id = '{job}'"
+        ),
+        _ => format!(
+            "SELECT SUM(length(CAST(key AS BLOB)) + length(value)) FROM kv WHERE job_id = '{job}'"
+        ),
+    };
+    db.count(&sql)
+}
+
+async fn jobs_runs_and_kv_survive_reopening(db: TestStore) {
+    {
+        let store = db.open().await;
+        store.insert_job(&record("a"), false).await.unwrap();
+        let mut run = RunRecord::pending("a", from_ms(1), from_ms(1), 1);
+        run.status = RunStatus::Finished;
+        run.outcome = Some(Outcome::Succeeded {
+            output: "ok \0 with a NUL".into(),
+        });
+        run.note = Some("a note".into());
+        let pending = RunRecord::pending("a", from_ms(2), from_ms(2), 1);
+        store
+            .write(vec![Write::Run(run), Write::Run(pending.clone())])
+            .await
+            .unwrap();
+        store.kv().set("a", "k", b"v").unwrap();
+    }
+    let store = db.open().await;
+    let snap = store.load().await.unwrap();
+    assert_eq!(snap.jobs, vec![record("a")]);
+    assert_eq!(snap.unfinished.len(), 1);
+    assert_eq!(snap.unfinished[0].status, RunStatus::Pending);
+    let runs = store.runs("a", 10, 0).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        runs[1].outcome,
+        Some(Outcome::Succeeded {
+            output: "ok \0 with a NUL".into()
+        })
+    );
+    assert_eq!(store.kv().get("a", "k").unwrap(), Some(b"v".to_vec()));
+}
+backends!(jobs_runs_and_kv_survive_reopening: sqlite, postgres);
+
+async fn duplicate_and_missing_jobs_are_typed_errors(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    assert!(matches!(
+        store.insert_job(&record("a"), false).await,
+        Err(StoreError::Duplicate(id)) if id == "a"
+    ));
+    store.insert_job(&record("a"), true).await.unwrap();
+    assert!(matches!(
+        store.update_job(&record("b")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_job("b").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete_job("a").await.unwrap();
+    assert!(store.load().await.unwrap().jobs.is_empty());
+}
+backends!(duplicate_and_missing_jobs_are_typed_errors: memory, sqlite, postgres);
+
+async fn concurrent_writers_are_grouped_and_all_committed(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..500 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let run = RunRecord::pending("a", from_ms(i), from_ms(i), 1);
+            store.write(vec![Write::Run(run)]).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(store.runs("a", 1000, 0).await.unwrap().len(), 500);
+}
+backends!(concurrent_writers_are_grouped_and_all_committed: sqlite, postgres);
+
+async fn a_failing_command_does_not_undo_its_group(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let (a, b) = (record("a"), record("b"));
+    let (dup, fresh) = tokio::join!(store.insert_job(&a, false), store.insert_job(&b, false));
+    assert!(matches!(dup, Err(StoreError::Duplicate(_))));
+    fresh.unwrap();
+    assert_eq!(store.load().await.unwrap().jobs.len(), 2);
+}
+backends!(a_failing_command_does_not_undo_its_group: sqlite, postgres);
+
+async fn later_writes_to_a_run_in_one_group_win(db: TestStore) {
+    // Many commands queued at once are one group; the same run written
+    // pending then finished must end finished (the order is kept).
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let pending = RunRecord::pending("a", from_ms(i), from_ms(i), 1);
+            let mut finished = pending.clone();
+            finished.status = RunStatus::Finished;
+            store
+                .write(vec![Write::Run(pending), Write::Run(finished)])
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let runs = store.runs("a", 1000, 0).await.unwrap();
+    assert_eq!(runs.len(), 200);
+    assert!(runs.iter().all(|r| r.status == RunStatus::Finished));
+}
+backends!(later_writes_to_a_run_in_one_group_win: sqlite, postgres);
+
+async fn prune_keeps_the_newest_finished_runs_and_all_unfinished(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let mut writes = Vec::new();
+    for i in 0..10 {
+        let mut r = RunRecord::pending("a", from_ms(i * 1000), from_ms(i * 1000), 1);
+        r.status = if i == 0 {
+            RunStatus::Pending
+        } else {
+            RunStatus::Finished
+        };
+        writes.push(Write::Run(r));
+    }
+    writes.push(Write::Prune {
+        job_id: "a".into(),
+        keep: 3,
+        older_than: None,
+    });
+    store.write(writes).await.unwrap();
+    let runs = store.runs("a", 100, 0).await.unwrap();
+    let times: Vec<i64> = runs.iter().map(|r| ms(r.scheduled_at)).collect();
+    assert_eq!(times, [9000, 8000, 7000, 0]);
+    store
+        .write(vec![Write::Prune {
+            job_id: "a".into(),
+            keep: 100,
+            older_than: Some(from_ms(8000)),
+        }])
+        .await
+        .unwrap();
+    let runs = store.runs("a", 100, 0).await.unwrap();
+    let times: Vec<i64> = runs.iter().map(|r| ms(r.scheduled_at)).collect();
+    assert_eq!(times, [9000, 8000, 0]);
+}
+backends!(prune_keeps_the_newest_finished_runs_and_all_unfinished: memory, sqlite, postgres);
+
+async fn an_unreadable_job_row_is_reported_not_dropped(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    db.execute("UPDATE jobs SET spec = '{\"from\":\"the future\"}' WHERE id = 'a'");
+    let snap = store.load().await.unwrap();
+    assert!(snap.jobs.is_empty());
+    assert_eq!(snap.broken.len(), 1);
+    assert_eq!(snap.broken[0].id, "a");
+    assert_eq!(db.count("SELECT count(*) FROM jobs"), 1);
+}
+backends!(an_unreadable_job_row_is_reported_not_dropped: sqlite, postgres);
+
+async fn runs_of_a_deleted_incarnation_are_not_recorded_or_listed(db: TestStore) {
+    let store = db.open().await;
+    let old = JobRecord {
+        incarnation: "old".into(),
+        ..record("a")
+    };
+    store.insert_job(&old, false).await.unwrap();
+    let running = RunRecord::pending("a", from_ms(1), from_ms(1), 1).of("old");
+    store
+        .write(vec![Write::Run(running.clone())])
+        .await
+        .unwrap();
+    store.delete_job("a").await.unwrap();
+    let new = JobRecord {
+        incarnation: "new".into(),
+        ..record("a")
+    };
+    store.insert_job(&new, false).await.unwrap();
+    let mut finished = running;
+    finished.status = RunStatus::Finished;
+    let fresh = RunRecord::pending("a", from_ms(2), from_ms(2), 1).of("new");
+    store
+        .write(vec![
+            Write::Run(finished.clone()),
+            Write::Run(fresh.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.run(&finished.run_id).await.unwrap(), None);
+    let listed: Vec<String> = store
+        .runs("a", 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(listed, [fresh.run_id]);
+}
+backends!(runs_of_a_deleted_incarnation_are_not_recorded_or_listed: memory, sqlite, postgres);
+
+async fn kv_quota_counts_bytes_of_nul_led_and_four_byte_keys(db: TestStore) {
+    let store = db.open().await;
+    let kv = store.kv();
+    let nul_key = format!("\0{}", "x".repeat(99));
+    let emoji_key = "😀".repeat(25);
+    kv.set("j", &nul_key, &[1; 100]).unwrap();
+    kv.set("j", &emoji_key, &[2; 100]).unwrap();
+    assert_eq!(used(&db, "j"), 400);
+    assert_eq!(summed(&db, "j"), 400);
+    assert_eq!(kv.get("j", &nul_key).unwrap(), Some(vec![1; 100]));
+    assert_eq!(kv.get("j", &emoji_key).unwrap(), Some(vec![2; 100]));
+    kv.set("j", &emoji_key, &[3; 10]).unwrap();
+    assert_eq!(used(&db, "j"), 310);
+    kv.delete("j", &nul_key).unwrap();
+    assert_eq!(used(&db, "j"), 110);
+    kv.delete("j", "missing").unwrap();
+    assert_eq!(used(&db, "j"), 110);
+    assert_eq!(summed(&db, "j"), 110);
+}
+backends!(kv_quota_counts_bytes_of_nul_led_and_four_byte_keys: sqlite, postgres);
+
+async fn kv_quota_stops_a_job_at_16_mib_of_nul_led_keys(db: TestStore) {
+    let store = db.open().await;
+    let kv = store.kv();
+    let value = vec![0u8; 60 * 1024];
+    let mut stored = 0u64;
+    let err = loop {
+        let key = format!("\0\0\0{stored:08}");
+        match kv.set("greedy", &key, &value) {
+            Ok(()) => stored += (key.len() + value.len()) as u64,
+            Err(e) => break e,
+        }
+        assert!(stored <= 17 << 20, "the quota was not enforced");
+    };
+    assert!(matches!(err, KvError::QuotaExceeded { quota } if quota == 16 << 20));
+    assert!(stored <= 16 << 20 && stored > (16 << 20) - 70 * 1024);
+    kv.set("other", "k", b"v").unwrap();
+}
+backends!(kv_quota_stops_a_job_at_16_mib_of_nul_led_keys: memory, sqlite, postgres);
+
+async fn deleting_a_job_frees_its_kv_quota(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    store.kv().set("a", "k", &[0; 1000]).unwrap();
+    assert_eq!(used(&db, "a"), 1001);
+    store.delete_job("a").await.unwrap();
+    assert_eq!(used(&db, "a"), 0);
+    assert_eq!(store.kv().get("a", "k").unwrap(), None);
+}
+backends!(deleting_a_job_frees_its_kv_quota: sqlite, postgres);
+
+fn log(i: usize, len: usize) -> LogRecord {
+    LogRecord {
+        source: LogSource::Log,
+        level: LogLevel::Info,
+        message: format!("{i:06}{}", "x".repeat(len)),
+        fields: Vec::new(),
+    }
+}
+
+async fn run_lists_leave_logs_out_and_logs_come_a_page_at_a_time(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let mut run = RunRecord::pending("a", from_ms(1), from_ms(1), 1);
+    run.status = RunStatus::Finished;
+    run.logs = (0..2048).map(|i| log(i, 1024)).collect();
+    run.logs[7].message = "a NUL \0 in a log".into();
+    store.write(vec![Write::Run(run.clone())]).await.unwrap();
+
+    let list = store.run_summaries("a", 10, 0).await.unwrap();
+    assert_eq!(list.runs.len(), 1);
+    assert!(!list.more);
+    assert_eq!(list.runs[0].log_count, 2048);
+    assert_eq!(list.runs[0], RunSummary::from(&run));
+
+    let page = store.run_logs(&run.run_id, 0, 100).await.unwrap().unwrap();
+    assert_eq!(page.logs, run.logs[..100]);
+    assert_eq!(page.next_offset, Some(100));
+    let page = store
+        .run_logs(&run.run_id, 100, 5000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(page.logs.len() < 1100, "{}", page.logs.len());
+    assert_eq!(page.logs[..], run.logs[100..100 + page.logs.len()]);
+    let mut offset = usize::try_from(page.next_offset.unwrap()).unwrap();
+    let mut all = run.logs[..offset].to_vec();
+    while let Some(p) = store.run_logs(&run.run_id, offset, 1000).await.unwrap() {
+        all.extend(p.logs);
+        match p.next_offset {
+            Some(next) => offset = usize::try_from(next).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(all, run.logs);
+    assert!(store.run_logs("nope", 0, 10).await.unwrap().is_none());
+    let past = store
+        .run_logs(&run.run_id, 5000, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(past.logs.is_empty());
+    assert_eq!(past.next_offset, None);
+}
+backends!(run_lists_leave_logs_out_and_logs_come_a_page_at_a_time: memory, sqlite, postgres);
+
+async fn a_page_of_runs_is_cut_by_size(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let writes = (0..100)
+        .map(|i| {
+            let mut r = RunRecord::pending("a", from_ms(i), from_ms(i), 1);
+            r.args = Some(format!(r#"{{"pad":"{}"}}"#, "p".repeat(100 * 1024)));
+            Write::Run(r)
+        })
+        .collect();
+    store.write(writes).await.unwrap();
+    let first = store.run_summaries("a", 1000, 0).await.unwrap();
+    assert!(first.more);
+    let bytes: usize = first.runs.iter().map(RunSummary::approx_json_len).sum();
+    assert!(bytes <= RUN_PAGE_BYTES, "{bytes}");
+    assert!(first.runs.len() > 10 && first.runs.len() < 100);
+    let mut seen: Vec<i64> = first.runs.iter().map(|r| ms(r.scheduled_at)).collect();
+    let mut more = first.more;
+    while more {
+        let page = store.run_summaries("a", 1000, seen.len()).await.unwrap();
+        assert!(!page.runs.is_empty());
+        seen.extend(page.runs.iter().map(|r| ms(r.scheduled_at)));
+        more = page.more;
+    }
+    assert_eq!(seen, (0..100).rev().collect::<Vec<i64>>());
+    let short = store.run_summaries("a", 3, 0).await.unwrap();
+    assert_eq!(short.runs.len(), 3);
+    assert!(short.more);
+}
+backends!(a_page_of_runs_is_cut_by_size: memory, sqlite, postgres);
+
+async fn close_leaves_the_store_usable(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    store.close().await.unwrap();
+    store.kv().set("a", "k", b"v").unwrap();
+    assert_eq!(store.kv().get("a", "k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(store.load().await.unwrap().jobs.len(), 1);
+}
+backends!(close_leaves_the_store_usable: memory, sqlite, postgres);
+
+async fn sub_millisecond_times_read_back_as_whole_milliseconds(db: TestStore) {
+    // SQLite keeps integer milliseconds; PostgreSQL must read back the
+    // same, or a host would see false differences across a restart.
+    let store = db.open().await;
+    let t = DateTime::from_timestamp(1_767_225_600, 123_456_789).unwrap();
+    let job = JobRecord {
+        created_at: t,
+        next_run_time: Some(t),
+        ..record("a")
+    };
+    store.insert_job(&job, false).await.unwrap();
+    let snap = db.open().await.load().await.unwrap();
+    let want = DateTime::from_timestamp(1_767_225_600, 123_000_000).unwrap();
+    assert_eq!(snap.jobs[0].created_at, want);
+    assert_eq!(snap.jobs[0].next_run_time, Some(want));
+}
+backends!(sub_millisecond_times_read_back_as_whole_milliseconds: sqlite, postgres);
+
+// PostgreSQL's own.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_database_from_a_newer_version_is_refused() {
+    let db = TestStore::new(Backend::Postgres);
+    drop(db.open().await);
+    db.execute("INSERT INTO schema_migrations (version, name) VALUES (99, 'future')");
+    let url = db.pg().unwrap().url();
+    let err = PostgresJobStore::connect(url)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("schema version 99"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_unreachable_at_start_names_the_url_without_its_password() {
+    // Port 1 on loopback: nothing listens there, so the refusal is at once.
+    let err = PostgresJobStore::connect("postgres://someone:hunter2@127.0.0.1:1/nowhere")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unwritable(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("postgres://someone:***@127.0.0.1:1/nowhere"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_an_outage_makes_the_store_unwritable_and_it_recovers_by_itself() {
+    let db = TestStore::new(Backend::Postgres);
+    let pg = db.pg().unwrap();
+    let store = db.open().await;
+    let health = store.health();
+    store.insert_job(&record("a"), false).await.unwrap();
+    assert!(health.get().is_writable());
+
+    pg.set_reachable(false);
+    // Detected while idle (the writer checks its connection every second).
+    let mut rx = health.subscribe();
+    tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        rx.wait_for(|h| !h.is_writable()).await.map(|_| ())
+    })
+    .await
+    .expect("the outage was not noticed")
+    .unwrap();
+    // A batch during the outage fails whole, as unwritable.
+    let runs: Vec<Write> = (0..2)
+        .map(|i| Write::Run(RunRecord::pending("a", from_ms(i), from_ms(i), 1)))
+        .collect();
+    let err = store.write(runs.clone()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unwritable(_)), "{err:?}");
+    assert!(matches!(
+        store.kv().set("a", "k", b"v"),
+        Err(KvError::Unavailable(_))
+    ));
+
+    pg.set_reachable(true);
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        rx.wait_for(|h| h.is_writable()).await.map(|_| ())
+    })
+    .await
+    .expect("the store did not recover")
+    .unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM runs"), 0, "half-written");
+    store.write(runs).await.unwrap();
+    assert_eq!(store.runs("a", 10, 0).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_kv_calls_from_every_worker_at_once_do_not_deadlock() {
+    // Guests call kv synchronously on the scheduler's workers; with all of
+    // them blocked in kv calls at once, the answers must still come.
+    let db = TestStore::new(Backend::Postgres);
+    let store = db.open().await;
+    let kv = store.kv();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let kv = Arc::clone(&kv);
+        tasks.push(tokio::spawn(async move {
+            for k in 0..20 {
+                kv.set("j", &format!("{i}-{k}"), b"v").unwrap();
+                assert_eq!(
+                    kv.get("j", &format!("{i}-{k}")).unwrap(),
+                    Some(b"v".to_vec())
+                );
+            }
+        }));
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("kv calls deadlocked");
+    let expected: usize = (0..64)
+        .flat_map(|i| (0..20).map(move |k| format!("{i}-{k}").len() + 1))
+        .sum();
+    assert_eq!(used(&db, "j"), i64::try_from(expected).unwrap());
+}
