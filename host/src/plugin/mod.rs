@@ -24,9 +24,11 @@ pub use folder::{FolderChange, PluginFolder, WatchOptions};
 pub use registry::{Compiling, PluginRegistry, PluginStatus};
 pub use sidecar::{Sidecar, SidecarError};
 
+use crate::runtime::Runtime;
+pub use crate::runtime::World;
 use crate::runtime::bindings::JobPre;
 use crate::runtime::bindings::listener::ListenerPre;
-use crate::runtime::{RunState, Runtime};
+use crate::runtime::{Linked, Runnable};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
@@ -161,37 +163,13 @@ impl std::fmt::Display for ContentHash {
     }
 }
 
-/// Which world a plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum World {
-    /// A scheduled job (`wasmcron:plugin/job`).
-    Job,
-    /// An error listener (`wasmcron:plugin/listener`).
-    Listener,
-}
-
-impl World {
-    /// The world's full name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Job => "wasmcron:plugin/job@0.1.0",
-            Self::Listener => "wasmcron:plugin/listener@0.1.0",
-        }
-    }
-}
-
-enum Pre {
-    Job(JobPre<RunState>),
-    Listener(ListenerPre<RunState>),
-}
-
 /// A loaded plugin: compiled, type-checked against its world, and linked
 /// (`InstancePre`), so a run only instantiates.
 pub struct Plugin {
     name: String,
     hash: ContentHash,
     size: u64,
-    pre: Pre,
+    linked: Linked,
     imports: Vec<String>,
     exports: Vec<String>,
     compiled: CompileSource,
@@ -336,9 +314,9 @@ impl Plugin {
             PluginError::UnsatisfiedImport { import, detail }
         })?;
         let pre = match JobPre::new(instance_pre.clone()) {
-            Ok(pre) => Pre::Job(pre),
+            Ok(pre) => Linked::Job(pre),
             Err(job_err) => match ListenerPre::new(instance_pre) {
-                Ok(pre) => Pre::Listener(pre),
+                Ok(pre) => Linked::Listener(pre),
                 Err(_) => {
                     return Err(PluginError::WrongWorld {
                         detail: format!("{job_err:#}"),
@@ -350,7 +328,7 @@ impl Plugin {
             name,
             hash,
             size,
-            pre,
+            linked: pre,
             imports,
             exports,
             compiled,
@@ -389,24 +367,17 @@ impl Plugin {
 
     /// The world it implements.
     pub fn world(&self) -> World {
-        match self.pre {
-            Pre::Job(_) => World::Job,
-            Pre::Listener(_) => World::Listener,
-        }
+        self.linked.world()
+    }
+}
+
+impl Runnable for Plugin {
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    pub(crate) fn job_pre(&self) -> Option<&JobPre<RunState>> {
-        match &self.pre {
-            Pre::Job(p) => Some(p),
-            Pre::Listener(_) => None,
-        }
-    }
-
-    pub(crate) fn listener_pre(&self) -> Option<&ListenerPre<RunState>> {
-        match &self.pre {
-            Pre::Listener(p) => Some(p),
-            Pre::Job(_) => None,
-        }
+    fn linked(&self) -> &Linked {
+        &self.linked
     }
 }
 

@@ -12,8 +12,8 @@
 
 use super::bindings::wasmcron::plugin::{kv, log, types};
 use super::capture::{self, LogLevel, MAX_FIELDS};
+use super::kv::KvError;
 use super::state::RunState;
-use crate::store::KvError;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, WasmList, WasmStr};
 

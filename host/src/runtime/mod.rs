@@ -1,7 +1,7 @@
 //! Sandboxed runs: one fresh `wasmtime::Store` per run, limits always on.
 //!
 //! ```text
-//! Plugin (compiled once, InstancePre) ──run(RunRequest)──▶ RunReport { Outcome, fuel, logs }
+//! Linked component (compiled once, InstancePre) ──run(RunRequest)──▶ RunReport { Outcome, fuel, logs }
 //! ```
 //!
 //! Each run gets a new store with a fuel budget, a memory limiter, an epoch
@@ -13,29 +13,31 @@
 
 pub mod bindings;
 pub mod capture;
+pub mod component;
 pub mod engine;
 pub mod grants;
 mod host;
 pub mod http;
+pub mod kv;
 pub mod lane;
 pub mod limits;
 pub mod outcome;
 mod state;
 
 pub use capture::{LogLevel, LogRecord, LogSource};
+pub use component::{Linked, Runnable, World};
 pub use engine::{Allocator, EngineOptions, pagemap_scan_available};
 pub use host::{MAX_KV_KEY, MAX_KV_VALUE};
 pub use limits::Limits;
 pub use outcome::{Outcome, OutcomeKind, RunReport};
 pub use state::RunState;
 
-use crate::plugin::Plugin;
-use crate::store::KvStore;
 pub use bindings::wasmcron::plugin::types::{EventKind, JobEvent, Timestamp};
 use bindings::wasmcron::plugin::types::{JobError as WitJobError, RunContext};
 use capture::Capture;
 use chrono::{DateTime, Utc};
 use grants::Grants;
+use kv::KvStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -166,7 +168,7 @@ impl Runtime {
 
     /// Runs `plugin` once. Never fails: every way a run can end, including
     /// the guest failing to start, is an [`Outcome`].
-    pub async fn run(&self, plugin: &Plugin, request: &RunRequest) -> RunReport {
+    pub async fn run(&self, plugin: &(impl Runnable + ?Sized), request: &RunRequest) -> RunReport {
         let fired_at = Utc::now();
         let ctx = RunContext {
             job_id: request.job_id.clone(),
@@ -189,7 +191,12 @@ impl Runtime {
     /// Delivers `event` to a listener plugin, in the same sandbox as a job
     /// run. Its kv namespace is `listener/NAME`. A successful delivery's
     /// outcome is `Succeeded` with empty output.
-    pub async fn deliver(&self, plugin: &Plugin, event: JobEvent, limits: &Limits) -> RunReport {
+    pub async fn deliver(
+        &self,
+        plugin: &(impl Runnable + ?Sized),
+        event: JobEvent,
+        limits: &Limits,
+    ) -> RunReport {
         let namespace = format!("listener/{}", plugin.name());
         let nothing = Arc::new(Grants::default());
         self.invoke(
@@ -204,7 +211,7 @@ impl Runtime {
 
     async fn invoke(
         &self,
-        plugin: &Plugin,
+        plugin: &(impl Runnable + ?Sized),
         kv_namespace: &str,
         limits: &Limits,
         grants: &Arc<Grants>,
@@ -273,12 +280,12 @@ impl Runtime {
 
         let result = {
             let call = async {
-                match (&invocation, plugin.job_pre(), plugin.listener_pre()) {
-                    (Invocation::Job(ctx), Some(pre), _) => {
+                match (&invocation, plugin.linked()) {
+                    (Invocation::Job(ctx), Linked::Job(pre)) => {
                         let job = pre.instantiate_async(&mut store).await?;
                         job.wasmcron_plugin_runner().call_run(&mut store, ctx).await
                     }
-                    (Invocation::Listener(event), _, Some(pre)) => {
+                    (Invocation::Listener(event), Linked::Listener(pre)) => {
                         let listener = pre.instantiate_async(&mut store).await?;
                         listener
                             .wasmcron_plugin_handler()
@@ -294,7 +301,7 @@ impl Runtime {
                     _ => Err(wasmtime::Error::msg(format!(
                         "plugin '{}' implements {}, which cannot serve this call",
                         plugin.name(),
-                        plugin.world().name()
+                        plugin.linked().world().name()
                     ))),
                 }
             };

@@ -4,8 +4,8 @@
 use super::capture::{Capture, LogLevel, LogSource};
 use super::grants::{Grants, SECRET_ENV_PREFIX};
 use super::http::{BODY_CHUNK, HttpBudget, MAX_RESOURCES};
+use super::kv::KvStore;
 use super::limits::MemoryLimiter;
-use crate::store::KvStore;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
