@@ -6,26 +6,22 @@ use wasmcron::event::Event;
 use wasmcron::plugin::Plugin;
 use wasmcron::runtime::Outcome;
 use wasmcron::scheduler::{JobState, ManualClock, SchedulerError};
-use wasmcron::store::sqlite::SqliteJobStore;
 use wasmcron::store::{
     HealthCell, JobRecord, JobStore, KvStore, LogPage, MemoryJobStore, RunList, RunRecord,
     RunStatus, RunSummary, StoreError, Write,
 };
+use wasmcron_tests::backends;
 use wasmcron_tests::plugins;
 use wasmcron_tests::sched::{spec, start, t0, wait_for};
-
-fn memory() -> Arc<dyn JobStore> {
-    Arc::new(MemoryJobStore::default())
-}
+use wasmcron_tests::stores::TestStore;
 
 fn is(name: &'static str, job: &'static str) -> impl Fn(&Event) -> bool {
     move |e| e.name() == name && e.job_id() == Some(job)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn interval_job_fires_at_exact_times() {
+async fn interval_job_fires_at_exact_times(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let mut rx = s.subscribe();
     let info = s
         .add_job(
@@ -57,11 +53,11 @@ async fn interval_job_fires_at_exact_times() {
     );
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+backends!(interval_job_fires_at_exact_times: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cron_job_fires_on_the_minute_in_its_zone() {
+async fn cron_job_fires_on_the_minute_in_its_zone(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let mut rx = s.subscribe();
     // 00:00 UTC is 09:00 in Tokyo; fire at 09:02 Tokyo time.
     s.add_job(
@@ -78,11 +74,11 @@ async fn cron_job_fires_on_the_minute_in_its_zone() {
     assert_eq!(e.scheduled_at, t0() + Duration::minutes(2));
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+backends!(cron_job_fires_on_the_minute_in_its_zone: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn flaky_is_retried_with_backoff_and_succeeds() {
+async fn flaky_is_retried_with_backoff_and_succeeds(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let mut rx = s.subscribe();
     s.add_job(
         spec(
@@ -117,11 +113,11 @@ async fn flaky_is_retried_with_backoff_and_succeeds() {
     );
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+backends!(flaky_is_retried_with_backoff_and_succeeds: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn permanent_failures_and_unlisted_kinds_are_not_retried() {
+async fn permanent_failures_and_unlisted_kinds_are_not_retried(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let mut rx = s.subscribe();
     // hello with bad args fails permanently; panic traps, and trapped is
     // left out of retry_on here.
@@ -153,11 +149,11 @@ async fn permanent_failures_and_unlisted_kinds_are_not_retried() {
     assert_eq!(s.runs("bad-args", 10).await.unwrap().len(), 1);
     assert_eq!(s.runs("boom", 10).await.unwrap().len(), 1);
 }
+backends!(permanent_failures_and_unlisted_kinds_are_not_retried: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn max_instances_skips_fires_while_slow_runs() {
+async fn max_instances_skips_fires_while_slow_runs(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let mut rx = s.subscribe();
     s.add_job(
         spec(r#"{"id":"slow","plugin":"slow","args":{"millis":1500},"trigger":{"type":"interval","every":"1s"}}"#),
@@ -176,14 +172,12 @@ async fn max_instances_skips_fires_while_slow_runs() {
     wait_for(&mut rx, is("run-succeeded", "slow")).await;
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+backends!(max_instances_skips_fires_while_slow_runs: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn downtime_is_coalesced_into_one_run_with_the_misses_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wasmcron.db");
+async fn downtime_is_coalesced_into_one_run_with_the_misses_recorded(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
     {
-        let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+        let store: Arc<dyn JobStore> = db.open().await;
         let s = start(store, clock.clone()).await;
         s.add_job(
             spec(r#"{"id":"tick","plugin":"hello","trigger":{"type":"interval","every":"1m"}}"#),
@@ -202,7 +196,7 @@ async fn downtime_is_coalesced_into_one_run_with_the_misses_recorded() {
     }
     // Down for ten minutes and a half.
     clock.advance(Duration::seconds(630));
-    let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+    let store: Arc<dyn JobStore> = db.open().await;
     let s = start(store, clock.clone()).await;
     // Recovery fires at once, before a subscriber could listen: watch the
     // store instead.
@@ -265,11 +259,11 @@ async fn downtime_is_coalesced_into_one_run_with_the_misses_recorded() {
             .contains("past its misfire_grace of 2m30s")
     }));
 }
+backends!(downtime_is_coalesced_into_one_run_with_the_misses_recorded: sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_job_whose_plugin_is_missing_waits_for_it_and_resumes_when_it_is_loaded() {
+async fn a_job_whose_plugin_is_missing_waits_for_it_and_resumes_when_it_is_loaded(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let mut rx = s.subscribe();
     let info = s
         .add_job(
@@ -315,11 +309,11 @@ async fn a_job_whose_plugin_is_missing_waits_for_it_and_resumes_when_it_is_loade
     assert_eq!(info.next_run_time, Some(t0() + Duration::minutes(6)));
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+backends!(a_job_whose_plugin_is_missing_waits_for_it_and_resumes_when_it_is_loaded: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn paused_jobs_do_not_fire_and_resume_from_now() {
+async fn paused_jobs_do_not_fire_and_resume_from_now(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let mut rx = s.subscribe();
     s.add_job(
         spec(r#"{"id":"p","plugin":"hello","trigger":{"type":"interval","every":"1m"}}"#),
@@ -341,11 +335,11 @@ async fn paused_jobs_do_not_fire_and_resume_from_now() {
     assert_eq!(s.runs("p", 10).await.unwrap().len(), 1);
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+backends!(paused_jobs_do_not_fire_and_resume_from_now: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn state_errors_are_typed() {
+async fn state_errors_are_typed(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let job = r#"{"id":"a","plugin":"hello","trigger":{"type":"interval","every":"1m"}}"#;
     s.add_job(spec(job), false).await.unwrap();
     assert!(matches!(
@@ -381,11 +375,11 @@ async fn state_errors_are_typed() {
         Err(SchedulerError::NotRunning)
     ));
 }
+backends!(state_errors_are_typed: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn run_now_runs_outside_the_schedule() {
+async fn run_now_runs_outside_the_schedule(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = start(memory(), clock.clone()).await;
+    let s = start(db.open().await, clock.clone()).await;
     let mut rx = s.subscribe();
     s.add_job(
         spec(r#"{"id":"c","plugin":"counter","trigger":{"type":"cron","expr":"0 0 1 1 *"}}"#),
@@ -405,14 +399,12 @@ async fn run_now_runs_outside_the_schedule() {
     assert!(stored.plugin_hash.is_some());
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+backends!(run_now_runs_outside_the_schedule: memory, sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ten_thousand_jobs_survive_a_restart_intact() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wasmcron.db");
+async fn ten_thousand_jobs_survive_a_restart_intact(db: TestStore) {
     let clock = Arc::new(ManualClock::new(t0()));
     let before = {
-        let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+        let store: Arc<dyn JobStore> = db.open().await;
         let s = start(store, clock.clone()).await;
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..10_000 {
@@ -435,7 +427,7 @@ async fn ten_thousand_jobs_survive_a_restart_intact() {
         jobs
     };
     assert_eq!(before.len(), 10_000);
-    let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+    let store: Arc<dyn JobStore> = db.open().await;
     let s = start(store, clock.clone()).await;
     let after = s.jobs();
     assert_eq!(after.len(), 10_000);
@@ -447,6 +439,7 @@ async fn ten_thousand_jobs_survive_a_restart_intact() {
     assert!(s.broken_jobs().is_empty());
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+backends!(ten_thousand_jobs_survive_a_restart_intact: sqlite, postgres);
 
 #[path = "scheduler/regressions.rs"]
 mod regressions;
