@@ -9,6 +9,7 @@
 
 mod health;
 pub(crate) mod memory;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 
