@@ -347,6 +347,11 @@ fn wait_long(host: &Host, what: &str, check: impl Fn() -> bool) {
 /// `GET path` on the host's API with a plain socket: status and JSON body
 /// (None when the connection fails).
 fn get(base: &str, path: &str) -> Option<(u16, serde_json::Value)> {
+    request(base, "GET", path)
+}
+
+/// `METHOD path` without a body: status and JSON body.
+fn request(base: &str, method: &str, path: &str) -> Option<(u16, serde_json::Value)> {
     use std::io::{Read as _, Write as _};
     let addr = base.strip_prefix("http://")?;
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
@@ -355,7 +360,7 @@ fn get(base: &str, path: &str) -> Option<(u16, serde_json::Value)> {
         .ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut text = String::new();
@@ -421,6 +426,11 @@ fn a_slow_compile_holds_neither_start_up_nor_firing_nor_other_plugins() {
     still_compiling("after the good job ran");
     let held = get(&api, "/jobs/heavy-job").expect("job").1;
     assert_eq!(held["state"], "waiting-for-plugin", "{held}");
+    // Run now is refused with the reason, not recorded as a missed run.
+    let (status, refused) = request(&api, "POST", "/jobs/heavy-job/run").expect("run now");
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("still compiling"), "{refused}");
     assert_eq!(
         count(
             dir.path(),

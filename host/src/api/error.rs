@@ -133,6 +133,7 @@ impl From<SchedulerError> for ApiError {
             }
             SchedulerError::Duplicate(_)
             | SchedulerError::MaxInstances { .. }
+            | SchedulerError::PluginNotLoaded { .. }
             | SchedulerError::CannotReplay(_) => Self::conflict(e.to_string()),
             SchedulerError::Invalid(j) => Self::validation(j.field(), j.to_string()),
             SchedulerError::NotRunning => Self::new(

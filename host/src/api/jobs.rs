@@ -344,7 +344,7 @@ pub(super) async fn resume(
         (status = 202, description = "Recorded and queued", body = RunRecord),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
-        (status = 409, description = "max_instances runs already going", body = super::ErrorBody),
+        (status = 409, description = "max_instances runs already going, or the job's plugin is not loaded (still compiling, refused or absent)", body = super::ErrorBody),
     ))]
 pub(super) async fn run_now(
     State(state): State<ApiState>,

@@ -26,6 +26,21 @@ pub enum SchedulerError {
     /// No run with this id.
     #[error("run '{0}' not found")]
     RunNotFound(String),
+    /// A manual run or replay asked for a job whose plugin is not loaded
+    /// (still compiling, refused, or not in the folder): refused at once
+    /// rather than recorded as missed.
+    #[error(
+        "job '{job}' cannot run now: its plugin '{plugin}' is not loaded ({why}); \
+         GET /plugins/{plugin} says when it is"
+    )]
+    PluginNotLoaded {
+        /// The job.
+        job: String,
+        /// Its plugin.
+        plugin: String,
+        /// `still compiling`, or `not in the plugins folder or refused`.
+        why: &'static str,
+    },
     /// A run cannot be replayed; says why.
     #[error("{0}")]
     CannotReplay(String),

@@ -85,6 +85,18 @@ impl Scheduler {
                 .jobs
                 .get_mut(id)
                 .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
+            let plugin = &entry.job.spec.plugin;
+            if inner.plugins.get(plugin).is_none() {
+                return Err(SchedulerError::PluginNotLoaded {
+                    job: id.to_owned(),
+                    plugin: plugin.clone(),
+                    why: if inner.plugins.compiling(plugin).is_some() {
+                        "still compiling"
+                    } else {
+                        "not in the plugins folder, or refused"
+                    },
+                });
+            }
             let max = entry.job.spec.max_instances;
             if entry.in_flight >= max {
                 return Err(SchedulerError::MaxInstances {
