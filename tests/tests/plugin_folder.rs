@@ -411,6 +411,7 @@ fn a_slow_compile_holds_neither_start_up_nor_firing_nor_other_plugins() {
     // Start-up did not wait for it: the API answers, the compile runs.
     let (status, health) = get(&api, "/healthz").expect("healthz");
     assert_eq!(status, 200, "{health}");
+    assert_eq!(health["compiling"], 1, "{health}");
     still_compiling("at start");
     assert!(
         host.log().contains("compiling plugin in the background"),

@@ -133,6 +133,7 @@ async fn healthz(
             status: status.into(),
             jobs: state.scheduler.jobs().len(),
             plugins: state.scheduler.plugins().loaded().len(),
+            compiling: state.scheduler.plugins().compiling_count(),
             store,
         }),
     )
@@ -148,6 +149,9 @@ pub struct Health {
     pub jobs: usize,
     /// Plugins loaded.
     pub plugins: usize,
+    /// Plugin files being compiled in the background (their jobs wait;
+    /// `GET /plugins` says which).
+    pub compiling: usize,
     /// The job store's write health.
     pub store: StoreState,
 }
