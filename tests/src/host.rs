@@ -29,13 +29,22 @@ impl Host {
     /// # Panics
     /// When it cannot be started.
     pub fn start_with_db(bin: &str, dir: &Path, db: &Path, extra: &[&str]) -> Self {
+        Self::start_with_db_url(bin, dir, &format!("sqlite://{}", db.display()), extra)
+    }
+
+    /// [`Host::start`] with `--db db`, any store URL (`postgres://…`,
+    /// `sqlite://…`, `memory`); see `crate::stores::TestStore::db_arg`.
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    pub fn start_with_db_url(bin: &str, dir: &Path, db: &str, extra: &[&str]) -> Self {
         let stderr = dir.join(format!("host-{}.log", Instant::now().elapsed().as_nanos()));
         let log = std::fs::File::create(&stderr).expect("log file");
         let child = Command::new(bin)
             .args(["run", "--plugins"])
             .arg(dir.join("plugins"))
             .arg("--db")
-            .arg(format!("sqlite://{}", db.display()))
+            .arg(db)
             .arg("--config")
             .arg(dir.join("jobs.toml"))
             .arg("--cache-dir")

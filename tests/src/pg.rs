@@ -33,6 +33,11 @@ pub fn block<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> 
     .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
+/// A table the host has not created yet (it migrates at start).
+fn not_yet(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+}
+
 async fn admin(url: &str) -> tokio_postgres::Client {
     let (client, conn) = match tokio_postgres::connect(url, NoTls).await {
         Ok(c) => c,
@@ -112,19 +117,23 @@ impl TestDb {
     }
 
     /// The single integer the query returns (a `count(*)` or a sum; NULL
-    /// reads as 0).
+    /// reads as 0, and so does a table the host has not created yet, as
+    /// with a SQLite file not there yet).
     ///
     /// # Panics
-    /// When the query fails.
+    /// When the query fails otherwise.
     pub fn count(&self, sql: &str) -> i64 {
         let (url, sql) = (self.url.clone(), sql.to_owned());
         block(async move {
-            let row = admin(&url)
+            match admin(&url)
                 .await
                 .query_one(&format!("SELECT ({sql})::bigint"), &[])
                 .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            row.get::<_, Option<i64>>(0).unwrap_or(0)
+            {
+                Ok(row) => row.get::<_, Option<i64>>(0).unwrap_or(0),
+                Err(e) if not_yet(&e) => 0,
+                Err(e) => panic!("{sql}: {e}"),
+            }
         })
     }
 
@@ -142,6 +151,31 @@ impl TestDb {
                 .unwrap_or_else(|e| panic!("{sql}: {e}"))
                 .iter()
                 .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+                .collect()
+        })
+    }
+
+    /// Every row of `sql`, each column as text (NULL as an empty string).
+    ///
+    /// # Panics
+    /// When the query fails.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let (url, sql) = (self.url.clone(), sql.to_owned());
+        block(async move {
+            let rows = match admin(&url).await.simple_query(&sql).await {
+                Ok(rows) => rows,
+                Err(e) if not_yet(&e) => return Vec::new(),
+                Err(e) => panic!("{sql}: {e}"),
+            };
+            rows.iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or_default().to_owned())
+                            .collect(),
+                    ),
+                    _ => None,
+                })
                 .collect()
         })
     }

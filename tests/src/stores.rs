@@ -127,6 +127,52 @@ impl TestStore {
             }
         }
     }
+
+    /// Every row of `sql` (valid on both SQLite and PostgreSQL), each
+    /// column as text (NULL as an empty string); none on a SQLite file not
+    /// there yet.
+    ///
+    /// # Panics
+    /// When the query fails, or on the memory backend.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        if let Some(pg) = &self.pg {
+            return pg.rows(sql);
+        }
+        assert_ne!(self.backend, Backend::Memory, "no SQL on memory");
+        if !self.sqlite_path().exists() {
+            return Vec::new();
+        }
+        let conn = rusqlite::Connection::open(self.sqlite_path()).expect("SQLite file");
+        let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
+        let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let columns = stmt.column_count();
+        stmt.query_map([], |r| {
+            (0..columns)
+                .map(|i| {
+                    use rusqlite::types::ValueRef;
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => String::new(),
+                        ValueRef::Integer(n) => n.to_string(),
+                        ValueRef::Real(f) => f.to_string(),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                    })
+                })
+                .collect()
+        })
+        .and_then(Iterator::collect)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// `column`, a time, as integer unix milliseconds in this backend's
+    /// SQL (SQLite stores them so; PostgreSQL as `timestamptz`).
+    pub fn ms(&self, column: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("(extract(epoch from {column}) * 1000)::bigint"),
+            _ => column.to_owned(),
+        }
+    }
 }
 
 /// One `#[tokio::test(flavor = "multi_thread")]` per listed backend

@@ -52,18 +52,29 @@ pub fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
     Ok(config)
 }
 
-/// Opens the store named by `db`.
+/// Opens the store named by `db`: `memory`, `sqlite://PATH` or a file
+/// path, or a PostgreSQL URL (`postgres://USER@HOST:PORT/DB`, also
+/// `postgresql://`), which is connected to and migrated before this
+/// returns (blocking this thread up to its 5 s connect timeout).
 ///
 /// # Errors
-/// When the database cannot be opened.
+/// When the database cannot be opened; for PostgreSQL, when it cannot be
+/// reached, naming the URL with its password masked.
 pub fn open_store(db: &str) -> anyhow::Result<Arc<dyn JobStore>> {
+    use crate::store::postgres::{PostgresJobStore, is_postgres_url, mask_password};
     if db == "memory" {
         return Ok(Arc::new(MemoryJobStore::default()));
+    }
+    if is_postgres_url(db) {
+        let store = PostgresJobStore::open(db).context("opening the PostgreSQL job store")?;
+        return Ok(Arc::new(store));
     }
     let path = db.strip_prefix("sqlite://").unwrap_or(db);
     anyhow::ensure!(
         !path.contains("://"),
-        "--db {db}: unsupported; use `memory`, `sqlite://PATH` or a file path"
+        "--db {}: unsupported; use `memory`, `sqlite://PATH`, a file path or \
+         `postgres://USER@HOST:PORT/DB`",
+        mask_password(db)
     );
     let store = SqliteJobStore::open(Path::new(path))
         .with_context(|| format!("opening the job store {path}"))?;
