@@ -26,10 +26,12 @@ impl Scheduler {
     /// when the job is gone, the run never started, or its plugin version
     /// is no longer loaded; as for [`Self::run_now`].
     pub async fn replay(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+        // The summary: a replay needs the run's args and plugin version,
+        // never its logs (which may be a flood's worth).
         let original = self
             .inner
             .store
-            .run(run_id)
+            .run_summary(run_id)
             .await?
             .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_owned()))?;
         let job = self.job(&original.job_id).map_err(|_| {
