@@ -106,24 +106,31 @@ impl TestStore {
         }
     }
 
-    /// The single integer `sql` returns (0 for NULL or no row).
+    /// The single integer `sql` returns (0 for NULL, no row, or a table
+    /// the host has not created yet).
     ///
     /// # Panics
-    /// When it fails, or on the memory backend.
+    /// When it fails otherwise, or on the memory backend.
     pub fn count(&self, sql: &str) -> i64 {
         match &self.pg {
             Some(pg) => pg.count(sql),
             None => {
                 assert_ne!(self.backend, Backend::Memory, "no SQL on memory");
                 use rusqlite::OptionalExtension as _;
-                rusqlite::Connection::open(self.sqlite_path())
-                    .and_then(|c| {
-                        c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
-                            .optional()
-                    })
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-                    .flatten()
-                    .unwrap_or(0)
+                if !self.sqlite_path().exists() {
+                    return 0;
+                }
+                match rusqlite::Connection::open(self.sqlite_path()).and_then(|c| {
+                    c.busy_timeout(std::time::Duration::from_secs(5))?;
+                    c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                        .optional()
+                }) {
+                    Ok(n) => n.flatten().unwrap_or(0),
+                    // The host creates its tables at start (PostgreSQL's
+                    // helper reads a table not there yet the same way).
+                    Err(e) if e.to_string().contains("no such table") => 0,
+                    Err(e) => panic!("{sql}: {e}"),
+                }
             }
         }
     }
@@ -144,7 +151,11 @@ impl TestStore {
         }
         let conn = rusqlite::Connection::open(self.sqlite_path()).expect("SQLite file");
         let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
-        let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut stmt = match conn.prepare(sql) {
+            Ok(stmt) => stmt,
+            Err(e) if e.to_string().contains("no such table") => return Vec::new(),
+            Err(e) => panic!("{sql}: {e}"),
+        };
         let columns = stmt.column_count();
         stmt.query_map([], |r| {
             (0..columns)

@@ -1,9 +1,11 @@
-//! The HTTP API of the real binary, with a SQLite store, through a real
-//! HTTP client.
+//! The HTTP API of the real binary, with a SQLite and a PostgreSQL store
+//! in turn, through a real HTTP client.
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use wasmcron_tests::backends;
 use wasmcron_tests::host::{Host, setup};
+use wasmcron_tests::stores::TestStore;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
 const TOKEN: &str = "0123456789abcdef-test-token";
@@ -113,10 +115,9 @@ fn greet() -> Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors() {
+async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors(db: TestStore) {
     let dir = setup("version = 1\n", &["hello", "alert"]);
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
     api.plugins_ready().await;
 
@@ -390,11 +391,11 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors() {
     host.signal("-TERM");
     assert!(host.wait().success());
 }
+backends!(jobs_are_created_listed_modified_run_and_deleted_with_clear_errors: sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_token_guards_changes_and_optionally_reads() {
+async fn a_token_guards_changes_and_optionally_reads(db: TestStore) {
     let dir = setup("version = 1\n", &["hello"]);
-    let host = Host::start(BIN, dir.path(), &["--token", TOKEN]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &["--token", TOKEN]);
     let anonymous = Api::new(&host);
     assert_error(
         &anonymous.post("/jobs", greet()).await,
@@ -422,7 +423,12 @@ async fn a_token_guards_changes_and_optionally_reads() {
     );
     drop(host);
 
-    let host = Host::start(BIN, dir.path(), &["--token", TOKEN, "--auth-reads"]);
+    let host = Host::start_with_db_url(
+        BIN,
+        dir.path(),
+        &db.db_arg(),
+        &["--token", TOKEN, "--auth-reads"],
+    );
     let anonymous = Api::new(&host);
     assert_error(&anonymous.get("/jobs").await, 401, "unauthorized", None);
     assert_eq!(anonymous.get("/healthz").await.0, 200);
@@ -431,6 +437,7 @@ async fn a_token_guards_changes_and_optionally_reads() {
         1
     );
 }
+backends!(a_token_guards_changes_and_optionally_reads: sqlite, postgres);
 
 #[test]
 fn exposing_the_api_without_a_token_is_refused_at_start() {
@@ -453,10 +460,9 @@ fn exposing_the_api_without_a_token_is_refused_at_start() {
     assert!(stderr.contains("--token"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_event_stream_delivers_a_runs_events_in_order() {
+async fn the_event_stream_delivers_a_runs_events_in_order(db: TestStore) {
     let dir = setup("version = 1\n", &["hello"]);
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
     api.plugins_ready().await;
     assert_eq!(api.post("/jobs", greet()).await.0, 201);
@@ -513,11 +519,11 @@ async fn the_event_stream_delivers_a_runs_events_in_order() {
     assert!(ended.is_ok(), "the event stream was not closed at shutdown");
     assert!(host.wait().success());
 }
+backends!(the_event_stream_delivers_a_runs_events_in_order: sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_openapi_document_describes_the_served_routes() {
+async fn the_openapi_document_describes_the_served_routes(db: TestStore) {
     let dir = setup("version = 1\n", &[]);
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
     let (status, doc) = api.get("/openapi.json").await;
     assert_eq!(status, 200);
@@ -549,6 +555,7 @@ async fn the_openapi_document_describes_the_served_routes() {
         assert!(schemas[name].is_object(), "schema {name} missing");
     }
 }
+backends!(the_openapi_document_describes_the_served_routes: sqlite, postgres);
 
 fn cli(args: &[&str], url: &str) -> (bool, String, String) {
     let out = std::process::Command::new(BIN)
@@ -564,10 +571,9 @@ fn cli(args: &[&str], url: &str) -> (bool, String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_cli_client_drives_a_running_host() {
+async fn the_cli_client_drives_a_running_host(db: TestStore) {
     let dir = setup("version = 1\n", &["hello"]);
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let url = host.api_url();
     Api::new(&host).plugins_ready().await;
     let spec = dir.path().join("greet.toml");
@@ -643,9 +649,9 @@ async fn the_cli_client_drives_a_running_host() {
     let (ok, _, err) = cli(&["jobs", "list"], "http://127.0.0.1:9");
     assert!(!ok && err.contains("cannot reach wasmcron"), "{err}");
 }
+backends!(the_cli_client_drives_a_running_host: sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_log_flooding_jobs_history_stays_small_and_its_logs_stay_readable() {
+async fn a_log_flooding_jobs_history_stays_small_and_its_logs_stay_readable(db: TestStore) {
     // Every second a run prints 2,000 lines of 100 bytes; the runtime
     // keeps 64 KiB of them (about 650 records) per run.
     let jobs = r#"version = 1
@@ -657,7 +663,7 @@ trigger = { type = "interval", every = "1s" }
 args = { print_lines = 2000 }
 "#;
     let dir = setup(jobs, &["probe"]);
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
     let finished = |page: &Value| {
         page["runs"].as_array().map_or(0, |r| {
@@ -757,6 +763,7 @@ args = { print_lines = 2000 }
         );
     }
 }
+backends!(a_log_flooding_jobs_history_stays_small_and_its_logs_stay_readable: sqlite, postgres);
 
 #[path = "api/scheduling.rs"]
 mod scheduling;

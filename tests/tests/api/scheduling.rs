@@ -1,24 +1,24 @@
 //! Issue 10, "scheduler behaviour that is wrong": each fault replayed
-//! through the real binary, its HTTP API and its SQLite file, restarts
-//! included.
+//! through the real binary, its HTTP API and its database (SQLite and
+//! PostgreSQL in turn), restarts included.
 
 use super::{Api, BIN, assert_error};
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
-use wasmcron_tests::host::{Host, count, eventually, query, setup_warm};
+use wasmcron_tests::backends;
+use wasmcron_tests::host::{Host, eventually, setup_warm};
+use wasmcron_tests::stores::{Backend, TestStore};
 
 async fn patch(api: &Api, id: &str, body: Value) -> (u16, Value) {
     api.send(reqwest::Method::PATCH, &format!("/jobs/{id}"), Some(body))
         .await
 }
 
-fn finished(dir: &Path, job: &str) -> i64 {
-    count(
-        dir,
-        &format!("SELECT count(*) FROM runs WHERE job_id = '{job}' AND status = 'finished'"),
-    )
+fn finished(db: &TestStore, job: &str) -> i64 {
+    db.count(&format!(
+        "SELECT count(*) FROM runs WHERE job_id = '{job}' AND status = 'finished'"
+    ))
 }
 
 /// `wasmcron_runs_total{outcome="…"}` as the host reports it.
@@ -39,10 +39,9 @@ fn stop(host: Host) {
     assert!(host.wait().success());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_patch_changes_only_what_it_names() {
+async fn a_patch_changes_only_what_it_names(db: TestStore) {
     let dir = setup_warm("version = 1\n", &["hello"]);
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
     let job = |id: &str, every: &str| json!({"id": id, "plugin": "hello", "trigger": {"type": "interval", "every": every}});
 
@@ -71,7 +70,7 @@ async fn a_patch_changes_only_what_it_names() {
     }
     // Due at 2 s and 4 s, both inside the five seconds of patching.
     assert!(
-        finished(dir.path(), "deployed") >= 1,
+        finished(&db, "deployed") >= 1,
         "a job patched more often than it fires never ran"
     );
 
@@ -94,21 +93,21 @@ async fn a_patch_changes_only_what_it_names() {
     assert_error(&refused, 422, "validation", Some("paused"));
     let message = refused.1["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("POST /jobs/tick/resume"), "{message}");
-    let before = finished(dir.path(), "tick");
+    let before = finished(&db, "tick");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(finished(dir.path(), "tick"), before, "a paused job fired");
+    assert_eq!(finished(&db, "tick"), before, "a paused job fired");
     let (_, resumed) = api.post("/jobs/tick/resume", json!({})).await;
     assert_eq!(resumed["state"], "scheduled");
     eventually(&host, "the resumed job to fire", || {
-        finished(dir.path(), "tick") > before
+        finished(&db, "tick") > before
     });
     let refused = patch(&api, "tick", json!({"paused": true})).await;
     assert_error(&refused, 422, "validation", Some("paused"));
     stop(host);
 }
+backends!(a_patch_changes_only_what_it_names: sqlite, postgres);
 
-#[test]
-fn changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts() {
+fn changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts(db: &TestStore) {
     let jobs = |name: &str| {
         format!(
             "version = 1\n[[jobs]]\nid = \"hourly\"\nplugin = \"hello\"\nargs = {{ name = \"{name}\" }}\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n"
@@ -116,27 +115,23 @@ fn changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts() {
     };
     let dir = setup_warm(&jobs("v1"), &["hello"]);
     let row = || {
-        query(
-            dir.path(),
-            "SELECT next_run_time, created_at, incarnation, spec FROM jobs WHERE id = 'hourly'",
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            },
-        )
+        db.rows(&format!(
+            "SELECT {}, {}, incarnation, spec FROM jobs WHERE id = 'hourly'",
+            db.ms("next_run_time"),
+            db.ms("created_at")
+        ))
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()))
+        .collect::<Vec<_>>()
     };
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     eventually(&host, "the job", || row().len() == 1);
     let first = row().remove(0);
     stop(host);
     std::thread::sleep(Duration::from_millis(1100));
 
     std::fs::write(dir.path().join("jobs.toml"), jobs("v2")).expect("jobs file");
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     eventually(&host, "the changed args", || {
         row().first().is_some_and(|r| r.3.contains("v2"))
     });
@@ -149,6 +144,20 @@ fn changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts() {
     stop(host);
 }
 
+#[test]
+fn changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts_sqlite() {
+    changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts(&TestStore::new(
+        Backend::Sqlite,
+    ));
+}
+
+#[test]
+fn changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts_postgres() {
+    changing_only_args_in_the_jobs_file_keeps_the_schedule_across_restarts(&TestStore::new(
+        Backend::Postgres,
+    ));
+}
+
 /// A time with microseconds, about four seconds from now.
 fn soon_with_micros() -> DateTime<Utc> {
     (Utc::now() + chrono::Duration::seconds(4))
@@ -156,10 +165,9 @@ fn soon_with_micros() -> DateTime<Utc> {
         .expect("valid nanoseconds")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sub_millisecond_times_make_no_false_misses_across_a_restart() {
+async fn sub_millisecond_times_make_no_false_misses_across_a_restart(db: TestStore) {
     let dir = setup_warm("version = 1\n", &["hello"]);
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
     api.get("/healthz").await;
     let at = soon_with_micros();
@@ -184,27 +192,27 @@ async fn sub_millisecond_times_make_no_false_misses_across_a_restart() {
     let wait = (at - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(1);
     tokio::time::sleep(wait).await;
 
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
     eventually(&host, "the late runs", || {
-        finished(dir.path(), "once") == 1 && finished(dir.path(), "every") == 1
+        finished(&db, "once") == 1 && finished(&db, "every") == 1
     });
     // Give a false miss time to be recorded, then look for one.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let statuses = query(
-        dir.path(),
-        "SELECT job_id || ':' || status FROM runs ORDER BY job_id",
-        |r| r.get::<_, String>(0),
-    );
+    let statuses: Vec<String> = db
+        .rows("SELECT job_id || ':' || status FROM runs ORDER BY job_id")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
     assert_eq!(statuses, ["every:finished", "once:finished"]);
     assert_eq!(runs_total(&api, "missed").await, 0);
     stop(host);
 }
+backends!(sub_millisecond_times_make_no_false_misses_across_a_restart: sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_deleted_jobs_run_does_not_reappear_under_a_new_job_with_its_id() {
+async fn a_deleted_jobs_run_does_not_reappear_under_a_new_job_with_its_id(db: TestStore) {
     let dir = setup_warm("version = 1\n", &["hello", "slow"]);
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
     let slow = json!({"id": "dup", "plugin": "slow", "args": {"millis": 2000},
                       "trigger": {"type": "interval", "every": "1h"}});
@@ -244,16 +252,15 @@ async fn a_deleted_jobs_run_does_not_reappear_under_a_new_job_with_its_id() {
     assert_eq!(new_run["incarnation"], second["incarnation"]);
     stop(host);
     assert_eq!(
-        count(
-            dir.path(),
-            &format!("SELECT count(*) FROM runs WHERE run_id = '{run_id}'")
-        ),
+        db.count(&format!(
+            "SELECT count(*) FROM runs WHERE run_id = '{run_id}'"
+        )),
         0
     );
 }
+backends!(a_deleted_jobs_run_does_not_reappear_under_a_new_job_with_its_id: sqlite, postgres);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn after_downtime_catch_up_fires_each_run_and_start_up_misses_are_counted() {
+async fn after_downtime_catch_up_fires_each_run_and_start_up_misses_are_counted(db: TestStore) {
     let dir = setup_warm(
         r#"
 version = 1
@@ -270,26 +277,26 @@ trigger = { type = "interval", every = "1s" }
 "#,
         &["hello"],
     );
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     eventually(&host, "a run of each job", || {
-        finished(dir.path(), "each") >= 1 && finished(dir.path(), "once") >= 1
+        finished(&db, "each") >= 1 && finished(&db, "once") >= 1
     });
     stop(host);
     let stopped_at = Utc::now().timestamp_millis();
     // What was due when the host stopped: the first fire of the downtime.
-    let next: i64 = query(
-        dir.path(),
-        "SELECT next_run_time FROM jobs WHERE id = 'each'",
-        |r| r.get(0),
-    )[0];
+    let next: i64 = db.count(&format!(
+        "SELECT {} FROM jobs WHERE id = 'each'",
+        db.ms("next_run_time")
+    ));
     tokio::time::sleep(Duration::from_secs(6)).await;
 
     let restarted_at = Utc::now().timestamp_millis();
-    let host = Host::start(BIN, dir.path(), &[]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
     let api = Api::new(&host);
+    let at = db.ms("scheduled_at");
     let downtime = format!(
-        "SELECT scheduled_at, status FROM runs WHERE job_id = 'each' \
-           AND scheduled_at >= {next} AND scheduled_at < {restarted_at} ORDER BY scheduled_at"
+        "SELECT {at}, status FROM runs WHERE job_id = 'each' \
+           AND {at} >= {next} AND {at} < {restarted_at} ORDER BY scheduled_at"
     );
     let fires = (restarted_at - next + 999) / 1000;
     assert!(
@@ -297,23 +304,26 @@ trigger = { type = "interval", every = "1s" }
         "{fires} fires missed ({stopped_at}..{restarted_at})"
     );
     eventually(&host, "every fire of the downtime to run", || {
-        let rows = query(dir.path(), &downtime, |r| r.get::<_, String>(1));
-        rows.len() as i64 >= fires && rows.iter().all(|s| s == "finished")
+        let rows = db.rows(&downtime);
+        rows.len() as i64 >= fires && rows.iter().all(|r| r[1] == "finished")
     });
-    let rows = query(dir.path(), &downtime, |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-    });
-    let times: Vec<i64> = rows.iter().map(|r| (r.0 - next) / 1000).collect();
+    let rows = db.rows(&downtime);
+    let times: Vec<i64> = rows
+        .iter()
+        .map(|r| (r[0].parse::<i64>().expect("ms") - next) / 1000)
+        .collect();
     assert_eq!(times, (0..fires).collect::<Vec<_>>(), "{rows:?}");
     // One after another: each began after the one before it ended.
-    let spans = query(
-        dir.path(),
-        &format!(
-            "SELECT started_at, ended_at FROM runs WHERE job_id = 'each' \
-               AND scheduled_at >= {next} AND scheduled_at < {restarted_at} ORDER BY scheduled_at"
-        ),
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-    );
+    let spans: Vec<(i64, i64)> = db
+        .rows(&format!(
+            "SELECT {}, {} FROM runs WHERE job_id = 'each' \
+               AND {at} >= {next} AND {at} < {restarted_at} ORDER BY scheduled_at",
+            db.ms("started_at"),
+            db.ms("ended_at")
+        ))
+        .iter()
+        .map(|r| (r[0].parse().expect("ms"), r[1].parse().expect("ms")))
+        .collect();
     for pair in spans.windows(2) {
         assert!(
             pair[1].0 >= pair[0].1,
@@ -323,15 +333,10 @@ trigger = { type = "interval", every = "1s" }
 
     // The coalescing job's misses, recorded at start-up, are counted.
     eventually(&host, "the coalesced miss", || {
-        count(
-            dir.path(),
-            "SELECT count(*) FROM runs WHERE job_id = 'once' AND status = 'missed'",
-        ) == 1
+        db.count("SELECT count(*) FROM runs WHERE job_id = 'once' AND status = 'missed'") == 1
     });
-    let missed = count(
-        dir.path(),
-        "SELECT count(*) FROM runs WHERE status = 'missed'",
-    );
+    let missed = db.count("SELECT count(*) FROM runs WHERE status = 'missed'");
     assert_eq!(runs_total(&api, "missed").await, missed as u64);
     stop(host);
 }
+backends!(after_downtime_catch_up_fires_each_run_and_start_up_misses_are_counted: sqlite, postgres);
