@@ -518,6 +518,25 @@ fn a_plugin_over_a_compile_bound_is_refused_with_the_reason_and_the_old_version_
     host.signal("-TERM");
     assert!(host.wait().success());
 
+    // Restarted with the same bound: refused at once from memory, not
+    // compiled again (which would spend the whole bound at every start).
+    let host = Host::start(BIN, dir.path(), &["--compile-memory", "16MiB"]);
+    let api = host.api_url();
+    let hello = plugin(&api, "hello");
+    assert_eq!(hello["status"], "refused", "{hello}");
+    let again = hello["refused_reason"].as_str().unwrap_or_default();
+    assert!(
+        again.contains("--compile-memory") && again.contains("remembered in the compile cache"),
+        "{again}"
+    );
+    assert!(
+        !host.log().contains("compiling plugin in the background"),
+        "the refused file was compiled again:\n{}",
+        host.log()
+    );
+    host.signal("-TERM");
+    assert!(host.wait().success());
+
     // With the default bounds it compiles (and is cached) and runs.
     let host = Host::start(BIN, dir.path(), &[]);
     wait_long(&host, "a run of hello", || {

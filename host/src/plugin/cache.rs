@@ -183,6 +183,38 @@ impl CompileCache {
         }
     }
 
+    fn refusal_path(&self, hash: &ContentHash, bounds: &str) -> PathBuf {
+        self.dir.join(format!(
+            "{}-{}-{bounds}.refused",
+            hash.as_str(),
+            self.engine_key
+        ))
+    }
+
+    /// Remembers that compiling `hash` under the compile bounds `bounds`
+    /// (see `CompileLimits::key`) was refused for `reason`, so the next
+    /// start refuses the same file at once instead of spending the whole
+    /// bound on it again. Failure is logged, never an error.
+    pub fn remember_refusal(&self, hash: &ContentHash, bounds: &str, reason: &str) {
+        let path = self.refusal_path(hash, bounds);
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let written = std::fs::write(&tmp, reason).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!(entry = %path.display(), error = %e, "cannot remember a compile refusal");
+        }
+    }
+
+    /// Why compiling `hash` under `bounds` was refused before, if it was
+    /// (see [`Self::remember_refusal`]). A remembered refusal is pruned
+    /// like an entry once unused.
+    pub fn refusal(&self, hash: &ContentHash, bounds: &str) -> Option<String> {
+        let path = self.refusal_path(hash, bounds);
+        let reason = std::fs::read_to_string(&path).ok()?;
+        touch(&path);
+        Some(reason)
+    }
+
     /// Stores `payload` (from `Component::serialize`) as the entry for
     /// `hash`. Failure is logged and reported as `false`, never an error:
     /// the plugin works without its entry.
@@ -239,7 +271,8 @@ impl CompileCache {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let ours = name.ends_with(".cwasm") || name.contains(".tmp");
+            let ours =
+                name.ends_with(".cwasm") || name.ends_with(".refused") || name.contains(".tmp");
             if !ours || keep.iter().any(|h| name.starts_with(h.as_str())) {
                 continue;
             }

@@ -78,6 +78,13 @@ pub fn default_parallel() -> usize {
 }
 
 impl CompileLimits {
+    /// The bounds a compile ran under, as a short key (`m<bytes>-t<secs>`):
+    /// a refusal remembered under one key is not applied under another, so
+    /// raising a bound compiles the file again.
+    pub fn key(&self) -> String {
+        format!("m{}-t{}", self.memory, self.cpu_seconds())
+    }
+
     /// The CPU limit in whole seconds (rounded up, at least 1).
     fn cpu_seconds(&self) -> u64 {
         let secs = self.time.as_secs() + u64::from(self.time.subsec_nanos() > 0);

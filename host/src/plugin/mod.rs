@@ -117,6 +117,17 @@ pub enum PluginError {
         /// The CPU-time limit (the wall-clock limit is twice it).
         limit: std::time::Duration,
     },
+    /// Compiling this very file under the same bounds was refused before
+    /// (remembered in the compile cache); it is not compiled again until
+    /// it changes or the bounds do.
+    #[error(
+        "{reason} (refused at an earlier start and remembered in the compile cache: this \
+         file is not compiled again until it changes or --compile-memory/--compile-timeout do)"
+    )]
+    RefusedBefore {
+        /// The earlier refusal's reason.
+        reason: String,
+    },
     /// The compiler process failed for a reason of its own.
     #[error("the plugin could not be compiled: {detail}")]
     CompilerFailed {

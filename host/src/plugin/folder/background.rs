@@ -44,6 +44,7 @@ impl PluginFolder {
             }
         );
         let compiler = self.compiler.clone();
+        let bounds = compiler.limits().key();
         let runtime = self.runtime.clone();
         let cache = self.cache.clone();
         let tx = self.done_tx.clone();
@@ -53,7 +54,18 @@ impl PluginFolder {
             let size = bytes.len() as u64;
             let result = match compiler.compile(bytes.into(), &cancel).await {
                 Outcome::Cancelled => return,
-                Outcome::Refused(err) => Err(err),
+                Outcome::Refused(err) => {
+                    // Over a bound: remembered, so a restart does not pay
+                    // the whole bound again for the same file.
+                    if matches!(
+                        err,
+                        PluginError::CompileMemory { .. } | PluginError::CompileTimeout { .. }
+                    ) && let Some(cache) = &cache
+                    {
+                        cache.remember_refusal(&hash, &bounds, &err.to_string());
+                    }
+                    Err(err)
+                }
                 Outcome::Compiled(payload) => {
                     let (name, hash) = (name.clone(), hash.clone());
                     let loaded = tokio::task::spawn_blocking(move || {

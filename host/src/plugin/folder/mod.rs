@@ -363,7 +363,15 @@ impl PluginFolder {
                     self.settle(name, path, current.as_ref(), result, changes);
                     return Read::Done { content: None };
                 }
-                Lookup::Miss { damaged } => damaged,
+                Lookup::Miss { damaged } => {
+                    let bounds = self.compiler.limits().key();
+                    if let Some(reason) = cache.refusal(&hash, &bounds) {
+                        let err = PluginError::RefusedBefore { reason };
+                        self.settle(name, path, current.as_ref(), Err(err), changes);
+                        return Read::Done { content: None };
+                    }
+                    damaged
+                }
             },
             None => false,
         };
