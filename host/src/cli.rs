@@ -1,6 +1,5 @@
 //! The `wasmcron` command line. `main.rs` only parses and calls [`run`].
 
-use crate::plugin::Plugin;
 use crate::runtime::{Limits, RunRequest, Runtime, RuntimeConfig};
 use crate::store::MemoryKv;
 use anyhow::Context as _;
@@ -154,6 +153,8 @@ enum PluginCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        bounds: CompileBounds,
     },
     /// Run a plugin once, with default limits unless given, and print the
     /// outcome. Exits non-zero unless the run succeeded.
@@ -182,7 +183,34 @@ enum PluginCommand {
         /// Print the full report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        bounds: CompileBounds,
     },
+}
+
+/// The compile bounds of `plugin check` and `plugin run`, which compile in
+/// a child process as the host does: the file may be anyone's.
+#[derive(Debug, clap::Args)]
+struct CompileBounds {
+    /// Memory (address space) the compile may use, e.g. `2GiB`.
+    #[arg(long, default_value = "2GiB", value_parser = crate::plugin::compile::parse_bytes)]
+    compile_memory: u64,
+    /// CPU time the compile may use, e.g. `60s` (and twice that in
+    /// wall-clock time).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    compile_timeout: std::time::Duration,
+}
+
+impl CompileBounds {
+    fn compiler(&self) -> anyhow::Result<crate::plugin::compile::Compiler> {
+        let limits = crate::plugin::compile::CompileLimits {
+            memory: self.compile_memory,
+            time: self.compile_timeout,
+            parallel: 1,
+        };
+        limits.validate().map_err(anyhow::Error::msg)?;
+        Ok(crate::plugin::compile::Compiler::new(limits))
+    }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -262,7 +290,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(cmd) => crate::cli_client::jobs(cmd).await,
         Command::Runs(cmd) => crate::cli_client::runs(cmd).await,
         Command::Plugins(cmd) => crate::cli_client::plugins(cmd).await,
-        Command::Plugin(PluginCommand::Check { file, json }) => plugin_check(&file, json),
+        Command::Plugin(PluginCommand::Check { file, json, bounds }) => {
+            plugin_check(&file, json, &bounds).await
+        }
         Command::Plugin(PluginCommand::Run {
             file,
             args,
@@ -272,6 +302,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             memory_mib,
             capabilities,
             json,
+            bounds,
         }) => {
             let defaults = Limits::default();
             let limits = Limits {
@@ -292,7 +323,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => crate::runtime::grants::Grants::default(),
             };
-            plugin_run(&file, job_id, args, limits, grants, json).await
+            plugin_run(&file, job_id, args, limits, grants, json, &bounds).await
         }
     }
 }
@@ -303,9 +334,13 @@ fn runtime() -> anyhow::Result<Runtime> {
         .context("starting the WebAssembly runtime")
 }
 
-fn plugin_check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+async fn plugin_check(
+    file: &std::path::Path,
+    json: bool,
+    bounds: &CompileBounds,
+) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
-    match Plugin::load_file(&runtime, file) {
+    match bounds.compiler()?.load_file(&runtime, file).await {
         Ok(plugin) => {
             if json {
                 let doc = serde_json::json!({
@@ -351,10 +386,14 @@ async fn plugin_run(
     limits: Limits,
     grants: crate::runtime::grants::Grants,
     json: bool,
+    bounds: &CompileBounds,
 ) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
-    let plugin =
-        Plugin::load_file(&runtime, file).with_context(|| format!("loading {}", file.display()))?;
+    let plugin = bounds
+        .compiler()?
+        .load_file(&runtime, file)
+        .await
+        .with_context(|| format!("loading {}", file.display()))?;
     let request = RunRequest {
         job_id,
         run_id: "cli-run".into(),

@@ -20,9 +20,10 @@
 //! hash), so the parent loads its output directly; wasmtime checks that
 //! again when the parent deserializes.
 
-use super::{MAX_PLUGIN_BYTES, PluginError};
+use super::{CompileSource, ContentHash, MAX_PLUGIN_BYTES, Plugin, PluginError};
+use crate::runtime::Runtime;
 use std::io::{Read as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,6 +158,47 @@ impl Compiler {
     /// The limits it applies.
     pub fn limits(&self) -> CompileLimits {
         self.limits
+    }
+
+    /// Loads the plugin file at `path` (named by its file stem) with its
+    /// compile in a child process under these bounds, as the plugins
+    /// folder loads files: for `wasmcron plugin check` and `plugin run`,
+    /// which an operator points at files nobody has vetted yet.
+    ///
+    /// # Errors
+    /// See [`PluginError`]: unreadable, too large, not a component, over a
+    /// compile bound, or not one of our worlds.
+    pub async fn load_file(&self, runtime: &Runtime, path: &Path) -> Result<Plugin, PluginError> {
+        let io = |source| PluginError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_PLUGIN_BYTES {
+            return Err(PluginError::TooLarge { size });
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        Plugin::check(&bytes)?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin")
+            .to_owned();
+        let hash = ContentHash::of(&bytes);
+        match self.compile(bytes.into(), &CancellationToken::new()).await {
+            Outcome::Compiled(payload) => Plugin::from_compiler_output(
+                runtime,
+                name,
+                hash,
+                size,
+                &payload,
+                CompileSource::Compiled,
+            ),
+            Outcome::Refused(err) => Err(err),
+            Outcome::Cancelled => Err(PluginError::CompilerFailed {
+                detail: "the compile was cancelled".into(),
+            }),
+        }
     }
 
     /// Compiles `bytes` (already size- and header-checked) in a child
