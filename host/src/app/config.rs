@@ -34,6 +34,24 @@ fn one() -> u32 {
     1
 }
 
+impl ConfigFile {
+    /// Parses and checks the text of a jobs file (what [`read_config`]
+    /// does after reading the file; separate so that text from anywhere,
+    /// such as a fuzzer, goes through the very same checks).
+    ///
+    /// # Errors
+    /// Bad TOML (with line and column), an unknown key, an unknown version.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let config: Self = toml::from_str(text)?;
+        anyhow::ensure!(
+            config.version == 1,
+            "version {} is not supported (this wasmcron reads version 1)",
+            config.version
+        );
+        Ok(config)
+    }
+}
+
 /// Reads and checks a jobs file.
 ///
 /// # Errors
@@ -41,15 +59,7 @@ fn one() -> u32 {
 pub fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let config: ConfigFile =
-        toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
-    anyhow::ensure!(
-        config.version == 1,
-        "{}: version {} is not supported (this wasmcron reads version 1)",
-        path.display(),
-        config.version
-    );
-    Ok(config)
+    ConfigFile::parse(&text).with_context(|| format!("in {}", path.display()))
 }
 
 /// Opens the store named by `db`: `memory`, `sqlite://PATH` or a file
