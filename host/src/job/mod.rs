@@ -21,6 +21,12 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest a job's retry delays and history window (`keep_for`) may
+/// be: 100 years, beyond any use, and short enough that the scheduler's
+/// `now + delay` and `now - keep_for` stay on chrono's calendar (which
+/// ends in the year 262,143, where its `+` and `-` panic).
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
 /// A job's id: 1-128 characters of `A-Z a-z 0-9 . _ -`, so it is safe in
 /// URLs, file names and log lines without escaping.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -259,6 +265,17 @@ pub enum JobError {
         /// The parse error.
         source: DurationError,
     },
+    /// A duration longer than [`MAX_DURATION`].
+    #[error(
+        "{field}: {value} is longer than the longest allowed, {}",
+        crate::duration::format(MAX_DURATION)
+    )]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The value as written.
+        value: String,
+    },
     /// `max_instances` of 0.
     #[error("max_instances: must be at least 1")]
     MaxInstances,
@@ -289,7 +306,7 @@ impl JobError {
             Self::Args(_) => "args".into(),
             Self::Limits(m) => m.split(':').next().unwrap_or("limits").to_owned(),
             Self::Retry(m) => format!("retry.{}", m.split(':').next().unwrap_or("")),
-            Self::Duration { field, .. } => (*field).to_owned(),
+            Self::Duration { field, .. } | Self::TooLong { field, .. } => (*field).to_owned(),
             Self::MaxInstances => "max_instances".into(),
             Self::Listener { index, .. } => format!("listeners[{index}]"),
             Self::Capability(e) => e.field.clone(),
@@ -378,10 +395,18 @@ impl JobSpec {
             .keep_for
             .as_deref()
             .map(|k| {
-                duration::parse(k).map_err(|source| JobError::Duration {
+                let d = duration::parse(k).map_err(|source| JobError::Duration {
                     field: "keep_for",
                     source,
-                })
+                })?;
+                // History is pruned before `now - keep_for`.
+                if d > MAX_DURATION {
+                    return Err(JobError::TooLong {
+                        field: "keep_for",
+                        value: k.to_owned(),
+                    });
+                }
+                Ok(d)
             })
             .transpose()?;
         if self.max_instances == 0 {
@@ -524,6 +549,43 @@ mod tests {
             job.trigger.next_after(micros),
             Some(millis + chrono::Duration::hours(1))
         );
+    }
+
+    // Durations the scheduler adds to now (a retry's due time) or takes
+    // from it (history pruning) were unbounded: `100000000d` panicked in
+    // chrono there. The `job_json` fuzz target checks that every accepted
+    // job's durations fit (fuzz/src/lib.rs, check_durations; the inputs are
+    // in fuzz/corpus/job_json as too-long-*.json).
+    #[test]
+    fn fuzz_durations_the_scheduler_does_arithmetic_on_are_bounded() {
+        let base = r#""id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"}"#;
+        for (extra, field) in [
+            (
+                r#""retry":{"max_attempts":2,"delay":"999999999d"}"#,
+                "retry.delay",
+            ),
+            (
+                r#""retry":{"max_attempts":2,"backoff":"exponential","max_delay":"36501d"}"#,
+                "retry.max_delay",
+            ),
+            (r#""keep_for":"999999999d""#, "keep_for"),
+        ] {
+            let json = format!("{{{base},{extra}}}");
+            let err = spec(&json)
+                .validate(Utc::now(), &Limits::default())
+                .expect_err(&json);
+            assert_eq!(err.field(), field, "{json}: {err}");
+            assert!(err.to_string().contains("36500d"), "{json}: {err}");
+        }
+        // The longest allowed is accepted, and its arithmetic fits.
+        let json = format!(
+            r#"{{{base},"retry":{{"max_attempts":2,"delay":"36500d"}},"keep_for":"36500d"}}"#
+        );
+        let job = spec(&json)
+            .validate(Utc::now(), &Limits::default())
+            .unwrap_or_else(|e| panic!("{json}: {e}"));
+        let delay = chrono::Duration::from_std(job.retry.delay_after(1)).unwrap();
+        assert!(Utc::now().checked_add_signed(delay).is_some());
     }
 
     #[test]

@@ -104,9 +104,23 @@ impl RetrySpec {
         }
         let delay = duration::parse(&self.delay).map_err(|e| format!("delay: {e}"))?;
         let max = duration::parse(&self.max_delay).map_err(|e| format!("max_delay: {e}"))?;
+        // A retry is stored as due at `now + delay`: a delay past
+        // MAX_DURATION would run off chrono's calendar there.
+        let too_long = |field: &str, value: &str| {
+            format!(
+                "{field}: {value} is longer than the longest allowed, {}",
+                duration::format(super::MAX_DURATION)
+            )
+        };
+        if delay > super::MAX_DURATION {
+            return Err(too_long("delay", &self.delay));
+        }
         let backoff = match self.backoff.as_str() {
             "fixed" => Backoff::Fixed(delay),
             "exponential" => {
+                if max > super::MAX_DURATION {
+                    return Err(too_long("max_delay", &self.max_delay));
+                }
                 if max < delay {
                     return Err("max_delay: must not be shorter than delay".into());
                 }

@@ -70,27 +70,48 @@ impl Trigger {
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         // Fires at exactly `start` count: search from just before it.
         let after = match self.start {
-            Some(start) if after < start => start - Duration::nanoseconds(1),
+            Some(start) if after < start => start
+                .checked_sub_signed(Duration::nanoseconds(1))
+                .unwrap_or(start),
             _ => after,
         };
         let next = match self.jitter {
             None => self.nominal_after(after),
-            Some(j) => {
-                // A jittered fire comes up to `max` after its nominal time,
-                // so a nominal time up to `max` before `after` may still be
-                // due after it.
-                let mut nominal = self.nominal_after(after - j.max);
-                loop {
-                    let n = nominal?;
-                    let fire = n + j.offset(n);
-                    if fire > after {
-                        break Some(fire);
-                    }
-                    nominal = self.nominal_after(n);
-                }
-            }
+            Some(j) => self.jittered_after(after, j),
         };
         next.filter(|t| self.end.is_none_or(|end| *t <= end))
+    }
+
+    /// The earliest jittered fire strictly after `after`.
+    ///
+    /// A fire comes up to `max` after its nominal time, so nominal times
+    /// from `max` before `after` may still be due after it. Validation
+    /// keeps `max` below the time between two nominal fires, so fires keep
+    /// their nominal order and the first one past `after` is the answer;
+    /// the search still takes the earliest (a daylight-saving day can bring
+    /// two cron fires closer than that), which costs nothing more: no
+    /// nominal time at or past a fire already found can beat it. With
+    /// `max` below the gap, this looks at two or three nominal times.
+    fn jittered_after(&self, after: DateTime<Utc>, j: Jitter) -> Option<DateTime<Utc>> {
+        let from = after
+            .checked_sub_signed(j.max)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let mut best: Option<DateTime<Utc>> = None;
+        let mut nominal = self.nominal_after(from);
+        while let Some(n) = nominal {
+            if best.is_some_and(|b| n >= b) {
+                break;
+            }
+            // A fire past the end of chrono's calendar is no fire.
+            if let Some(fire) = n.checked_add_signed(j.offset(n))
+                && fire > after
+                && best.is_none_or(|b| fire < b)
+            {
+                best = Some(fire);
+            }
+            nominal = self.nominal_after(n);
+        }
+        best
     }
 
     fn nominal_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -123,6 +123,17 @@ pub enum TriggerError {
         /// The interval as written.
         every: String,
     },
+    /// Jitter at least as long as the time between a cron schedule's
+    /// closest fires would let one fire overtake the next.
+    #[error(
+        "jitter: {jitter} must be shorter than the time between the schedule's closest fires ({gap})"
+    )]
+    JitterTooLargeForSchedule {
+        /// The jitter as written.
+        jitter: String,
+        /// The shortest time between two fires.
+        gap: String,
+    },
     /// `end` before `start`.
     #[error("end: {end} is before start {start}")]
     EndBeforeStart {
@@ -145,7 +156,7 @@ impl TriggerError {
             Self::BadTime { field, .. } | Self::Duration { field, .. } => field,
             Self::NonexistentLocalTime { .. } => "at",
             Self::ZeroInterval => "every",
-            Self::JitterTooLarge { .. } => "jitter",
+            Self::JitterTooLarge { .. } | Self::JitterTooLargeForSchedule { .. } => "jitter",
             Self::EndBeforeStart { .. } => "end",
             Self::EmptyCombination(_) => "triggers",
         }
@@ -235,11 +246,21 @@ impl TriggerSpec {
                 let tz = parse_tz(tz.as_deref())?;
                 let schedule = CronSchedule::parse(expr, tz)?;
                 let (start, end) = bounds(start.as_ref(), end.as_ref())?;
+                let jitter = jitter(j.as_ref(), seed)?;
+                if let Some(jt) = jitter {
+                    let gap = schedule.min_gap();
+                    if jt.max >= gap {
+                        return Err(TriggerError::JitterTooLargeForSchedule {
+                            jitter: j.clone().unwrap_or_default(),
+                            gap: duration::format(gap.to_std().unwrap_or_default()),
+                        });
+                    }
+                }
                 Ok(Trigger {
                     kind: Kind::Cron(schedule),
                     start,
                     end,
-                    jitter: jitter(j.as_ref(), seed)?,
+                    jitter,
                 })
             }
             Self::Interval {
@@ -262,9 +283,22 @@ impl TriggerSpec {
                         every: every.clone(),
                     });
                 }
+                // Without a start, the first fire is one interval from now;
+                // an interval that reaches past chrono's calendar (some
+                // 262,000 years) has no first fire to compute.
+                let anchor = match anchor {
+                    Some(a) => a,
+                    None => now
+                        .trunc_subsecs(3)
+                        .checked_add_signed(step)
+                        .ok_or_else(|| TriggerError::Duration {
+                            field: "every",
+                            source: DurationError::Overflow(every.clone()),
+                        })?,
+                };
                 Ok(Trigger {
                     kind: Kind::Interval {
-                        anchor: anchor.unwrap_or(now.trunc_subsecs(3) + step),
+                        anchor,
                         every: step,
                     },
                     start: None,

@@ -255,3 +255,76 @@ fn spec_json_refuses_unknown_fields_and_types() {
     let json = serde_json::to_string(&round).unwrap();
     assert_eq!(json, r#"{"type":"interval","every":"30s"}"#);
 }
+
+// Found by the `trigger_json` fuzz target (fuzz/corpus/trigger_json/
+// crash-cron-jitter-overflow.json): a jitter of 50 billion days made
+// `next_after` compute `after - jitter` off chrono's calendar, which panics.
+#[test]
+fn fuzz_a_jitter_off_the_calendar_is_refused_not_a_panic() {
+    let json = r#"{"type": "cron", "expr":" * * * * * *", "tz": "Australia/Lord_Howe", "jitter": "000000000000000000000000000000000000000000050000000002d"}"#;
+    let err = spec(json)
+        .build(t("2026-01-01T00:00:00Z"), 7)
+        .expect_err(json);
+    assert_eq!(err.field(), "jitter", "{err}");
+    assert!(err.to_string().contains("closest fires (1s)"), "{err}");
+}
+
+// Found by reading the code beside the same crash, and confirmed with the
+// `trigger_json` target (fuzz/corpus/trigger_json/crash-interval-anchor-
+// overflow.json): an interval without a start is anchored at `now + every`,
+// which panicked past chrono's calendar.
+#[test]
+fn fuzz_an_interval_off_the_calendar_is_refused_not_a_panic() {
+    let json = r#"{"type":"interval","every":"100000000d"}"#;
+    let err = spec(json)
+        .build(t("2026-01-01T00:00:00Z"), 7)
+        .expect_err(json);
+    assert_eq!(err.field(), "every", "{err}");
+    assert!(err.to_string().contains("too large"), "{err}");
+    // With a start the anchor is given: the first fire is the start, and
+    // the next would be past the calendar, so there is none.
+    let tr = build(r#"{"type":"interval","every":"100000000d","start":"2026-01-01T00:00:00Z"}"#);
+    assert_eq!(
+        fires(&tr, "2025-01-01T00:00:00Z", 3),
+        ["2026-01-01T00:00:00+00:00"]
+    );
+}
+
+#[test]
+fn cron_jitter_must_be_shorter_than_the_closest_fires() {
+    let now = t("2026-01-01T00:00:00Z");
+    for (expr, longest_ok, gap) in [
+        ("*/5 * * * *", "4m59s", "5m"),
+        ("0 9,17 * * *", "7h59m", "8h"),
+        ("0 9 * * mon", "6d23h", "7d"),
+        ("0 0 1 1 *", "364d", "365d"),
+        ("*/20 * * * * *", "19s", "20s"),
+    ] {
+        let ok = format!(r#"{{"type":"cron","expr":"{expr}","jitter":"{longest_ok}"}}"#);
+        assert!(spec(&ok).build(now, 0).is_ok(), "{ok}");
+        let too_long = format!(r#"{{"type":"cron","expr":"{expr}","jitter":"{gap}"}}"#);
+        let err = spec(&too_long).build(now, 0).expect_err(&too_long);
+        assert_eq!(err.field(), "jitter");
+        assert!(err.to_string().contains(&format!("({gap})")), "{err}");
+    }
+}
+
+#[test]
+fn jittered_fires_stay_in_order_across_daylight_saving() {
+    // A fixed-time job's 02:30 moves to 03:00 on Berlin's spring-forward
+    // day, 30 minutes before its 03:30: closer than its usual hour, and
+    // than its 50-minute jitter. Fires still come in order, each once.
+    let tr = build(r#"{"type":"cron","expr":"30 2,3 * * *","tz":"Europe/Berlin","jitter":"50m"}"#);
+    // Eight nominal fires from the 28th to the 31st (02:30 and 03:30 each
+    // day, the 29th's first at 03:00 CEST): eight fires, none lost to a
+    // neighbour overtaking it, so the eighth is still on the 31st.
+    let fa = fires(&tr, "2026-03-27T23:00:00Z", 8);
+    assert_eq!(fa.len(), 8);
+    for w in fa.windows(2) {
+        assert!(t(&w[0]) < t(&w[1]), "{fa:?}");
+    }
+    assert!(
+        t(&fa[7]) < t("2026-03-31T03:30:00+02:00") + Duration::minutes(50),
+        "{fa:?}"
+    );
+}

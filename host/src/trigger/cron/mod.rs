@@ -203,6 +203,13 @@ impl CronSchedule {
     /// The first fire time strictly after `after`, or `None` if there is
     /// none in the next 400 years (which a checked expression never hits).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // chrono's local-time conversions panic within hours of either end
+        // of its calendar (±262,143 years), so the search keeps a year
+        // away from both: no instant there is one a schedule is asked about.
+        let (first_year, last_year) = (NaiveDate::MIN.year() + 1, NaiveDate::MAX.year() - 1);
+        if !(first_year..last_year).contains(&after.year()) {
+            return None;
+        }
         let local = after.with_timezone(&self.tz).naive_local();
         let local = local.with_nanosecond(0).unwrap_or(local);
         // Near a fall-back, wall times *before* `after`'s may occur again
@@ -222,7 +229,7 @@ impl CronSchedule {
         } else {
             local
         };
-        let limit = local.year().saturating_add(SEARCH_YEARS);
+        let limit = local.year().saturating_add(SEARCH_YEARS).min(last_year);
         let mut best: Option<DateTime<Utc>> = None;
         loop {
             wall = self.next_wall(wall, limit)?;
@@ -239,6 +246,79 @@ impl CronSchedule {
             }
             wall += Duration::seconds(1);
         }
+    }
+
+    /// The shortest time between two consecutive fires, on days without
+    /// a daylight-saving change (one can bring a fixed-time job's fire
+    /// closer to the next by up to its shift). Jitter must stay below it,
+    /// as it must stay below an interval, or fires would overtake each
+    /// other.
+    pub fn min_gap(&self) -> Duration {
+        let f = &self.fields;
+        let values = |set: u64, hi: u32| -> Vec<i64> {
+            (0..=hi).filter(|&v| bit(set, v)).map(i64::from).collect()
+        };
+        let min_step = |v: &[i64]| v.windows(2).map(|w| w[1] - w[0]).min();
+        let (secs, mins, hours) = (
+            values(f.seconds, 59),
+            values(f.minutes, 59),
+            values(f.hours, 23),
+        );
+        // Every field allows at least one value (parsing refuses empty
+        // ones), so first and last exist; 0 keeps this total regardless.
+        let ends = |v: &[i64]| {
+            (
+                v.first().copied().unwrap_or(0),
+                v.last().copied().unwrap_or(0),
+            )
+        };
+        let ((s0, s1), (m0, m1), (h0, h1)) = (ends(&secs), ends(&mins), ends(&hours));
+        // Consecutive fires are next to each other in one field, with the
+        // finer fields wrapping from their last value to their first.
+        let mut gap = i64::MAX;
+        if let Some(d) = min_step(&secs) {
+            gap = gap.min(d);
+        }
+        if let Some(d) = min_step(&mins) {
+            gap = gap.min(60 * d + s0 - s1);
+        }
+        if let Some(d) = min_step(&hours) {
+            gap = gap.min(3600 * d + (60 * m0 + s0) - (60 * m1 + s1));
+        }
+        let (first, last) = (3600 * h0 + 60 * m0 + s0, 3600 * h1 + 60 * m1 + s1);
+        // From a day's last fire to the next fire day's first: the days
+        // apart are only worth finding when they could be the closest.
+        if 86_400 + first - last < gap {
+            gap = gap.min(86_400 * self.min_days_apart() + first - last);
+        }
+        Duration::seconds(gap)
+    }
+
+    /// The fewest days between two consecutive days the schedule fires
+    /// on. Every pattern of month, day and weekday recurs within one
+    /// Gregorian cycle of 400 years (146,097 days); the scan stops at the
+    /// first pair of neighbours, so a daily schedule looks at two days.
+    fn min_days_apart(&self) -> i64 {
+        const CYCLE: i64 = 146_097;
+        let f = &self.fields;
+        let mut date = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN);
+        let mut previous: Option<i64> = None;
+        let mut fewest = CYCLE;
+        // One cycle and a year more, to see the pair across its end.
+        for day in 0..CYCLE + 366 {
+            if bit(f.months, date.month()) && day_matches(f, date) {
+                if let Some(p) = previous {
+                    fewest = fewest.min(day - p);
+                    if fewest == 1 {
+                        break;
+                    }
+                }
+                previous = Some(day);
+            }
+            let Some(next) = date.succ_opt() else { break };
+            date = next;
+        }
+        fewest
     }
 
     fn offset_at(&self, t: DateTime<Utc>) -> i32 {
@@ -265,7 +345,12 @@ impl CronSchedule {
                 // minute after the gap; with a seconds field each keeps its
                 // second, so `0,30 30 2` still fires twice.
                 if !self.fields.wildcard_time {
-                    f(self.gap_end(wall) + Duration::seconds(i64::from(wall.second())));
+                    if let Some(t) = self
+                        .gap_end(wall)
+                        .checked_add_signed(Duration::seconds(i64::from(wall.second())))
+                    {
+                        f(t);
+                    }
                 }
             }
         }

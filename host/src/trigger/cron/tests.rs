@@ -502,3 +502,79 @@ proptest! {
         let _ = CronSchedule::parse(&input, Tz::UTC);
     }
 }
+
+#[test]
+fn min_gap_is_the_closest_two_fires_come() {
+    for (expr, gap) in [
+        ("* * * * *", Duration::minutes(1)),
+        ("*/5 * * * *", Duration::minutes(5)),
+        ("0,50 * * * *", Duration::minutes(10)),
+        ("0 9,17 * * *", Duration::hours(8)),
+        ("0 1,23 * * *", Duration::hours(2)),
+        ("0 9 * * *", Duration::days(1)),
+        ("0 9 * * mon", Duration::days(7)),
+        ("0 9 * * mon,tue", Duration::days(1)),
+        ("0 0 1 1 *", Duration::days(365)),
+        ("0 0 29 2 *", Duration::days(4 * 365 + 1)),
+        ("0,30 30 2 * * *", Duration::seconds(30)),
+        ("50 59 * * * *", Duration::hours(1)),
+        ("0 0 28,1 * *", Duration::days(1)),
+    ] {
+        let s = CronSchedule::parse(expr, Tz::UTC).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        assert_eq!(s.min_gap(), gap, "{expr}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// No two consecutive fires in UTC come closer than `min_gap`, and
+    /// some pair comes that close within a few years (checked for the
+    /// schedules that fire often enough to find it).
+    #[test]
+    fn min_gap_bounds_the_fires(
+        minute in prop::sample::select(vec!["*", "*/7", "0", "5,55", "10-20/5"]),
+        hour in prop::sample::select(vec!["*", "9", "0,23", "*/5"]),
+        dom in prop::sample::select(vec!["*", "1", "31", "*/10"]),
+        dow in prop::sample::select(vec!["*", "mon", "sat,sun"]),
+    ) {
+        let expr = format!("{minute} {hour} {dom} * {dow}");
+        let s = CronSchedule::parse(&expr, Tz::UTC).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let gap = s.min_gap();
+        let mut at = utc("2026-01-01T00:00:00Z");
+        let mut closest: Option<Duration> = None;
+        for _ in 0..3000 {
+            let Some(next) = s.next_after(at) else { break };
+            if at > utc("2026-01-01T00:00:00Z") {
+                let d = next - at;
+                prop_assert!(d >= gap, "{expr}: {at} to {next} is under {gap}");
+                closest = Some(closest.map_or(d, |c| c.min(d)));
+            }
+            at = next;
+        }
+        if gap < Duration::days(1) {
+            prop_assert_eq!(closest, Some(gap), "{}", expr);
+        }
+    }
+}
+
+// chrono's local-time conversions panic within hours of the ends of its
+// calendar; a search asked about an instant there finds nothing instead.
+// (Reached by jitter arithmetic before jitter was bounded: see
+// trigger/tests.rs, fuzz_a_jitter_off_the_calendar_is_refused_not_a_panic.)
+#[test]
+fn no_fires_at_the_ends_of_the_calendar() {
+    for tz in [
+        "UTC",
+        "Australia/Lord_Howe",
+        "America/New_York",
+        "Pacific/Kiritimati",
+    ] {
+        let s = CronSchedule::parse("* * * * * *", zone(tz)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.next_after(DateTime::<Utc>::MIN_UTC), None, "{tz}");
+        assert_eq!(s.next_after(DateTime::<Utc>::MAX_UTC), None, "{tz}");
+        // A year in, fires are found as anywhere else.
+        let early = DateTime::<Utc>::MIN_UTC + Duration::days(800);
+        assert!(s.next_after(early).is_some_and(|n| n > early), "{tz}");
+    }
+}
