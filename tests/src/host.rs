@@ -38,7 +38,11 @@ impl Host {
     /// # Panics
     /// When it cannot be started.
     pub fn start_with_db_url(bin: &str, dir: &Path, db: &str, extra: &[&str]) -> Self {
-        let stderr = dir.join(format!("host-{}.log", Instant::now().elapsed().as_nanos()));
+        // One log per start: numbered, so hosts started in the same folder
+        // (a restart, a second host) never share or truncate a log.
+        static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stderr = dir.join(format!("host-{n:04}.log"));
         let log = std::fs::File::create(&stderr).expect("log file");
         let child = Command::new(bin)
             .args(["run", "--plugins"])

@@ -193,3 +193,38 @@ fn a_job_dropped_from_the_jobs_file_is_removed_at_the_next_start() {
     host.signal("-TERM");
     assert!(host.wait().success());
 }
+
+#[test]
+fn a_second_host_on_the_same_sqlite_file_is_refused_and_a_killed_one_leaves_no_lock() {
+    let dir = setup(
+        "version = 1\n[[jobs]]\nid = \"greet\"\nplugin = \"hello\"\n\
+         trigger = { type = \"interval\", every = \"1s\" }\n",
+        &["hello"],
+    );
+    let mut first = Host::start(BIN, dir.path(), &[]);
+    first.api_url_within(std::time::Duration::from_secs(600));
+    // Two hosts on one SQLite file would each fire every job.
+    let second = Host::start(BIN, dir.path(), &[]);
+    let status = second.wait();
+    assert!(!status.success());
+    let log = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("host-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .find(|l| l.contains("another wasmcron host"))
+        .unwrap_or_default();
+    assert!(
+        log.contains("is using the database") && log.contains("postgres://"),
+        "the second host should say why it stopped: {log}"
+    );
+    // The first goes on; killed, it leaves nothing that blocks a restart.
+    first.kill();
+    let third = Host::start(BIN, dir.path(), &[]);
+    eventually(&third, "runs after the restart", || {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE status = 'finished'",
+        ) >= 1
+    });
+}

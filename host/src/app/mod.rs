@@ -5,6 +5,7 @@
 
 mod config;
 mod folder;
+mod lock;
 
 pub use config::{ConfigFile, open_store, read_config};
 use folder::{FolderSync, report_job};
@@ -100,6 +101,11 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 .context("setting up the API listener")?;
             Some(listener)
         }
+        None => None,
+    };
+    // Held until the host has stopped (dropped when `run` returns).
+    let _lock = match sqlite_path(&options.db) {
+        Some(path) => Some(lock::lock_sqlite(path)?),
         None => None,
     };
     let store = open_store(&options.db)?;
@@ -333,4 +339,14 @@ pub fn shutdown_signal() -> impl Future<Output = ()> {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The file path of a SQLite `--db` value (`sqlite://PATH` or a bare
+/// path); `None` for `memory` and PostgreSQL URLs.
+fn sqlite_path(db: &str) -> Option<&std::path::Path> {
+    if db == "memory" || crate::store::postgres::is_postgres_url(db) {
+        return None;
+    }
+    let path = db.strip_prefix("sqlite://").unwrap_or(db);
+    (!path.contains("://")).then(|| std::path::Path::new(path))
 }
