@@ -50,6 +50,13 @@ struct Jitter {
 /// AndTrigger does the same) rather than searching forever.
 const ALL_MAX_ROUNDS: usize = 10_000;
 
+/// One search evaluates at most this many triggers, however `any` and `all`
+/// nest: each `all` round asks every trigger inside it, so without a
+/// shared budget an `all` inside an `all` multiplied their rounds (a
+/// 300-byte API body kept a search busy for minutes; found by fuzzing).
+/// Enough for an `all` of ten triggers to use all its rounds.
+const MAX_EVALUATIONS: usize = 10 * ALL_MAX_ROUNDS;
+
 impl Trigger {
     /// A cron trigger with no bounds or jitter.
     pub fn cron(schedule: CronSchedule) -> Self {
@@ -68,6 +75,17 @@ impl Trigger {
     /// The first fire time strictly after `after`, or `None` when the
     /// schedule has no more fires.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut budget = MAX_EVALUATIONS;
+        let next = self.next_within(after, &mut budget);
+        // A search that ran out gives up, as an `all` out of rounds does:
+        // what it found so far may not be the earliest fire.
+        next.filter(|_| budget > 0)
+    }
+
+    /// [`Self::next_after`], counting this trigger and those inside it
+    /// against `budget`; `None` once it is spent.
+    fn next_within(&self, after: DateTime<Utc>, budget: &mut usize) -> Option<DateTime<Utc>> {
+        *budget = budget.checked_sub(1)?;
         // Fires at exactly `start` count: search from just before it.
         let after = match self.start {
             Some(start) if after < start => start
@@ -76,8 +94,8 @@ impl Trigger {
             _ => after,
         };
         let next = match self.jitter {
-            None => self.nominal_after(after),
-            Some(j) => self.jittered_after(after, j),
+            None => self.nominal_after(after, budget),
+            Some(j) => self.jittered_after(after, j, budget),
         };
         next.filter(|t| self.end.is_none_or(|end| *t <= end))
     }
@@ -92,12 +110,17 @@ impl Trigger {
     /// two cron fires closer than that), which costs nothing more: no
     /// nominal time at or past a fire already found can beat it. With
     /// `max` below the gap, this looks at two or three nominal times.
-    fn jittered_after(&self, after: DateTime<Utc>, j: Jitter) -> Option<DateTime<Utc>> {
+    fn jittered_after(
+        &self,
+        after: DateTime<Utc>,
+        j: Jitter,
+        budget: &mut usize,
+    ) -> Option<DateTime<Utc>> {
         let from = after
             .checked_sub_signed(j.max)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let mut best: Option<DateTime<Utc>> = None;
-        let mut nominal = self.nominal_after(from);
+        let mut nominal = self.nominal_after(from, budget);
         while let Some(n) = nominal {
             if best.is_some_and(|b| n >= b) {
                 break;
@@ -109,12 +132,12 @@ impl Trigger {
             {
                 best = Some(fire);
             }
-            nominal = self.nominal_after(n);
+            nominal = self.nominal_after(n, budget);
         }
         best
     }
 
-    fn nominal_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    fn nominal_after(&self, after: DateTime<Utc>, budget: &mut usize) -> Option<DateTime<Utc>> {
         match &self.kind {
             Kind::Cron(c) => c.next_after(after),
             Kind::Interval { anchor, every } => {
@@ -127,12 +150,17 @@ impl Trigger {
                 anchor.checked_add_signed(Duration::milliseconds(k.checked_mul(step)?))
             }
             Kind::Date(at) => (*at > after).then_some(*at),
-            Kind::Any(triggers) => triggers.iter().filter_map(|t| t.next_after(after)).min(),
+            Kind::Any(triggers) => triggers
+                .iter()
+                .filter_map(|t| t.next_within(after, budget))
+                .min(),
             Kind::All(triggers) => {
                 let mut from = after;
                 for _ in 0..ALL_MAX_ROUNDS {
-                    let times: Option<Vec<_>> =
-                        triggers.iter().map(|t| t.next_after(from)).collect();
+                    let times: Option<Vec<_>> = triggers
+                        .iter()
+                        .map(|t| t.next_within(from, budget))
+                        .collect();
                     let times = times?;
                     let latest = *times.iter().max()?;
                     if times.iter().all(|t| *t == latest) {

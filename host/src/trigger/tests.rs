@@ -328,3 +328,33 @@ fn jittered_fires_stay_in_order_across_daylight_saving() {
         "{fa:?}"
     );
 }
+
+// Found by the `trigger_json` fuzz target's timeout (fuzz/corpus/
+// trigger_json/slow-nested-all.json): an `all` inside an `all` multiplied
+// their 10,000 rounds, so one next_after took minutes. Now one search
+// evaluates at most MAX_EVALUATIONS triggers, however they nest.
+#[test]
+fn fuzz_nested_all_is_bounded_not_slow() {
+    let inner = r#"{"type":"all","triggers":[{"type":"interval","every":"86400001ms","start":"2026-01-01T00:00:00Z"},{"type":"interval","every":"86400000ms","start":"2026-01-01T00:00:00.5Z"}]}"#;
+    let json = format!(
+        r#"{{"type":"all","triggers":[{{"type":"any","triggers":[{inner},{{"type":"interval","every":"1000001ms","start":"2026-01-01T00:00:00Z"}}]}},{{"type":"interval","every":"1000000ms","start":"2026-01-01T00:00:00.3Z"}}]}}"#
+    );
+    let tr = build(&json);
+    let started = std::time::Instant::now();
+    assert_eq!(tr.next_after(t("2026-01-01T00:00:00Z")), None);
+    // Generous for a debug build on a busy machine; it was minutes.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // A single `all` still gets its 10,000 rounds: these two agree every
+    // 7 days, 7 rounds apart, well within them.
+    let weekly = build(
+        r#"{"type":"all","triggers":[{"type":"cron","expr":"0 0 * * *"},{"type":"interval","every":"7d","start":"2026-01-04T00:00:00Z"}]}"#,
+    );
+    assert_eq!(
+        fires(&weekly, "2026-01-01T00:00:00Z", 2),
+        ["2026-01-04T00:00:00+00:00", "2026-01-11T00:00:00+00:00"]
+    );
+}

@@ -344,13 +344,12 @@ impl CronSchedule {
                 // cronie runs a fixed-time job's missed fires in the first
                 // minute after the gap; with a seconds field each keeps its
                 // second, so `0,30 30 2` still fires twice.
-                if !self.fields.wildcard_time {
-                    if let Some(t) = self
+                if !self.fields.wildcard_time
+                    && let Some(t) = self
                         .gap_end(wall)
                         .checked_add_signed(Duration::seconds(i64::from(wall.second())))
-                    {
-                        f(t);
-                    }
+                {
+                    f(t);
                 }
             }
         }
