@@ -3,7 +3,7 @@
 //! [`KvStore`] is synchronous: a guest's host import calls it on whatever
 //! thread runs the guest, which is a tokio worker (of the scheduler's
 //! runtime or of the slow lane's). The database work runs on the store's
-//! own runtime ([`super::StoreRuntime`]); the caller's thread only waits
+//! own runtime (`StoreRuntime`); the caller's thread only waits
 //! for the answer on a channel, with a deadline. Nothing the answer
 //! depends on needs the caller's runtime, so this cannot deadlock however
 //! many of its workers are waiting (as it could if the query ran on the

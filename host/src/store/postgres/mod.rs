@@ -11,11 +11,11 @@
 //! ## Shape
 //! - One writer task on one connection applies every change, grouping
 //!   whatever is queued into one pipelined transaction (`writer.rs`).
-//! - Reads (API, `load`, kv gets) use a pool of [`conn::READERS`]
+//! - Reads (API, `load`, kv gets) use a pool of four
 //!   connections (deadpool), each read one short statement or one
 //!   read-only transaction.
 //! - All of it runs on a small tokio runtime the store owns
-//!   ([`StoreRuntime`]), not on the caller's: the synchronous kv calls of
+//!   (`StoreRuntime`), not on the caller's: the synchronous kv calls of
 //!   guests block their thread until the answer comes, and an answer that
 //!   needed the caller's runtime could deadlock it.
 //! - The database being unreachable or unable to write is

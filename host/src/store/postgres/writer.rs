@@ -149,11 +149,11 @@ impl Writer {
         let fast = tokio::time::timeout(ANSWER_TIMEOUT, fast_path(&mut conn.client, cmds, &plans))
             .await
             .unwrap_or_else(|_| Err(timed_out()));
-        let results = match fast {
+        match fast {
             Ok(results) => results,
             Err(e @ StoreError::Unwritable(_)) => {
                 self.lost(&e);
-                return fail_all(&e);
+                fail_all(&e)
             }
             Err(_) => {
                 let slow = tokio::time::timeout(
@@ -166,12 +166,11 @@ impl Writer {
                     Ok(results) => results,
                     Err(e) => {
                         self.lost(&e);
-                        return fail_all(&e);
+                        fail_all(&e)
                     }
                 }
             }
-        };
-        results
+        }
     }
 
     /// When nothing came for a [`TICK`]: while writable, check the
@@ -394,14 +393,15 @@ fn meaning(cmd: &Cmd, step: &Step, count: u64) -> Result<Done, StoreError> {
         Expect::Found(id) => Err(StoreError::NotFound(id.clone())),
         Expect::UnderQuota => Ok(Done::OverQuota),
         Expect::Run(i) => {
-            if let Cmd::Batch(writes, _) = cmd
-                && let Some(Prepared::Run { run, .. }) = writes.get(*i)
-            {
-                crate::store::memory::dropped_run(run);
-            } else if let Cmd::Batch(writes, _) = cmd
-                && let Some(Prepared::Other(crate::store::Write::Run(run))) = writes.get(*i)
-            {
-                crate::store::memory::dropped_run(run);
+            // The run's job incarnation is gone: dropped, and logged.
+            if let Cmd::Batch(writes, _) = cmd {
+                match writes.get(*i) {
+                    Some(Prepared::Run { run, .. }) => crate::store::memory::dropped_run(run),
+                    Some(Prepared::Other(crate::store::Write::Run(run))) => {
+                        crate::store::memory::dropped_run(run);
+                    }
+                    _ => {}
+                }
             }
             Ok(Done::Applied)
         }
