@@ -1,11 +1,14 @@
 //! Persistence: jobs, run history and the guests' kv data.
 //!
-//! [`JobStore`] is the trait the scheduler talks to; [`MemoryJobStore`] and
-//! [`sqlite::SqliteJobStore`] implement it. Every write the scheduler acts on is committed
+//! [`JobStore`] is the trait the scheduler talks to; [`MemoryJobStore`],
+//! [`sqlite::SqliteJobStore`] (one host, the default) and
+//! [`postgres::PostgresJobStore`] implement it with the same semantics
+//! (`tests/tests/store_backends.rs`). Every write the scheduler acts on is committed
 //! before the call returns (a run is started only once its row is durable),
 //! and backends may group concurrent writes into one transaction: that is
 //! how SQLite reaches thousands of recorded runs per second without giving
-//! up that promise.
+//! up that promise. Each backend reports whether it can write now
+//! ([`HealthCell`]); the scheduler holds its fires while it cannot.
 
 mod health;
 pub(crate) mod memory;
