@@ -31,10 +31,10 @@
 //! ## Storage failures
 //! A group that fails because of the storage (disk full, read-only file
 //! system: [`StoreError::Unwritable`]) marks the store unwritable in its
-//! [`HealthCell`]; any group that commits marks it writable. While it is
-//! unwritable and nothing else is written, the writer probes every
-//! [`IDLE_AFTER`] with a one-row write and a checkpoint, so the outage ends
-//! by itself once space returns. SQLite rolls a failed commit back whole,
+//! [`HealthCell`]. While it is unwritable the writer probes every
+//! [`IDLE_AFTER`] (free space, a one-row write and a checkpoint), and only
+//! the probe marks it writable again, so the outage ends by itself once
+//! space returns and does not flap while the disk stays nearly full. SQLite rolls a failed commit back whole,
 //! so nothing half-written is left in the file.
 
 use super::{backend, kv, runs};
@@ -220,6 +220,7 @@ pub(super) fn writer_loop(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let mut last_probe = Instant::now();
     let mut checkpoints = Checkpoints {
         wal,
         last: Instant::now(),
@@ -233,6 +234,7 @@ pub(super) fn writer_loop(
                     checkpoints.idle(&conn);
                 } else {
                     probe(&mut conn, health, &dir);
+                    last_probe = Instant::now();
                 }
                 continue;
             }
@@ -259,6 +261,12 @@ pub(super) fn writer_loop(
         if !cmds.is_empty() {
             let results = apply_group(&mut conn, &cmds);
             note_health(health, &results);
+            // Writes that keep coming (kv, the API) must not keep the
+            // probe from running: it alone ends an outage.
+            if !health.get().is_writable() && last_probe.elapsed() >= IDLE_AFTER {
+                probe(&mut conn, health, &dir);
+                last_probe = Instant::now();
+            }
             for (cmd, result) in cmds.into_iter().zip(results) {
                 answer(cmd, result);
             }
@@ -280,7 +288,10 @@ pub(super) fn writer_loop(
 }
 
 /// Updates the store's health from a group's results: a storage failure
-/// makes it unwritable, any applied command writable.
+/// makes it unwritable. Only the probe makes it writable again: on a full
+/// disk a small write can still fit (into WAL or free pages the file
+/// already has), and taking that for recovery would resume firing only to
+/// fail again, flapping for as long as the disk stays full.
 fn note_health(health: &HealthCell, results: &[Result<Done, StoreError>]) {
     let unwritable = results.iter().find_map(|r| match r {
         Err(StoreError::Unwritable(reason)) => Some(reason),
@@ -288,8 +299,6 @@ fn note_health(health: &HealthCell, results: &[Result<Done, StoreError>]) {
     });
     if let Some(reason) = unwritable {
         health.unwritable(reason);
-    } else if results.iter().any(Result::is_ok) {
-        health.writable();
     }
 }
 
