@@ -53,7 +53,7 @@ const ALL_MAX_ROUNDS: usize = 10_000;
 /// One search evaluates at most this many triggers, however `any` and `all`
 /// nest: each `all` round asks every trigger inside it, so without a
 /// shared budget an `all` inside an `all` multiplied their rounds (a
-/// 300-byte API body kept a search busy for minutes; found by fuzzing).
+/// 300-byte API body kept a search busy for minutes).
 /// Enough for an `all` of ten triggers to use all its rounds.
 const MAX_EVALUATIONS: usize = 10 * ALL_MAX_ROUNDS;
 

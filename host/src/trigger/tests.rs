@@ -269,7 +269,7 @@ fn fuzz_a_jitter_off_the_calendar_is_refused_not_a_panic() {
     assert!(err.to_string().contains("closest fires (1s)"), "{err}");
 }
 
-// Found by reading the code beside the same crash, and confirmed with the
+// Found by reading the code beside that crash, and confirmed with the
 // `trigger_json` target (fuzz/corpus/trigger_json/crash-interval-anchor-
 // overflow.json): an interval without a start is anchored at `now + every`,
 // which panicked past chrono's calendar.
@@ -329,10 +329,11 @@ fn jittered_fires_stay_in_order_across_daylight_saving() {
     );
 }
 
-// Found by the `trigger_json` fuzz target's timeout (fuzz/corpus/
-// trigger_json/slow-nested-all.json): an `all` inside an `all` multiplied
-// their 10,000 rounds, so one next_after took minutes. Now one search
-// evaluates at most MAX_EVALUATIONS triggers, however they nest.
+// Found while fuzzing `trigger_json` (written after reading `all`'s loop,
+// and a timeout for that target: fuzz/corpus/trigger_json/slow-nested-
+// all.json): an `all` inside an `all` multiplied their 10,000 rounds, so
+// one next_after took minutes. Now one search evaluates at most
+// MAX_EVALUATIONS triggers, however they nest.
 #[test]
 fn fuzz_nested_all_is_bounded_not_slow() {
     let inner = r#"{"type":"all","triggers":[{"type":"interval","every":"86400001ms","start":"2026-01-01T00:00:00Z"},{"type":"interval","every":"86400000ms","start":"2026-01-01T00:00:00.5Z"}]}"#;
