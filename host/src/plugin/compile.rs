@@ -169,21 +169,9 @@ impl Compiler {
     /// See [`PluginError`]: unreadable, too large, not a component, over a
     /// compile bound, or not one of our worlds.
     pub async fn load_file(&self, runtime: &Runtime, path: &Path) -> Result<Plugin, PluginError> {
-        let io = |source| PluginError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_PLUGIN_BYTES {
-            return Err(PluginError::TooLarge { size });
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
+        let (name, bytes) = super::read_file(path)?;
         Plugin::check(&bytes)?;
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("plugin")
-            .to_owned();
+        let size = bytes.len() as u64;
         let hash = ContentHash::of(&bytes);
         match self.compile(bytes.into(), &CancellationToken::new()).await {
             Outcome::Compiled(payload) => Plugin::from_compiler_output(

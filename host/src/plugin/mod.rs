@@ -195,6 +195,29 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
+/// A plugin file's name (its file stem) and bytes, refusing a file past
+/// [`MAX_PLUGIN_BYTES`] before reading it.
+///
+/// # Errors
+/// [`PluginError::Io`], [`PluginError::TooLarge`].
+pub(crate) fn read_file(path: &Path) -> Result<(String, Vec<u8>), PluginError> {
+    let io = |source| PluginError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_PLUGIN_BYTES {
+        return Err(PluginError::TooLarge { size });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin")
+        .to_owned();
+    Ok((name, bytes))
+}
+
 impl Plugin {
     /// Loads the plugin at `path`; its name is the file stem.
     ///
@@ -213,20 +236,7 @@ impl Plugin {
         path: &Path,
         cache: Option<&CompileCache>,
     ) -> Result<Self, PluginError> {
-        let io = |source| PluginError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_PLUGIN_BYTES {
-            return Err(PluginError::TooLarge { size });
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("plugin")
-            .to_owned();
+        let (name, bytes) = read_file(path)?;
         Self::load_bytes_cached(runtime, name, &bytes, cache)
     }
 
