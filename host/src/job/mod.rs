@@ -454,6 +454,21 @@ mod tests {
     }
 
     #[test]
+    fn args_survive_the_stores_json_round_trip_exactly() {
+        // Found by the job_json fuzzer: without serde_json's
+        // float_roundtrip, 98646744073709551615 (read as a float) came
+        // back one unit off, and a restart took the jobs file's unchanged
+        // job for a changed one.
+        let s = spec(
+            r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},
+                "args":{"n":0e308,"nested":{"a":[null,true,-0.0,98646744073709551615]}}}"#,
+        );
+        let stored = serde_json::to_string(&s).unwrap_or_else(|e| panic!("{e}"));
+        let back: JobSpec = serde_json::from_str(&stored).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, s, "{stored}");
+    }
+
+    #[test]
     fn defaults_do_not_drop_runs() {
         let s = spec(r#"{"id":"a","plugin":"hello","trigger":{"type":"interval","every":"1m"}}"#);
         assert!(s.coalesce);
