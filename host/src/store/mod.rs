@@ -13,6 +13,7 @@
 mod health;
 pub(crate) mod memory;
 pub mod postgres;
+mod prepared;
 mod records;
 pub mod sqlite;
 

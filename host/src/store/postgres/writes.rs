@@ -3,6 +3,7 @@
 //! can be sent to the server back to back (pipelined) in one transaction.
 
 use super::conn::classify;
+pub(super) use crate::store::prepared::Prepared;
 use crate::store::{JobRecord, KvError, RunRecord, StoreError, Write};
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
@@ -35,55 +36,6 @@ pub(super) enum Cmd {
         key: String,
         reply: KvReply,
     },
-}
-
-/// A write with its JSON already encoded by the caller's task: the writer
-/// is one task, and encoding thousands of run rows a second there would
-/// make it the bottleneck.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "Other is a rare write (next fire, pause, prune) passed through as it came; boxing it buys nothing"
-)]
-pub(super) enum Prepared {
-    Run {
-        run: Box<RunRecord>,
-        outcome: Option<String>,
-        logs: String,
-    },
-    Other(Write),
-}
-
-impl Prepared {
-    /// Encodes a write's JSON.
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] when the run's outcome or logs cannot be
-    /// encoded.
-    pub(super) fn new(w: Write) -> Result<Self, StoreError> {
-        Ok(match w {
-            Write::Run(run) => {
-                let (outcome, logs) = encode(&run)?;
-                Self::Run {
-                    run: Box::new(run),
-                    outcome,
-                    logs,
-                }
-            }
-            other => Self::Other(other),
-        })
-    }
-}
-
-/// A run's outcome and logs as the JSON the `runs` table stores.
-fn encode(run: &RunRecord) -> Result<(Option<String>, String), StoreError> {
-    let json = |e: serde_json::Error| StoreError::Backend(format!("encoding a run: {e}"));
-    let outcome = run
-        .outcome
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(json)?;
-    Ok((outcome, serde_json::to_string(&run.logs).map_err(json)?))
 }
 
 /// What a command that did not fail did.
@@ -357,7 +309,7 @@ fn run_params(r: &RunRecord, outcome: Option<String>, logs: String) -> Params {
 fn other(st: &Statements, w: &Write, i: usize) -> Result<Step, StoreError> {
     let (statement, params): (&Statement, Params) = match w {
         Write::Run(run) => {
-            let (outcome, logs) = encode(run)?;
+            let (outcome, logs) = crate::store::prepared::encode(run)?;
             return Ok(Step {
                 statement: st.run.clone(),
                 params: run_params(run, outcome, logs),

@@ -11,17 +11,6 @@ use crate::store::{
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-/// A run's outcome and logs as the JSON the `runs` table stores.
-pub(super) fn encode(run: &RunRecord) -> Result<(Option<String>, String), StoreError> {
-    let outcome = run
-        .outcome
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(backend)?;
-    Ok((outcome, serde_json::to_string(&run.logs).map_err(backend)?))
-}
-
 pub(super) fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }

@@ -38,7 +38,8 @@
 //! so nothing half-written is left in the file.
 
 use super::{backend, kv, runs};
-use crate::store::{HealthCell, JobRecord, KvError, RunRecord, StoreError, Write};
+pub(super) use crate::store::prepared::Prepared;
+use crate::store::{HealthCell, JobRecord, KvError, StoreError, Write};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use std::path::{Path, PathBuf};
@@ -95,38 +96,6 @@ pub(super) enum Cmd {
     },
     /// Empty the WAL now (clean shutdown).
     Close(Reply),
-}
-
-/// A write with its JSON already encoded, by the caller's task: the writer
-/// is one thread, and encoding thousands of run rows a second there would
-/// make it the bottleneck.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "Other is a rare write (next fire, pause, prune) passed through as it came; boxing it buys nothing"
-)]
-pub(super) enum Prepared {
-    Run {
-        run: Box<RunRecord>,
-        outcome: Option<String>,
-        logs: String,
-    },
-    Other(Write),
-}
-
-impl Prepared {
-    pub(super) fn new(w: Write) -> Result<Self, StoreError> {
-        Ok(match w {
-            Write::Run(run) => {
-                let (outcome, logs) = runs::encode(&run)?;
-                Self::Run {
-                    run: Box::new(run),
-                    outcome,
-                    logs,
-                }
-            }
-            other => Self::Other(other),
-        })
-    }
 }
 
 /// What a command that did not fail did.
@@ -507,7 +476,7 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
 fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
     match w {
         Write::Run(r) => {
-            let (outcome, logs) = runs::encode(r)?;
+            let (outcome, logs) = crate::store::prepared::encode(r)?;
             runs::insert(conn, r, outcome.as_deref(), &logs)?;
         }
         Write::NextRun { job_id, next } => {
