@@ -55,9 +55,16 @@ pub struct JobPage {
     pub offset: usize,
 }
 
+/// A page size from `limit`: 1-1000, 100 when absent.
 pub(super) fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    page_size_or(limit, 100)
+}
+
+/// A page size from `limit`: 1-1000, `default` when absent; 400 naming the
+/// query parameter otherwise.
+pub(super) fn page_size_or(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
     match limit {
-        None => Ok(100),
+        None => Ok(default),
         Some(n @ 1..=1000) => Ok(n),
         Some(n) => Err(ApiError::bad_query(
             "limit",

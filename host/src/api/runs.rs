@@ -8,7 +8,7 @@
 //! history answered 867 MB in 65 s (issue 10).
 
 use super::extract::{Path, Query};
-use super::jobs::page_size;
+use super::jobs::{page_size, page_size_or};
 use super::{ApiError, ApiState};
 use crate::runtime::LogRecord;
 use crate::scheduler::SchedulerError;
@@ -150,16 +150,7 @@ pub(super) async fn logs(
     Path(run_id): Path<String>,
     Query(q): Query<ListLogs>,
 ) -> Result<Json<LogPage>, ApiError> {
-    let limit = match q.limit {
-        None => MAX_LOG_PAGE,
-        Some(n @ 1..=MAX_LOG_PAGE) => n,
-        Some(n) => {
-            return Err(ApiError::bad_query(
-                "limit",
-                format!("limit {n} is out of range 1-{MAX_LOG_PAGE}"),
-            ));
-        }
-    };
+    let limit = page_size_or(q.limit, MAX_LOG_PAGE)?;
     state
         .scheduler
         .store()
