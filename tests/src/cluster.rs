@@ -1,0 +1,969 @@
+//! Several `wasmcron run` processes on one PostgreSQL database, for the
+//! cluster tests: each host with its own folder, log and API port, all
+//! with the same `--db` (directly, or through a [`FreezableProxy`] that
+//! makes one host's network go silent on demand).
+//!
+//! What a test asks of a cluster: who leads (every live host's
+//! `GET /cluster`, which must agree), how long a take-over took, and what
+//! the `runs` table holds (doubles, per-second coverage, runs per host).
+//! Failure messages carry [`Cluster::report`]: every host's view and the
+//! tail of its log.
+//!
+//! Cluster tests start three hosts each, on a machine of two cores: they
+//! run one at a time ([`Cluster::new`] holds a lock for the cluster's
+//! life), so that one test's load does not bend another's timings.
+
+use crate::host::{Host, setup_warm};
+use crate::pg::TestDb;
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Where every cluster test's interval jobs start: a whole second in the
+/// past, so all of them fire on the same whole seconds.
+pub const START: &str = "2020-01-01T00:00:00Z";
+
+/// A jobs file: for each `(prefix, n, extra)`, `n` jobs `PREFIX-000`… of
+/// plugin `hello` every second from [`START`], each with the TOML lines
+/// `extra` (e.g. `coalesce = false`), keeping 1,000 runs of history.
+pub fn jobs_file(groups: &[(&str, usize, &str)]) -> String {
+    let mut file = String::from("version = 1\n");
+    for (prefix, n, extra) in groups {
+        for i in 0..*n {
+            let _ = write!(
+                file,
+                "\n[[jobs]]\nid = \"{prefix}-{i:03}\"\nplugin = \"hello\"\n\
+                 trigger = {{ type = \"interval\", every = \"1s\", start = \"{START}\" }}\n\
+                 keep_runs = 1000\n{extra}\n"
+            );
+        }
+    }
+    file
+}
+
+/// One host as `GET /cluster` describes itself.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct HostId {
+    /// Its id (a UUID, new at each start).
+    pub id: String,
+    /// Its name, as written in `runs.host`.
+    pub name: String,
+}
+
+/// The lease holder as a host sees it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Leader {
+    /// The leader's host id.
+    pub host_id: String,
+    /// The leader's name.
+    pub name: String,
+    /// The fencing term: one more at each change of leader.
+    pub term: i64,
+    /// When the lease runs out unless renewed (RFC 3339).
+    pub expires_at: String,
+}
+
+/// A host's answer to `GET /cluster`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterView {
+    /// `postgres` for these tests.
+    pub backend: String,
+    /// The host answering.
+    pub host: HostId,
+    /// Whether it holds the lease.
+    pub is_leader: bool,
+    /// Who holds the lease, as far as it knows.
+    pub leader: Option<Leader>,
+    /// The lease's time to live.
+    pub lease_ttl_ms: i64,
+}
+
+impl ClusterView {
+    /// `(host_id, term)` of the leader it names.
+    pub fn leader_key(&self) -> Option<(String, i64)> {
+        self.leader.as_ref().map(|l| (l.host_id.clone(), l.term))
+    }
+}
+
+/// One member: its folder (plugins, jobs file, cache, logs), the `--db` it
+/// is given, and the process while it runs.
+#[derive(Debug)]
+struct Node {
+    dir: tempfile::TempDir,
+    db_url: String,
+    host: Option<Host>,
+    api: Option<String>,
+    /// Every log this member wrote, one per start.
+    logs: Vec<PathBuf>,
+}
+
+/// Small HTTP calls with a timeout, from sync tests.
+#[derive(Debug)]
+struct Http {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Http {
+    fn new() -> Self {
+        Self {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for HTTP calls"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
+        self.rt.block_on(async {
+            let mut req = self.client.request(method.clone(), url);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| format!("{method} {url}: {e}"))?;
+            let status = resp.status().as_u16();
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+            Ok((
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            ))
+        })
+    }
+}
+
+/// Cluster tests run one at a time (see the module docs).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Hosts on one fresh PostgreSQL database; every host is killed when this
+/// is dropped, then the database is dropped.
+#[derive(Debug)]
+pub struct Cluster {
+    bin: &'static str,
+    jobs: String,
+    args: Vec<String>,
+    nodes: Vec<Node>,
+    proxies: Vec<FreezableProxy>,
+    http: Http,
+    db: TestDb,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Cluster {
+    /// A cluster with no host yet: a fresh database; every host will get
+    /// the jobs file `jobs` and the extra arguments `args` (e.g.
+    /// `["--lease", "3s"]`).
+    ///
+    /// # Panics
+    /// When PostgreSQL is not reachable.
+    pub fn new(bin: &'static str, jobs: &str, args: &[&str]) -> Self {
+        let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        Self {
+            bin,
+            jobs: jobs.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            nodes: Vec::new(),
+            proxies: Vec::new(),
+            http: Http::new(),
+            db: TestDb::create(),
+            _serial: serial,
+        }
+    }
+
+    /// [`Cluster::new`] with `n` hosts started on the database directly,
+    /// each serving its API.
+    ///
+    /// # Panics
+    /// As [`Cluster::new`] and [`Cluster::add_host`].
+    pub fn start(bin: &'static str, n: usize, jobs: &str, args: &[&str]) -> Self {
+        let mut cluster = Self::new(bin, jobs, args);
+        for _ in 0..n {
+            cluster.add_host();
+        }
+        cluster.check_distinct_names();
+        cluster
+    }
+
+    /// The database all hosts share.
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+
+    /// How many hosts (running or not).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there is no host.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Starts one more host on the database directly; returns its index
+    /// once its API answers.
+    ///
+    /// # Panics
+    /// When it does not start or never serves its API.
+    pub fn add_host(&mut self) -> usize {
+        let url = self.db.url().to_owned();
+        self.add_node(url)
+    }
+
+    /// Starts one more host whose every connection to PostgreSQL passes
+    /// through a [`FreezableProxy`] of its own; returns its index (the
+    /// proxy is [`Cluster::proxy`] of it).
+    ///
+    /// # Panics
+    /// As [`Cluster::add_host`], or when the proxy cannot listen.
+    pub fn add_host_via_proxy(&mut self) -> (usize, &FreezableProxy) {
+        let (server, (before, after)) = split_db_url(self.db.url());
+        let proxy = FreezableProxy::start(&server);
+        let url = format!("{before}127.0.0.1:{}{after}", proxy.port());
+        self.proxies.push(proxy);
+        let i = self.add_node(url);
+        let proxy = self.proxies.last().expect("the proxy just added");
+        (i, proxy)
+    }
+
+    fn add_node(&mut self, db_url: String) -> usize {
+        let dir = setup_warm(&self.jobs, &["hello"]);
+        self.nodes.push(Node {
+            dir,
+            db_url,
+            host: None,
+            api: None,
+            logs: Vec::new(),
+        });
+        let i = self.nodes.len() - 1;
+        self.restart(i);
+        i
+    }
+
+    /// Starts host `i` again (after [`Cluster::kill9`] or
+    /// [`Cluster::sigterm`]) with the same folder, database URL and
+    /// arguments; returns once its API answers.
+    ///
+    /// # Panics
+    /// When it is running, or does not come up.
+    pub fn restart(&mut self, i: usize) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let node = &mut self.nodes[i];
+        assert!(node.host.is_none(), "host {i} is still running");
+        let host = Host::start_with_db_url(self.bin, node.dir.path(), &node.db_url, &args);
+        node.logs.push(host.log_path().to_owned());
+        // A first start may compile with a debug cranelift on a loaded
+        // machine: minutes, at worst. A host that gave up says `error:`.
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let api = loop {
+            let log = host.log();
+            if let Some(addr) = api_addr(&log) {
+                break addr;
+            }
+            assert!(
+                !log.lines().any(|l| l.starts_with("error")) && Instant::now() < deadline,
+                "host {i} did not come up:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        node.host = Some(host);
+        node.api = Some(api);
+    }
+
+    /// Whether host `i` is running (as far as this cluster knows: not
+    /// killed or stopped through it).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].host.is_some()
+    }
+
+    /// The running hosts' indexes.
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.is_running(i))
+            .collect()
+    }
+
+    /// Host `i`'s API base URL (`http://127.0.0.1:PORT`).
+    ///
+    /// # Panics
+    /// When it is not running.
+    pub fn api(&self, i: usize) -> &str {
+        self.nodes[i]
+            .api
+            .as_deref()
+            .unwrap_or_else(|| panic!("host {i} is not running"))
+    }
+
+    /// The proxy in front of the `n`th host started through one.
+    ///
+    /// # Panics
+    /// When there is none.
+    pub fn proxy(&self, n: usize) -> &FreezableProxy {
+        self.proxies
+            .get(n)
+            .unwrap_or_else(|| panic!("no proxy {n}"))
+    }
+
+    /// `kill -9` host `i` (and reap it).
+    ///
+    /// # Panics
+    /// When it is not running.
+    pub fn kill9(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let mut host = node
+            .host
+            .take()
+            .unwrap_or_else(|| panic!("host {i} is not running"));
+        host.kill();
+        node.api = None;
+    }
+
+    /// Sends SIGTERM to host `i` and returns at once (see
+    /// [`Cluster::wait_exit`]).
+    ///
+    /// # Panics
+    /// When it is not running.
+    pub fn sigterm(&self, i: usize) {
+        self.nodes[i]
+            .host
+            .as_ref()
+            .unwrap_or_else(|| panic!("host {i} is not running"))
+            .signal("-TERM");
+    }
+
+    /// Waits (60 s at most) for host `i` to exit after a signal.
+    ///
+    /// # Panics
+    /// When it is not running or does not exit.
+    pub fn wait_exit(&mut self, i: usize) -> std::process::ExitStatus {
+        let node = &mut self.nodes[i];
+        node.api = None;
+        node.host
+            .take()
+            .unwrap_or_else(|| panic!("host {i} is not running"))
+            .wait()
+    }
+
+    /// `GET path` on host `i`.
+    ///
+    /// # Errors
+    /// When the request fails or times out (3 s).
+    pub fn get(&self, i: usize, path: &str) -> Result<(u16, Value), String> {
+        let url = format!("{}{path}", self.api(i));
+        self.http.send(reqwest::Method::GET, &url, None)
+    }
+
+    /// `POST path` with the JSON `body` on host `i`.
+    ///
+    /// # Errors
+    /// When the request fails or times out (3 s).
+    pub fn post(&self, i: usize, path: &str, body: &Value) -> Result<(u16, Value), String> {
+        let url = format!("{}{path}", self.api(i));
+        self.http.send(reqwest::Method::POST, &url, Some(body))
+    }
+
+    /// `DELETE path` on host `i`.
+    ///
+    /// # Errors
+    /// When the request fails or times out (3 s).
+    pub fn delete(&self, i: usize, path: &str) -> Result<(u16, Value), String> {
+        let url = format!("{}{path}", self.api(i));
+        self.http.send(reqwest::Method::DELETE, &url, None)
+    }
+
+    /// Host `i`'s `GET /cluster`.
+    ///
+    /// # Errors
+    /// When it does not answer 200 with the expected JSON.
+    pub fn view(&self, i: usize) -> Result<ClusterView, String> {
+        let (status, body) = self.get(i, "/cluster")?;
+        if status != 200 {
+            return Err(format!("GET /cluster on host {i}: {status} {body}"));
+        }
+        serde_json::from_value(body.clone())
+            .map_err(|e| format!("GET /cluster on host {i}: {e}: {body}"))
+    }
+
+    /// Every running host's name, by index (from `GET /cluster`).
+    ///
+    /// # Panics
+    /// When a host does not answer.
+    pub fn names(&self) -> Vec<(usize, String)> {
+        self.running()
+            .into_iter()
+            .map(|i| match self.view(i) {
+                Ok(v) => (i, v.host.name),
+                Err(e) => panic!("{e}\n{}", self.report()),
+            })
+            .collect()
+    }
+
+    /// Host `i`'s name.
+    ///
+    /// # Panics
+    /// When it does not answer.
+    pub fn name(&self, i: usize) -> String {
+        match self.view(i) {
+            Ok(v) => v.host.name,
+            Err(e) => panic!("{e}\n{}", self.report()),
+        }
+    }
+
+    /// Runs rows say which host ran them by name: hosts on one machine
+    /// must not share one.
+    fn check_distinct_names(&self) {
+        let names = self.names();
+        let mut sorted: Vec<&str> = names.iter().map(|(_, n)| n.as_str()).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            names.len(),
+            "hosts on one machine share a name ({names:?}): runs.host cannot tell them apart\n{}",
+            self.report()
+        );
+    }
+
+    /// The leader among the running hosts, once they agree: exactly one
+    /// says `is_leader`, every one names it (same host id and term), and
+    /// its own id is that host id. Polls up to 30 s (a safety net; tests
+    /// that bound a take-over use [`Cluster::wait_new_leader`]).
+    ///
+    /// # Panics
+    /// When they do not agree in time.
+    pub fn leader(&self) -> (usize, Leader) {
+        self.leader_among(&self.running())
+    }
+
+    /// [`Cluster::leader`] over the hosts `among` only (e.g. leaving out a
+    /// frozen one).
+    ///
+    /// # Panics
+    /// When they do not agree within 30 s.
+    pub fn leader_among(&self, among: &[usize]) -> (usize, Leader) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let views: Vec<_> = among.iter().map(|&i| (i, self.view(i))).collect();
+            match agreed_leader(&views) {
+                Ok(found) => return found,
+                Err(why) => assert!(
+                    Instant::now() < deadline,
+                    "the hosts {among:?} do not agree on one leader: {why}\n{}",
+                    self.report()
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Polls the hosts `among` until one of them says it leads with a
+    /// term above `above_term` (and its own id is the leader's); returns
+    /// it and how long that took from `since`. Gives up at `since +
+    /// within`.
+    ///
+    /// # Errors
+    /// When none did in time: what each host said last.
+    pub fn wait_new_leader(
+        &self,
+        among: &[usize],
+        above_term: i64,
+        since: Instant,
+        within: Duration,
+    ) -> Result<(usize, Leader, Duration), String> {
+        let mut last = Vec::new();
+        loop {
+            last.clear();
+            for &i in among {
+                let view = self.view(i);
+                if let Ok(v) = &view
+                    && v.is_leader
+                    && let Some(l) = &v.leader
+                    && l.term > above_term
+                    && l.host_id == v.host.id
+                {
+                    return Ok((i, l.clone(), since.elapsed()));
+                }
+                last.push((i, view));
+            }
+            if since.elapsed() > within {
+                return Err(format!(
+                    "no host of {among:?} led with a term above {above_term} within {within:?} \
+                     (last views: {last:#?})"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls `check` every 100 ms for up to `limit`.
+    ///
+    /// # Panics
+    /// When it does not hold in time, with [`Cluster::report`].
+    pub fn wait_for(&self, what: &str, limit: Duration, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !check() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {limit:?} waiting for {what}\n{}",
+                self.report()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last `lines` lines of every log host `i` wrote (all starts).
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        let mut out = String::new();
+        for path in &self.nodes[i].logs {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let from = all.len().saturating_sub(lines);
+            let _ = writeln!(
+                out,
+                "--- {} (last {} of {} lines)",
+                path.display(),
+                all.len() - from,
+                all.len()
+            );
+            for line in &all[from..] {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        out
+    }
+
+    /// Lines of host `i`'s logs (every start) that contain `needle`.
+    pub fn log_lines(&self, i: usize, needle: &str) -> Vec<String> {
+        self.nodes[i]
+            .logs
+            .iter()
+            .flat_map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.contains(needle))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// What a failure message needs: each host's `GET /cluster` (running
+    /// ones), the runs per host, and each host's log tail.
+    pub fn report(&self) -> String {
+        let mut out = String::from("==== cluster report\n");
+        for i in 0..self.nodes.len() {
+            let state = if self.is_running(i) {
+                match self.get(i, "/cluster") {
+                    Ok((s, v)) => format!("{s} {v}"),
+                    Err(e) => e,
+                }
+            } else {
+                "not running".to_owned()
+            };
+            let _ = writeln!(out, "host {i} ({}): {state}", self.nodes[i].db_url);
+        }
+        let _ = writeln!(
+            out,
+            "runs per host and status: {}",
+            show(&runs_per_host(&self.db))
+        );
+        for i in 0..self.nodes.len() {
+            let _ = writeln!(out, "==== host {i} log\n{}", self.log_tail(i, 40));
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Hosts first (their Drop kills them), then the proxies, then the
+        // database (dropped WITH FORCE).
+        for node in &mut self.nodes {
+            node.host.take();
+        }
+        self.proxies.clear();
+    }
+}
+
+/// The API's base URL, once a host's JSON log says where it listens.
+fn api_addr(log: &str) -> Option<String> {
+    log.lines().find_map(|line| {
+        let v: Value = serde_json::from_str(line).ok()?;
+        Some(format!("http://{}", v["fields"]["addr"].as_str()?))
+    })
+}
+
+/// The one leader `views` agree on.
+fn agreed_leader(
+    views: &[(usize, Result<ClusterView, String>)],
+) -> Result<(usize, Leader), String> {
+    let mut leaders = Vec::new();
+    let mut named = Vec::new();
+    for (i, view) in views {
+        let v = view.as_ref().map_err(Clone::clone)?;
+        if v.backend != "postgres" {
+            return Err(format!("host {i} says backend {:?}", v.backend));
+        }
+        if v.is_leader {
+            leaders.push((*i, v));
+        }
+        named.push((*i, v.leader_key()));
+    }
+    let [(i, v)] = leaders.as_slice() else {
+        let which: Vec<usize> = leaders.iter().map(|(i, _)| *i).collect();
+        return Err(format!("{} hosts say is_leader: {which:?}", which.len()));
+    };
+    let leader = v
+        .leader
+        .clone()
+        .ok_or_else(|| format!("host {i} says is_leader but names no leader"))?;
+    if leader.host_id != v.host.id {
+        return Err(format!(
+            "host {i} says is_leader but names {} (it is {})",
+            leader.host_id, v.host.id
+        ));
+    }
+    let key = Some((leader.host_id.clone(), leader.term));
+    if let Some((j, other)) = named.iter().find(|(_, k)| *k != key) {
+        return Err(format!(
+            "host {i} leads as {key:?} but host {j} names {other:?}"
+        ));
+    }
+    Ok((*i, leader))
+}
+
+/// `postgres://user@HOST:PORT/db` → (`HOST:PORT`, (`postgres://user@`,
+/// `/db`)).
+fn split_db_url(url: &str) -> (String, (String, String)) {
+    let scheme_end = url.find("://").map_or(0, |p| p + 3);
+    let auth_start = url[scheme_end..]
+        .find('/')
+        .map_or(url.len(), |p| scheme_end + p);
+    let host_start = url[scheme_end..auth_start]
+        .rfind('@')
+        .map_or(scheme_end, |p| scheme_end + p + 1);
+    (
+        url[host_start..auth_start].to_owned(),
+        (url[..host_start].to_owned(), url[auth_start..].to_owned()),
+    )
+}
+
+/// A TCP proxy between one host and PostgreSQL that the test can
+/// [`freeze`](FreezableProxy::freeze): no byte (nor end of stream) moves
+/// in either direction while frozen, yet every socket stays open, so the
+/// host sees a silent network, not a refusal or a reset. Connections
+/// made while frozen are accepted and held too.
+///
+/// One thread accepts; each connection has two threads, one per
+/// direction, that read a chunk, wait while frozen, then write it.
+#[derive(Debug)]
+pub struct FreezableProxy {
+    port: u16,
+    gate: Arc<Gate>,
+    stop: Arc<AtomicBool>,
+    /// Both ends of every connection, to close them when dropped.
+    sockets: Arc<Mutex<Vec<TcpStream>>>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Open or frozen, and a wait for open.
+#[derive(Debug, Default)]
+struct Gate {
+    frozen: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn set(&self, frozen: bool) {
+        *self.frozen.lock().unwrap_or_else(PoisonError::into_inner) = frozen;
+        self.changed.notify_all();
+    }
+
+    fn wait_open(&self) {
+        let mut frozen = self.frozen.lock().unwrap_or_else(PoisonError::into_inner);
+        while *frozen {
+            frozen = self
+                .changed
+                .wait(frozen)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl FreezableProxy {
+    /// Listens on `127.0.0.1:0`, forwarding to `upstream` (`HOST:PORT`).
+    ///
+    /// # Panics
+    /// When it cannot listen or `upstream` does not resolve.
+    pub fn start(upstream: &str) -> Self {
+        let upstream: SocketAddr = upstream
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .unwrap_or_else(|| panic!("cannot resolve {upstream}"));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("the proxy listens");
+        let port = listener.local_addr().expect("the proxy's address").port();
+        let gate = Arc::new(Gate::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let sockets = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = {
+            let (gate, stop, sockets) = (gate.clone(), stop.clone(), sockets.clone());
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(client) = client else { continue };
+                    let Ok(server) = TcpStream::connect(upstream) else {
+                        // PostgreSQL refused: so does the proxy.
+                        continue;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let clones = (
+                        client.try_clone(),
+                        server.try_clone(),
+                        client.try_clone(),
+                        server.try_clone(),
+                    );
+                    let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = clones else {
+                        continue;
+                    };
+                    sockets
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend([c3, s3]);
+                    let g = gate.clone();
+                    std::thread::spawn(move || pump(client, s2, &g));
+                    let g = gate.clone();
+                    std::thread::spawn(move || pump(server, c2, &g));
+                }
+            })
+        };
+        Self {
+            port,
+            gate,
+            stop,
+            sockets,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops moving bytes, both ways, on every connection (existing and
+    /// new), keeping them open.
+    pub fn freeze(&self) {
+        self.gate.set(true);
+    }
+
+    /// Moves bytes again, starting with those held.
+    pub fn thaw(&self) {
+        self.gate.set(false);
+    }
+}
+
+impl Drop for FreezableProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the acceptor so it sees `stop`, then end every connection
+        // (the pumps see it and end) and let held bytes go.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        for s in self
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        self.gate.set(false);
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+    }
+}
+
+/// Copies `from` to `to`, holding each chunk (and the end of the stream)
+/// while the gate is frozen.
+fn pump(mut from: TcpStream, mut to: TcpStream, gate: &Gate) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let read = from.read(&mut buf);
+        gate.wait_open();
+        match read {
+            Ok(0) => {
+                let _ = to.shutdown(Shutdown::Write);
+                return;
+            }
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    let _ = from.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                let _ = to.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
+/// `t` as a SQL timestamptz literal.
+pub fn ts(t: DateTime<Utc>) -> String {
+    format!(
+        "'{}'::timestamptz",
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// `t` rounded down to a whole second.
+pub fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(0)
+}
+
+/// Rows as one line each, for failure messages (at most 60).
+pub fn show(rows: &[Vec<String>]) -> String {
+    let mut out = format!("{} row(s)", rows.len());
+    for row in rows.iter().take(60) {
+        let _ = write!(out, "\n  {}", row.join(" | "));
+    }
+    if rows.len() > 60 {
+        let _ = write!(out, "\n  …");
+    }
+    out
+}
+
+/// Fire rows sharing (job, scheduled_at, attempt): the property under test
+/// is that there are none.
+pub fn doubles(db: &TestDb) -> Vec<Vec<String>> {
+    db.rows(
+        "SELECT job_id, scheduled_at::text, attempt::text, count(*)::text,
+                string_agg(coalesce(host, '-') || ':' || status, ', ')
+           FROM runs WHERE origin = 'fire'
+          GROUP BY job_id, scheduled_at, attempt HAVING count(*) > 1
+          ORDER BY 1, 2, 3",
+    )
+}
+
+/// `(job, second)` pairs in `[from, to]` (whole seconds) where a job whose
+/// id starts with `prefix` has no finished, succeeded fire run.
+pub fn seconds_without_success(
+    db: &TestDb,
+    prefix: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<Vec<String>> {
+    db.rows(&format!(
+        "SELECT j.id, s::text FROM jobs j
+           CROSS JOIN generate_series({}, {}, interval '1 second') s
+          WHERE j.id LIKE '{prefix}%'
+            AND NOT EXISTS (SELECT 1 FROM runs r
+                             WHERE r.job_id = j.id AND r.origin = 'fire' AND r.scheduled_at = s
+                               AND r.status = 'finished' AND r.outcome_kind = 'succeeded')
+          ORDER BY 1, 2",
+        ts(whole_second(from)),
+        ts(whole_second(to))
+    ))
+}
+
+/// For each job whose id starts with `prefix`, every whole second from its
+/// first fire row to its last that does not have exactly one first-attempt
+/// fire row (`job, second, rows`), and fire rows off whole seconds.
+pub fn coverage_faults(db: &TestDb, prefix: &str) -> Vec<Vec<String>> {
+    db.rows(&format!(
+        "WITH span AS (SELECT job_id, min(scheduled_at) lo, max(scheduled_at) hi FROM runs
+                        WHERE origin = 'fire' AND job_id LIKE '{prefix}%' GROUP BY job_id),
+              secs AS (SELECT job_id, s FROM span, generate_series(lo, hi, interval '1 second') s)
+         SELECT secs.job_id, secs.s::text, count(r.run_id)::text || ' row(s)'
+           FROM secs LEFT JOIN runs r ON r.job_id = secs.job_id AND r.scheduled_at = secs.s
+                                     AND r.origin = 'fire' AND r.attempt = 1
+          GROUP BY 1, 2 HAVING count(r.run_id) <> 1
+         UNION ALL
+         SELECT job_id, scheduled_at::text, 'off a whole second' FROM runs
+          WHERE origin = 'fire' AND job_id LIKE '{prefix}%'
+            AND date_trunc('second', scheduled_at) <> scheduled_at
+          ORDER BY 1, 2"
+    ))
+}
+
+/// For jobs whose id starts with `prefix` (with `coalesce = true`): whole
+/// seconds between a job's first and last fire row that have no fire row
+/// and are not preceded by a `missed` row (the one that counts the fires
+/// coalesced away): `job, second, the row before it`.
+pub fn unexplained_gaps(db: &TestDb, prefix: &str) -> Vec<Vec<String>> {
+    db.rows(&format!(
+        "WITH span AS (SELECT job_id, min(scheduled_at) lo, max(scheduled_at) hi FROM runs
+                        WHERE origin = 'fire' AND job_id LIKE '{prefix}%' GROUP BY job_id),
+              secs AS (SELECT job_id, s FROM span, generate_series(lo, hi, interval '1 second') s),
+              missing AS (SELECT job_id, s FROM secs WHERE NOT EXISTS
+                            (SELECT 1 FROM runs r WHERE r.job_id = secs.job_id
+                               AND r.scheduled_at = secs.s AND r.origin = 'fire'))
+         SELECT m.job_id, m.s::text, coalesce(b.scheduled_at::text || ' ' || b.status || ' ' ||
+                                               coalesce(b.note, ''), '(nothing before)')
+           FROM missing m
+           LEFT JOIN LATERAL (SELECT scheduled_at, status, note FROM runs r
+                               WHERE r.job_id = m.job_id AND r.origin = 'fire'
+                                 AND r.scheduled_at < m.s
+                               ORDER BY r.scheduled_at DESC LIMIT 1) b ON true
+          WHERE b.status IS DISTINCT FROM 'missed'
+          ORDER BY 1, 2"
+    ))
+}
+
+/// Fire rows per host (`-` for rows of fires that did not run) and status.
+pub fn runs_per_host(db: &TestDb) -> Vec<Vec<String>> {
+    db.rows(
+        "SELECT coalesce(host, '-'), status, count(*)::text FROM runs WHERE origin = 'fire'
+          GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_db_url_splits_around_its_server() {
+        assert_eq!(
+            split_db_url("postgres://postgres@127.0.0.1:5432/test"),
+            (
+                "127.0.0.1:5432".to_owned(),
+                ("postgres://postgres@".to_owned(), "/test".to_owned())
+            )
+        );
+        assert_eq!(
+            split_db_url("postgres://u:p@db:5433/x?a=b"),
+            (
+                "db:5433".to_owned(),
+                ("postgres://u:p@".to_owned(), "/x?a=b".to_owned())
+            )
+        );
+    }
+}

@@ -1,0 +1,597 @@
+//! Several `wasmcron run` processes sharing one PostgreSQL database
+//! (issue 11): one leader fires, every fire is recorded once, a leader
+//! that dies, stops or goes silent is replaced within its lease, and no
+//! fire is lost or doubled across the change.
+//!
+//! Black-box: real processes, a real database, `GET /cluster` and the
+//! `runs` table. Leases are short (3 s) to keep the tests quick. The
+//! harness is `wasmcron_tests::cluster`.
+
+use chrono::{Duration as Span, Utc};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+use wasmcron_tests::cluster::{
+    Cluster, FreezableProxy, START, coverage_faults, doubles, jobs_file, seconds_without_success,
+    show, ts, unexplained_gaps,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
+
+/// The lease every test's hosts take.
+const LEASE: &str = "3s";
+const TTL: Duration = Duration::from_secs(3);
+
+/// Lines for jobs that must account for every fire with a row of its own:
+/// each missed fire runs late instead of being coalesced away.
+const EVERY_FIRE: &str = "coalesce = false\nmisfire_grace = \"1h\"";
+
+fn span(d: Duration) -> Span {
+    Span::from_std(d).expect("a short duration")
+}
+
+/// No two fire rows for one (job, scheduled_at, attempt).
+fn assert_no_doubles(c: &Cluster) {
+    let doubles = doubles(c.db());
+    assert!(
+        doubles.is_empty(),
+        "fires recorded more than once (job | scheduled_at | attempt | rows | host:status): {}\n{}",
+        show(&doubles),
+        c.report()
+    );
+}
+
+/// Every whole second of each job `prefix-*` from its first fire to its
+/// last has exactly one first-attempt fire row.
+fn assert_every_fire_once(c: &Cluster, prefix: &str) {
+    let faults = coverage_faults(c.db(), prefix);
+    assert!(
+        faults.is_empty(),
+        "seconds of {prefix}-* jobs without exactly one fire row (job | second | rows): {}\n\
+         fire rows around them:\n{}\n{}",
+        show(&faults),
+        rows_around(c, &faults),
+        c.report()
+    );
+}
+
+/// The fire rows of the first faulty job within 3 s of its first fault.
+fn rows_around(c: &Cluster, faults: &[Vec<String>]) -> String {
+    let Some(first) = faults.first() else {
+        return String::new();
+    };
+    show(&c.db().rows(&format!(
+        "SELECT job_id, scheduled_at::text, attempt::text, status, coalesce(host, '-'),
+                coalesce(note, '')
+           FROM runs WHERE origin = 'fire' AND job_id = '{}'
+            AND scheduled_at BETWEEN '{}'::timestamptz - interval '3 s'
+                                 AND '{}'::timestamptz + interval '3 s'
+          ORDER BY scheduled_at, attempt",
+        first[0], first[1], first[1]
+    )))
+}
+
+/// How many jobs `prefix-*` have at least `n` finished fire runs scheduled
+/// at or after `since`.
+fn jobs_with_finished(c: &Cluster, prefix: &str, n: i64, since: chrono::DateTime<Utc>) -> i64 {
+    c.db().count(&format!(
+        "SELECT count(*) FROM (SELECT job_id FROM runs
+           WHERE origin = 'fire' AND status = 'finished' AND job_id LIKE '{prefix}-%'
+             AND scheduled_at >= {}
+           GROUP BY job_id HAVING count(*) >= {n}) j",
+        ts(since)
+    ))
+}
+
+fn long_ago() -> chrono::DateTime<Utc> {
+    chrono::DateTime::parse_from_rfc3339(START)
+        .expect("START is RFC 3339")
+        .to_utc()
+}
+
+#[test]
+fn the_freezable_proxy_holds_bytes_while_frozen_and_passes_them_on_thaw() {
+    let server = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let addr = server.local_addr().expect("addr").to_string();
+    let echo = std::thread::spawn(move || {
+        let (mut s, _) = server.accept().expect("accept");
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).expect("read");
+        s.write_all(&buf).expect("echo");
+    });
+    let proxy = FreezableProxy::start(&addr);
+    let mut c = TcpStream::connect(("127.0.0.1", proxy.port())).expect("connect");
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    proxy.freeze();
+    c.write_all(b"hello").expect("write");
+    let mut buf = [0u8; 5];
+    assert!(c.read(&mut buf).is_err(), "bytes moved while frozen");
+    proxy.thaw();
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    c.read_exact(&mut buf).expect("the held bytes arrive");
+    assert_eq!(&buf, b"hello");
+    echo.join().expect("echo server");
+}
+
+#[test]
+fn three_hosts_elect_one_leader_that_runs_every_fire_once() {
+    const JOBS: i64 = 100;
+    let c = Cluster::start(
+        BIN,
+        3,
+        &jobs_file(&[("tick", 100, "")]),
+        &["--lease", LEASE],
+    );
+    let db = c.db();
+    let (leader, lease) = c.leader();
+    let leader_name = c.name(leader);
+    c.wait_for(
+        "a finished fire of every job",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "tick", 1, long_ago()) == JOBS,
+    );
+    let from = Utc::now() + Span::seconds(2);
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_secs(3));
+        let (now, l) = c.leader();
+        assert_eq!(
+            (now, &l.host_id, l.term),
+            (leader, &lease.host_id, lease.term),
+            "the leader changed with every host up\n{}",
+            c.report()
+        );
+    }
+    let to = Utc::now() - Span::seconds(3);
+    c.wait_for(
+        "the window's runs to finish",
+        Duration::from_secs(60),
+        || {
+            db.count(&format!(
+                "SELECT count(*) FROM runs WHERE origin = 'fire'
+                  AND status IN ('pending', 'running') AND scheduled_at <= {}",
+                ts(to)
+            )) == 0
+        },
+    );
+
+    assert_no_doubles(&c);
+    let missing = seconds_without_success(db, "tick-", from, to);
+    assert!(
+        missing.is_empty(),
+        "seconds from {from} to {to} where a job has no finished, succeeded fire run \
+         (job | second): {}\nfire rows that are not finished: {}\n{}",
+        show(&missing),
+        show(&db.rows(&format!(
+            "SELECT job_id, scheduled_at::text, status, coalesce(outcome_kind, '-'),
+                    coalesce(host, '-'), coalesce(note, '')
+               FROM runs WHERE origin = 'fire' AND status <> 'finished'
+                AND scheduled_at BETWEEN {} AND {} ORDER BY 2, 1",
+            ts(from),
+            ts(to)
+        ))),
+        c.report()
+    );
+    let elsewhere = db.rows(&format!(
+        "SELECT job_id, scheduled_at::text, status, coalesce(host, '(null)') FROM runs
+          WHERE origin = 'fire'
+            AND ((host IS NOT NULL AND host <> '{leader_name}')
+                 OR (host IS NULL AND status IN ('running', 'finished', 'interrupted')))
+          ORDER BY 2, 1"
+    ));
+    assert!(
+        elsewhere.is_empty(),
+        "fire runs not run by the leader {leader_name} (job | scheduled_at | status | host): {}\n{}",
+        show(&elsewhere),
+        c.report()
+    );
+}
+
+#[test]
+fn a_killed_leader_is_replaced_within_its_lease_and_no_fire_is_lost() {
+    let jobs = 20;
+    let mut c = Cluster::start(
+        BIN,
+        3,
+        &jobs_file(&[("keep", jobs, EVERY_FIRE)]),
+        &["--lease", LEASE],
+    );
+    let (old, lease) = c.leader();
+    c.wait_for(
+        "three finished fires of every job",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "keep", 3, long_ago()) == jobs as i64,
+    );
+
+    c.kill9(old);
+    let killed = Instant::now();
+    let survivors = c.running();
+    let (new, l, took) = c
+        .wait_new_leader(&survivors, lease.term, killed, TTL + Duration::from_secs(2))
+        .unwrap_or_else(|e| {
+            panic!(
+                "after kill -9 of the leader (host {old}, term {}): {e}\n{}",
+                lease.term,
+                c.report()
+            )
+        });
+    eprintln!("host {new} leads (term {}) {took:?} after the kill", l.term);
+    assert_eq!(
+        l.term,
+        lease.term + 1,
+        "a new leader's term is the old one's plus one\n{}",
+        c.report()
+    );
+    let (agreed, _) = c.leader();
+    assert_eq!(agreed, new, "the survivors agree on the new leader");
+
+    // The new leader fires (catching up the gap), then some more.
+    let after = Utc::now() + Span::seconds(2);
+    c.wait_for(
+        "two finished fires of every job after the take-over",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "keep", 2, after) == jobs as i64,
+    );
+    assert_no_doubles(&c);
+    assert_every_fire_once(&c, "keep-");
+    let left = c.db().rows(
+        "SELECT job_id, scheduled_at::text, status, coalesce(host, '-') FROM runs
+          WHERE status IN ('pending', 'running') ORDER BY 2, 1",
+    );
+    eprintln!("rows still pending or running: {}", show(&left));
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_hands_over_at_once() {
+    let jobs = 10;
+    let mut c = Cluster::start(
+        BIN,
+        3,
+        &jobs_file(&[("keep", jobs, EVERY_FIRE)]),
+        &["--lease", LEASE],
+    );
+    let (old, lease) = c.leader();
+    c.wait_for(
+        "three finished fires of every job",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "keep", 3, long_ago()) == jobs as i64,
+    );
+
+    let survivors: Vec<usize> = c.running().into_iter().filter(|&i| i != old).collect();
+    c.sigterm(old);
+    let stopped = Instant::now();
+    let taken = c.wait_new_leader(&survivors, lease.term, stopped, Duration::from_secs(2));
+    let (new, l, took) = taken.unwrap_or_else(|e| {
+        panic!(
+            "after SIGTERM to the leader (host {old}, term {}): {e}\n{}",
+            lease.term,
+            c.report()
+        )
+    });
+    eprintln!("host {new} leads (term {}) {took:?} after SIGTERM", l.term);
+    let status = c.wait_exit(old);
+    assert!(
+        status.success(),
+        "the old leader exited {status}\n{}",
+        c.report()
+    );
+    let (agreed, _) = c.leader();
+    assert_eq!(agreed, new, "the survivors agree on the new leader");
+
+    let after = Utc::now() + Span::seconds(1);
+    c.wait_for(
+        "two finished fires of every job after the hand-over",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "keep", 2, after) == jobs as i64,
+    );
+    assert_no_doubles(&c);
+    assert_every_fire_once(&c, "keep-");
+}
+
+#[test]
+fn a_leader_cut_off_from_the_database_stops_firing_before_its_lease_can_pass() {
+    let jobs = 10;
+    let mut c = Cluster::new(
+        BIN,
+        &jobs_file(&[("keep", jobs, EVERY_FIRE)]),
+        &["--lease", LEASE],
+    );
+    let (a, _) = c.add_host_via_proxy();
+    let (first, _) = c.leader();
+    assert_eq!(first, a, "the only host leads");
+    let b = c.add_host();
+    let d = c.add_host();
+    let (leader, lease) = c.leader();
+    assert_eq!(
+        leader,
+        a,
+        "hosts that join follow the leader\n{}",
+        c.report()
+    );
+    let names = c.names();
+    let a_name = c.name(a);
+    assert_eq!(
+        names.iter().filter(|(_, n)| *n == a_name).count(),
+        1,
+        "hosts share a name: {names:?}"
+    );
+    c.wait_for(
+        "three finished fires of every job",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "keep", 3, long_ago()) == jobs as i64,
+    );
+
+    c.proxy(0).freeze();
+    let frozen = Instant::now();
+    let frozen_at = Utc::now();
+    let (new, l, took) = c
+        .wait_new_leader(&[b, d], lease.term, frozen, TTL + Duration::from_secs(2))
+        .unwrap_or_else(|e| {
+            panic!(
+                "after the leader's database connections went silent: {e}\n{}",
+                c.report()
+            )
+        });
+    eprintln!(
+        "host {new} leads (term {}) {took:?} after the freeze",
+        l.term
+    );
+    let fenced = frozen_at + span(TTL);
+    let late = |c: &Cluster| {
+        c.db().rows(&format!(
+            "SELECT job_id, scheduled_at::text, status, run_id FROM runs
+              WHERE host = '{a_name}' AND scheduled_at >= {} ORDER BY 2, 1",
+            ts(fenced)
+        ))
+    };
+    // The new leader fires for a while; the old one is still cut off.
+    let after = Utc::now() + Span::seconds(1);
+    c.wait_for(
+        "two finished fires of every job on the new leader",
+        Duration::from_secs(30),
+        || jobs_with_finished(&c, "keep", 2, after) == jobs as i64,
+    );
+    let rows = late(&c);
+    assert!(
+        rows.is_empty(),
+        "the cut-off leader {a_name} ran fires due after its lease could have passed \
+         (frozen at {frozen_at}, lease {TTL:?}): {}\n{}",
+        show(&rows),
+        c.report()
+    );
+
+    c.proxy(0).thaw();
+    let thawed = Instant::now();
+    let back = loop {
+        let views = (c.view(a), c.view(new));
+        if let (Ok(va), Ok(vn)) = &views
+            && !va.is_leader
+            && va.leader_key().is_some()
+            && va.leader_key() == vn.leader_key()
+        {
+            break thawed.elapsed();
+        }
+        assert!(
+            thawed.elapsed() < Duration::from_secs(10),
+            "10 s after the thaw the old leader does not follow the new one: {views:#?}\n{}",
+            c.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("the old leader follows {back:?} after the thaw");
+    let (agreed, _) = c.leader();
+    assert_eq!(agreed, new, "all three agree on the new leader");
+    // Whatever the old leader held while cut off has been written by now.
+    std::thread::sleep(Duration::from_secs(2));
+    let rows = late(&c);
+    assert!(
+        rows.is_empty(),
+        "after the thaw, the old leader {a_name} recorded runs of fires due after its lease \
+         could have passed (frozen at {frozen_at}, lease {TTL:?}): {}\n{}",
+        show(&rows),
+        c.report()
+    );
+    assert_no_doubles(&c);
+    assert_every_fire_once(&c, "keep-");
+}
+
+#[test]
+fn jobs_changed_through_a_follower_are_honoured_by_the_leader() {
+    let c = Cluster::start(BIN, 3, "version = 1\n", &["--lease", LEASE]);
+    let (leader, _) = c.leader();
+    let followers: Vec<usize> = c.running().into_iter().filter(|&i| i != leader).collect();
+    let (f1, f2) = (followers[0], followers[1]);
+    let db = c.db();
+    let fires_after = |since: chrono::DateTime<Utc>, finished: bool| {
+        db.count(&format!(
+            "SELECT count(*) FROM runs WHERE job_id = 'added' AND origin = 'fire'
+                AND scheduled_at > {} {}",
+            ts(since),
+            if finished {
+                "AND status = 'finished'"
+            } else {
+                ""
+            }
+        ))
+    };
+    let rows = || {
+        show(&db.rows(
+            "SELECT scheduled_at::text, status, coalesce(host, '-') FROM runs
+              WHERE job_id = 'added' ORDER BY 1",
+        ))
+    };
+    let call = |what: &str, r: Result<(u16, serde_json::Value), String>, want: u16| {
+        let (status, body) = r.unwrap_or_else(|e| panic!("{what}: {e}\n{}", c.report()));
+        assert_eq!(status, want, "{what}: {body}\n{}", c.report());
+    };
+
+    // Added through one follower: the leader runs it.
+    call(
+        "POST /jobs on a follower",
+        c.post(
+            f1,
+            "/jobs",
+            &json!({"id": "added", "plugin": "hello", "keep_runs": 1000,
+                    "trigger": {"type": "interval", "every": "1s", "start": START}}),
+        ),
+        201,
+    );
+    let added = Utc::now();
+    let since = Instant::now();
+    c.wait_for(
+        "a finished fire of the added job within 3 s",
+        Duration::from_secs(3),
+        || fires_after(added - Span::seconds(1), true) >= 1,
+    );
+    eprintln!("the added job ran {:?} after POST /jobs", since.elapsed());
+    let ran_on = db.strings("SELECT DISTINCT host FROM runs WHERE job_id = 'added'");
+    assert_eq!(
+        ran_on,
+        [c.name(leader)],
+        "the leader runs the added job: {}",
+        rows()
+    );
+
+    // Paused through the other follower: no fire a second after.
+    call(
+        "POST /jobs/added/pause on a follower",
+        c.post(f2, "/jobs/added/pause", &json!({})),
+        200,
+    );
+    let paused = Utc::now();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        fires_after(paused + Span::seconds(1), false),
+        0,
+        "fires of the job more than 1 s after it was paused at {paused}: {}\n{}",
+        rows(),
+        c.report()
+    );
+
+    // Resumed through the first: it runs again.
+    call(
+        "POST /jobs/added/resume on a follower",
+        c.post(f1, "/jobs/added/resume", &json!({})),
+        200,
+    );
+    let resumed = Utc::now();
+    c.wait_for(
+        "a finished fire of the resumed job within 3 s",
+        Duration::from_secs(3),
+        || fires_after(resumed, true) >= 1,
+    );
+
+    // Deleted through the second: gone on the leader, no more fires.
+    call(
+        "DELETE /jobs/added on a follower",
+        c.delete(f2, "/jobs/added"),
+        204,
+    );
+    let deleted = Utc::now();
+    c.wait_for(
+        "the leader to forget the deleted job within 2 s",
+        Duration::from_secs(2),
+        || matches!(c.get(leader, "/jobs/added"), Ok((404, _))),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        fires_after(deleted + Span::seconds(1), false),
+        0,
+        "fires of the job more than 1 s after it was deleted at {deleted}: {}\n{}",
+        rows(),
+        c.report()
+    );
+    assert_no_doubles(&c);
+}
+
+#[test]
+fn a_cluster_stopped_and_started_again_resumes_and_accounts_for_the_stopped_fires() {
+    let (keep, merge) = (5, 5);
+    let mut c = Cluster::start(
+        BIN,
+        3,
+        &jobs_file(&[("keep", keep, EVERY_FIRE), ("merge", merge, "")]),
+        &["--lease", LEASE],
+    );
+    let (_, lease) = c.leader();
+    c.wait_for(
+        "three finished fires of every job",
+        Duration::from_secs(60),
+        || {
+            jobs_with_finished(&c, "keep", 3, long_ago()) == keep as i64
+                && jobs_with_finished(&c, "merge", 3, long_ago()) == merge as i64
+        },
+    );
+
+    let stopping = Utc::now();
+    for i in c.running() {
+        c.sigterm(i);
+    }
+    for i in 0..c.len() {
+        let status = c.wait_exit(i);
+        assert!(status.success(), "host {i} exited {status}\n{}", c.report());
+    }
+    let in_flight = c
+        .db()
+        .rows("SELECT job_id, scheduled_at::text, status FROM runs WHERE status IN ('pending', 'running')");
+    assert!(
+        in_flight.is_empty(),
+        "a clean stop leaves no run in flight: {}\n{}",
+        show(&in_flight),
+        c.report()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+
+    for i in 0..c.len() {
+        c.restart(i);
+    }
+    let restarted = Utc::now();
+    let (_, again) = c.leader();
+    assert!(
+        again.term > lease.term,
+        "the leader after the restart has term {} (before: {})",
+        again.term,
+        lease.term
+    );
+    let after = restarted + Span::seconds(1);
+    c.wait_for(
+        "two finished fires of every job after the restart",
+        Duration::from_secs(60),
+        || {
+            jobs_with_finished(&c, "keep", 2, after) == keep as i64
+                && jobs_with_finished(&c, "merge", 2, after) == merge as i64
+        },
+    );
+
+    assert_no_doubles(&c);
+    // coalesce = false: every stopped second ran, late.
+    assert_every_fire_once(&c, "keep-");
+    // coalesce = true: the stopped seconds are one run and one `missed`
+    // row counting the rest.
+    let gaps = unexplained_gaps(c.db(), "merge-");
+    assert!(
+        gaps.is_empty(),
+        "seconds of merge-* jobs with no fire row and no missed row before them \
+         (job | second | row before): {}\n{}",
+        show(&gaps),
+        c.report()
+    );
+    let unaccounted = c.db().rows(&format!(
+        "SELECT j.id FROM jobs j WHERE j.id LIKE 'merge-%' AND NOT EXISTS
+           (SELECT 1 FROM runs r WHERE r.job_id = j.id AND r.origin = 'fire'
+               AND r.status = 'missed' AND r.scheduled_at BETWEEN {} AND {})
+          ORDER BY 1",
+        ts(stopping - Span::seconds(1)),
+        ts(restarted)
+    ));
+    assert!(
+        unaccounted.is_empty(),
+        "merge-* jobs with no missed row for the fires while stopped ({stopping} to \
+         {restarted}): {}\n{}",
+        show(&unaccounted),
+        c.report()
+    );
+}
