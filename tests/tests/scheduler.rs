@@ -496,9 +496,12 @@ impl JobStore for FillableStore {
         self.check()?;
         self.inner.delete_job(id).await
     }
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(&self, batch: Vec<Write>) -> Result<wasmcron::store::Written, StoreError> {
         self.check()?;
         self.inner.write(batch).await
+    }
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.inner.job(id).await
     }
     async fn runs(
         &self,

@@ -14,7 +14,8 @@ use wasmcron::job::JobSpec;
 use wasmcron::runtime::{LogLevel, LogRecord, LogSource, Outcome};
 use wasmcron::store::postgres::PostgresJobStore;
 use wasmcron::store::{
-    JobRecord, KvError, RUN_PAGE_BYTES, RunRecord, RunStatus, RunSummary, StoreError, Write,
+    JobRecord, JobStore, KvError, RUN_PAGE_BYTES, RunOrigin, RunRecord, RunStatus, RunSummary,
+    StoreError, Write,
 };
 use wasmcron_tests::backends;
 use wasmcron_tests::stores::{Backend, TestStore};
@@ -427,7 +428,246 @@ async fn sub_millisecond_times_read_back_as_whole_milliseconds(db: TestStore) {
 }
 backends!(sub_millisecond_times_read_back_as_whole_milliseconds: sqlite, postgres);
 
+/// A fire of job `a` from `from` to `next` with one row per `(at, id)`.
+fn fire(from: i64, next: i64, rows: &[(i64, &str)]) -> Write {
+    Write::Fire {
+        job_id: "a".into(),
+        incarnation: String::new(),
+        from: from_ms(from),
+        next: Some(from_ms(next)),
+        runs: rows
+            .iter()
+            .map(|(at, id)| RunRecord {
+                run_id: (*id).into(),
+                ..RunRecord::pending("a", from_ms(*at), from_ms(*at), 1)
+            })
+            .collect(),
+    }
+}
+
+const T1: i64 = 1_700_000_060_000;
+const T2: i64 = 1_700_000_120_000;
+const T3: i64 = 1_700_000_180_000;
+
+async fn a_fire_is_a_compare_and_set_and_its_rows_are_recorded_once(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let written = store
+        .write(vec![fire(T1, T2, &[(T1, "r1")])])
+        .await
+        .unwrap();
+    assert!(written.all(), "{written:?}");
+    let job = store.job("a").await.unwrap().unwrap();
+    assert_eq!(job.next_run_time, Some(from_ms(T2)));
+
+    // The same fire again (a second host, a retaken batch): the schedule
+    // has moved on, so nothing of it is written.
+    let written = store
+        .write(vec![fire(T1, T2, &[(T1, "r1-again")])])
+        .await
+        .unwrap();
+    assert_eq!(written.stale, vec!["a".to_owned()]);
+    assert!(written.refused.contains("r1-again"), "{written:?}");
+    assert!(store.run("r1-again").await.unwrap().is_none());
+
+    // A fire whose compare-and-set holds but one of whose rows repeats a
+    // fire already recorded: the schedule moves, the repeat is refused by
+    // its fire key, the new row goes in.
+    let written = store
+        .write(vec![fire(T2, T3, &[(T1, "r1-dup"), (T2, "r2")])])
+        .await
+        .unwrap();
+    assert!(written.stale.is_empty(), "{written:?}");
+    assert_eq!(
+        written.refused,
+        std::iter::once("r1-dup".to_owned()).collect()
+    );
+    assert!(store.run("r2").await.unwrap().is_some());
+    assert!(store.run("r1-dup").await.unwrap().is_none());
+    let job = store.job("a").await.unwrap().unwrap();
+    assert_eq!(job.next_run_time, Some(from_ms(T3)));
+    let runs = store.runs("a", 10, 0).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r.origin == RunOrigin::Fire));
+
+    // A deleted job's fire is stale too.
+    store.delete_job("a").await.unwrap();
+    let written = store
+        .write(vec![fire(T3, T3 + 60_000, &[(T3, "r3")])])
+        .await
+        .unwrap();
+    assert_eq!(written.stale, vec!["a".to_owned()]);
+}
+backends!(a_fire_is_a_compare_and_set_and_its_rows_are_recorded_once: memory, sqlite, postgres);
+
+async fn manual_runs_may_share_a_fire_key_and_keep_their_origin_and_host(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let written = store
+        .write(vec![fire(T1, T2, &[(T1, "fire")])])
+        .await
+        .unwrap();
+    assert!(written.all());
+    // A replay shares its original's scheduled_at and attempt.
+    let replay = RunRecord {
+        run_id: "replay".into(),
+        origin: RunOrigin::Manual,
+        host: Some("host-b".into()),
+        ..RunRecord::pending("a", from_ms(T1), from_ms(T1), 1)
+    };
+    store.write(vec![Write::Run(replay)]).await.unwrap();
+    let back = store.run("replay").await.unwrap().unwrap();
+    assert_eq!(back.origin, RunOrigin::Manual);
+    assert_eq!(back.host.as_deref(), Some("host-b"));
+    let summary = store.run_summary("fire").await.unwrap().unwrap();
+    assert_eq!(summary.origin, RunOrigin::Fire);
+    // A fire row written as a run (a retry's row) may not take a fire key
+    // that another run holds.
+    let clash = RunRecord {
+        run_id: "clash".into(),
+        ..RunRecord::pending("a", from_ms(T1), from_ms(T1), 1)
+    };
+    let result = store.write(vec![Write::Run(clash)]).await;
+    let kept = store.run("fire").await.unwrap();
+    assert!(
+        result.is_err() || store.run("clash").await.unwrap().is_none(),
+        "a second fire row for one fire was recorded: {result:?}"
+    );
+    assert!(kept.is_some(), "the first fire row was replaced");
+}
+backends!(manual_runs_may_share_a_fire_key_and_keep_their_origin_and_host: memory, sqlite, postgres);
+
 // PostgreSQL's own.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_two_hosts_firing_the_same_fires_at_once_record_each_once() {
+    // Two stores on one database race to record the same fires (as two
+    // leaders would in a split brain without the lease): the
+    // compare-and-set lets exactly one of each through.
+    let db = TestStore::new(Backend::Postgres);
+    let url = db.pg().unwrap().url().to_owned();
+    let a = Arc::new(PostgresJobStore::connect(&url).await.unwrap());
+    let b = Arc::new(PostgresJobStore::connect(&url).await.unwrap());
+    let jobs = 40;
+    for j in 0..jobs {
+        let mut job = record(&format!("j{j}"));
+        job.next_run_time = Some(from_ms(T1));
+        a.insert_job(&job, false).await.unwrap();
+    }
+    let host = |store: Arc<PostgresJobStore>, tag: &'static str| {
+        tokio::spawn(async move {
+            let mut recorded = 0;
+            for step in 0..10i64 {
+                let from = T1 + step * 60_000;
+                let batch = (0..jobs)
+                    .map(|j| Write::Fire {
+                        job_id: format!("j{j}"),
+                        incarnation: String::new(),
+                        from: from_ms(from),
+                        next: Some(from_ms(from + 60_000)),
+                        runs: vec![RunRecord {
+                            run_id: format!("{tag}-{j}-{step}"),
+                            ..RunRecord::pending(&format!("j{j}"), from_ms(from), from_ms(from), 1)
+                        }],
+                    })
+                    .collect();
+                let written = store.write(batch).await.unwrap();
+                recorded += jobs - written.stale.len();
+            }
+            recorded
+        })
+    };
+    let (ra, rb) = (host(a.clone(), "a"), host(b.clone(), "b"));
+    let total = ra.await.unwrap() + rb.await.unwrap();
+    let rows = db.count("SELECT count(*) FROM runs");
+    let doubles = db.count(
+        "SELECT count(*) FROM (SELECT 1 FROM runs GROUP BY job_id, scheduled_at, attempt
+                                HAVING count(*) > 1) d",
+    );
+    assert_eq!(doubles, 0, "fires recorded twice");
+    assert_eq!(rows, i64::try_from(total).unwrap(), "reported vs rows");
+    // Each host tries every fire in order, and a fire is stale for one
+    // only because the other recorded it: every fire once, none twice.
+    assert_eq!(rows, i64::try_from(jobs * 10).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_only_the_lease_holder_can_record_fires_and_release_hands_over() {
+    use std::time::Duration;
+    use wasmcron::store::postgres::LeaseSettings;
+    let db = TestStore::new(Backend::Postgres);
+    let url = db.pg().unwrap().url().to_owned();
+    let settings = |name: &str| LeaseSettings {
+        ttl: Duration::from_secs(3),
+        host_id: wasmcron::store::new_run_id(),
+        host_name: name.into(),
+    };
+    let mut a = PostgresJobStore::connect(&url).await.unwrap();
+    a.start_lease(settings("a"));
+    let a = Arc::new(a);
+    let mut leads_a = a.leadership().subscribe();
+    tokio::time::timeout(Duration::from_secs(5), leads_a.wait_for(|l| l.is_leader()))
+        .await
+        .expect("a leads within 5 s")
+        .unwrap();
+    let mut b = PostgresJobStore::connect(&url).await.unwrap();
+    b.start_lease(settings("b"));
+    let b = Arc::new(b);
+    // b sees a as the leader and is not one.
+    let mut follows_b = b.leadership().subscribe();
+    let seen = tokio::time::timeout(
+        Duration::from_secs(5),
+        follows_b.wait_for(|l| l.leader().is_some_and(|i| i.name == "a")),
+    )
+    .await
+    .expect("b sees a lead")
+    .unwrap()
+    .clone();
+    assert!(!seen.is_leader());
+    let term_a = a.leadership().get().term().unwrap();
+
+    let mut job = record("a");
+    job.next_run_time = Some(from_ms(T1));
+    a.insert_job(&job, false).await.unwrap();
+    let err = b
+        .write(vec![fire(T1, T2, &[(T1, "from-b")])])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err:?}");
+    assert!(
+        a.write(vec![fire(T1, T2, &[(T1, "from-a")])])
+            .await
+            .unwrap()
+            .all()
+    );
+
+    // a shuts down cleanly: b takes over at once, with a higher term.
+    let released = std::time::Instant::now();
+    a.release_lease().await;
+    tokio::time::timeout(
+        Duration::from_secs(3),
+        follows_b.wait_for(|l| l.is_leader()),
+    )
+    .await
+    .expect("b leads within 3 s of the release")
+    .unwrap();
+    assert!(released.elapsed() < Duration::from_secs(3));
+    let term_b = b.leadership().get().term().unwrap();
+    assert!(term_b > term_a, "term {term_b} after {term_a}");
+    let err = a
+        .write(vec![fire(T2, T3, &[(T2, "late-a")])])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err:?}");
+    assert!(
+        b.write(vec![fire(T2, T3, &[(T2, "from-b2")])])
+            .await
+            .unwrap()
+            .all()
+    );
+    assert_eq!(db.count("SELECT count(*) FROM runs"), 2);
+    b.release_lease().await;
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_a_database_from_a_newer_version_is_refused() {

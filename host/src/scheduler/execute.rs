@@ -83,9 +83,10 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
     run.status = RunStatus::Running;
     run.started_at = Some(started);
     run.plugin_hash = Some(plugin.hash().as_str().to_owned());
+    run.host = Some(inner.config.host_name.clone());
     // A run is started only once that is on record.
     match inner.store.write(vec![Write::Run(run.clone())]).await {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(StoreError::Unwritable(reason)) => {
             // The storage failed: the run goes back on the queue, pending
             // as its row still says, keeping its slot; the timer takes it
@@ -236,6 +237,7 @@ pub(super) async fn finish(
             // A retry runs with the args of the attempt it retries.
             RunRecord {
                 args: run.args.clone(),
+                origin: run.origin,
                 ..RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
                     .of(&run.incarnation)
             }
@@ -329,7 +331,7 @@ async fn record_result(
                 .collect()
         });
         match inner.store.write(writes).await {
-            Ok(()) => return,
+            Ok(_) => return,
             Err(StoreError::Unwritable(reason)) if !inner.stop_firing.is_cancelled() => {
                 tracing::warn!(job = %run.job_id, run = %run.run_id, reason, "could not record run result; trying again when the store can be written");
                 let mut health = inner.store.health().subscribe();

@@ -96,10 +96,12 @@ fn take_due(inner: &Inner, now: DateTime<Utc>) -> Taken {
     (due, state.queue.peek_at())
 }
 
-/// What one wake-up decided, to be committed in one write.
+/// What one job's fire decided: its rows (runs and records of fires that
+/// did not run, all of origin `fire`), the runs among them to start, and
+/// the events to publish once it is recorded.
 #[derive(Default)]
 struct Plan {
-    writes: Vec<Write>,
+    rows: Vec<RunRecord>,
     starts: Vec<RunRecord>,
     events: Vec<Event>,
 }
@@ -120,6 +122,7 @@ struct Fired {
 /// committed (with a worker permit when one was free).
 struct Batch {
     writes: Vec<Write>,
+    /// Published once committed, but not those of runs the store refused.
     events: Vec<Event>,
     started: Vec<(RunRecord, Option<OwnedSemaphorePermit>)>,
     /// In the order they were taken.
@@ -159,7 +162,8 @@ async fn commit_loop(inner: &Arc<Inner>, mut decided: mpsc::UnboundedReceiver<Ba
 }
 
 fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<Utc>) -> Batch {
-    let mut plan = Plan::default();
+    let mut writes = Vec::new();
+    let mut events = Vec::new();
     let mut started = Vec::new();
     let mut fired = Vec::new();
     let mut from_queue = Vec::new();
@@ -185,13 +189,28 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                         );
                         continue;
                     }
+                    let mut plan = Plan::default();
                     let next = plan_fire(entry, at, now, &mut plan);
                     entry.next_run = next;
-                    plan.writes.push(Write::NextRun {
-                        job_id: job_id.to_string(),
-                        next,
-                    });
                     let generation = entry.generation;
+                    let incarnation = entry.incarnation.to_string();
+                    // Where a worker is free now, the run is recorded as
+                    // running in this same write and started straight
+                    // after: one commit between fire and guest.
+                    let mut rows = plan.rows;
+                    for mut run in plan.starts {
+                        let permit = take_worker(inner, &state, &mut run, now);
+                        rows.push(run.clone());
+                        started.push((run, permit));
+                    }
+                    writes.push(Write::Fire {
+                        job_id: job_id.to_string(),
+                        incarnation,
+                        from: at,
+                        next,
+                        runs: rows,
+                    });
+                    events.extend(plan.events);
                     fired.push(Fired {
                         job_id: job_id.clone(),
                         at,
@@ -202,39 +221,48 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                         state.queue.push(n, Due::Fire { job_id, generation });
                     }
                 }
-                Due::Run(run) => {
+                Due::Run(mut run) => {
                     from_queue.push(run.run_id.clone());
-                    plan.starts.push(*run);
+                    let permit = take_worker(inner, &state, &mut run, now);
+                    writes.push(Write::Run((*run).clone()));
+                    started.push((*run, permit));
                 }
             }
         }
-        // Where a worker is free now, record the run as running in this
-        // same write and start it straight after: one commit between fire
-        // and guest. The rest are recorded pending and wait for a worker.
-        for mut run in std::mem::take(&mut plan.starts) {
-            let permit = state
-                .entry_for(&run)
-                .and_then(|e| inner.plugins.get(&e.job.spec.plugin))
-                .filter(|_| !inner.stop_firing.is_cancelled())
-                .and_then(|plugin| {
-                    let permit = inner.workers.clone().try_acquire_owned().ok()?;
-                    run.status = RunStatus::Running;
-                    run.started_at = Some(now);
-                    run.plugin_hash = Some(plugin.hash().as_str().to_owned());
-                    Some(permit)
-                });
-            plan.writes.push(Write::Run(run.clone()));
-            started.push((run, permit));
-        }
     }
     Batch {
-        writes: plan.writes,
-        events: plan.events,
+        writes,
+        events,
         started,
         fired,
         from_queue,
         now,
     }
+}
+
+/// A worker permit for `run` if one is free (and its job and plugin are
+/// there, and the scheduler is not stopping); the run is then marked
+/// running on this host.
+fn take_worker(
+    inner: &Inner,
+    state: &State,
+    run: &mut RunRecord,
+    now: DateTime<Utc>,
+) -> Option<OwnedSemaphorePermit> {
+    let entry = state
+        .jobs
+        .get(run.job_id.as_str())
+        .filter(|e| *e.incarnation == *run.incarnation)?;
+    let plugin = inner.plugins.get(&entry.job.spec.plugin)?;
+    if inner.stop_firing.is_cancelled() {
+        return None;
+    }
+    let permit = inner.workers.clone().try_acquire_owned().ok()?;
+    run.status = RunStatus::Running;
+    run.started_at = Some(now);
+    run.plugin_hash = Some(plugin.hash().as_str().to_owned());
+    run.host = Some(inner.config.host_name.clone());
+    Some(permit)
 }
 
 async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
@@ -246,8 +274,8 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
         from_queue,
         now,
     } = batch;
-    match inner.store.write(writes).await {
-        Ok(()) => {}
+    let written = match inner.store.write(writes).await {
+        Ok(written) => written,
         Err(StoreError::Unwritable(reason)) => {
             // Without a durable record a run must not start. The storage
             // failed (the store's health says so, and the timer waits on
@@ -271,11 +299,22 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
             }
             return;
         }
+    };
+    if !written.all() {
+        refused(inner, &written, &fired).await;
     }
     for event in events {
+        if event_run_id(&event).is_some_and(|id| written.refused.contains(id)) {
+            continue;
+        }
         inner.events.publish(event);
     }
     for (run, permit) in started {
+        if written.refused.contains(&run.run_id) {
+            drop(permit);
+            execute::release(inner, &run);
+            continue;
+        }
         match permit {
             Some(permit) => {
                 inner
@@ -284,6 +323,58 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
                 execute::spawn_started(inner.clone(), run, permit);
             }
             None => execute::spawn(inner.clone(), run),
+        }
+    }
+}
+
+/// The run an event is about, for the events of fires.
+fn event_run_id(event: &Event) -> Option<&str> {
+    match event {
+        Event::RunSubmitted(e) | Event::RunMissed(e) | Event::RunSkipped(e) => Some(&e.run_id),
+        _ => None,
+    }
+}
+
+/// After a batch in which the store refused fires: a fire whose
+/// compare-and-set failed means the stored schedule moved without this
+/// scheduler (another host fired, or a change was committed meanwhile),
+/// so the job is read back and its stored state installed, unless a
+/// local change has replaced the entry since (that change wrote its own
+/// state). Fire rows refused as already recorded are never started; the
+/// caller releases their slots. Queued catch-up runs that were refused
+/// leave the queue.
+async fn refused(inner: &Arc<Inner>, written: &crate::store::Written, fired: &[Fired]) {
+    {
+        let mut state = inner.lock();
+        for entry in state.jobs.values_mut() {
+            entry
+                .queued
+                .retain(|r| !written.refused.contains(&r.run_id));
+        }
+    }
+    let mut seen = HashSet::new();
+    for job_id in &written.stale {
+        if !seen.insert(job_id.as_str()) {
+            continue;
+        }
+        let Some(generation) = fired
+            .iter()
+            .rev()
+            .find(|f| *f.job_id == **job_id)
+            .map(|f| f.generation)
+        else {
+            continue;
+        };
+        tracing::info!(
+            job = %job_id,
+            "the job's stored schedule moved meanwhile (another host, or a change); \
+             its fire was not recorded here and the stored state is taken"
+        );
+        match inner.store.job(job_id).await {
+            Ok(record) => super::reload::apply(inner, job_id, record, Some(generation)),
+            Err(err) => {
+                tracing::warn!(job = %job_id, error = %err, "could not read back a job whose fire was stale; it waits for the next change");
+            }
         }
     }
 }
@@ -451,7 +542,7 @@ fn plan_fire(
             plan.events.push(Event::RunSubmitted(execute::run_event(
                 &run, now, None, None,
             )));
-            plan.writes.push(Write::Run(run.clone()));
+            plan.rows.push(run.clone());
             entry.queued.push_back(run);
         } else {
             let note = format!(
@@ -481,5 +572,5 @@ fn record_not_run(
     } else {
         Event::RunMissed(event)
     });
-    plan.writes.push(Write::Run(run));
+    plan.rows.push(run);
 }

@@ -110,6 +110,7 @@ impl Scheduler {
             RunRecord {
                 note,
                 args,
+                origin: crate::store::RunOrigin::Manual,
                 ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation)
             }
         };

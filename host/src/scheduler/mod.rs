@@ -24,6 +24,7 @@ mod manual;
 mod plugin_events;
 mod queue;
 mod recover;
+mod reload;
 mod state;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -58,6 +59,9 @@ pub struct SchedulerConfig {
     pub max_sleep: Duration,
     /// Prune a job's history every this many finished runs.
     pub prune_every: u32,
+    /// This host's name, recorded on the runs it starts (`--host-name`;
+    /// by default the machine's host name).
+    pub host_name: String,
 }
 
 impl Default for SchedulerConfig {
@@ -67,8 +71,20 @@ impl Default for SchedulerConfig {
             default_limits: Limits::default(),
             max_sleep: Duration::from_secs(5),
             prune_every: 16,
+            host_name: default_host_name(),
         }
     }
+}
+
+/// The machine's host name (from `/proc/sys/kernel/hostname`, then
+/// `$HOSTNAME`), or `localhost`.
+pub fn default_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Sixteen runs per core, at most 200. A run spends most of its life
@@ -173,12 +189,36 @@ impl Inner {
     fn install(
         &self,
         job: Job,
+        next_run: Option<DateTime<Utc>>,
+        paused: bool,
+        incarnation: &str,
+        keep_schedule: bool,
+    ) -> Option<DateTime<Utc>> {
+        let installed = {
+            let mut state = self.lock();
+            Self::install_locked(
+                &mut state,
+                job,
+                next_run,
+                paused,
+                incarnation,
+                keep_schedule,
+            )
+        };
+        self.wake.notify_one();
+        installed
+    }
+
+    /// [`Self::install`] under a lock the caller holds (it does not wake
+    /// the timer).
+    fn install_locked(
+        state: &mut State,
+        job: Job,
         mut next_run: Option<DateTime<Utc>>,
         paused: bool,
         incarnation: &str,
         keep_schedule: bool,
     ) -> Option<DateTime<Utc>> {
-        let mut state = self.lock();
         let id: Arc<str> = match state.jobs.get_key_value(job.id.as_str()) {
             Some((k, _)) => k.clone(),
             None => Arc::from(job.id.as_str()),
@@ -221,8 +261,6 @@ impl Inner {
                 finished_since_prune: 0,
             },
         );
-        drop(state);
-        self.wake.notify_one();
         next_run
     }
 }

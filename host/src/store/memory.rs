@@ -3,8 +3,8 @@
 
 use super::records::{log_page, page_of_summaries};
 use super::{
-    JobRecord, JobStore, KvError, KvStore, LOG_PAGE_BYTES, LogPage, RunList, RunRecord, RunStatus,
-    RunSummary, Snapshot, StoreError, Write,
+    JobRecord, JobStore, KvError, KvStore, LOG_PAGE_BYTES, LogPage, RunList, RunOrigin, RunRecord,
+    RunStatus, RunSummary, Snapshot, StoreError, Write, Written,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -98,10 +98,46 @@ pub struct MemoryJobStore {
     kv: Arc<MemoryKv>,
 }
 
+/// A run's fire key: at most one `fire` row per (job, scheduled time,
+/// attempt).
+type FireKey = (String, chrono::DateTime<chrono::Utc>, u32);
+
+fn fire_key(run: &RunRecord) -> Option<FireKey> {
+    (run.origin == RunOrigin::Fire).then(|| (run.job_id.clone(), run.scheduled_at, run.attempt))
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     jobs: HashMap<String, JobRecord>,
     runs: HashMap<String, RunRecord>,
+    /// The fire keys taken, and by which run.
+    fires: HashMap<FireKey, String>,
+}
+
+impl Inner {
+    /// Inserts or replaces a run (of a live incarnation); false when a
+    /// fire row of another run holds its fire key.
+    fn put_run(&mut self, run: RunRecord) -> bool {
+        if let Some(key) = fire_key(&run) {
+            match self.fires.get(&key) {
+                Some(owner) if *owner != run.run_id => return false,
+                Some(_) => {}
+                None => {
+                    self.fires.insert(key, run.run_id.clone());
+                }
+            }
+        }
+        self.runs.insert(run.run_id.clone(), run);
+        true
+    }
+
+    fn remove_run(&mut self, run_id: &str) {
+        if let Some(run) = self.runs.remove(run_id)
+            && let Some(key) = fire_key(&run)
+        {
+            self.fires.remove(&key);
+        }
+    }
 }
 
 impl MemoryJobStore {
@@ -155,12 +191,14 @@ impl JobStore for MemoryJobStore {
             return Err(StoreError::NotFound(id.to_owned()));
         }
         inner.runs.retain(|_, r| r.job_id != id);
+        inner.fires.retain(|k, _| k.0 != id);
         self.kv.lock().remove(id);
         Ok(())
     }
 
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(&self, batch: Vec<Write>) -> Result<Written, StoreError> {
         let mut inner = self.lock();
+        let mut written = Written::default();
         for w in batch {
             match w {
                 Write::Run(run) => {
@@ -168,10 +206,45 @@ impl JobStore for MemoryJobStore {
                         .jobs
                         .get(&run.job_id)
                         .is_some_and(|j| j.incarnation == run.incarnation);
-                    if live {
-                        inner.runs.insert(run.run_id.clone(), run);
-                    } else {
+                    if !live {
                         dropped_run(&run);
+                    } else if let Some(key) = fire_key(&run)
+                        && inner.fires.get(&key).is_some_and(|o| *o != run.run_id)
+                    {
+                        // As the databases' unique index refuses it.
+                        return Err(StoreError::Backend(format!(
+                            "run {} of job '{}': its fire ({}, attempt {}) is already recorded",
+                            run.run_id, run.job_id, run.scheduled_at, run.attempt
+                        )));
+                    } else {
+                        inner.put_run(run);
+                    }
+                }
+                Write::Fire {
+                    job_id,
+                    incarnation,
+                    from,
+                    next,
+                    runs,
+                } => {
+                    let current = inner
+                        .jobs
+                        .get_mut(&job_id)
+                        .filter(|j| j.incarnation == incarnation && j.next_run_time == Some(from));
+                    let Some(job) = current else {
+                        written.stale.push(job_id);
+                        written.refused.extend(runs.into_iter().map(|r| r.run_id));
+                        continue;
+                    };
+                    job.next_run_time = next;
+                    for run in runs {
+                        let id = run.run_id.clone();
+                        if fire_key(&run).is_some_and(|k| inner.fires.contains_key(&k))
+                            || inner.runs.contains_key(&id)
+                            || !inner.put_run(run)
+                        {
+                            written.refused.insert(id);
+                        }
                     }
                 }
                 Write::NextRun { job_id, next } => {
@@ -201,13 +274,17 @@ impl JobStore for MemoryJobStore {
                     done.sort_by(|a, b| b.cmp(a));
                     for (i, (at, id)) in done.into_iter().enumerate() {
                         if i >= keep as usize || older_than.is_some_and(|cut| at < cut) {
-                            inner.runs.remove(&id);
+                            inner.remove_run(&id);
                         }
                     }
                 }
             }
         }
-        Ok(())
+        Ok(written)
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        Ok(self.lock().jobs.get(id).cloned())
     }
 
     async fn runs(

@@ -11,6 +11,7 @@
 //! ([`HealthCell`]); the scheduler holds its fires while it cannot.
 
 mod health;
+pub mod leader;
 pub(crate) mod memory;
 pub mod postgres;
 mod prepared;
@@ -19,9 +20,11 @@ pub mod sqlite;
 
 pub use crate::runtime::kv::{KvError, KvStore};
 pub use health::{HealthCell, StoreHealth};
+pub use leader::{LeaderCell, LeaderInfo, Leadership};
 pub use memory::{MemoryJobStore, MemoryKv};
 pub use records::{
-    JobRecord, LogPage, RunList, RunRecord, RunStatus, RunSummary, new_incarnation, new_run_id,
+    JobRecord, LogPage, RunList, RunOrigin, RunRecord, RunStatus, RunSummary, new_incarnation,
+    new_run_id,
 };
 
 use chrono::{DateTime, Utc};
@@ -51,20 +54,47 @@ pub enum StoreError {
     /// store's [`HealthCell`] says so too, and says when it clears.
     #[error("the job store cannot be written: {0}")]
     Unwritable(String),
+    /// A fire was refused because this host does not hold the leader
+    /// lease (any more): another host fires now. Nothing of the batch
+    /// was written.
+    #[error("this host is not the leader: {0}")]
+    Fenced(String),
 }
 
-/// A state change the scheduler records. A batch is committed atomically.
+/// A state change the scheduler records. A batch is committed atomically
+/// (but for stale fires, see [`Write::Fire`]).
 #[derive(Debug, Clone)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "Run is the write made thousands of times a second; boxing it would cost an allocation each"
-)]
 pub enum Write {
     /// Insert or replace a run row, only while the run's job incarnation
     /// is its job's live one: a run of a deleted job that finishes later
     /// is dropped (and logged), never recorded under a new job that took
     /// the id.
     Run(RunRecord),
+    /// A fire of a job's schedule: moves the job's next fire time from
+    /// `from` to `next` (a compare-and-set) and inserts the fire's rows, in
+    /// one step. If the job's stored next fire time is not `from` (or the
+    /// job's incarnation is gone), nothing of it is written and the batch
+    /// reports the job in [`Written::stale`]: someone else (another host,
+    /// a change made meanwhile) moved the schedule, and the store's value
+    /// is the truth. A row whose fire key (job, `scheduled_at`, attempt)
+    /// is already taken by another `fire` row is not inserted and is
+    /// reported in [`Written::duplicates`]: that fire was recorded before,
+    /// and must not run again. This is how one fire makes at most one run
+    /// whatever races or crashes happen (issue 11).
+    Fire {
+        /// The job.
+        job_id: String,
+        /// The job's incarnation the fire belongs to.
+        incarnation: String,
+        /// The next fire time the job had, which this fire took.
+        from: DateTime<Utc>,
+        /// Its next fire time after this fire, `None` when its schedule is
+        /// over.
+        next: Option<DateTime<Utc>>,
+        /// New rows, all of origin `fire`: runs to start (pending or
+        /// already `running`) and records of fires that did not run.
+        runs: Vec<RunRecord>,
+    },
     /// Set a job's next fire time.
     NextRun {
         /// The job.
@@ -89,6 +119,31 @@ pub enum Write {
         /// Drop runs scheduled before this, whatever their number.
         older_than: Option<DateTime<Utc>>,
     },
+}
+
+/// What a batch's [`Write::Fire`]s did, when not everything was written.
+/// Empty when every fire was recorded as asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Jobs of fires whose compare-and-set failed, in batch order: none of
+    /// those fires' rows were written.
+    pub stale: Vec<String>,
+    /// Run ids of fire rows that were not inserted: their fire was stale,
+    /// or their fire key was already recorded.
+    pub refused: std::collections::HashSet<String>,
+}
+
+impl Written {
+    /// Whether every fire was recorded as asked.
+    pub fn all(&self) -> bool {
+        self.stale.is_empty() && self.refused.is_empty()
+    }
+
+    /// Adds another batch's report to this one.
+    pub fn merge(&mut self, other: Written) {
+        self.stale.extend(other.stale);
+        self.refused.extend(other.refused);
+    }
 }
 
 /// A job row that could not be read back (for example a spec written by a
@@ -123,8 +178,12 @@ pub trait JobStore: Send + Sync + 'static {
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     /// Removes a job with its runs and kv data.
     async fn delete_job(&self, id: &str) -> Result<(), StoreError>;
-    /// Commits a batch of writes atomically.
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError>;
+    /// Commits a batch of writes atomically, except that a stale
+    /// [`Write::Fire`] (or a fire row already recorded) is left out and
+    /// reported, the rest of the batch being written.
+    async fn write(&self, batch: Vec<Write>) -> Result<Written, StoreError>;
+    /// One job as stored now (to re-read a job whose fire was stale).
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
     /// A job's runs (of its live incarnation), newest first: `limit` of
     /// them after skipping `offset`.
     async fn runs(
@@ -172,4 +231,13 @@ pub trait JobStore: Send + Sync + 'static {
     fn health(&self) -> HealthCell {
         HealthCell::default()
     }
+    /// Whether this host may fire (see [`leader`]). Stores one host owns
+    /// keep the default: it always may.
+    fn leadership(&self) -> LeaderCell {
+        LeaderCell::default()
+    }
+    /// Stops taking part in the leader lease and gives it up if held, so
+    /// another host leads at once (a clean shutdown; called once this
+    /// host has stopped firing). A no-op without a lease.
+    async fn release_lease(&self) {}
 }

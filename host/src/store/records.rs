@@ -70,6 +70,43 @@ impl RunStatus {
     }
 }
 
+/// What made a run: its job's schedule, or a person (run-now, replay).
+///
+/// Only scheduled fires are unique: a store keeps at most one row per
+/// (job, `scheduled_at`, attempt) among `fire` rows (the fire key, issue
+/// 11), while a replay shares its original's `scheduled_at` and attempt.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOrigin {
+    /// A fire of the job's trigger, or a retry of one.
+    #[default]
+    Fire,
+    /// `POST /jobs/{id}/run` or a replay, or a retry of one.
+    Manual,
+}
+
+impl RunOrigin {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fire => "fire",
+            Self::Manual => "manual",
+        }
+    }
+
+    /// Parses a stored name; anything else is `Manual`, which no
+    /// uniqueness rule constrains.
+    pub fn parse(s: &str) -> Self {
+        if s == "fire" {
+            Self::Fire
+        } else {
+            Self::Manual
+        }
+    }
+}
+
 /// One run: one attempt at one fire of a job (or a record of a fire that
 /// did not run, and why).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -109,6 +146,13 @@ pub struct RunRecord {
     /// incarnation is the job's live one.
     #[serde(default)]
     pub incarnation: String,
+    /// A scheduled fire or a manual run.
+    #[serde(default)]
+    pub origin: RunOrigin,
+    /// The name of the host that ran it (`--host-name`); `None` until it
+    /// starts, and for fires that did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl RunRecord {
@@ -135,6 +179,8 @@ impl RunRecord {
             note: None,
             args: None,
             incarnation: String::new(),
+            origin: RunOrigin::Fire,
+            host: None,
         }
     }
 
@@ -196,6 +242,12 @@ pub struct RunSummary {
     /// How many log records the run captured (read them with
     /// `GET /runs/{run_id}/logs`).
     pub log_count: u64,
+    /// A scheduled fire or a manual run.
+    #[serde(default)]
+    pub origin: RunOrigin,
+    /// The name of the host that ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl RunSummary {
@@ -233,6 +285,8 @@ impl From<&RunRecord> for RunSummary {
             note: r.note.clone(),
             args: r.args.clone(),
             log_count: r.logs.len() as u64,
+            origin: r.origin,
+            host: r.host.clone(),
         }
     }
 }

@@ -138,7 +138,10 @@ pub(super) fn pool(config: Config) -> Result<deadpool_postgres::Pool, StoreError
 /// constraint, a bad value) is [`StoreError::Backend`].
 pub(super) fn classify(e: tokio_postgres::Error) -> StoreError {
     let text = describe(&e);
-    if unavailable(&e) {
+    if e.code().is_some_and(|c| c.code() == "WCF01") {
+        // wasmcron_fence: this host's lease term is not current.
+        StoreError::Fenced(text)
+    } else if unavailable(&e) {
         StoreError::Unwritable(text)
     } else {
         StoreError::Backend(text)

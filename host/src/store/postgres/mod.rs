@@ -28,6 +28,7 @@
 
 mod conn;
 mod kv;
+mod lease;
 mod runs;
 mod schema;
 mod writer;
@@ -35,10 +36,11 @@ mod writes;
 
 pub use conn::{is_postgres_url, mask_password};
 pub use kv::PostgresKv;
+pub use lease::{FOLLOWER_POLL, LeaseSettings};
 
 use super::{
-    HealthCell, JobRecord, JobStore, KvStore, LogPage, RunList, RunRecord, RunSummary, Snapshot,
-    StoreError, Write,
+    HealthCell, JobRecord, JobStore, KvStore, LeaderCell, LogPage, RunList, RunRecord, RunSummary,
+    Snapshot, StoreError, Write, Written,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -91,6 +93,13 @@ pub struct PostgresJobStore {
     kv: Arc<PostgresKv>,
     health: HealthCell,
     url: String,
+    /// The connection settings (the lease opens its own connection).
+    config: tokio_postgres::Config,
+    fence: Arc<lease::Fence>,
+    leader: LeaderCell,
+    /// Stops the lease task, which then releases the lease.
+    lease_stop: tokio_util::sync::CancellationToken,
+    lease_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl PostgresJobStore {
@@ -156,9 +165,10 @@ impl PostgresJobStore {
         drop(client);
         let pool = conn::pool(config.clone())?;
         let health = HealthCell::default();
+        let fence = Arc::new(lease::Fence::default());
         let (writer, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer::writer_loop(
-            writer::Writer::new(config, &url, health.clone()),
+            writer::Writer::new(config.clone(), &url, health.clone(), fence.clone()),
             rx,
         ));
         let kv = Arc::new(PostgresKv::new(
@@ -173,7 +183,35 @@ impl PostgresJobStore {
             kv,
             health,
             url: masked,
+            config,
+            fence,
+            leader: LeaderCell::default(),
+            lease_stop: tokio_util::sync::CancellationToken::new(),
+            lease_task: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Takes part in the leader lease from now on (see
+    /// [`crate::store::leader`]): until this host holds the lease, its
+    /// [`JobStore::leadership`] says follower and fires it writes are
+    /// refused ([`StoreError::Fenced`]). Call once, before the scheduler
+    /// starts; [`JobStore::release_lease`] ends it.
+    pub fn start_lease(&mut self, settings: LeaseSettings) {
+        self.leader = LeaderCell::follower();
+        self.fence
+            .enabled
+            .store(true, std::sync::atomic::Ordering::Release);
+        let task = self.runtime.handle().spawn(lease::lease_loop(
+            self.config.clone(),
+            settings,
+            self.leader.clone(),
+            self.fence.clone(),
+            self.lease_stop.clone(),
+        ));
+        *self
+            .lease_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
     }
 
     /// The database's URL, password masked.
@@ -186,7 +224,7 @@ impl PostgresJobStore {
         &self.kv
     }
 
-    async fn send(&self, make: impl FnOnce(Reply) -> Cmd) -> Result<(), StoreError> {
+    async fn send(&self, make: impl FnOnce(Reply) -> Cmd) -> Result<Written, StoreError> {
         let (reply, rx) = oneshot::channel();
         let stopped = || StoreError::Backend("the store's writer has stopped".into());
         self.writer.send(make(reply)).map_err(|_| stopped())?;
@@ -231,28 +269,50 @@ impl JobStore for PostgresJobStore {
 
     async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
         let job = Box::new(job.clone());
-        self.send(|r| Cmd::Insert(job, replace, r)).await
+        self.send(|r| Cmd::Insert(job, replace, r)).await.map(drop)
     }
 
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let job = Box::new(job.clone());
-        self.send(|r| Cmd::Update(job, r)).await
+        self.send(|r| Cmd::Update(job, r)).await.map(drop)
     }
 
     async fn delete_job(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_owned();
-        self.send(|r| Cmd::Delete(id, r)).await
+        self.send(|r| Cmd::Delete(id, r)).await.map(drop)
     }
 
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(&self, batch: Vec<Write>) -> Result<Written, StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Written::default());
         }
         let prepared = batch
             .into_iter()
             .map(Prepared::new)
             .collect::<Result<Vec<_>, _>>()?;
         self.send(|r| Cmd::Batch(prepared, r)).await
+    }
+
+    fn leadership(&self) -> LeaderCell {
+        self.leader.clone()
+    }
+
+    async fn release_lease(&self) {
+        self.lease_stop.cancel();
+        let task = self
+            .lease_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| async move { runs::job(&c, &id).await })
+            .await
     }
 
     async fn runs(

@@ -20,12 +20,12 @@ const CHUNK: i32 = 64;
 /// Every column of a run but its logs; [`summary_from_row`] reads them.
 const SUMMARY_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, \
                                started_at, ended_at, outcome::text, fuel, plugin_hash, note, \
-                               args, log_count";
+                               args, log_count, origin, host";
 
 /// [`SUMMARY_COLUMNS`] and then the logs and incarnation.
 const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
                            ended_at, outcome::text, fuel, plugin_hash, note, args, log_count, \
-                           logs::text, incarnation";
+                           origin, host, logs::text, incarnation";
 
 fn summary_from_row(row: &Row) -> Result<RunSummary, tokio_postgres::Error> {
     let status: String = row.try_get(5)?;
@@ -50,13 +50,15 @@ fn summary_from_row(row: &Row) -> Result<RunSummary, tokio_postgres::Error> {
         note: row.try_get(11)?,
         args: row.try_get(12)?,
         log_count: u64::try_from(log_count).unwrap_or(0),
+        origin: crate::store::RunOrigin::parse(&row.try_get::<_, String>(14)?),
+        host: row.try_get(15)?,
     })
 }
 
 /// A whole run, from a row of [`RUN_COLUMNS`].
 fn run_from_row(row: &Row) -> Result<RunRecord, tokio_postgres::Error> {
     let s = summary_from_row(row)?;
-    let logs: String = row.try_get(14)?;
+    let logs: String = row.try_get(16)?;
     Ok(RunRecord {
         run_id: s.run_id,
         job_id: s.job_id,
@@ -72,12 +74,38 @@ fn run_from_row(row: &Row) -> Result<RunRecord, tokio_postgres::Error> {
         plugin_hash: s.plugin_hash,
         note: s.note,
         args: s.args,
-        incarnation: row.try_get(15)?,
+        incarnation: row.try_get(17)?,
+        origin: s.origin,
+        host: s.host,
     })
 }
 
 fn clamp(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// One job's row, or `None` when there is no such job.
+pub(super) async fn job(client: &Object, id: &str) -> Result<Option<JobRecord>, StoreError> {
+    let Some(row) = client
+        .query_opt(
+            "SELECT spec, created_at, next_run_time, paused, incarnation FROM jobs WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(classify)?
+    else {
+        return Ok(None);
+    };
+    let spec: String = row.try_get(0).map_err(classify)?;
+    let spec = serde_json::from_str(&spec)
+        .map_err(|e| StoreError::Backend(format!("job '{id}': stored spec: {e}")))?;
+    Ok(Some(JobRecord {
+        spec,
+        created_at: row.try_get(1).map_err(classify)?,
+        next_run_time: row.try_get(2).map_err(classify)?,
+        paused: row.try_get(3).map_err(classify)?,
+        incarnation: row.try_get(4).map_err(classify)?,
+    }))
 }
 
 /// Every job and every unfinished run, from one snapshot.

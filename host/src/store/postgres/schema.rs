@@ -13,7 +13,11 @@ use crate::store::StoreError;
 use tokio_postgres::Client;
 
 /// Migrations, applied in order; version N is `MIGRATIONS[N - 1]`.
-pub(super) const MIGRATIONS: &[(&str, &str)] = &[("init", include_str!("0001_init.sql"))];
+pub(super) const MIGRATIONS: &[(&str, &str)] = &[
+    ("init", include_str!("0001_init.sql")),
+    ("fire_key", include_str!("0002_fire_key.sql")),
+    ("lease", include_str!("0003_lease.sql")),
+];
 
 /// Key of the advisory lock migrators hold (any constant works; this is
 /// "wasmcron" in ASCII, truncated to 8 bytes).

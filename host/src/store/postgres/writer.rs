@@ -30,7 +30,7 @@
 
 use super::conn::{ANSWER_TIMEOUT, classify, connect, mask_password};
 use super::writes::{Cmd, Done, Expect, Prepared, Statements, Step, steps};
-use crate::store::{HealthCell, KvError, StoreError};
+use crate::store::{HealthCell, KvError, StoreError, Written};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -68,12 +68,19 @@ pub(super) struct Writer {
     backoff: Duration,
     next_attempt: Option<Instant>,
     last_error: String,
+    fence: std::sync::Arc<super::lease::Fence>,
 }
 
 impl Writer {
     /// A writer that connects on first use.
-    pub(super) fn new(config: Config, url: &str, health: HealthCell) -> Self {
+    pub(super) fn new(
+        config: Config,
+        url: &str,
+        health: HealthCell,
+        fence: std::sync::Arc<super::lease::Fence>,
+    ) -> Self {
         Self {
+            fence,
             config,
             url: mask_password(url),
             conn: None,
@@ -141,8 +148,10 @@ impl Writer {
             Ok(c) => c.st.clone(),
             Err(e) => return fail_all(&e),
         };
-        let plans: Vec<Result<Vec<Step>, StoreError>> =
-            cmds.iter().map(|cmd| steps(&st, cmd)).collect();
+        let plans: Vec<Result<Vec<Step>, StoreError>> = cmds
+            .iter()
+            .map(|cmd| steps(&st, cmd, &self.fence))
+            .collect();
         let Some(conn) = self.conn.as_mut() else {
             return fail_all(&StoreError::Unwritable(self.last_error.clone()));
         };
@@ -321,17 +330,18 @@ async fn fast_path(
     let mut results = Vec::with_capacity(cmds.len());
     for (cmd, plan) in cmds.iter().zip(plans.iter().flatten()) {
         let mut done = Ok(Done::Applied);
+        let mut written = Written::default();
         for step in plan {
             let count = counts
                 .next()
                 .ok_or_else(|| StoreError::Backend("a statement went unanswered".into()))?
                 .map_err(classify)?;
-            let meant = meaning(cmd, step, count);
+            let meant = meaning(cmd, step, count, &mut written);
             if done.is_ok() && !matches!(meant, Ok(Done::Applied)) {
                 done = meant;
             }
         }
-        results.push(done);
+        results.push(batch_done(cmd, done, written));
     }
     tx.commit().await.map_err(classify)?;
     Ok(results)
@@ -356,11 +366,12 @@ async fn slow_path(
         };
         let sp = tx.savepoint("cmd").await.map_err(classify)?;
         let mut done = Ok(Done::Applied);
+        let mut written = Written::default();
         for step in plan {
             let params = step.params.iter().map(|p| &**p as &(dyn ToSql + Sync));
             match sp.execute_raw(&step.statement, params).await {
                 Ok(count) => {
-                    let meant = meaning(cmd, step, count);
+                    let meant = meaning(cmd, step, count, &mut written);
                     if done.is_ok() && !matches!(meant, Ok(Done::Applied)) {
                         done = meant;
                     }
@@ -376,18 +387,40 @@ async fn slow_path(
             Err(_) => sp.rollback().await.map_err(classify)?,
             Ok(_) => sp.commit().await.map_err(classify)?,
         }
-        results.push(done);
+        results.push(batch_done(cmd, done, written));
     }
     tx.commit().await.map_err(classify)?;
     Ok(results)
 }
 
-/// What a statement's row count says about its command.
-fn meaning(cmd: &Cmd, step: &Step, count: u64) -> Result<Done, StoreError> {
+/// A batch's result carries what its fires did.
+fn batch_done(
+    cmd: &Cmd,
+    done: Result<Done, StoreError>,
+    written: Written,
+) -> Result<Done, StoreError> {
+    match (cmd, done) {
+        (Cmd::Batch(..), Ok(Done::Applied)) => Ok(Done::Wrote(written)),
+        (_, done) => done,
+    }
+}
+
+/// What a statement's row count says about its command (a fire's goes
+/// into `written`).
+fn meaning(cmd: &Cmd, step: &Step, count: u64, written: &mut Written) -> Result<Done, StoreError> {
     if count > 0 {
         return Ok(Done::Applied);
     }
     match &step.expect {
+        Expect::FireCas { job, runs } => {
+            written.stale.push(job.clone());
+            written.refused.extend(runs.iter().cloned());
+            Ok(Done::Applied)
+        }
+        Expect::FireRun(run_id) => {
+            written.refused.insert(run_id.clone());
+            Ok(Done::Applied)
+        }
         Expect::Any => Ok(Done::Applied),
         Expect::Inserted(id) => Err(StoreError::Duplicate(id.clone())),
         Expect::Found(id) => Err(StoreError::NotFound(id.clone())),
@@ -412,11 +445,14 @@ fn answer(cmd: Cmd, result: Result<Done, StoreError>) {
     // A caller may have given up (shutdown); nothing to tell.
     match cmd {
         Cmd::Insert(_, _, r) | Cmd::Update(_, r) | Cmd::Delete(_, r) | Cmd::Batch(_, r) => {
-            let _ = r.send(result.map(|_| ()));
+            let _ = r.send(result.map(|done| match done {
+                Done::Wrote(written) => written,
+                _ => Written::default(),
+            }));
         }
         Cmd::KvSet { quota, reply, .. } => {
             let _ = reply.send(match result {
-                Ok(Done::Applied) => Ok(()),
+                Ok(Done::Applied | Done::Wrote(_)) => Ok(()),
                 Ok(Done::OverQuota) => Err(KvError::QuotaExceeded { quota }),
                 Err(e) => Err(KvError::Unavailable(e.to_string())),
             });

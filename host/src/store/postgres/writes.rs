@@ -4,14 +4,14 @@
 
 use super::conn::classify;
 pub(super) use crate::store::prepared::Prepared;
-use crate::store::{JobRecord, KvError, RunRecord, StoreError, Write};
+use crate::store::{JobRecord, KvError, RunRecord, StoreError, Write, Written};
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
 /// The answer to an async caller.
-pub(super) type Reply = oneshot::Sender<Result<(), StoreError>>;
+pub(super) type Reply = oneshot::Sender<Result<Written, StoreError>>;
 
 /// The answer to a kv call (a guest's host import, which is synchronous).
 pub(super) type KvReply = std::sync::mpsc::SyncSender<Result<(), KvError>>;
@@ -39,10 +39,12 @@ pub(super) enum Cmd {
 }
 
 /// What a command that did not fail did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Done {
     /// It was applied.
     Applied,
+    /// A batch was applied; what its fires did.
+    Wrote(Written),
     /// A kv set refused: the job's data would pass its quota.
     OverQuota,
 }
@@ -61,13 +63,24 @@ pub(super) struct Statements {
     update_job: Statement,
     delete_job: Statement,
     run: Statement,
+    fire_cas: Statement,
+    fire_run: Statement,
     next_run: Statement,
     paused: Statement,
     prune: Statement,
     kv_set: Statement,
     kv_delete: Statement,
+    fence: Statement,
     pub(super) probe: Statement,
 }
+
+/// A run row's insert, up to its `WHERE` ($1 to $19; `fire_run` adds $20).
+const RUN_INSERT: &str = "INSERT INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
+      started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args, log_count,
+      incarnation, origin, host)
+    SELECT $1::text, $2::text, $3::bigint, $4::timestamptz, $5::timestamptz, $6::text,
+      $7::timestamptz, $8::timestamptz, $9::text, $10::text::json, $11::bigint, $12::text::json,
+      $13::text, $14::text, $15::text, $16::bigint, $17::text, $18::text, $19::text";
 
 const JOB_COLUMNS: &str = "(id, spec, created_at, next_run_time, paused, incarnation)
     VALUES ($1::text, $2::text, $3::timestamptz, $4::timestamptz, $5::boolean, $6::text)";
@@ -112,13 +125,8 @@ impl Statements {
             .await?,
             // Insert or replace, only while the run's incarnation is its
             // job's live one (see Write::Run).
-            run: p("INSERT INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
-                      started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note,
-                      args, log_count, incarnation)
-                    SELECT $1::text, $2::text, $3::bigint, $4::timestamptz, $5::timestamptz,
-                      $6::text, $7::timestamptz, $8::timestamptz, $9::text, $10::text::json,
-                      $11::bigint, $12::text::json, $13::text, $14::text, $15::text, $16::bigint,
-                      $17::text
+            run: p(format!(
+                "{RUN_INSERT}
                     WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2::text AND incarnation = $17::text)
                     ON CONFLICT (run_id) DO UPDATE SET
                       job_id = excluded.job_id, attempt = excluded.attempt,
@@ -128,8 +136,28 @@ impl Statements {
                       outcome = excluded.outcome, fuel = excluded.fuel, logs = excluded.logs,
                       plugin_hash = excluded.plugin_hash, note = excluded.note,
                       args = excluded.args, log_count = excluded.log_count,
-                      incarnation = excluded.incarnation"
+                      incarnation = excluded.incarnation, origin = excluded.origin,
+                      host = excluded.host"
+            ))
+            .await?,
+            // A fire's compare-and-set (Write::Fire), marking the job as
+            // fired by this transaction.
+            fire_cas: p("UPDATE jobs SET next_run_time = $3::timestamptz,
+                           fired_by = pg_current_xact_id()
+                         WHERE id = $1::text AND incarnation = $2::text
+                           AND next_run_time IS NOT DISTINCT FROM $4::timestamptz"
                 .into())
+            .await?,
+            // A fire's row: only if this transaction's compare-and-set for
+            // the fire moved the job to the fire's next time ($20), and
+            // never a second row for a fire key (nor a second run id).
+            fire_run: p(format!(
+                "{RUN_INSERT}
+                    WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2::text AND incarnation = $17::text
+                                    AND fired_by = pg_current_xact_id()
+                                    AND next_run_time IS NOT DISTINCT FROM $20::timestamptz)
+                    ON CONFLICT DO NOTHING"
+            ))
             .await?,
             next_run: p(
                 "UPDATE jobs SET next_run_time = $2::timestamptz WHERE id = $1::text".into(),
@@ -160,6 +188,7 @@ impl Statements {
             .await?,
             kv_delete: p("DELETE FROM kv WHERE job_id = $1::text AND key = $2::bytea".into())
                 .await?,
+            fence: p(super::lease::FENCE_SQL.into()).await?,
             probe: p("INSERT INTO store_probe (id, at) VALUES (1, now())
                       ON CONFLICT (id) DO UPDATE SET at = excluded.at"
                 .into())
@@ -186,6 +215,12 @@ pub(super) enum Expect {
     Run(usize),
     /// 0 rows: over the quota ([`Done::OverQuota`]).
     UnderQuota,
+    /// A fire's compare-and-set: 0 rows, the fire is stale (its job and
+    /// run ids go to [`crate::store::Written`]).
+    FireCas { job: String, runs: Vec<String> },
+    /// A fire's row: 0 rows, it was not inserted (its fire key was taken,
+    /// or its fire was stale).
+    FireRun(String),
 }
 
 /// One statement of a command.
@@ -222,7 +257,11 @@ fn clamp(n: u64) -> i64 {
 ///
 /// # Errors
 /// [`StoreError::Backend`] when a job's spec cannot be encoded.
-pub(super) fn steps(st: &Statements, cmd: &Cmd) -> Result<Vec<Step>, StoreError> {
+pub(super) fn steps(
+    st: &Statements,
+    cmd: &Cmd,
+    fence: &super::lease::Fence,
+) -> Result<Vec<Step>, StoreError> {
     let step = |statement: &Statement, params: Params, expect| Step {
         statement: statement.clone(),
         params,
@@ -247,18 +286,27 @@ pub(super) fn steps(st: &Statements, cmd: &Cmd) -> Result<Vec<Step>, StoreError>
             vec![Box::new(id.clone())],
             Expect::Found(id.clone()),
         )],
-        Cmd::Batch(writes, _) => writes
-            .iter()
-            .enumerate()
-            .map(|(i, w)| match w {
-                Prepared::Run { run, outcome, logs } => Ok(step(
-                    &st.run,
-                    run_params(run, outcome.clone(), logs.clone()),
-                    Expect::Run(i),
-                )),
-                Prepared::Other(w) => other(st, w, i),
-            })
-            .collect::<Result<_, _>>()?,
+        Cmd::Batch(writes, _) => {
+            let mut all = Vec::with_capacity(writes.len() + 1);
+            let fires = writes
+                .iter()
+                .any(|w| matches!(w, Prepared::Other(Write::Fire { .. })));
+            if fires && let Some(term) = fence.term()? {
+                // First, so nothing of a fenced batch is written.
+                all.push(step(&st.fence, vec![Box::new(term)], Expect::Any));
+            }
+            for (i, w) in writes.iter().enumerate() {
+                match w {
+                    Prepared::Run { run, outcome, logs } => all.push(step(
+                        &st.run,
+                        run_params(run, outcome.clone(), logs.clone()),
+                        Expect::Run(i),
+                    )),
+                    Prepared::Other(w) => other(st, w, i, &mut all)?,
+                }
+            }
+            all
+        }
         Cmd::KvSet {
             job,
             key,
@@ -302,19 +350,55 @@ fn run_params(r: &RunRecord, outcome: Option<String>, logs: String) -> Params {
         Box::new(r.args.clone()),
         Box::new(clamp(r.logs.len() as u64)),
         Box::new(r.incarnation.clone()),
+        Box::new(r.origin.as_str()),
+        Box::new(text(r.host.as_ref())),
     ]
 }
 
-/// A write passed through unencoded; `i` is its place in its batch.
-fn other(st: &Statements, w: &Write, i: usize) -> Result<Step, StoreError> {
+/// A write passed through unencoded, as steps added to `out`; `i` is its
+/// place in its batch.
+fn other(st: &Statements, w: &Write, i: usize, out: &mut Vec<Step>) -> Result<(), StoreError> {
     let (statement, params): (&Statement, Params) = match w {
         Write::Run(run) => {
             let (outcome, logs) = crate::store::prepared::encode(run)?;
-            return Ok(Step {
+            out.push(Step {
                 statement: st.run.clone(),
                 params: run_params(run, outcome, logs),
                 expect: Expect::Run(i),
             });
+            return Ok(());
+        }
+        Write::Fire {
+            job_id,
+            incarnation,
+            from,
+            next,
+            runs,
+        } => {
+            out.push(Step {
+                statement: st.fire_cas.clone(),
+                params: vec![
+                    Box::new(job_id.clone()),
+                    Box::new(incarnation.clone()),
+                    Box::new(next.map(ms)),
+                    Box::new(ms(*from)),
+                ],
+                expect: Expect::FireCas {
+                    job: job_id.clone(),
+                    runs: runs.iter().map(|r| r.run_id.clone()).collect(),
+                },
+            });
+            for run in runs {
+                let (outcome, logs) = crate::store::prepared::encode(run)?;
+                let mut params = run_params(run, outcome, logs);
+                params.push(Box::new(next.map(ms)));
+                out.push(Step {
+                    statement: st.fire_run.clone(),
+                    params,
+                    expect: Expect::FireRun(run.run_id.clone()),
+                });
+            }
+            return Ok(());
         }
         Write::NextRun { job_id, next } => (
             &st.next_run,
@@ -337,9 +421,10 @@ fn other(st: &Statements, w: &Write, i: usize) -> Result<Step, StoreError> {
             ],
         ),
     };
-    Ok(Step {
+    out.push(Step {
         statement: statement.clone(),
         params,
         expect: Expect::Any,
-    })
+    });
+    Ok(())
 }

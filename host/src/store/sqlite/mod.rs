@@ -17,7 +17,7 @@ mod writer;
 
 use super::{
     BrokenJob, HealthCell, JobRecord, JobStore, KvStore, LogPage, RunList, RunRecord, RunSummary,
-    Snapshot, StoreError, Write,
+    Snapshot, StoreError, Write, Written,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0003_kv_usage_and_run_log_count.sql"),
     include_str!("0004_incarnation.sql"),
     include_str!("0005_store_probe.sql"),
+    include_str!("0006_fire_key.sql"),
 ];
 
 /// How long a connection waits for a lock before failing.
@@ -210,7 +211,7 @@ impl SqliteJobStore {
         &self.kv
     }
 
-    async fn send(&self, make: impl FnOnce(writer::Reply) -> Cmd) -> Result<(), StoreError> {
+    async fn send(&self, make: impl FnOnce(writer::Reply) -> Cmd) -> Result<Written, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(make(reply))
@@ -290,28 +291,65 @@ impl JobStore for SqliteJobStore {
 
     async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
         let job = Box::new(job.clone());
-        self.send(|r| Cmd::Insert(job, replace, r)).await
+        self.send(|r| Cmd::Insert(job, replace, r)).await.map(drop)
     }
 
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let job = Box::new(job.clone());
-        self.send(|r| Cmd::Update(job, r)).await
+        self.send(|r| Cmd::Update(job, r)).await.map(drop)
     }
 
     async fn delete_job(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_owned();
-        self.send(|r| Cmd::Delete(id, r)).await
+        self.send(|r| Cmd::Delete(id, r)).await.map(drop)
     }
 
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(&self, batch: Vec<Write>) -> Result<Written, StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Written::default());
         }
         let prepared = batch
             .into_iter()
             .map(Prepared::new)
             .collect::<Result<Vec<_>, _>>()?;
         self.send(|r| Cmd::Batch(prepared, r)).await
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT spec, created_at, next_run_time, paused, incarnation \
+                     FROM jobs WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![id], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                            r.get::<_, bool>(3)?,
+                            r.get::<_, String>(4)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(backend)?;
+            let Some((spec, created, next, paused, incarnation)) = row else {
+                return Ok(None);
+            };
+            let spec = serde_json::from_str(&spec)
+                .map_err(|e| StoreError::Backend(format!("job '{id}': stored spec: {e}")))?;
+            Ok(Some(JobRecord {
+                spec,
+                created_at: runs::from_ms(created),
+                next_run_time: next.map(runs::from_ms),
+                paused,
+                incarnation,
+            }))
+        })
+        .await
     }
 
     async fn runs(
@@ -384,7 +422,7 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        self.send(Cmd::Close).await
+        self.send(Cmd::Close).await.map(drop)
     }
 
     fn kv(&self) -> Arc<dyn KvStore> {

@@ -15,58 +15,95 @@ pub(super) fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }
 
+/// Inserts or replaces a run row, only for its job's live incarnation: a
+/// run of a deleted job that finishes later must not reappear under a new
+/// job with its id (it is dropped and logged).
 pub(super) fn insert(
     conn: &Connection,
     r: &RunRecord,
     outcome: Option<&str>,
     logs: &str,
 ) -> Result<(), StoreError> {
-    // Only for the job's live incarnation: a run of a deleted job that
-    // finishes later must not reappear under a new job with its id.
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT OR REPLACE INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
-               started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args,
-               log_count, incarnation)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
-             WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND incarnation = ?17)",
-        )
-        .map_err(backend)?;
-    let written = stmt
-        .execute(params![
-            r.run_id,
-            r.job_id,
-            r.attempt,
-            ms(r.scheduled_at),
-            ms(r.due_at),
-            r.status.as_str(),
-            r.started_at.map(ms),
-            r.ended_at.map(ms),
-            r.outcome.as_ref().map(|o| o.kind().as_str()),
-            outcome,
-            i64::try_from(r.fuel).unwrap_or(i64::MAX),
-            logs,
-            r.plugin_hash,
-            r.note,
-            r.args,
-            i64::try_from(r.logs.len()).unwrap_or(i64::MAX),
-            r.incarnation,
-        ])
-        .map_err(backend)?;
-    if written == 0 {
+    // An upsert on the run id, not INSERT OR REPLACE: that would also
+    // delete another run's row holding the same fire key, where this must
+    // fail instead (one run per fire).
+    if write_row(conn, "INSERT", r, outcome, logs, UPSERT)? == 0 {
         crate::store::memory::dropped_run(r);
     }
     Ok(())
 }
 
+/// Inserts a new row of a fire; false when it was not inserted because
+/// its fire key (or its id) is already taken, or its incarnation is gone.
+pub(super) fn insert_fire(
+    conn: &Connection,
+    r: &RunRecord,
+    outcome: Option<&str>,
+    logs: &str,
+) -> Result<bool, StoreError> {
+    Ok(write_row(conn, "INSERT OR IGNORE", r, outcome, logs, "")? == 1)
+}
+
+/// What a run row's upsert changes when its run id is there.
+const UPSERT: &str = "ON CONFLICT (run_id) DO UPDATE SET
+    job_id = excluded.job_id, attempt = excluded.attempt, scheduled_at = excluded.scheduled_at,
+    due_at = excluded.due_at, status = excluded.status, started_at = excluded.started_at,
+    ended_at = excluded.ended_at, outcome_kind = excluded.outcome_kind,
+    outcome = excluded.outcome, fuel = excluded.fuel, logs = excluded.logs,
+    plugin_hash = excluded.plugin_hash, note = excluded.note, args = excluded.args,
+    log_count = excluded.log_count, incarnation = excluded.incarnation,
+    origin = excluded.origin, host = excluded.host";
+
+fn write_row(
+    conn: &Connection,
+    verb: &str,
+    r: &RunRecord,
+    outcome: Option<&str>,
+    logs: &str,
+    tail: &str,
+) -> Result<usize, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "{verb} INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
+               started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args,
+               log_count, incarnation, origin, host)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+               ?18, ?19
+             WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND incarnation = ?17) {tail}"
+        ))
+        .map_err(backend)?;
+    stmt.execute(params![
+        r.run_id,
+        r.job_id,
+        r.attempt,
+        ms(r.scheduled_at),
+        ms(r.due_at),
+        r.status.as_str(),
+        r.started_at.map(ms),
+        r.ended_at.map(ms),
+        r.outcome.as_ref().map(|o| o.kind().as_str()),
+        outcome,
+        i64::try_from(r.fuel).unwrap_or(i64::MAX),
+        logs,
+        r.plugin_hash,
+        r.note,
+        r.args,
+        i64::try_from(r.logs.len()).unwrap_or(i64::MAX),
+        r.incarnation,
+        r.origin.as_str(),
+        r.host,
+    ])
+    .map_err(backend)
+}
+
 /// Every column of a run but its logs; [`summary_from_row`] reads them.
 const SUMMARY_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
-                               ended_at, outcome, fuel, plugin_hash, note, args, log_count";
+                               ended_at, outcome, fuel, plugin_hash, note, args, log_count, origin, host";
 
 /// [`SUMMARY_COLUMNS`] and then the logs.
 pub(super) const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, \
                                       started_at, ended_at, outcome, fuel, plugin_hash, note, \
-                                      args, log_count, logs, incarnation";
+                                      args, log_count, origin, host, logs, incarnation";
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
     let status: String = row.get(5)?;
@@ -90,13 +127,15 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
         note: row.get(11)?,
         args: row.get(12)?,
         log_count: u64::try_from(log_count).unwrap_or(0),
+        origin: crate::store::RunOrigin::parse(&row.get::<_, String>(14)?),
+        host: row.get(15)?,
     })
 }
 
 /// A whole run, from a row of [`RUN_COLUMNS`].
 pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let s = summary_from_row(row)?;
-    let logs: String = row.get(14)?;
+    let logs: String = row.get(16)?;
     Ok(RunRecord {
         run_id: s.run_id,
         job_id: s.job_id,
@@ -112,7 +151,9 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         plugin_hash: s.plugin_hash,
         note: s.note,
         args: s.args,
-        incarnation: row.get(15)?,
+        incarnation: row.get(17)?,
+        origin: s.origin,
+        host: s.host,
     })
 }
 

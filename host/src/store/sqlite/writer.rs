@@ -39,7 +39,7 @@
 
 use super::{backend, kv, runs};
 pub(super) use crate::store::prepared::Prepared;
-use crate::store::{HealthCell, JobRecord, KvError, StoreError, Write};
+use crate::store::{HealthCell, JobRecord, KvError, StoreError, Write, Written};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use std::path::{Path, PathBuf};
@@ -69,7 +69,7 @@ const IDLE_AFTER: Duration = Duration::from_secs(1);
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// The answer to an async caller.
-pub(super) type Reply = oneshot::Sender<Result<(), StoreError>>;
+pub(super) type Reply = oneshot::Sender<Result<Written, StoreError>>;
 
 /// The answer to a kv call (a guest's host import, which is synchronous).
 pub(super) type KvReply = mpsc::SyncSender<Result<(), KvError>>;
@@ -99,10 +99,12 @@ pub(super) enum Cmd {
 }
 
 /// What a command that did not fail did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Done {
     /// It was applied.
     Applied,
+    /// A batch was applied; what its fires did.
+    Wrote(Written),
     /// A kv set refused: the job's data would pass its quota.
     OverQuota,
 }
@@ -243,7 +245,7 @@ pub(super) fn writer_loop(
         }
         if let Some(reply) = close {
             let result = if checkpoints.truncate(&conn, CLOSE_WAIT) {
-                Ok(())
+                Ok(Written::default())
             } else {
                 Err(StoreError::Backend(
                     "could not empty the WAL: readers still use it".into(),
@@ -334,11 +336,14 @@ fn answer(cmd: Cmd, result: Result<Done, StoreError>) {
         | Cmd::Delete(_, r)
         | Cmd::Batch(_, r)
         | Cmd::Close(r) => {
-            let _ = r.send(result.map(|_| ()));
+            let _ = r.send(result.map(|done| match done {
+                Done::Wrote(written) => written,
+                _ => Written::default(),
+            }));
         }
         Cmd::KvSet { quota, reply, .. } => {
             let _ = reply.send(match result {
-                Ok(Done::Applied) => Ok(()),
+                Ok(Done::Applied | Done::Wrote(_)) => Ok(()),
                 Ok(Done::OverQuota) => Err(KvError::QuotaExceeded { quota }),
                 Err(e) => Err(KvError::Unavailable(e.to_string())),
             });
@@ -451,14 +456,16 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
             kv::delete_job(conn, id)?;
         }
         Cmd::Batch(writes, _) => {
+            let mut written = Written::default();
             for w in writes {
                 match w {
                     Prepared::Run { run, outcome, logs } => {
                         runs::insert(conn, run, outcome.as_deref(), logs)?;
                     }
-                    Prepared::Other(w) => apply_write(conn, w)?,
+                    Prepared::Other(w) => apply_write(conn, w, &mut written)?,
                 }
             }
+            return Ok(Done::Wrote(written));
         }
         Cmd::KvSet {
             job,
@@ -473,11 +480,42 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
     Ok(Done::Applied)
 }
 
-fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
+fn apply_write(conn: &Connection, w: &Write, written: &mut Written) -> Result<(), StoreError> {
     match w {
         Write::Run(r) => {
             let (outcome, logs) = crate::store::prepared::encode(r)?;
             runs::insert(conn, r, outcome.as_deref(), &logs)?;
+        }
+        Write::Fire {
+            job_id,
+            incarnation,
+            from,
+            next,
+            runs: rows,
+        } => {
+            // The compare-and-set: the fire's rows go in only if the job
+            // still had this fire next (nothing is written otherwise, so
+            // no savepoint is needed).
+            let moved = conn
+                .prepare_cached(
+                    "UPDATE jobs SET next_run_time = ?3
+                     WHERE id = ?1 AND incarnation = ?2 AND next_run_time IS ?4",
+                )
+                .and_then(|mut s| s.execute(params![job_id, incarnation, next.map(ms), ms(*from)]))
+                .map_err(backend)?;
+            if moved == 0 {
+                written.stale.push(job_id.clone());
+                written
+                    .refused
+                    .extend(rows.iter().map(|r| r.run_id.clone()));
+                return Ok(());
+            }
+            for r in rows {
+                let (outcome, logs) = crate::store::prepared::encode(r)?;
+                if !runs::insert_fire(conn, r, outcome.as_deref(), &logs)? {
+                    written.refused.insert(r.run_id.clone());
+                }
+            }
         }
         Write::NextRun { job_id, next } => {
             conn.prepare_cached("UPDATE jobs SET next_run_time = ?2 WHERE id = ?1")
