@@ -1,6 +1,6 @@
 //! Several `wasmcron run` processes on one PostgreSQL database, for the
-//! cluster tests: each host with its own folder, log and API port, all
-//! with the same `--db` (directly, or through a [`FreezableProxy`] that
+//! cluster tests: each host with its own folder, log, API port and name
+//! (`--host-name node-N`, N its index), all with the same `--db` (directly, or through a [`FreezableProxy`] that
 //! makes one host's network go silent on demand).
 //!
 //! What a test asks of a cluster: who leads (every live host's
@@ -15,16 +15,23 @@
 
 use crate::host::{Host, setup_warm};
 use crate::pg::TestDb;
-use chrono::{DateTime, SubsecRound, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+mod proxy;
+mod sql;
+mod view;
+
+pub use proxy::FreezableProxy;
+pub use sql::{
+    coverage_faults, doubles, runs_per_host, seconds_without_success, show, ts, unexplained_gaps,
+    whole_second,
+};
+use view::agreed_leader;
+pub use view::{ClusterView, HostId, Leader};
 
 /// Where every cluster test's interval jobs start: a whole second in the
 /// past, so all of them fire on the same whole seconds.
@@ -46,50 +53,6 @@ pub fn jobs_file(groups: &[(&str, usize, &str)]) -> String {
         }
     }
     file
-}
-
-/// One host as `GET /cluster` describes itself.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct HostId {
-    /// Its id (a UUID, new at each start).
-    pub id: String,
-    /// Its name, as written in `runs.host`.
-    pub name: String,
-}
-
-/// The lease holder as a host sees it.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Leader {
-    /// The leader's host id.
-    pub host_id: String,
-    /// The leader's name.
-    pub name: String,
-    /// The fencing term: one more at each change of leader.
-    pub term: i64,
-    /// When the lease runs out unless renewed (RFC 3339).
-    pub expires_at: String,
-}
-
-/// A host's answer to `GET /cluster`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ClusterView {
-    /// `postgres` for these tests.
-    pub backend: String,
-    /// The host answering.
-    pub host: HostId,
-    /// Whether it holds the lease.
-    pub is_leader: bool,
-    /// Who holds the lease, as far as it knows.
-    pub leader: Option<Leader>,
-    /// The lease's time to live.
-    pub lease_ttl_ms: i64,
-}
-
-impl ClusterView {
-    /// `(host_id, term)` of the leader it names.
-    pub fn leader_key(&self) -> Option<(String, i64)> {
-        self.leader.as_ref().map(|l| (l.host_id.clone(), l.term))
-    }
 }
 
 /// One member: its folder (plugins, jobs file, cache, logs), the `--db` it
@@ -267,7 +230,11 @@ impl Cluster {
     /// # Panics
     /// When it is running, or does not come up.
     pub fn restart(&mut self, i: usize) {
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        // Hosts on one machine need names of their own (`runs.host`); the
+        // same name again on a restart, as a machine keeps its own.
+        let name = format!("node-{i}");
+        let mut args: Vec<&str> = vec!["--host-name", &name];
+        args.extend(self.args.iter().map(String::as_str));
         let node = &mut self.nodes[i];
         assert!(node.host.is_none(), "host {i} is still running");
         let host = Host::start_with_db_url(self.bin, node.dir.path(), &node.db_url, &args);
@@ -614,45 +581,6 @@ fn api_addr(log: &str) -> Option<String> {
     })
 }
 
-/// The one leader `views` agree on.
-fn agreed_leader(
-    views: &[(usize, Result<ClusterView, String>)],
-) -> Result<(usize, Leader), String> {
-    let mut leaders = Vec::new();
-    let mut named = Vec::new();
-    for (i, view) in views {
-        let v = view.as_ref().map_err(Clone::clone)?;
-        if v.backend != "postgres" {
-            return Err(format!("host {i} says backend {:?}", v.backend));
-        }
-        if v.is_leader {
-            leaders.push((*i, v));
-        }
-        named.push((*i, v.leader_key()));
-    }
-    let [(i, v)] = leaders.as_slice() else {
-        let which: Vec<usize> = leaders.iter().map(|(i, _)| *i).collect();
-        return Err(format!("{} hosts say is_leader: {which:?}", which.len()));
-    };
-    let leader = v
-        .leader
-        .clone()
-        .ok_or_else(|| format!("host {i} says is_leader but names no leader"))?;
-    if leader.host_id != v.host.id {
-        return Err(format!(
-            "host {i} says is_leader but names {} (it is {})",
-            leader.host_id, v.host.id
-        ));
-    }
-    let key = Some((leader.host_id.clone(), leader.term));
-    if let Some((j, other)) = named.iter().find(|(_, k)| *k != key) {
-        return Err(format!(
-            "host {i} leads as {key:?} but host {j} names {other:?}"
-        ));
-    }
-    Ok((*i, leader))
-}
-
 /// `postgres://user@HOST:PORT/db` → (`HOST:PORT`, (`postgres://user@`,
 /// `/db`)).
 fn split_db_url(url: &str) -> (String, (String, String)) {
@@ -666,282 +594,6 @@ fn split_db_url(url: &str) -> (String, (String, String)) {
     (
         url[host_start..auth_start].to_owned(),
         (url[..host_start].to_owned(), url[auth_start..].to_owned()),
-    )
-}
-
-/// A TCP proxy between one host and PostgreSQL that the test can
-/// [`freeze`](FreezableProxy::freeze): no byte (nor end of stream) moves
-/// in either direction while frozen, yet every socket stays open, so the
-/// host sees a silent network, not a refusal or a reset. Connections
-/// made while frozen are accepted and held too.
-///
-/// One thread accepts; each connection has two threads, one per
-/// direction, that read a chunk, wait while frozen, then write it.
-#[derive(Debug)]
-pub struct FreezableProxy {
-    port: u16,
-    gate: Arc<Gate>,
-    stop: Arc<AtomicBool>,
-    /// Both ends of every connection, to close them when dropped.
-    sockets: Arc<Mutex<Vec<TcpStream>>>,
-    acceptor: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Open or frozen, and a wait for open.
-#[derive(Debug, Default)]
-struct Gate {
-    frozen: Mutex<bool>,
-    changed: Condvar,
-}
-
-impl Gate {
-    fn set(&self, frozen: bool) {
-        *self.frozen.lock().unwrap_or_else(PoisonError::into_inner) = frozen;
-        self.changed.notify_all();
-    }
-
-    fn wait_open(&self) {
-        let mut frozen = self.frozen.lock().unwrap_or_else(PoisonError::into_inner);
-        while *frozen {
-            frozen = self
-                .changed
-                .wait(frozen)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-impl FreezableProxy {
-    /// Listens on `127.0.0.1:0`, forwarding to `upstream` (`HOST:PORT`).
-    ///
-    /// # Panics
-    /// When it cannot listen or `upstream` does not resolve.
-    pub fn start(upstream: &str) -> Self {
-        let upstream: SocketAddr = upstream
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .unwrap_or_else(|| panic!("cannot resolve {upstream}"));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("the proxy listens");
-        let port = listener.local_addr().expect("the proxy's address").port();
-        let gate = Arc::new(Gate::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let sockets = Arc::new(Mutex::new(Vec::new()));
-        let acceptor = {
-            let (gate, stop, sockets) = (gate.clone(), stop.clone(), sockets.clone());
-            std::thread::spawn(move || {
-                for client in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(client) = client else { continue };
-                    let Ok(server) = TcpStream::connect(upstream) else {
-                        // PostgreSQL refused: so does the proxy.
-                        continue;
-                    };
-                    let _ = client.set_nodelay(true);
-                    let _ = server.set_nodelay(true);
-                    let clones = (
-                        client.try_clone(),
-                        server.try_clone(),
-                        client.try_clone(),
-                        server.try_clone(),
-                    );
-                    let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = clones else {
-                        continue;
-                    };
-                    sockets
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .extend([c3, s3]);
-                    let g = gate.clone();
-                    std::thread::spawn(move || pump(client, s2, &g));
-                    let g = gate.clone();
-                    std::thread::spawn(move || pump(server, c2, &g));
-                }
-            })
-        };
-        Self {
-            port,
-            gate,
-            stop,
-            sockets,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    /// The port it listens on (127.0.0.1).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Stops moving bytes, both ways, on every connection (existing and
-    /// new), keeping them open.
-    pub fn freeze(&self) {
-        self.gate.set(true);
-    }
-
-    /// Moves bytes again, starting with those held.
-    pub fn thaw(&self) {
-        self.gate.set(false);
-    }
-}
-
-impl Drop for FreezableProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the acceptor so it sees `stop`, then end every connection
-        // (the pumps see it and end) and let held bytes go.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        for s in self
-            .sockets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-        self.gate.set(false);
-        if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
-        }
-    }
-}
-
-/// Copies `from` to `to`, holding each chunk (and the end of the stream)
-/// while the gate is frozen.
-fn pump(mut from: TcpStream, mut to: TcpStream, gate: &Gate) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let read = from.read(&mut buf);
-        gate.wait_open();
-        match read {
-            Ok(0) => {
-                let _ = to.shutdown(Shutdown::Write);
-                return;
-            }
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    let _ = from.shutdown(Shutdown::Both);
-                    return;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                let _ = to.shutdown(Shutdown::Both);
-                return;
-            }
-        }
-    }
-}
-
-/// `t` as a SQL timestamptz literal.
-pub fn ts(t: DateTime<Utc>) -> String {
-    format!(
-        "'{}'::timestamptz",
-        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    )
-}
-
-/// `t` rounded down to a whole second.
-pub fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.trunc_subsecs(0)
-}
-
-/// Rows as one line each, for failure messages (at most 60).
-pub fn show(rows: &[Vec<String>]) -> String {
-    let mut out = format!("{} row(s)", rows.len());
-    for row in rows.iter().take(60) {
-        let _ = write!(out, "\n  {}", row.join(" | "));
-    }
-    if rows.len() > 60 {
-        let _ = write!(out, "\n  …");
-    }
-    out
-}
-
-/// Fire rows sharing (job, scheduled_at, attempt): the property under test
-/// is that there are none.
-pub fn doubles(db: &TestDb) -> Vec<Vec<String>> {
-    db.rows(
-        "SELECT job_id, scheduled_at::text, attempt::text, count(*)::text,
-                string_agg(coalesce(host, '-') || ':' || status, ', ')
-           FROM runs WHERE origin = 'fire'
-          GROUP BY job_id, scheduled_at, attempt HAVING count(*) > 1
-          ORDER BY 1, 2, 3",
-    )
-}
-
-/// `(job, second)` pairs in `[from, to]` (whole seconds) where a job whose
-/// id starts with `prefix` has no finished, succeeded fire run.
-pub fn seconds_without_success(
-    db: &TestDb,
-    prefix: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Vec<Vec<String>> {
-    db.rows(&format!(
-        "SELECT j.id, s::text FROM jobs j
-           CROSS JOIN generate_series({}, {}, interval '1 second') s
-          WHERE j.id LIKE '{prefix}%'
-            AND NOT EXISTS (SELECT 1 FROM runs r
-                             WHERE r.job_id = j.id AND r.origin = 'fire' AND r.scheduled_at = s
-                               AND r.status = 'finished' AND r.outcome_kind = 'succeeded')
-          ORDER BY 1, 2",
-        ts(whole_second(from)),
-        ts(whole_second(to))
-    ))
-}
-
-/// For each job whose id starts with `prefix`, every whole second from its
-/// first fire row to its last that does not have exactly one first-attempt
-/// fire row (`job, second, rows`), and fire rows off whole seconds.
-pub fn coverage_faults(db: &TestDb, prefix: &str) -> Vec<Vec<String>> {
-    db.rows(&format!(
-        "WITH span AS (SELECT job_id, min(scheduled_at) lo, max(scheduled_at) hi FROM runs
-                        WHERE origin = 'fire' AND job_id LIKE '{prefix}%' GROUP BY job_id),
-              secs AS (SELECT job_id, s FROM span, generate_series(lo, hi, interval '1 second') s)
-         SELECT secs.job_id, secs.s::text, count(r.run_id)::text || ' row(s)'
-           FROM secs LEFT JOIN runs r ON r.job_id = secs.job_id AND r.scheduled_at = secs.s
-                                     AND r.origin = 'fire' AND r.attempt = 1
-          GROUP BY 1, 2 HAVING count(r.run_id) <> 1
-         UNION ALL
-         SELECT job_id, scheduled_at::text, 'off a whole second' FROM runs
-          WHERE origin = 'fire' AND job_id LIKE '{prefix}%'
-            AND date_trunc('second', scheduled_at) <> scheduled_at
-          ORDER BY 1, 2"
-    ))
-}
-
-/// For jobs whose id starts with `prefix` (with `coalesce = true`): whole
-/// seconds between a job's first and last fire row that have no fire row
-/// and are not preceded by a `missed` row (the one that counts the fires
-/// coalesced away): `job, second, the row before it`.
-pub fn unexplained_gaps(db: &TestDb, prefix: &str) -> Vec<Vec<String>> {
-    db.rows(&format!(
-        "WITH span AS (SELECT job_id, min(scheduled_at) lo, max(scheduled_at) hi FROM runs
-                        WHERE origin = 'fire' AND job_id LIKE '{prefix}%' GROUP BY job_id),
-              secs AS (SELECT job_id, s FROM span, generate_series(lo, hi, interval '1 second') s),
-              missing AS (SELECT job_id, s FROM secs WHERE NOT EXISTS
-                            (SELECT 1 FROM runs r WHERE r.job_id = secs.job_id
-                               AND r.scheduled_at = secs.s AND r.origin = 'fire'))
-         SELECT m.job_id, m.s::text, coalesce(b.scheduled_at::text || ' ' || b.status || ' ' ||
-                                               coalesce(b.note, ''), '(nothing before)')
-           FROM missing m
-           LEFT JOIN LATERAL (SELECT scheduled_at, status, note FROM runs r
-                               WHERE r.job_id = m.job_id AND r.origin = 'fire'
-                                 AND r.scheduled_at < m.s
-                               ORDER BY r.scheduled_at DESC LIMIT 1) b ON true
-          WHERE b.status IS DISTINCT FROM 'missed'
-          ORDER BY 1, 2"
-    ))
-}
-
-/// Fire rows per host (`-` for rows of fires that did not run) and status.
-pub fn runs_per_host(db: &TestDb) -> Vec<Vec<String>> {
-    db.rows(
-        "SELECT coalesce(host, '-'), status, count(*)::text FROM runs WHERE origin = 'fire'
-          GROUP BY 1, 2 ORDER BY 1, 2",
     )
 }
 
