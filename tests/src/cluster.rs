@@ -555,6 +555,29 @@ impl Cluster {
             "runs per host and status: {}",
             show(&runs_per_host(&self.db))
         );
+        let _ = writeln!(
+            out,
+            "leader_lease: {}",
+            show(&self.db.rows(
+                "SELECT term::text, holder, holder_name, expires_at::text, now()::text
+                   FROM leader_lease"
+            ))
+        );
+        // Sessions of the hosts: one open transaction of a cut-off host
+        // can hold what another waits for.
+        let _ = writeln!(
+            out,
+            "sessions (pid | client port | state | waiting on | since | query): {}",
+            show(&self.db.rows(
+                "SELECT pid::text, coalesce(client_port::text, '-'), coalesce(state, '-'),
+                        coalesce(wait_event_type || ':' || wait_event, '-'),
+                        coalesce((now() - xact_start)::text, '-'),
+                        left(regexp_replace(query, '\\s+', ' ', 'g'), 120)
+                   FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()
+                  ORDER BY xact_start NULLS LAST"
+            ))
+        );
         for i in 0..self.nodes.len() {
             let _ = writeln!(out, "==== host {i} log\n{}", self.log_tail(i, 40));
         }
