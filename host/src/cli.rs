@@ -27,9 +27,19 @@ enum Command {
         #[arg(long, default_value = "wasmcron-plugins")]
         plugins: PathBuf,
         /// The job store: `sqlite://PATH` (default `sqlite://wasmcron.db`), a
-        /// path, or `memory`.
+        /// path, `memory`, or `postgres://USER@HOST:PORT/DB` (several hosts
+        /// may share one PostgreSQL database; one leads at a time).
         #[arg(long, env = "WASMCRON_DB", default_value = "sqlite://wasmcron.db")]
         db: String,
+        /// On PostgreSQL: the leader lease's time to live, e.g. `15s`. The
+        /// leader renews it every third of this; when a leader dies another
+        /// host leads after it.
+        #[arg(long, default_value = "15s", value_parser = parse_lease)]
+        lease: std::time::Duration,
+        /// This host's name, shown in `/cluster` and recorded on the runs
+        /// it runs (default: the machine's name and the API port).
+        #[arg(long, env = "WASMCRON_HOST_NAME")]
+        host_name: Option<String>,
         /// A TOML file of jobs to add (or update) at start.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -217,6 +227,19 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse(s).map_err(|e| e.to_string())
 }
 
+/// A lease TTL: at least a second (renewals go every third of it) and at
+/// most an hour (a dead leader is replaced only after it).
+fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    let ttl = parse_duration(s)?;
+    if ttl < std::time::Duration::from_secs(1) || ttl > std::time::Duration::from_secs(3600) {
+        return Err(format!(
+            "{s}: the lease must be between 1s and 1h (a leader renews it every third of it, \
+             and a dead leader is replaced after it); 15s is the default"
+        ));
+    }
+    Ok(ttl)
+}
+
 /// Runs the parsed command line.
 ///
 /// # Errors
@@ -226,6 +249,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run {
             plugins,
             db,
+            lease,
+            host_name,
             config,
             workers,
             shutdown_grace,
@@ -246,6 +271,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = crate::app::RunOptions {
                 plugins,
                 db,
+                lease,
+                host_name,
                 config,
                 workers: workers
                     .unwrap_or_else(crate::scheduler::default_workers)

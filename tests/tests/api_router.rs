@@ -22,6 +22,14 @@ fn state(scheduler: Scheduler) -> ApiState {
         token: None,
         auth_reads: false,
         stop: tokio_util::sync::CancellationToken::new(),
+        cluster: wasmcron::api::ClusterSettings {
+            host: wasmcron::api::HostIdentity {
+                id: "test-host".into(),
+                name: "test".into(),
+            },
+            backend: "memory",
+            lease_ttl: None,
+        },
     }
 }
 

@@ -12,6 +12,7 @@
 //! without a test noticing.
 
 mod auth;
+mod cluster;
 mod error;
 mod events;
 mod extract;
@@ -23,6 +24,7 @@ mod runs;
 mod serve;
 
 pub use auth::Token;
+pub use cluster::{ClusterSettings, ClusterView, HostIdentity};
 pub use error::{ApiError, ErrorBody};
 pub use metrics::Metrics;
 pub use serve::{ServeLimits, serve_with};
@@ -52,6 +54,8 @@ pub struct ApiState {
     /// Cancelled at shutdown: ends open event streams, so a connected
     /// client cannot hold the shutdown up.
     pub stop: tokio_util::sync::CancellationToken,
+    /// Who this host is, for `/cluster`.
+    pub cluster: ClusterSettings,
 }
 
 /// The router with every route.
@@ -80,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/plugins/{name}", get(plugins::show))
         .route("/events", get(events::stream))
         .route("/metrics", get(metrics::render))
+        .route("/cluster", get(cluster::show))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_for_reads,

@@ -33,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         super::events::stream,
         super::metrics::render,
         super::healthz,
+        super::cluster::show,
         document,
     ),
     modifiers(&BearerAuth),

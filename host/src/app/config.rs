@@ -71,12 +71,27 @@ pub fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
 /// When the database cannot be opened; for PostgreSQL, when it cannot be
 /// reached, naming the URL with its password masked.
 pub fn open_store(db: &str) -> anyhow::Result<Arc<dyn JobStore>> {
+    open_store_for(db, None)
+}
+
+/// As [`open_store`]; on PostgreSQL with `lease`, the host takes part in
+/// the leader lease (see [`crate::store::leader`]).
+///
+/// # Errors
+/// As [`open_store`].
+pub fn open_store_for(
+    db: &str,
+    lease: Option<crate::store::postgres::LeaseSettings>,
+) -> anyhow::Result<Arc<dyn JobStore>> {
     use crate::store::postgres::{PostgresJobStore, is_postgres_url, mask_password};
     if db == "memory" {
         return Ok(Arc::new(MemoryJobStore::default()));
     }
     if is_postgres_url(db) {
-        let store = PostgresJobStore::open(db).context("opening the PostgreSQL job store")?;
+        let mut store = PostgresJobStore::open(db).context("opening the PostgreSQL job store")?;
+        if let Some(lease) = lease {
+            store.start_lease(lease);
+        }
         return Ok(Arc::new(store));
     }
     let path = db.strip_prefix("sqlite://").unwrap_or(db);

@@ -27,8 +27,12 @@ use std::time::Duration;
 pub struct RunOptions {
     /// The folder of `.wasm` plugins.
     pub plugins: PathBuf,
-    /// `memory`, `sqlite://PATH`, or a path.
+    /// `memory`, `sqlite://PATH`, a path, or `postgres://…`.
     pub db: String,
+    /// On PostgreSQL, the leader lease's TTL.
+    pub lease: Duration,
+    /// This host's name (`None`: the machine's name and the API port).
+    pub host_name: Option<String>,
     /// A TOML file of jobs to upsert at start.
     pub config: Option<PathBuf>,
     /// Runs at once.
@@ -108,7 +112,36 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         Some(path) => Some(lock::lock_sqlite(path)?),
         None => None,
     };
-    let store = open_store(&options.db)?;
+    let host = crate::api::HostIdentity {
+        id: crate::store::new_incarnation(),
+        name: options.host_name.clone().unwrap_or_else(|| {
+            let machine = crate::scheduler::default_host_name();
+            match listener.as_ref().and_then(|l| l.local_addr().ok()) {
+                Some(addr) => format!("{machine}:{}", addr.port()),
+                None => format!("{machine}:{}", std::process::id()),
+            }
+        }),
+    };
+    let shared = crate::store::postgres::is_postgres_url(&options.db);
+    let store = config::open_store_for(
+        &options.db,
+        shared.then(|| crate::store::postgres::LeaseSettings {
+            ttl: options.lease,
+            host_id: host.id.clone(),
+            host_name: host.name.clone(),
+        }),
+    )?;
+    let cluster = crate::api::ClusterSettings {
+        host: host.clone(),
+        backend: if shared {
+            "postgres"
+        } else if options.db == "memory" {
+            "memory"
+        } else {
+            "sqlite"
+        },
+        lease_ttl: shared.then_some(options.lease),
+    };
     // Kept to close it after the scheduler stops (its last writes first).
     let store_handle = store.clone();
     let kv = store.kv();
@@ -158,6 +191,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         clock: Arc::new(SystemClock),
         config: SchedulerConfig {
             workers: options.workers,
+            host_name: host.name.clone(),
             ..SchedulerConfig::default()
         },
     })
@@ -214,6 +248,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 token,
                 auth_reads: options.auth_reads,
                 stop: stop_api.clone(),
+                cluster,
             },
             options.api_limits,
         )?),
@@ -243,6 +278,9 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }
     }
     scheduler.shutdown(options.shutdown_grace).await;
+    // After the runs this host started have ended and been recorded, so
+    // the next leader finds them finished rather than cut off.
+    store_handle.release_lease().await;
     if let Err(e) = store_handle.close().await {
         tracing::warn!(error = %e, "closing the job store");
     }

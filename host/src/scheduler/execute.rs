@@ -42,10 +42,40 @@ pub(super) fn release(inner: &Inner, run: &RunRecord) {
     }
 }
 
+/// Marks a run as being handled by a task of this host until dropped
+/// (see [`Inner::local_runs`]).
+struct Local {
+    inner: Arc<Inner>,
+    run_id: String,
+}
+
+impl Local {
+    fn new(inner: &Arc<Inner>, run: &RunRecord) -> Self {
+        inner.local().insert(run.run_id.clone());
+        Self {
+            inner: inner.clone(),
+            run_id: run.run_id.clone(),
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.inner.local().remove(&self.run_id);
+    }
+}
+
 /// Starts `run` (already recorded as pending) on a worker.
 pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
     let (tasks, handle) = (inner.tasks.clone(), inner.handle.clone());
-    tasks.spawn_on(async move { execute(inner, run).await }, &handle);
+    let local = Local::new(&inner, &run);
+    tasks.spawn_on(
+        async move {
+            let _local = local;
+            execute(inner, run).await;
+        },
+        &handle,
+    );
 }
 
 /// Runs `run`, already recorded as running by the timer with `permit`
@@ -53,8 +83,10 @@ pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
 /// between the fire and the guest).
 pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSemaphorePermit) {
     let (tasks, handle) = (inner.tasks.clone(), inner.handle.clone());
+    let local = Local::new(&inner, &run);
     tasks.spawn_on(
         async move {
+            let _local = local;
             if let Some((job, plugin)) = lookup(&inner, &run).await {
                 run_guest(inner, run, permit, job, plugin).await;
             }

@@ -5,7 +5,7 @@ use super::execute;
 use super::queue::Due;
 use super::{Inner, JobEntry, State};
 use crate::event::Event;
-use crate::store::{RunRecord, RunStatus, StoreError, Write};
+use crate::store::{Leadership, RunRecord, RunStatus, StoreError, Write};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,6 +19,11 @@ const MAX_SCAN: usize = 100_000;
 
 pub(super) async fn timer_loop(inner: Arc<Inner>) {
     let mut health = inner.store.health().subscribe();
+    let mut leadership = inner.store.leadership().subscribe();
+    // A sole host was recovered at start; a host on a shared store takes
+    // over (reads the jobs and the runs left) each time it becomes leader.
+    let mut leading = *leadership.borrow() == Leadership::Sole;
+    let mut previous: Option<String> = None;
     let (commits, decided) = mpsc::unbounded_channel();
     let committer = inner.clone();
     inner
@@ -44,6 +49,31 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
                 () = inner.stop_firing.cancelled() => return,
             }
             continue;
+        }
+        // Only the leader fires (issue 11). A follower waits; its queue is
+        // read again from the store when it takes over.
+        let now_leading = leadership.borrow_and_update().clone();
+        if !now_leading.is_leader() {
+            if let Some(leader) = now_leading.leader() {
+                previous = Some(leader.name.clone());
+            }
+            leading = false;
+            tokio::select! {
+                _ = leadership.changed() => {}
+                () = inner.stop_firing.cancelled() => return,
+            }
+            continue;
+        }
+        if !leading {
+            if let Err(err) = super::recover::take_over(&inner, previous.clone()).await {
+                tracing::warn!(error = %err, "could not take over as leader; trying again in a second");
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    () = inner.stop_firing.cancelled() => return,
+                }
+                continue;
+            }
+            leading = true;
         }
         // Registered before looking at the queue, so a change made while
         // this wake-up runs is not lost.
@@ -276,6 +306,18 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
     } = batch;
     let written = match inner.store.write(writes).await {
         Ok(written) => written,
+        Err(StoreError::Fenced(reason)) => {
+            // This host lost the lease (its lease task says so too, and the
+            // timer stops): nothing was recorded; the new leader fires
+            // these, from the store's schedule.
+            tracing::info!(
+                fires = fired.len(),
+                reason,
+                "due fires not recorded: this host no longer leads"
+            );
+            hold(inner, fired, started, &from_queue);
+            return;
+        }
         Err(StoreError::Unwritable(reason)) => {
             // Without a durable record a run must not start. The storage
             // failed (the store's health says so, and the timer waits on

@@ -40,7 +40,7 @@ use crate::runtime::{Limits, Runtime};
 use crate::store::{BrokenJob, JobStore, RunRecord, Write};
 use chrono::{DateTime, Utc};
 use queue::Due;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -120,6 +120,10 @@ pub(crate) struct Inner {
     /// its own, so a flood of requests cannot delay fires).
     handle: tokio::runtime::Handle,
     running: AtomicBool,
+    /// The runs a task of this host is handling now (waiting for a worker
+    /// or running), by id: when this host takes over as leader, the
+    /// store's unfinished runs among them are its own, not left behind.
+    local_runs: Mutex<HashSet<String>>,
 }
 
 /// A running scheduler. Cheap to clone; every clone drives the same one.
@@ -137,6 +141,10 @@ impl std::fmt::Debug for Scheduler {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn local(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.local_runs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn check_running(&self) -> Result<(), SchedulerError> {
@@ -323,6 +331,7 @@ impl Scheduler {
             tasks: TaskTracker::new(),
             handle: tokio::runtime::Handle::current(),
             running: AtomicBool::new(true),
+            local_runs: Mutex::new(HashSet::new()),
         });
         // Subscribed before recovery, so failures it records reach listeners
         // (and the caller's subscription, its counts).
@@ -334,6 +343,13 @@ impl Scheduler {
         inner
             .tasks
             .spawn(async move { fire::timer_loop(timer).await });
+        if inner.store.jobs_revision().await?.is_some() {
+            // Other hosts share the store: take their job changes.
+            let sync = inner.clone();
+            inner
+                .tasks
+                .spawn(async move { reload::sync_loop(sync).await });
+        }
         Ok((Self { inner }, early))
     }
 

@@ -8,16 +8,22 @@
 //! - Runs left *running* were cut off: they are recorded as interrupted
 //!   and retried if the job's policy retries `interrupted`.
 //! - A job row that no longer reads is kept and listed, never deleted.
+//!
+//! On a store shared by several hosts (issue 11) only the leader picks up
+//! unfinished runs, when it takes over ([`take_over`]): it reads the jobs
+//! again (the previous leader moved their schedules) and the runs the
+//! previous leader left. At start a host only records its own runs (by
+//! its host name) that its last stop cut off.
 
 use super::execute;
 use super::queue::Due;
 use super::{Inner, SchedulerError};
-use crate::store::{RunRecord, RunStatus};
+use crate::store::{Leadership, RunRecord, RunStatus};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
     let snapshot = inner.store.load().await?;
-    let now = inner.clock.now();
     for broken in &snapshot.broken {
         tracing::error!(job = %broken.id, error = %broken.error, "stored job cannot be read; keeping it untouched");
     }
@@ -45,13 +51,83 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
         }
     }
     inner.lock().broken.extend(snapshot.broken);
+    let mut unfinished = snapshot.unfinished;
+    if inner.store.leadership().get() != Leadership::Sole {
+        let me = Some(inner.config.host_name.as_str());
+        unfinished.retain(|r| r.status == RunStatus::Running && r.host.as_deref() == me);
+    }
+    recover_runs(inner, unfinished).await;
+    Ok(())
+}
 
+/// This host has just become the leader of a shared store: it takes the
+/// stored jobs as they are (installing each, dropping those gone), and
+/// the runs left unfinished that no live task of its own handles: pending
+/// ones (they start) and running ones of the host that led before, of no
+/// host, or of this host's name from an earlier start (interrupted, then
+/// retried per policy). Running runs of other hosts (manual runs they
+/// execute) are theirs.
+pub(super) async fn take_over(
+    inner: &Arc<Inner>,
+    previous: Option<String>,
+) -> Result<(), SchedulerError> {
+    let snapshot = inner.store.load().await?;
+    let mut stored = HashSet::new();
+    for record in snapshot.jobs {
+        stored.insert(record.spec.id.clone());
+        let id = record.spec.id.clone();
+        let generation = inner.lock().jobs.get(id.as_str()).map(|e| e.generation);
+        super::reload::apply(inner, &id, Some(record), generation);
+    }
+    let gone: Vec<(String, u64)> = inner
+        .lock()
+        .jobs
+        .iter()
+        .filter(|(id, _)| !stored.contains(&***id))
+        .map(|(id, e)| (id.to_string(), e.generation))
+        .collect();
+    for (id, generation) in gone {
+        super::reload::apply(inner, &id, None, Some(generation));
+    }
+    let mine: HashSet<String> = {
+        let state = inner.lock();
+        let mut ids: HashSet<String> = inner.local().clone();
+        ids.extend(state.queue.run_ids().map(str::to_owned));
+        for entry in state.jobs.values() {
+            ids.extend(entry.queued.iter().map(|r| r.run_id.clone()));
+        }
+        ids
+    };
+    let me = inner.config.host_name.as_str();
+    let mut unfinished = snapshot.unfinished;
+    unfinished.retain(|r| {
+        !mine.contains(&r.run_id)
+            && match r.status {
+                RunStatus::Pending => true,
+                _ => match r.host.as_deref() {
+                    None => true,
+                    Some(h) => h == me || previous.as_deref() == Some(h),
+                },
+            }
+    });
+    tracing::info!(
+        jobs = stored.len(),
+        runs = unfinished.len(),
+        "took over as leader: jobs read from the store, unfinished runs picked up"
+    );
+    recover_runs(inner, unfinished).await;
+    Ok(())
+}
+
+/// Starts or queues pending runs, and records running ones as cut off
+/// (retried per the job's policy).
+async fn recover_runs(inner: &Arc<Inner>, mut unfinished: Vec<RunRecord>) {
+    let now = inner.clock.now();
     // Runs cut off first (their retries hold their slots), then pending
     // ones: retries, then first attempts in fire order, each taking a
     // `max_instances` slot while there is one and queueing behind the
     // others when there is not (catch-up runs recorded before a restart
     // still run one after another).
-    let mut unfinished = snapshot.unfinished;
     unfinished.sort_by(|a, b| {
         let key = |r: &RunRecord| {
             (
@@ -94,5 +170,4 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
         }
     }
     inner.wake.notify_one();
-    Ok(())
 }

@@ -5,11 +5,18 @@
 use super::Inner;
 use crate::event::Event;
 use crate::store::JobRecord;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a host sharing its store looks for other hosts' job changes.
+const SYNC_EVERY: Duration = Duration::from_millis(500);
 
 /// Installs `record` (the job as stored now; `None`: it is gone) in place
-/// of the scheduler's entry for `job_id`. With `generation`, only if the
-/// entry is still at that generation: a local change made since has
-/// written its own state, which stands.
+/// of the scheduler's entry for `job_id`, if the entry is still as the
+/// caller saw it before reading the store (`generation`; `None`: there was
+/// none): a local change made since has written its own state, which
+/// stands.
 pub(super) fn apply(
     inner: &Inner,
     job_id: &str,
@@ -27,8 +34,7 @@ pub(super) fn apply(
         None => None,
     };
     let mut state = inner.lock();
-    let current = state.jobs.get(job_id).map(|e| e.generation);
-    if generation.is_some() && current != generation {
+    if state.jobs.get(job_id).map(|e| e.generation) != generation {
         return;
     }
     match (record, job) {
@@ -51,6 +57,73 @@ pub(super) fn apply(
                 inner
                     .events
                     .publish(Event::JobRemoved(inner.job_event(job_id)));
+            }
+        }
+    }
+}
+
+/// Keeps this scheduler's jobs in step with the store's while other hosts
+/// change them (issue 11): every [`SYNC_EVERY`] it reads the store's jobs
+/// revision, and when it moved, every job, installing those whose
+/// definition, paused state or incarnation differ from the scheduler's and
+/// dropping those gone. Next fire times are not compared: the leader's own
+/// are the newest, and a host that becomes leader reads them all anyway.
+pub(super) async fn sync_loop(inner: Arc<Inner>) {
+    let mut seen: Option<i64> = None;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(SYNC_EVERY) => {}
+            () = inner.stop_firing.cancelled() => return,
+        }
+        let rev = match inner.store.jobs_revision().await {
+            Ok(Some(rev)) => rev,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::debug!(error = %err, "could not read the jobs revision");
+                continue;
+            }
+        };
+        if seen == Some(rev) {
+            continue;
+        }
+        // Generations before the read: an entry changed locally since is
+        // newer than what the read returns.
+        let before: HashMap<String, u64> = inner
+            .lock()
+            .jobs
+            .iter()
+            .map(|(id, e)| (id.to_string(), e.generation))
+            .collect();
+        let snapshot = match inner.store.load().await {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::debug!(error = %err, "could not read the jobs");
+                continue;
+            }
+        };
+        seen = Some(rev);
+        let mut stored = std::collections::HashSet::new();
+        for record in snapshot.jobs {
+            stored.insert(record.spec.id.clone());
+            let same = inner
+                .lock()
+                .jobs
+                .get(record.spec.id.as_str())
+                .is_some_and(|e| {
+                    e.job.spec == record.spec
+                        && e.paused == record.paused
+                        && *e.incarnation == *record.incarnation
+                });
+            if same {
+                continue;
+            }
+            let id = record.spec.id.clone();
+            let generation = before.get(&id).copied();
+            apply(&inner, &id, Some(record), generation);
+        }
+        for (id, generation) in &before {
+            if !stored.contains(id) {
+                apply(&inner, id, None, Some(*generation));
             }
         }
     }

@@ -236,6 +236,13 @@ pub trait JobStore: Send + Sync + 'static {
     fn leadership(&self) -> LeaderCell {
         LeaderCell::default()
     }
+    /// A number that changes whenever any job is added, changed, paused,
+    /// resumed or deleted (not when it fires), so hosts sharing the store
+    /// see each other's changes by reading it; `None` for stores one host
+    /// owns, where nobody else changes jobs.
+    async fn jobs_revision(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
     /// Stops taking part in the leader lease and gives it up if held, so
     /// another host leads at once (a clean shutdown; called once this
     /// host has stopped firing). A no-op without a lease.

@@ -297,6 +297,17 @@ impl JobStore for PostgresJobStore {
         self.leader.clone()
     }
 
+    async fn jobs_revision(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|c| async move {
+            let row = c
+                .query_one("SELECT rev FROM jobs_rev WHERE id = 1", &[])
+                .await
+                .map_err(conn::classify)?;
+            Ok(Some(row.try_get(0).map_err(conn::classify)?))
+        })
+        .await
+    }
+
     async fn release_lease(&self) {
         self.lease_stop.cancel();
         let task = self

@@ -1,0 +1,66 @@
+//! `GET /cluster`: this host, and which host leads (issue 11).
+
+use super::ApiState;
+use crate::store::LeaderInfo;
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+/// Who this host is, as `/cluster` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HostIdentity {
+    /// A UUID chosen at each start.
+    pub id: String,
+    /// Its name (`--host-name`; by default the machine's name and the API
+    /// port), recorded on the runs it runs.
+    pub name: String,
+}
+
+/// What `/cluster` needs from the app: who this host is and what its
+/// store shares.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// This host.
+    pub host: HostIdentity,
+    /// `sqlite`, `memory` or `postgres`.
+    pub backend: &'static str,
+    /// The leader lease's TTL, when hosts share the store.
+    pub lease_ttl: Option<std::time::Duration>,
+}
+
+/// `/cluster`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClusterView {
+    /// `sqlite`, `memory` or `postgres`.
+    pub backend: String,
+    /// This host.
+    pub host: HostIdentity,
+    /// Whether this host evaluates the schedules now (always, on a store
+    /// one host owns).
+    pub is_leader: bool,
+    /// The host holding the leader lease, when there is a lease and an
+    /// unexpired holder; `null` otherwise.
+    pub leader: Option<LeaderInfo>,
+    /// The lease's time to live in milliseconds (`--lease`); absent on a
+    /// store one host owns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_ttl_ms: Option<u64>,
+}
+
+/// This host and the leader. On SQLite or memory the host is alone and
+/// always leads; on PostgreSQL the lease decides.
+#[utoipa::path(get, path = "/cluster", tag = "health",
+    responses((status = 200, description = "This host and the leader", body = ClusterView)))]
+pub(super) async fn show(State(state): State<ApiState>) -> Json<ClusterView> {
+    let leadership = state.scheduler.store().leadership().get();
+    Json(ClusterView {
+        backend: state.cluster.backend.to_owned(),
+        host: state.cluster.host.clone(),
+        is_leader: leadership.is_leader(),
+        leader: leadership.leader().cloned(),
+        lease_ttl_ms: state
+            .cluster
+            .lease_ttl
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+    })
+}
