@@ -203,6 +203,15 @@ impl Metrics {
             "wasmcron_runs_demoted_total {}",
             scheduler.runs_demoted()
         );
+        let leadership = scheduler.store().leadership().get();
+        out.push_str("# HELP wasmcron_leader 1 while this host evaluates the schedules (always, on a store one host owns).\n# TYPE wasmcron_leader gauge\n");
+        let _ = writeln!(out, "wasmcron_leader {}", u8::from(leadership.is_leader()));
+        out.push_str("# HELP wasmcron_lease_term The leader lease's term as this host last read it (0 without a lease).\n# TYPE wasmcron_lease_term gauge\n");
+        let _ = writeln!(
+            out,
+            "wasmcron_lease_term {}",
+            leadership.leader().map_or(0, |l| l.term)
+        );
         out
     }
 }

@@ -75,6 +75,7 @@ impl Scheduler {
     /// # Errors
     /// As for [`Scheduler::add_job`].
     pub async fn upsert_job(&self, spec: JobSpec) -> Result<JobInfo, SchedulerError> {
+        self.adopt_stored(&spec.id).await?;
         let same = self
             .inner
             .lock()
@@ -87,9 +88,24 @@ impl Scheduler {
         self.add_job(spec, true).await
     }
 
+    /// On a store other hosts share, a job they added moments ago may not
+    /// be here yet (their changes arrive within half a second): before
+    /// deciding whether a spec adds or replaces, take the stored job.
+    async fn adopt_stored(&self, id: &str) -> Result<(), SchedulerError> {
+        let inner = &self.inner;
+        if !inner.shared || inner.lock().jobs.contains_key(id) {
+            return Ok(());
+        }
+        if let Some(record) = inner.store.job(id).await? {
+            super::reload::apply(inner, id, Some(record), None);
+        }
+        Ok(())
+    }
+
     async fn put(&self, spec: JobSpec, mode: Mode) -> Result<JobInfo, SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
+        self.adopt_stored(&spec.id).await?;
         // Milliseconds, as the store keeps them: `created_at` anchors
         // intervals, and an anchor that lost its microseconds at a restart
         // would move every fire (and make a false miss).
@@ -141,7 +157,10 @@ impl Scheduler {
             paused,
             incarnation: incarnation.clone(),
         };
-        inner.store.insert_job(&record, existing.is_some()).await?;
+        // With replace asked, a row another host inserted meanwhile is
+        // replaced too (the last writer wins), rather than refused.
+        let replace = existing.is_some() || mode == (Mode::Add { replace: true });
+        inner.store.insert_job(&record, replace).await?;
         let id = spec.id.clone();
         let installed = inner.install(job, next_run, paused, &incarnation, keep);
         if installed != next_run {

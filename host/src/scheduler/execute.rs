@@ -326,8 +326,16 @@ pub(super) async fn finish(
         "run finished"
     );
     if let Some(r) = retry {
-        inner.lock().queue.push(r.due_at, Due::Run(Box::new(r)));
-        inner.wake.notify_one();
+        if inner.shared {
+            // A pending row any host claims once it is due.
+            drop(r);
+        } else {
+            inner.lock().queue.push(r.due_at, Due::Run(Box::new(r)));
+            inner.wake.notify_one();
+        }
+    }
+    if inner.shared {
+        inner.claim_wake.notify_one();
     }
     for e in events {
         inner.events.publish(e);

@@ -220,7 +220,7 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                         continue;
                     }
                     let mut plan = Plan::default();
-                    let next = plan_fire(entry, at, now, &mut plan);
+                    let next = plan_fire(entry, at, now, inner.shared, &mut plan);
                     entry.next_run = next;
                     let generation = entry.generation;
                     let incarnation = entry.incarnation.to_string();
@@ -492,6 +492,7 @@ fn plan_fire(
     entry: &mut JobEntry,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
+    shared: bool,
     plan: &mut Plan,
 ) -> Option<DateTime<Utc>> {
     let job = entry.job.clone();
@@ -574,7 +575,15 @@ fn plan_fire(
     let catching_up = runnable.len() > 1;
     for t in runnable {
         let run = RunRecord::pending(id, t, t, 1).of(&inc);
-        if entry.in_flight < job.spec.max_instances {
+        if shared {
+            // Any host claims it, within the job's max_instances across
+            // hosts (claim.rs): a fire that finds them all going waits
+            // for one to end rather than being skipped.
+            plan.events.push(Event::RunSubmitted(execute::run_event(
+                &run, now, None, None,
+            )));
+            plan.rows.push(run);
+        } else if entry.in_flight < job.spec.max_instances {
             entry.in_flight += 1;
             plan.events.push(Event::RunSubmitted(execute::run_event(
                 &run, now, None, None,

@@ -13,6 +13,7 @@
 //! semaphore of `workers` permits.
 
 mod change;
+mod claim;
 mod clock;
 mod error;
 mod execute;
@@ -124,6 +125,11 @@ pub(crate) struct Inner {
     /// or running), by id: when this host takes over as leader, the
     /// store's unfinished runs among them are its own, not left behind.
     local_runs: Mutex<HashSet<String>>,
+    /// Several hosts share the store: fires are recorded pending and every
+    /// host claims them (claim.rs).
+    shared: bool,
+    /// Wakes the claim loop (a worker came free).
+    claim_wake: Notify,
 }
 
 /// A running scheduler. Cheap to clone; every clone drives the same one.
@@ -315,6 +321,7 @@ impl Scheduler {
     pub async fn start_with_events(
         parts: SchedulerParts,
     ) -> Result<(Self, broadcast::Receiver<Event>), SchedulerError> {
+        let shared = parts.store.shared();
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -332,6 +339,8 @@ impl Scheduler {
             handle: tokio::runtime::Handle::current(),
             running: AtomicBool::new(true),
             local_runs: Mutex::new(HashSet::new()),
+            shared,
+            claim_wake: Notify::new(),
         });
         // Subscribed before recovery, so failures it records reach listeners
         // (and the caller's subscription, its counts).
@@ -343,6 +352,16 @@ impl Scheduler {
         inner
             .tasks
             .spawn(async move { fire::timer_loop(timer).await });
+        if inner.shared {
+            let claims = inner.clone();
+            inner
+                .tasks
+                .spawn(async move { claim::claim_loop(claims).await });
+            let sweep = inner.clone();
+            inner
+                .tasks
+                .spawn(async move { claim::sweep_loop(sweep).await });
+        }
         if inner.store.jobs_revision().await?.is_some() {
             // Other hosts share the store: take their job changes.
             let sync = inner.clone();

@@ -89,6 +89,15 @@ pub(super) async fn take_over(
     for (id, generation) in gone {
         super::reload::apply(inner, &id, None, Some(generation));
     }
+    if inner.shared {
+        // Pending runs are claimed by every host, and the runs of hosts
+        // that stopped are found by the sweep (claim.rs).
+        tracing::info!(
+            jobs = stored.len(),
+            "took over as leader: jobs read from the store"
+        );
+        return Ok(());
+    }
     let mine: HashSet<String> = {
         let state = inner.lock();
         let mut ids: HashSet<String> = inner.local().clone();

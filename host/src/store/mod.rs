@@ -243,6 +243,37 @@ pub trait JobStore: Send + Sync + 'static {
     async fn jobs_revision(&self) -> Result<Option<i64>, StoreError> {
         Ok(None)
     }
+    /// Whether several hosts share this store (PostgreSQL with a lease):
+    /// then the leader records fires as pending rows and every host claims
+    /// them ([`JobStore::claim`]); otherwise the scheduler starts its runs
+    /// itself.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claims up to `limit` due pending runs of jobs whose plugin is in
+    /// `plugins`, for the host named `host`, keeping each job's
+    /// `max_instances` across hosts; they come back marked running on it.
+    /// Empty on stores one host owns.
+    async fn claim(
+        &self,
+        host: &str,
+        plugins: &[String],
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let _ = (host, plugins, limit);
+        Ok(Vec::new())
+    }
+    /// Records as interrupted the running runs of hosts that stopped
+    /// heartbeating (for the lease's TTL), returning them so their retries
+    /// are scheduled. Empty on stores one host owns.
+    async fn sweep_stopped_hosts(&self) -> Result<Vec<RunRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Woken when new run rows may be ready to claim (PostgreSQL's
+    /// LISTEN/NOTIFY); `None` on stores one host owns.
+    fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
     /// Stops taking part in the leader lease and gives it up if held, so
     /// another host leads at once (a clean shutdown; called once this
     /// host has stopped firing). A no-op without a lease.

@@ -206,7 +206,10 @@ pub(super) async fn lease_loop(
                     client = Some(connect(&config).await?);
                 }
                 match client.as_ref() {
-                    Some(c) => round(c, &s, term).await,
+                    Some(c) => {
+                        super::claims::heartbeat(c, &s.host_id, &s.host_name).await?;
+                        round(c, &s, term).await
+                    }
                     None => Err(StoreError::Unwritable("no connection".into())),
                 }
             }) => r.unwrap_or_else(|_| Err(StoreError::Unwritable(format!(
@@ -257,6 +260,11 @@ pub(super) async fn lease_loop(
         }
     }
     fence.term.store(0, Ordering::Release);
+    if let Some(c) = client.as_ref()
+        && let Err(e) = super::claims::leave(c, &s.host_id).await
+    {
+        tracing::debug!(error = %e, "could not remove this host's row");
+    }
     if term > 0 {
         cell.set(Leadership::Follower { leader: None });
         if let Some(c) = client.as_ref() {

@@ -26,6 +26,7 @@
 //! design notes say why), without TLS for now: `sslmode=require` URLs are
 //! refused at connect.
 
+mod claims;
 mod conn;
 mod kv;
 mod lease;
@@ -100,6 +101,11 @@ pub struct PostgresJobStore {
     /// Stops the lease task, which then releases the lease.
     lease_stop: tokio_util::sync::CancellationToken,
     lease_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The lease's TTL, also how long a host may go without a heartbeat
+    /// before its runs are recorded interrupted; `None` without a lease.
+    lease_ttl: Option<std::time::Duration>,
+    /// Woken by NOTIFY on new runs (with a lease).
+    notices: Arc<tokio::sync::Notify>,
 }
 
 impl PostgresJobStore {
@@ -188,6 +194,8 @@ impl PostgresJobStore {
             leader: LeaderCell::default(),
             lease_stop: tokio_util::sync::CancellationToken::new(),
             lease_task: std::sync::Mutex::new(None),
+            lease_ttl: None,
+            notices: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -198,6 +206,12 @@ impl PostgresJobStore {
     /// starts; [`JobStore::release_lease`] ends it.
     pub fn start_lease(&mut self, settings: LeaseSettings) {
         self.leader = LeaderCell::follower();
+        self.lease_ttl = Some(settings.ttl);
+        self.runtime.handle().spawn(claims::listen(
+            self.config.clone(),
+            self.notices.clone(),
+            self.lease_stop.clone(),
+        ));
         self.fence
             .enabled
             .store(true, std::sync::atomic::Ordering::Release);
@@ -306,6 +320,34 @@ impl JobStore for PostgresJobStore {
             Ok(Some(row.try_get(0).map_err(conn::classify)?))
         })
         .await
+    }
+
+    fn shared(&self) -> bool {
+        self.lease_ttl.is_some()
+    }
+
+    async fn claim(
+        &self,
+        host: &str,
+        plugins: &[String],
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let host = host.to_owned();
+        let plugins = plugins.to_vec();
+        self.read(move |mut c| async move { claims::claim(&mut c, &host, &plugins, limit).await })
+            .await
+    }
+
+    async fn sweep_stopped_hosts(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let Some(ttl) = self.lease_ttl else {
+            return Ok(Vec::new());
+        };
+        self.read(move |c| async move { claims::sweep(&c, ttl).await })
+            .await
+    }
+
+    fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.lease_ttl.map(|_| self.notices.clone())
     }
 
     async fn release_lease(&self) {

@@ -23,7 +23,7 @@ const SUMMARY_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, st
                                args, log_count, origin, host";
 
 /// [`SUMMARY_COLUMNS`] and then the logs and incarnation.
-const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
+pub(super) const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
                            ended_at, outcome::text, fuel, plugin_hash, note, args, log_count, \
                            origin, host, logs::text, incarnation";
 
@@ -56,7 +56,7 @@ fn summary_from_row(row: &Row) -> Result<RunSummary, tokio_postgres::Error> {
 }
 
 /// A whole run, from a row of [`RUN_COLUMNS`].
-fn run_from_row(row: &Row) -> Result<RunRecord, tokio_postgres::Error> {
+pub(super) fn run_from_row(row: &Row) -> Result<RunRecord, tokio_postgres::Error> {
     let s = summary_from_row(row)?;
     let logs: String = row.try_get(16)?;
     Ok(RunRecord {

@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("init", include_str!("0001_init.sql")),
     ("fire_key", include_str!("0002_fire_key.sql")),
     ("lease", include_str!("0003_lease.sql")),
+    ("claims", include_str!("0004_claims.sql")),
 ];
 
 /// Key of the advisory lock migrators hold (any constant works; this is

@@ -82,8 +82,10 @@ const RUN_INSERT: &str = "INSERT INTO runs (run_id, job_id, attempt, scheduled_a
       $7::timestamptz, $8::timestamptz, $9::text, $10::text::json, $11::bigint, $12::text::json,
       $13::text, $14::text, $15::text, $16::bigint, $17::text, $18::text, $19::text";
 
-const JOB_COLUMNS: &str = "(id, spec, created_at, next_run_time, paused, incarnation)
-    VALUES ($1::text, $2::text, $3::timestamptz, $4::timestamptz, $5::boolean, $6::text)";
+const JOB_COLUMNS: &str = "(id, spec, created_at, next_run_time, paused, incarnation, plugin,
+    max_instances)
+    VALUES ($1::text, $2::text, $3::timestamptz, $4::timestamptz, $5::boolean, $6::text, $7::text,
+      $8::integer)";
 
 impl Statements {
     /// Prepares them on `client`.
@@ -101,12 +103,14 @@ impl Statements {
                 "INSERT INTO jobs {JOB_COLUMNS} ON CONFLICT (id) DO UPDATE SET
                    spec = excluded.spec, created_at = excluded.created_at,
                    next_run_time = excluded.next_run_time, paused = excluded.paused,
-                   incarnation = excluded.incarnation"
+                   incarnation = excluded.incarnation, plugin = excluded.plugin,
+                   max_instances = excluded.max_instances"
             ))
             .await?,
             update_job: p("UPDATE jobs SET spec = $2::text, created_at = $3::timestamptz,
                              next_run_time = $4::timestamptz, paused = $5::boolean,
-                             incarnation = $6::text
+                             incarnation = $6::text, plugin = $7::text,
+                             max_instances = $8::integer
                            WHERE id = $1::text"
                 .into())
             .await?,
@@ -246,6 +250,8 @@ fn job_params(job: &JobRecord) -> Result<Params, StoreError> {
         Box::new(job.next_run_time.map(ms)),
         Box::new(job.paused),
         Box::new(job.incarnation.clone()),
+        Box::new(job.spec.plugin.clone()),
+        Box::new(i32::try_from(job.spec.max_instances).unwrap_or(i32::MAX)),
     ])
 }
 

@@ -1,0 +1,229 @@
+//! Every host executes (issue 11): claiming pending runs, finding the runs
+//! of hosts that stopped, and waking on new runs.
+//!
+//! A claim is one short transaction on a pool connection:
+//! 1. lock due pending runs of the host's plugins **and their jobs' rows**,
+//!    skipping rows another host has locked (`FOR UPDATE SKIP LOCKED`, the
+//!    queue pattern of Oban, River and Que). Locking the job row too means
+//!    one host at a time claims a given job's runs;
+//! 2. count, in a fresh statement (read committed: it sees every claim
+//!    committed so far), the runs of those jobs running anywhere;
+//! 3. mark running those that fit under each job's `max_instances`.
+//!
+//! So `max_instances` holds across hosts: no two claims of one job
+//! overlap, and each sees all the runs claimed before it.
+
+use super::conn::classify;
+use crate::store::{RunRecord, StoreError};
+use deadpool_postgres::Object;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, Config, NoTls};
+use tokio_util::sync::CancellationToken;
+
+/// Claims up to `limit` due pending runs of jobs whose plugin is in
+/// `plugins`, for host `host`: they are returned marked running on it.
+///
+/// # Errors
+/// As [`classify`] says.
+pub(super) async fn claim(
+    client: &mut Object,
+    host: &str,
+    plugins: &[String],
+    limit: usize,
+) -> Result<Vec<RunRecord>, StoreError> {
+    if limit == 0 || plugins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limit_i = i64::try_from(limit).unwrap_or(i64::MAX);
+    let tx = client.transaction().await.map_err(classify)?;
+    let due = tx
+        .query(
+            "SELECT r.run_id, r.job_id, j.max_instances
+               FROM runs r JOIN jobs j ON j.id = r.job_id AND j.incarnation = r.incarnation
+              WHERE r.status = 'pending' AND r.due_at <= clock_timestamp()
+                AND j.plugin = ANY($1::text[])
+              ORDER BY r.due_at, r.run_id
+              LIMIT $2::bigint
+                FOR UPDATE OF r, j SKIP LOCKED",
+            &[&plugins, &limit_i.saturating_mul(4)],
+        )
+        .await
+        .map_err(classify)?;
+    if due.is_empty() {
+        tx.commit().await.map_err(classify)?;
+        return Ok(Vec::new());
+    }
+    let mut jobs: Vec<String> = Vec::new();
+    let mut candidates = Vec::with_capacity(due.len());
+    for row in &due {
+        let run_id: String = row.try_get(0).map_err(classify)?;
+        let job_id: String = row.try_get(1).map_err(classify)?;
+        let max: i32 = row.try_get(2).map_err(classify)?;
+        if !jobs.contains(&job_id) {
+            jobs.push(job_id.clone());
+        }
+        candidates.push((run_id, job_id, i64::from(max)));
+    }
+    let mut running: HashMap<String, i64> = HashMap::new();
+    for row in tx
+        .query(
+            "SELECT job_id, count(*) FROM runs
+              WHERE job_id = ANY($1::text[]) AND status = 'running' GROUP BY job_id",
+            &[&jobs],
+        )
+        .await
+        .map_err(classify)?
+    {
+        running.insert(
+            row.try_get(0).map_err(classify)?,
+            row.try_get(1).map_err(classify)?,
+        );
+    }
+    let mut chosen: Vec<String> = Vec::new();
+    for (run_id, job_id, max) in candidates {
+        if chosen.len() >= limit {
+            break;
+        }
+        let going = running.entry(job_id).or_insert(0);
+        if *going < max {
+            *going += 1;
+            chosen.push(run_id);
+        }
+    }
+    let rows = if chosen.is_empty() {
+        Vec::new()
+    } else {
+        tx.query(
+            &format!(
+                "UPDATE runs SET status = 'running', host = $2::text,
+                        started_at = date_trunc('milliseconds', clock_timestamp())
+                  WHERE run_id = ANY($1::text[])
+              RETURNING {}",
+                super::runs::RUN_COLUMNS
+            ),
+            &[&chosen, &host],
+        )
+        .await
+        .map_err(classify)?
+    };
+    tx.commit().await.map_err(classify)?;
+    rows.iter()
+        .map(|r| super::runs::run_from_row(r).map_err(classify))
+        .collect()
+}
+
+/// Records as interrupted the running runs whose host has not heartbeaten
+/// for `timeout` (or never had a host row: a host of an older version, or
+/// one that stopped before this), and returns them for their retries.
+///
+/// # Errors
+/// As [`classify`] says.
+pub(super) async fn sweep(
+    client: &Object,
+    timeout: Duration,
+) -> Result<Vec<RunRecord>, StoreError> {
+    let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "UPDATE runs SET status = 'interrupted',
+                        ended_at = date_trunc('milliseconds', clock_timestamp()),
+                        note = 'its host (' || coalesce(host, 'unknown') || ') stopped: no \
+                                heartbeat for ' || ($1::bigint / 1000) || 's'
+                  WHERE status = 'running'
+                    AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.name = runs.host
+                                      AND h.heartbeat_at > clock_timestamp()
+                                          - $1::bigint * interval '1 millisecond')
+              RETURNING {}",
+                super::runs::RUN_COLUMNS
+            ),
+            &[&ms],
+        )
+        .await
+        .map_err(classify)?;
+    rows.iter()
+        .map(|r| super::runs::run_from_row(r).map_err(classify))
+        .collect()
+}
+
+/// Listens for `wasmcron_runs` notifications (new run rows) on a
+/// connection of its own, waking `notify` for each, until `stop`;
+/// reconnects after a second when the connection fails. Hosts also poll,
+/// so a notification lost meanwhile delays a claim by at most the poll.
+pub(super) async fn listen(config: Config, notify: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        let connected = tokio::select! {
+            c = tokio::time::timeout(super::conn::CONNECT_TIMEOUT, config.connect(NoTls)) => c,
+            () = stop.cancelled() => return,
+        };
+        if let Ok(Ok((client, mut connection))) = connected {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let driver = tokio::spawn(async move {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                use futures_util::StreamExt as _;
+                while let Some(message) = messages.next().await {
+                    match message {
+                        Ok(AsyncMessage::Notification(_)) => {
+                            if tx.send(()).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => return,
+                    }
+                }
+            });
+            if client.batch_execute("LISTEN wasmcron_runs").await.is_ok() {
+                loop {
+                    tokio::select! {
+                        got = rx.recv() => match got {
+                            Some(()) => notify.notify_one(),
+                            None => break,
+                        },
+                        () = stop.cancelled() => {
+                            driver.abort();
+                            return;
+                        }
+                    }
+                }
+            }
+            driver.abort();
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Keeps one's own host row fresh (the heartbeat other hosts judge this
+/// host's runs by): called at each lease round.
+pub(super) async fn heartbeat(
+    client: &tokio_postgres::Client,
+    id: &str,
+    name: &str,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO hosts (id, name, started_at, heartbeat_at)
+             VALUES ($1::text, $2::text, clock_timestamp(), clock_timestamp())
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            &[&id, &name],
+        )
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// Removes one's host row at a clean stop (after its runs ended).
+pub(super) async fn leave(client: &tokio_postgres::Client, id: &str) -> Result<(), StoreError> {
+    client
+        .execute("DELETE FROM hosts WHERE id = $1::text", &[&id])
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
