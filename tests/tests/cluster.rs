@@ -122,7 +122,11 @@ fn three_hosts_elect_one_leader_that_runs_every_fire_once() {
     let c = Cluster::start(
         BIN,
         3,
-        &jobs_file(&[("tick", 100, "")]),
+        // Room for a run that ends late on a loaded machine: the test is
+        // about who fires, not about overlap (a run still going when its
+        // next fire comes would skip that fire, recorded, with the default
+        // of 1).
+        &jobs_file(&[("tick", 100, "max_instances = 5")]),
         &["--lease", LEASE],
     );
     let db = c.db();
@@ -158,6 +162,19 @@ fn three_hosts_elect_one_leader_that_runs_every_fire_once() {
         },
     );
 
+    eprintln!(
+        "runs in the window (count | lateness avg, max | duration avg, max, in seconds): {}",
+        show(&db.rows(&format!(
+            "SELECT count(*)::text,
+                    round(avg(extract(epoch FROM started_at - scheduled_at)), 3)::text,
+                    round(max(extract(epoch FROM started_at - scheduled_at)), 3)::text,
+                    round(avg(extract(epoch FROM ended_at - started_at)), 3)::text,
+                    round(max(extract(epoch FROM ended_at - started_at)), 3)::text
+               FROM runs WHERE origin = 'fire' AND scheduled_at BETWEEN {} AND {}",
+            ts(from),
+            ts(to)
+        )))
+    );
     assert_no_doubles(&c);
     let missing = seconds_without_success(db, "tick-", from, to);
     assert!(
@@ -293,6 +310,31 @@ fn a_leader_stopped_with_sigterm_hands_over_at_once() {
 
 #[test]
 fn a_leader_cut_off_from_the_database_stops_firing_before_its_lease_can_pass() {
+    cut_off_the_leader(Cut::Anywhere);
+}
+
+#[test]
+fn a_leader_cut_off_inside_a_transaction_does_not_hold_up_the_take_over() {
+    cut_off_the_leader(Cut::InsideATransaction);
+}
+
+/// When the leader's network to the database goes silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Whenever the test gets there.
+    Anywhere,
+    /// Inside a transaction the leader opened, armed just before a whole
+    /// second so that it is the one recording that second's fires: the
+    /// server holds the transaction (and what it locked, the fencing
+    /// check's share of the lease row included) open for as long as the
+    /// network stays silent.
+    InsideATransaction,
+}
+
+/// Host A leads through a proxy; B and C follow. A's network goes silent
+/// (`cut`): B or C must lead within the TTL + 2 s, A must not run fires
+/// due after its lease could have passed, and after the thaw A follows.
+fn cut_off_the_leader(cut: Cut) {
     let jobs = 10;
     let mut c = Cluster::new(
         BIN,
@@ -324,14 +366,60 @@ fn a_leader_cut_off_from_the_database_stops_firing_before_its_lease_can_pass() {
         || jobs_with_finished(&c, "keep", 3, long_ago()) == jobs as i64,
     );
 
-    c.proxy(0).freeze();
+    let proxy = c.proxy(0);
+    match cut {
+        Cut::Anywhere => proxy.freeze(),
+        Cut::InsideATransaction => {
+            // 40 ms before the next whole second but one.
+            let to_next = 1000 - u64::from(Utc::now().timestamp_subsec_millis() % 1000);
+            std::thread::sleep(Duration::from_millis(to_next + 960));
+            proxy.freeze_in_transaction();
+            c.wait_for(
+                "the leader to open a transaction",
+                Duration::from_secs(10),
+                || proxy.is_frozen(),
+            );
+        }
+    }
     let frozen = Instant::now();
     let frozen_at = Utc::now();
+    // What the cut-off leader's sessions hold open on the server.
+    let ports: Vec<String> = proxy
+        .upstream_ports()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let held = c.db().rows(&format!(
+        "SELECT a.pid::text, a.client_port::text, a.state,
+                coalesce((now() - a.xact_start)::text, '-'),
+                coalesce(string_agg(DISTINCT l.relation::regclass::text || ':' || l.mode, ', '), '-'),
+                left(regexp_replace(a.query, '\\s+', ' ', 'g'), 100)
+           FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.relation IS NOT NULL
+          WHERE a.datname = current_database() AND a.client_port IN ({})
+            AND a.xact_start IS NOT NULL
+          GROUP BY a.pid, a.client_port, a.state, a.xact_start, a.query",
+        ports.join(", ")
+    ));
+    eprintln!(
+        "the cut-off leader's open transactions (pid | port | state | open for | locks | query): {}",
+        show(&held)
+    );
+    if cut == Cut::InsideATransaction {
+        assert!(
+            !held.is_empty(),
+            "the proxy froze, yet the cut-off leader has no open transaction: the test did not \
+             test what it says\n{}",
+            c.report()
+        );
+    }
     let (new, l, took) = c
         .wait_new_leader(&[b, d], lease.term, frozen, TTL + Duration::from_secs(2))
         .unwrap_or_else(|e| {
             panic!(
-                "after the leader's database connections went silent: {e}\n{}",
+                "after the leader's database connections went silent ({cut:?}): {e}\n\
+                 the cut-off leader's open transactions then (pid | port | state | open for | \
+                 locks | query): {}\n{}",
+                show(&held),
                 c.report()
             )
         });

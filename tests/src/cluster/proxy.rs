@@ -12,6 +12,10 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 /// host sees a silent network, not a refusal or a reset. Connections
 /// made while frozen are accepted and held too.
 ///
+/// It can also freeze itself at the worst moment: inside a transaction
+/// ([`FreezableProxy::freeze_in_transaction`]), the server holding what
+/// the transaction took and waiting for a client it will never hear from.
+///
 /// One thread accepts; each connection has two threads, one per
 /// direction, that read a chunk, wait while frozen, then write it.
 #[derive(Debug)]
@@ -21,6 +25,9 @@ pub struct FreezableProxy {
     stop: Arc<AtomicBool>,
     /// Both ends of every connection, to close them when dropped.
     sockets: Arc<Mutex<Vec<TcpStream>>>,
+    /// The proxy's own port of each connection to PostgreSQL (its
+    /// sessions' `client_port` in `pg_stat_activity`).
+    upstream_ports: Arc<Mutex<Vec<u16>>>,
     acceptor: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -29,12 +36,18 @@ pub struct FreezableProxy {
 struct Gate {
     frozen: Mutex<bool>,
     changed: Condvar,
+    /// Freeze at the next reply that finds a session inside a transaction.
+    armed: AtomicBool,
 }
 
 impl Gate {
     fn set(&self, frozen: bool) {
         *self.frozen.lock().unwrap_or_else(PoisonError::into_inner) = frozen;
         self.changed.notify_all();
+    }
+
+    fn is_frozen(&self) -> bool {
+        *self.frozen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn wait_open(&self) {
@@ -64,8 +77,10 @@ impl FreezableProxy {
         let gate = Arc::new(Gate::default());
         let stop = Arc::new(AtomicBool::new(false));
         let sockets = Arc::new(Mutex::new(Vec::new()));
+        let upstream_ports = Arc::new(Mutex::new(Vec::new()));
         let acceptor = {
             let (gate, stop, sockets) = (gate.clone(), stop.clone(), sockets.clone());
+            let ports = upstream_ports.clone();
             std::thread::spawn(move || {
                 for client in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -78,6 +93,12 @@ impl FreezableProxy {
                     };
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
+                    if let Ok(local) = server.local_addr() {
+                        ports
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(local.port());
+                    }
                     let clones = (
                         client.try_clone(),
                         server.try_clone(),
@@ -92,9 +113,9 @@ impl FreezableProxy {
                         .unwrap_or_else(PoisonError::into_inner)
                         .extend([c3, s3]);
                     let g = gate.clone();
-                    std::thread::spawn(move || pump(client, s2, &g));
+                    std::thread::spawn(move || pump(client, s2, &g, false));
                     let g = gate.clone();
-                    std::thread::spawn(move || pump(server, c2, &g));
+                    std::thread::spawn(move || pump(server, c2, &g, true));
                 }
             })
         };
@@ -103,6 +124,7 @@ impl FreezableProxy {
             gate,
             stop,
             sockets,
+            upstream_ports,
             acceptor: Some(acceptor),
         }
     }
@@ -118,8 +140,32 @@ impl FreezableProxy {
         self.gate.set(true);
     }
 
+    /// Freezes (as [`FreezableProxy::freeze`]) as soon as PostgreSQL
+    /// answers a statement inside a transaction, after its `BEGIN`: that
+    /// answer is held, so the client never sends the `COMMIT` and the
+    /// server keeps the transaction, and whatever it locked, open. See
+    /// [`FreezableProxy::is_frozen`] for when it happened.
+    pub fn freeze_in_transaction(&self) {
+        self.gate.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it is frozen now.
+    pub fn is_frozen(&self) -> bool {
+        self.gate.is_frozen()
+    }
+
+    /// The proxy's ports of its connections to PostgreSQL, which
+    /// `pg_stat_activity.client_port` shows for the host's sessions.
+    pub fn upstream_ports(&self) -> Vec<u16> {
+        self.upstream_ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Moves bytes again, starting with those held.
     pub fn thaw(&self) {
+        self.gate.armed.store(false, Ordering::SeqCst);
         self.gate.set(false);
     }
 }
@@ -146,11 +192,24 @@ impl Drop for FreezableProxy {
 }
 
 /// Copies `from` to `to`, holding each chunk (and the end of the stream)
-/// while the gate is frozen.
-fn pump(mut from: TcpStream, mut to: TcpStream, gate: &Gate) {
+/// while the gate is frozen. From the server (`replies`), it also watches
+/// the transaction status in each ReadyForQuery message (`Z`, length 5,
+/// then `I`dle, in `T`ransaction or `E`rror) and freezes the gate when
+/// armed and the second `T` in a row comes: the first answers `BEGIN`,
+/// the second a statement that ran inside the transaction.
+fn pump(mut from: TcpStream, mut to: TcpStream, gate: &Gate, replies: bool) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut in_transaction = 0u32;
     loop {
         let read = from.read(&mut buf);
+        if let (true, Ok(n)) = (replies, &read) {
+            for w in buf[..*n].windows(6).filter(|w| w[..5] == *b"Z\0\0\0\x05") {
+                in_transaction = if w[5] == b'T' { in_transaction + 1 } else { 0 };
+            }
+            if in_transaction >= 2 && gate.armed.swap(false, Ordering::SeqCst) {
+                gate.set(true);
+            }
+        }
         gate.wait_open();
         match read {
             Ok(0) => {
