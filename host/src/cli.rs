@@ -114,6 +114,9 @@ enum Command {
     /// The plugins a running host has loaded or refused.
     #[command(subcommand)]
     Plugins(crate::cli_client::PluginsCommand),
+    /// Ask a running host about the hosts sharing its store.
+    #[command(subcommand)]
+    Cluster(crate::cli_client::ClusterCommand),
     /// Internal: the plugin compiler process `wasmcron run` starts (reads
     /// a component on stdin, writes it compiled to stdout, within limits).
     #[command(name = "__compile", hide = true)]
@@ -317,6 +320,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(cmd) => crate::cli_client::jobs(cmd).await,
         Command::Runs(cmd) => crate::cli_client::runs(cmd).await,
         Command::Plugins(cmd) => crate::cli_client::plugins(cmd).await,
+        Command::Cluster(cmd) => crate::cli_client::cluster(cmd).await,
         Command::Plugin(PluginCommand::Check { file, json, bounds }) => {
             plugin_check(&file, json, &bounds).await
         }

@@ -601,6 +601,8 @@ async fn postgres_only_the_lease_holder_can_record_fires_and_release_hands_over(
         ttl: Duration::from_secs(3),
         host_id: wasmcron::store::new_run_id(),
         host_name: name.into(),
+        address: String::new(),
+        report: Arc::default(),
     };
     let mut a = PostgresJobStore::connect(&url).await.unwrap();
     a.start_lease(settings("a"));

@@ -1,7 +1,7 @@
 //! `GET /cluster`: this host, and which host leads (issue 11).
 
-use super::ApiState;
-use crate::store::LeaderInfo;
+use super::{ApiError, ApiState};
+use crate::store::{HostRow, LeaderInfo};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -45,15 +45,28 @@ pub struct ClusterView {
     /// store one host owns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_ttl_ms: Option<u64>,
+    /// The hosts sharing the store, by their heartbeats (empty on a store
+    /// one host owns); each with its plugins and hashes, and how many runs
+    /// it is handling.
+    pub hosts: Vec<HostRow>,
 }
 
 /// This host and the leader. On SQLite or memory the host is alone and
 /// always leads; on PostgreSQL the lease decides.
 #[utoipa::path(get, path = "/cluster", tag = "health",
-    responses((status = 200, description = "This host and the leader", body = ClusterView)))]
-pub(super) async fn show(State(state): State<ApiState>) -> Json<ClusterView> {
+    responses(
+        (status = 200, description = "This host, the leader and the hosts", body = ClusterView),
+        (status = 503, description = "The store cannot be read now", body = super::ErrorBody),
+    ))]
+pub(super) async fn show(State(state): State<ApiState>) -> Result<Json<ClusterView>, ApiError> {
     let leadership = state.scheduler.store().leadership().get();
-    Json(ClusterView {
+    let hosts = state
+        .scheduler
+        .store()
+        .hosts()
+        .await
+        .map_err(|e| ApiError::from(crate::scheduler::SchedulerError::from(e)))?;
+    Ok(Json(ClusterView {
         backend: state.cluster.backend.to_owned(),
         host: state.cluster.host.clone(),
         is_leader: leadership.is_leader(),
@@ -62,5 +75,6 @@ pub(super) async fn show(State(state): State<ApiState>) -> Json<ClusterView> {
             .cluster
             .lease_ttl
             .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-    })
+        hosts,
+    }))
 }

@@ -123,12 +123,19 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }),
     };
     let shared = crate::store::postgres::is_postgres_url(&options.db);
+    let report = Arc::new(std::sync::Mutex::new(crate::store::HostReport::default()));
     let store = config::open_store_for(
         &options.db,
         shared.then(|| crate::store::postgres::LeaseSettings {
             ttl: options.lease,
             host_id: host.id.clone(),
             host_name: host.name.clone(),
+            address: listener
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| format!("http://{a}"))
+                .unwrap_or_default(),
+            report: report.clone(),
         }),
     )?;
     let cluster = crate::api::ClusterSettings {
@@ -238,6 +245,35 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
             sync.apply(changes).await;
         }
     });
+    if shared {
+        // What this host tells the others at each heartbeat (GET /cluster).
+        let scheduler = scheduler.clone();
+        let report = report.clone();
+        let stop = stop_watching.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = crate::store::HostReport {
+                    plugins: scheduler
+                        .plugins()
+                        .loaded()
+                        .iter()
+                        .map(|p| crate::store::PluginVersion {
+                            name: p.name().to_owned(),
+                            hash: p.hash().as_str().to_owned(),
+                        })
+                        .collect(),
+                    in_flight: scheduler.runs_here() as u64,
+                };
+                *report
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = stop.cancelled() => return,
+                }
+            }
+        });
+    }
     let stop_api = tokio_util::sync::CancellationToken::new();
     let api = match listener {
         Some(listener) => Some(start_api(

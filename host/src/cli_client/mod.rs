@@ -113,6 +113,16 @@ pub enum RunsCommand {
     },
 }
 
+/// `wasmcron cluster …`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The hosts sharing the store, and which leads (`GET /cluster`).
+    Status {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
 /// `wasmcron plugins …`
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -433,6 +443,84 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
         .collect();
     table(
         &["NAME", "STATUS", "WORLD", "HASH", "JOBS", "REFUSED"],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a `cluster` command.
+///
+/// # Errors
+/// The host unreachable, or its error answer.
+pub async fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
+    let ClusterCommand::Status { remote } = cmd;
+    let view = Client::new(&remote).get("/cluster").await?;
+    if remote.json {
+        print_json(&view)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let leader = &view["leader"];
+    match leader["name"].as_str() {
+        Some(name) => println!(
+            "leader: {name} (term {}, lease until {})",
+            text(&leader["term"]),
+            text(&leader["expires_at"])
+        ),
+        None if view["backend"].as_str() == Some("postgres") => {
+            println!("leader: none right now (a host takes the lease within a second)");
+        }
+        None => println!(
+            "leader: this host, alone on its {} store",
+            text(&view["backend"])
+        ),
+    }
+    println!("this host: {}", text(&view["host"]["name"]));
+    let hosts = view["hosts"].as_array().cloned().unwrap_or_default();
+    if hosts.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = hosts
+        .iter()
+        .map(|h| {
+            let plugins = h["plugins"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            let hash = p["hash"].as_str().unwrap_or("");
+                            format!("{}@{}", text(&p["name"]), &hash[..hash.len().min(12)])
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let is_leader = leader["host_id"].as_str().is_some() && h["id"] == leader["host_id"];
+            vec![
+                text(&h["name"]),
+                if is_leader { "leader" } else { "" }.to_owned(),
+                if h["alive"].as_bool() == Some(true) {
+                    "alive"
+                } else {
+                    "stopped"
+                }
+                .to_owned(),
+                text(&h["last_heartbeat"]),
+                text(&h["runs_in_flight"]),
+                text(&h["address"]),
+                plugins,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "HOST",
+            "ROLE",
+            "STATE",
+            "HEARTBEAT",
+            "RUNS",
+            "API",
+            "PLUGINS",
+        ],
         &rows,
     );
     Ok(ExitCode::SUCCESS)

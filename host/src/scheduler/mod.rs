@@ -522,6 +522,11 @@ impl Scheduler {
         self.inner.lanes.demoted()
     }
 
+    /// Runs this host is handling now (waiting for a worker or running).
+    pub fn runs_here(&self) -> usize {
+        self.inner.local().len()
+    }
+
     /// Entries in the due-queue (stale ones included), for metrics.
     pub fn queue_len(&self) -> usize {
         self.inner.lock().queue.len()

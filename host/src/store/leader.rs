@@ -114,3 +114,46 @@ impl LeaderCell {
         });
     }
 }
+
+/// A plugin version a host has loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PluginVersion {
+    /// The plugin's name.
+    pub name: String,
+    /// Its content hash (SHA-256, hex).
+    pub hash: String,
+}
+
+/// What a host reports of itself at each heartbeat, kept current by the
+/// app (its plugins and runs change while it runs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostReport {
+    /// The plugins it has loaded.
+    pub plugins: Vec<PluginVersion>,
+    /// Runs it is handling (waiting for a worker or running).
+    pub in_flight: u64,
+}
+
+/// A host as the shared store's `hosts` table shows it (`GET /cluster`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HostRow {
+    /// A UUID chosen at each start.
+    pub id: String,
+    /// Its name (`--host-name`).
+    pub name: String,
+    /// Its API address, when it serves one.
+    pub address: String,
+    /// Its wasmcron version.
+    pub version: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat (database clock).
+    pub last_heartbeat: DateTime<Utc>,
+    /// Whether that heartbeat is within the lease's TTL: a host that is
+    /// not alive has its running runs recorded interrupted.
+    pub alive: bool,
+    /// The plugins it has loaded, with their hashes.
+    pub plugins: Vec<PluginVersion>,
+    /// Runs it is handling.
+    pub runs_in_flight: u64,
+}

@@ -20,7 +20,7 @@ pub mod sqlite;
 
 pub use crate::runtime::kv::{KvError, KvStore};
 pub use health::{HealthCell, StoreHealth};
-pub use leader::{LeaderCell, LeaderInfo, Leadership};
+pub use leader::{HostReport, HostRow, LeaderCell, LeaderInfo, Leadership, PluginVersion};
 pub use memory::{MemoryJobStore, MemoryKv};
 pub use records::{
     JobRecord, LogPage, RunList, RunOrigin, RunRecord, RunStatus, RunSummary, new_incarnation,
@@ -267,6 +267,11 @@ pub trait JobStore: Send + Sync + 'static {
     /// heartbeating (for the lease's TTL), returning them so their retries
     /// are scheduled. Empty on stores one host owns.
     async fn sweep_stopped_hosts(&self) -> Result<Vec<RunRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// The hosts sharing this store, by their heartbeats (the lease's
+    /// TTL decides `alive`); empty on stores one host owns.
+    async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
         Ok(Vec::new())
     }
     /// Woken when new run rows may be ready to claim (PostgreSQL's

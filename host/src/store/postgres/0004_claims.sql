@@ -8,8 +8,12 @@
 CREATE TABLE hosts (
     id           text PRIMARY KEY,             -- a UUID per start
     name         text NOT NULL,                -- --host-name; runs.host holds it
+    address      text NOT NULL DEFAULT '',     -- its API, when it serves one
+    version      text NOT NULL DEFAULT '',     -- wasmcron's version
     started_at   timestamptz NOT NULL,
-    heartbeat_at timestamptz NOT NULL          -- database clock
+    heartbeat_at timestamptz NOT NULL,         -- database clock
+    plugins      text NOT NULL DEFAULT '[]',   -- JSON: [{"name", "hash"}] loaded there
+    in_flight    integer NOT NULL DEFAULT 0    -- runs it is handling
 );
 CREATE INDEX hosts_by_name ON hosts (name, heartbeat_at DESC);
 

@@ -115,7 +115,8 @@ pub(super) async fn claim(
         .collect()
 }
 
-/// Records as interrupted the running runs whose host has not heartbeaten
+/// Drops host rows silent for an hour, and records as interrupted the
+/// running runs whose host has not heartbeaten
 /// for `timeout` (or never had a host row: a host of an older version, or
 /// one that stopped before this), and returns them for their retries.
 ///
@@ -126,6 +127,15 @@ pub(super) async fn sweep(
     timeout: Duration,
 ) -> Result<Vec<RunRecord>, StoreError> {
     let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+    // Rows of hosts that stopped without leaving (killed, cut off) stay
+    // listed as stopped for an hour, then go.
+    client
+        .execute(
+            "DELETE FROM hosts WHERE heartbeat_at < clock_timestamp() - interval '1 hour'",
+            &[],
+        )
+        .await
+        .map_err(classify)?;
     let rows = client
         .query(
             &format!(
@@ -201,22 +211,78 @@ pub(super) async fn listen(config: Config, notify: Arc<Notify>, stop: Cancellati
 }
 
 /// Keeps one's own host row fresh (the heartbeat other hosts judge this
-/// host's runs by): called at each lease round.
+/// host's runs by, and what `GET /cluster` lists): called at each lease
+/// round.
 pub(super) async fn heartbeat(
     client: &tokio_postgres::Client,
-    id: &str,
-    name: &str,
+    s: &super::LeaseSettings,
 ) -> Result<(), StoreError> {
+    let report = s
+        .report
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let plugins = serde_json::to_string(&report.plugins).unwrap_or_else(|_| "[]".into());
+    let in_flight = i32::try_from(report.in_flight).unwrap_or(i32::MAX);
     client
         .execute(
-            "INSERT INTO hosts (id, name, started_at, heartbeat_at)
-             VALUES ($1::text, $2::text, clock_timestamp(), clock_timestamp())
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-            &[&id, &name],
+            "INSERT INTO hosts (id, name, address, version, started_at, heartbeat_at, plugins,
+                                in_flight)
+             VALUES ($1::text, $2::text, $3::text, $4::text, clock_timestamp(), clock_timestamp(),
+                     $5::text, $6::integer)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+                 address = excluded.address, plugins = excluded.plugins,
+                 in_flight = excluded.in_flight",
+            &[
+                &s.host_id,
+                &s.host_name,
+                &s.address,
+                &env!("CARGO_PKG_VERSION"),
+                &plugins,
+                &in_flight,
+            ],
         )
         .await
         .map_err(classify)?;
     Ok(())
+}
+
+/// Every host row, newest heartbeat first; `alive` when within `ttl`.
+///
+/// # Errors
+/// As [`classify`] says.
+pub(super) async fn hosts(
+    client: &Object,
+    ttl: Duration,
+) -> Result<Vec<crate::store::HostRow>, StoreError> {
+    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT id, name, address, version, started_at, heartbeat_at,
+                    heartbeat_at > clock_timestamp() - $1::bigint * interval '1 millisecond',
+                    plugins, in_flight
+               FROM hosts ORDER BY name, heartbeat_at DESC",
+            &[&ms],
+        )
+        .await
+        .map_err(classify)?;
+    rows.iter()
+        .map(|r| {
+            let plugins: String = r.try_get(7).map_err(classify)?;
+            let in_flight: i32 = r.try_get(8).map_err(classify)?;
+            Ok(crate::store::HostRow {
+                id: r.try_get(0).map_err(classify)?,
+                name: r.try_get(1).map_err(classify)?,
+                address: r.try_get(2).map_err(classify)?,
+                version: r.try_get(3).map_err(classify)?,
+                started_at: r.try_get(4).map_err(classify)?,
+                last_heartbeat: r.try_get(5).map_err(classify)?,
+                alive: r.try_get(6).map_err(classify)?,
+                plugins: serde_json::from_str(&plugins).unwrap_or_default(),
+                runs_in_flight: u64::try_from(in_flight).unwrap_or(0),
+            })
+        })
+        .collect()
 }
 
 /// Removes one's host row at a clean stop (after its runs ended).

@@ -74,6 +74,10 @@ pub struct LeaseSettings {
     pub host_id: String,
     /// This host's name, for people (`--host-name`).
     pub host_name: String,
+    /// Its API address (empty without an API).
+    pub address: String,
+    /// What it reports at each heartbeat, kept current by the app.
+    pub report: std::sync::Arc<std::sync::Mutex<crate::store::HostReport>>,
 }
 
 /// Where the lease stands after a round.
@@ -207,7 +211,7 @@ pub(super) async fn lease_loop(
                 }
                 match client.as_ref() {
                     Some(c) => {
-                        super::claims::heartbeat(c, &s.host_id, &s.host_name).await?;
+                        super::claims::heartbeat(c, &s).await?;
                         round(c, &s, term).await
                     }
                     None => Err(StoreError::Unwritable("no connection".into())),

@@ -346,6 +346,14 @@ impl JobStore for PostgresJobStore {
             .await
     }
 
+    async fn hosts(&self) -> Result<Vec<crate::store::HostRow>, StoreError> {
+        let Some(ttl) = self.lease_ttl else {
+            return Ok(Vec::new());
+        };
+        self.read(move |c| async move { claims::hosts(&c, ttl).await })
+            .await
+    }
+
     fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {
         self.lease_ttl.map(|_| self.notices.clone())
     }
