@@ -26,6 +26,7 @@ mod serve;
 pub use auth::Token;
 pub use cluster::{ClusterSettings, ClusterView, HostIdentity};
 pub use error::{ApiError, ErrorBody};
+pub use events::tagged;
 pub use metrics::Metrics;
 pub use serve::{ServeLimits, serve_with};
 

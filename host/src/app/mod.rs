@@ -246,6 +246,21 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }
     });
     if shared {
+        // This host's events, passed to the others' GET /events.
+        let mut events = scheduler.subscribe();
+        let store = scheduler.store().clone();
+        let host = host.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => store.share_event(crate::api::tagged(&event, &host).to_string()),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    if shared {
         // What this host tells the others at each heartbeat (GET /cluster).
         let scheduler = scheduler.clone();
         let report = report.clone();

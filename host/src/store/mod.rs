@@ -274,6 +274,18 @@ pub trait JobStore: Send + Sync + 'static {
     async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
         Ok(Vec::new())
     }
+    /// Passes one of this host's events (its JSON, at most 7,900 bytes)
+    /// to the other hosts sharing the store, best effort (dropped when the
+    /// relay is behind). A no-op on stores one host owns.
+    fn share_event(&self, json: String) {
+        let _ = json;
+    }
+    /// Every host's shared events (as [`JobStore::share_event`] sent them;
+    /// this host's own come back too) from now on; `None` on stores one
+    /// host owns.
+    fn shared_events(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
     /// Woken when new run rows may be ready to claim (PostgreSQL's
     /// LISTEN/NOTIFY); `None` on stores one host owns.
     fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {

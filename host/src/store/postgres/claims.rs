@@ -17,11 +17,7 @@ use super::conn::classify;
 use crate::store::{RunRecord, StoreError};
 use deadpool_postgres::Object;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, Config, NoTls};
-use tokio_util::sync::CancellationToken;
 
 /// Claims up to `limit` due pending runs of jobs whose plugin is in
 /// `plugins`, for host `host`: they are returned marked running on it.
@@ -157,57 +153,6 @@ pub(super) async fn sweep(
     rows.iter()
         .map(|r| super::runs::run_from_row(r).map_err(classify))
         .collect()
-}
-
-/// Listens for `wasmcron_runs` notifications (new run rows) on a
-/// connection of its own, waking `notify` for each, until `stop`;
-/// reconnects after a second when the connection fails. Hosts also poll,
-/// so a notification lost meanwhile delays a claim by at most the poll.
-pub(super) async fn listen(config: Config, notify: Arc<Notify>, stop: CancellationToken) {
-    loop {
-        let connected = tokio::select! {
-            c = tokio::time::timeout(super::conn::CONNECT_TIMEOUT, config.connect(NoTls)) => c,
-            () = stop.cancelled() => return,
-        };
-        if let Ok(Ok((client, mut connection))) = connected {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let driver = tokio::spawn(async move {
-                let mut messages =
-                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                use futures_util::StreamExt as _;
-                while let Some(message) = messages.next().await {
-                    match message {
-                        Ok(AsyncMessage::Notification(_)) => {
-                            if tx.send(()).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(_) => return,
-                    }
-                }
-            });
-            if client.batch_execute("LISTEN wasmcron_runs").await.is_ok() {
-                loop {
-                    tokio::select! {
-                        got = rx.recv() => match got {
-                            Some(()) => notify.notify_one(),
-                            None => break,
-                        },
-                        () = stop.cancelled() => {
-                            driver.abort();
-                            return;
-                        }
-                    }
-                }
-            }
-            driver.abort();
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = stop.cancelled() => return,
-        }
-    }
 }
 
 /// Keeps one's own host row fresh (the heartbeat other hosts judge this

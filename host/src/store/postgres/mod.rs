@@ -30,6 +30,7 @@ mod claims;
 mod conn;
 mod kv;
 mod lease;
+mod notices;
 mod runs;
 mod schema;
 mod writer;
@@ -106,6 +107,12 @@ pub struct PostgresJobStore {
     lease_ttl: Option<std::time::Duration>,
     /// Woken by NOTIFY on new runs (with a lease).
     notices: Arc<tokio::sync::Notify>,
+    /// Events of every host, as their JSON (with a lease).
+    events: tokio::sync::broadcast::Sender<String>,
+    /// This host's events on their way to the others (with a lease).
+    relay: std::sync::OnceLock<mpsc::Sender<String>>,
+    /// Events dropped because the relay was behind.
+    relay_dropped: std::sync::atomic::AtomicU64,
 }
 
 impl PostgresJobStore {
@@ -196,6 +203,9 @@ impl PostgresJobStore {
             lease_task: std::sync::Mutex::new(None),
             lease_ttl: None,
             notices: Arc::new(tokio::sync::Notify::new()),
+            events: tokio::sync::broadcast::channel(4096).0,
+            relay: std::sync::OnceLock::new(),
+            relay_dropped: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -207,9 +217,17 @@ impl PostgresJobStore {
     pub fn start_lease(&mut self, settings: LeaseSettings) {
         self.leader = LeaderCell::follower();
         self.lease_ttl = Some(settings.ttl);
-        self.runtime.handle().spawn(claims::listen(
+        self.runtime.handle().spawn(notices::listen(
             self.config.clone(),
             self.notices.clone(),
+            self.events.clone(),
+            self.lease_stop.clone(),
+        ));
+        let (relay, rx) = mpsc::channel(notices::RELAY_QUEUE);
+        let _ = self.relay.set(relay);
+        self.runtime.handle().spawn(notices::relay(
+            self.config.clone(),
+            rx,
             self.lease_stop.clone(),
         ));
         self.fence
@@ -352,6 +370,30 @@ impl JobStore for PostgresJobStore {
         };
         self.read(move |c| async move { claims::hosts(&c, ttl).await })
             .await
+    }
+
+    fn share_event(&self, json: String) {
+        let Some(relay) = self.relay.get() else {
+            return;
+        };
+        if json.len() > notices::MAX_EVENT {
+            return; // callers cut messages to fit; anything larger is dropped
+        }
+        if relay.try_send(json).is_err() {
+            let n = self
+                .relay_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n + 1,
+                    "events not passed to the other hosts: the relay is behind"
+                );
+            }
+        }
+    }
+
+    fn shared_events(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.relay.get().map(|_| self.events.subscribe())
     }
 
     fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {
