@@ -80,7 +80,33 @@ pub(super) fn config(url: &str) -> Result<Config, StoreError> {
         .keepalives_interval(Duration::from_secs(5))
         .keepalives_retries(3)
         .application_name("wasmcron");
+    // A transaction left open by a host that froze or lost its network
+    // mid-way (the server still sees the socket) must not hold its locks:
+    // a fire holds the lease row shared until it commits, and a new
+    // leader's take-over waits for it (issue 11). No transaction of ours
+    // idles between statements for more than moments.
+    with_option(
+        &mut config,
+        &format!(
+            "idle_in_transaction_session_timeout={}",
+            IDLE_IN_TRANSACTION.as_millis()
+        ),
+    );
     Ok(config)
+}
+
+/// Longest a transaction of ours may sit idle between statements on the
+/// server before the server ends it (`idle_in_transaction_session_timeout`).
+pub(super) const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(2);
+
+/// Adds `-c NAME=VALUE` to the options the connection sends at start-up,
+/// after any the URL gave.
+pub(super) fn with_option(config: &mut Config, setting: &str) {
+    let options = match config.get_options() {
+        Some(o) if !o.is_empty() => format!("{o} -c {setting}"),
+        _ => format!("-c {setting}"),
+    };
+    config.options(&options);
 }
 
 /// Opens one connection and drives it on the current runtime.

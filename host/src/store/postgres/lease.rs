@@ -182,6 +182,13 @@ pub(super) async fn lease_loop(
     let margin = s.ttl / 5;
     // A round that takes longer than this counts as failed.
     let round_timeout = renew_every.max(Duration::from_millis(500));
+    // A take-over waiting for the lock of a fire still open gives up on
+    // the server too, not only here, and is tried again next round.
+    let mut config = config;
+    super::conn::with_option(
+        &mut config,
+        &format!("lock_timeout={}", round_timeout.as_millis()),
+    );
     let mut client: Option<Client> = None;
     let mut term: i64 = 0;
     let mut valid_until: Option<Instant> = None;
