@@ -30,6 +30,7 @@ fn state(scheduler: Scheduler) -> ApiState {
             backend: "memory",
             lease_ttl: None,
         },
+        plugin_admin: None,
     }
 }
 

@@ -28,6 +28,7 @@ pub use cluster::{ClusterSettings, ClusterView, HostIdentity};
 pub use error::{ApiError, ErrorBody};
 pub use events::tagged;
 pub use metrics::Metrics;
+pub use plugins::{MAX_PLUGIN_BODY, PluginAdmin, Pushed};
 pub use serve::{ServeLimits, serve_with};
 
 use crate::scheduler::Scheduler;
@@ -57,6 +58,8 @@ pub struct ApiState {
     pub stop: tokio_util::sync::CancellationToken,
     /// Who this host is, for `/cluster`.
     pub cluster: ClusterSettings,
+    /// Plugin uploads (`PUT`/`DELETE /plugins/{name}`); `None`: refused.
+    pub plugin_admin: Option<Arc<dyn PluginAdmin>>,
 }
 
 /// The router with every route.
@@ -71,6 +74,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{id}/resume", post(jobs::resume))
         .route("/jobs/{id}/run", post(jobs::run_now))
         .route("/runs/{run_id}/replay", post(runs::replay))
+        .route(
+            "/plugins/{name}",
+            axum::routing::put(plugins::put)
+                .delete(plugins::delete)
+                .layer(DefaultBodyLimit::max(plugins::MAX_PLUGIN_BODY)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_for_writes,

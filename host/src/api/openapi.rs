@@ -34,6 +34,8 @@ use utoipa::{Modify, OpenApi};
         super::metrics::render,
         super::healthz,
         super::cluster::show,
+        super::plugins::put,
+        super::plugins::delete,
         document,
     ),
     modifiers(&BearerAuth),

@@ -41,6 +41,55 @@ pub struct PluginInfo {
     pub imports: Vec<String>,
     /// Jobs using it.
     pub jobs: usize,
+    /// On a store several hosts share: which version each live host has
+    /// loaded (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostVersion>,
+    /// Whether live hosts have different versions of it loaded (or one
+    /// host has none while others have it): pushing it again through
+    /// `PUT /plugins/{name}` brings every host to one version.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub divergent: bool,
+}
+
+/// The version of a plugin one host has loaded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostVersion {
+    /// The host's name.
+    pub host: String,
+    /// SHA-256 of the version it has loaded; `null` when it has none.
+    pub hash: Option<String>,
+}
+
+/// Fills in each plugin's versions across the live hosts sharing the
+/// store (nothing on a store one host owns).
+async fn with_hosts(state: &ApiState, plugins: &mut [PluginInfo]) {
+    let hosts = match state.scheduler.store().hosts().await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the hosts for GET /plugins");
+            return;
+        }
+    };
+    let alive: Vec<_> = hosts.into_iter().filter(|h| h.alive).collect();
+    if alive.len() < 2 {
+        return;
+    }
+    for p in plugins {
+        p.hosts = alive
+            .iter()
+            .map(|h| HostVersion {
+                host: h.name.clone(),
+                hash: h
+                    .plugins
+                    .iter()
+                    .find(|v| v.name == p.name)
+                    .map(|v| v.hash.clone()),
+            })
+            .collect();
+        let first = p.hosts.first().map(|v| &v.hash);
+        p.divergent = p.hosts.iter().any(|v| Some(&v.hash) != first);
+    }
 }
 
 /// A plugin file being compiled.
@@ -81,6 +130,8 @@ fn info(state: &ApiState, status: PluginStatus) -> PluginInfo {
         }),
         imports: loaded.map(|p| p.imports().to_vec()).unwrap_or_default(),
         jobs,
+        hosts: Vec::new(),
+        divergent: false,
     }
 }
 
@@ -89,7 +140,9 @@ fn info(state: &ApiState, status: PluginStatus) -> PluginInfo {
     responses((status = 200, description = "Plugins by name", body = Vec<PluginInfo>)))]
 pub(super) async fn list(State(state): State<ApiState>) -> Json<Vec<PluginInfo>> {
     let statuses = state.scheduler.plugins().statuses();
-    Json(statuses.into_iter().map(|s| info(&state, s)).collect())
+    let mut plugins: Vec<PluginInfo> = statuses.into_iter().map(|s| info(&state, s)).collect();
+    with_hosts(&state, &mut plugins).await;
+    Json(plugins)
 }
 
 /// One plugin.
@@ -113,5 +166,103 @@ pub(super) async fn show(
         .ok_or_else(|| {
             ApiError::not_found(format!("no plugin named '{name}' in the plugins folder"))
         })?;
-    Ok(Json(info(&state, status)))
+    let mut plugin = [info(&state, status)];
+    with_hosts(&state, &mut plugin).await;
+    let [plugin] = plugin;
+    Ok(Json(plugin))
+}
+
+/// Pushing and removing plugins through the API (`PUT` and `DELETE
+/// /plugins/{name}`); the app provides it.
+#[async_trait::async_trait]
+pub trait PluginAdmin: Send + Sync + std::fmt::Debug {
+    /// Checks `bytes` as the plugins folder would (size, header, a bounded
+    /// compile, the world) and, when they pass, makes them plugin `name`
+    /// on this host, and on every host sharing the store.
+    ///
+    /// # Errors
+    /// 422 naming what is wrong with the name or the file; 503 when the
+    /// store or the folder cannot take it.
+    async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<Pushed, ApiError>;
+    /// Removes plugin `name` (its file here, and on every host sharing the
+    /// store). Its jobs wait for it.
+    ///
+    /// # Errors
+    /// 404 when there is no such plugin file; 503 as for `put`.
+    async fn remove(&self, name: &str) -> Result<(), ApiError>;
+}
+
+/// `PUT /plugins/{name}`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pushed {
+    /// The plugin's name.
+    pub name: String,
+    /// SHA-256 of the file.
+    pub hash: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// `wasmcron:plugin/job@0.1.0` or `wasmcron:plugin/listener@0.1.0`.
+    pub world: String,
+    /// Whether every host sharing the store gets it (PostgreSQL), or only
+    /// this host's folder (SQLite, memory).
+    pub cluster: bool,
+}
+
+/// The largest plugin body `PUT /plugins/{name}` takes.
+pub const MAX_PLUGIN_BODY: usize = 64 << 20;
+
+fn admin(state: &ApiState) -> Result<&std::sync::Arc<dyn PluginAdmin>, ApiError> {
+    state.plugin_admin.as_ref().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this host does not take plugin uploads",
+        )
+    })
+}
+
+/// Pushes a plugin: the body is the `.wasm` component. It gets the same
+/// checks as a file dropped into the plugins folder (a bounded compile in
+/// a child process included), so a file that would be refused never
+/// reaches a host. On PostgreSQL it is kept in the database by its
+/// SHA-256 and every host writes it into its plugins folder within about
+/// a second; on SQLite it is written into this host's folder (atomically).
+/// The folder then loads it as any file.
+#[utoipa::path(put, path = "/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name: 1-128 of A-Z a-z 0-9 . _ -, not starting with a dot")),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component, at most 64 MiB"),
+    responses(
+        (status = 200, description = "Checked and pushed", body = Pushed),
+        (status = 401, description = "Missing or wrong token", body = super::ErrorBody),
+        (status = 413, description = "Over 64 MiB", body = super::ErrorBody),
+        (status = 422, description = "A bad name, or a file the plugins folder would refuse (the reason says why)", body = super::ErrorBody),
+        (status = 503, description = "The store or the folder cannot take it now", body = super::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn put(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Pushed>, ApiError> {
+    let admin = admin(&state)?;
+    Ok(Json(admin.put(&name, body.to_vec()).await?))
+}
+
+/// Removes a plugin's file (on every host, on PostgreSQL). Its jobs stay
+/// and wait for it.
+#[utoipa::path(delete, path = "/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or wrong token", body = super::ErrorBody),
+        (status = 404, description = "No such plugin file", body = super::ErrorBody),
+        (status = 503, description = "The store or the folder cannot take it now", body = super::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    admin(&state)?.remove(&name).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

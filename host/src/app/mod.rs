@@ -6,6 +6,7 @@
 mod config;
 mod folder;
 mod lock;
+mod uploads;
 
 pub use config::{ConfigFile, open_store, read_config};
 use folder::{FolderSync, report_job};
@@ -174,13 +175,20 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         })?;
         tracing::info!(dir = %options.plugins.display(), "created the plugins folder; drop NAME.wasm files into it");
     }
+    let compiler = Arc::new(Compiler::new(options.compile));
     let mut folder = PluginFolder::new(
         options.plugins.clone(),
         runtime.clone(),
         plugins.clone(),
         cache,
-        Arc::new(Compiler::new(options.compile)),
+        compiler.clone(),
     );
+    let uploads = Arc::new(uploads::Uploads {
+        folder: options.plugins.clone(),
+        compiler,
+        runtime: runtime.clone(),
+        store: store.clone(),
+    });
     // Start-up reads the folder once: bad files are refused and cache hits
     // (about a millisecond each) loaded before the scheduler starts, so the
     // jobs of every plugin compiled at an earlier start fire from the first
@@ -246,6 +254,14 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }
     });
     if shared {
+        // Plugins pushed through any host's API.
+        tokio::spawn(uploads::sync_loop(
+            options.plugins.clone(),
+            scheduler.store().clone(),
+            stop_watching.clone(),
+        ));
+    }
+    if shared {
         // This host's events, passed to the others' GET /events.
         let mut events = scheduler.subscribe();
         let store = scheduler.store().clone();
@@ -300,6 +316,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 auth_reads: options.auth_reads,
                 stop: stop_api.clone(),
                 cluster,
+                plugin_admin: Some(uploads),
             },
             options.api_limits,
         )?),

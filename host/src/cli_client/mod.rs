@@ -131,6 +131,24 @@ pub enum PluginsCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Push a plugin file to the host (and every host sharing its store):
+    /// checked as the folder checks files, then loaded.
+    Push {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// The plugin's name (default: the file stem).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove a plugin (on every host sharing the store); its jobs wait.
+    Rm {
+        /// The plugin's name.
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 fn job_rows(jobs: &[Value]) -> Vec<Vec<String>> {
@@ -408,7 +426,56 @@ pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
 /// # Errors
 /// The host unreachable, or its error answer.
 pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
-    let PluginsCommand::List { remote } = cmd;
+    let remote = match cmd {
+        PluginsCommand::List { remote } => remote,
+        PluginsCommand::Push { file, name, remote } => {
+            let name = match name {
+                Some(n) => n,
+                None => file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(str::to_owned)
+                    .with_context(|| {
+                        format!(
+                            "{}: no file name to name the plugin by; pass --name",
+                            file.display()
+                        )
+                    })?,
+            };
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let pushed = Client::new(&remote)
+                .put_bytes(&format!("/plugins/{}", seg(&name)), bytes)
+                .await?;
+            if remote.json {
+                print_json(&pushed)?;
+            } else {
+                let hash = pushed["hash"].as_str().unwrap_or("");
+                println!(
+                    "pushed {} ({} bytes, {}, {}){}",
+                    text(&pushed["name"]),
+                    text(&pushed["size"]),
+                    &hash[..hash.len().min(12)],
+                    text(&pushed["world"]),
+                    if pushed["cluster"].as_bool() == Some(true) {
+                        "; every host loads it"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        PluginsCommand::Rm { name, remote } => {
+            Client::new(&remote)
+                .delete(&format!("/plugins/{}", seg(&name)))
+                .await?;
+            if !remote.json {
+                println!("removed {name}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let list = Client::new(&remote).get("/plugins").await?;
     if remote.json {
         print_json(&list)?;

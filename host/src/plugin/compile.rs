@@ -170,6 +170,20 @@ impl Compiler {
     /// compile bound, or not one of our worlds.
     pub async fn load_file(&self, runtime: &Runtime, path: &Path) -> Result<Plugin, PluginError> {
         let (name, bytes) = super::read_file(path)?;
+        self.load_bytes(runtime, name, bytes).await
+    }
+
+    /// As [`Self::load_file`], for a plugin's bytes (an upload through
+    /// `PUT /plugins/{name}`, checked before it reaches any host).
+    ///
+    /// # Errors
+    /// As [`Self::load_file`].
+    pub async fn load_bytes(
+        &self,
+        runtime: &Runtime,
+        name: String,
+        bytes: Vec<u8>,
+    ) -> Result<Plugin, PluginError> {
         Plugin::check(&bytes)?;
         let size = bytes.len() as u64;
         let hash = ContentHash::of(&bytes);

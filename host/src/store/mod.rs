@@ -286,6 +286,35 @@ pub trait JobStore: Send + Sync + 'static {
     fn shared_events(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
         None
     }
+    /// Keeps a pushed plugin (`PUT /plugins/{name}`) for every host to
+    /// load: stores of one host answer `Ok(false)` (the caller writes it
+    /// into the plugins folder instead).
+    async fn put_plugin_file(
+        &self,
+        name: &str,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        let _ = (name, hash, bytes);
+        Ok(false)
+    }
+    /// Marks a pushed plugin deleted, so every host removes it; `Ok(None)`
+    /// on stores of one host, `Ok(Some(false))` when no such plugin was
+    /// pushed.
+    async fn delete_plugin_file(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        let _ = name;
+        Ok(None)
+    }
+    /// The pushed plugins: name, hash and whether deleted (empty on stores
+    /// of one host).
+    async fn plugin_files(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// A pushed plugin's bytes, when it has that hash still.
+    async fn plugin_file(&self, name: &str, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (name, hash);
+        Ok(None)
+    }
     /// Woken when new run rows may be ready to claim (PostgreSQL's
     /// LISTEN/NOTIFY); `None` on stores one host owns.
     fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {

@@ -396,6 +396,93 @@ impl JobStore for PostgresJobStore {
         self.relay.get().map(|_| self.events.subscribe())
     }
 
+    async fn put_plugin_file(
+        &self,
+        name: &str,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        if self.lease_ttl.is_none() {
+            return Ok(false);
+        }
+        let (name, hash, bytes) = (name.to_owned(), hash.to_owned(), bytes.to_vec());
+        self.read(move |c| async move {
+            c.execute(
+                "INSERT INTO plugin_files (name, hash, bytes, uploaded_at, deleted)
+                 VALUES ($1::text, $2::text, $3::bytea, clock_timestamp(), false)
+                 ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, bytes = excluded.bytes,
+                     uploaded_at = excluded.uploaded_at, deleted = false",
+                &[&name, &hash, &bytes],
+            )
+            .await
+            .map_err(conn::classify)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_plugin_file(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        if self.lease_ttl.is_none() {
+            return Ok(None);
+        }
+        let name = name.to_owned();
+        self.read(move |c| async move {
+            let n = c
+                .execute(
+                    "UPDATE plugin_files SET deleted = true, bytes = ''::bytea,
+                         uploaded_at = clock_timestamp()
+                     WHERE name = $1::text AND NOT deleted",
+                    &[&name],
+                )
+                .await
+                .map_err(conn::classify)?;
+            Ok(Some(n > 0))
+        })
+        .await
+    }
+
+    async fn plugin_files(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
+        if self.lease_ttl.is_none() {
+            return Ok(Vec::new());
+        }
+        self.read(|c| async move {
+            let rows = c
+                .query(
+                    "SELECT name, hash, deleted FROM plugin_files ORDER BY name",
+                    &[],
+                )
+                .await
+                .map_err(conn::classify)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0).map_err(conn::classify)?,
+                        r.try_get(1).map_err(conn::classify)?,
+                        r.try_get(2).map_err(conn::classify)?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn plugin_file(&self, name: &str, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (name, hash) = (name.to_owned(), hash.to_owned());
+        self.read(move |c| async move {
+            let row = c
+                .query_opt(
+                    "SELECT bytes FROM plugin_files
+                      WHERE name = $1::text AND hash = $2::text AND NOT deleted",
+                    &[&name, &hash],
+                )
+                .await
+                .map_err(conn::classify)?;
+            row.map(|r| r.try_get(0).map_err(conn::classify))
+                .transpose()
+        })
+        .await
+    }
+
     fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {
         self.lease_ttl.map(|_| self.notices.clone())
     }

@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("fire_key", include_str!("0002_fire_key.sql")),
     ("lease", include_str!("0003_lease.sql")),
     ("claims", include_str!("0004_claims.sql")),
+    ("plugin_files", include_str!("0005_plugin_files.sql")),
 ];
 
 /// Key of the advisory lock migrators hold (any constant works; this is
