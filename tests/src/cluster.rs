@@ -33,6 +33,10 @@ pub use sql::{
 use view::agreed_leader;
 pub use view::{ClusterView, HostId, Leader};
 
+/// The plugins every host has: `hello` (quick) and `slow` (sleeps for its
+/// `millis` argument).
+pub const PLUGINS: &[&str] = &["hello", "slow"];
+
 /// Where every cluster test's interval jobs start: a whole second in the
 /// past, so all of them fire on the same whole seconds.
 pub const START: &str = "2020-01-01T00:00:00Z";
@@ -210,7 +214,7 @@ impl Cluster {
     }
 
     fn add_node(&mut self, db_url: String) -> usize {
-        let dir = setup_warm(&self.jobs, &["hello"]);
+        let dir = setup_warm(&self.jobs, PLUGINS);
         self.nodes.push(Node {
             dir,
             db_url,

@@ -10,6 +10,7 @@
 
 use chrono::{Duration as Span, Utc};
 use serde_json::json;
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -741,4 +742,146 @@ fn a_cluster_stopped_and_started_again_resumes_and_accounts_for_the_stopped_fire
         show(&unaccounted),
         c.report()
     );
+}
+
+/// `n` jobs `PREFIX-000`… of plugin `slow` sleeping `millis` every second
+/// from [`START`], each with the TOML lines `extra`.
+fn slow_jobs(prefix: &str, n: usize, millis: u64, extra: &str) -> String {
+    let mut file = String::from("version = 1\n");
+    for i in 0..n {
+        let _ = write!(
+            file,
+            "\n[[jobs]]\nid = \"{prefix}-{i:03}\"\nplugin = \"slow\"\nargs = {{ millis = {millis} }}\n\
+             trigger = {{ type = \"interval\", every = \"1s\", start = \"{START}\" }}\n\
+             keep_runs = 1000\n{extra}\n"
+        );
+    }
+    file
+}
+
+#[test]
+fn max_instances_holds_across_hosts() {
+    let jobs = 5;
+    let c = Cluster::start(
+        BIN,
+        3,
+        &slow_jobs("long", jobs, 2500, "max_instances = 1"),
+        &["--lease", LEASE],
+    );
+    c.leader();
+    c.wait_for(
+        "three finished runs of every job",
+        Duration::from_secs(90),
+        || jobs_with_finished(&c, "long", 3, long_ago()) == jobs as i64,
+    );
+    let overlaps = c.db().rows(
+        "SELECT a.job_id, a.host, a.started_at::text, coalesce(a.ended_at::text, '-'),
+                b.host, b.started_at::text, coalesce(b.ended_at::text, '-')
+           FROM runs a JOIN runs b ON a.job_id = b.job_id AND a.run_id < b.run_id
+          WHERE a.job_id LIKE 'long-%'
+            AND a.started_at IS NOT NULL AND b.started_at IS NOT NULL
+            AND a.started_at < coalesce(b.ended_at, 'infinity')
+            AND b.started_at < coalesce(a.ended_at, 'infinity')
+          ORDER BY 1, 3",
+    );
+    assert!(
+        overlaps.is_empty(),
+        "runs of a job with max_instances = 1 that overlap (job | host | started | ended | \
+         host | started | ended): {}\n{}",
+        show(&overlaps),
+        c.report()
+    );
+    let hosts = c
+        .db()
+        .strings("SELECT DISTINCT host FROM runs WHERE job_id LIKE 'long-%' AND host IS NOT NULL");
+    eprintln!("long runs ran on {hosts:?}");
+    assert_no_doubles(&c);
+}
+
+#[test]
+fn a_follower_killed_mid_run_has_its_runs_interrupted_and_retried_elsewhere() {
+    let jobs = 4;
+    let mut c = Cluster::start(
+        BIN,
+        3,
+        &slow_jobs(
+            "long",
+            jobs,
+            6000,
+            "retry = { max_attempts = 2, delay = \"1s\", retry_on = [\"interrupted\"] }",
+        ),
+        &["--lease", LEASE],
+    );
+    let (leader, _) = c.leader();
+    let names: Vec<(usize, String)> = c.names();
+    let running_on = |c: &Cluster, i: usize| {
+        c.db().strings(&format!(
+            "SELECT run_id FROM runs WHERE status = 'running' AND attempt = 1 AND host = '{}'",
+            names[i].1
+        ))
+    };
+    // A follower with a run in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let victim = loop {
+        if let Some(i) = c
+            .running()
+            .into_iter()
+            .find(|&i| i != leader && !running_on(&c, i).is_empty())
+        {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no follower ran a run within 60 s\n{}",
+            c.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let victim_name = names[victim].1.clone();
+    c.kill9(victim);
+    let killed = Instant::now();
+    let cut: Vec<String> = running_on(&c, victim);
+    assert!(!cut.is_empty(), "the run ended before the kill; try again");
+    let quoted = cut
+        .iter()
+        .map(|r| format!("'{r}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = |c: &Cluster| {
+        show(&c.db().rows(&format!(
+            "SELECT r.job_id, r.scheduled_at::text, r.attempt::text, r.status,
+                    coalesce(r.host, '-'), coalesce(r.note, '')
+               FROM runs r JOIN runs k ON k.job_id = r.job_id AND k.scheduled_at = r.scheduled_at
+              WHERE k.run_id IN ({quoted}) ORDER BY 1, 2, 3"
+        )))
+    };
+    c.wait_for(
+        "the killed follower's runs to be recorded interrupted within the TTL + 5 s",
+        TTL + Duration::from_secs(5),
+        || {
+            c.db().count(&format!(
+                "SELECT count(*) FROM runs WHERE run_id IN ({quoted}) AND status = 'interrupted'"
+            )) == i64::try_from(cut.len()).unwrap_or(0)
+        },
+    );
+    eprintln!(
+        "{} run(s) of {victim_name} recorded interrupted {:?} after the kill",
+        cut.len(),
+        killed.elapsed()
+    );
+    // Each is retried (attempt 2) and finishes on a host still up.
+    c.wait_for(
+        "the interrupted runs' retries to finish on another host",
+        Duration::from_secs(60),
+        || {
+            c.db().count(&format!(
+                "SELECT count(*) FROM runs r JOIN runs k
+                     ON k.job_id = r.job_id AND k.scheduled_at = r.scheduled_at
+                  WHERE k.run_id IN ({quoted}) AND r.attempt = 2 AND r.origin = 'fire'
+                    AND r.status = 'finished' AND r.host <> '{victim_name}'"
+            )) == i64::try_from(cut.len()).unwrap_or(0)
+        },
+    );
+    eprintln!("the interrupted runs and their retries: {}", rows(&c));
+    assert_no_doubles(&c);
 }
