@@ -228,3 +228,91 @@ fn a_second_host_on_the_same_sqlite_file_is_refused_and_a_killed_one_leaves_no_l
         ) >= 1
     });
 }
+
+/// `wasmcron` as a CLI client of `url` with `token`.
+fn client(args: &[&str], url: &str, token: Option<&str>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args).args(["--url", url]);
+    if let Some(token) = token {
+        cmd.args(["--token", token]);
+    }
+    cmd.output().expect("run the wasmcron client")
+}
+
+#[test]
+fn a_plugin_pushed_through_the_api_is_checked_loaded_and_removed() {
+    let dir = setup(
+        r#"
+version = 1
+[[jobs]]
+id = "greet"
+plugin = "hello"
+args = { name = "pushed" }
+trigger = { type = "interval", every = "1s" }
+"#,
+        &[],
+    );
+    let token = "a-token-of-at-least-32-characters-0123";
+    let host = Host::start(BIN, dir.path(), &["--token", token]);
+    let url = host.api_url();
+    let hello = wasmcron_tests::plugins::HELLO;
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+
+    // Without the token: refused, nothing written.
+    let out = client(&["plugins", "push", hello], &url, None);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("401"), "{}", text(&out));
+    assert!(!dir.path().join("plugins/hello.wasm").exists());
+
+    // A file the folder would refuse never reaches it, and says why.
+    let bad = dir.path().join("bad.wasm");
+    std::fs::write(&bad, b"not wasm at all").expect("write");
+    let out = client(
+        &[
+            "plugins",
+            "push",
+            &bad.display().to_string(),
+            "--name",
+            "hello",
+        ],
+        &url,
+        Some(token),
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a WebAssembly file"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("422"), "{}", text(&out));
+    assert!(!dir.path().join("plugins/hello.wasm").exists());
+
+    // A good one is written into the folder, loaded, and its job runs.
+    let out = client(&["plugins", "push", hello], &url, Some(token));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("pushed hello"), "{}", text(&out));
+    eventually(&host, "a run of the pushed plugin", || {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE job_id = 'greet' AND outcome_kind = 'succeeded'",
+        ) >= 1
+    });
+
+    // Removed: the file goes, the job waits for its plugin.
+    let out = client(&["plugins", "rm", "hello"], &url, Some(token));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!dir.path().join("plugins/hello.wasm").exists());
+    eventually(&host, "the plugin unloaded", || {
+        let out = client(&["plugins", "list", "--json"], &url, None);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        list.as_array().is_some_and(|a| a.is_empty())
+    });
+    let out = client(&["plugins", "rm", "hello"], &url, Some(token));
+    assert!(text(&out).contains("404"), "{}", text(&out));
+}
