@@ -197,3 +197,15 @@ fn no_request_makes_a_5xx_or_breaks_the_error_shape() {
         });
     });
 }
+
+#[tokio::test]
+async fn plugin_uploads_take_bodies_up_to_64_mib_and_no_more() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let state = state(start(Arc::new(MemoryJobStore::default()), clock).await);
+    // Past the 1 MiB of other routes: the body reaches the handler (which
+    // has no uploader here, hence 503), it is not cut at 1 MiB.
+    let (status, body) = call(&state, Method::PUT, "/plugins/big", vec![0; 2 << 20]).await;
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = call(&state, Method::PUT, "/plugins/big", vec![0; (64 << 20) + 1]).await;
+    assert_eq!(status, 413, "{body}");
+}

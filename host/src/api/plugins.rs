@@ -233,6 +233,7 @@ fn admin(state: &ApiState) -> Result<&std::sync::Arc<dyn PluginAdmin>, ApiError>
     request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component, at most 64 MiB"),
     responses(
         (status = 200, description = "Checked and pushed", body = Pushed),
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 401, description = "Missing or wrong token", body = super::ErrorBody),
         (status = 413, description = "Over 64 MiB", body = super::ErrorBody),
         (status = 422, description = "A bad name, or a file the plugins folder would refuse (the reason says why)", body = super::ErrorBody),
@@ -254,6 +255,8 @@ pub(super) async fn put(
     params(("name" = String, Path, description = "Plugin name")),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
+        (status = 422, description = "Not a plugin name", body = super::ErrorBody),
         (status = 401, description = "Missing or wrong token", body = super::ErrorBody),
         (status = 404, description = "No such plugin file", body = super::ErrorBody),
         (status = 503, description = "The store or the folder cannot take it now", body = super::ErrorBody),
