@@ -795,6 +795,25 @@ fn max_instances_holds_across_hosts() {
         .db()
         .strings("SELECT DISTINCT host FROM runs WHERE job_id LIKE 'long-%' AND host IS NOT NULL");
     eprintln!("long runs ran on {hosts:?}");
+    // A fire while the job's one run goes on is skipped (and recorded),
+    // never queued: runs start on time, they do not pile up behind each
+    // other.
+    let late = c.db().rows(
+        "SELECT job_id, scheduled_at::text, status, coalesce(host, '-'),
+                coalesce((started_at - scheduled_at)::text, 'not started')
+           FROM runs
+          WHERE job_id LIKE 'long-%' AND origin = 'fire'
+            AND (started_at - scheduled_at > interval '2 s'
+                 OR (status = 'pending' AND scheduled_at < now() - interval '2 s'))
+          ORDER BY 2, 1",
+    );
+    assert!(
+        late.is_empty(),
+        "fires of jobs with max_instances = 1 queued behind the running one instead of being \
+         skipped (job | scheduled_at | status | host | started after): {}\n{}",
+        show(&late),
+        c.report()
+    );
     assert_no_doubles(&c);
 }
 
