@@ -208,6 +208,12 @@ pub struct Pushed {
     pub cluster: bool,
 }
 
+/// A `.wasm` file as a request body (its schema: a binary string).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(dead_code, reason = "only its OpenAPI schema is used; the handler takes the raw bytes")]
+pub struct WasmFile(Vec<u8>);
+
 /// The largest plugin body `PUT /plugins/{name}` takes.
 pub const MAX_PLUGIN_BODY: usize = 64 << 20;
 
@@ -230,7 +236,7 @@ fn admin(state: &ApiState) -> Result<&std::sync::Arc<dyn PluginAdmin>, ApiError>
 /// The folder then loads it as any file.
 #[utoipa::path(put, path = "/plugins/{name}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name: 1-128 of A-Z a-z 0-9 . _ -, not starting with a dot")),
-    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component, at most 64 MiB"),
+    request_body(content = WasmFile, content_type = "application/octet-stream", description = "The component, at most 64 MiB (any content type is taken; the CLI sends application/wasm)"),
     responses(
         (status = 200, description = "Checked and pushed", body = Pushed),
         (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
