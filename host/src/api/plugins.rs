@@ -211,7 +211,10 @@ pub struct Pushed {
 /// A `.wasm` file as a request body (its schema: a binary string).
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
-#[expect(dead_code, reason = "only its OpenAPI schema is used; the handler takes the raw bytes")]
+#[expect(
+    dead_code,
+    reason = "only its OpenAPI schema is used; the handler takes the raw bytes"
+)]
 pub struct WasmFile(Vec<u8>);
 
 /// The largest plugin body `PUT /plugins/{name}` takes.

@@ -6,7 +6,7 @@
 
 use super::{Inner, execute};
 use crate::event::Event;
-use crate::store::RunRecord;
+use crate::store::{RunRecord, RunStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
@@ -80,8 +80,20 @@ async fn claim_round(inner: &Arc<Inner>) -> bool {
             return false;
         }
     };
-    let full = claimed.len() == wanted;
-    for run in claimed {
+    let (runs, skipped): (Vec<RunRecord>, Vec<RunRecord>) = claimed
+        .into_iter()
+        .partition(|r| r.status == RunStatus::Running);
+    let now = inner.clock.now();
+    for run in skipped {
+        // Fires that found their job's max_instances runs going.
+        let note = run.note.clone();
+        tracing::warn!(job = %run.job_id, scheduled_at = %run.scheduled_at, status = "skipped", "{}", note.as_deref().unwrap_or(""));
+        inner
+            .events
+            .publish(Event::RunSkipped(execute::run_event(&run, now, None, note)));
+    }
+    let full = runs.len() == wanted;
+    for run in runs {
         let Some(permit) = permits.pop() else { break };
         start_claimed(inner, run, permit).await;
     }

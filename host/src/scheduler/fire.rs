@@ -574,11 +574,18 @@ fn plan_fire(
     // other (and behind a run already going) rather than count as overlap.
     let catching_up = runnable.len() > 1;
     for t in runnable {
-        let run = RunRecord::pending(id, t, t, 1).of(&inc);
+        let mut run = RunRecord::pending(id, t, t, 1).of(&inc);
         if shared {
             // Any host claims it, within the job's max_instances across
-            // hosts (claim.rs): a fire that finds them all going waits
-            // for one to end rather than being skipped.
+            // hosts; one that finds them all going is recorded skipped by
+            // the claim, unless it is a catch-up run, which waits for a
+            // free instance (the note tells the claim so).
+            if catching_up {
+                run.note = Some(
+                    "catch-up run: one of several fires due at once, run one after another"
+                        .to_owned(),
+                );
+            }
             plan.events.push(Event::RunSubmitted(execute::run_event(
                 &run, now, None, None,
             )));

@@ -78,7 +78,7 @@ pub enum Write {
     /// a change made meanwhile) moved the schedule, and the store's value
     /// is the truth. A row whose fire key (job, `scheduled_at`, attempt)
     /// is already taken by another `fire` row is not inserted and is
-    /// reported in [`Written::duplicates`]: that fire was recorded before,
+    /// reported in [`Written::refused`]: that fire was recorded before,
     /// and must not run again. This is how one fire makes at most one run
     /// whatever races or crashes happen (issue 11).
     Fire {
@@ -253,7 +253,10 @@ pub trait JobStore: Send + Sync + 'static {
     /// Claims up to `limit` due pending runs of jobs whose plugin is in
     /// `plugins`, for the host named `host`, keeping each job's
     /// `max_instances` across hosts; they come back marked running on it.
-    /// Empty on stores one host owns.
+    /// First attempts of fires that find their job's `max_instances` runs
+    /// going come back too, recorded `skipped` (as one host records them);
+    /// retries, manual and catch-up runs wait for a free instance. Empty
+    /// on stores one host owns.
     async fn claim(
         &self,
         host: &str,

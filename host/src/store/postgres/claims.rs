@@ -37,7 +37,9 @@ pub(super) async fn claim(
     let tx = client.transaction().await.map_err(classify)?;
     let due = tx
         .query(
-            "SELECT r.run_id, r.job_id, j.max_instances
+            "SELECT r.run_id, r.job_id, j.max_instances,
+                    r.attempt = 1 AND r.origin = 'fire'
+                      AND coalesce(r.note, '') NOT LIKE 'catch-up%'
                FROM runs r JOIN jobs j ON j.id = r.job_id AND j.incarnation = r.incarnation
               WHERE r.status = 'pending' AND r.due_at <= clock_timestamp()
                 AND j.plugin = ANY($1::text[])
@@ -58,10 +60,11 @@ pub(super) async fn claim(
         let run_id: String = row.try_get(0).map_err(classify)?;
         let job_id: String = row.try_get(1).map_err(classify)?;
         let max: i32 = row.try_get(2).map_err(classify)?;
+        let skippable: bool = row.try_get(3).map_err(classify)?;
         if !jobs.contains(&job_id) {
             jobs.push(job_id.clone());
         }
-        candidates.push((run_id, job_id, i64::from(max)));
+        candidates.push((run_id, job_id, i64::from(max), skippable));
     }
     let mut running: HashMap<String, i64> = HashMap::new();
     for row in tx
@@ -78,15 +81,48 @@ pub(super) async fn claim(
             row.try_get(1).map_err(classify)?,
         );
     }
+    // A fire that finds its job's max_instances runs going is skipped, as
+    // on one host (APScheduler's rule); retries, manual runs and catch-up
+    // runs wait for a free instance instead.
     let mut chosen: Vec<String> = Vec::new();
-    for (run_id, job_id, max) in candidates {
-        if chosen.len() >= limit {
-            break;
-        }
+    let mut skipped: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for (run_id, job_id, max, skippable) in candidates {
         let going = running.entry(job_id).or_insert(0);
         if *going < max {
-            *going += 1;
-            chosen.push(run_id);
+            if chosen.len() < limit {
+                *going += 1;
+                chosen.push(run_id);
+            }
+        } else if skippable {
+            notes.push(format!(
+                "{going} run(s) already in flight (max_instances {max})"
+            ));
+            skipped.push(run_id);
+        }
+    }
+    let mut out = Vec::new();
+    if !skipped.is_empty() {
+        let rows = tx
+            .query(
+                &format!(
+                    "UPDATE runs SET status = 'skipped', note = n.note,
+                            ended_at = date_trunc('milliseconds', clock_timestamp())
+                       FROM unnest($1::text[], $2::text[]) AS n(run_id, note)
+                      WHERE runs.run_id = n.run_id
+                  RETURNING {}",
+                    super::runs::RUN_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("runs.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                &[&skipped, &notes],
+            )
+            .await
+            .map_err(classify)?;
+        for r in &rows {
+            out.push(super::runs::run_from_row(r).map_err(classify)?);
         }
     }
     let rows = if chosen.is_empty() {
@@ -106,9 +142,10 @@ pub(super) async fn claim(
         .map_err(classify)?
     };
     tx.commit().await.map_err(classify)?;
-    rows.iter()
-        .map(|r| super::runs::run_from_row(r).map_err(classify))
-        .collect()
+    for r in &rows {
+        out.push(super::runs::run_from_row(r).map_err(classify)?);
+    }
+    Ok(out)
 }
 
 /// Drops host rows silent for an hour, and records as interrupted the
