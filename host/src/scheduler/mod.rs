@@ -15,6 +15,7 @@
 mod change;
 mod claim;
 mod clock;
+mod decide;
 mod error;
 mod execute;
 mod fire;
