@@ -13,7 +13,7 @@
 //! run one at a time ([`Cluster::new`] holds a lock for the cluster's
 //! life), so that one test's load does not bend another's timings.
 
-use crate::host::{Host, setup_warm};
+use crate::host::{Host, prewarm, setup, setup_warm};
 use crate::pg::TestDb;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -69,6 +69,9 @@ struct Node {
     api: Option<String>,
     /// Every log this member wrote, one per start.
     logs: Vec<PathBuf>,
+    /// Arguments of this member only (after the cluster's), e.g.
+    /// `["--token", "T"]`.
+    args: Vec<String>,
 }
 
 /// Small HTTP calls with a timeout, from sync tests.
@@ -98,10 +101,23 @@ impl Http {
         url: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), String> {
+        let mut req = Request::new(method);
+        if let Some(b) = body {
+            req.body = Some(serde_json::to_vec(b).map_err(|e| e.to_string())?);
+            req.content_type = "application/json";
+        }
+        self.send_request(url, &req)
+    }
+
+    fn send_request(&self, url: &str, r: &Request<'_>) -> Result<(u16, Value), String> {
+        let method = r.method.clone();
         self.rt.block_on(async {
-            let mut req = self.client.request(method.clone(), url);
-            if let Some(b) = body {
-                req = req.json(b);
+            let mut req = self.client.request(method.clone(), url).timeout(r.timeout);
+            if let Some(b) = &r.body {
+                req = req.header("content-type", r.content_type).body(b.clone());
+            }
+            if let Some(t) = r.token {
+                req = req.bearer_auth(t);
             }
             let resp = req
                 .send()
@@ -118,6 +134,92 @@ impl Http {
             ))
         })
     }
+}
+
+/// One HTTP request to a host, for [`Cluster::request`]: a method, an
+/// optional body, an optional bearer token and a timeout (3 s unless
+/// set).
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    method: reqwest::Method,
+    body: Option<Vec<u8>>,
+    content_type: &'a str,
+    token: Option<&'a str>,
+    timeout: Duration,
+}
+
+impl<'a> Request<'a> {
+    /// A request with no body, no token and a 3 s timeout.
+    pub fn new(method: reqwest::Method) -> Self {
+        Self {
+            method,
+            body: None,
+            content_type: "application/octet-stream",
+            token: None,
+            timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// `PUT` with the raw `bytes` as body (`application/octet-stream`).
+    pub fn put_bytes(bytes: Vec<u8>) -> Self {
+        let mut r = Self::new(reqwest::Method::PUT);
+        r.body = Some(bytes);
+        r
+    }
+
+    /// With `Authorization: Bearer TOKEN`.
+    #[must_use]
+    pub fn token(mut self, token: &'a str) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Waiting up to `limit` for the answer (a pushed plugin is compiled
+    /// before the answer: a debug cranelift takes a while).
+    #[must_use]
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+}
+
+/// One server-sent event: its `event:` name and its `data:` (JSON when it
+/// parses, else the text).
+#[derive(Debug, Clone)]
+pub struct Sse {
+    /// The `event:` line (`message` when there is none).
+    pub event: String,
+    /// The `data:` lines, joined, as JSON when they parse.
+    pub data: Value,
+}
+
+/// Splits `text` into complete server-sent events (those ended by a blank
+/// line); returns them and what is left of an incomplete one.
+fn parse_sse(text: &str) -> (Vec<Sse>, String) {
+    let mut events = Vec::new();
+    let mut rest = text;
+    while let Some(end) = rest.find("\n\n") {
+        let block = &rest[..end];
+        rest = &rest[end + 2..];
+        let mut name = None;
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                name = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        if name.is_none() && data.is_empty() {
+            continue; // a comment (keep-alive)
+        }
+        let data = data.join("\n");
+        events.push(Sse {
+            event: name.unwrap_or_else(|| "message".to_owned()),
+            data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+        });
+    }
+    (events, rest.to_owned())
 }
 
 /// Cluster tests run one at a time (see the module docs).
@@ -213,14 +315,41 @@ impl Cluster {
         (i, proxy)
     }
 
+    /// Starts one more host on the database directly whose plugins folder
+    /// holds `files` (`(name, built plugin)`: `("hello", "counter")` puts
+    /// the built `counter` as `hello.wasm`) instead of [`PLUGINS`], whose
+    /// compile cache already holds the built plugins `warm` (so files that
+    /// arrive later load without a compile), and with the extra arguments
+    /// `args` (after the cluster's; kept for restarts). Returns its index
+    /// once its API answers.
+    ///
+    /// # Panics
+    /// As [`Cluster::add_host`], or for an unknown plugin.
+    pub fn add_host_with(&mut self, files: &[(&str, &str)], warm: &[&str], args: &[&str]) -> usize {
+        let dir = setup(&self.jobs, &[]);
+        let folder = dir.path().join("plugins");
+        for (name, source) in files {
+            std::fs::copy(plugin_path(source), folder.join(format!("{name}.wasm")))
+                .expect("copy plugin");
+        }
+        prewarm(dir.path(), warm);
+        let url = self.db.url().to_owned();
+        self.push_node(dir, url, args)
+    }
+
     fn add_node(&mut self, db_url: String) -> usize {
         let dir = setup_warm(&self.jobs, PLUGINS);
+        self.push_node(dir, db_url, &[])
+    }
+
+    fn push_node(&mut self, dir: tempfile::TempDir, db_url: String, args: &[&str]) -> usize {
         self.nodes.push(Node {
             dir,
             db_url,
             host: None,
             api: None,
             logs: Vec::new(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         });
         let i = self.nodes.len() - 1;
         self.restart(i);
@@ -237,8 +366,10 @@ impl Cluster {
         // Hosts on one machine need names of their own (`runs.host`); the
         // same name again on a restart, as a machine keeps its own.
         let name = format!("node-{i}");
-        let mut args: Vec<&str> = vec!["--host-name", &name];
-        args.extend(self.args.iter().map(String::as_str));
+        let mut args: Vec<String> = vec!["--host-name".to_owned(), name];
+        args.extend(self.args.iter().cloned());
+        args.extend(self.nodes[i].args.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let node = &mut self.nodes[i];
         assert!(node.host.is_none(), "host {i} is still running");
         let host = Host::start_with_db_url(self.bin, node.dir.path(), &node.db_url, &args);
@@ -360,6 +491,97 @@ impl Cluster {
     pub fn delete(&self, i: usize, path: &str) -> Result<(u16, Value), String> {
         let url = format!("{}{path}", self.api(i));
         self.http.send(reqwest::Method::DELETE, &url, None)
+    }
+
+    /// `request` on `path` of host `i`; the answer's status and body (JSON
+    /// when it parses, else the text).
+    ///
+    /// # Errors
+    /// When the request fails or times out.
+    pub fn request(
+        &self,
+        i: usize,
+        path: &str,
+        request: &Request<'_>,
+    ) -> Result<(u16, Value), String> {
+        let url = format!("{}{path}", self.api(i));
+        self.http.send_request(&url, request)
+    }
+
+    /// Reads host `i`'s server-sent events at `path` (e.g. `/events`) for
+    /// `during`, then hangs up; the events that arrived whole.
+    ///
+    /// # Errors
+    /// When the request fails or is not answered 200.
+    pub fn events(&self, i: usize, path: &str, during: Duration) -> Result<Vec<Sse>, String> {
+        let url = format!("{}{path}", self.api(i));
+        self.http.rt.block_on(async {
+            let client = reqwest::Client::new();
+            let mut resp = tokio::time::timeout(during, client.get(&url).send())
+                .await
+                .map_err(|_| format!("GET {url}: no answer within {during:?}"))?
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            if resp.status() != reqwest::StatusCode::OK {
+                return Err(format!("GET {url}: {}", resp.status()));
+            }
+            let deadline = tokio::time::Instant::now() + during;
+            let mut text = String::new();
+            let mut events = Vec::new();
+            while let Ok(chunk) = tokio::time::timeout_at(deadline, resp.chunk()).await {
+                match chunk {
+                    Ok(Some(bytes)) => {
+                        text.push_str(&String::from_utf8_lossy(&bytes));
+                        let (whole, rest) = parse_sse(&text);
+                        events.extend(whole);
+                        text = rest;
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(format!("GET {url}: reading the stream: {e}")),
+                }
+            }
+            Ok(events)
+        })
+    }
+
+    /// Host `i`'s plugins folder.
+    pub fn plugins_dir(&self, i: usize) -> PathBuf {
+        self.nodes[i].dir.path().join("plugins")
+    }
+
+    /// Host `i`'s own folder (its plugins folder's parent).
+    pub fn dir(&self, i: usize) -> &std::path::Path {
+        self.nodes[i].dir.path()
+    }
+
+    /// Runs the wasmcron binary with `args` (a CLI client command: `--url`
+    /// is the caller's) and waits for it (60 s at most).
+    ///
+    /// # Panics
+    /// When it cannot be started or does not end.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut child = std::process::Command::new(self.bin)
+            .args(args)
+            .env_remove("WASMCRON_URL")
+            .env_remove("WASMCRON_TOKEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the wasmcron CLI");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("wait for the CLI").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("the CLI's output");
+                panic!(
+                    "wasmcron {args:?} did not end within 60 s: {}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().expect("the CLI's output")
     }
 
     /// Host `i`'s `GET /cluster`.
@@ -600,6 +822,18 @@ impl Drop for Cluster {
     }
 }
 
+/// The path of the built test plugin `name`.
+///
+/// # Panics
+/// When there is none.
+pub fn plugin_path(name: &str) -> &'static str {
+    crate::plugins::ALL
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)
+        .unwrap_or_else(|| panic!("no built plugin {name}"))
+}
+
 /// The API's base URL, once a host's JSON log says where it listens.
 fn api_addr(log: &str) -> Option<String> {
     log.lines().find_map(|line| {
@@ -627,6 +861,17 @@ fn split_db_url(url: &str) -> (String, (String, String)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_sent_events_split_on_blank_lines() {
+        let (events, rest) = parse_sse(
+            ": keep-alive\n\nevent: run-succeeded\ndata: {\"host\":\"a\"}\n\nevent: x\ndata: 1",
+        );
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, "run-succeeded");
+        assert_eq!(events[0].data["host"], "a");
+        assert_eq!(rest, "event: x\ndata: 1");
+    }
 
     #[test]
     fn a_db_url_splits_around_its_server() {

@@ -15,8 +15,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use wasmcron_tests::cluster::{
-    Cluster, FreezableProxy, START, coverage_faults, doubles, jobs_file, seconds_without_success,
-    show, ts, unexplained_gaps,
+    Cluster, FreezableProxy, Request, START, coverage_faults, doubles, jobs_file, plugin_path,
+    seconds_without_success, show, ts, unexplained_gaps,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
@@ -903,4 +903,748 @@ fn a_follower_killed_mid_run_has_its_runs_interrupted_and_retried_elsewhere() {
     );
     eprintln!("the interrupted runs and their retries: {}", rows(&c));
     assert_no_doubles(&c);
+}
+
+// ---- Plugins pushed through the API, divergence, events, cluster status
+// (issue 11 step 5): what a user of several hosts sees through any one.
+
+/// A pushed plugin is compiled before `PUT` answers (a debug cranelift on a
+/// loaded machine); a host then writes and loads it within a second or two.
+const PUSH: Duration = Duration::from_secs(120);
+
+/// The SHA-256 of the built plugin `name`, as the host names versions.
+fn hash_of(name: &str) -> String {
+    let bytes = std::fs::read(plugin_path(name)).expect("a built plugin");
+    wasmcron::plugin::ContentHash::of(&bytes)
+        .as_str()
+        .to_owned()
+}
+
+/// Plugin `name` as host `i`'s `GET /plugins` lists it (`None` when not
+/// listed or the host does not answer).
+fn listed(c: &Cluster, i: usize, name: &str) -> Option<serde_json::Value> {
+    match c.get(i, "/plugins") {
+        Ok((200, serde_json::Value::Array(list))) => list.into_iter().find(|p| p["name"] == name),
+        _ => None,
+    }
+}
+
+/// `hosts` of a plugin entry as `(host, hash or "null")`, sorted by host.
+fn versions(entry: &serde_json::Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = entry["hosts"]
+        .as_array()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    (
+                        h["host"].as_str().unwrap_or("?").to_owned(),
+                        h["hash"].as_str().unwrap_or("null").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every entry of host `i`'s folder (hidden ones too), sorted.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_plugin_pushed_through_one_host_runs_on_every_host_and_a_delete_through_another_removes_it_everywhere()
+ {
+    let mut c = Cluster::new(BIN, "version = 1\n", &["--lease", LEASE]);
+    // Only A has `slow`; B and C have its compiled code cached (so the
+    // file, once it arrives, loads without a second and third debug
+    // compile: the test is about distribution, A's push compiles it).
+    let a = c.add_host_with(
+        &[("hello", "hello"), ("slow", "slow")],
+        &["hello", "slow"],
+        &[],
+    );
+    let b = c.add_host_with(&[("hello", "hello")], &["hello", "slow"], &[]);
+    let d = c.add_host_with(&[("hello", "hello")], &["hello", "slow"], &[]);
+    c.leader();
+    let (a_name, b_name, d_name) = (c.name(a), c.name(b), c.name(d));
+    let slow = hash_of("slow");
+    for i in [b, d] {
+        assert!(
+            !c.plugins_dir(i).join("slow.wasm").exists() && listed(&c, i, "slow").is_none(),
+            "host {i} has slow before the push\n{}",
+            c.report()
+        );
+    }
+    // Before the push, A's view says B and C lack it.
+    c.wait_for(
+        "A's GET /plugins to show slow divergent, B and C without it (hash null)",
+        Duration::from_secs(15),
+        || {
+            listed(&c, a, "slow").is_some_and(|p| {
+                p["divergent"] == true
+                    && versions(&p)
+                        == vec![
+                            (a_name.clone(), slow.clone()),
+                            (b_name.clone(), "null".to_owned()),
+                            (d_name.clone(), "null".to_owned()),
+                        ]
+            })
+        },
+    );
+
+    // Pushed through A with the CLI.
+    let out = c.cli(&[
+        "plugins",
+        "push",
+        plugin_path("slow"),
+        "--url",
+        c.api(a),
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "wasmcron plugins push: {}\n{stdout}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        c.report()
+    );
+    let pushed: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("plugins push --json printed no JSON ({e}): {stdout}"));
+    assert_eq!(
+        (
+            pushed["name"].as_str(),
+            pushed["hash"].as_str(),
+            pushed["cluster"].as_bool()
+        ),
+        (Some("slow"), Some(slow.as_str()), Some(true)),
+        "the push's answer: {pushed}"
+    );
+    let pushed_at = Instant::now();
+
+    // B and C write it into their folders and load it, same version.
+    let bytes = std::fs::read(plugin_path("slow")).expect("slow.wasm");
+    c.wait_for(
+        "slow.wasm in B's and C's folders and loaded there with A's hash",
+        PUSH,
+        || {
+            [b, d].iter().all(|&i| {
+                std::fs::read(c.plugins_dir(i).join("slow.wasm")).is_ok_and(|f| f == bytes)
+                    && listed(&c, i, "slow").is_some_and(|p| {
+                        p["status"] == "loaded" && p["hash"].as_str() == Some(slow.as_str())
+                    })
+            })
+        },
+    );
+    eprintln!(
+        "slow loaded on B and C {:?} after the push",
+        pushed_at.elapsed()
+    );
+    c.wait_for(
+        "every host's GET /plugins to show one version of slow on all three",
+        Duration::from_secs(15),
+        || {
+            [a, b, d].iter().all(|&i| {
+                listed(&c, i, "slow").is_some_and(|p| {
+                    p.get("divergent").is_none()
+                        && versions(&p)
+                            == vec![
+                                (a_name.clone(), slow.clone()),
+                                (b_name.clone(), slow.clone()),
+                                (d_name.clone(), slow.clone()),
+                            ]
+                })
+            })
+        },
+    );
+
+    // Jobs of it run on B and C too (added through B).
+    for n in 0..6 {
+        let (status, body) = c
+            .post(
+                b,
+                "/jobs",
+                &json!({"id": format!("pushed-{n}"), "plugin": "slow", "args": {"millis": 300},
+                        "keep_runs": 1000, "max_instances": 3,
+                        "trigger": {"type": "interval", "every": "1s", "start": START}}),
+            )
+            .unwrap_or_else(|e| panic!("POST /jobs: {e}\n{}", c.report()));
+        assert_eq!(status, 201, "POST /jobs on B: {body}\n{}", c.report());
+    }
+    let ran = |host: &str| {
+        c.db().count(&format!(
+            "SELECT count(*) FROM runs WHERE job_id LIKE 'pushed-%' AND host = '{host}'
+                AND status = 'finished' AND outcome_kind = 'succeeded'
+                AND plugin_hash = '{slow}'"
+        ))
+    };
+    c.wait_for(
+        "succeeded runs of the pushed plugin's jobs on B and on C",
+        Duration::from_secs(60),
+        || ran(&b_name) > 0 && ran(&d_name) > 0,
+    );
+    eprintln!(
+        "runs of the pushed plugin (host | plugin hash | status | runs): {}",
+        show(&c.db().rows(
+            "SELECT coalesce(host, '-'), coalesce(left(plugin_hash, 12), '-'), status,
+                    count(*)::text FROM runs WHERE job_id LIKE 'pushed-%' GROUP BY 1, 2, 3
+              ORDER BY 1, 2, 3"
+        ))
+    );
+
+    // Removed through C with the API: gone from every folder and host.
+    let (status, body) = c
+        .delete(d, "/plugins/slow")
+        .unwrap_or_else(|e| panic!("DELETE /plugins/slow: {e}\n{}", c.report()));
+    assert_eq!(
+        status,
+        204,
+        "DELETE /plugins/slow on C: {body}\n{}",
+        c.report()
+    );
+    c.wait_for(
+        "slow.wasm to leave every folder and every host's GET /plugins",
+        Duration::from_secs(20),
+        || {
+            [a, b, d].iter().all(|&i| {
+                !c.plugins_dir(i).join("slow.wasm").exists()
+                    && matches!(c.get(i, "/plugins/slow"), Ok((404, _)))
+            })
+        },
+    );
+    let gone = Utc::now();
+    for i in [a, b, d] {
+        assert_eq!(
+            entries(&c.plugins_dir(i)),
+            vec!["hello.wasm".to_owned()],
+            "host {i}'s folder after the delete\n{}",
+            c.report()
+        );
+    }
+    // Its jobs wait for it: no host starts a run of them any more.
+    c.wait_for(
+        "the pushed plugin's jobs to wait for it",
+        Duration::from_secs(10),
+        || {
+            matches!(c.get(a, "/jobs/pushed-0"),
+                     Ok((200, j)) if j["state"] == "waiting-for-plugin")
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let started = c.db().rows(&format!(
+        "SELECT job_id, scheduled_at::text, started_at::text, coalesce(host, '-') FROM runs
+          WHERE job_id LIKE 'pushed-%' AND started_at > {} ORDER BY 3",
+        ts(gone + Span::seconds(1))
+    ));
+    assert!(
+        started.is_empty(),
+        "runs of the deleted plugin started more than 1 s after every host dropped it ({gone}): \
+         {}\n{}",
+        show(&started),
+        c.report()
+    );
+    assert_no_doubles(&c);
+}
+
+#[test]
+fn a_plugin_whose_versions_differ_between_hosts_is_flagged_divergent_until_pushed_again() {
+    let mut c = Cluster::new(BIN, "version = 1\n", &["--lease", LEASE]);
+    // A and B: hello and slow. A also has `extra` (the counter plugin),
+    // which B and C lack. C: another plugin's file as hello.wasm, copied by
+    // hand (never pushed).
+    let a = c.add_host_with(
+        &[("hello", "hello"), ("slow", "slow"), ("extra", "counter")],
+        &["hello", "slow", "counter"],
+        &[],
+    );
+    let b = c.add_host_with(
+        &[("hello", "hello"), ("slow", "slow")],
+        &["hello", "slow"],
+        &[],
+    );
+    let d = c.add_host_with(
+        &[("hello", "counter"), ("slow", "slow")],
+        &["hello", "slow", "counter"],
+        &[],
+    );
+    c.leader();
+    let (a_name, b_name, d_name) = (c.name(a), c.name(b), c.name(d));
+    let (hello, counter, slow) = (hash_of("hello"), hash_of("counter"), hash_of("slow"));
+    let want_hello = vec![
+        (a_name.clone(), hello.clone()),
+        (b_name.clone(), hello.clone()),
+        (d_name.clone(), counter.clone()),
+    ];
+    c.wait_for(
+        "every host's GET /plugins to flag hello divergent with each host's hash",
+        Duration::from_secs(15),
+        || {
+            [a, b, d].iter().all(|&i| {
+                listed(&c, i, "hello")
+                    .is_some_and(|p| p["divergent"] == true && versions(&p) == want_hello)
+            })
+        },
+    );
+    for i in [a, b, d] {
+        let p = listed(&c, i, "slow").unwrap_or_default();
+        assert!(
+            p.get("divergent").is_none()
+                && versions(&p)
+                    == vec![
+                        (a_name.clone(), slow.clone()),
+                        (b_name.clone(), slow.clone()),
+                        (d_name.clone(), slow.clone()),
+                    ],
+            "host {i}: slow, the same everywhere, is listed as {p}\n{}",
+            c.report()
+        );
+    }
+    let extra = listed(&c, a, "extra").unwrap_or_default();
+    assert!(
+        extra["divergent"] == true
+            && versions(&extra)
+                == vec![
+                    (a_name.clone(), counter.clone()),
+                    (b_name.clone(), "null".to_owned()),
+                    (d_name.clone(), "null".to_owned()),
+                ],
+        "a plugin only A has, on A's GET /plugins (hosts without it: hash null): {extra}\n{}",
+        c.report()
+    );
+    // The one-plugin route says the same.
+    let one = c.get(b, "/plugins/hello");
+    assert!(
+        matches!(&one, Ok((200, p)) if p["divergent"] == true && versions(p) == want_hello),
+        "GET /plugins/hello on B: {one:?}\n{}",
+        c.report()
+    );
+    // Nothing overwrites a file copied by hand while nothing was pushed.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        std::fs::read(c.plugins_dir(d).join("hello.wasm")).ok(),
+        std::fs::read(plugin_path("counter")).ok(),
+        "C's hand-copied hello.wasm changed with nothing pushed\n{}",
+        c.report()
+    );
+
+    // Pushing it again (through B) brings every host to one version.
+    let bytes = std::fs::read(plugin_path("hello")).expect("hello.wasm");
+    let (status, body) = c
+        .request(
+            b,
+            "/plugins/hello",
+            &Request::put_bytes(bytes).timeout(PUSH),
+        )
+        .unwrap_or_else(|e| panic!("PUT /plugins/hello: {e}\n{}", c.report()));
+    assert_eq!(
+        status,
+        200,
+        "PUT /plugins/hello on B: {body}\n{}",
+        c.report()
+    );
+    let same = vec![
+        (a_name.clone(), hello.clone()),
+        (b_name.clone(), hello.clone()),
+        (d_name.clone(), hello.clone()),
+    ];
+    c.wait_for(
+        "hello to be one version on every host after the push",
+        Duration::from_secs(30),
+        || {
+            [a, b, d].iter().all(|&i| {
+                listed(&c, i, "hello")
+                    .is_some_and(|p| p.get("divergent").is_none() && versions(&p) == same)
+            })
+        },
+    );
+}
+
+#[test]
+fn events_on_one_host_carry_the_runs_of_every_host() {
+    let c = Cluster::start(
+        BIN,
+        3,
+        &jobs_file(&[("tick", 12, "max_instances = 5")]),
+        &["--lease", LEASE],
+    );
+    c.leader();
+    c.wait_for(
+        "a finished fire of every job",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "tick", 1, long_ago()) == 12,
+    );
+    let ids: std::collections::BTreeMap<String, String> = c
+        .running()
+        .into_iter()
+        .map(|i| {
+            let v = c.view(i).unwrap_or_else(|e| panic!("{e}\n{}", c.report()));
+            (v.host.name, v.host.id)
+        })
+        .collect();
+    let watched = 2;
+    let events = c
+        .events(watched, "/events", Duration::from_secs(6))
+        .unwrap_or_else(|e| panic!("GET /events on host {watched}: {e}\n{}", c.report()));
+    let succeeded: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e.event == "run-succeeded")
+        .map(|e| &e.data)
+        .collect();
+    let mut by_host: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for e in &succeeded {
+        assert!(
+            e["event"] == "run-succeeded"
+                && e["job_id"].as_str().is_some_and(|j| j.starts_with("tick-"))
+                && e["run_id"].is_string(),
+            "a run-succeeded event without its event, job_id or run_id: {e}"
+        );
+        let host = e["host"].as_str().unwrap_or_default();
+        assert_eq!(
+            ids.get(host),
+            e["host_id"].as_str().map(str::to_owned).as_ref(),
+            "an event's host and host_id do not name one host of {ids:?}: {e}"
+        );
+        *by_host.entry(host.to_owned()).or_default() += 1;
+    }
+    eprintln!(
+        "{} events in 6 s on host {watched}, {} run-succeeded by host: {by_host:?}",
+        events.len(),
+        succeeded.len()
+    );
+    assert!(
+        by_host.len() >= 2,
+        "GET /events on host {watched} showed run-succeeded events of {by_host:?} only (every \
+         host runs fires; events of all kinds: {:?})\n{}",
+        events
+            .iter()
+            .map(|e| e.event.as_str())
+            .collect::<std::collections::BTreeSet<_>>(),
+        c.report()
+    );
+    // Each names the host the runs table says ran it.
+    let wrong: Vec<String> = succeeded
+        .iter()
+        .filter_map(|e| {
+            let run = e["run_id"].as_str()?;
+            let host = c.db().strings(&format!(
+                "SELECT coalesce(host, '-') FROM runs WHERE run_id = '{run}'"
+            ));
+            (host.first().map(String::as_str) != e["host"].as_str())
+                .then(|| format!("{run}: event says {}, runs says {host:?}", e["host"]))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "run-succeeded events naming another host than the run's row: {wrong:#?}\n{}",
+        c.report()
+    );
+}
+
+#[test]
+fn cluster_status_lists_the_leader_and_every_host_with_its_plugins() {
+    let mut c = Cluster::start(BIN, 3, "version = 1\n", &["--lease", LEASE]);
+    let (leader, _) = c.leader();
+    let names: Vec<(usize, String)> = c.names();
+    let leader_name = c.name(leader);
+    let (hello, slow) = (hash_of("hello"), hash_of("slow"));
+    let status_json = |c: &Cluster, via: usize| {
+        let out = c.cli(&["cluster", "status", "--url", c.api(via), "--json"]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "wasmcron cluster status --json: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str::<serde_json::Value>(&stdout)
+            .unwrap_or_else(|e| panic!("cluster status --json printed no JSON ({e}): {stdout}"))
+    };
+    let all_up = |v: &serde_json::Value| {
+        let hosts = v["hosts"].as_array().cloned().unwrap_or_default();
+        hosts.len() == 3
+            && names.iter().all(|(_, n)| {
+                hosts.iter().any(|h| {
+                    let plugins: Vec<(String, String)> = h["plugins"]
+                        .as_array()
+                        .map(|ps| {
+                            let mut ps: Vec<(String, String)> = ps
+                                .iter()
+                                .map(|p| {
+                                    (
+                                        p["name"].as_str().unwrap_or("?").to_owned(),
+                                        p["hash"].as_str().unwrap_or("?").to_owned(),
+                                    )
+                                })
+                                .collect();
+                            ps.sort();
+                            ps
+                        })
+                        .unwrap_or_default();
+                    h["name"] == n.as_str()
+                        && h["alive"] == true
+                        && h["last_heartbeat"].as_str().is_some_and(|t| {
+                            chrono::DateTime::parse_from_rfc3339(t)
+                                .is_ok_and(|t| (Utc::now() - t.to_utc()).abs() < Span::seconds(60))
+                        })
+                        && plugins
+                            == vec![
+                                ("hello".to_owned(), hello.clone()),
+                                ("slow".to_owned(), slow.clone()),
+                            ]
+                })
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let view = loop {
+        let v = status_json(&c, 1);
+        if all_up(&v) {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cluster status --json never listed the 3 hosts alive with hello and slow: {v:#}\n{}",
+            c.report()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        view["leader"]["name"],
+        leader_name.as_str(),
+        "cluster status --json names another leader: {view:#}"
+    );
+
+    let table = |c: &Cluster, via: usize| {
+        let out = c.cli(&["cluster", "status", "--url", c.api(via)]);
+        assert!(out.status.success(), "wasmcron cluster status: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = table(&c, 2);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("leader:") && l.contains(&leader_name)),
+        "cluster status does not name the leader {leader_name}:\n{text}"
+    );
+    for (_, n) in &names {
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(n.as_str()))
+            .collect();
+        assert!(
+            rows.len() == 1 && rows[0].contains("alive") && rows[0].contains(&hello[..12]),
+            "cluster status has no single row for {n} alive with hello@{}:\n{text}",
+            &hello[..12]
+        );
+        assert_eq!(
+            rows[0].contains("leader"),
+            *n == leader_name,
+            "the leader's row, and only it, says leader:\n{text}"
+        );
+    }
+
+    // A host killed is listed as stopped once silent for the TTL.
+    let victim = names
+        .iter()
+        .find(|(i, _)| *i != leader)
+        .map(|(i, n)| (*i, n.clone()))
+        .expect("a follower");
+    c.kill9(victim.0);
+    let via = c.running()[0];
+    c.wait_for(
+        "cluster status to list the killed host as not alive",
+        TTL + Duration::from_secs(10),
+        || {
+            status_json(&c, via)["hosts"].as_array().is_some_and(|hs| {
+                hs.iter()
+                    .any(|h| h["name"] == victim.1.as_str() && h["alive"] == false)
+            })
+        },
+    );
+    let text = table(&c, via);
+    assert!(
+        text.lines().any(|l| {
+            l.split_whitespace().next() == Some(victim.1.as_str()) && l.contains("stopped")
+        }),
+        "cluster status does not show the killed {} as stopped:\n{text}",
+        victim.1
+    );
+}
+
+#[test]
+fn bad_pushes_and_deletes_are_refused_and_reach_no_folder() {
+    const TOKEN: &str = "cluster-test-token-0123456789abcdef";
+    let mut c = Cluster::new(BIN, "version = 1\n", &["--lease", LEASE]);
+    let a = c.add_host_with(
+        &[("hello", "hello"), ("slow", "slow")],
+        &["hello", "slow"],
+        &["--token", TOKEN],
+    );
+    let b = c.add_host();
+    let d = c.add_host();
+    c.leader();
+    let all = [a, b, d];
+    let snapshot = |c: &Cluster| -> Vec<(Vec<String>, Vec<String>)> {
+        all.iter()
+            .map(|&i| {
+                let top: Vec<String> = entries(c.dir(i))
+                    .into_iter()
+                    .filter(|n| !n.starts_with("host-"))
+                    .collect();
+                (entries(&c.plugins_dir(i)), top)
+            })
+            .collect()
+    };
+    let before = snapshot(&c);
+    let escape = format!("wasmcron-escape-{}", std::process::id());
+    let outside = std::env::temp_dir().join(format!("{escape}.wasm"));
+    let hello = std::fs::read(plugin_path("hello")).expect("hello.wasm");
+    let slow_push = PUSH;
+    let call = |i: usize, path: &str, req: Request<'_>| {
+        c.request(i, path, &req)
+            .unwrap_or_else(|e| panic!("{path} on host {i}: {e}\n{}", c.report()))
+    };
+
+    // Files the folder would refuse: 422, whatever the host.
+    let bad_files: Vec<(&str, Vec<u8>)> = vec![
+        ("not wasm", b"this is not a WebAssembly file".to_vec()),
+        ("empty", Vec::new()),
+        ("a core module", b"\0asm\x01\0\0\0".to_vec()),
+        ("cut short", hello[..hello.len() / 2].to_vec()),
+    ];
+    for (what, bytes) in bad_files {
+        let (status, body) = call(
+            b,
+            "/plugins/junk",
+            Request::put_bytes(bytes).timeout(slow_push),
+        );
+        assert_eq!(
+            status,
+            422,
+            "PUT /plugins/junk with {what}: {body}\n{}",
+            c.report()
+        );
+    }
+    // Names that are not plugin names (a good file): 400 or 422.
+    let long = "a".repeat(129);
+    let bad_names = [
+        "..%2Fx".to_owned(),
+        format!("..%2F..%2F..%2F{escape}"),
+        ".hidden".to_owned(),
+        "a%2Fb".to_owned(),
+        "x%00y".to_owned(),
+        "with%20space".to_owned(),
+        "%C3%A9t%C3%A9".to_owned(),
+        long,
+    ];
+    for name in &bad_names {
+        let path = format!("/plugins/{name}");
+        let (status, body) = call(
+            b,
+            &path,
+            Request::put_bytes(hello.clone()).timeout(slow_push),
+        );
+        assert!(
+            status == 400 || status == 422,
+            "PUT {path}: {status} {body}\n{}",
+            c.report()
+        );
+        let (status, body) = call(b, &path, Request::new(reqwest::Method::DELETE));
+        assert!(
+            status == 400 || status == 422,
+            "DELETE {path}: {status} {body}\n{}",
+            c.report()
+        );
+    }
+    let (status, body) = call(
+        b,
+        "/plugins/nothing-here",
+        Request::new(reqwest::Method::DELETE),
+    );
+    assert_eq!(status, 404, "DELETE of a plugin that is not there: {body}");
+
+    // The host with a token: no change without it.
+    for token in [None, Some("wrong")] {
+        let mut put = Request::put_bytes(hello.clone());
+        let mut del = Request::new(reqwest::Method::DELETE);
+        if let Some(t) = token {
+            put = put.token(t);
+            del = del.token(t);
+        }
+        let (status, body) = call(a, "/plugins/hello2", put);
+        assert_eq!(
+            status,
+            401,
+            "PUT with token {token:?}: {body}\n{}",
+            c.report()
+        );
+        let (status, body) = call(a, "/plugins/hello", del);
+        assert_eq!(
+            status,
+            401,
+            "DELETE with token {token:?}: {body}\n{}",
+            c.report()
+        );
+    }
+    let (status, body) = call(
+        a,
+        "/plugins/nothing-here",
+        Request::new(reqwest::Method::DELETE).token(TOKEN),
+    );
+    assert_eq!(status, 404, "DELETE with the token, of nothing: {body}");
+
+    // Sync rounds come every second: give them a few.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = snapshot(&c);
+    assert_eq!(
+        after,
+        before,
+        "the hosts' folders (plugins | top level) changed after refused pushes and deletes\n{}",
+        c.report()
+    );
+    assert!(
+        !outside.exists(),
+        "a push wrote {} outside every folder",
+        outside.display()
+    );
+    let kept = c
+        .db()
+        .rows("SELECT name, hash, deleted::text FROM plugin_files");
+    assert!(
+        kept.is_empty(),
+        "refused pushes and deletes left rows in plugin_files: {}\n{}",
+        show(&kept),
+        c.report()
+    );
+    for i in all {
+        let health = c.get(i, "/healthz");
+        assert!(
+            matches!(health, Ok((200, _))),
+            "host {i} after the attacks: /healthz {health:?}\n{}",
+            c.report()
+        );
+        for name in ["hello", "slow"] {
+            let p = listed(&c, i, name).unwrap_or_default();
+            assert!(
+                p["status"] == "loaded" && p["hash"].as_str() == Some(hash_of(name).as_str()),
+                "host {i} lists {name} as {p}\n{}",
+                c.report()
+            );
+        }
+        for name in ["junk", "hello2", "x", "hidden"] {
+            assert!(
+                listed(&c, i, name).is_none(),
+                "host {i} lists a plugin {name} after refused pushes\n{}",
+                c.report()
+            );
+        }
+    }
 }
