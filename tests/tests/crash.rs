@@ -145,13 +145,16 @@ fn twenty_kill_nines_lose_nothing_and_corrupt_nothing() {
     );
 
     // A clean stop at the end leaves nothing running and the file intact.
+    // Runs still waiting for a worker at the stop stay pending, by design
+    // (they start after the next start: `Scheduler::shutdown`); on a
+    // loaded machine there are some, so only `running` must be none.
     host.signal("-TERM");
     assert!(host.wait().success());
     assert_eq!(integrity(dir.path()), "ok");
     assert_eq!(
         count(
             dir.path(),
-            "SELECT count(*) FROM runs WHERE status IN ('running', 'pending')"
+            "SELECT count(*) FROM runs WHERE status = 'running'"
         ),
         0
     );
