@@ -90,8 +90,9 @@ impl Scheduler {
 
     /// On a store other hosts share, a job they added moments ago may not
     /// be here yet (their changes arrive within half a second): before
-    /// deciding whether a spec adds or replaces, take the stored job.
-    async fn adopt_stored(&self, id: &str) -> Result<(), SchedulerError> {
+    /// acting on a job this host does not know (a spec that adds or
+    /// replaces, a pause, a run-now), take the stored job.
+    pub(super) async fn adopt_stored(&self, id: &str) -> Result<(), SchedulerError> {
         let inner = &self.inner;
         if !inner.shared || inner.lock().jobs.contains_key(id) {
             return Ok(());

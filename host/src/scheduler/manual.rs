@@ -6,7 +6,9 @@ use crate::store::{RunRecord, Write};
 use chrono::{DateTime, Utc};
 
 impl Scheduler {
-    /// Runs a job now, outside its schedule (its schedule is unchanged).
+    /// Runs a job now, outside its schedule (its schedule is unchanged). On
+    /// a store several hosts share, whichever host has a free worker and
+    /// the plugin runs it (it is claimed like any pending run).
     ///
     /// # Errors
     /// [`SchedulerError::JobNotFound`], [`SchedulerError::MaxInstances`],
@@ -34,6 +36,7 @@ impl Scheduler {
             .run_summary(run_id)
             .await?
             .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_owned()))?;
+        self.adopt_stored(&original.job_id).await?;
         let job = self.job(&original.job_id).map_err(|_| {
             SchedulerError::CannotReplay(format!(
                 "job '{}' of run {run_id} no longer exists",
@@ -80,6 +83,7 @@ impl Scheduler {
     ) -> Result<RunRecord, SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
+        self.adopt_stored(id).await?;
         let now = inner.clock.now();
         let run = {
             let mut state = inner.lock();
@@ -100,13 +104,18 @@ impl Scheduler {
                 });
             }
             let max = entry.job.spec.max_instances;
-            if entry.in_flight >= max {
-                return Err(SchedulerError::MaxInstances {
-                    job: id.to_owned(),
-                    max,
-                });
+            // On a shared store the run is claimed like any pending run
+            // (by whichever host has a free worker), and the claim keeps
+            // max_instances across hosts; this host counts nothing.
+            if !inner.shared {
+                if entry.in_flight >= max {
+                    return Err(SchedulerError::MaxInstances {
+                        job: id.to_owned(),
+                        max,
+                    });
+                }
+                entry.in_flight += 1;
             }
-            entry.in_flight += 1;
             RunRecord {
                 note,
                 args,
@@ -115,13 +124,21 @@ impl Scheduler {
             }
         };
         if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
-            execute::release(inner, &run);
+            if !inner.shared {
+                execute::release(inner, &run);
+            }
             return Err(e.into());
         }
         inner.events.publish(Event::RunSubmitted(execute::run_event(
             &run, now, None, None,
         )));
-        execute::spawn(inner.clone(), run.clone());
+        if inner.shared {
+            // A pending row every host may claim: starting it here too
+            // would run it twice.
+            inner.claim_wake.notify_one();
+        } else {
+            execute::spawn(inner.clone(), run.clone());
+        }
         Ok(run)
     }
 }

@@ -427,6 +427,7 @@ impl Scheduler {
     async fn set_paused(&self, id: &str, paused: bool) -> Result<JobInfo, SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
+        self.adopt_stored(id).await?;
         let now = inner.clock.now();
         let (job, incarnation) = inner
             .lock()
