@@ -42,33 +42,31 @@ pub(super) fn release(inner: &Inner, run: &RunRecord) {
     }
 }
 
-/// Marks a run as being handled by a task of this host until dropped
-/// (see [`Inner::local_runs`]).
-struct Local {
-    inner: Arc<Inner>,
-    run_id: String,
-}
+/// Counts a run as handled by a task of this host until dropped (see
+/// [`Inner::runs_here`]).
+struct Local(Arc<Inner>);
 
 impl Local {
-    fn new(inner: &Arc<Inner>, run: &RunRecord) -> Self {
-        inner.local().insert(run.run_id.clone());
-        Self {
-            inner: inner.clone(),
-            run_id: run.run_id.clone(),
-        }
+    fn new(inner: &Arc<Inner>) -> Self {
+        inner
+            .runs_here
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(inner.clone())
     }
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
-        self.inner.local().remove(&self.run_id);
+        self.0
+            .runs_here
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 /// Starts `run` (already recorded as pending) on a worker.
 pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
     let (tasks, handle) = (inner.tasks.clone(), inner.handle.clone());
-    let local = Local::new(&inner, &run);
+    let local = Local::new(&inner);
     tasks.spawn_on(
         async move {
             let _local = local;
@@ -83,7 +81,7 @@ pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
 /// between the fire and the guest).
 pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSemaphorePermit) {
     let (tasks, handle) = (inner.tasks.clone(), inner.handle.clone());
-    let local = Local::new(&inner, &run);
+    let local = Local::new(&inner);
     tasks.spawn_on(
         async move {
             let _local = local;

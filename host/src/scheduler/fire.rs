@@ -18,7 +18,6 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
     // A sole host was recovered at start; a host on a shared store takes
     // over (reads the jobs and the runs left) each time it becomes leader.
     let mut leading = *leadership.borrow() == Leadership::Sole;
-    let mut previous: Option<String> = None;
     let (commits, decided) = mpsc::unbounded_channel();
     let committer = inner.clone();
     inner
@@ -49,9 +48,6 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
         // read again from the store when it takes over.
         let now_leading = leadership.borrow_and_update().clone();
         if !now_leading.is_leader() {
-            if let Some(leader) = now_leading.leader() {
-                previous = Some(leader.name.clone());
-            }
             leading = false;
             tokio::select! {
                 _ = leadership.changed() => {}
@@ -60,7 +56,7 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
             continue;
         }
         if !leading {
-            if let Err(err) = super::recover::take_over(&inner, previous.clone()).await {
+            if let Err(err) = super::recover::take_over(&inner).await {
                 tracing::warn!(error = %err, "could not take over as leader; trying again in a second");
                 tokio::select! {
                     () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}

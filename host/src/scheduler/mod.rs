@@ -42,7 +42,7 @@ use crate::runtime::{Limits, Runtime};
 use crate::store::{BrokenJob, JobStore, RunRecord, Write};
 use chrono::{DateTime, Utc};
 use queue::Due;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -122,10 +122,9 @@ pub(crate) struct Inner {
     /// its own, so a flood of requests cannot delay fires).
     handle: tokio::runtime::Handle,
     running: AtomicBool,
-    /// The runs a task of this host is handling now (waiting for a worker
-    /// or running), by id: when this host takes over as leader, the
-    /// store's unfinished runs among them are its own, not left behind.
-    local_runs: Mutex<HashSet<String>>,
+    /// Runs a task of this host is handling now (waiting for a worker or
+    /// running), for `/cluster`.
+    runs_here: std::sync::atomic::AtomicUsize,
     /// Several hosts share the store: fires are recorded pending and every
     /// host claims them (claim.rs).
     shared: bool,
@@ -148,10 +147,6 @@ impl std::fmt::Debug for Scheduler {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn local(&self) -> MutexGuard<'_, HashSet<String>> {
-        self.local_runs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn check_running(&self) -> Result<(), SchedulerError> {
@@ -339,7 +334,7 @@ impl Scheduler {
             tasks: TaskTracker::new(),
             handle: tokio::runtime::Handle::current(),
             running: AtomicBool::new(true),
-            local_runs: Mutex::new(HashSet::new()),
+            runs_here: std::sync::atomic::AtomicUsize::new(0),
             shared,
             claim_wake: Notify::new(),
         });
@@ -526,7 +521,9 @@ impl Scheduler {
 
     /// Runs this host is handling now (waiting for a worker or running).
     pub fn runs_here(&self) -> usize {
-        self.inner.local().len()
+        self.inner
+            .runs_here
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Entries in the due-queue (stale ones included), for metrics.

@@ -77,12 +77,4 @@ impl DueQueue {
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
-
-    /// The ids of the runs waiting in the queue.
-    pub(crate) fn run_ids(&self) -> impl Iterator<Item = &str> {
-        self.heap.iter().filter_map(|Reverse(e)| match &e.due {
-            Due::Run(run) => Some(run.run_id.as_str()),
-            Due::Fire { .. } => None,
-        })
-    }
 }

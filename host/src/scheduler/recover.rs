@@ -9,11 +9,11 @@
 //!   and retried if the job's policy retries `interrupted`.
 //! - A job row that no longer reads is kept and listed, never deleted.
 //!
-//! On a store shared by several hosts (issue 11) only the leader picks up
-//! unfinished runs, when it takes over ([`take_over`]): it reads the jobs
-//! again (the previous leader moved their schedules) and the runs the
-//! previous leader left. At start a host only records its own runs (by
-//! its host name) that its last stop cut off.
+//! On a store shared by several hosts (issue 11) a host that becomes the
+//! leader reads the jobs again ([`take_over`]: the previous leader moved
+//! their schedules); unfinished runs are claimed or swept by every host
+//! (claim.rs). At start a host only records its own runs (by its host
+//! name) that its last stop cut off.
 
 use super::execute;
 use super::queue::Due;
@@ -61,16 +61,11 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
 }
 
 /// This host has just become the leader of a shared store: it takes the
-/// stored jobs as they are (installing each, dropping those gone), and
-/// the runs left unfinished that no live task of its own handles: pending
-/// ones (they start) and running ones of the host that led before, of no
-/// host, or of this host's name from an earlier start (interrupted, then
-/// retried per policy). Running runs of other hosts (manual runs they
-/// execute) are theirs.
-pub(super) async fn take_over(
-    inner: &Arc<Inner>,
-    previous: Option<String>,
-) -> Result<(), SchedulerError> {
+/// stored jobs as they are (installing each, so their next fire times are
+/// the previous leader's; dropping those gone). Pending runs need nothing:
+/// every host claims them, and the leader's sweep records the runs of
+/// hosts that stopped (claim.rs).
+pub(super) async fn take_over(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
     let snapshot = inner.store.load().await?;
     let mut stored = HashSet::new();
     for record in snapshot.jobs {
@@ -89,42 +84,10 @@ pub(super) async fn take_over(
     for (id, generation) in gone {
         super::reload::apply(inner, &id, None, Some(generation));
     }
-    if inner.shared {
-        // Pending runs are claimed by every host, and the runs of hosts
-        // that stopped are found by the sweep (claim.rs).
-        tracing::info!(
-            jobs = stored.len(),
-            "took over as leader: jobs read from the store"
-        );
-        return Ok(());
-    }
-    let mine: HashSet<String> = {
-        let state = inner.lock();
-        let mut ids: HashSet<String> = inner.local().clone();
-        ids.extend(state.queue.run_ids().map(str::to_owned));
-        for entry in state.jobs.values() {
-            ids.extend(entry.queued.iter().map(|r| r.run_id.clone()));
-        }
-        ids
-    };
-    let me = inner.config.host_name.as_str();
-    let mut unfinished = snapshot.unfinished;
-    unfinished.retain(|r| {
-        !mine.contains(&r.run_id)
-            && match r.status {
-                RunStatus::Pending => true,
-                _ => match r.host.as_deref() {
-                    None => true,
-                    Some(h) => h == me || previous.as_deref() == Some(h),
-                },
-            }
-    });
     tracing::info!(
         jobs = stored.len(),
-        runs = unfinished.len(),
-        "took over as leader: jobs read from the store, unfinished runs picked up"
+        "took over as leader: jobs read from the store"
     );
-    recover_runs(inner, unfinished).await;
     Ok(())
 }
 
