@@ -209,3 +209,35 @@ async fn plugin_uploads_take_bodies_up_to_64_mib_and_no_more() {
     let (status, body) = call(&state, Method::PUT, "/plugins/big", vec![0; (64 << 20) + 1]).await;
     assert_eq!(status, 413, "{body}");
 }
+
+#[tokio::test]
+async fn a_refused_write_with_an_unread_body_tells_the_client_not_to_reuse_the_connection() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let mut state = state(start(Arc::new(MemoryJobStore::default()), clock).await);
+    state.token =
+        Some(wasmcron::api::Token::new("router-test-token-0123456789".into()).expect("token"));
+    let send = |method: Method, body: Vec<u8>| {
+        let request = Request::builder()
+            .method(method)
+            .uri("/plugins/hello")
+            .header("content-length", body.len().to_string())
+            .body(Body::from(body))
+            .expect("request");
+        router(state.clone()).oneshot(request)
+    };
+    // hyper closes a connection whose request body was not read; a pooling
+    // client must be told, or its next request fails on the dead socket.
+    let response = send(Method::PUT, vec![0; 200 << 10])
+        .await
+        .expect("infallible");
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "a 401 to a PUT with a body must say Connection: close"
+    );
+    // Nothing unread: the connection stays usable.
+    let response = send(Method::DELETE, Vec::new()).await.expect("infallible");
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(response.headers().get("connection").is_none());
+}
