@@ -537,6 +537,123 @@ async fn manual_runs_may_share_a_fire_key_and_keep_their_origin_and_host(db: Tes
 }
 backends!(manual_runs_may_share_a_fire_key_and_keep_their_origin_and_host: memory, sqlite, postgres);
 
+async fn a_runs_end_is_recorded_only_while_it_runs_on_its_host(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let running = |id: &str, at: i64, host: &str| RunRecord {
+        run_id: id.into(),
+        status: RunStatus::Running,
+        started_at: Some(from_ms(at)),
+        host: Some(host.into()),
+        ..RunRecord::pending("a", from_ms(at), from_ms(at), 1)
+    };
+    let ended = |mut r: RunRecord, status: RunStatus, note: &str| {
+        r.status = status;
+        r.ended_at = r.started_at;
+        r.note = Some(note.into());
+        r
+    };
+    let retry = |id: &str, at: i64| RunRecord {
+        run_id: id.into(),
+        ..RunRecord::pending("a", from_ms(at), from_ms(at + 1_000), 2)
+    };
+    let written = store
+        .write(vec![fire(T1, T2, &[(T1, "placeholder")])])
+        .await
+        .unwrap();
+    assert!(written.all());
+    // The fire's run, started on host-a.
+    let run = RunRecord {
+        run_id: "placeholder".into(),
+        ..running("placeholder", T1, "host-a")
+    };
+    store.write(vec![Write::Run(run.clone())]).await.unwrap();
+
+    // The leader's sweep took host-a for stopped: the run is interrupted
+    // and its retry recorded.
+    let swept = ended(run.clone(), RunStatus::Interrupted, "its host stopped");
+    store
+        .write(vec![
+            Write::Run(swept),
+            Write::Run(retry("retry-by-sweep", T1)),
+        ])
+        .await
+        .unwrap();
+    // host-a comes back and records the end it saw, with a retry of its
+    // own: refused, both, and the batch's other writes still go in.
+    let late = ended(run.clone(), RunStatus::Finished, "host-a's late result");
+    let written = store
+        .write(vec![
+            Write::End {
+                run: late,
+                retry: Some(Box::new(retry("retry-by-host-a", T1))),
+            },
+            Write::Paused {
+                job_id: "a".into(),
+                paused: true,
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(written.refused.contains("placeholder"), "{written:?}");
+    let back = store.run("placeholder").await.unwrap().unwrap();
+    assert_eq!(back.status, RunStatus::Interrupted);
+    assert_eq!(back.note.as_deref(), Some("its host stopped"));
+    assert!(store.run("retry-by-host-a").await.unwrap().is_none());
+    assert!(store.job("a").await.unwrap().unwrap().paused);
+
+    // A run running on another host than the end says: refused too.
+    let other = running("other", T2, "host-b");
+    store.write(vec![Write::Run(other.clone())]).await.unwrap();
+    let mut wrong = ended(other.clone(), RunStatus::Finished, "from host-c");
+    wrong.host = Some("host-c".into());
+    let written = store
+        .write(vec![Write::End {
+            run: wrong,
+            retry: None,
+        }])
+        .await
+        .unwrap();
+    assert!(written.refused.contains("other"), "{written:?}");
+    assert_eq!(
+        store.run("other").await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+
+    // Its own host's end goes in, with its retry; a retry whose fire key
+    // is taken is left out without failing the batch.
+    let own = ended(other, RunStatus::Interrupted, "stopped on host-b");
+    let written = store
+        .write(vec![Write::End {
+            run: own,
+            retry: Some(Box::new(retry("retry-of-other", T1))),
+        }])
+        .await
+        .unwrap();
+    assert!(written.all(), "{written:?}");
+    let back = store.run("other").await.unwrap().unwrap();
+    assert_eq!(back.status, RunStatus::Interrupted);
+    assert_eq!(back.note.as_deref(), Some("stopped on host-b"));
+    assert!(
+        store.run("retry-of-other").await.unwrap().is_none(),
+        "a retry took the fire key (a, T1, 2) that retry-by-sweep holds"
+    );
+    assert!(store.run("retry-by-sweep").await.unwrap().is_some());
+    let fresh = running("fresh", T3, "host-b");
+    store.write(vec![Write::Run(fresh.clone())]).await.unwrap();
+    let written = store
+        .write(vec![Write::End {
+            run: ended(fresh, RunStatus::Interrupted, "stopped"),
+            retry: Some(Box::new(retry("retry-of-fresh", T3))),
+        }])
+        .await
+        .unwrap();
+    assert!(written.all(), "{written:?}");
+    let r = store.run("retry-of-fresh").await.unwrap().unwrap();
+    assert_eq!((r.status, r.attempt), (RunStatus::Pending, 2));
+}
+backends!(a_runs_end_is_recorded_only_while_it_runs_on_its_host: memory, sqlite, postgres);
+
 // PostgreSQL's own.
 
 #[tokio::test(flavor = "multi_thread")]

@@ -159,7 +159,7 @@ pub(super) async fn sweep_loop(inner: Arc<Inner>) {
             let note = run.note.clone();
             tracing::warn!(job = %run.job_id, run = %run.run_id, host = run.host.as_deref().unwrap_or(""), "{}", note.as_deref().unwrap_or("interrupted"));
             let now = inner.clock.now();
-            execute::finish(&inner, &job, run, "interrupted", true, note, now).await;
+            execute::finish(&inner, &job, run, execute::End::Recorded, note, now).await;
         }
     }
 }

@@ -191,9 +191,10 @@ async fn run_guest(
         let (runtime, request) = (inner.runtime.clone(), request.clone());
         async move { runtime.run(&plugin, &request).await }
     };
+    let stop = super::contact::guest_stop(&inner);
     let ended = inner
         .lanes
-        .run((&run.job_id, &run.run_id), permit, &inner.stop_runs, guest)
+        .run((&run.job_id, &run.run_id), permit, &stop, guest)
         .await;
     // The guest's future (and its share of the request) is gone unless a
     // stopped slow-lane task has not dropped it yet; then the args are
@@ -234,12 +235,43 @@ async fn run_guest(
         }
         Ended::Stopped => {
             run.status = RunStatus::Interrupted;
-            let note = "the host shut down while the run was in flight".to_owned();
+            let note = if inner.stop_runs.is_cancelled() {
+                "the host shut down while the run was in flight"
+            } else {
+                super::contact::NOTE
+            }
+            .to_owned();
             run.note = Some(note.clone());
             ("interrupted".to_owned(), true, Some(note))
         }
     };
-    finish(&inner, &job, run, &kind, guest_retryable, message, ended_at).await;
+    finish(
+        &inner,
+        &job,
+        run,
+        End::Ran {
+            kind: &kind,
+            guest_retryable,
+        },
+        message,
+        ended_at,
+    )
+    .await;
+}
+
+/// How a run ended, for [`finish`].
+pub(super) enum End<'a> {
+    /// This host ran it (or found it cut short at its start) and records
+    /// its end: only while the stored row still says it is running here.
+    Ran {
+        /// Its outcome kind (`succeeded`, `failed`, `interrupted`, …).
+        kind: &'a str,
+        /// Whether the guest allows a retry.
+        guest_retryable: bool,
+    },
+    /// Its end is already recorded (the leader's sweep wrote it
+    /// `interrupted`): only its retry is left to record.
+    Recorded,
 }
 
 /// Records how a run ended, schedules a retry if the policy says so, and
@@ -248,13 +280,19 @@ pub(super) async fn finish(
     inner: &Arc<Inner>,
     job: &crate::job::Job,
     run: RunRecord,
-    kind: &str,
-    guest_retryable: bool,
+    end: End<'_>,
     message: Option<String>,
     now: DateTime<Utc>,
 ) {
+    let (kind, guest_retryable, recorded) = match end {
+        End::Ran {
+            kind,
+            guest_retryable,
+        } => (kind, guest_retryable, false),
+        End::Recorded => ("interrupted", true, true),
+    };
     let succeeded = kind == "succeeded";
-    let mut writes = vec![Write::Run(run.clone())];
+    let mut writes = Vec::with_capacity(2);
     let mut events = vec![if succeeded {
         Event::RunSucceeded(run_event(&run, now, Some(kind.to_owned()), None))
     } else {
@@ -290,6 +328,14 @@ pub(super) async fn finish(
             None => None,
         }
     };
+    if recorded {
+        writes.extend(retry.iter().map(|r| Write::Run(r.clone())));
+    } else {
+        writes.push(Write::End {
+            run: run.clone(),
+            retry: retry.clone().map(Box::new),
+        });
+    }
     if let Some((keep, keep_for)) = prune {
         writes.push(Write::Prune {
             job_id: run.job_id.clone(),
@@ -300,7 +346,6 @@ pub(super) async fn finish(
         });
     }
     if let Some(r) = &retry {
-        writes.push(Write::Run(r.clone()));
         events.push(Event::RunRetried(run_event(
             r,
             now,
@@ -308,7 +353,21 @@ pub(super) async fn finish(
             Some(format!("attempt {} at {}", r.attempt, r.due_at)),
         )));
     }
-    record_result(inner, &run, retry.as_ref(), writes).await;
+    let refused = record_result(inner, &run, retry.as_ref(), writes, recorded).await;
+    let retry = if refused {
+        // Someone recorded this run's end first: the leader's sweep, which
+        // took this host for stopped (it was cut off from the database)
+        // and scheduled the retry itself. Nothing of this end is kept.
+        tracing::warn!(job = %run.job_id, run = %run.run_id, outcome = kind, "run result not recorded: another host already recorded this run's end (this host was cut off from the database long enough to be taken for stopped), or its job is gone");
+        events.retain(|e| !matches!(e, Event::RunRetried(_)));
+        if retried {
+            // The slot kept for the retry is not needed.
+            inner.lock().run_ended(&run);
+        }
+        None
+    } else {
+        retry
+    };
     let duration_ms = run
         .started_at
         .zip(run.ended_at)
@@ -338,7 +397,7 @@ pub(super) async fn finish(
     for e in events {
         inner.events.publish(e);
     }
-    if !retried && inner.lock().start_queued(&run) {
+    if (!retried || refused) && inner.lock().start_queued(&run) {
         inner.wake.notify_one();
     }
 }
@@ -359,17 +418,22 @@ async fn record_result(
     run: &RunRecord,
     retry: Option<&RunRecord>,
     writes: Vec<Write>,
-) {
+    recorded: bool,
+) -> bool {
     let mut first = Some(writes);
     loop {
         let writes = first.take().unwrap_or_else(|| {
-            std::iter::once(run)
-                .chain(retry)
-                .map(|r| Write::Run(r.clone()))
-                .collect()
+            if recorded {
+                retry.iter().map(|r| Write::Run((*r).clone())).collect()
+            } else {
+                vec![Write::End {
+                    run: run.clone(),
+                    retry: retry.cloned().map(Box::new),
+                }]
+            }
         });
         match inner.store.write(writes).await {
-            Ok(_) => return,
+            Ok(written) => return written.refused.contains(&run.run_id),
             Err(StoreError::Unwritable(reason)) if !inner.stop_firing.is_cancelled() => {
                 tracing::warn!(job = %run.job_id, run = %run.run_id, reason, "could not record run result; trying again when the store can be written");
                 let mut health = inner.store.health().subscribe();
@@ -381,7 +445,7 @@ async fn record_result(
             }
             Err(err) => {
                 tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run result");
-                return;
+                return false;
             }
         }
     }

@@ -15,6 +15,7 @@
 mod change;
 mod claim;
 mod clock;
+mod contact;
 mod decide;
 mod error;
 mod execute;
@@ -130,6 +131,9 @@ pub(crate) struct Inner {
     shared: bool,
     /// Wakes the claim loop (a worker came free).
     claim_wake: Notify,
+    /// What guests started now stop on: a child of `stop_runs`, replaced
+    /// when the contact watchdog stops this host's runs (contact.rs).
+    contact_stop: std::sync::Mutex<CancellationToken>,
 }
 
 /// A running scheduler. Cheap to clone; every clone drives the same one.
@@ -318,6 +322,7 @@ impl Scheduler {
         parts: SchedulerParts,
     ) -> Result<(Self, broadcast::Receiver<Event>), SchedulerError> {
         let shared = parts.store.shared();
+        let stop_runs = CancellationToken::new();
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -330,7 +335,8 @@ impl Scheduler {
             lanes: lane::Lanes::new(parts.config.workers),
             config: parts.config,
             stop_firing: CancellationToken::new(),
-            stop_runs: CancellationToken::new(),
+            contact_stop: std::sync::Mutex::new(stop_runs.child_token()),
+            stop_runs,
             tasks: TaskTracker::new(),
             handle: tokio::runtime::Handle::current(),
             running: AtomicBool::new(true),
@@ -357,6 +363,9 @@ impl Scheduler {
             inner
                 .tasks
                 .spawn(async move { claim::sweep_loop(sweep).await });
+            // Not a tracked task: it watches until the runs stop, after
+            // the shutdown waits for the tracked ones.
+            tokio::spawn(contact::watchdog(inner.clone()));
         }
         if inner.store.jobs_revision().await?.is_some() {
             // Other hosts share the store: take their job changes.

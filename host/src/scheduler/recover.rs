@@ -137,7 +137,11 @@ async fn recover_runs(inner: &Arc<Inner>, mut unfinished: Vec<RunRecord>) {
                 if let Some(entry) = inner.lock().entry_for(&run) {
                     entry.in_flight += 1;
                 }
-                execute::finish(inner, &job, run, "interrupted", true, Some(note), now).await;
+                let end = execute::End::Ran {
+                    kind: "interrupted",
+                    guest_retryable: true,
+                };
+                execute::finish(inner, &job, run, end, Some(note), now).await;
             }
         }
     }

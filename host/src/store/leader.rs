@@ -73,38 +73,67 @@ impl Leadership {
 /// The shared, watchable leadership of one host: the store's lease task
 /// sets it; the scheduler fires only while it says so, and `/cluster`
 /// shows it.
+///
+/// It also carries the host's **heartbeat deadline** on a shared store:
+/// the instant (this host's clock) until which its last heartbeat the
+/// database took keeps its runs its own. Other hosts record a host's
+/// running runs `interrupted`, and retry them, once its heartbeat is a
+/// lease TTL old on the database's clock; the deadline is TTL − TTL/5 after
+/// the heartbeat was *sent*, so a host cut off from the database stops its
+/// guests before that can happen (the scheduler's contact watchdog), and a
+/// fire's guest never runs on two hosts at once.
 #[derive(Debug, Clone)]
-pub struct LeaderCell(Arc<watch::Sender<Leadership>>);
+pub struct LeaderCell {
+    lead: Arc<watch::Sender<Leadership>>,
+    heartbeat: Arc<watch::Sender<Option<tokio::time::Instant>>>,
+}
 
 impl Default for LeaderCell {
     /// A sole host: always leading.
     fn default() -> Self {
-        Self(Arc::new(watch::Sender::new(Leadership::Sole)))
+        Self::with(Leadership::Sole)
     }
 }
 
 impl LeaderCell {
+    fn with(lead: Leadership) -> Self {
+        Self {
+            lead: Arc::new(watch::Sender::new(lead)),
+            heartbeat: Arc::new(watch::Sender::new(None)),
+        }
+    }
+
     /// A cell that starts as a follower with no known leader (a host on a
     /// shared database, before its first look at the lease).
     pub fn follower() -> Self {
-        Self(Arc::new(watch::Sender::new(Leadership::Follower {
-            leader: None,
-        })))
+        Self::with(Leadership::Follower { leader: None })
     }
 
     /// The leadership now.
     pub fn get(&self) -> Leadership {
-        self.0.borrow().clone()
+        self.lead.borrow().clone()
     }
 
     /// A receiver that sees every change.
     pub fn subscribe(&self) -> watch::Receiver<Leadership> {
-        self.0.subscribe()
+        self.lead.subscribe()
+    }
+
+    /// Moves the heartbeat deadline (see the type's docs) after a
+    /// heartbeat the database took.
+    pub fn heartbeat_until(&self, until: tokio::time::Instant) {
+        self.heartbeat.send_replace(Some(until));
+    }
+
+    /// The heartbeat deadline's receiver: `None` until the first
+    /// heartbeat, and always on a store one host owns.
+    pub fn heartbeats(&self) -> watch::Receiver<Option<tokio::time::Instant>> {
+        self.heartbeat.subscribe()
     }
 
     /// Sets it, telling watchers only when it changed.
     pub fn set(&self, now: Leadership) {
-        self.0.send_if_modified(|l| {
+        self.lead.send_if_modified(|l| {
             if *l == now {
                 false
             } else {

@@ -220,6 +220,34 @@ impl JobStore for MemoryJobStore {
                         inner.put_run(run);
                     }
                 }
+                Write::End { run, retry } => {
+                    let live = inner
+                        .jobs
+                        .get(&run.job_id)
+                        .is_some_and(|j| j.incarnation == run.incarnation);
+                    if !live {
+                        dropped_run(&run);
+                        continue;
+                    }
+                    let open = inner.runs.get(&run.run_id).is_none_or(|stored| {
+                        stored.status == RunStatus::Running && stored.host == run.host
+                    });
+                    if !open {
+                        written.refused.insert(run.run_id);
+                        continue;
+                    }
+                    if !inner.put_run(run) {
+                        return Err(StoreError::Backend(
+                            "a run's end: its fire is already recorded by another run".into(),
+                        ));
+                    }
+                    if let Some(retry) = retry
+                        && !inner.runs.contains_key(&retry.run_id)
+                    {
+                        // put_run leaves out a retry whose fire key is taken.
+                        inner.put_run(*retry);
+                    }
+                }
                 Write::Fire {
                     job_id,
                     incarnation,

@@ -70,6 +70,23 @@ pub enum Write {
     /// is dropped (and logged), never recorded under a new job that took
     /// the id.
     Run(RunRecord),
+    /// A run's end (`run`, in its final state), with the retry its job's
+    /// policy asks for. The end is recorded only while the stored row is
+    /// still `running` on the run's host (`run.host`; a row not there yet
+    /// is inserted, as [`Write::Run`] does); otherwise nothing of it is
+    /// written, the retry included, and the run id is reported in
+    /// [`Written::refused`]: someone recorded its end first, the leader's
+    /// sweep of a host that stopped heartbeating (which also scheduled the
+    /// retry) or a restarted host's recovery. A retry whose run id or fire
+    /// key is already taken is not inserted. So a host cut off from a
+    /// shared database cannot add a second end, or a second retry, to a
+    /// run another host already retried (issue 11).
+    End {
+        /// The run as it ended.
+        run: RunRecord,
+        /// Its next attempt, pending, if any.
+        retry: Option<Box<RunRecord>>,
+    },
     /// A fire of a job's schedule: moves the job's next fire time from
     /// `from` to `next` (a compare-and-set) and inserts the fire's rows, in
     /// one step. If the job's stored next fire time is not `from` (or the
@@ -128,8 +145,9 @@ pub struct Written {
     /// Jobs of fires whose compare-and-set failed, in batch order: none of
     /// those fires' rows were written.
     pub stale: Vec<String>,
-    /// Run ids of fire rows that were not inserted: their fire was stale,
-    /// or their fire key was already recorded.
+    /// Run ids of fire rows that were not inserted (their fire was stale,
+    /// or their fire key was already recorded), and of [`Write::End`]s not
+    /// recorded because the run's end already was.
     pub refused: std::collections::HashSet<String>,
 }
 

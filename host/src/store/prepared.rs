@@ -16,6 +16,13 @@ pub(crate) enum Prepared {
         outcome: Option<String>,
         logs: String,
     },
+    /// A run's end ([`Write::End`]) with its outcome and logs as JSON.
+    End {
+        run: Box<RunRecord>,
+        outcome: Option<String>,
+        logs: String,
+        retry: Option<Box<RunRecord>>,
+    },
     /// Anything else, as it came.
     Other(Write),
 }
@@ -34,6 +41,15 @@ impl Prepared {
                     run: Box::new(run),
                     outcome,
                     logs,
+                }
+            }
+            Write::End { run, retry } => {
+                let (outcome, logs) = encode(&run)?;
+                Self::End {
+                    run: Box::new(run),
+                    outcome,
+                    logs,
+                    retry,
                 }
             }
             other => Self::Other(other),

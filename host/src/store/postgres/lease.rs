@@ -228,6 +228,10 @@ pub(super) async fn lease_loop(
             )))),
             () = stop.cancelled() => break,
         };
+        if result.is_ok() {
+            // The heartbeat went in with this round (see LeaderCell).
+            cell.heartbeat_until(sent + s.ttl.saturating_sub(margin));
+        }
         match result {
             Ok(Round::Leading(info)) => {
                 if info.term != term {

@@ -417,7 +417,7 @@ fn meaning(cmd: &Cmd, step: &Step, count: u64, written: &mut Written) -> Result<
             written.refused.extend(runs.iter().cloned());
             Ok(Done::Applied)
         }
-        Expect::FireRun(run_id) => {
+        Expect::FireRun(run_id) | Expect::End(run_id) => {
             written.refused.insert(run_id.clone());
             Ok(Done::Applied)
         }

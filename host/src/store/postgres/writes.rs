@@ -63,6 +63,8 @@ pub(super) struct Statements {
     update_job: Statement,
     delete_job: Statement,
     run: Statement,
+    run_end: Statement,
+    retry_after: Statement,
     fire_cas: Statement,
     fire_run: Statement,
     next_run: Statement,
@@ -144,6 +146,31 @@ impl Statements {
                       host = excluded.host"
             ))
             .await?,
+            // A run's end (Write::End): as `run`, but an existing row is
+            // replaced only while it is running on the run's host.
+            run_end: p(format!(
+                "{RUN_INSERT}
+                    WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2::text AND incarnation = $17::text)
+                    ON CONFLICT (run_id) DO UPDATE SET
+                      status = excluded.status, started_at = excluded.started_at,
+                      ended_at = excluded.ended_at, outcome_kind = excluded.outcome_kind,
+                      outcome = excluded.outcome, fuel = excluded.fuel, logs = excluded.logs,
+                      plugin_hash = excluded.plugin_hash, note = excluded.note,
+                      args = excluded.args, log_count = excluded.log_count
+                    WHERE runs.status = 'running' AND runs.host IS NOT DISTINCT FROM excluded.host"
+            ))
+            .await?,
+            // The retry of an end: only if this transaction wrote that end
+            // (the ended run's row version, $20, is this transaction's),
+            // and never over a taken run id or fire key.
+            retry_after: p(format!(
+                "{RUN_INSERT}
+                    WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2::text AND incarnation = $17::text)
+                      AND EXISTS (SELECT 1 FROM runs WHERE run_id = $20::text
+                                    AND xmin = xid(pg_current_xact_id()))
+                    ON CONFLICT DO NOTHING"
+            ))
+            .await?,
             // A fire's compare-and-set (Write::Fire), marking the job as
             // fired by this transaction.
             fire_cas: p("UPDATE jobs SET next_run_time = $3::timestamptz,
@@ -222,6 +249,9 @@ pub(super) enum Expect {
     /// A fire's compare-and-set: 0 rows, the fire is stale (its job and
     /// run ids go to [`crate::store::Written`]).
     FireCas { job: String, runs: Vec<String> },
+    /// A run's end: 0 rows, its row was no longer running on its host
+    /// (or its job is gone); reported refused.
+    End(String),
     /// A fire's row: 0 rows, it was not inserted (its fire key was taken,
     /// or its fire was stale).
     FireRun(String),
@@ -308,6 +338,19 @@ pub(super) fn steps(
                         run_params(run, outcome.clone(), logs.clone()),
                         Expect::Run(i),
                     )),
+                    Prepared::End {
+                        run,
+                        outcome,
+                        logs,
+                        retry,
+                    } => end(
+                        st,
+                        run,
+                        outcome.clone(),
+                        logs.clone(),
+                        retry.as_deref(),
+                        &mut all,
+                    )?,
                     Prepared::Other(w) => other(st, w, i, &mut all)?,
                 }
             }
@@ -361,6 +404,33 @@ fn run_params(r: &RunRecord, outcome: Option<String>, logs: String) -> Params {
     ]
 }
 
+/// The steps of a run's end and its retry.
+fn end(
+    st: &Statements,
+    run: &RunRecord,
+    outcome: Option<String>,
+    logs: String,
+    retry: Option<&RunRecord>,
+    out: &mut Vec<Step>,
+) -> Result<(), StoreError> {
+    out.push(Step {
+        statement: st.run_end.clone(),
+        params: run_params(run, outcome, logs),
+        expect: Expect::End(run.run_id.clone()),
+    });
+    if let Some(retry) = retry {
+        let (outcome, logs) = crate::store::prepared::encode(retry)?;
+        let mut params = run_params(retry, outcome, logs);
+        params.push(Box::new(run.run_id.clone()));
+        out.push(Step {
+            statement: st.retry_after.clone(),
+            params,
+            expect: Expect::Any,
+        });
+    }
+    Ok(())
+}
+
 /// A write passed through unencoded, as steps added to `out`; `i` is its
 /// place in its batch.
 fn other(st: &Statements, w: &Write, i: usize, out: &mut Vec<Step>) -> Result<(), StoreError> {
@@ -373,6 +443,10 @@ fn other(st: &Statements, w: &Write, i: usize, out: &mut Vec<Step>) -> Result<()
                 expect: Expect::Run(i),
             });
             return Ok(());
+        }
+        Write::End { run, retry } => {
+            let (outcome, logs) = crate::store::prepared::encode(run)?;
+            return end(st, run, outcome, logs, retry.as_deref(), out);
         }
         Write::Fire {
             job_id,

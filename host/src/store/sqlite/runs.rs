@@ -44,6 +44,47 @@ pub(super) fn insert_fire(
     Ok(write_row(conn, "INSERT OR IGNORE", r, outcome, logs, "")? == 1)
 }
 
+/// Records a run's end with its retry ([`crate::store::Write::End`]);
+/// false when the stored row was no longer running on the run's host
+/// (someone recorded its end first), when nothing was written.
+pub(super) fn end(
+    conn: &Connection,
+    r: &RunRecord,
+    outcome: Option<&str>,
+    logs: &str,
+    retry: Option<&RunRecord>,
+) -> Result<bool, StoreError> {
+    let tail = format!("{UPSERT} WHERE runs.status = 'running' AND runs.host IS excluded.host");
+    if write_row(conn, "INSERT", r, outcome, logs, &tail)? == 0 {
+        let live = conn
+            .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND incarnation = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![r.job_id, r.incarnation], |_| Ok(()))
+                    .optional()
+            })
+            .map_err(backend)?
+            .is_some();
+        if live {
+            return Ok(false);
+        }
+        crate::store::memory::dropped_run(r);
+        return Ok(true);
+    }
+    if let Some(retry) = retry {
+        let (outcome, logs) = crate::store::prepared::encode(retry)?;
+        // A taken id or fire key: that attempt is already recorded.
+        write_row(
+            conn,
+            "INSERT OR IGNORE",
+            retry,
+            outcome.as_deref(),
+            &logs,
+            "",
+        )?;
+    }
+    Ok(true)
+}
+
 /// What a run row's upsert changes when its run id is there.
 const UPSERT: &str = "ON CONFLICT (run_id) DO UPDATE SET
     job_id = excluded.job_id, attempt = excluded.attempt, scheduled_at = excluded.scheduled_at,

@@ -462,6 +462,16 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
                     Prepared::Run { run, outcome, logs } => {
                         runs::insert(conn, run, outcome.as_deref(), logs)?;
                     }
+                    Prepared::End {
+                        run,
+                        outcome,
+                        logs,
+                        retry,
+                    } => {
+                        if !runs::end(conn, run, outcome.as_deref(), logs, retry.as_deref())? {
+                            written.refused.insert(run.run_id.clone());
+                        }
+                    }
                     Prepared::Other(w) => apply_write(conn, w, &mut written)?,
                 }
             }
@@ -485,6 +495,12 @@ fn apply_write(conn: &Connection, w: &Write, written: &mut Written) -> Result<()
         Write::Run(r) => {
             let (outcome, logs) = crate::store::prepared::encode(r)?;
             runs::insert(conn, r, outcome.as_deref(), &logs)?;
+        }
+        Write::End { run, retry } => {
+            let (outcome, logs) = crate::store::prepared::encode(run)?;
+            if !runs::end(conn, run, outcome.as_deref(), &logs, retry.as_deref())? {
+                written.refused.insert(run.run_id.clone());
+            }
         }
         Write::Fire {
             job_id,
