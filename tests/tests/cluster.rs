@@ -1488,8 +1488,18 @@ fn bad_pushes_and_deletes_are_refused_and_reach_no_folder() {
         &["hello", "slow"],
         &["--token", TOKEN],
     );
-    let b = c.add_host();
-    let d = c.add_host();
+    // Every host of a cluster has the one token (see
+    // hosts_of_one_database_must_share_one_api_token).
+    let b = c.add_host_with(
+        &[("hello", "hello"), ("slow", "slow")],
+        &["hello", "slow"],
+        &["--token", TOKEN],
+    );
+    let d = c.add_host_with(
+        &[("hello", "hello"), ("slow", "slow")],
+        &["hello", "slow"],
+        &["--token", TOKEN],
+    );
     c.leader();
     let all = [a, b, d];
     let snapshot = |c: &Cluster| -> Vec<(Vec<String>, Vec<String>)> {
@@ -1524,7 +1534,7 @@ fn bad_pushes_and_deletes_are_refused_and_reach_no_folder() {
         let (status, body) = call(
             b,
             "/plugins/junk",
-            Request::put_bytes(bytes).timeout(slow_push),
+            Request::put_bytes(bytes).timeout(slow_push).token(TOKEN),
         );
         assert_eq!(
             status,
@@ -1550,14 +1560,16 @@ fn bad_pushes_and_deletes_are_refused_and_reach_no_folder() {
         let (status, body) = call(
             b,
             &path,
-            Request::put_bytes(hello.clone()).timeout(slow_push),
+            Request::put_bytes(hello.clone())
+                .timeout(slow_push)
+                .token(TOKEN),
         );
         assert!(
             status == 400 || status == 422,
             "PUT {path}: {status} {body}\n{}",
             c.report()
         );
-        let (status, body) = call(b, &path, Request::new(reqwest::Method::DELETE));
+        let (status, body) = call(b, &path, Request::new(reqwest::Method::DELETE).token(TOKEN));
         assert!(
             status == 400 || status == 422,
             "DELETE {path}: {status} {body}\n{}",
@@ -1567,7 +1579,7 @@ fn bad_pushes_and_deletes_are_refused_and_reach_no_folder() {
     let (status, body) = call(
         b,
         "/plugins/nothing-here",
-        Request::new(reqwest::Method::DELETE),
+        Request::new(reqwest::Method::DELETE).token(TOKEN),
     );
     assert_eq!(status, 404, "DELETE of a plugin that is not there: {body}");
 
@@ -1647,4 +1659,66 @@ fn bad_pushes_and_deletes_are_refused_and_reach_no_folder() {
             );
         }
     }
+}
+
+#[test]
+fn hosts_of_one_database_must_share_one_api_token() {
+    const TOKEN: &str = "cluster-test-token-0123456789abcdef";
+    let mut c = Cluster::new(BIN, "version = 1\n", &["--lease", LEASE]);
+    let first = c.add_host_with(&[("hello", "hello")], &["hello"], &["--token", TOKEN]);
+    c.leader();
+    // A host that would join with no token, or another one: refused at
+    // start, naming what to change; nothing of it stays behind.
+    let refused = |c: &Cluster, extra: &[&str], expect: &str, live: &str| {
+        let dir = wasmcron_tests::host::setup("version = 1\n", &[]);
+        let mut args = vec!["--host-name", "intruder", "--lease", LEASE];
+        args.extend_from_slice(extra);
+        let host =
+            wasmcron_tests::host::Host::start_with_db_url(BIN, dir.path(), c.db().url(), &args);
+        let log_path = host.log_path().to_owned();
+        let status = host.wait();
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        assert!(
+            !status.success(),
+            "a host with {extra:?} joined a cluster with a token:\n{log}\n{}",
+            c.report()
+        );
+        assert!(log.contains(expect), "{extra:?}: no `{expect}` in:\n{log}");
+        assert!(
+            log.contains(live),
+            "the refusal does not name the live host {live}:\n{log}"
+        );
+    };
+    let name = c.name(first);
+    refused(&c, &[], "require an API token", &name);
+    refused(
+        &c,
+        &["--token", "another-token-0123456789abcdef"],
+        "differs",
+        &name,
+    );
+    let hosts = c
+        .db()
+        .strings("SELECT name FROM hosts WHERE name = 'intruder'");
+    assert!(
+        hosts.is_empty(),
+        "a refused host left a host row: {hosts:?}"
+    );
+    // The same token joins.
+    let second = c.add_host_with(&[("hello", "hello")], &["hello"], &["--token", TOKEN]);
+    assert!(c.is_running(second));
+    // With every host stopped, a cluster restarted without a token takes
+    // that as its choice; a host bringing a token then is refused.
+    for i in [first, second] {
+        c.sigterm(i);
+        assert!(c.wait_exit(i).success(), "host {i} did not stop cleanly");
+    }
+    let open = c.add_host();
+    c.leader_among(&[open]);
+    refused(
+        &c,
+        &["--token", TOKEN],
+        "run without an API token",
+        &c.name(open),
+    );
 }

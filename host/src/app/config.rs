@@ -71,17 +71,22 @@ pub fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
 /// When the database cannot be opened; for PostgreSQL, when it cannot be
 /// reached, naming the URL with its password masked.
 pub fn open_store(db: &str) -> anyhow::Result<Arc<dyn JobStore>> {
-    open_store_for(db, None)
+    open_store_for(db, None, None)
 }
 
 /// As [`open_store`]; on PostgreSQL with `lease`, the host takes part in
-/// the leader lease (see [`crate::store::leader`]).
+/// the leader lease (see [`crate::store::leader`]), after checking that
+/// its API token agrees with the other live hosts' (`api`: `Some(token)`
+/// when this host serves the API, with or without a token; `None` when it
+/// serves none, which opens nothing).
 ///
 /// # Errors
-/// As [`open_store`].
+/// As [`open_store`]; and when this host's API token differs from the
+/// live hosts' (the message says what to change).
 pub fn open_store_for(
     db: &str,
     lease: Option<crate::store::postgres::LeaseSettings>,
+    api: Option<Option<&str>>,
 ) -> anyhow::Result<Arc<dyn JobStore>> {
     use crate::store::postgres::{PostgresJobStore, is_postgres_url, mask_password};
     if db == "memory" {
@@ -90,6 +95,12 @@ pub fn open_store_for(
     if is_postgres_url(db) {
         let mut store = PostgresJobStore::open(db).context("opening the PostgreSQL job store")?;
         if let Some(lease) = lease {
+            if let Some(token) = api {
+                store
+                    .agree_token(token, &lease)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .context("checking this host's API token against the other hosts'")?;
+            }
             store.start_lease(lease);
         }
         return Ok(Arc::new(store));

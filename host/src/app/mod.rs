@@ -138,6 +138,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 .unwrap_or_default(),
             report: report.clone(),
         }),
+        options.listen.map(|_| options.token.as_deref()),
     )?;
     let cluster = crate::api::ClusterSettings {
         host: host.clone(),

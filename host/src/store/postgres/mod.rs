@@ -33,6 +33,7 @@ mod lease;
 mod notices;
 mod runs;
 mod schema;
+mod token;
 mod writer;
 mod writes;
 
@@ -207,6 +208,51 @@ impl PostgresJobStore {
             relay: std::sync::OnceLock::new(),
             relay_dropped: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Checks that this host uses the API token (`token`, or none) the
+    /// other live hosts of the database use, and makes it the cluster's
+    /// when no other host is alive (see `token.rs`: any host's API changes
+    /// jobs and plugins for all, so all must be equally closed). Blocks
+    /// this thread while the store's runtime asks, as
+    /// [`PostgresJobStore::open`] does.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] saying what to change when the tokens
+    /// differ; [`StoreError::Unwritable`] when the database does not
+    /// answer.
+    pub fn agree_token(
+        &self,
+        token: Option<&str>,
+        settings: &LeaseSettings,
+    ) -> Result<(), StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let config = self.config.clone();
+        let token = token.map(str::to_owned);
+        let (id, name, ttl) = (
+            settings.host_id.clone(),
+            settings.host_name.clone(),
+            settings.ttl,
+        );
+        self.runtime.handle().spawn(async move {
+            let result = async {
+                let mut client = conn::connect(&config).await?;
+                tokio::time::timeout(
+                    conn::ANSWER_TIMEOUT,
+                    token::agree(&mut client, token.as_deref(), &id, &name, ttl),
+                )
+                .await
+                .map_err(|_| {
+                    StoreError::Unwritable(
+                        "no answer from the database while checking the API token".into(),
+                    )
+                })?
+            }
+            .await;
+            let _ = tx.send(result);
+        });
+        rx.recv()
+            .map_err(|_| StoreError::Backend("the store's runtime stopped".into()))?
     }
 
     /// Takes part in the leader lease from now on (see

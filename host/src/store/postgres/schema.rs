@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("lease", include_str!("0003_lease.sql")),
     ("claims", include_str!("0004_claims.sql")),
     ("plugin_files", include_str!("0005_plugin_files.sql")),
+    ("cluster_token", include_str!("0006_cluster_token.sql")),
 ];
 
 /// Key of the advisory lock migrators hold (any constant works; this is
