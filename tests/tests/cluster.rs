@@ -19,6 +19,9 @@ use wasmcron_tests::cluster::{
     seconds_without_success, show, ts, unexplained_gaps,
 };
 
+#[path = "cluster/partition.rs"]
+mod partition;
+
 const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
 
 /// The lease every test's hosts take.

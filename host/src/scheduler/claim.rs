@@ -10,6 +10,7 @@ use crate::store::{RunRecord, RunStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 
 /// Most runs claimed in one round (one short transaction).
 const MAX_CLAIM: usize = 256;
@@ -19,18 +20,35 @@ const MAX_CLAIM: usize = 256;
 /// delay has passed).
 const CLAIM_POLL: Duration = Duration::from_secs(1);
 
+/// How often a host looks for runs recorded running on it that it does
+/// not know of (a claim whose answer was lost: timed out, or its
+/// connection reset after the commit).
+const RECONCILE_EVERY: Duration = Duration::from_secs(10);
+
 /// How often the leader looks for runs of hosts that stopped.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
+/// Runs claimed ahead of a free worker, in claim order, each with the
+/// contact token that was current at its claim (see [`claim_round`]).
+pub(super) type Ahead = std::collections::VecDeque<(RunRecord, CancellationToken)>;
+
 /// Claims and starts runs while this host has free workers, until the
-/// scheduler stops firing.
+/// scheduler stops firing; then gives back the runs claimed ahead.
 pub(super) async fn claim_loop(inner: Arc<Inner>) {
     let notices = inner.store.run_notices();
     let mut health = inner.store.health().subscribe();
+    let mut reconciled = tokio::time::Instant::now();
     loop {
+        if reconciled.elapsed() >= RECONCILE_EVERY {
+            // Between rounds: no claim of this host is in flight.
+            reconcile(&inner).await;
+            reconciled = tokio::time::Instant::now();
+        }
         let mut full = false;
         if health.borrow_and_update().is_writable() {
             full = claim_round(&inner).await;
+        } else {
+            start_ahead(&inner).await;
         }
         if full {
             continue; // more may be waiting
@@ -45,13 +63,41 @@ pub(super) async fn claim_loop(inner: Arc<Inner>) {
             () = notified => {}
             () = inner.claim_wake.notified() => {}
             () = tokio::time::sleep(CLAIM_POLL) => {}
-            () = inner.stop_firing.cancelled() => return,
+            () = inner.stop_firing.cancelled() => break,
+        }
+    }
+    give_back(&inner).await;
+}
+
+/// Starts runs claimed ahead while workers are free.
+async fn start_ahead(inner: &Arc<Inner>) {
+    loop {
+        let Ok(permit) = inner.workers.clone().try_acquire_owned() else {
+            return;
+        };
+        let next = inner.lock().ahead.pop_front();
+        let Some((run, claimed_under)) = next else {
+            return;
+        };
+        if claimed_under.is_cancelled() {
+            drop(permit);
+            abandon(inner, run).await;
+        } else {
+            start_claimed(inner, run, permit).await;
         }
     }
 }
 
-/// One claim; true when it took as many runs as it had workers for.
+/// One claim; true when it took as many runs as it asked for.
+///
+/// A host claims for its free workers and, beyond them, up to
+/// [`Inner::ahead_limit`] runs to start the moment a worker frees: with
+/// short runs a claim per freed worker made a burst of 1,000 fires cost
+/// hundreds of claim transactions. Runs claimed ahead are recorded running
+/// on this host; the other hosts leave them alone, and the sweep retries
+/// them if this host stops.
 async fn claim_round(inner: &Arc<Inner>) -> bool {
+    start_ahead(inner).await;
     let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
     while permits.len() < MAX_CLAIM {
         match inner.workers.clone().try_acquire_owned() {
@@ -59,7 +105,16 @@ async fn claim_round(inner: &Arc<Inner>) -> bool {
             Err(_) => break,
         }
     }
-    if permits.is_empty() {
+    let ahead = inner.lock().ahead.len();
+    let room = inner.ahead_limit().saturating_sub(ahead);
+    // Claim ahead only in steps worth a transaction.
+    let room = if room * 2 < inner.ahead_limit() {
+        0
+    } else {
+        room
+    };
+    let wanted = (permits.len() + room).min(MAX_CLAIM);
+    if wanted == 0 {
         return false;
     }
     let plugins: Vec<String> = inner
@@ -68,7 +123,7 @@ async fn claim_round(inner: &Arc<Inner>) -> bool {
         .iter()
         .map(|p| p.name().to_owned())
         .collect();
-    let wanted = permits.len();
+    let under = super::contact::guest_stop(inner);
     let claimed = match inner
         .store
         .claim(&inner.config.host_name, &plugins, wanted)
@@ -93,11 +148,92 @@ async fn claim_round(inner: &Arc<Inner>) -> bool {
             .publish(Event::RunSkipped(execute::run_event(&run, now, None, note)));
     }
     let full = runs.len() == wanted;
+    inner
+        .lock()
+        .mine
+        .extend(runs.iter().map(|r| r.run_id.clone()));
     for run in runs {
-        let Some(permit) = permits.pop() else { break };
-        start_claimed(inner, run, permit).await;
+        match permits.pop() {
+            // Contact lost since the claim was sent: the leader may
+            // already have taken these runs for this host's and retried
+            // them (a claim's answer held up by a partition).
+            Some(_) if under.is_cancelled() => abandon(inner, run).await,
+            Some(permit) => start_claimed(inner, run, permit).await,
+            None => inner.lock().ahead.push_back((run, under.clone())),
+        }
     }
     full
+}
+
+/// Gives back the runs recorded running on this host that it does not
+/// know of: claimed by a claim whose answer never came (it timed out, or
+/// the connection broke after the commit). They were never started.
+async fn reconcile(inner: &Arc<Inner>) {
+    let me = &inner.config.host_name;
+    let recorded = match inner.store.running_on(me).await {
+        Ok(ids) => ids,
+        Err(err) => {
+            tracing::debug!(error = %err, "could not list this host's runs");
+            return;
+        }
+    };
+    let orphans: Vec<String> = {
+        let state = inner.lock();
+        recorded
+            .into_iter()
+            .filter(|id| !state.mine.contains(id))
+            .collect()
+    };
+    if orphans.is_empty() {
+        return;
+    }
+    match inner.store.give_back(me, &orphans).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            runs = n,
+            "runs recorded running on this host by a claim whose answer was lost were never started: given back to pending"
+        ),
+        Err(err) => tracing::debug!(error = %err, "could not give back orphaned runs"),
+    }
+}
+
+/// A run claimed ahead whose host lost contact with the database before a
+/// worker took it: recorded interrupted (unless the leader's sweep did so
+/// first), never started.
+async fn abandon(inner: &Arc<Inner>, mut run: RunRecord) {
+    // The claim loop runs this: no reconcile can see it unlisted meanwhile.
+    inner.lock().mine.remove(&run.run_id);
+    let Some(job) = inner.lock().entry_for(&run).map(|e| e.job.clone()) else {
+        return;
+    };
+    let now = inner.clock.now();
+    run.status = RunStatus::Interrupted;
+    run.ended_at = Some(now);
+    run.note = Some(super::contact::NOTE.to_owned());
+    let end = execute::End::Ran {
+        kind: "interrupted",
+        guest_retryable: true,
+    };
+    let note = run.note.clone();
+    execute::finish(inner, &job, run, end, note, now).await;
+}
+
+/// At shutdown: the runs claimed ahead go back to pending, for any host.
+async fn give_back(inner: &Arc<Inner>) {
+    let ahead: Vec<String> = {
+        let mut state = inner.lock();
+        let ids: Vec<String> = state.ahead.drain(..).map(|(r, _)| r.run_id).collect();
+        for id in &ids {
+            state.mine.remove(id);
+        }
+        ids
+    };
+    if ahead.is_empty() {
+        return;
+    }
+    if let Err(err) = inner.store.give_back(&inner.config.host_name, &ahead).await {
+        tracing::warn!(error = %err, "could not give back the runs claimed ahead; the sweep retries them once this host's heartbeat stops");
+    }
 }
 
 /// Starts a run this host claimed (recorded running on it by the claim).

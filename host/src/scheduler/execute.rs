@@ -85,8 +85,12 @@ pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSema
     tasks.spawn_on(
         async move {
             let _local = local;
+            let id = inner.shared.then(|| run.run_id.clone());
             if let Some((job, plugin)) = lookup(&inner, &run).await {
-                run_guest(inner, run, permit, job, plugin).await;
+                run_guest(inner.clone(), run, permit, job, plugin).await;
+            }
+            if let Some(id) = id {
+                inner.lock().mine.remove(&id);
             }
         },
         &handle,
@@ -196,6 +200,11 @@ async fn run_guest(
         .lanes
         .run((&run.job_id, &run.run_id), permit, &stop, guest)
         .await;
+    if inner.shared {
+        // Its worker is free: a run claimed ahead may start now, not
+        // after this one's result is written.
+        inner.claim_wake.notify_one();
+    }
     // The guest's future (and its share of the request) is gone unless a
     // stopped slow-lane task has not dropped it yet; then the args are
     // copied.
@@ -358,7 +367,13 @@ pub(super) async fn finish(
         // Someone recorded this run's end first: the leader's sweep, which
         // took this host for stopped (it was cut off from the database)
         // and scheduled the retry itself. Nothing of this end is kept.
-        tracing::warn!(job = %run.job_id, run = %run.run_id, outcome = kind, "run result not recorded: another host already recorded this run's end (this host was cut off from the database long enough to be taken for stopped), or its job is gone");
+        if inner.lock().entry_for(&run).is_none() {
+            // Its job was deleted meanwhile (PostgreSQL cannot tell the
+            // two apart in one statement).
+            crate::store::memory::dropped_run(&run);
+        } else {
+            tracing::warn!(job = %run.job_id, run = %run.run_id, outcome = kind, "run result not recorded: another host already recorded this run's end (this host was cut off from the database long enough to be taken for stopped)");
+        }
         events.retain(|e| !matches!(e, Event::RunRetried(_)));
         if retried {
             // The slot kept for the retry is not needed.

@@ -136,6 +136,16 @@ pub(crate) struct Inner {
     contact_stop: std::sync::Mutex<CancellationToken>,
 }
 
+impl Inner {
+    /// How many runs a host may claim ahead of a free worker (claim.rs):
+    /// as many as it has workers, so a burst needs a claim per worker's
+    /// worth of runs rather than per run, and no host holds more than
+    /// about two rounds of its workers' runs.
+    fn ahead_limit(&self) -> usize {
+        self.config.workers.max(1)
+    }
+}
+
 /// A running scheduler. Cheap to clone; every clone drives the same one.
 #[derive(Clone)]
 pub struct Scheduler {
@@ -528,11 +538,13 @@ impl Scheduler {
         self.inner.lanes.demoted()
     }
 
-    /// Runs this host is handling now (waiting for a worker or running).
+    /// Runs this host is handling now (waiting for a worker, claimed
+    /// ahead of one, or running).
     pub fn runs_here(&self) -> usize {
         self.inner
             .runs_here
             .load(std::sync::atomic::Ordering::Relaxed)
+            + self.inner.lock().ahead.len()
     }
 
     /// Entries in the due-queue (stale ones included), for metrics.

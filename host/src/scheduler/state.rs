@@ -34,6 +34,14 @@ pub(crate) struct State {
     pub(super) jobs: HashMap<Arc<str>, JobEntry>,
     pub(super) queue: DueQueue,
     pub(super) broken: Vec<BrokenJob>,
+    /// On a shared store, runs this host claimed ahead of a free worker
+    /// (claim.rs).
+    pub(super) ahead: super::claim::Ahead,
+    /// On a shared store, the ids of the runs this host claimed and has
+    /// not finished (started or claimed ahead): a run recorded running on
+    /// this host but not here was claimed by a claim whose answer was
+    /// lost, and is given back (claim.rs).
+    pub(super) mine: std::collections::HashSet<String>,
 }
 
 impl State {

@@ -284,6 +284,22 @@ pub trait JobStore: Send + Sync + 'static {
         let _ = (host, plugins, limit);
         Ok(Vec::new())
     }
+    /// Ids of the runs recorded running on the host named `host` (to find
+    /// runs a claim recorded whose answer the host never got). Empty on
+    /// stores one host owns.
+    async fn running_on(&self, host: &str) -> Result<Vec<String>, StoreError> {
+        let _ = host;
+        Ok(Vec::new())
+    }
+    /// Puts back to pending, for any host to claim, those of `run_ids` that
+    /// are still recorded running on the host named `host` (runs claimed
+    /// but never started: claimed ahead at a shutdown, or orphaned by a
+    /// claim whose answer was lost); returns how many. A no-op on stores
+    /// one host owns.
+    async fn give_back(&self, host: &str, run_ids: &[String]) -> Result<u64, StoreError> {
+        let _ = (host, run_ids);
+        Ok(0)
+    }
     /// Records as interrupted the running runs of hosts that stopped
     /// heartbeating (for the lease's TTL), returning them so their retries
     /// are scheduled. Empty on stores one host owns.

@@ -148,6 +148,43 @@ pub(super) async fn claim(
     Ok(out)
 }
 
+/// Ids of the runs recorded running on `host`.
+///
+/// # Errors
+/// As [`classify`] says.
+pub(super) async fn running_on(client: &Object, host: &str) -> Result<Vec<String>, StoreError> {
+    client
+        .query(
+            "SELECT run_id FROM runs WHERE status = 'running' AND host = $1::text",
+            &[&host],
+        )
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(|r| r.try_get(0).map_err(classify))
+        .collect()
+}
+
+/// Puts those of `ids` still running on `host` back to pending; returns
+/// how many.
+///
+/// # Errors
+/// As [`classify`] says.
+pub(super) async fn give_back(
+    client: &Object,
+    host: &str,
+    ids: &[String],
+) -> Result<u64, StoreError> {
+    client
+        .execute(
+            "UPDATE runs SET status = 'pending', host = NULL, started_at = NULL
+              WHERE run_id = ANY($1::text[]) AND status = 'running' AND host = $2::text",
+            &[&ids, &host],
+        )
+        .await
+        .map_err(classify)
+}
+
 /// Drops host rows silent for an hour, and records as interrupted the
 /// running runs whose host has not heartbeaten
 /// for `timeout` (or never had a host row: a host of an older version, or

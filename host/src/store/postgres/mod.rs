@@ -402,6 +402,19 @@ impl JobStore for PostgresJobStore {
             .await
     }
 
+    async fn running_on(&self, host: &str) -> Result<Vec<String>, StoreError> {
+        let host = host.to_owned();
+        self.read(move |c| async move { claims::running_on(&c, &host).await })
+            .await
+    }
+
+    async fn give_back(&self, host: &str, run_ids: &[String]) -> Result<u64, StoreError> {
+        let host = host.to_owned();
+        let ids = run_ids.to_vec();
+        self.read(move |c| async move { claims::give_back(&c, &host, &ids).await })
+            .await
+    }
+
     async fn sweep_stopped_hosts(&self) -> Result<Vec<RunRecord>, StoreError> {
         let Some(ttl) = self.lease_ttl else {
             return Ok(Vec::new());
