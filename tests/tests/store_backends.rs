@@ -537,6 +537,141 @@ async fn manual_runs_may_share_a_fire_key_and_keep_their_origin_and_host(db: Tes
 }
 backends!(manual_runs_may_share_a_fire_key_and_keep_their_origin_and_host: memory, sqlite, postgres);
 
+/// A fire of job `job` from `from` to `next` with one row per `(at, id)`.
+fn fire_of(job: &str, from: i64, next: i64, rows: &[(i64, &str)]) -> Write {
+    match fire(from, next, rows) {
+        Write::Fire {
+            incarnation,
+            from,
+            next,
+            runs,
+            ..
+        } => Write::Fire {
+            job_id: job.into(),
+            incarnation,
+            from,
+            next,
+            runs: runs
+                .into_iter()
+                .map(|mut r| {
+                    r.job_id = job.into();
+                    r
+                })
+                .collect(),
+        },
+        other => other,
+    }
+}
+
+async fn a_batch_of_many_fires_keeps_each_fires_compare_and_set_and_fire_key(db: TestStore) {
+    let store = db.open().await;
+    for id in ["a", "b", "c", "d"] {
+        store.insert_job(&record(id), false).await.unwrap();
+        let w = store
+            .write(vec![fire_of(id, T1, T2, &[(T1, &format!("{id}1"))])])
+            .await
+            .unwrap();
+        assert!(w.all(), "{w:?}");
+    }
+    // One batch (as the timer writes a burst): a's fire is stale (its
+    // schedule is at T2, not T1); b's second row repeats a fire key; c
+    // fires twice, T2 then T3, which must apply in order; d is plain.
+    let written = store
+        .write(vec![
+            fire_of("a", T1, T3, &[(T1, "a-stale")]),
+            fire_of("b", T2, T3, &[(T2, "b2"), (T1, "b1-dup")]),
+            fire_of("c", T2, T3, &[(T2, "c2")]),
+            fire_of("d", T2, T3, &[(T2, "d2")]),
+            fire_of("c", T3, T3 + 60_000, &[(T3, "c3")]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written.stale, vec!["a".to_owned()], "{written:?}");
+    let refused: std::collections::HashSet<String> = ["a-stale", "b1-dup"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    assert_eq!(written.refused, refused, "{written:?}");
+    for (job, next) in [("a", T2), ("b", T3), ("c", T3 + 60_000), ("d", T3)] {
+        let j = store.job(job).await.unwrap().unwrap();
+        assert_eq!(j.next_run_time, Some(from_ms(next)), "job {job}");
+    }
+    for id in ["b2", "c2", "c3", "d2"] {
+        assert!(store.run(id).await.unwrap().is_some(), "{id} not recorded");
+    }
+    for id in ["a-stale", "b1-dup"] {
+        assert!(store.run(id).await.unwrap().is_none(), "{id} recorded");
+    }
+    assert!(store.run("b1").await.unwrap().is_some());
+}
+backends!(a_batch_of_many_fires_keeps_each_fires_compare_and_set_and_fire_key: memory, sqlite, postgres);
+
+async fn many_ends_at_once_are_each_recorded_or_refused_on_their_own(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let run = |i: i64| RunRecord {
+        run_id: format!("r{i:02}"),
+        status: RunStatus::Running,
+        started_at: Some(from_ms(T1 + i)),
+        host: Some("host-a".into()),
+        ..RunRecord::pending("a", from_ms(T1 + i), from_ms(T1 + i), 1)
+    };
+    store
+        .write((0..40).map(|i| Write::Run(run(i))).collect())
+        .await
+        .unwrap();
+    // The sweep got to every fourth first.
+    store
+        .write(
+            (0..40)
+                .step_by(4)
+                .map(|i| {
+                    let mut r = run(i);
+                    r.status = RunStatus::Interrupted;
+                    r.note = Some("swept".into());
+                    Write::Run(r)
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    // Forty finished runs report at once (the writer groups them).
+    let mut ends = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = store.clone();
+        ends.spawn(async move {
+            let mut r = run(i);
+            r.status = RunStatus::Finished;
+            r.ended_at = Some(from_ms(T2));
+            r.note = Some("done".into());
+            let id = r.run_id.clone();
+            let written = store
+                .write(vec![Write::End {
+                    run: r,
+                    retry: None,
+                }])
+                .await
+                .unwrap();
+            (i, written.refused.contains(&id))
+        });
+    }
+    for (i, refused) in ends.join_all().await {
+        assert_eq!(refused, i % 4 == 0, "run {i}: refused {refused}");
+        let back = store.run(&format!("r{i:02}")).await.unwrap().unwrap();
+        let want = if i % 4 == 0 {
+            (RunStatus::Interrupted, "swept")
+        } else {
+            (RunStatus::Finished, "done")
+        };
+        assert_eq!(
+            (back.status, back.note.as_deref().unwrap_or("")),
+            want,
+            "run {i}"
+        );
+    }
+}
+backends!(many_ends_at_once_are_each_recorded_or_refused_on_their_own: memory, sqlite, postgres);
+
 async fn a_runs_end_is_recorded_only_while_it_runs_on_its_host(db: TestStore) {
     let store = db.open().await;
     store.insert_job(&record("a"), false).await.unwrap();

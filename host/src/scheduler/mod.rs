@@ -142,7 +142,7 @@ impl Inner {
     /// worth of runs rather than per run, and no host holds more than
     /// about two rounds of its workers' runs.
     fn ahead_limit(&self) -> usize {
-        self.config.workers.max(1)
+        self.config.workers.max(1) * 4
     }
 }
 

@@ -170,12 +170,14 @@ async fn release(client: &Client, s: &LeaseSettings, term: i64) -> Result<(), St
 }
 
 /// The lease task: runs rounds until `stop`, then releases the lease if
-/// it holds it. Keeps `cell` and `fence` up to date.
+/// it holds it. Keeps `cell` and `fence` up to date, and `alone` (no other
+/// host heartbeats) as of the last round.
 pub(super) async fn lease_loop(
     config: Config,
     s: LeaseSettings,
     cell: LeaderCell,
     fence: Arc<Fence>,
+    alone: Arc<std::sync::atomic::AtomicBool>,
     stop: CancellationToken,
 ) {
     let renew_every = s.ttl / 3;
@@ -218,7 +220,8 @@ pub(super) async fn lease_loop(
                 }
                 match client.as_ref() {
                     Some(c) => {
-                        super::claims::heartbeat(c, &s).await?;
+                        let others = super::claims::heartbeat(c, &s).await?;
+                        alone.store(others == 0, Ordering::Relaxed);
                         round(c, &s, term).await
                     }
                     None => Err(StoreError::Unwritable("no connection".into())),

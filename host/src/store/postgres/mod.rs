@@ -114,6 +114,11 @@ pub struct PostgresJobStore {
     relay: std::sync::OnceLock<mpsc::Sender<String>>,
     /// Events dropped because the relay was behind.
     relay_dropped: std::sync::atomic::AtomicU64,
+    /// No other host heartbeats (as of the lease's last round): events
+    /// are not relayed, since nobody would read them. A host that joins
+    /// gets them from the first round that sees it (best effort, as the
+    /// relay is).
+    alone: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PostgresJobStore {
@@ -207,6 +212,7 @@ impl PostgresJobStore {
             events: tokio::sync::broadcast::channel(4096).0,
             relay: std::sync::OnceLock::new(),
             relay_dropped: std::sync::atomic::AtomicU64::new(0),
+            alone: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -284,6 +290,7 @@ impl PostgresJobStore {
             settings,
             self.leader.clone(),
             self.fence.clone(),
+            self.alone.clone(),
             self.lease_stop.clone(),
         ));
         *self
@@ -437,6 +444,9 @@ impl JobStore for PostgresJobStore {
         };
         if json.len() > notices::MAX_EVENT {
             return; // callers cut messages to fit; anything larger is dropped
+        }
+        if self.alone.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
         }
         if relay.try_send(json).is_err() {
             let n = self

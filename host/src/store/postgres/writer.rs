@@ -29,7 +29,7 @@
 //! cluster step (issue 11) makes such a retake a no-op.
 
 use super::conn::{ANSWER_TIMEOUT, classify, connect, mask_password};
-use super::writes::{Cmd, Done, Expect, Prepared, Statements, Step, steps};
+use super::writes::{Cmd, Done, Expect, Prepared, Statements, Step, end_set, lone_end, steps};
 use crate::store::{HealthCell, KvError, StoreError, Written};
 use std::future::Future;
 use std::pin::Pin;
@@ -155,9 +155,12 @@ impl Writer {
         let Some(conn) = self.conn.as_mut() else {
             return fail_all(&StoreError::Unwritable(self.last_error.clone()));
         };
-        let fast = tokio::time::timeout(ANSWER_TIMEOUT, fast_path(&mut conn.client, cmds, &plans))
-            .await
-            .unwrap_or_else(|_| Err(timed_out()));
+        let fast = tokio::time::timeout(
+            ANSWER_TIMEOUT,
+            fast_path(&mut conn.client, &st, cmds, &plans),
+        )
+        .await
+        .unwrap_or_else(|_| Err(timed_out()));
         match fast {
             Ok(results) => results,
             Err(e @ StoreError::Unwritable(_)) => {
@@ -278,29 +281,84 @@ fn note_health(health: &HealthCell, results: &[Result<Done, StoreError>]) {
     }
 }
 
-type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+/// What a statement answered: its row count, and the ids it returned
+/// when it returns some ([`Expect::returns_ids`]).
+struct Answer {
+    count: u64,
+    ids: Vec<String>,
+}
+
+type Pending<'a> = Pin<Box<dyn Future<Output = Result<Answer, tokio_postgres::Error>> + Send + 'a>>;
+
+/// Sends one step on `tx` (a transaction or savepoint): counted, or read
+/// for the ids it returns.
+fn send<'a>(tx: &'a tokio_postgres::Transaction<'_>, s: &'a Step) -> Pending<'a> {
+    let params = s.params.iter().map(|p| &**p as &(dyn ToSql + Sync));
+    if s.expect.returns_ids() {
+        let rows = tx.query_raw(&s.statement, params);
+        Box::pin(async move {
+            use futures_util::TryStreamExt as _;
+            let ids: Vec<String> = rows
+                .await?
+                .map_ok(|row| row.get::<_, String>(0))
+                .try_collect()
+                .await?;
+            Ok(Answer {
+                count: ids.len() as u64,
+                ids,
+            })
+        })
+    } else {
+        let count = tx.execute_raw(&s.statement, params);
+        Box::pin(async move {
+            Ok(Answer {
+                count: count.await?,
+                ids: Vec::new(),
+            })
+        })
+    }
+}
 
 /// Runs every step of every command in one transaction, all sent before
 /// any answer is awaited. Fails as a whole on the first error (the
 /// transaction is then aborted; the caller replays on the slow path).
+///
+/// The commands that each record one run's end ([`lone_end`]) share one
+/// statement, sent last ([`end_set`]); on the slow path each has its own.
 async fn fast_path(
     client: &mut Client,
+    st: &Statements,
     cmds: &[Cmd],
     plans: &[Result<Vec<Step>, StoreError>],
 ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     if let Some(Err(e)) = plans.iter().find(|p| p.is_err()) {
         return Err(e.clone());
     }
-    let tx = client.transaction().await.map_err(classify)?;
-    let all: Vec<&Step> = plans.iter().flatten().flatten().collect();
-    let mut pending: Vec<Option<Pending<'_>>> = all
+    let mut seen = std::collections::HashSet::new();
+    let mut merged: Vec<bool> = cmds
         .iter()
-        .map(|s| {
-            let params = s.params.iter().map(|p| &**p as &(dyn ToSql + Sync));
-            Some(Box::pin(tx.execute_raw(&s.statement, params)) as Pending<'_>)
-        })
+        .map(|c| lone_end(c).is_some_and(|r| seen.insert(r.run_id.as_str())))
         .collect();
-    let mut counts: Vec<Option<Result<u64, tokio_postgres::Error>>> =
+    if seen.len() < 2 {
+        merged.iter_mut().for_each(|m| *m = false);
+    }
+    let lone: Vec<&Cmd> = cmds
+        .iter()
+        .zip(&merged)
+        .filter(|(_, m)| **m)
+        .map(|(c, _)| c)
+        .collect();
+    let set = (!lone.is_empty()).then(|| end_set(st, &lone));
+    let tx = client.transaction().await.map_err(classify)?;
+    let all: Vec<&Step> = plans
+        .iter()
+        .zip(&merged)
+        .filter(|(_, m)| !**m)
+        .flat_map(|(p, _)| p.iter().flatten())
+        .chain(set.iter())
+        .collect();
+    let mut pending: Vec<Option<Pending<'_>>> = all.iter().map(|s| Some(send(&tx, s))).collect();
+    let mut counts: Vec<Option<Result<Answer, tokio_postgres::Error>>> =
         (0..all.len()).map(|_| None).collect();
     // Polled in order on the first pass: the driver sends each request
     // when its future is first polled, so the server runs them in the
@@ -326,17 +384,40 @@ async fn fast_path(
     })
     .await;
     drop(pending);
-    let mut counts = counts.into_iter().flatten();
+    let mut counts: Vec<Result<Answer, tokio_postgres::Error>> =
+        counts.into_iter().flatten().collect();
+    let ended: std::collections::HashSet<String> = match set {
+        Some(_) => counts
+            .pop()
+            .ok_or_else(|| StoreError::Backend("a statement went unanswered".into()))?
+            .map_err(classify)?
+            .ids
+            .into_iter()
+            .collect(),
+        None => std::collections::HashSet::new(),
+    };
+    let mut counts = counts.into_iter();
     let mut results = Vec::with_capacity(cmds.len());
-    for (cmd, plan) in cmds.iter().zip(plans.iter().flatten()) {
+    for ((cmd, plan), merged) in cmds.iter().zip(plans.iter().flatten()).zip(&merged) {
+        if *merged {
+            let mut written = Written::default();
+            if let Some(run) = lone_end(cmd)
+                && !ended.contains(&run.run_id)
+            {
+                // Its row no longer ran on its host, or its job is gone.
+                written.refused.insert(run.run_id.clone());
+            }
+            results.push(Ok(Done::Wrote(written)));
+            continue;
+        }
         let mut done = Ok(Done::Applied);
         let mut written = Written::default();
         for step in plan {
-            let count = counts
+            let answer = counts
                 .next()
                 .ok_or_else(|| StoreError::Backend("a statement went unanswered".into()))?
                 .map_err(classify)?;
-            let meant = meaning(cmd, step, count, &mut written);
+            let meant = meaning(cmd, step, &answer, &mut written);
             if done.is_ok() && !matches!(meant, Ok(Done::Applied)) {
                 done = meant;
             }
@@ -368,10 +449,9 @@ async fn slow_path(
         let mut done = Ok(Done::Applied);
         let mut written = Written::default();
         for step in plan {
-            let params = step.params.iter().map(|p| &**p as &(dyn ToSql + Sync));
-            match sp.execute_raw(&step.statement, params).await {
-                Ok(count) => {
-                    let meant = meaning(cmd, step, count, &mut written);
+            match send(&sp, step).await {
+                Ok(answer) => {
+                    let meant = meaning(cmd, step, &answer, &mut written);
                     if done.is_ok() && !matches!(meant, Ok(Done::Applied)) {
                         done = meant;
                     }
@@ -407,11 +487,41 @@ fn batch_done(
 
 /// What a statement's row count says about its command (a fire's goes
 /// into `written`).
-fn meaning(cmd: &Cmd, step: &Step, count: u64, written: &mut Written) -> Result<Done, StoreError> {
-    if count > 0 {
+fn meaning(
+    cmd: &Cmd,
+    step: &Step,
+    answer: &Answer,
+    written: &mut Written,
+) -> Result<Done, StoreError> {
+    match &step.expect {
+        Expect::FireCasSet(fires) => {
+            let moved: std::collections::HashSet<&str> =
+                answer.ids.iter().map(String::as_str).collect();
+            for (job, runs) in fires {
+                if !moved.contains(job.as_str()) {
+                    written.stale.push(job.clone());
+                    written.refused.extend(runs.iter().cloned());
+                }
+            }
+            return Ok(Done::Applied);
+        }
+        Expect::FireRunsSet(runs) => {
+            let inserted: std::collections::HashSet<&str> =
+                answer.ids.iter().map(String::as_str).collect();
+            written.refused.extend(
+                runs.iter()
+                    .filter(|r| !inserted.contains(r.as_str()))
+                    .cloned(),
+            );
+            return Ok(Done::Applied);
+        }
+        _ => {}
+    }
+    if answer.count > 0 {
         return Ok(Done::Applied);
     }
     match &step.expect {
+        Expect::FireCasSet(_) | Expect::FireRunsSet(_) | Expect::EndSet => Ok(Done::Applied),
         Expect::FireCas { job, runs } => {
             written.stale.push(job.clone());
             written.refused.extend(runs.iter().cloned());
