@@ -627,6 +627,15 @@ async fn the_cli_client_drives_a_running_host(db: TestStore) {
         ok && out.contains(&run_id) && out.contains("succeeded"),
         "{out}"
     );
+    // Which host ran it (here the one host, named machine:port).
+    let port = url.rsplit(':').next().unwrap_or_default();
+    assert!(
+        out.lines().next().is_some_and(|h| h.contains("HOST"))
+            && out
+                .lines()
+                .any(|l| l.contains(&run_id) && l.contains(&format!(":{port}"))),
+        "{out}"
+    );
     let (ok, out, _) = cli(&["plugins", "list"], &url);
     assert!(
         ok && out.contains("hello") && out.contains("loaded"),

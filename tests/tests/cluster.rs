@@ -1224,6 +1224,20 @@ fn a_plugin_whose_versions_differ_between_hosts_is_flagged_divergent_until_pushe
         "a plugin only A has, on A's GET /plugins (hosts without it: hash null): {extra}\n{}",
         c.report()
     );
+    // So does the CLI's list: three hosts have hello, at two versions.
+    let out = c.cli(&["plugins", "list", "--url", c.api(b)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text
+                .lines()
+                .any(|l| l.starts_with("hello ") && l.contains("3 (DIVERGENT)"))
+            && text
+                .lines()
+                .any(|l| l.starts_with("slow ") && !l.contains("DIVERGENT")),
+        "wasmcron plugins list on B:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The one-plugin route says the same.
     let one = c.get(b, "/plugins/hello");
     assert!(
@@ -1454,6 +1468,25 @@ fn cluster_status_lists_the_leader_and_every_host_with_its_plugins() {
         );
     }
 
+    // /metrics on any host has the cluster's series.
+    let metrics = c.get(1, "/metrics");
+    let text = match &metrics {
+        Ok((200, serde_json::Value::String(t))) => t.clone(),
+        other => panic!("GET /metrics: {other:?}"),
+    };
+    assert!(
+        text.lines()
+            .any(|l| l == "wasmcron_cluster_hosts{alive=\"true\"} 3"),
+        "/metrics does not count 3 live hosts:\n{text}"
+    );
+    for (_, n) in &names {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("wasmcron_host_runs_in_flight{{host=\"{n}\"}} "))),
+            "/metrics has no series for host {n}:\n{text}"
+        );
+    }
+
     // A host killed is listed as stopped once silent for the TTL.
     let victim = names
         .iter()
@@ -1492,7 +1525,7 @@ fn bad_pushes_and_deletes_are_refused_and_reach_no_folder() {
         &["--token", TOKEN],
     );
     // Every host of a cluster has the one token (see
-    // hosts_of_one_database_must_share_one_api_token).
+    // hosts_of_one_database_must_share_one_api_token_and_have_names_of_their_own).
     let b = c.add_host_with(
         &[("hello", "hello"), ("slow", "slow")],
         &["hello", "slow"],
@@ -1664,8 +1697,30 @@ fn bad_pushes_and_deletes_are_refused_and_reach_no_folder() {
     }
 }
 
+/// Starts a host named `name` with `extra` on `c`'s database and asserts
+/// it is refused at start, its log saying `expect` and naming `live`.
+fn refused_named(c: &Cluster, name: &str, extra: &[&str], expect: &str, live: &str) {
+    let dir = wasmcron_tests::host::setup("version = 1\n", &[]);
+    let mut args = vec!["--host-name", name, "--lease", LEASE];
+    args.extend_from_slice(extra);
+    let host = wasmcron_tests::host::Host::start_with_db_url(BIN, dir.path(), c.db().url(), &args);
+    let log_path = host.log_path().to_owned();
+    let status = host.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        !status.success(),
+        "a host with {extra:?} joined a cluster with a token:\n{log}\n{}",
+        c.report()
+    );
+    assert!(log.contains(expect), "{extra:?}: no `{expect}` in:\n{log}");
+    assert!(
+        log.contains(live),
+        "the refusal does not name the live host {live}:\n{log}"
+    );
+}
+
 #[test]
-fn hosts_of_one_database_must_share_one_api_token() {
+fn hosts_of_one_database_must_share_one_api_token_and_have_names_of_their_own() {
     const TOKEN: &str = "cluster-test-token-0123456789abcdef";
     let mut c = Cluster::new(BIN, "version = 1\n", &["--lease", LEASE]);
     let first = c.add_host_with(&[("hello", "hello")], &["hello"], &["--token", TOKEN]);
@@ -1673,24 +1728,7 @@ fn hosts_of_one_database_must_share_one_api_token() {
     // A host that would join with no token, or another one: refused at
     // start, naming what to change; nothing of it stays behind.
     let refused = |c: &Cluster, extra: &[&str], expect: &str, live: &str| {
-        let dir = wasmcron_tests::host::setup("version = 1\n", &[]);
-        let mut args = vec!["--host-name", "intruder", "--lease", LEASE];
-        args.extend_from_slice(extra);
-        let host =
-            wasmcron_tests::host::Host::start_with_db_url(BIN, dir.path(), c.db().url(), &args);
-        let log_path = host.log_path().to_owned();
-        let status = host.wait();
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        assert!(
-            !status.success(),
-            "a host with {extra:?} joined a cluster with a token:\n{log}\n{}",
-            c.report()
-        );
-        assert!(log.contains(expect), "{extra:?}: no `{expect}` in:\n{log}");
-        assert!(
-            log.contains(live),
-            "the refusal does not name the live host {live}:\n{log}"
-        );
+        refused_named(c, "intruder", extra, expect, live);
     };
     let name = c.name(first);
     refused(&c, &[], "require an API token", &name);
@@ -1698,6 +1736,16 @@ fn hosts_of_one_database_must_share_one_api_token() {
         &c,
         &["--token", "another-token-0123456789abcdef"],
         "differs",
+        &name,
+    );
+    // A second live host with the first one's name, and its token: refused
+    // too (runs are recorded by host name), after waiting out the TTL in
+    // case it was the same host restarting.
+    refused_named(
+        &c,
+        &name,
+        &["--token", TOKEN],
+        "another live host is named",
         &name,
     );
     let hosts = c

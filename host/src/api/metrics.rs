@@ -220,11 +220,49 @@ impl Metrics {
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
 pub(super) async fn render(State(state): State<ApiState>) -> impl IntoResponse {
+    let mut out = state.metrics.render(&state.scheduler);
+    let store = state.scheduler.store();
+    if store.shared() {
+        match store.hosts().await {
+            Ok(hosts) => cluster_series(&mut out, &hosts),
+            Err(e) => tracing::debug!(error = %e, "could not read the hosts for /metrics"),
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(&state.scheduler),
+        out,
     )
+}
+
+/// The series of the hosts sharing the store (issue 11): how many are
+/// alive (heartbeat within the lease TTL) and what each reported.
+fn cluster_series(out: &mut String, hosts: &[crate::store::HostRow]) {
+    let alive = hosts.iter().filter(|h| h.alive).count();
+    out.push_str("# HELP wasmcron_cluster_hosts Hosts sharing the store, by whether their heartbeat is within the lease TTL.\n# TYPE wasmcron_cluster_hosts gauge\n");
+    let _ = writeln!(out, "wasmcron_cluster_hosts{{alive=\"true\"}} {alive}");
+    let _ = writeln!(
+        out,
+        "wasmcron_cluster_hosts{{alive=\"false\"}} {}",
+        hosts.len() - alive
+    );
+    out.push_str("# HELP wasmcron_host_runs_in_flight Runs each live host reported handling at its last heartbeat.\n# TYPE wasmcron_host_runs_in_flight gauge\n");
+    for h in hosts.iter().filter(|h| h.alive) {
+        let _ = writeln!(
+            out,
+            "wasmcron_host_runs_in_flight{{host=\"{}\"}} {}",
+            label(&h.name),
+            h.runs_in_flight
+        );
+    }
+}
+
+/// A label value in Prometheus' text format: `\`, `"` and newlines
+/// escaped (host names come from `--host-name`).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

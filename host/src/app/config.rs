@@ -95,12 +95,10 @@ pub fn open_store_for(
     if is_postgres_url(db) {
         let mut store = PostgresJobStore::open(db).context("opening the PostgreSQL job store")?;
         if let Some(lease) = lease {
-            if let Some(token) = api {
-                store
-                    .agree_token(token, &lease)
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-                    .context("checking this host's API token against the other hosts'")?;
-            }
+            store
+                .agree_token(api, &lease)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("joining the other hosts of the database")?;
             store.start_lease(lease);
         }
         return Ok(Arc::new(store));

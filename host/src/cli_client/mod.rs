@@ -330,6 +330,7 @@ fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
                 text(&r["attempt"]),
                 outcome,
                 ms,
+                r["host"].as_str().unwrap_or("-").to_owned(),
                 text(&r["log_count"]),
                 text(&r["note"]),
             ]
@@ -337,12 +338,13 @@ fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const RUN_HEADERS: [&str; 7] = [
+const RUN_HEADERS: [&str; 8] = [
     "RUN",
     "SCHEDULED",
     "ATTEMPT",
     "OUTCOME",
     "TOOK",
+    "HOST",
     "LOGS",
     "NOTE",
 ];
@@ -498,18 +500,33 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                         .to_owned()
                 },
             );
+            // On a shared store: how many hosts have it, and whether
+            // their versions differ (push it again to fix).
+            let hosts = p["hosts"].as_array().map_or_else(
+                || "-".to_owned(),
+                |hs| {
+                    if p["divergent"] == true {
+                        format!("{} (DIVERGENT)", hs.len())
+                    } else {
+                        hs.len().to_string()
+                    }
+                },
+            );
             vec![
                 text(&p["name"]),
                 text(&p["status"]),
                 world,
                 hash,
                 text(&p["jobs"]),
+                hosts,
                 text(&p["refused_reason"]),
             ]
         })
         .collect();
     table(
-        &["NAME", "STATUS", "WORLD", "HASH", "JOBS", "REFUSED"],
+        &[
+            "NAME", "STATUS", "WORLD", "HASH", "JOBS", "HOSTS", "REFUSED",
+        ],
         &rows,
     );
     Ok(ExitCode::SUCCESS)

@@ -33,6 +33,7 @@ mod lease;
 mod notices;
 mod runs;
 mod schema;
+mod sets;
 mod token;
 mod writer;
 mod writes;
@@ -216,25 +217,27 @@ impl PostgresJobStore {
         })
     }
 
-    /// Checks that this host uses the API token (`token`, or none) the
-    /// other live hosts of the database use, and makes it the cluster's
-    /// when no other host is alive (see `token.rs`: any host's API changes
-    /// jobs and plugins for all, so all must be equally closed). Blocks
-    /// this thread while the store's runtime asks, as
+    /// Checks, before this host joins the others of the database, that no
+    /// live host has its name (runs are recorded by host name), and, when
+    /// it serves an API (`token` is `Some`, holding its token or none),
+    /// that it uses the API token the other live hosts use, making it the
+    /// cluster's when no other host is alive (see `token.rs`: any host's
+    /// API changes jobs and plugins for all, so all must be equally
+    /// closed). Blocks this thread while the store's runtime asks, as
     /// [`PostgresJobStore::open`] does.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] saying what to change when the tokens
-    /// differ; [`StoreError::Unwritable`] when the database does not
-    /// answer.
+    /// [`StoreError::Backend`] saying what to change when the name is
+    /// taken or the tokens differ; [`StoreError::Unwritable`] when the
+    /// database does not answer.
     pub fn agree_token(
         &self,
-        token: Option<&str>,
+        token: Option<Option<&str>>,
         settings: &LeaseSettings,
     ) -> Result<(), StoreError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let config = self.config.clone();
-        let token = token.map(str::to_owned);
+        let token = token.map(|t| t.map(str::to_owned));
         let (id, name, ttl) = (
             settings.host_id.clone(),
             settings.host_name.clone(),
@@ -243,6 +246,10 @@ impl PostgresJobStore {
         self.runtime.handle().spawn(async move {
             let result = async {
                 let mut client = conn::connect(&config).await?;
+                token::unique_name(&client, &id, &name, ttl).await?;
+                let Some(token) = token else {
+                    return Ok(());
+                };
                 tokio::time::timeout(
                     conn::ANSWER_TIMEOUT,
                     token::agree(&mut client, token.as_deref(), &id, &name, ttl),

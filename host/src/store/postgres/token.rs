@@ -19,6 +19,68 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio_postgres::Client;
 
+/// Refuses a host whose name a live host already uses: runs are recorded
+/// by host name, and two live hosts with one name would take each
+/// other's runs for their own (give them back, record their ends). A
+/// host restarted at once after a crash finds its own previous row still
+/// fresh, so this waits up to the TTL (plus a second) for that heartbeat
+/// to stop before refusing.
+///
+/// # Errors
+/// [`StoreError::Backend`] naming the other host; as [`classify`] says
+/// when the database fails.
+pub(super) async fn unique_name(
+    client: &Client,
+    host_id: &str,
+    host_name: &str,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(1);
+    let mut told = false;
+    loop {
+        let other = tokio::time::timeout(
+            super::conn::ANSWER_TIMEOUT,
+            client.query_opt(
+                "SELECT address, started_at::text FROM hosts
+                  WHERE name = $1::text AND id <> $2::text
+                    AND heartbeat_at > clock_timestamp() - $3::bigint * interval '1 millisecond'
+                  LIMIT 1",
+                &[&host_name, &host_id, &ms],
+            ),
+        )
+        .await
+        .map_err(|_| StoreError::Unwritable("no answer from the database".into()))?
+        .map_err(classify)?;
+        let Some(row) = other else {
+            return Ok(());
+        };
+        let address: String = row.try_get(0).map_err(classify)?;
+        let started: String = row.try_get(1).map_err(classify)?;
+        let address = if address.is_empty() {
+            "none".to_owned()
+        } else {
+            address
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::Backend(format!(
+                "another live host is named '{host_name}' (address {address}, started at \
+                 {started}); give each host its own --host-name (the default, machine:port, \
+                 is unique)"
+            )));
+        }
+        if !told {
+            tracing::info!(
+                host = host_name,
+                "a host with this name heartbeats (this host's previous run, if it crashed \
+                 moments ago): waiting up to the lease TTL for it to stop"
+            );
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// The hex SHA-256 of a token.
 pub(super) fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes())

@@ -29,7 +29,8 @@
 //! cluster step (issue 11) makes such a retake a no-op.
 
 use super::conn::{ANSWER_TIMEOUT, classify, connect, mask_password};
-use super::writes::{Cmd, Done, Expect, Prepared, Statements, Step, end_set, lone_end, steps};
+use super::sets::{end_set, lone_end};
+use super::writes::{Cmd, Done, Expect, Prepared, Statements, Step, steps};
 use crate::store::{HealthCell, KvError, StoreError, Written};
 use std::future::Future;
 use std::pin::Pin;
