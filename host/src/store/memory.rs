@@ -117,6 +117,13 @@ struct Inner {
 impl Inner {
     /// Inserts or replaces a run (of a live incarnation); false when a
     /// fire row of another run holds its fire key.
+    /// Whether `run` belongs to its job's live incarnation.
+    fn live(&self, run: &RunRecord) -> bool {
+        self.jobs
+            .get(&run.job_id)
+            .is_some_and(|j| j.incarnation == run.incarnation)
+    }
+
     fn put_run(&mut self, run: RunRecord) -> bool {
         if let Some(key) = fire_key(&run) {
             match self.fires.get(&key) {
@@ -202,11 +209,7 @@ impl JobStore for MemoryJobStore {
         for w in batch {
             match w {
                 Write::Run(run) => {
-                    let live = inner
-                        .jobs
-                        .get(&run.job_id)
-                        .is_some_and(|j| j.incarnation == run.incarnation);
-                    if !live {
+                    if !inner.live(&run) {
                         dropped_run(&run);
                     } else if let Some(key) = fire_key(&run)
                         && inner.fires.get(&key).is_some_and(|o| *o != run.run_id)
@@ -221,11 +224,7 @@ impl JobStore for MemoryJobStore {
                     }
                 }
                 Write::End { run, retry } => {
-                    let live = inner
-                        .jobs
-                        .get(&run.job_id)
-                        .is_some_and(|j| j.incarnation == run.incarnation);
-                    if !live {
+                    if !inner.live(&run) {
                         dropped_run(&run);
                         continue;
                     }

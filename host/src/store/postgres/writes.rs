@@ -88,6 +88,16 @@ const RUN_INSERT: &str = "INSERT INTO runs (run_id, job_id, attempt, scheduled_a
       $7::timestamptz, $8::timestamptz, $9::text, $10::text::json, $11::bigint, $12::text::json,
       $13::text, $14::text, $15::text, $16::bigint, $17::text, $18::text, $19::text";
 
+/// What a run's end ([`Write::End`]) does to an existing row: replaces
+/// its outcome only while it is running on the end's host.
+const END_UPSERT: &str = "ON CONFLICT (run_id) DO UPDATE SET
+      status = excluded.status, started_at = excluded.started_at,
+      ended_at = excluded.ended_at, outcome_kind = excluded.outcome_kind,
+      outcome = excluded.outcome, fuel = excluded.fuel, logs = excluded.logs,
+      plugin_hash = excluded.plugin_hash, note = excluded.note,
+      args = excluded.args, log_count = excluded.log_count
+    WHERE runs.status = 'running' AND runs.host IS NOT DISTINCT FROM excluded.host";
+
 const JOB_COLUMNS: &str = "(id, spec, created_at, next_run_time, paused, incarnation, plugin,
     max_instances)
     VALUES ($1::text, $2::text, $3::timestamptz, $4::timestamptz, $5::boolean, $6::text, $7::text,
@@ -155,13 +165,7 @@ impl Statements {
             run_end: p(format!(
                 "{RUN_INSERT}
                     WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2::text AND incarnation = $17::text)
-                    ON CONFLICT (run_id) DO UPDATE SET
-                      status = excluded.status, started_at = excluded.started_at,
-                      ended_at = excluded.ended_at, outcome_kind = excluded.outcome_kind,
-                      outcome = excluded.outcome, fuel = excluded.fuel, logs = excluded.logs,
-                      plugin_hash = excluded.plugin_hash, note = excluded.note,
-                      args = excluded.args, log_count = excluded.log_count
-                    WHERE runs.status = 'running' AND runs.host IS NOT DISTINCT FROM excluded.host"
+                    {END_UPSERT}"
             ))
             .await?,
             // The retry of an end: only if this transaction wrote that end
@@ -221,13 +225,7 @@ impl Statements {
             run_end_set: p(format!(
                 "{RUNS_SET_INSERT}
                     WHERE EXISTS (SELECT 1 FROM jobs WHERE id = r.job_id AND incarnation = r.inc)
-                    ON CONFLICT (run_id) DO UPDATE SET
-                      status = excluded.status, started_at = excluded.started_at,
-                      ended_at = excluded.ended_at, outcome_kind = excluded.outcome_kind,
-                      outcome = excluded.outcome, fuel = excluded.fuel, logs = excluded.logs,
-                      plugin_hash = excluded.plugin_hash, note = excluded.note,
-                      args = excluded.args, log_count = excluded.log_count
-                    WHERE runs.status = 'running' AND runs.host IS NOT DISTINCT FROM excluded.host
+                    {END_UPSERT}
                  RETURNING run_id"
             ))
             .await?,
