@@ -88,8 +88,15 @@ impl Http {
                 .enable_all()
                 .build()
                 .expect("a runtime for HTTP calls"),
+            // The hosts close a keep-alive connection after 10 s idle
+            // (`--api-header-timeout`). This runtime is driven only
+            // inside `block_on`, so a pooled connection's task never sees
+            // the server's FIN between calls, and a request sent on it
+            // fails with "error sending request". Connections idle for
+            // more than 2 s are therefore not reused.
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(3))
+                .pool_idle_timeout(Duration::from_secs(2))
                 .build()
                 .expect("an HTTP client"),
         }
