@@ -1773,3 +1773,134 @@ fn hosts_of_one_database_must_share_one_api_token_and_have_names_of_their_own() 
         &c.name(open),
     );
 }
+
+// ---- What a fresh user found trying the cluster (issue 11 follow-ups).
+
+/// The jobs of `slow_jobs` without its `version = 1` line, to append to
+/// another jobs file.
+fn more_jobs(file: &str) -> &str {
+    file.strip_prefix("version = 1\n").unwrap_or(file)
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_mid_run_hands_over_at_once_and_still_records_its_run() {
+    // Runs of 8 s: the old leader's one is still going well after the
+    // hand-over, which must not wait for it.
+    let jobs = 5;
+    let mut file = jobs_file(&[("keep", jobs, EVERY_FIRE)]);
+    file.push_str(more_jobs(&slow_jobs("long", 6, 8000, "")));
+    let mut c = Cluster::start(BIN, 3, &file, &["--lease", LEASE]);
+    let (old, lease) = c.leader();
+    let old_name = c.name(old);
+    // A run the leader started moments ago (so most of its 8 s are left).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let in_flight = loop {
+        let ids = c.db().strings(&format!(
+            "SELECT run_id FROM runs WHERE status = 'running' AND job_id LIKE 'long-%'
+                AND host = '{old_name}' AND started_at > now() - interval '1500 ms'"
+        ));
+        if !ids.is_empty() {
+            break ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leader started no slow run within 90 s\n{}",
+            c.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let quoted = in_flight
+        .iter()
+        .map(|r| format!("'{r}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    let survivors: Vec<usize> = c.running().into_iter().filter(|&i| i != old).collect();
+    c.sigterm(old);
+    let stopped = Instant::now();
+    let stopped_at = Utc::now();
+    let (new, l, took) = c
+        .wait_new_leader(&survivors, lease.term, stopped, Duration::from_secs(2))
+        .unwrap_or_else(|e| {
+            panic!(
+                "after SIGTERM to the leader (host {old}, term {}) with a run in flight: {e}\n{}",
+                lease.term,
+                c.report()
+            )
+        });
+    eprintln!(
+        "host {new} leads (term {}) {took:?} after SIGTERM; the old leader's runs: {in_flight:?}",
+        l.term
+    );
+    let still = c.db().count(&format!(
+        "SELECT count(*) FROM runs WHERE run_id IN ({quoted}) AND status = 'running'"
+    ));
+    assert!(
+        still > 0,
+        "the old leader's runs ended before the hand-over was seen, so this proves nothing\n{}",
+        c.report()
+    );
+
+    // The old leader's runs end on it and are recorded as they ended:
+    // finished, not interrupted by the new leader's sweep (it kept
+    // heartbeating), and not retried.
+    let status = c.wait_exit(old);
+    assert!(
+        status.success(),
+        "the old leader exited {status}\n{}",
+        c.report()
+    );
+    let ends = c.db().rows(&format!(
+        "SELECT run_id, status, coalesce(host, '-'), coalesce(outcome_kind, '-'),
+                coalesce(note, '')
+           FROM runs WHERE run_id IN ({quoted}) ORDER BY 1"
+    ));
+    assert!(
+        ends.len() == in_flight.len()
+            && ends
+                .iter()
+                .all(|r| r[1] == "finished" && r[2] == old_name && r[3] == "succeeded"),
+        "the old leader's runs in flight at SIGTERM (run | status | host | outcome | note): {}\n{}",
+        show(&ends),
+        c.report()
+    );
+    let retried = c.db().rows(&format!(
+        "SELECT r.job_id, r.scheduled_at::text, r.attempt::text, r.status
+           FROM runs r JOIN runs k ON k.job_id = r.job_id AND k.scheduled_at = r.scheduled_at
+          WHERE k.run_id IN ({quoted}) AND r.attempt > 1"
+    ));
+    assert!(
+        retried.is_empty(),
+        "runs of the stopped leader were retried: {}\n{}",
+        show(&retried),
+        c.report()
+    );
+
+    // Meanwhile the new leader fired on time: every keep job has a fire
+    // scheduled after the hand-over that started before the old leader's
+    // run ended.
+    let ended = c.db().strings(&format!(
+        "SELECT max(ended_at)::text FROM runs WHERE run_id IN ({quoted})"
+    ));
+    let ended = ended.first().cloned().unwrap_or_default();
+    let fired_meanwhile = c.db().count(&format!(
+        "SELECT count(DISTINCT job_id) FROM runs
+          WHERE job_id LIKE 'keep-%' AND origin = 'fire' AND status = 'finished'
+            AND scheduled_at >= {} AND started_at < '{ended}'::timestamptz",
+        ts(stopped_at + Span::seconds(2))
+    ));
+    assert_eq!(
+        fired_meanwhile,
+        jobs as i64,
+        "keep jobs fired after the hand-over while the old leader's run (ended {ended}) went on\n{}",
+        c.report()
+    );
+    let after = Utc::now() + Span::seconds(1);
+    c.wait_for(
+        "two finished fires of every job after the hand-over",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "keep", 2, after) == jobs as i64,
+    );
+    assert_no_doubles(&c);
+    assert_every_fire_once(&c, "keep-");
+}

@@ -333,6 +333,11 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     );
     shutdown.await;
     tracing::info!(grace = ?options.shutdown_grace, "shutting down");
+    // Leadership moves at once: no more fires from here, then the lease
+    // goes, while this host keeps heartbeating until its runs end (so
+    // the next leader's sweep leaves them alone) and records their ends.
+    scheduler.stop_firing();
+    store_handle.resign_lease().await;
     stop_watching.cancel();
     stop_api.cancel();
     let _ = watcher.await;
@@ -347,8 +352,8 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }
     }
     scheduler.shutdown(options.shutdown_grace).await;
-    // After the runs this host started have ended and been recorded, so
-    // the next leader finds them finished rather than cut off.
+    // After the runs this host started have ended and been recorded: the
+    // heartbeats stop and the host row goes.
     store_handle.release_lease().await;
     if let Err(e) = store_handle.close().await {
         tracing::warn!(error = %e, "closing the job store");

@@ -554,6 +554,15 @@ impl Scheduler {
         self.inner.lock().queue.len()
     }
 
+    /// Stops firing and claiming (the first step of [`Self::shutdown`],
+    /// which does it too): no fire is recorded and no run starts from now
+    /// on; runs going on go on and their ends are recorded. On a shared
+    /// store the app then gives up the leader lease, before waiting for
+    /// those runs.
+    pub fn stop_firing(&self) {
+        self.inner.stop_firing.cancel();
+    }
+
     /// Stops: no new fires and no new runs; running guests get `grace` to
     /// finish, then are stopped and recorded as interrupted. Runs still
     /// pending stay pending in the store and start after the next start.

@@ -357,8 +357,15 @@ pub trait JobStore: Send + Sync + 'static {
     fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
-    /// Stops taking part in the leader lease and gives it up if held, so
-    /// another host leads at once (a clean shutdown; called once this
-    /// host has stopped firing). A no-op without a lease.
+    /// Gives the leader lease up if held, so another host leads at once,
+    /// and never takes it again, while this host goes on heartbeating (a
+    /// clean shutdown: called once this host has stopped firing, before
+    /// it waits for its runs, which the other hosts must not take for a
+    /// stopped host's). Returns once the lease is released and no fire of
+    /// this host can be recorded any more. A no-op without a lease.
+    async fn resign_lease(&self) {}
+    /// Stops taking part in the leader lease (heartbeats included) and
+    /// gives it up if still held (a clean shutdown; called once this
+    /// host's runs have ended). A no-op without a lease.
     async fn release_lease(&self) {}
 }

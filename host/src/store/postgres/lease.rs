@@ -8,7 +8,11 @@
 //!   while unexpired); a renewal that finds the lease gone means another
 //!   host took it: step down;
 //! - following: take the lease if it has expired or was released (the
-//!   term goes up by one), else read who holds it.
+//!   term goes up by one), else read who holds it;
+//! - resigned (a clean shutdown has begun, [`Resign`]): the lease is
+//!   released at once if held and never taken again, but the rounds go
+//!   on, so the host keeps heartbeating while its last runs end (the
+//!   leader's sweep must not take it for stopped and interrupt them).
 //!
 //! The times are the database's (`clock_timestamp()`), so hosts' clocks
 //! need not agree. A leader also steps down by itself when it has not
@@ -26,9 +30,15 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_postgres::{Client, Config, Row};
 use tokio_util::sync::CancellationToken;
+
+/// Asks the lease task to resign (see the module docs); the task answers
+/// on the `oneshot` once the lease is released (or could not be) and the
+/// fence is down.
+pub(super) type Resign = mpsc::UnboundedSender<oneshot::Sender<()>>;
 
 /// How often a follower looks at the lease: a released lease is taken
 /// within this.
@@ -101,8 +111,14 @@ fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// One round: renew (when `term` is ours), else take, else read.
-async fn round(client: &Client, s: &LeaseSettings, term: i64) -> Result<Round, StoreError> {
+/// One round: renew (when `term` is ours), else take (unless `take` is
+/// false: a host that resigned), else read.
+async fn round(
+    client: &Client,
+    s: &LeaseSettings,
+    term: i64,
+    take: bool,
+) -> Result<Round, StoreError> {
     let ttl = ttl_ms(s.ttl);
     if term > 0 {
         let renewed = client
@@ -122,19 +138,23 @@ async fn round(client: &Client, s: &LeaseSettings, term: i64) -> Result<Round, S
             return Ok(Round::Leading(info(&row)?));
         }
     }
-    let taken = client
-        .query_opt(
-            &format!(
-                "UPDATE leader_lease
+    let taken = if take {
+        client
+            .query_opt(
+                &format!(
+                    "UPDATE leader_lease
                     SET term = term + 1, holder = $1::text, holder_name = $2::text,
                         expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond'
                   WHERE id = 1 AND expires_at <= clock_timestamp()
               RETURNING {COLUMNS}"
-            ),
-            &[&s.host_id, &s.host_name, &ttl],
-        )
-        .await
-        .map_err(classify)?;
+                ),
+                &[&s.host_id, &s.host_name, &ttl],
+            )
+            .await
+            .map_err(classify)?
+    } else {
+        None
+    };
     if let Some(row) = taken {
         return Ok(Round::Leading(info(&row)?));
     }
@@ -171,13 +191,16 @@ async fn release(client: &Client, s: &LeaseSettings, term: i64) -> Result<(), St
 
 /// The lease task: runs rounds until `stop`, then releases the lease if
 /// it holds it. Keeps `cell` and `fence` up to date, and `alone` (no other
-/// host heartbeats) as of the last round.
+/// host heartbeats) as of the last round. A request on `resign` releases
+/// the lease at once and keeps the task from taking it again, while its
+/// rounds (and so this host's heartbeats) go on until `stop`.
 pub(super) async fn lease_loop(
     config: Config,
     s: LeaseSettings,
     cell: LeaderCell,
     fence: Arc<Fence>,
     alone: Arc<std::sync::atomic::AtomicBool>,
+    mut resign: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     stop: CancellationToken,
 ) {
     let renew_every = s.ttl / 3;
@@ -195,6 +218,8 @@ pub(super) async fn lease_loop(
     let mut term: i64 = 0;
     let mut valid_until: Option<Instant> = None;
     let mut last_error: Option<String> = None;
+    // Set once a clean shutdown began: never take the lease again.
+    let mut resigned = false;
     let step_down = |term: &mut i64, valid_until: &mut Option<Instant>, why: &str| {
         if *term > 0 {
             tracing::warn!(term = *term, "{why}: this host stops firing and follows");
@@ -222,7 +247,7 @@ pub(super) async fn lease_loop(
                     Some(c) => {
                         let others = super::claims::heartbeat(c, &s).await?;
                         alone.store(others == 0, Ordering::Relaxed);
-                        round(c, &s, term).await
+                        round(c, &s, term, !resigned).await
                     }
                     None => Err(StoreError::Unwritable("no connection".into())),
                 }
@@ -274,6 +299,21 @@ pub(super) async fn lease_loop(
         };
         tokio::select! {
             () = tokio::time::sleep_until(wait) => {}
+            asked = resign.recv(), if !resigned => {
+                // Between rounds, so no take of the lease is in flight
+                // that this host would not know it won.
+                resigned = true;
+                fence.term.store(0, Ordering::Release);
+                if term > 0 {
+                    cell.set(Leadership::Follower { leader: None });
+                    release_now(client.as_ref(), &s, term, round_timeout).await;
+                    term = 0;
+                    valid_until = None;
+                }
+                if let Some(ack) = asked {
+                    let _ = ack.send(());
+                }
+            }
             () = stop.cancelled() => break,
         }
     }
@@ -285,16 +325,26 @@ pub(super) async fn lease_loop(
     }
     if term > 0 {
         cell.set(Leadership::Follower { leader: None });
-        if let Some(c) = client.as_ref() {
-            match tokio::time::timeout(round_timeout, release(c, &s, term)).await {
-                Ok(Ok(())) => tracing::info!(term, "leader lease released"),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "could not release the leader lease; it expires after its TTL")
-                }
-                Err(_) => tracing::warn!(
-                    "could not release the leader lease in time; it expires after its TTL"
-                ),
-            }
+        release_now(client.as_ref(), &s, term, round_timeout).await;
+    }
+}
+
+/// Releases the lease held under `term` (within `limit`), saying how it
+/// went: on failure the lease expires after its TTL.
+async fn release_now(client: Option<&Client>, s: &LeaseSettings, term: i64, limit: Duration) {
+    let Some(c) = client else {
+        tracing::warn!(
+            "could not release the leader lease (no connection); it expires after its TTL"
+        );
+        return;
+    };
+    match tokio::time::timeout(limit, release(c, s, term)).await {
+        Ok(Ok(())) => tracing::info!(term, "leader lease released: another host leads at once"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not release the leader lease; it expires after its TTL");
+        }
+        Err(_) => {
+            tracing::warn!("could not release the leader lease in time; it expires after its TTL");
         }
     }
 }

@@ -103,6 +103,9 @@ pub struct PostgresJobStore {
     leader: LeaderCell,
     /// Stops the lease task, which then releases the lease.
     lease_stop: tokio_util::sync::CancellationToken,
+    /// Asks the lease task to give the lease up but keep heartbeating
+    /// (with a lease).
+    resign: std::sync::OnceLock<lease::Resign>,
     lease_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The lease's TTL, also how long a host may go without a heartbeat
     /// before its runs are recorded interrupted; `None` without a lease.
@@ -207,6 +210,7 @@ impl PostgresJobStore {
             fence,
             leader: LeaderCell::default(),
             lease_stop: tokio_util::sync::CancellationToken::new(),
+            resign: std::sync::OnceLock::new(),
             lease_task: std::sync::Mutex::new(None),
             lease_ttl: None,
             notices: Arc::new(tokio::sync::Notify::new()),
@@ -292,12 +296,15 @@ impl PostgresJobStore {
         self.fence
             .enabled
             .store(true, std::sync::atomic::Ordering::Release);
+        let (resign, resigned) = mpsc::unbounded_channel();
+        let _ = self.resign.set(resign);
         let task = self.runtime.handle().spawn(lease::lease_loop(
             self.config.clone(),
             settings,
             self.leader.clone(),
             self.fence.clone(),
             self.alone.clone(),
+            resigned,
             self.lease_stop.clone(),
         ));
         *self
@@ -561,6 +568,16 @@ impl JobStore for PostgresJobStore {
 
     fn run_notices(&self) -> Option<Arc<tokio::sync::Notify>> {
         self.lease_ttl.map(|_| self.notices.clone())
+    }
+
+    async fn resign_lease(&self) {
+        let Some(resign) = self.resign.get() else {
+            return;
+        };
+        let (ack, done) = oneshot::channel();
+        if resign.send(ack).is_ok() {
+            let _ = done.await;
+        }
     }
 
     async fn release_lease(&self) {
