@@ -1904,3 +1904,73 @@ fn a_leader_stopped_with_sigterm_mid_run_hands_over_at_once_and_still_records_it
     assert_no_doubles(&c);
     assert_every_fire_once(&c, "keep-");
 }
+
+#[test]
+fn run_now_through_any_host_is_refused_while_max_instances_runs_are_going() {
+    // `long` runs for 20 s at a time; `idle` never fires by itself.
+    let mut file = slow_jobs("long", 1, 20_000, "max_instances = 1");
+    file.push_str(
+        "\n[[jobs]]\nid = \"idle\"\nplugin = \"slow\"\nargs = { millis = 5000 }\n\
+         trigger = { type = \"date\", at = \"2099-01-01T00:00:00Z\" }\n",
+    );
+    let c = Cluster::start(BIN, 3, &file, &["--lease", LEASE]);
+    let (leader, _) = c.leader();
+    c.wait_for(
+        "long-000 to have a run going",
+        Duration::from_secs(60),
+        || {
+            c.db()
+                .count("SELECT count(*) FROM runs WHERE job_id = 'long-000' AND status = 'running'")
+                == 1
+        },
+    );
+    // The same answer one host gives (scheduler::MaxInstances), from every
+    // host, the one running it or not.
+    let refused = "job 'long-000' already has 1 run(s) in flight (max_instances)";
+    for i in c.running() {
+        let answer = c.post(i, "/jobs/long-000/run", &json!({}));
+        assert!(
+            matches!(&answer, Ok((409, body))
+                if body["error"]["code"] == "conflict" && body["error"]["message"] == refused),
+            "run-now of long-000 through host {i} while its one run goes on: {answer:?}\n{}",
+            c.report()
+        );
+    }
+    // A job with nothing going runs; a second run-now while the first is
+    // still waiting or running is refused, through another host too.
+    let follower = c
+        .running()
+        .into_iter()
+        .find(|&i| i != leader)
+        .expect("a follower");
+    let first = c.post(follower, "/jobs/idle/run", &json!({}));
+    let run_id = match &first {
+        Ok((202, run)) => run["run_id"].as_str().unwrap_or_default().to_owned(),
+        other => panic!(
+            "run-now of idle through host {follower}: {other:?}\n{}",
+            c.report()
+        ),
+    };
+    let second = c.post(leader, "/jobs/idle/run", &json!({}));
+    assert!(
+        matches!(&second, Ok((409, body)) if body["error"]["code"] == "conflict"),
+        "a second run-now of idle (max_instances 1) while the first is in flight: {second:?}\n{}",
+        c.report()
+    );
+    c.wait_for(
+        "the accepted run-now to finish",
+        Duration::from_secs(60),
+        || {
+            c.db().count(&format!(
+                "SELECT count(*) FROM runs WHERE run_id = '{run_id}' AND status = 'finished'"
+            )) == 1
+        },
+    );
+    assert_eq!(
+        c.db()
+            .count("SELECT count(*) FROM runs WHERE job_id = 'idle' AND origin = 'manual'"),
+        1,
+        "only the accepted run-now of idle was recorded\n{}",
+        c.report()
+    );
+}

@@ -84,6 +84,14 @@ impl Scheduler {
         let inner = &self.inner;
         inner.check_running()?;
         self.adopt_stored(id).await?;
+        // On a shared store the runs of the job on every host count, as
+        // the store has them (each host only knows its own); `None` where
+        // this host counts its own below.
+        let elsewhere = if inner.shared {
+            inner.store.runs_in_flight(id).await?
+        } else {
+            None
+        };
         let now = inner.clock.now();
         let run = {
             let mut state = inner.lock();
@@ -104,16 +112,20 @@ impl Scheduler {
                 });
             }
             let max = entry.job.spec.max_instances;
-            // On a shared store the run is claimed like any pending run
-            // (by whichever host has a free worker), and the claim keeps
-            // max_instances across hosts; this host counts nothing.
+            // On a shared store the run is then claimed like any pending
+            // run (by whichever host has a free worker), and the claim
+            // keeps max_instances across hosts (two run-nows answered at
+            // the same instant on two hosts may both be accepted: the
+            // second waits for a free instance); this host counts
+            // nothing of its own.
+            let going = elsewhere.unwrap_or(u64::from(entry.in_flight));
+            if going >= u64::from(max) {
+                return Err(SchedulerError::MaxInstances {
+                    job: id.to_owned(),
+                    max,
+                });
+            }
             if !inner.shared {
-                if entry.in_flight >= max {
-                    return Err(SchedulerError::MaxInstances {
-                        job: id.to_owned(),
-                        max,
-                    });
-                }
                 entry.in_flight += 1;
             }
             RunRecord {

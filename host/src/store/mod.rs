@@ -306,6 +306,14 @@ pub trait JobStore: Send + Sync + 'static {
     async fn sweep_stopped_hosts(&self) -> Result<Vec<RunRecord>, StoreError> {
         Ok(Vec::new())
     }
+    /// How many runs of the job `job_id` are in flight on any host, as
+    /// one host counts its own against `max_instances`: waiting (pending:
+    /// to be claimed, or for a retry's delay) or running. `None` on stores
+    /// one host owns, whose scheduler counts them itself.
+    async fn runs_in_flight(&self, job_id: &str) -> Result<Option<u64>, StoreError> {
+        let _ = job_id;
+        Ok(None)
+    }
     /// The hosts sharing this store, by their heartbeats (the lease's
     /// TTL decides `alive`); empty on stores one host owns.
     async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {

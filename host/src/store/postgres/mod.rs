@@ -452,6 +452,26 @@ impl JobStore for PostgresJobStore {
             .await
     }
 
+    async fn runs_in_flight(&self, job_id: &str) -> Result<Option<u64>, StoreError> {
+        if self.lease_ttl.is_none() {
+            return Ok(None);
+        }
+        let job_id = job_id.to_owned();
+        self.read(move |c| async move {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM runs
+                      WHERE job_id = $1::text AND status IN ('pending', 'running')",
+                    &[&job_id],
+                )
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(conn::classify)?;
+            Ok(Some(u64::try_from(n).unwrap_or(0)))
+        })
+        .await
+    }
+
     fn share_event(&self, json: String) {
         let Some(relay) = self.relay.get() else {
             return;
