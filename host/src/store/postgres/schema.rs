@@ -33,6 +33,16 @@ const MIGRATION_LOCK: i64 = 0x7761_736d_6372_6f6e;
 /// this build knows, or a migration fails; [`StoreError::Unwritable`]
 /// when the database cannot be reached.
 pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    // Looked for first: `CREATE TABLE IF NOT EXISTS` on a table that is
+    // there answers with a NOTICE the driver logs at info, at every start.
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(classify)?;
+    if exists {
+        return apply(client).await;
+    }
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -51,6 +61,12 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
                 Err(classify(e))
             }
         })?;
+    apply(client).await
+}
+
+/// Applies the migrations the database has not had yet, one transaction
+/// each, under the migration lock.
+async fn apply(client: &mut Client) -> Result<(), StoreError> {
     let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
     loop {
         let tx = client.transaction().await.map_err(classify)?;
