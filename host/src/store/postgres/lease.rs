@@ -220,6 +220,8 @@ pub(super) async fn lease_loop(
     let mut last_error: Option<String> = None;
     // Set once a clean shutdown began: never take the lease again.
     let mut resigned = false;
+    // The leader's term last logged, so a change is logged once.
+    let mut seen_term: i64 = 0;
     let step_down = |term: &mut i64, valid_until: &mut Option<Instant>, why: &str| {
         if *term > 0 {
             tracing::warn!(term = *term, "{why}: this host stops firing and follows");
@@ -265,6 +267,7 @@ pub(super) async fn lease_loop(
                 if info.term != term {
                     tracing::info!(term = info.term, host = %s.host_name, "this host leads: it evaluates the schedules");
                 }
+                seen_term = info.term;
                 term = info.term;
                 valid_until = Some(sent + s.ttl.saturating_sub(margin));
                 fence.term.store(term, Ordering::Release);
@@ -278,6 +281,12 @@ pub(super) async fn lease_loop(
                         &mut valid_until,
                         "the leader lease was taken by another host",
                     );
+                }
+                if let Some(l) = &leader
+                    && l.term != seen_term
+                {
+                    tracing::info!(leader = %l.name, term = l.term, "host {} leads (term {})", l.name, l.term);
+                    seen_term = l.term;
                 }
                 cell.set(Leadership::Follower { leader });
                 last_error = None;
