@@ -1974,3 +1974,84 @@ fn run_now_through_any_host_is_refused_while_max_instances_runs_are_going() {
         c.report()
     );
 }
+
+/// `next_run_time` of job `id` on host `i`, from `GET /jobs/{id}` and from
+/// its entry in `GET /jobs`.
+fn next_runs_on(c: &Cluster, i: usize, id: &str) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+    let parse = |v: &serde_json::Value, what: &str| {
+        v["next_run_time"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc())
+            .unwrap_or_else(|| panic!("{what} on host {i}: no next_run_time in {v}"))
+    };
+    let one = match c.get(i, &format!("/jobs/{id}")) {
+        Ok((200, job)) => parse(&job, "GET /jobs/{id}"),
+        other => panic!("GET /jobs/{id} on host {i}: {other:?}\n{}", c.report()),
+    };
+    let listed = match c.get(i, "/jobs") {
+        Ok((200, page)) => page["jobs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["spec"]["id"] == id))
+            .map(|j| parse(j, "GET /jobs"))
+            .unwrap_or_else(|| panic!("GET /jobs on host {i} lists no {id}: {page}")),
+        other => panic!("GET /jobs on host {i}: {other:?}\n{}", c.report()),
+    };
+    (one, listed)
+}
+
+#[test]
+fn a_follower_shows_the_next_fire_time_the_leader_moves_and_logs_who_leads() {
+    let c = Cluster::start(BIN, 2, &jobs_file(&[("keep", 1, "")]), &["--lease", LEASE]);
+    let (leader, l) = c.leader();
+    let follower = usize::from(leader == 0);
+    c.wait_for(
+        "three finished fires of keep-000",
+        Duration::from_secs(60),
+        || jobs_with_finished(&c, "keep", 3, long_ago()) == 1,
+    );
+    let asked = Utc::now();
+    let (first, listed) = next_runs_on(&c, follower, "keep-000");
+    // An every-second job's next fire is within about a second of now (a
+    // loaded machine's leader may be a little behind), never the one the
+    // follower loaded at its start.
+    assert!(
+        first > asked - Span::seconds(3) && listed > asked - Span::seconds(3),
+        "the follower (host {follower}) shows next_run_time {first} (GET /jobs/keep-000) and \
+         {listed} (GET /jobs) at {asked}: stale\n{}",
+        c.report()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (later, listed_later) = next_runs_on(&c, follower, "keep-000");
+    assert!(
+        later >= first + Span::seconds(2) && listed_later >= listed + Span::seconds(2),
+        "3 s later the follower's next_run_time moved from {first} to {later} (GET /jobs: \
+         {listed} to {listed_later}): it does not follow the leader's fires\n{}",
+        c.report()
+    );
+    // The leader answers from its own schedule, the same way.
+    let (on_leader, _) = next_runs_on(&c, leader, "keep-000");
+    assert!(
+        (on_leader - later).num_seconds().abs() <= 3,
+        "leader says {on_leader}, follower {later}\n{}",
+        c.report()
+    );
+
+    // The follower says in its log who leads (once, with the term), and no
+    // host logs PostgreSQL's "already exists, skipping" notice at start.
+    let told = c.log_lines(follower, &format!("{} leads (term {})", l.name, l.term));
+    assert_eq!(
+        told.len(),
+        1,
+        "the follower's log lines about the leader: {:?}\n{}",
+        c.log_lines(follower, "leads (term"),
+        c.report()
+    );
+    for i in c.running() {
+        let notices = c.log_lines(i, "already exists, skipping");
+        assert!(
+            notices.is_empty(),
+            "host {i} logged PostgreSQL notices at start: {notices:?}"
+        );
+    }
+}

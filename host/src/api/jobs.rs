@@ -188,11 +188,18 @@ pub(super) async fn list(
         .jobs()
         .into_iter()
         .filter(|j| q.plugin.as_ref().is_none_or(|p| *p == j.spec.plugin))
-        .filter(|j| q.state.is_none_or(|s| s == j.state))
         .collect();
+    if q.state.is_some() {
+        // The stored next fire decides `finished` too: before filtering.
+        stored_next_runs(&state, &mut jobs).await;
+    }
+    jobs.retain(|j| q.state.is_none_or(|s| s == j.state));
     jobs.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
     let total = jobs.len();
-    let jobs = jobs.into_iter().skip(offset).take(limit).collect();
+    let mut jobs: Vec<JobInfo> = jobs.into_iter().skip(offset).take(limit).collect();
+    if q.state.is_none() {
+        stored_next_runs(&state, &mut jobs).await;
+    }
     Ok(Json(JobPage {
         jobs,
         total,
@@ -212,7 +219,65 @@ pub(super) async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobInfo>, ApiError> {
-    Ok(Json(state.scheduler.job(&id)?))
+    let mut job = [state.scheduler.job(&id)?];
+    stored_next_runs(&state, &mut job).await;
+    let [job] = job;
+    Ok(Json(job))
+}
+
+/// On a host that shares its store and does not lead, `jobs` with their
+/// next fire times as stored: the leader moves them in the store as it
+/// fires, while this host's copy is the one it last loaded. A job whose
+/// stored row is of another incarnation (changed elsewhere, not synced
+/// here yet) or paused keeps its own; so does every job when the host is
+/// out of contact with the database or the read does not come within a
+/// second (a read the host can serve from memory).
+async fn stored_next_runs(state: &ApiState, jobs: &mut [JobInfo]) {
+    let store = state.scheduler.store();
+    if jobs.is_empty()
+        || !store.shared()
+        || store.leadership().get().is_leader()
+        || !crate::store::leader::in_contact(store.as_ref())
+    {
+        return;
+    }
+    let ids: Vec<String> = jobs.iter().map(|j| j.spec.id.clone()).collect();
+    // A read that does not come at once (the database slow or just lost)
+    // does not hold the answer up.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        store.next_run_times(&ids),
+    );
+    let stored = match read.await {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "could not read the stored next fire times; answering with this host's");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("no stored next fire times within 1 s; answering with this host's");
+            return;
+        }
+    };
+    let stored: std::collections::HashMap<String, (String, Option<chrono::DateTime<chrono::Utc>>)> =
+        stored
+            .into_iter()
+            .map(|(id, incarnation, next)| (id, (incarnation, next)))
+            .collect();
+    for job in jobs {
+        let Some((incarnation, next)) = stored.get(&job.spec.id) else {
+            continue;
+        };
+        if *incarnation != job.incarnation || job.paused {
+            continue;
+        }
+        job.next_run_time = *next;
+        job.state = match (job.state, next) {
+            (JobState::Scheduled | JobState::Finished, Some(_)) => JobState::Scheduled,
+            (JobState::Scheduled | JobState::Finished, None) => JobState::Finished,
+            (other, _) => other,
+        };
+    }
 }
 
 /// Modify or reschedule a job: the body is a JSON merge patch (RFC 7396)

@@ -186,3 +186,18 @@ pub struct HostRow {
     /// Runs it is handling.
     pub runs_in_flight: u64,
 }
+
+/// Whether this host is in contact with a shared store's database: its
+/// last heartbeat went in recently enough (see [`LeaderCell`]) and writes
+/// work. Reads made out of contact only wait for their timeout; callers
+/// with an answer of their own (the scheduler's copy) skip them. Always
+/// true of a store one host owns that can be written.
+pub fn in_contact(store: &dyn super::JobStore) -> bool {
+    let leadership = store.leadership();
+    let beats = leadership.heartbeats();
+    let recent = match *beats.borrow() {
+        Some(until) => until > tokio::time::Instant::now(),
+        None => !store.shared(),
+    };
+    recent && store.health().get().is_writable()
+}

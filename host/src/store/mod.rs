@@ -314,6 +314,17 @@ pub trait JobStore: Send + Sync + 'static {
         let _ = job_id;
         Ok(None)
     }
+    /// The stored next fire time and incarnation of each of `ids` that
+    /// exists (the leader moves next fire times in the store as it fires;
+    /// a follower's own copy is the one it loaded). Empty on stores one
+    /// host owns, where the scheduler's copy is the newest.
+    async fn next_run_times(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, StoreError> {
+        let _ = ids;
+        Ok(Vec::new())
+    }
     /// The hosts sharing this store, by their heartbeats (the lease's
     /// TTL decides `alive`); empty on stores one host owns.
     async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {

@@ -472,6 +472,35 @@ impl JobStore for PostgresJobStore {
         .await
     }
 
+    async fn next_run_times(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)>, StoreError> {
+        if self.lease_ttl.is_none() || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.read(move |c| async move {
+            let rows = c
+                .query(
+                    "SELECT id, incarnation, next_run_time FROM jobs WHERE id = ANY($1::text[])",
+                    &[&ids],
+                )
+                .await
+                .map_err(conn::classify)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0).map_err(conn::classify)?,
+                        r.try_get(1).map_err(conn::classify)?,
+                        r.try_get(2).map_err(conn::classify)?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
     fn share_event(&self, json: String) {
         let Some(relay) = self.relay.get() else {
             return;
