@@ -1,6 +1,10 @@
-//! `wasmcron plugin check` and `wasmcron plugin run`, through the binary.
+//! `wasmcron plugin check` and `wasmcron plugin run`, through the binary;
+//! and how the API client (`wasmcron jobs|runs|plugins|cluster`) behaves
+//! at a closed pipe and a 401.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use wasmcron_tests::host::{Host, setup};
+use wasmcron_tests::pg::TestDb;
 use wasmcron_tests::plugins;
 
 fn wasmcron(args: &[&str]) -> Output {
@@ -130,4 +134,59 @@ fn check_and_run_compile_under_bounds_and_refuse_a_file_over_them() {
             "{cmd}: {all}"
         );
     }
+}
+
+/// `wasmcron ARGS --url URL` with no token from the environment, its
+/// stdout going to `stdout`.
+fn client(args: &[&str], url: &str, stdout: Stdio) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_wasmcron"))
+        .args(args)
+        .args(["--url", url])
+        .env_remove("WASMCRON_TOKEN")
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run wasmcron: {e}"),
+    }
+}
+
+#[test]
+fn the_cli_client_ends_quietly_when_its_reader_goes_away() {
+    // `wasmcron cluster status | head -1`, where head has read its line
+    // and gone before the rest is written: the write fails with EPIPE,
+    // which must end the command with success and no panic. The reader
+    // here is closed before the command starts, so every write fails.
+    let db = TestDb::create();
+    let dir = setup("version = 1\n", &[]);
+    let host = Host::start_with_db_url(env!("CARGO_BIN_EXE_wasmcron"), dir.path(), db.url(), &[]);
+    let url = host.api_url();
+    let commands: [&[&str]; 5] = [
+        &["cluster", "status"],
+        &["cluster", "status", "--json"],
+        &["jobs", "list"],
+        &["plugins", "list"],
+        &["jobs", "list", "--json"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = client(args, &url, Stdio::from(writer));
+        let stderr = text(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "wasmcron {args:?} into a closed pipe: {} {stderr}",
+            out.status
+        );
+    }
+    // Into a reader that stays, the same commands print (the test above
+    // is not passing because nothing was written).
+    let out = client(&["cluster", "status"], &url, Stdio::piped());
+    assert!(
+        out.status.success() && text(&out.stdout).starts_with("leader: "),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }

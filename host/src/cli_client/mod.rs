@@ -7,7 +7,7 @@ mod render;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use client::{Client, seg};
-use render::{print_json, table, text};
+use render::{is_closed_pipe, out, print_json, table, text};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -151,6 +151,15 @@ pub enum PluginsCommand {
     },
 }
 
+/// A command's result, with writing to a reader that went away (`| head
+/// -1`) counted as success: the reader had what it wanted.
+fn quiet_on_closed_pipe(result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match result {
+        Err(e) if is_closed_pipe(&e) => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
 fn job_rows(jobs: &[Value]) -> Vec<Vec<String>> {
     jobs.iter()
         .map(|j| {
@@ -173,11 +182,11 @@ fn job_rows(jobs: &[Value]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn show_job(j: &Value) {
+fn show_job(j: &Value) -> std::io::Result<()> {
     table(
         &["ID", "PLUGIN", "STATE", "SCHEDULE", "NEXT RUN"],
         &job_rows(std::slice::from_ref(j)),
-    );
+    )
 }
 
 fn read_spec(file: &PathBuf) -> anyhow::Result<Value> {
@@ -201,6 +210,10 @@ fn read_spec(file: &PathBuf) -> anyhow::Result<Value> {
 /// # Errors
 /// The host unreachable, or its error answer.
 pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    quiet_on_closed_pipe(jobs_to_stdout(cmd).await)
+}
+
+async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         JobsCommand::List {
             plugin,
@@ -224,7 +237,7 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                 table(
                     &["ID", "PLUGIN", "STATE", "SCHEDULE", "NEXT RUN"],
                     &job_rows(&jobs),
-                );
+                )?;
             }
         }
         JobsCommand::Show { id, remote } => {
@@ -234,9 +247,9 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&job)?;
             } else {
-                show_job(&job);
-                println!();
-                println!("{}", serde_json::to_string_pretty(&job["spec"])?);
+                show_job(&job)?;
+                out!()?;
+                out!("{}", serde_json::to_string_pretty(&job["spec"])?)?;
             }
         }
         JobsCommand::Add {
@@ -252,7 +265,7 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&job)?;
             } else {
-                show_job(&job);
+                show_job(&job)?;
             }
         }
         JobsCommand::Rm { id, remote } => {
@@ -266,7 +279,7 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&serde_json::json!({ "deleted": id }))?;
             } else {
-                println!("deleted {id}");
+                out!("deleted {id}")?;
             }
         }
         JobsCommand::Pause { id, remote } => {
@@ -276,7 +289,7 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&job)?;
             } else {
-                show_job(&job);
+                show_job(&job)?;
             }
         }
         JobsCommand::Resume { id, remote } => {
@@ -286,7 +299,7 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&job)?;
             } else {
-                show_job(&job);
+                show_job(&job)?;
             }
         }
         JobsCommand::Run { id, remote } => {
@@ -296,12 +309,12 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&run)?;
             } else {
-                println!(
+                out!(
                     "run {} of {} queued (`wasmcron runs show {}`)",
                     text(&run["run_id"]),
                     id,
                     text(&run["run_id"])
-                );
+                )?;
             }
         }
     }
@@ -349,15 +362,16 @@ const RUN_HEADERS: [&str; 8] = [
     "NOTE",
 ];
 
-fn print_logs(logs: &[Value]) {
+fn print_logs(logs: &[Value]) -> std::io::Result<()> {
     for l in logs {
-        println!(
+        out!(
             "  [{} {}] {}",
             text(&l["source"]),
             text(&l["level"]),
             text(&l["message"])
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// Runs a `runs` command.
@@ -365,6 +379,10 @@ fn print_logs(logs: &[Value]) {
 /// # Errors
 /// The host unreachable, or its error answer.
 pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
+    quiet_on_closed_pipe(runs_to_stdout(cmd).await)
+}
+
+async fn runs_to_stdout(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RunsCommand::List { job, limit, remote } => {
             let page = Client::new(&remote)
@@ -378,9 +396,9 @@ pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&page)?;
             } else {
                 let runs = page["runs"].as_array().cloned().unwrap_or_default();
-                table(&RUN_HEADERS, &run_rows(&runs));
+                table(&RUN_HEADERS, &run_rows(&runs))?;
                 if page["next_offset"].is_u64() {
-                    println!("(more runs: the page was cut by --limit or by size)");
+                    out!("(more runs: the page was cut by --limit or by size)")?;
                 }
             }
         }
@@ -391,22 +409,22 @@ pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&r)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            table(&RUN_HEADERS, &run_rows(std::slice::from_ref(&r)));
-            println!();
-            println!("job:     {}", text(&r["job_id"]));
-            println!("plugin:  sha256:{}", text(&r["plugin_hash"]));
-            println!("fuel:    {}", text(&r["fuel"]));
+            table(&RUN_HEADERS, &run_rows(std::slice::from_ref(&r)))?;
+            out!()?;
+            out!("job:     {}", text(&r["job_id"]))?;
+            out!("plugin:  sha256:{}", text(&r["plugin_hash"]))?;
+            out!("fuel:    {}", text(&r["fuel"]))?;
             let outcome = &r["outcome"];
             if let Some(out) = outcome["output"].as_str() {
-                println!("output:  {out}");
+                out!("output:  {out}")?;
             }
             if let Some(msg) = outcome["message"].as_str() {
-                println!("error:   {msg}");
+                out!("error:   {msg}")?;
             }
             let logs = r["logs"].as_array().cloned().unwrap_or_default();
             if !logs.is_empty() {
-                println!("logs:");
-                print_logs(&logs);
+                out!("logs:")?;
+                print_logs(&logs)?;
             }
             // The rest a page at a time, printed as they come.
             let mut next = r["logs_next_offset"].as_u64();
@@ -415,7 +433,7 @@ pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
                     .get(&format!("/runs/{}/logs?offset={offset}", seg(&run)))
                     .await?;
                 let logs = page["logs"].as_array().map_or(&[][..], Vec::as_slice);
-                print_logs(logs);
+                print_logs(logs)?;
                 next = page["next_offset"].as_u64().filter(|_| !logs.is_empty());
             }
         }
@@ -428,6 +446,10 @@ pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
 /// # Errors
 /// The host unreachable, or its error answer.
 pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
+    quiet_on_closed_pipe(plugins_to_stdout(cmd).await)
+}
+
+async fn plugins_to_stdout(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
     let remote = match cmd {
         PluginsCommand::List { remote } => remote,
         PluginsCommand::Push { file, name, remote } => {
@@ -453,7 +475,7 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&pushed)?;
             } else {
                 let hash = pushed["hash"].as_str().unwrap_or("");
-                println!(
+                out!(
                     "pushed {} ({} bytes, {}, {}){}",
                     text(&pushed["name"]),
                     text(&pushed["size"]),
@@ -464,7 +486,7 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                     } else {
                         ""
                     }
-                );
+                )?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -473,7 +495,7 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                 .delete(&format!("/plugins/{}", seg(&name)))
                 .await?;
             if !remote.json {
-                println!("removed {name}");
+                out!("removed {name}")?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -528,7 +550,7 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             "NAME", "STATUS", "WORLD", "HASH", "JOBS", "HOSTS", "REFUSED",
         ],
         &rows,
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -537,6 +559,10 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
 /// # Errors
 /// The host unreachable, or its error answer.
 pub async fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
+    quiet_on_closed_pipe(cluster_to_stdout(cmd).await)
+}
+
+async fn cluster_to_stdout(cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
     let ClusterCommand::Status { remote } = cmd;
     let view = Client::new(&remote).get("/cluster").await?;
     if remote.json {
@@ -545,20 +571,20 @@ pub async fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
     }
     let leader = &view["leader"];
     match leader["name"].as_str() {
-        Some(name) => println!(
+        Some(name) => out!(
             "leader: {name} (term {}, lease until {})",
             text(&leader["term"]),
             text(&leader["expires_at"])
         ),
         None if view["backend"].as_str() == Some("postgres") => {
-            println!("leader: none right now (a host takes the lease within a second)");
+            out!("leader: none right now (a host takes the lease within a second)")
         }
-        None => println!(
+        None => out!(
             "leader: this host, alone on its {} store",
             text(&view["backend"])
         ),
-    }
-    println!("this host: {}", text(&view["host"]["name"]));
+    }?;
+    out!("this host: {}", text(&view["host"]["name"]))?;
     let hosts = view["hosts"].as_array().cloned().unwrap_or_default();
     if hosts.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -606,6 +632,6 @@ pub async fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
             "PLUGINS",
         ],
         &rows,
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
