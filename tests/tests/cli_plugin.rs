@@ -190,3 +190,47 @@ fn the_cli_client_ends_quietly_when_its_reader_goes_away() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_cli_client_says_how_to_pass_the_token_on_a_401() {
+    let dir = setup("version = 1\n", &[]);
+    let token = "a-token-of-at-least-16-characters";
+    let host = Host::start(
+        env!("CARGO_BIN_EXE_wasmcron"),
+        dir.path(),
+        &["--token", token],
+    );
+    let url = host.api_url();
+    let out = client(&["jobs", "rm", "nope"], &url, Stdio::piped());
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("401")
+            && stderr.contains("--token TOKEN")
+            && stderr.contains("WASMCRON_TOKEN"),
+        "without a token: {stderr}"
+    );
+    let out = client(
+        &["jobs", "rm", "nope", "--token", "not-the-right-one-at-all"],
+        &url,
+        Stdio::piped(),
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("refused the API token given")
+            && stderr.contains("WASMCRON_TOKEN"),
+        "with a wrong token: {stderr}"
+    );
+    // With the right one the request goes through (a 404: no such job).
+    let out = client(
+        &["jobs", "rm", "nope", "--token", token],
+        &url,
+        Stdio::piped(),
+    );
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("404"),
+        "with the token: {}",
+        text(&out.stderr)
+    );
+}

@@ -61,11 +61,32 @@ impl Client {
         if status.is_success() {
             return Ok(value);
         }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            bail!("{}", self.unauthorized());
+        }
         let error = &value["error"];
         match (error["message"].as_str(), error["field"].as_str()) {
             (Some(m), Some(f)) => bail!("{m} (field {f}; HTTP {status})"),
             (Some(m), None) => bail!("{m} (HTTP {status})"),
             _ => bail!("HTTP {status}: {value}"),
+        }
+    }
+
+    /// What to do about a 401: pass the host's token, or a right one.
+    fn unauthorized(&self) -> String {
+        if self.token.is_some() {
+            format!(
+                "{} refused the API token given (HTTP 401): pass the token its `wasmcron run` \
+                 has, with --token TOKEN after the subcommand or in WASMCRON_TOKEN",
+                self.base
+            )
+        } else {
+            format!(
+                "{} requires its API token for this (HTTP 401): pass it with --token TOKEN \
+                 after the subcommand (e.g. `wasmcron jobs add job.toml --token TOKEN`) or \
+                 set WASMCRON_TOKEN",
+                self.base
+            )
         }
     }
 
