@@ -2055,3 +2055,51 @@ fn a_follower_shows_the_next_fire_time_the_leader_moves_and_logs_who_leads() {
         );
     }
 }
+
+#[test]
+fn a_host_running_another_version_of_a_plugin_warns_once_in_its_log() {
+    let mut c = Cluster::new(BIN, "version = 1\n", &["--lease", LEASE]);
+    let a = c.add_host_with(
+        &[("hello", "hello"), ("slow", "slow")],
+        &["hello", "slow"],
+        &[],
+    );
+    // Another plugin's file as hello.wasm, copied by hand.
+    let d = c.add_host_with(
+        &[("hello", "counter"), ("slow", "slow")],
+        &["hello", "slow", "counter"],
+        &[],
+    );
+    c.leader();
+    let a_name = c.name(a);
+    let warning = "plugin hello differs between hosts";
+    c.wait_for(
+        "the host with the hand-copied hello to warn about it",
+        Duration::from_secs(60),
+        || !c.log_lines(d, warning).is_empty(),
+    );
+    let warned = c.log_lines(d, warning);
+    let counter = hash_of("counter");
+    let hello = hash_of("hello");
+    assert!(
+        warned[0].contains("\"level\":\"WARN\"")
+            && warned[0].contains(&counter[..12])
+            && warned[0].contains(&format!("{a_name} has {}", &hello[..12])),
+        "the divergent host's warning: {warned:?}"
+    );
+    // Once per version, not at every look (a look every 5 s).
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(
+        c.log_lines(d, warning).len(),
+        1,
+        "warnings about one difference of versions: {:?}",
+        c.log_lines(d, warning)
+    );
+    // A plugin that is the same everywhere is not warned about.
+    for i in [a, d] {
+        assert!(
+            c.log_lines(i, "plugin slow differs").is_empty(),
+            "host {i} warned about slow, the same on every host"
+        );
+    }
+}

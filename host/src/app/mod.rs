@@ -278,12 +278,15 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         });
     }
     if shared {
-        // What this host tells the others at each heartbeat (GET /cluster).
+        // What this host tells the others at each heartbeat (GET /cluster),
+        // and, every 5 s, whether its plugins differ from theirs.
         let scheduler = scheduler.clone();
         let report = report.clone();
         let stop = stop_watching.clone();
+        let me = host.id.clone();
         tokio::spawn(async move {
-            loop {
+            let mut divergence = crate::store::leader::DivergenceWatch::default();
+            for tick in 0u64.. {
                 let now = crate::store::HostReport {
                     plugins: scheduler
                         .plugins()
@@ -296,6 +299,11 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                         .collect(),
                     in_flight: scheduler.runs_here() as u64,
                 };
+                if tick % 5 == 4 {
+                    divergence
+                        .look(scheduler.store().as_ref(), &me, &now.plugins)
+                        .await;
+                }
                 *report
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
