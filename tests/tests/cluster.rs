@@ -2102,4 +2102,14 @@ fn a_host_running_another_version_of_a_plugin_warns_once_in_its_log() {
             "host {i} warned about slow, the same on every host"
         );
     }
+    // The CLI's list says what to do about it.
+    let out = c.cli(&["plugins", "list", "--url", c.api(a)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text.contains("(DIVERGENT)")
+            && text.contains("push it again to give every host one version"),
+        "wasmcron plugins list:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

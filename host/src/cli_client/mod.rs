@@ -551,6 +551,18 @@ async fn plugins_to_stdout(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
         ],
         &rows,
     )?;
+    let divergent = list
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["divergent"] == true));
+    if divergent {
+        out!()?;
+        out!(
+            "DIVERGENT: the hosts run different versions of the plugin (each runs its own); \
+             push it again to give every host one version: wasmcron plugins push FILE. \
+             (Right after a push this shows for a few seconds, until every host has reported \
+             the new version.)"
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
