@@ -449,6 +449,9 @@ backends!(ten_thousand_jobs_survive_a_restart_intact: sqlite, postgres);
 #[path = "scheduler/regressions.rs"]
 mod regressions;
 
+#[path = "scheduler/ahead.rs"]
+mod ahead;
+
 /// A memory store whose storage can be made to fail, as a full disk does:
 /// every write fails with [`StoreError::Unwritable`] and the health says
 /// so, until the test frees it (as SQLite's probe would find).

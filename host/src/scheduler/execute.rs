@@ -97,25 +97,85 @@ pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSema
     );
 }
 
-async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
+/// Runs `run`, recorded running on this host by its fire's write ahead
+/// of a free worker (`ahead` is its share of [`Inner::recorded_ahead`]):
+/// it starts as soon as a worker frees, without a write of its own.
+pub(super) fn spawn_ahead(inner: Arc<Inner>, run: RunRecord, ahead: OwnedSemaphorePermit) {
+    let (tasks, handle) = (inner.tasks.clone(), inner.handle.clone());
+    let local = Local::new(&inner);
+    tasks.spawn_on(
+        async move {
+            let _local = local;
+            let Some(permit) = wait_for_worker(&inner, &run, ahead).await else {
+                return;
+            };
+            inner.events.publish(Event::RunStarted(run_event(
+                &run,
+                inner.clock.now(),
+                None,
+                None,
+            )));
+            if let Some((job, plugin)) = lookup(&inner, &run).await {
+                run_guest(inner, run, permit, job, plugin).await;
+            }
+        },
+        &handle,
+    );
+}
+
+/// Waits for a worker for `run`, already recorded running ahead of one,
+/// and gives back its place ahead once it has one. At shutdown it gets
+/// none: the run never started, so its row goes back to pending (it runs
+/// after the next start, as a fire that was never recorded running would).
+async fn wait_for_worker(
+    inner: &Arc<Inner>,
+    run: &RunRecord,
+    ahead: OwnedSemaphorePermit,
+) -> Option<OwnedSemaphorePermit> {
     let permit = tokio::select! {
-        p = inner.workers.clone().acquire_owned() => p,
+        p = inner.workers.clone().acquire_owned() => p.ok(),
+        () = inner.stop_firing.cancelled() => None,
+    };
+    drop(ahead);
+    match permit {
+        Some(permit) if !inner.stop_firing.is_cancelled() => Some(permit),
+        _ => {
+            let mut pending = run.clone();
+            pending.status = RunStatus::Pending;
+            pending.started_at = None;
+            pending.plugin_hash = None;
+            pending.host = None;
+            if let Err(err) = inner.store.write(vec![Write::Run(pending)]).await {
+                // It stays `running`: the next start records it
+                // interrupted, as it does a run cut off by a crash.
+                tracing::warn!(job = %run.job_id, run = %run.run_id, error = %err, "could not give a run that never started back to pending at shutdown");
+            }
+            None
+        }
+    }
+}
+
+async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
+    // Its start is recorded ahead of a free worker (up to the bound), so
+    // the starts of a burst's later runs are written in a few large
+    // writes while the workers run the earlier ones.
+    let ahead = tokio::select! {
+        p = inner.recorded_ahead.clone().acquire_owned() => p,
         () = inner.stop_firing.cancelled() => {
             // Never started: it stays pending in the store and runs after
             // the next start.
             return;
         }
     };
-    let Ok(permit) = permit else { return };
+    let Ok(ahead) = ahead else { return };
     if inner.stop_firing.is_cancelled() {
         return;
     }
     let Some((job, plugin)) = lookup(&inner, &run).await else {
         return;
     };
-    let started = inner.clock.now();
     run.status = RunStatus::Running;
-    run.started_at = Some(started);
+    run.started_at = Some(inner.clock.now());
     run.plugin_hash = Some(plugin.hash().as_str().to_owned());
     run.host = Some(inner.config.host_name.clone());
     // A run is started only once that is on record.
@@ -126,7 +186,7 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
             // as its row still says, keeping its slot; the timer takes it
             // again once the store can be written.
             tracing::warn!(job = %run.job_id, run = %run.run_id, reason, "could not record run start; it waits until the store can be written");
-            drop(permit);
+            drop(ahead);
             run.status = RunStatus::Pending;
             run.started_at = None;
             run.plugin_hash = None;
@@ -139,9 +199,15 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
             return;
         }
     }
-    inner
-        .events
-        .publish(Event::RunStarted(run_event(&run, started, None, None)));
+    let Some(permit) = wait_for_worker(&inner, &run, ahead).await else {
+        return;
+    };
+    inner.events.publish(Event::RunStarted(run_event(
+        &run,
+        inner.clock.now(),
+        None,
+        None,
+    )));
     run_guest(inner, run, permit, job, plugin).await;
 }
 

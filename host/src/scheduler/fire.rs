@@ -74,10 +74,17 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
         if !due.is_empty() {
             // Decide now, in order; commit and start in the committer, so
             // fires that come due while this batch's commit is in flight
-            // are taken at once rather than after it.
-            let batch = plan_batch(&inner, due, now);
-            if commits.send(batch).is_err() {
-                return; // the committer has stopped: the scheduler is gone
+            // are taken at once rather than after it. A burst is cut in
+            // chunks, the first about a worker round, so the workers run
+            // the first fires while the rest are being committed.
+            let mut due = due.into_iter().peekable();
+            let mut size = inner.config.workers.clamp(8, CHUNK);
+            while due.peek().is_some() {
+                let chunk: Vec<_> = due.by_ref().take(size).collect();
+                size = CHUNK;
+                if commits.send(plan_batch(&inner, chunk, now)).is_err() {
+                    return; // the committer has stopped: the scheduler is gone
+                }
             }
             continue;
         }
@@ -135,7 +142,7 @@ struct Batch {
     writes: Vec<Write>,
     /// Published once committed, but not those of runs the store refused.
     events: Vec<Event>,
-    started: Vec<(RunRecord, Option<OwnedSemaphorePermit>)>,
+    started: Vec<(RunRecord, Start)>,
     /// In the order they were taken.
     fired: Vec<Fired>,
     /// Runs taken off the queue as runs (retries, catch-up runs), by id:
@@ -146,6 +153,11 @@ struct Batch {
 }
 
 impl Batch {
+    /// Fires and queued runs in it.
+    fn len(&self) -> usize {
+        self.fired.len() + self.from_queue.len()
+    }
+
     /// Appends a batch decided after this one.
     fn absorb(&mut self, later: Batch) {
         self.writes.extend(later.writes);
@@ -159,18 +171,40 @@ impl Batch {
 
 /// Commits the timer's batches in the order they were decided, each
 /// together with the batches decided while the one before it was being
-/// committed (one write for all of them). In order, because a job's next
+/// committed (one write for all of them, up to about [`CHUNK`] fires). In order, because a job's next
 /// fire time must never be overwritten in the store by an older one: with
 /// a task per batch, a later batch could commit first, and a crash then
 /// left a fire both recorded (say, skipped) and due again at the restart.
 async fn commit_loop(inner: &Arc<Inner>, mut decided: mpsc::UnboundedReceiver<Batch>) {
-    while let Some(mut batch) = decided.recv().await {
+    // A batch that would have made the one before it larger than a chunk
+    // (the first, small chunk of a burst goes alone, so the workers start
+    // after a small write).
+    let mut carried: Option<Batch> = None;
+    loop {
+        let mut batch = match carried.take() {
+            Some(batch) => batch,
+            None => match decided.recv().await {
+                Some(batch) => batch,
+                None => return,
+            },
+        };
         while let Ok(later) = decided.try_recv() {
+            if batch.len() + later.len() > CHUNK {
+                carried = Some(later);
+                break;
+            }
             batch.absorb(later);
         }
         commit_and_start(inner, batch).await;
     }
 }
+
+/// Fires and queued runs committed in one write at most (about; a batch
+/// is not split): a burst of thousands is committed in writes of this
+/// size while the workers run the ones before, instead of in one write
+/// that every run of the burst waits for. Measured with
+/// `cargo bench -p wasmcron-tests --bench burst` (docs/BENCHMARKS.md).
+const CHUNK: usize = 256;
 
 fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<Utc>) -> Batch {
     let mut writes = Vec::new();
@@ -210,9 +244,9 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                     // after: one commit between fire and guest.
                     let mut rows = plan.rows;
                     for mut run in plan.starts {
-                        let permit = take_worker(inner, &state, &mut run, now);
+                        let start = take_worker(inner, &state, &mut run, now);
                         rows.push(run.clone());
-                        started.push((run, permit));
+                        started.push((run, start));
                     }
                     writes.push(Write::Fire {
                         job_id: job_id.to_string(),
@@ -234,9 +268,9 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                 }
                 Due::Run(mut run) => {
                     from_queue.push(run.run_id.clone());
-                    let permit = take_worker(inner, &state, &mut run, now);
+                    let start = take_worker(inner, &state, &mut run, now);
                     writes.push(Write::Run((*run).clone()));
-                    started.push((*run, permit));
+                    started.push((*run, start));
                 }
             }
         }
@@ -251,29 +285,52 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
     }
 }
 
-/// A worker permit for `run` if one is free (and its job and plugin are
-/// there, and the scheduler is not stopping); the run is then marked
-/// running on this host.
-fn take_worker(
-    inner: &Inner,
-    state: &State,
-    run: &mut RunRecord,
-    now: DateTime<Utc>,
-) -> Option<OwnedSemaphorePermit> {
-    let entry = state
+/// How a fire's run starts once its write is committed.
+pub(super) enum Start {
+    /// A worker was free: the run is recorded running and starts at once.
+    Worker(OwnedSemaphorePermit),
+    /// No worker was free, but the run is recorded running ahead of one
+    /// (one of [`Inner::recorded_ahead`]): it starts when a worker frees,
+    /// with no write of its own between.
+    Ahead(OwnedSemaphorePermit),
+    /// Recorded pending: the executor records its start later.
+    Later,
+}
+
+/// How `run` will start: with a worker if one is free, else recorded
+/// running ahead of one if the ahead bound allows (only on a store of its
+/// own: on a shared one, claims do this), else later. Unless later, the
+/// run is marked running on this host (when its job and plugin are there
+/// and the scheduler is not stopping).
+fn take_worker(inner: &Inner, state: &State, run: &mut RunRecord, now: DateTime<Utc>) -> Start {
+    let Some(entry) = state
         .jobs
         .get(run.job_id.as_str())
-        .filter(|e| *e.incarnation == *run.incarnation)?;
-    let plugin = inner.plugins.get(&entry.job.spec.plugin)?;
+        .filter(|e| *e.incarnation == *run.incarnation)
+    else {
+        return Start::Later;
+    };
+    let Some(plugin) = inner.plugins.get(&entry.job.spec.plugin) else {
+        return Start::Later;
+    };
     if inner.stop_firing.is_cancelled() {
-        return None;
+        return Start::Later;
     }
-    let permit = inner.workers.clone().try_acquire_owned().ok()?;
+    let start = if let Ok(permit) = inner.workers.clone().try_acquire_owned() {
+        Start::Worker(permit)
+    } else if let Some(ahead) = (!inner.shared)
+        .then(|| inner.recorded_ahead.clone().try_acquire_owned().ok())
+        .flatten()
+    {
+        Start::Ahead(ahead)
+    } else {
+        return Start::Later;
+    };
     run.status = RunStatus::Running;
     run.started_at = Some(now);
     run.plugin_hash = Some(plugin.hash().as_str().to_owned());
     run.host = Some(inner.config.host_name.clone());
-    Some(permit)
+    start
 }
 
 async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
@@ -332,20 +389,21 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
         }
         inner.events.publish(event);
     }
-    for (run, permit) in started {
+    for (run, start) in started {
         if written.refused.contains(&run.run_id) {
-            drop(permit);
+            drop(start);
             execute::release(inner, &run);
             continue;
         }
-        match permit {
-            Some(permit) => {
+        match start {
+            Start::Worker(permit) => {
                 inner
                     .events
                     .publish(Event::RunStarted(execute::run_event(&run, now, None, None)));
                 execute::spawn_started(inner.clone(), run, permit);
             }
-            None => execute::spawn(inner.clone(), run),
+            Start::Ahead(ahead) => execute::spawn_ahead(inner.clone(), run, ahead),
+            Start::Later => execute::spawn(inner.clone(), run),
         }
     }
 }
@@ -405,15 +463,10 @@ async fn refused(inner: &Arc<Inner>, written: &crate::store::Written, fired: &[F
 /// Undoes a wake-up whose batch could not be recorded: each job fired goes
 /// back to its fire (unless something changed it since), its catch-up runs
 /// and its slots with it; runs taken from the queue go back on it.
-fn hold(
-    inner: &Inner,
-    fired: Vec<Fired>,
-    started: Vec<(RunRecord, Option<OwnedSemaphorePermit>)>,
-    from_queue: &[String],
-) {
+fn hold(inner: &Inner, fired: Vec<Fired>, started: Vec<(RunRecord, Start)>, from_queue: &[String]) {
     let mut state = inner.lock();
-    for (mut run, permit) in started {
-        drop(permit);
+    for (mut run, start) in started {
+        drop(start);
         if from_queue.contains(&run.run_id) {
             // It keeps the slot it had while queued.
             run.status = RunStatus::Pending;

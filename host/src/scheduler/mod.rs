@@ -110,6 +110,11 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     events: EventBus,
     workers: Arc<Semaphore>,
+    /// On a store of its own: runs recorded `running` on this host before
+    /// a worker is free ([`Inner::ahead_limit`] permits; execute.rs), so
+    /// a burst's starts are recorded in a few large writes ahead of the
+    /// workers instead of one write per run on the path to each guest.
+    recorded_ahead: Arc<Semaphore>,
     /// Where long and CPU-heavy runs go (lane.rs).
     lanes: lane::Lanes,
     config: SchedulerConfig,
@@ -137,15 +142,21 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// How many runs a host may claim ahead of a free worker (claim.rs):
+    /// How many runs a host may claim ahead of a free worker (claim.rs),
+    /// or on a store of its own record running ahead of one (execute.rs):
     /// four times its workers, so a burst of short runs needs a claim per
     /// few rounds of its workers rather than per run (1,000 aligned fires
     /// on one host: p50 lateness 142 ms with one times, 70 ms with four;
     /// `tests/benches/cluster.sh`), while no host holds back more than a
     /// few rounds of runs another host could take.
     fn ahead_limit(&self) -> usize {
-        self.config.workers.max(1) * 4
+        ahead_limit(self.config.workers)
     }
+}
+
+/// [`Inner::ahead_limit`] for `workers`.
+fn ahead_limit(workers: usize) -> usize {
+    workers.max(1) * 4
 }
 
 /// A running scheduler. Cheap to clone; every clone drives the same one.
@@ -344,6 +355,7 @@ impl Scheduler {
             clock: parts.clock,
             events: EventBus::default(),
             workers: Arc::new(Semaphore::new(parts.config.workers.max(1))),
+            recorded_ahead: Arc::new(Semaphore::new(ahead_limit(parts.config.workers))),
             lanes: lane::Lanes::new(parts.config.workers),
             config: parts.config,
             stop_firing: CancellationToken::new(),
