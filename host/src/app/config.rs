@@ -52,6 +52,49 @@ impl ConfigFile {
     }
 }
 
+/// A jobs file as read, not yet parsed: a start whose file is the very
+/// one applied at an earlier start (and whose jobs nobody changed since)
+/// does not parse it again (folder.rs, `config_unchanged`).
+pub(super) struct JobsFile {
+    /// Where it was read from.
+    pub(super) path: std::path::PathBuf,
+    /// Its text.
+    pub(super) text: String,
+    /// SHA-256 of this wasmcron's version and the text, in hex: another
+    /// version may read the same text differently.
+    pub(super) digest: String,
+}
+
+impl JobsFile {
+    /// Reads the file (it is parsed later, when needed).
+    ///
+    /// # Errors
+    /// An unreadable file.
+    pub(super) fn read(path: &Path) -> anyhow::Result<Self> {
+        use sha2::{Digest as _, Sha256};
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut hash = Sha256::new();
+        hash.update(env!("CARGO_PKG_VERSION").as_bytes());
+        hash.update([0]);
+        hash.update(text.as_bytes());
+        let digest = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            text,
+            digest,
+        })
+    }
+
+    /// Parses and checks the text.
+    ///
+    /// # Errors
+    /// Bad TOML (with line and column), unknown version.
+    pub(super) fn parse(&self) -> anyhow::Result<ConfigFile> {
+        ConfigFile::parse(&self.text).with_context(|| format!("in {}", self.path.display()))
+    }
+}
+
 /// Reads and checks a jobs file.
 ///
 /// # Errors

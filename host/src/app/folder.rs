@@ -19,6 +19,9 @@ use std::sync::Arc;
 const NAMESPACE: &str = "wasmcron";
 const KEY: &str = "sidecar-jobs";
 const CONFIG_KEY: &str = "config-jobs";
+/// The digest of the jobs file last applied in full, while no job has been
+/// added, changed or removed since (deleted at the first such change).
+const APPLIED_KEY: &str = "config-applied";
 
 /// Applies folder changes to the scheduler.
 pub(super) struct FolderSync {
@@ -54,12 +57,20 @@ impl FolderSync {
 
     /// The jobs file declared `ids` (already upserted): jobs it declared at
     /// an earlier start and no longer does are removed.
+    ///
+    /// Costs a set lookup per id, and no write when the file declares what
+    /// it declared before (a file of 100,000 jobs took 10 s here with a
+    /// list lookup per id).
     pub(super) async fn config_declares(&self, ids: Vec<String>) {
         let previous: Vec<String> = match self.kv.get(NAMESPACE, CONFIG_KEY) {
             Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
             _ => Vec::new(),
         };
-        for id in previous.iter().filter(|id| !ids.contains(id)) {
+        if previous == ids {
+            return;
+        }
+        let declared: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        for id in previous.iter().filter(|id| !declared.contains(id.as_str())) {
             if self.scheduler.job(id).is_err() {
                 continue;
             }
@@ -82,6 +93,69 @@ impl FolderSync {
         if let Err(e) = saved {
             tracing::warn!(error = %e, "cannot record which jobs the jobs file declared");
         }
+    }
+
+    /// Whether the jobs file whose digest is `digest` is the one applied
+    /// at an earlier start, with no job added, changed or removed since:
+    /// then its jobs are as it says, and it need not be read again (at a
+    /// million jobs, parsing and comparing took about as long as the rest
+    /// of the start).
+    pub(super) fn marked(kv: &dyn KvStore, digest: &str) -> bool {
+        matches!(kv.get(NAMESPACE, APPLIED_KEY), Ok(Some(d)) if d == digest.as_bytes())
+    }
+
+    /// Whether every job the jobs file declared at its last start is
+    /// still there (a belt to [`Self::marked`]'s braces: a job
+    /// removed since clears the mark anyway).
+    pub(super) fn config_jobs_present(&self) -> bool {
+        let declared: Vec<String> = match self.kv.get(NAMESPACE, CONFIG_KEY) {
+            Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+                Ok(ids) => ids,
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+        self.scheduler.jobs_exist(&declared)
+    }
+
+    /// Records that the jobs file with `digest` is applied, and clears that
+    /// record at the first job added, changed or removed from now on (the
+    /// next start then reads the file again, and it wins over the change,
+    /// as it always did). Call before anything else can change a job.
+    ///
+    /// A change whose commit the process does not outlive by the moment the
+    /// clearing takes may leave the record in place: the next start then
+    /// keeps that change rather than the file's version of the job.
+    pub(super) fn config_applied(self: &std::sync::Arc<Self>, digest: &str) {
+        if !Self::marked(self.kv.as_ref(), digest)
+            && let Err(e) = self.kv.set(NAMESPACE, APPLIED_KEY, digest.as_bytes())
+        {
+            tracing::warn!(error = %e, "cannot record the jobs file as applied; it is read again at the next start");
+            return;
+        }
+        let mut events = self.scheduler.subscribe();
+        let sync = self.clone();
+        tokio::spawn(async move {
+            use crate::event::Event;
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match events.recv().await {
+                    Ok(Event::JobAdded(_) | Event::JobModified(_) | Event::JobRemoved(_))
+                    | Err(RecvError::Lagged(_)) => break,
+                    Ok(_) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+            let kv = sync.kv.clone();
+            let cleared =
+                tokio::task::spawn_blocking(move || kv.delete(NAMESPACE, APPLIED_KEY)).await;
+            if !matches!(cleared, Ok(Ok(()))) {
+                tracing::warn!(
+                    "cannot clear the record of the jobs file as applied; the next start \
+                     may keep this change to one of its jobs instead of the file's version"
+                );
+            }
+        });
     }
 
     /// Removes `ids` that still belong to `plugin` (an id since taken over

@@ -90,7 +90,13 @@ pub fn check_api_security(
 /// Start-up failures: store, runtime, plugin folder, config file.
 pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     options.compile.validate().map_err(anyhow::Error::msg)?;
-    let config = options.config.as_deref().map(read_config).transpose()?;
+    // Read now (an unreadable file fails the start before anything runs);
+    // parsed once the store says whether it changed since it was applied.
+    let jobs_file = options
+        .config
+        .as_deref()
+        .map(config::JobsFile::read)
+        .transpose()?;
     let token = match options.listen {
         Some(addr) => check_api_security(addr, options.token.as_deref(), options.auth_reads)?,
         None => None,
@@ -154,6 +160,16 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     // Kept to close it after the scheduler stops (its last writes first).
     let store_handle = store.clone();
     let kv = store.kv();
+    // A jobs file applied at an earlier start, whose jobs nobody changed
+    // since, is not parsed again. Any other is parsed here, before the
+    // scheduler starts: a bad file stops the start before any job fires.
+    let config_marked = jobs_file
+        .as_ref()
+        .is_some_and(|f| !shared && FolderSync::marked(kv.as_ref(), &f.digest));
+    let config = match &jobs_file {
+        Some(file) if !config_marked => Some(file.parse()?),
+        _ => None,
+    };
     // The pool needs a slot for every sandbox that may be live at once:
     // both lanes' runs and the listener deliveries (scheduler/lane.rs).
     let mut runtime_config = RuntimeConfig::default();
@@ -226,19 +242,20 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     });
     sync.apply(initial).await;
     sync.reconcile().await;
-    if let Some(config) = config {
-        let mut ids = Vec::with_capacity(config.jobs.len());
-        for (i, spec) in config.jobs.into_iter().enumerate() {
-            let id = spec.id.clone();
-            let info = scheduler
-                .upsert_job(spec)
-                .await
-                .with_context(|| format!("config jobs[{i}] (id '{id}')"))?;
-            report_job(&info, scheduler.plugins());
-            ids.push(id);
+    if let Some(file) = jobs_file {
+        let unchanged = config_marked && sync.config_jobs_present();
+        if unchanged {
+            tracing::info!("jobs file unchanged since it was applied, and its jobs too; not read again");
+        } else {
+            let config = match config {
+                Some(config) => config,
+                None => file.parse()?,
+            };
+            apply_jobs_file(&scheduler, &sync, config).await?;
         }
-        sync.config_declares(ids).await;
+        sync.config_applied(&file.digest);
     }
+
     let stop_watching = tokio_util::sync::CancellationToken::new();
     let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
     let watcher = folder.watch(
@@ -331,9 +348,8 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         )?),
         None => None,
     };
-    let jobs = scheduler.jobs();
     tracing::info!(
-        jobs = jobs.len(),
+        jobs = scheduler.job_count(),
         plugins = scheduler.plugins().loaded().len(),
         compiling = scheduler.plugins().compiling_count(),
         db = %options.db,
@@ -367,6 +383,29 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         tracing::warn!(error = %e, "closing the job store");
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Upserts the jobs file's jobs and removes those it declared at an
+/// earlier start and no longer does.
+async fn apply_jobs_file(
+    scheduler: &Scheduler,
+    sync: &FolderSync,
+    config: ConfigFile,
+) -> anyhow::Result<()> {
+    let ids: Vec<String> = config.jobs.iter().map(|j| j.id.clone()).collect();
+    let done = scheduler.upsert_jobs(config.jobs).await.map_err(|e| {
+        anyhow::Error::new(e.error).context(format!("config jobs[{}] (id '{}')", e.index, e.id))
+    })?;
+    for info in &done.notes {
+        report_job(info, scheduler.plugins());
+    }
+    tracing::info!(
+        unchanged = done.unchanged,
+        written = done.written,
+        "jobs file applied"
+    );
+    sync.config_declares(ids).await;
     Ok(())
 }
 

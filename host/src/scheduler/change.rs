@@ -24,7 +24,13 @@ use crate::event::Event;
 use crate::job::{Job, JobSpec};
 use crate::store::{JobRecord, Write, new_incarnation};
 use chrono::{DateTime, SubsecRound, Utc};
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// How many jobs of a jobs file are written at once: the SQLite writer
+/// groups up to this many commands in one transaction, so a file of new
+/// jobs costs a commit per this many rather than one each.
+const WRITE_AT_ONCE: usize = 1024;
 
 /// What the scheduler knows of a job a new spec would replace.
 struct Existing {
@@ -32,6 +38,41 @@ struct Existing {
     incarnation: String,
     paused: bool,
     next_run: Option<DateTime<Utc>>,
+}
+
+/// A spec validated against the job it replaces, not yet written.
+struct Change {
+    record: JobRecord,
+    job: Job,
+    existed: bool,
+    keep: bool,
+    replace: bool,
+}
+
+/// A spec of [`Scheduler::upsert_jobs`] that could not be applied: the
+/// specs before it were, the ones after it were not.
+#[derive(Debug, thiserror::Error)]
+#[error("jobs[{index}] (id '{id}')")]
+pub struct UpsertError {
+    /// Its position in the list, from 0.
+    pub index: usize,
+    /// Its id.
+    pub id: String,
+    /// Why: [`SchedulerError::Invalid`] naming the field, or a store error.
+    #[source]
+    pub error: SchedulerError,
+}
+
+/// What [`Scheduler::upsert_jobs`] did.
+#[derive(Debug, Default)]
+pub struct Upserted {
+    /// Specs equal to the job's stored one: nothing was done for them.
+    pub unchanged: usize,
+    /// Jobs added or changed (each written to the store).
+    pub written: usize,
+    /// The jobs of the list a person should hear about, in list order:
+    /// those with warnings, or whose plugin is not loaded.
+    pub notes: Vec<JobInfo>,
 }
 
 /// How a spec reached the scheduler.
@@ -88,6 +129,88 @@ impl Scheduler {
         self.add_job(spec, true).await
     }
 
+    /// Upserts a list of specs (a jobs file at start), in order, as
+    /// [`Self::upsert_job`] does each: a spec equal to its job's costs a
+    /// comparison (no store write, no new schedule, no event), so an
+    /// unchanged file costs about what a restart without it does. Changed
+    /// and new jobs are written [`WRITE_AT_ONCE`] at a time, which the
+    /// store commits together. An id listed twice takes its last spec (the
+    /// earlier ones are still checked).
+    ///
+    /// # Errors
+    /// The first spec that is invalid or cannot be written, with its
+    /// position: the jobs before it are applied, none after it.
+    pub async fn upsert_jobs(&self, specs: Vec<JobSpec>) -> Result<Upserted, UpsertError> {
+        let inner = &self.inner;
+        let fail = |index: usize, id: &str, error: SchedulerError| UpsertError {
+            index,
+            id: id.to_owned(),
+            error,
+        };
+        let ids: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(s.id.as_str())).collect();
+        let last: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (&**id, i)).collect();
+        let mut done = Upserted::default();
+        let now = inner.clock.now().trunc_subsecs(3);
+        let mut batch: Vec<(usize, Change)> = Vec::new();
+        let mut specs = specs.into_iter().enumerate().peekable();
+        while let Some((index, spec)) = specs.next() {
+            inner
+                .check_running()
+                .map_err(|e| fail(index, &spec.id, e))?;
+            self.adopt_stored(&spec.id)
+                .await
+                .map_err(|e| fail(index, &spec.id, e))?;
+            let same = inner
+                .lock()
+                .jobs
+                .get(spec.id.as_str())
+                .is_some_and(|e| e.job.spec == spec);
+            if same {
+                done.unchanged += 1;
+            } else if last.get(spec.id.as_str()) != Some(&index) {
+                // Replaced by a later spec of the same id: only checked.
+                spec.validate(now, &inner.config.default_limits)
+                    .map_err(|e| fail(index, &spec.id, e.into()))?;
+            } else {
+                let change = self
+                    .prepare(spec, Mode::Add { replace: true }, now)
+                    .map_err(|e| fail(index, &ids[index], e))?;
+                batch.push((index, change));
+            }
+            if batch.len() >= WRITE_AT_ONCE || (specs.peek().is_none() && !batch.is_empty()) {
+                let writes = batch
+                    .iter()
+                    .map(|(_, c)| inner.store.insert_job(&c.record, c.replace));
+                let results = futures_util::future::join_all(writes).await;
+                for ((index, change), result) in batch.drain(..).zip(results) {
+                    result.map_err(|e| fail(index, &ids[index], e.into()))?;
+                    self.installed(change)
+                        .await
+                        .map_err(|e| fail(index, &ids[index], e))?;
+                    done.written += 1;
+                }
+            }
+        }
+        let state = inner.lock();
+        let mut loaded: HashMap<&str, bool> = HashMap::new();
+        for (index, id) in ids.iter().enumerate() {
+            let Some(entry) = state.jobs.get(&**id) else {
+                continue;
+            };
+            if last.get(&**id) != Some(&index) {
+                continue;
+            }
+            let plugin = entry.job.spec.plugin.as_str();
+            let plugin_loaded = *loaded
+                .entry(plugin)
+                .or_insert_with(|| inner.plugins.get(plugin).is_some());
+            if !plugin_loaded || !entry.job.warnings.is_empty() {
+                done.notes.push(inner.info(entry));
+            }
+        }
+        Ok(done)
+    }
+
     /// On a store other hosts share, a job they added moments ago may not
     /// be here yet (their changes arrive within half a second): before
     /// acting on a job this host does not know (a spec that adds or
@@ -111,6 +234,25 @@ impl Scheduler {
         // intervals, and an anchor that lost its microseconds at a restart
         // would move every fire (and make a false miss).
         let now = inner.clock.now().trunc_subsecs(3);
+        let change = self.prepare(spec, mode, now)?;
+        let id = change.record.spec.id.clone();
+        inner
+            .store
+            .insert_job(&change.record, change.replace)
+            .await?;
+        self.installed(change).await?;
+        self.job(&id)
+    }
+
+    /// What `spec` makes of the job it adds or replaces (see the module
+    /// docs), validated, not yet written.
+    fn prepare(
+        &self,
+        spec: JobSpec,
+        mode: Mode,
+        now: DateTime<Utc>,
+    ) -> Result<Change, SchedulerError> {
+        let inner = &self.inner;
         let existing = inner.lock().jobs.get(spec.id.as_str()).map(|e| Existing {
             job: e.job.clone(),
             incarnation: e.incarnation.to_string(),
@@ -151,19 +293,38 @@ impl Scheduler {
             Some(old) if keep => old.next_run,
             _ => job.trigger.next_after(now),
         };
-        let record = JobRecord {
-            spec: spec.clone(),
-            created_at,
-            next_run_time: next_run,
-            paused,
-            incarnation: incarnation.clone(),
-        };
         // With replace asked, a row another host inserted meanwhile is
         // replaced too (the last writer wins), rather than refused.
         let replace = existing.is_some() || mode == (Mode::Add { replace: true });
-        inner.store.insert_job(&record, replace).await?;
-        let id = spec.id.clone();
-        let installed = inner.install(job, next_run, paused, &incarnation, keep);
+        Ok(Change {
+            record: JobRecord {
+                spec,
+                created_at,
+                next_run_time: next_run,
+                paused,
+                incarnation,
+            },
+            job,
+            existed: existing.is_some(),
+            keep,
+            replace,
+        })
+    }
+
+    /// Puts a change whose record the store has committed in the
+    /// scheduler's state, and announces it.
+    async fn installed(&self, change: Change) -> Result<(), SchedulerError> {
+        let inner = &self.inner;
+        let Change {
+            record,
+            job,
+            existed,
+            keep,
+            ..
+        } = change;
+        let id = record.spec.id;
+        let next_run = record.next_run_time;
+        let installed = inner.install(job, next_run, record.paused, &record.incarnation, keep);
         if installed != next_run {
             // The timer took a fire while this change was being committed:
             // the store gets the next fire the job really has.
@@ -176,11 +337,11 @@ impl Scheduler {
                 .await?;
         }
         let event = inner.job_event(&id);
-        inner.events.publish(if existing.is_some() {
+        inner.events.publish(if existed {
             Event::JobModified(event)
         } else {
             Event::JobAdded(event)
         });
-        self.job(&id)
+        Ok(())
     }
 }

@@ -59,3 +59,36 @@ impl JobState {
         }
     }
 }
+
+/// How many jobs are in each [`JobState`], and their runs in flight: what
+/// `/healthz` and `/metrics` report, counted without copying any job
+/// (unlike [`super::Scheduler::jobs`], which copies every spec: at a
+/// million jobs, about half a gigabyte for each call).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobTally {
+    /// Every job.
+    pub jobs: usize,
+    /// Jobs that will fire.
+    pub scheduled: usize,
+    /// Paused jobs.
+    pub paused: usize,
+    /// Jobs waiting for their plugin.
+    pub waiting_for_plugin: usize,
+    /// Jobs whose trigger has no fire left.
+    pub finished: usize,
+    /// Runs pending or running, summed over the jobs (as
+    /// [`JobInfo::in_flight`]).
+    pub in_flight: u64,
+}
+
+impl JobTally {
+    /// The count of jobs in `state`.
+    pub fn in_state(&self, state: JobState) -> usize {
+        match state {
+            JobState::Scheduled => self.scheduled,
+            JobState::Paused => self.paused,
+            JobState::WaitingForPlugin => self.waiting_for_plugin,
+            JobState::Finished => self.finished,
+        }
+    }
+}

@@ -30,9 +30,10 @@ mod recover;
 mod reload;
 mod state;
 
+pub use change::{UpsertError, Upserted};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::SchedulerError;
-pub use info::{JobInfo, JobState};
+pub use info::{JobInfo, JobState, JobTally};
 pub use lane::max_live_runs;
 pub(crate) use state::{JobEntry, State};
 
@@ -43,7 +44,6 @@ use crate::runtime::{Limits, Runtime};
 use crate::store::{BrokenJob, JobStore, RunRecord, Write};
 use chrono::{DateTime, Utc};
 use queue::Due;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -193,15 +193,7 @@ impl Inner {
 
     fn info(&self, entry: &JobEntry) -> JobInfo {
         let plugin_loaded = self.plugins.get(&entry.job.spec.plugin).is_some();
-        let state = if entry.paused {
-            JobState::Paused
-        } else if !plugin_loaded {
-            JobState::WaitingForPlugin
-        } else if entry.next_run.is_none() {
-            JobState::Finished
-        } else {
-            JobState::Scheduled
-        };
+        let state = job_state(entry, plugin_loaded);
         JobInfo {
             spec: entry.job.spec.clone(),
             created_at: entry.job.created_at,
@@ -258,11 +250,11 @@ impl Inner {
     ) -> Option<DateTime<Utc>> {
         let id: Arc<str> = match state.jobs.get_key_value(job.id.as_str()) {
             Some((k, _)) => k.clone(),
-            None => Arc::from(job.id.as_str()),
+            None => job.id.shared(),
         };
         let mut generation = 0;
         let mut in_flight = 0;
-        let mut queued = VecDeque::new();
+        let mut queued = state::Queued::default();
         let mut incarnation: Arc<str> = Arc::from(incarnation);
         if let Some(old) = state.jobs.get_mut(&id) {
             generation = old.generation + 1;
@@ -286,7 +278,7 @@ impl Inner {
         }
         state.jobs.insert(
             id,
-            JobEntry {
+            Box::new(JobEntry {
                 job: Arc::new(job),
                 incarnation,
                 next_run,
@@ -296,9 +288,23 @@ impl Inner {
                 in_flight,
                 queued,
                 finished_since_prune: 0,
-            },
+            }),
         );
         next_run
+    }
+}
+
+/// Where a job stands: paused, waiting for its plugin, out of fires, or
+/// scheduled (the first that holds).
+fn job_state(entry: &JobEntry, plugin_loaded: bool) -> JobState {
+    if entry.paused {
+        JobState::Paused
+    } else if !plugin_loaded {
+        JobState::WaitingForPlugin
+    } else if entry.next_run.is_none() {
+        JobState::Finished
+    } else {
+        JobState::Scheduled
     }
 }
 
@@ -502,6 +508,43 @@ impl Scheduler {
             .get(id)
             .map(|e| self.inner.info(e))
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
+    }
+
+    /// How many jobs there are (without copying them, as [`Self::jobs`]
+    /// does).
+    pub fn job_count(&self) -> usize {
+        self.inner.lock().jobs.len()
+    }
+
+    /// Whether every one of `ids` is a job here.
+    pub fn jobs_exist(&self, ids: &[String]) -> bool {
+        let state = self.inner.lock();
+        ids.iter().all(|id| state.jobs.contains_key(id.as_str()))
+    }
+
+    /// The jobs counted by state, without copying them (for health and
+    /// metrics; [`Self::jobs`] copies every spec).
+    pub fn job_tally(&self) -> JobTally {
+        let state = self.inner.lock();
+        let mut loaded: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+        let mut tally = JobTally {
+            jobs: state.jobs.len(),
+            ..JobTally::default()
+        };
+        for entry in state.jobs.values() {
+            let plugin = entry.job.spec.plugin.as_str();
+            let plugin_loaded = *loaded
+                .entry(plugin)
+                .or_insert_with(|| self.inner.plugins.get(plugin).is_some());
+            match job_state(entry, plugin_loaded) {
+                JobState::Paused => tally.paused += 1,
+                JobState::WaitingForPlugin => tally.waiting_for_plugin += 1,
+                JobState::Finished => tally.finished += 1,
+                JobState::Scheduled => tally.scheduled += 1,
+            }
+            tally.in_flight += u64::from(entry.in_flight) + entry.queued.len() as u64;
+        }
+        tally
     }
 
     /// Every job, by id.

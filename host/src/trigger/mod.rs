@@ -13,11 +13,19 @@ pub use spec::{TriggerError, TriggerSpec};
 
 use chrono::{DateTime, Duration, Utc};
 use cron::CronSchedule;
+use std::sync::Arc;
 
 /// A validated schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trigger {
     kind: Kind,
+    /// Bounds and jitter, boxed: most triggers have none, and a host keeps
+    /// one trigger per job (this halves a trigger's 96 bytes).
+    extras: Option<Box<Extras>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Extras {
     /// No fire before this instant.
     start: Option<DateTime<Utc>>,
     /// No fire after this instant.
@@ -28,7 +36,9 @@ pub struct Trigger {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
-    Cron(CronSchedule),
+    /// Shared by every trigger with the same expression and zone
+    /// ([`CronSchedule::shared`]).
+    Cron(Arc<CronSchedule>),
     /// Fires at `anchor + k * every`, k ≥ 0: the k-th fire never drifts,
     /// however long runs take.
     Interval {
@@ -60,16 +70,35 @@ const MAX_EVALUATIONS: usize = 10 * ALL_MAX_ROUNDS;
 impl Trigger {
     /// A cron trigger with no bounds or jitter.
     pub fn cron(schedule: CronSchedule) -> Self {
-        Self::plain(Kind::Cron(schedule))
+        Self::plain(Kind::Cron(Arc::new(schedule)))
     }
 
     fn plain(kind: Kind) -> Self {
-        Self {
-            kind,
-            start: None,
-            end: None,
-            jitter: None,
-        }
+        Self { kind, extras: None }
+    }
+
+    /// A trigger of `kind` with these bounds and jitter.
+    fn bounded(
+        kind: Kind,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+        jitter: Option<Jitter>,
+    ) -> Self {
+        let extras = (start.is_some() || end.is_some() || jitter.is_some())
+            .then(|| Box::new(Extras { start, end, jitter }));
+        Self { kind, extras }
+    }
+
+    fn start(&self) -> Option<DateTime<Utc>> {
+        self.extras.as_ref().and_then(|e| e.start)
+    }
+
+    fn end(&self) -> Option<DateTime<Utc>> {
+        self.extras.as_ref().and_then(|e| e.end)
+    }
+
+    fn jitter(&self) -> Option<Jitter> {
+        self.extras.as_ref().and_then(|e| e.jitter)
     }
 
     /// The first fire time strictly after `after`, or `None` when the
@@ -87,17 +116,18 @@ impl Trigger {
     fn next_within(&self, after: DateTime<Utc>, budget: &mut usize) -> Option<DateTime<Utc>> {
         *budget = budget.checked_sub(1)?;
         // Fires at exactly `start` count: search from just before it.
-        let after = match self.start {
+        let after = match self.start() {
             Some(start) if after < start => start
                 .checked_sub_signed(Duration::nanoseconds(1))
                 .unwrap_or(start),
             _ => after,
         };
-        let next = match self.jitter {
+        let next = match self.jitter() {
             None => self.nominal_after(after, budget),
             Some(j) => self.jittered_after(after, j, budget),
         };
-        next.filter(|t| self.end.is_none_or(|end| *t <= end))
+        let end = self.end();
+        next.filter(|t| end.is_none_or(|end| *t <= end))
     }
 
     /// The earliest jittered fire strictly after `after`.

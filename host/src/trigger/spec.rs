@@ -244,7 +244,7 @@ impl TriggerSpec {
                 jitter: j,
             } => {
                 let tz = parse_tz(tz.as_deref())?;
-                let schedule = CronSchedule::parse(expr, tz)?;
+                let schedule = CronSchedule::shared(expr, tz)?;
                 let (start, end) = bounds(start.as_ref(), end.as_ref())?;
                 let jitter = jitter(j.as_ref(), seed)?;
                 if let Some(jt) = jitter {
@@ -256,12 +256,7 @@ impl TriggerSpec {
                         });
                     }
                 }
-                Ok(Trigger {
-                    kind: Kind::Cron(schedule),
-                    start,
-                    end,
-                    jitter,
-                })
+                Ok(Trigger::bounded(Kind::Cron(schedule), start, end, jitter))
             }
             Self::Interval {
                 every,
@@ -296,15 +291,15 @@ impl TriggerSpec {
                             source: DurationError::Overflow(every.clone()),
                         })?,
                 };
-                Ok(Trigger {
-                    kind: Kind::Interval {
+                Ok(Trigger::bounded(
+                    Kind::Interval {
                         anchor,
                         every: step,
                     },
-                    start: None,
+                    None,
                     end,
                     jitter,
-                })
+                ))
             }
             Self::Date { at, tz } => {
                 let at = parse_date(at, tz.as_deref())?;

@@ -25,6 +25,7 @@ mod chars;
 mod days;
 mod describe;
 mod parse;
+mod shared;
 
 pub use days::{Days, Description};
 pub use parse::{Field, Fields};
