@@ -7,9 +7,10 @@
 #   api      POST /jobs N times (CONC keep-alive connections, requests
 #            pipelined PIPE deep on each): wall time until the last answer
 #   restart  stop that host (SIGTERM) and start it again on the same file:
-#            time from exec to the first 200 of /healthz, and the RSS of
-#            the whole process 3 s after (RSS / N = bytes per job, and
-#            (RSS - RSS of a host with no job) / N)
+#            time from exec to the "wasmcron running" log line (start-up
+#            done), then to the first 200 of /healthz (asked only then),
+#            and the RSS of the whole process 3 s after (RSS / N = bytes
+#            per job, and (RSS - RSS of a host with no job) / N)
 #   timer    on that host, TIMER_JOBS interval jobs every 1 s (phases
 #            spread over the second) beside the N idle daily ones: their
 #            lateness (started_at - scheduled_at, from the runs table)
@@ -18,7 +19,7 @@
 #            two whole minutes, so no daily job fires in it. Also measured
 #            with no daily job (N = 0) as the floor.
 #   config   the same N jobs in a --config jobs file on a fresh database:
-#            first start (exec to /healthz 200, RSS 3 s after), then a
+#            first start (as restart: start-up, /healthz, RSS), then a
 #            second start with the file unchanged (same), and the number of
 #            jobs whose next_run_time the second start changed (should be 0)
 #
