@@ -133,7 +133,7 @@ impl Scheduler {
     /// [`Self::upsert_job`] does each: a spec equal to its job's costs a
     /// comparison (no store write, no new schedule, no event), so an
     /// unchanged file costs about what a restart without it does. Changed
-    /// and new jobs are written [`WRITE_AT_ONCE`] at a time, which the
+    /// and new jobs are written 1,024 at a time, which the
     /// store commits together. An id listed twice takes its last spec (the
     /// earlier ones are still checked).
     ///
