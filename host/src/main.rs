@@ -4,12 +4,6 @@ use clap::Parser;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-// Runs allocate and free many small objects across threads (tasks, run
-// records, events, wasmtime stores); under glibc's malloc that was about
-// a tenth of the CPU of a burst of aligned fires (docs/BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = wasmcron::cli::Cli::parse();
