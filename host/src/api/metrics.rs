@@ -169,7 +169,9 @@ impl Metrics {
         let _ = writeln!(out, "wasmcron_metrics_events_lost_total {}", c.events_lost);
         drop(c);
 
-        let jobs = scheduler.jobs();
+        // Counted in place: copying every job (as `jobs()` does) took
+        // seconds and hundreds of MiB at a million jobs.
+        let tally = scheduler.job_tally();
         out.push_str("# HELP wasmcron_jobs Jobs by state.\n# TYPE wasmcron_jobs gauge\n");
         for state in [
             JobState::Scheduled,
@@ -177,12 +179,11 @@ impl Metrics {
             JobState::WaitingForPlugin,
             JobState::Finished,
         ] {
-            let n = jobs.iter().filter(|j| j.state == state).count();
+            let n = tally.in_state(state);
             let _ = writeln!(out, "wasmcron_jobs{{state=\"{}\"}} {n}", state.as_str());
         }
-        let in_flight: u64 = jobs.iter().map(|j| u64::from(j.in_flight)).sum();
         out.push_str("# HELP wasmcron_runs_in_flight Runs pending or running.\n# TYPE wasmcron_runs_in_flight gauge\n");
-        let _ = writeln!(out, "wasmcron_runs_in_flight {in_flight}");
+        let _ = writeln!(out, "wasmcron_runs_in_flight {}", tally.in_flight);
         let plugins = scheduler.plugins();
         out.push_str("# HELP wasmcron_plugins Plugins by status.\n# TYPE wasmcron_plugins gauge\n");
         let _ = writeln!(

@@ -146,7 +146,7 @@ async fn healthz(
         code,
         axum::Json(Health {
             status: status.into(),
-            jobs: state.scheduler.jobs().len(),
+            jobs: state.scheduler.job_count(),
             plugins: state.scheduler.plugins().loaded().len(),
             compiling: state.scheduler.plugins().compiling_count(),
             store,

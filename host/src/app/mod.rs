@@ -245,7 +245,9 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     if let Some(file) = jobs_file {
         let unchanged = config_marked && sync.config_jobs_present();
         if unchanged {
-            tracing::info!("jobs file unchanged since it was applied, and its jobs too; not read again");
+            tracing::info!(
+                "jobs file unchanged since it was applied, and its jobs too; not read again"
+            );
         } else {
             let config = match config {
                 Some(config) => config,
