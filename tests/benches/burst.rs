@@ -6,7 +6,8 @@
 //!     [--stores memory,sqlite] [--skip-apscheduler] [--runaway] [--log]
 //! ```
 //!
-//! Prints a JSON line per scenario as it ends, then markdown tables.
+//! Prints progress on stderr, then a JSON line per scenario and markdown
+//! tables.
 //!
 //! **Aligned scenario.** A `Scheduler` built in-process (as
 //! `benches/scheduler.rs` does: `SchedulerParts`, default
@@ -38,16 +39,21 @@
 //! or more includes the burst in which all N prune at once (on the memory
 //! store each prune scans every job's runs).
 //!
-//! **Floor**, measured right before each scenario in the same process:
+//! **Floor**, measured right before each scenario in the same process
+//! (while no scheduler runs):
 //! bare wasmtime on an engine built from the default `RuntimeConfig`
 //! (pooling allocator and all), `hello` with a fresh store + instantiate +
 //! call per run, as `benches/runtime.rs` measures it. Five rounds of: one
 //! thread doing 3,000 runs (per-run cost = the median µs/run over all
 //! rounds), then one thread per core (`available_parallelism`) doing 3,000
 //! runs each at once. **Cores factor** = the parallel runs/s ÷ the
-//! single-thread runs/s (same loop shape), median over rounds. Floor burst
-//! time = N × per-run cost ÷ cores factor (taken as 1 when measured below
-//! 1: one thread can always be used); floor throughput = N ÷ that.
+//! single-thread runs/s (same loop shape), median over rounds. The ratios
+//! use **the run's floor**: every scenario's rounds pooled (a scenario's
+//! own, `floor_here` in the JSON, swings with what else the machine runs
+//! at that moment: the cores factor measured 1.0 to 1.6 within one run).
+//! Floor burst time = N × per-run cost ÷ cores factor (taken as 1 when
+//! measured below 1: one thread can always be used); floor throughput =
+//! N ÷ that.
 //! Each scenario prints p99 ÷ floor burst time (goal: ≤ 1.25) and
 //! throughput ÷ floor throughput (goal: ≥ 0.8).
 //!
@@ -240,24 +246,53 @@ impl FloorFigures {
     }
 }
 
-fn measure_floor(floor: &Arc<Floor>) -> FloorFigures {
+/// Floor rounds' raw figures: one scenario's, or pooled over a run.
+#[derive(Default)]
+struct FloorSamples {
+    /// Single-thread µs per run, every run.
+    each: Vec<f64>,
+    /// Per round: single-thread runs/s, parallel runs/s, their ratio.
+    singles: Vec<f64>,
+    parallels: Vec<f64>,
+    factors: Vec<f64>,
+    threads: usize,
+}
+
+impl FloorSamples {
+    fn extend(&mut self, other: &FloorSamples) {
+        self.each.extend(&other.each);
+        self.singles.extend(&other.singles);
+        self.parallels.extend(&other.parallels);
+        self.factors.extend(&other.factors);
+        self.threads = other.threads;
+    }
+
+    fn figures(&self) -> FloorFigures {
+        FloorFigures {
+            us_per_run: median(&mut self.each.clone()),
+            single_per_s: median(&mut self.singles.clone()),
+            parallel_per_s: median(&mut self.parallels.clone()),
+            threads: self.threads,
+            cores_factor: median(&mut self.factors.clone()),
+        }
+    }
+}
+
+fn measure_floor(floor: &Arc<Floor>) -> FloorSamples {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (mut singles, mut parallels, mut factors, mut each) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..FLOOR_ROUNDS {
-        let (single, e) = floor_round(floor, 1, FLOOR_RUNS);
-        let (parallel, _) = floor_round(floor, threads, FLOOR_RUNS);
-        each.extend(e);
-        singles.push(single);
-        parallels.push(parallel);
-        factors.push(parallel / single);
-    }
-    FloorFigures {
-        us_per_run: median(&mut each),
-        single_per_s: median(&mut singles),
-        parallel_per_s: median(&mut parallels),
+    let mut samples = FloorSamples {
         threads,
-        cores_factor: median(&mut factors),
+        ..FloorSamples::default()
+    };
+    for _ in 0..FLOOR_ROUNDS {
+        let (single, each) = floor_round(floor, 1, FLOOR_RUNS);
+        let (parallel, _) = floor_round(floor, threads, FLOOR_RUNS);
+        samples.each.extend(each);
+        samples.singles.push(single);
+        samples.parallels.push(parallel);
+        samples.factors.push(parallel / single);
     }
+    samples
 }
 
 // ---- the scheduler scenarios ----
@@ -535,8 +570,22 @@ fn stats_json(s: &Stats) -> Value {
            "burst_ms": s.burst_ms, "runs_per_second": s.per_s})
 }
 
-fn figures_json(f: &Figures, plain: Option<&Figures>) -> Value {
-    let floor_burst = f.floor.burst_ms(f.jobs);
+fn floor_json(floor: &FloorFigures, n: usize) -> Value {
+    json!({
+        "us_per_run": floor.us_per_run,
+        "single_runs_per_second": floor.single_per_s,
+        "parallel_runs_per_second": floor.parallel_per_s,
+        "threads": floor.threads,
+        "cores_factor": floor.cores_factor,
+        "burst_ms": floor.burst_ms(n),
+        "runs_per_second": floor.per_s(),
+    })
+}
+
+/// `floor`: the run's (pooled over every scenario); the scenario's own,
+/// measured just before it, is `floor_here`.
+fn figures_json(f: &Figures, plain: Option<&Figures>, floor: &FloorFigures) -> Value {
+    let floor_burst = floor.burst_ms(f.jobs);
     json!({
         "bench": "burst",
         "scenario": "aligned",
@@ -558,17 +607,10 @@ fn figures_json(f: &Figures, plain: Option<&Figures>) -> Value {
         "add_seconds": f.add_seconds,
         "demoted": f.demoted,
         "runaway_runs": f.runaway_outcomes,
-        "floor": {
-            "us_per_run": f.floor.us_per_run,
-            "single_runs_per_second": f.floor.single_per_s,
-            "parallel_runs_per_second": f.floor.parallel_per_s,
-            "threads": f.floor.threads,
-            "cores_factor": f.floor.cores_factor,
-            "burst_ms": floor_burst,
-            "runs_per_second": f.floor.per_s(),
-        },
+        "floor": floor_json(floor, f.jobs),
+        "floor_here": floor_json(&f.floor, f.jobs),
         "p99_over_floor_burst": f.measured.p99 / floor_burst,
-        "throughput_over_floor": f.measured.per_s / f.floor.per_s(),
+        "throughput_over_floor": f.measured.per_s / floor.per_s(),
         "vs_plain_pct": plain.map(|p| json!({
             "p50": change(p.measured.p50, f.measured.p50),
             "p99": change(p.measured.p99, f.measured.p99),
@@ -659,15 +701,36 @@ fn aps_triple(v: Option<&Value>) -> String {
     )
 }
 
-fn print_tables(all: &[(Figures, Option<usize>)], aps: Option<&Value>) {
+fn print_tables(all: &[(Figures, Option<usize>)], aps: Option<&Value>, floor: &FloorFigures) {
+    let here: Vec<String> = all
+        .iter()
+        .map(|(f, _)| format!("{:.1} µs, {:.2}x", f.floor.us_per_run, f.floor.cores_factor))
+        .collect();
+    println!(
+        "\nFloor of this run (bare wasmtime, hello, fresh store + instantiate + call; {} rounds \
+         before the scenarios, pooled): {:.1} µs/run on one thread (median), {} runs/s on one \
+         thread, {} on {}, cores factor {:.2}x (median over rounds{}). Before each scenario: {}.",
+        all.len() * FLOOR_ROUNDS,
+        floor.us_per_run,
+        num(floor.single_per_s, 0),
+        num(floor.parallel_per_s, 0),
+        floor.threads,
+        floor.cores_factor,
+        if floor.cores_factor < 1.0 {
+            "; taken as 1.00"
+        } else {
+            ""
+        },
+        here.join("; ")
+    );
     println!(
         "\n| jobs | store | variant | runs / due | lost | not run | p50 / p99 / max ms | \
-         burst ms | runs/s | floor µs/run | cores factor | floor burst ms | \
-         p99 ÷ floor burst | runs/s ÷ floor | vs plain p50 / p99 / runs/s |"
+         burst ms | runs/s | floor burst ms | p99 ÷ floor burst | runs/s ÷ floor | \
+         vs plain p50 / p99 / runs/s |"
     );
-    println!("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (f, plain) in all {
-        let floor_burst = f.floor.burst_ms(f.jobs);
+        let floor_burst = floor.burst_ms(f.jobs);
         let vs = plain.map_or("-".into(), |p| {
             let p = &all[p].0.measured;
             format!(
@@ -678,7 +741,7 @@ fn print_tables(all: &[(Figures, Option<usize>)], aps: Option<&Value>) {
             )
         });
         println!(
-            "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.2}x | {} | {:.2} | {:.2} | {vs} |",
+            "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {vs} |",
             num(f.jobs as f64, 0),
             f.store.name(),
             if f.runaway { "runaway" } else { "plain" },
@@ -689,11 +752,9 @@ fn print_tables(all: &[(Figures, Option<usize>)], aps: Option<&Value>) {
             triple(&f.measured),
             num(f.measured.burst_ms, 1),
             num(f.measured.per_s, 0),
-            num(f.floor.us_per_run, 1),
-            f.floor.cores_factor,
             num(floor_burst, 1),
             f.measured.p99 / floor_burst,
-            f.measured.per_s / f.floor.per_s(),
+            f.measured.per_s / floor.per_s(),
         );
     }
     println!("\nFirst burst (left out above: warm-up), p50 / p99 / max ms and burst ms:");
@@ -794,6 +855,7 @@ fn main() {
             .join(",")
     );
     let mut all: Vec<(Figures, Option<usize>)> = Vec::new();
+    let mut run_floor = FloorSamples::default();
     for &n in &jobs {
         for &kind in &stores {
             let mut variants = vec![false];
@@ -802,7 +864,9 @@ fn main() {
             }
             let mut plain = None;
             for hostile in variants {
-                let floor_figures = measure_floor(&floor);
+                let samples = measure_floor(&floor);
+                run_floor.extend(&samples);
+                let floor_figures = samples.figures();
                 eprintln!(
                     "{n} jobs, {}, {}: floor {:.1} µs/run, cores factor {:.2}",
                     kind.name(),
@@ -811,7 +875,6 @@ fn main() {
                     floor_figures.cores_factor
                 );
                 let f = rt.block_on(aligned(n, kind, hostile, seconds, floor_figures));
-                println!("{}", figures_json(&f, plain.map(|p: usize| &all[p].0)));
                 let index = all.len();
                 all.push((f, plain));
                 if !hostile {
@@ -825,6 +888,11 @@ fn main() {
     } else {
         aps(seconds, &jobs)
     };
+    let run_floor = run_floor.figures();
+    for (f, plain) in &all {
+        let plain = plain.map(|p| &all[p].0);
+        println!("{}", figures_json(f, plain, &run_floor));
+    }
     if let Some(a) = &aps {
         for scenario in a
             .get("aligned")
@@ -851,5 +919,5 @@ fn main() {
          warm-up); lateness = started_at − scheduled_at from the run history",
         seconds - 1
     );
-    print_tables(&all, aps.as_ref());
+    print_tables(&all, aps.as_ref(), &run_floor);
 }
