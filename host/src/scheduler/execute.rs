@@ -109,12 +109,6 @@ pub(super) fn spawn_ahead(inner: Arc<Inner>, run: RunRecord, ahead: OwnedSemapho
             let Some(permit) = wait_for_worker(&inner, &run, ahead).await else {
                 return;
             };
-            inner.events.publish(Event::RunStarted(run_event(
-                &run,
-                inner.clock.now(),
-                None,
-                None,
-            )));
             if let Some((job, plugin)) = lookup(&inner, &run).await {
                 run_guest(inner, run, permit, job, plugin).await;
             }
@@ -124,7 +118,7 @@ pub(super) fn spawn_ahead(inner: Arc<Inner>, run: RunRecord, ahead: OwnedSemapho
 }
 
 /// Waits for a worker for `run`, already recorded running ahead of one,
-/// and gives back its place ahead once it has one. At shutdown it gets
+/// gives back its place ahead once it has one, and announces the start. At shutdown it gets
 /// none: the run never started, so its row goes back to pending (it runs
 /// after the next start, as a fire that was never recorded running would).
 async fn wait_for_worker(
@@ -138,7 +132,15 @@ async fn wait_for_worker(
     };
     drop(ahead);
     match permit {
-        Some(permit) if !inner.stop_firing.is_cancelled() => Some(permit),
+        Some(permit) if !inner.stop_firing.is_cancelled() => {
+            inner.events.publish(Event::RunStarted(run_event(
+                run,
+                inner.clock.now(),
+                None,
+                None,
+            )));
+            Some(permit)
+        }
         _ => {
             let mut pending = run.clone();
             pending.status = RunStatus::Pending;
@@ -202,12 +204,6 @@ async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
     let Some(permit) = wait_for_worker(&inner, &run, ahead).await else {
         return;
     };
-    inner.events.publish(Event::RunStarted(run_event(
-        &run,
-        inner.clock.now(),
-        None,
-        None,
-    )));
     run_guest(inner, run, permit, job, plugin).await;
 }
 
