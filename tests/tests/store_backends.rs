@@ -211,6 +211,52 @@ async fn prune_keeps_the_newest_finished_runs_and_all_unfinished(db: TestStore) 
 }
 backends!(prune_keeps_the_newest_finished_runs_and_all_unfinished: memory, sqlite, postgres);
 
+async fn a_jobs_history_prune_and_deletion_leave_other_jobs_runs_alone(db: TestStore) {
+    // Runs of several jobs interleaved in time: each job's history lists
+    // only its own, newest first; pruning or deleting one job leaves the
+    // others' runs as they were (the memory store indexes runs by job).
+    let store = db.open().await;
+    for id in ["a", "b", "c"] {
+        store.insert_job(&record(id), false).await.unwrap();
+    }
+    let mut writes = Vec::new();
+    for i in 0..30 {
+        let job = ["a", "b", "c"][i % 3];
+        let at = from_ms(i as i64 * 1000);
+        let mut r = RunRecord::pending(job, at, at, 1);
+        r.status = RunStatus::Finished;
+        writes.push(Write::Run(r));
+    }
+    store.write(writes).await.unwrap();
+    let times =
+        |runs: Vec<RunRecord>| -> Vec<i64> { runs.iter().map(|r| ms(r.scheduled_at)).collect() };
+    assert_eq!(
+        times(store.runs("b", 3, 1).await.unwrap()),
+        [25_000, 22_000, 19_000]
+    );
+    store
+        .write(vec![Write::Prune {
+            job_id: "a".into(),
+            keep: 2,
+            older_than: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        times(store.runs("a", 100, 0).await.unwrap()),
+        [27_000, 24_000]
+    );
+    assert_eq!(store.runs("b", 100, 0).await.unwrap().len(), 10);
+    store.delete_job("b").await.unwrap();
+    assert!(store.runs("b", 100, 0).await.unwrap().is_empty());
+    assert_eq!(store.runs("c", 100, 0).await.unwrap().len(), 10);
+    assert_eq!(store.run_summaries("c", 2, 0).await.unwrap().runs.len(), 2);
+    // A job re-created with a deleted one's id starts with no history.
+    store.insert_job(&record("b"), false).await.unwrap();
+    assert!(store.runs("b", 100, 0).await.unwrap().is_empty());
+}
+backends!(a_jobs_history_prune_and_deletion_leave_other_jobs_runs_alone: memory, sqlite, postgres);
+
 async fn an_unreadable_job_row_is_reported_not_dropped(db: TestStore) {
     let store = db.open().await;
     store.insert_job(&record("a"), false).await.unwrap();

@@ -6,7 +6,8 @@ use super::{
     JobRecord, JobStore, KvError, KvStore, LOG_PAGE_BYTES, LogPage, RunList, RunOrigin, RunRecord,
     RunStatus, RunSummary, Snapshot, StoreError, Write, Written,
 };
-use std::collections::HashMap;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Total bytes (keys plus values) one job may keep.
@@ -100,7 +101,7 @@ pub struct MemoryJobStore {
 
 /// A run's fire key: at most one `fire` row per (job, scheduled time,
 /// attempt).
-type FireKey = (String, chrono::DateTime<chrono::Utc>, u32);
+type FireKey = (String, DateTime<Utc>, u32);
 
 fn fire_key(run: &RunRecord) -> Option<FireKey> {
     (run.origin == RunOrigin::Fire).then(|| (run.job_id.clone(), run.scheduled_at, run.attempt))
@@ -112,11 +113,14 @@ struct Inner {
     runs: HashMap<String, RunRecord>,
     /// The fire keys taken, and by which run.
     fires: HashMap<FireKey, String>,
+    /// Each job's runs in history order, oldest first: what a job's
+    /// history, its prune and its deletion read, so that none of them
+    /// scans every job's runs (a prune follows each finished run: with
+    /// 10,000 jobs a scan per prune stalled a burst for tens of seconds).
+    by_job: HashMap<String, BTreeSet<(DateTime<Utc>, String)>>,
 }
 
 impl Inner {
-    /// Inserts or replaces a run (of a live incarnation); false when a
-    /// fire row of another run holds its fire key.
     /// Whether `run` belongs to its job's live incarnation.
     fn live(&self, run: &RunRecord) -> bool {
         self.jobs
@@ -124,6 +128,8 @@ impl Inner {
             .is_some_and(|j| j.incarnation == run.incarnation)
     }
 
+    /// Inserts or replaces a run (of a live incarnation); false when a
+    /// fire row of another run holds its fire key.
     fn put_run(&mut self, run: RunRecord) -> bool {
         if let Some(key) = fire_key(&run) {
             match self.fires.get(&key) {
@@ -134,16 +140,37 @@ impl Inner {
                 }
             }
         }
-        self.runs.insert(run.run_id.clone(), run);
+        let order = (run.scheduled_at, run.run_id.clone());
+        let job_id = run.job_id.clone();
+        if let Some(old) = self.runs.insert(run.run_id.clone(), run)
+            && (old.scheduled_at, &old.job_id) != (order.0, &job_id)
+            && let Some(runs) = self.by_job.get_mut(&old.job_id)
+        {
+            runs.remove(&(old.scheduled_at, old.run_id));
+        }
+        self.by_job.entry(job_id).or_default().insert(order);
         true
     }
 
     fn remove_run(&mut self, run_id: &str) {
-        if let Some(run) = self.runs.remove(run_id)
-            && let Some(key) = fire_key(&run)
-        {
+        let Some(run) = self.runs.remove(run_id) else {
+            return;
+        };
+        if let Some(key) = fire_key(&run) {
             self.fires.remove(&key);
         }
+        if let Some(runs) = self.by_job.get_mut(&run.job_id) {
+            runs.remove(&(run.scheduled_at, run.run_id));
+        }
+    }
+
+    /// `job_id`'s runs, newest first (by scheduled time, then run id).
+    fn history<'a>(&'a self, job_id: &str) -> impl Iterator<Item = &'a RunRecord> + 'a {
+        self.by_job
+            .get(job_id)
+            .into_iter()
+            .flat_map(|runs| runs.iter().rev())
+            .filter_map(|(_, id)| self.runs.get(id))
     }
 }
 
@@ -197,8 +224,10 @@ impl JobStore for MemoryJobStore {
         if inner.jobs.remove(id).is_none() {
             return Err(StoreError::NotFound(id.to_owned()));
         }
-        inner.runs.retain(|_, r| r.job_id != id);
-        inner.fires.retain(|k, _| k.0 != id);
+        let runs = inner.by_job.remove(id).unwrap_or_default();
+        for (_, run_id) in runs {
+            inner.remove_run(&run_id);
+        }
         self.kv.lock().remove(id);
         Ok(())
     }
@@ -287,20 +316,19 @@ impl JobStore for MemoryJobStore {
                     keep,
                     older_than,
                 } => {
-                    let mut done: Vec<(chrono::DateTime<chrono::Utc>, String)> = inner
-                        .runs
-                        .values()
-                        .filter(|r| {
-                            r.job_id == job_id
-                                && !matches!(r.status, RunStatus::Pending | RunStatus::Running)
+                    // Newest first, as the databases order a job's history.
+                    let doomed: Vec<String> = inner
+                        .history(&job_id)
+                        .filter(|r| !matches!(r.status, RunStatus::Pending | RunStatus::Running))
+                        .enumerate()
+                        .filter(|(i, r)| {
+                            *i >= keep as usize
+                                || older_than.is_some_and(|cut| r.scheduled_at < cut)
                         })
-                        .map(|r| (r.scheduled_at, r.run_id.clone()))
+                        .map(|(_, r)| r.run_id.clone())
                         .collect();
-                    done.sort_by(|a, b| b.cmp(a));
-                    for (i, (at, id)) in done.into_iter().enumerate() {
-                        if i >= keep as usize || older_than.is_some_and(|cut| at < cut) {
-                            inner.remove_run(&id);
-                        }
+                    for id in doomed {
+                        inner.remove_run(&id);
                     }
                 }
             }
@@ -322,14 +350,13 @@ impl JobStore for MemoryJobStore {
         let Some(incarnation) = inner.jobs.get(job_id).map(|j| j.incarnation.as_str()) else {
             return Ok(Vec::new());
         };
-        let mut runs: Vec<RunRecord> = inner
-            .runs
-            .values()
-            .filter(|r| r.job_id == job_id && r.incarnation == incarnation)
+        Ok(inner
+            .history(job_id)
+            .filter(|r| r.incarnation == incarnation)
+            .skip(offset)
+            .take(limit)
             .cloned()
-            .collect();
-        runs.sort_by(|a, b| (b.scheduled_at, &b.run_id).cmp(&(a.scheduled_at, &a.run_id)));
-        Ok(runs.into_iter().skip(offset).take(limit).collect())
+            .collect())
     }
 
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -343,11 +370,8 @@ impl JobStore for MemoryJobStore {
         offset: usize,
     ) -> Result<RunList, StoreError> {
         let inner = self.lock();
-        let mut runs: Vec<&RunRecord> =
-            inner.runs.values().filter(|r| r.job_id == job_id).collect();
-        runs.sort_by(|a, b| (b.scheduled_at, &b.run_id).cmp(&(a.scheduled_at, &a.run_id)));
         Ok(page_of_summaries(
-            runs.into_iter().skip(offset).map(RunSummary::from),
+            inner.history(job_id).skip(offset).map(RunSummary::from),
             limit,
         ))
     }
