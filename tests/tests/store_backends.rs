@@ -257,6 +257,44 @@ async fn a_jobs_history_prune_and_deletion_leave_other_jobs_runs_alone(db: TestS
 }
 backends!(a_jobs_history_prune_and_deletion_leave_other_jobs_runs_alone: memory, sqlite, postgres);
 
+async fn a_start_written_over_a_pending_row_leaves_the_row_as_written(db: TestStore) {
+    // SQLite writes a start as an update of the columns a start sets when
+    // the stored pending row matches in every other column, and upserts
+    // otherwise: either way the row must read back as the run written.
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let plain = RunRecord::pending("a", from_ms(1000), from_ms(1000), 1);
+    let with_args = RunRecord::pending("a", from_ms(2000), from_ms(2000), 1);
+    store
+        .write(vec![
+            Write::Run(plain.clone()),
+            Write::Run(with_args.clone()),
+        ])
+        .await
+        .unwrap();
+    let start = |mut r: RunRecord| {
+        r.status = RunStatus::Running;
+        r.started_at = Some(from_ms(5000));
+        r.plugin_hash = Some("h".into());
+        r.host = Some("here".into());
+        r
+    };
+    let plain = start(plain);
+    // A start that also changes a column a start does not set.
+    let mut with_args = start(with_args);
+    with_args.args = Some(r#"{"n":1}"#.into());
+    store
+        .write(vec![
+            Write::Run(plain.clone()),
+            Write::Run(with_args.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.run(&plain.run_id).await.unwrap(), Some(plain));
+    assert_eq!(store.run(&with_args.run_id).await.unwrap(), Some(with_args));
+}
+backends!(a_start_written_over_a_pending_row_leaves_the_row_as_written: memory, sqlite, postgres);
+
 async fn an_unreadable_job_row_is_reported_not_dropped(db: TestStore) {
     let store = db.open().await;
     store.insert_job(&record("a"), false).await.unwrap();

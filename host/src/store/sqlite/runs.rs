@@ -25,6 +25,9 @@ pub(super) fn insert(
     outcome: Option<&str>,
     logs: &str,
 ) -> Result<(), StoreError> {
+    if r.status == RunStatus::Running && start(conn, r, outcome, logs)? {
+        return Ok(());
+    }
     // An upsert on the run id, not INSERT OR REPLACE: that would also
     // delete another run's row holding the same fire key, where this must
     // fail instead (one run per fire).
@@ -32,6 +35,57 @@ pub(super) fn insert(
         crate::store::memory::dropped_run(r);
     }
     Ok(())
+}
+
+/// A pending run's start, the write before each run that waited for a
+/// worker beyond those recorded running with their fire: an update of the
+/// four columns a start sets, done only where the stored row is that run,
+/// pending, and equal to `r` in every other column (so the row ends up as
+/// the upsert would leave it), for a live incarnation. It leaves every
+/// index but the unfinished runs' alone, where the upsert rewrites all
+/// four (profiled: the start upserts were a fifth of the SQLite writer's
+/// time in a 1,000-job burst). False when nothing matched: the caller
+/// upserts.
+fn start(
+    conn: &Connection,
+    r: &RunRecord,
+    outcome: Option<&str>,
+    logs: &str,
+) -> Result<bool, StoreError> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE runs SET status = 'running', started_at = ?2, plugin_hash = ?3, host = ?4
+             WHERE run_id = ?1 AND status = 'pending' AND job_id = ?5 AND attempt = ?6
+               AND scheduled_at = ?7 AND due_at = ?8 AND incarnation = ?9 AND origin = ?10
+               AND args IS ?11 AND note IS ?12 AND fuel = ?13 AND logs = ?14
+               AND log_count = ?15 AND ended_at IS ?16 AND outcome IS ?17
+               AND outcome_kind IS ?18
+               AND EXISTS (SELECT 1 FROM jobs WHERE id = ?5 AND incarnation = ?9)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                r.run_id,
+                r.started_at.map(ms),
+                r.plugin_hash,
+                r.host,
+                r.job_id,
+                r.attempt,
+                ms(r.scheduled_at),
+                ms(r.due_at),
+                r.incarnation,
+                r.origin.as_str(),
+                r.args,
+                r.note,
+                i64::try_from(r.fuel).unwrap_or(i64::MAX),
+                logs,
+                i64::try_from(r.logs.len()).unwrap_or(i64::MAX),
+                r.ended_at.map(ms),
+                outcome,
+                r.outcome.as_ref().map(|o| o.kind().as_str()),
+            ])
+        })
+        .map_err(backend)?;
+    Ok(updated == 1)
 }
 
 /// Inserts a new row of a fire; false when it was not inserted because
