@@ -776,3 +776,6 @@ backends!(a_log_flooding_jobs_history_stays_small_and_its_logs_stay_readable: sq
 
 #[path = "api/scheduling.rs"]
 mod scheduling;
+
+#[path = "api/apply.rs"]
+mod apply;

@@ -95,6 +95,26 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The same error about one element of a list: its field under
+    /// `prefix` (`trigger.expr` becomes `jobs[3].trigger.expr`) and its
+    /// message led by the element and its id.
+    pub(super) fn within(self, prefix: &str, id: &str) -> Self {
+        Self {
+            field: Some(match self.field {
+                Some(field) => format!("{prefix}.{field}"),
+                None => prefix.to_owned(),
+            }),
+            message: format!("{prefix} (job '{id}'): {}", self.message),
+            ..self
+        }
+    }
+
+    /// The same error with `note` appended to its message.
+    pub(super) fn noting(mut self, note: &str) -> Self {
+        self.message.push_str(note);
+        self
+    }
 }
 
 impl IntoResponse for ApiError {

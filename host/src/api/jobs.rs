@@ -76,7 +76,7 @@ pub(super) fn page_size_or(limit: Option<usize>, default: usize) -> Result<usize
 /// Checks what the scheduler itself would accept but the API refuses: a
 /// plugin the host has never seen (a typo), a listener plugin as a job,
 /// and a trigger that can never fire again.
-fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
+pub(super) fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
     let registry = state.scheduler.plugins();
     match registry.get(&spec.plugin) {
         Some(plugin) if plugin.world() != World::Job => {

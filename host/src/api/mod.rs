@@ -11,6 +11,7 @@
 //! types' derives (`utoipa`), so it cannot drift from what is served
 //! without a test noticing.
 
+mod apply;
 mod auth;
 mod cluster;
 mod error;
@@ -23,6 +24,7 @@ mod plugins;
 mod runs;
 mod serve;
 
+pub use apply::{Applied, ApplyJobs, MAX_APPLY_JOBS};
 pub use auth::Token;
 pub use cluster::{ClusterSettings, ClusterView, HostIdentity};
 pub use error::{ApiError, ErrorBody};
@@ -65,7 +67,7 @@ pub struct ApiState {
 /// The router with every route.
 pub fn router(state: ApiState) -> Router {
     let writes = Router::new()
-        .route("/jobs", post(jobs::create))
+        .route("/jobs", post(jobs::create).put(apply::apply))
         .route(
             "/jobs/{id}",
             axum::routing::patch(jobs::modify).delete(jobs::delete),

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         super::jobs::create,
+        super::apply::apply,
         super::jobs::list,
         super::jobs::show,
         super::jobs::modify,

@@ -1,6 +1,7 @@
 //! `wasmcron jobs|runs|plugins …`: a client for a running host's HTTP API,
 //! with tables for people and `--json` for scripts.
 
+mod apply;
 mod client;
 mod render;
 
@@ -55,6 +56,16 @@ pub enum JobsCommand {
         /// Replace a job with the same id.
         #[arg(long)]
         replace: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Add or change many jobs: a jobs file's `[[jobs]]` (TOML, as for
+    /// `wasmcron run --config`, or JSON `{"jobs": [...]}`), sent with
+    /// `PUT /jobs` a few thousand at a time. A job equal to the stored one
+    /// is left as it is; jobs not in the file are not touched.
+    Apply {
+        /// The jobs file.
+        file: PathBuf,
         #[command(flatten)]
         remote: Remote,
     },
@@ -268,6 +279,7 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                 show_job(&job)?;
             }
         }
+        JobsCommand::Apply { file, remote } => apply::apply(&file, &remote).await?,
         JobsCommand::Rm { id, remote } => {
             Client::new(&remote)
                 .call(

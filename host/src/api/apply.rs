@@ -1,0 +1,89 @@
+//! `PUT /jobs`: apply a list of jobs at once, as a jobs file (`--config`)
+//! is applied at start: each spec adds its job, or changes the job with
+//! its id, or (equal to the stored spec) changes nothing. Jobs not in the
+//! list are left alone. The way to add thousands of jobs: one request per
+//! few thousand, written to the store a thousand at a time, instead of a
+//! request and a commit per job.
+
+use super::extract::Body;
+use super::jobs::check_for_api;
+use super::{ApiError, ApiState};
+use crate::job::JobSpec;
+use crate::scheduler::JobInfo;
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Most specs one `PUT /jobs` takes (the body must also fit in the API's
+/// body limit, 1 MiB: about 5,000 small specs).
+pub const MAX_APPLY_JOBS: usize = 10_000;
+
+/// `PUT /jobs`'s body.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyJobs {
+    /// Job specs (every field of a jobs-file `[[jobs]]` table), at most
+    /// 10,000. An id listed twice takes its last spec.
+    pub jobs: Vec<JobSpec>,
+}
+
+/// What `PUT /jobs` did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Applied {
+    /// Specs equal to their job's stored spec: nothing was done for them.
+    pub unchanged: usize,
+    /// Jobs added or changed.
+    pub written: usize,
+    /// Jobs of the list to look at, in list order: those with warnings,
+    /// or whose plugin is not loaded (yet).
+    pub notes: Vec<JobInfo>,
+}
+
+/// Add or change many jobs.
+///
+/// Every spec is checked before anything is written: one invalid spec
+/// answers 422 naming it (`jobs[3].trigger.expr`), and nothing changes.
+/// A store failure part way leaves the jobs before the failing one
+/// applied (the message says which); sending the same list again is safe,
+/// since specs already applied are unchanged.
+#[utoipa::path(put, path = "/jobs", tag = "jobs", request_body = ApplyJobs,
+    responses(
+        (status = 200, description = "Applied: counts, and the jobs with something to look at", body = Applied),
+        (status = 400, description = "Malformed JSON", body = super::ErrorBody),
+        (status = 401, description = "Token required", body = super::ErrorBody),
+        (status = 413, description = "Body too large", body = super::ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = super::ErrorBody),
+        (status = 422, description = "An invalid spec (its position and field named), or more than 10,000", body = super::ErrorBody),
+    ))]
+pub(super) async fn apply(
+    State(state): State<ApiState>,
+    Body(body): Body<ApplyJobs>,
+) -> Result<Json<Applied>, ApiError> {
+    if body.jobs.len() > MAX_APPLY_JOBS {
+        return Err(ApiError::validation(
+            "jobs",
+            format!(
+                "jobs: {} specs in one request; send at most {MAX_APPLY_JOBS} per request",
+                body.jobs.len()
+            ),
+        ));
+    }
+    for (i, spec) in body.jobs.iter().enumerate() {
+        check_for_api(&state, spec).map_err(|e| e.within(&format!("jobs[{i}]"), &spec.id))?;
+    }
+    let done = state.scheduler.upsert_jobs(body.jobs).await.map_err(|e| {
+        let index = e.index;
+        let error = ApiError::from(e.error).within(&format!("jobs[{index}]"), &e.id);
+        match index {
+            0 => error.noting("; nothing was applied"),
+            1 => error.noting("; the job before it was applied"),
+            n => error.noting(&format!("; the {n} jobs before it were applied")),
+        }
+    })?;
+    Ok(Json(Applied {
+        unchanged: done.unchanged,
+        written: done.written,
+        notes: done.notes,
+    }))
+}

@@ -1,0 +1,125 @@
+//! `PUT /jobs` and `wasmcron jobs apply`: many jobs in one request, as a
+//! jobs file is applied at start (issue 12's scale goal: jobs added in
+//! bulk through the API).
+
+use super::{Api, BIN, assert_error, cli};
+use serde_json::{Value, json};
+use wasmcron_tests::backends;
+use wasmcron_tests::host::{Host, setup};
+use wasmcron_tests::stores::TestStore;
+
+fn spec(id: &str, every: &str) -> Value {
+    json!({"id": id, "plugin": "hello", "trigger": {"type": "interval", "every": every}})
+}
+
+async fn put(api: &Api, jobs: Vec<Value>) -> (u16, Value) {
+    api.send(reqwest::Method::PUT, "/jobs", Some(json!({ "jobs": jobs })))
+        .await
+}
+
+async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: TestStore) {
+    let dir = setup("version = 1\n", &["hello"]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
+    let api = Api::new(&host);
+    api.plugins_ready().await;
+
+    let jobs: Vec<Value> = (0..300)
+        .map(|i| spec(&format!("bulk-{i:03}"), "1h"))
+        .collect();
+    let (status, done) = put(&api, jobs.clone()).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        (done["written"].as_u64(), done["unchanged"].as_u64()),
+        (Some(300), Some(0))
+    );
+    assert_eq!(done["notes"], json!([]));
+    let (_, page) = api.get("/jobs?limit=1000").await;
+    assert_eq!(page["total"], 300, "{page}");
+    assert!(
+        page["jobs"]
+            .as_array()
+            .is_some_and(|l| l.iter().all(|j| j["next_run_time"].is_string()))
+    );
+    assert_eq!(db.count("SELECT count(*) FROM jobs"), 300);
+
+    // The same list again writes nothing.
+    let (status, done) = put(&api, jobs.clone()).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        (done["written"].as_u64(), done["unchanged"].as_u64()),
+        (Some(0), Some(300))
+    );
+
+    // One changed spec and one invalid: 422 naming the invalid one by its
+    // position and field, and the changed one is not applied either.
+    let mut next = jobs.clone();
+    next[5] = spec("bulk-005", "2h");
+    next[7]["trigger"] = json!({"type": "cron", "expr": "61 * * * *"});
+    let resp = put(&api, next).await;
+    assert_error(&resp, 422, "validation", Some("jobs[7].trigger.expr"));
+    assert!(
+        resp.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("bulk-007")),
+        "{resp:?}"
+    );
+    let (_, job) = api.get("/jobs/bulk-005").await;
+    assert_eq!(job["spec"]["trigger"]["every"], "1h", "{job}");
+    // A plugin the host has never seen, and a malformed spec, likewise.
+    let resp = put(
+        &api,
+        vec![
+            spec("x", "1h"),
+            json!({"id": "y", "plugin": "nope", "trigger": {"type": "interval", "every": "1h"}}),
+        ],
+    )
+    .await;
+    assert_error(&resp, 422, "validation", Some("jobs[1].plugin"));
+    let resp = put(&api, vec![json!({"id": "z", "plugin": "hello"})]).await;
+    assert_error(&resp, 422, "validation", Some("jobs[0].trigger"));
+    assert_eq!(api.get("/jobs/x").await.0, 404);
+    // Too many in one request.
+    let too_many: Vec<Value> = (0..10_001).map(|i| json!({"id": format!("t{i}"), "plugin": "hello", "trigger": {"type": "interval", "every": "1h"}})).collect();
+    let resp = put(&api, too_many).await;
+    assert_error(&resp, 422, "validation", Some("jobs"));
+    assert_eq!(db.count("SELECT count(*) FROM jobs"), 300);
+
+    // The CLI: a jobs file of 12,000 jobs (more than one request's worth)
+    // in TOML, then the same file again.
+    let mut toml = String::from("version = 1\n");
+    for i in 0..12_000 {
+        toml.push_str(&format!(
+            "\n[[jobs]]\nid = \"file-{i:05}\"\nplugin = \"hello\"\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n"
+        ));
+    }
+    let file = dir.path().join("many.toml");
+    std::fs::write(&file, toml).expect("jobs file");
+    let file = file.to_string_lossy().into_owned();
+    let url = host.api_url();
+    let (ok, out, err) = cli(&["jobs", "apply", &file], &url);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("12000 jobs: 12000 written, 0 unchanged"),
+        "{out}"
+    );
+    let (ok, out, err) = cli(&["jobs", "apply", &file, "--json"], &url);
+    assert!(ok, "{err}");
+    let done: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        (done["written"].as_u64(), done["unchanged"].as_u64()),
+        (Some(0), Some(12_000))
+    );
+    assert_eq!(db.count("SELECT count(*) FROM jobs"), 12_300);
+    // A file without a jobs list says what it should hold.
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "version = 1\n").expect("file");
+    let (ok, _, err) = cli(&["jobs", "apply", &empty.to_string_lossy()], &url);
+    assert!(!ok);
+    assert!(
+        err.contains("no `jobs` list") && err.contains("[[jobs]]"),
+        "{err}"
+    );
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}
+backends!(many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing: sqlite, postgres);
