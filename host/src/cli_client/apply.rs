@@ -33,14 +33,9 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
     let client = Client::new(remote);
     let (mut written, mut unchanged, mut notes) = (0, 0, Vec::new());
     let mut first = 0;
-    for chunk in chunks(specs)? {
-        let len = chunk.len();
+    for (len, body) in bodies(specs)? {
         let done = client
-            .call(
-                reqwest::Method::PUT,
-                "/jobs",
-                Some(&json!({ "jobs": chunk })),
-            )
+            .put_bytes("/jobs", "application/json", body)
             .await
             .with_context(|| {
                 format!(
@@ -81,29 +76,40 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `specs` cut in runs of at most [`MAX_APPLY_JOBS`] specs and
-/// [`CHUNK_BYTES`] bytes of JSON.
-fn chunks(specs: &[Value]) -> anyhow::Result<Vec<&[Value]>> {
+/// `specs` as `PUT /jobs` bodies (`{"jobs": [...]}`, encoded once), each
+/// of at most [`MAX_APPLY_JOBS`] specs and [`CHUNK_BYTES`] bytes, with the
+/// number of specs in each.
+fn bodies(specs: &[Value]) -> anyhow::Result<Vec<(usize, Vec<u8>)>> {
+    const HEAD: &[u8] = b"{\"jobs\":[";
     let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
+    let (mut body, mut count) = (HEAD.to_vec(), 0);
+    let mut spec_json = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
-        let size = serde_json::to_vec(spec)?.len() + 1;
-        if size > CHUNK_BYTES {
+        spec_json.clear();
+        serde_json::to_writer(&mut spec_json, spec)?;
+        if spec_json.len() + HEAD.len() + 2 > CHUNK_BYTES {
             bail!(
-                "job {} ('{}') is {size} bytes of JSON, more than one request may carry ({} KiB)",
+                "job {} ('{}') is {} bytes of JSON, more than one request may carry ({} KiB)",
                 i + 1,
                 text(&spec["id"]),
+                spec_json.len(),
                 CHUNK_BYTES / 1024
             );
         }
-        if i > start && (i - start == MAX_APPLY_JOBS || bytes + size > CHUNK_BYTES) {
-            out.push(&specs[start..i]);
-            (start, bytes) = (i, 0);
+        if count == MAX_APPLY_JOBS || body.len() + spec_json.len() + 3 > CHUNK_BYTES {
+            body.extend_from_slice(b"]}");
+            out.push((count, std::mem::replace(&mut body, HEAD.to_vec())));
+            count = 0;
         }
-        bytes += size;
+        if count > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&spec_json);
+        count += 1;
     }
-    if start < specs.len() {
-        out.push(&specs[start..]);
+    if count > 0 {
+        body.extend_from_slice(b"]}");
+        out.push((count, body));
     }
     Ok(out)
 }
@@ -113,21 +119,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_keep_under_the_count_and_byte_limits_and_lose_nothing() -> anyhow::Result<()> {
+    fn bodies_keep_under_the_count_and_byte_limits_and_lose_nothing() -> anyhow::Result<()> {
         let specs: Vec<Value> = (0..25_000)
             .map(|i| json!({ "id": format!("j{i}"), "plugin": "hello" }))
             .collect();
-        let cut = chunks(&specs)?;
-        assert!(cut.iter().all(|c| c.len() <= MAX_APPLY_JOBS));
-        assert!(
-            cut.iter().all(
-                |c| serde_json::to_vec(&json!({ "jobs": c })).map_or(0, |v| v.len()) < MAX_BODY
-            )
-        );
-        assert_eq!(cut.iter().map(|c| c.len()).sum::<usize>(), specs.len());
+        let cut = bodies(&specs)?;
+        assert!(cut.len() > 2);
+        let mut ids = Vec::new();
+        for (count, body) in &cut {
+            assert!(*count <= MAX_APPLY_JOBS && body.len() <= CHUNK_BYTES);
+            let parsed: Value = serde_json::from_slice(body)?;
+            let jobs = parsed["jobs"].as_array().cloned().unwrap_or_default();
+            assert_eq!(jobs.len(), *count);
+            ids.extend(jobs.into_iter().map(|j| j["id"].clone()));
+        }
+        let expected: Vec<Value> = specs.iter().map(|s| s["id"].clone()).collect();
+        assert_eq!(ids, expected);
         let big = vec![json!({ "id": "x", "args": "a".repeat(MAX_BODY) })];
-        assert!(chunks(&big).is_err());
-        assert!(chunks(&[])?.is_empty());
+        assert!(bodies(&big).is_err());
+        assert!(bodies(&[])?.is_empty());
         Ok(())
     }
 }

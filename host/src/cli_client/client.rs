@@ -98,11 +98,17 @@ impl Client {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    /// A `PUT` of raw bytes (a plugin file).
-    pub(super) async fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+    /// A `PUT` of raw bytes of `content_type` (a plugin file, a body
+    /// encoded beforehand).
+    pub(super) async fn put_bytes(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<Value> {
         let req = self
             .request(reqwest::Method::PUT, path)
-            .header("content-type", "application/wasm")
+            .header("content-type", content_type)
             .body(bytes);
         self.send(req).await
     }

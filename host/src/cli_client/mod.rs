@@ -481,7 +481,11 @@ async fn plugins_to_stdout(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let pushed = Client::new(&remote)
-                .put_bytes(&format!("/plugins/{}", seg(&name)), bytes)
+                .put_bytes(
+                    &format!("/plugins/{}", seg(&name)),
+                    "application/wasm",
+                    bytes,
+                )
                 .await?;
             if remote.json {
                 print_json(&pushed)?;

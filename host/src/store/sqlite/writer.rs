@@ -412,33 +412,38 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
             } else {
                 "INSERT INTO jobs (id, spec, created_at, next_run_time, paused, incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
             };
-            conn.execute(
-                sql,
-                params![
-                    job.spec.id,
-                    spec,
-                    ms(job.created_at),
-                    job.next_run_time.map(ms),
-                    job.paused,
-                    job.incarnation
-                ],
-            )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    StoreError::Duplicate(job.spec.id.clone())
-                }
-                e => backend(e),
-            })?;
+            // Cached: adding thousands of jobs at once (`PUT /jobs`, a jobs
+            // file) prepared this statement for each (a tenth of the
+            // host's time in a profile of 100,000 added).
+            conn.prepare_cached(sql)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        job.spec.id,
+                        spec,
+                        ms(job.created_at),
+                        job.next_run_time.map(ms),
+                        job.paused,
+                        job.incarnation
+                    ])
+                })
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        StoreError::Duplicate(job.spec.id.clone())
+                    }
+                    e => backend(e),
+                })?;
         }
         Cmd::Update(job, _) => {
             let spec = serde_json::to_string(&job.spec).map_err(backend)?;
             let n = conn
-                .execute(
+                .prepare_cached(
                     "UPDATE jobs SET spec = ?2, created_at = ?3, next_run_time = ?4, paused = ?5, incarnation = ?6 WHERE id = ?1",
-                    params![job.spec.id, spec, ms(job.created_at), job.next_run_time.map(ms), job.paused, job.incarnation],
                 )
+                .and_then(|mut s| {
+                    s.execute(params![job.spec.id, spec, ms(job.created_at), job.next_run_time.map(ms), job.paused, job.incarnation])
+                })
                 .map_err(backend)?;
             if n == 0 {
                 return Err(StoreError::NotFound(job.spec.id.clone()));
