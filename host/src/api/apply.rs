@@ -13,6 +13,7 @@ use crate::scheduler::JobInfo;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// Most specs one `PUT /jobs` takes (the body must also fit in the API's
@@ -24,7 +25,7 @@ pub const MAX_APPLY_JOBS: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct ApplyJobs {
     /// Job specs (every field of a jobs-file `[[jobs]]` table), at most
-    /// 10,000. An id listed twice takes its last spec.
+    /// 10,000, each id once.
     pub jobs: Vec<JobSpec>,
 }
 
@@ -43,10 +44,12 @@ pub struct Applied {
 /// Add or change many jobs.
 ///
 /// Every spec is checked before anything is written: one invalid spec
-/// answers 422 naming it (`jobs[3].trigger.expr`), and nothing changes.
-/// A store failure part way leaves the jobs before the failing one
-/// applied (the message says which); sending the same list again is safe,
-/// since specs already applied are unchanged.
+/// (or an id listed twice) answers 422 naming it (`jobs[3].trigger.expr`),
+/// and nothing changes. The specs are then written about a thousand at a
+/// time: a store failure part way leaves the jobs before the failing one
+/// applied (the message says which), and a host killed part way may have
+/// applied some; sending the same list again is safe either way, since
+/// specs already applied are unchanged.
 #[utoipa::path(put, path = "/jobs", tag = "jobs", request_body = ApplyJobs,
     responses(
         (status = 200, description = "Applied: counts, and the jobs with something to look at", body = Applied),
@@ -69,8 +72,24 @@ pub(super) async fn apply(
             ),
         ));
     }
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(body.jobs.len());
     for (i, spec) in body.jobs.iter().enumerate() {
-        check_for_api(&state, spec).map_err(|e| e.within(&format!("jobs[{i}]"), &spec.id))?;
+        if let Some(first) = seen.insert(spec.id.as_str(), i) {
+            return Err(ApiError::validation(
+                format!("jobs[{i}].id"),
+                format!(
+                    "jobs[{i}].id: '{}' is also jobs[{first}]; each id may appear once in a list",
+                    spec.id
+                ),
+            ));
+        }
+        // A spec equal to its job's is left as it is, whatever the checks
+        // for new specs would say now (its plugin may have been removed:
+        // the job waits for it, and re-applying an unchanged file must
+        // not fail on that).
+        if !state.scheduler.has_spec(spec) {
+            check_for_api(&state, spec).map_err(|e| e.within(&format!("jobs[{i}]"), &spec.id))?;
+        }
     }
     let done = state.scheduler.upsert_jobs(body.jobs).await.map_err(|e| {
         let index = e.index;

@@ -23,13 +23,7 @@ const CHUNK_BYTES: usize = MAX_BODY - 4096;
 /// applied; applying the same file again is safe.
 pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()> {
     let doc = read_spec(file)?;
-    let Some(specs) = doc.get("jobs").and_then(Value::as_array) else {
-        bail!(
-            "{} has no `jobs` list: write the jobs as [[jobs]] tables (TOML, as for \
-             `wasmcron run --config`) or as {{\"jobs\": [...]}} (JSON)",
-            file.display()
-        );
-    };
+    let specs = jobs_of(&doc).with_context(|| format!("in {}", file.display()))?;
     let client = Client::new(remote);
     let (mut written, mut unchanged, mut notes) = (0, 0, Vec::new());
     let mut first = 0;
@@ -39,10 +33,13 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
             .await
             .with_context(|| {
                 format!(
-                    "applying jobs {}-{} of {} (the {first} before were applied)",
+                    "applying jobs {}-{} of {} (the {first} before were applied; of these, \
+                     the API's jobs[i] is the file's job {}+i, and some may be applied if the \
+                     host went away: applying the same file again is safe)",
                     first + 1,
                     first + len,
-                    specs.len()
+                    specs.len(),
+                    first + 1
                 )
             })?;
         written += done["written"].as_u64().unwrap_or(0);
@@ -57,8 +54,9 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
         return Ok(());
     }
     out!(
-        "{} jobs: {written} written, {unchanged} unchanged",
-        specs.len()
+        "{} job{}: {written} written, {unchanged} unchanged",
+        specs.len(),
+        if specs.len() == 1 { "" } else { "s" }
     )?;
     for note in &notes {
         let mut why: Vec<String> = note["warnings"]
@@ -74,6 +72,42 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
         out!("  {}: {}", text(&note["spec"]["id"]), why.join("; "))?;
     }
     Ok(())
+}
+
+/// The `jobs` list of a jobs file read as JSON, checked as `wasmcron run
+/// --config` checks the file's top level (only `version = 1` and `jobs`),
+/// with each id once.
+fn jobs_of(doc: &Value) -> anyhow::Result<&[Value]> {
+    let Some(top) = doc.as_object() else {
+        bail!("a jobs file holds `version = 1` and [[jobs]] tables (JSON: {{\"jobs\": [...]}})");
+    };
+    if let Some(key) = top.keys().find(|k| *k != "version" && *k != "jobs") {
+        bail!("unknown key `{key}` at the top of the file: it may hold `version` and `jobs`");
+    }
+    if let Some(version) = top.get("version")
+        && version.as_u64() != Some(1)
+    {
+        bail!("version {version} is not supported (this wasmcron reads version 1)");
+    }
+    let Some(specs) = top.get("jobs").and_then(Value::as_array) else {
+        bail!(
+            "no `jobs` list: write the jobs as [[jobs]] tables (TOML, as for \
+             `wasmcron run --config`) or as {{\"jobs\": [...]}} (JSON)"
+        );
+    };
+    let mut seen = std::collections::HashMap::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        if let Some(id) = spec.get("id").and_then(Value::as_str)
+            && let Some(first) = seen.insert(id, i)
+        {
+            bail!(
+                "job {} has the id '{id}' of job {}: each id may appear once",
+                i + 1,
+                first + 1
+            );
+        }
+    }
+    Ok(specs)
 }
 
 /// `specs` as `PUT /jobs` bodies (`{"jobs": [...]}`, encoded once), each
@@ -117,6 +151,32 @@ fn bodies(specs: &[Value]) -> anyhow::Result<Vec<(usize, Vec<u8>)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_files_top_level_and_ids_are_checked() {
+        let ok = json!({"version": 1, "jobs": [{"id": "a"}, {"id": "b"}]});
+        assert_eq!(jobs_of(&ok).map(<[Value]>::len).ok(), Some(2));
+        for (bad, says) in [
+            (json!({"verison": 1, "jobs": []}), "unknown key `verison`"),
+            (
+                json!({"version": 2, "jobs": []}),
+                "version 2 is not supported",
+            ),
+            (json!({"job": []}), "unknown key `job`"),
+            (json!({"version": 1}), "no `jobs` list"),
+            (json!([{"id": "a"}]), "[[jobs]]"),
+            (
+                json!({"jobs": [{"id": "a"}, {"id": "b"}, {"id": "a"}]}),
+                "job 3 has the id 'a' of job 1",
+            ),
+        ] {
+            let err = jobs_of(&bad).map(<[Value]>::len);
+            assert!(
+                err.as_ref().is_err_and(|e| e.to_string().contains(says)),
+                "{bad}: {err:?}"
+            );
+        }
+    }
 
     #[test]
     fn bodies_keep_under_the_count_and_byte_limits_and_lose_nothing() -> anyhow::Result<()> {

@@ -497,6 +497,16 @@ impl Scheduler {
         self.job(id)
     }
 
+    /// Whether this host has the job of `spec`'s id with exactly `spec`
+    /// (applying it again would change nothing).
+    pub fn has_spec(&self, spec: &crate::job::JobSpec) -> bool {
+        self.inner
+            .lock()
+            .jobs
+            .get(spec.id.as_str())
+            .is_some_and(|e| e.job.spec == *spec)
+    }
+
     /// One job.
     ///
     /// # Errors

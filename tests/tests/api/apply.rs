@@ -78,6 +78,14 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
     let resp = put(&api, vec![json!({"id": "z", "plugin": "hello"})]).await;
     assert_error(&resp, 422, "validation", Some("jobs[0].trigger"));
     assert_eq!(api.get("/jobs/x").await.0, 404);
+    // An id twice in one list.
+    let resp = put(
+        &api,
+        vec![spec("dup", "1h"), spec("other", "1h"), spec("dup", "2h")],
+    )
+    .await;
+    assert_error(&resp, 422, "validation", Some("jobs[2].id"));
+    assert_eq!(api.get("/jobs/dup").await.0, 404);
     // Too many in one request.
     let too_many: Vec<Value> = (0..10_001).map(|i| json!({"id": format!("t{i}"), "plugin": "hello", "trigger": {"type": "interval", "every": "1h"}})).collect();
     let resp = put(&api, too_many).await;
@@ -119,6 +127,17 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
         err.contains("no `jobs` list") && err.contains("[[jobs]]"),
         "{err}"
     );
+    // A job whose plugin was removed waits for it; applying its unchanged
+    // spec again is not refused for the missing plugin (a new job of that
+    // plugin is).
+    std::fs::remove_file(dir.path().join("plugins").join("hello.wasm")).expect("remove hello");
+    api.until("/jobs/bulk-000", |j| j["state"] == "waiting-for-plugin")
+        .await;
+    let (status, done) = put(&api, jobs[..3].to_vec()).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["unchanged"].as_u64(), Some(3), "{done}");
+    let resp = put(&api, vec![spec("new-one", "1h")]).await;
+    assert_error(&resp, 422, "validation", Some("jobs[0].plugin"));
     host.signal("-TERM");
     assert!(host.wait().success());
 }
