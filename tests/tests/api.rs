@@ -383,7 +383,7 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors(db: 
     );
     assert_error(&api.get("/no/such/route").await, 404, "not_found", None);
     assert_error(
-        &api.send(reqwest::Method::PUT, "/jobs", None).await,
+        &api.send(reqwest::Method::DELETE, "/jobs", None).await,
         405,
         "method_not_allowed",
         None,
