@@ -160,6 +160,10 @@ pub struct JobSpec {
     /// Keep the job but do not fire it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
+    /// Also run once when the scheduler starts (on a shared store: when a
+    /// host takes over as leader), recorded with cause `start`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub run_on_start: bool,
     /// Run history kept for this job (the newest N runs).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u32,

@@ -380,6 +380,11 @@ impl Scheduler {
         let early = inner.events.subscribe();
         tokio::spawn(listeners::dispatch(inner.clone(), bus));
         recover::recover(&inner).await?;
+        if inner.store.leadership().get() == crate::store::Leadership::Sole {
+            // A host on a store of its own fires from now: its
+            // `run_on_start` jobs run (a leader's run when it takes over).
+            manual::run_on_start(&inner, false);
+        }
         let timer = inner.clone();
         inner
             .tasks
