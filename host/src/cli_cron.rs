@@ -28,9 +28,7 @@ pub fn next(
     let now = Utc::now();
     let from = match after {
         Some(a) => parse_after(a).map_err(|_| {
-            anyhow::anyhow!(
-                "--after '{a}' is not an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00"
-            )
+            anyhow::anyhow!("--after '{a}' is not an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00")
         })?,
         None => now,
     };

@@ -129,7 +129,9 @@ pub(super) async fn next(Query(q): Query<NextQuery>) -> Result<Json<CronNext>, A
     let preview = preview(&expr, q.tz.as_deref())?;
     let count = count(q.count.as_deref())?;
     let after = match q.after.as_deref() {
-        Some(text) => parse_after(text).map_err(|e| ApiError::validation(e.field(), e.to_string()))?,
+        Some(text) => {
+            parse_after(text).map_err(|e| ApiError::validation(e.field(), e.to_string()))?
+        }
         None => Utc::now(),
     };
     let zone = preview.tz();

@@ -368,9 +368,7 @@ fn run_body(args: Option<&str>, at: Option<&str>) -> anyhow::Result<Value> {
     }
     if let Some(at) = at {
         chrono::DateTime::parse_from_rfc3339(at.trim()).map_err(|_| {
-            anyhow::anyhow!(
-                "--at '{at}' is not an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00"
-            )
+            anyhow::anyhow!("--at '{at}' is not an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00")
         })?;
         body.insert("scheduled_at".into(), Value::String(at.trim().to_owned()));
     }

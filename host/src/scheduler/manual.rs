@@ -37,12 +37,8 @@ impl Scheduler {
     /// # Errors
     /// As for [`Self::run_now`].
     pub async fn run_now_with(&self, id: &str, how: RunNow) -> Result<RunRecord, SchedulerError> {
-        let scheduled_at = how
-            .scheduled_at
-            .unwrap_or_else(|| self.inner.clock.now());
-        let args = how
-            .args
-            .map(|a| serde_json::Value::Object(a).to_string());
+        let scheduled_at = how.scheduled_at.unwrap_or_else(|| self.inner.clock.now());
+        let args = how.args.map(|a| serde_json::Value::Object(a).to_string());
         self.submit(id, scheduled_at, 1, None, args).await
     }
 

@@ -108,7 +108,11 @@ pub fn parse_after(text: &str) -> Result<DateTime<Utc>, PreviewError> {
 /// (calendars, holidays: to come) will filter here, so every preview
 /// (`GET /jobs/{id}`'s `next_fires`, and whatever shows a job's coming
 /// fires later) leaves out the fires the scheduler will skip.
-pub fn job_fires(trigger: &Trigger, first: Option<DateTime<Utc>>, count: usize) -> Vec<DateTime<Utc>> {
+pub fn job_fires(
+    trigger: &Trigger,
+    first: Option<DateTime<Utc>>,
+    count: usize,
+) -> Vec<DateTime<Utc>> {
     successive(|t| trigger.next_after(t), first, count, true)
 }
 
