@@ -23,16 +23,18 @@ pub const MAX_COUNT: usize = 100;
 pub struct NextQuery {
     /// Required: the cron expression, e.g. `0 9 * * mon` (5 fields, or 6
     /// with seconds first), URL-encoded (`0%209%20*%20*%20mon`).
+    #[param(example = "0 9 * * mon")]
     pub expr: Option<String>,
     /// The IANA zone its wall times are in, e.g. `Europe/Berlin`; default
     /// `UTC`.
+    #[param(example = "Europe/Berlin")]
     pub tz: Option<String>,
     /// How many fire times, 1-100; default 10.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 5)]
     pub count: Option<String>,
     /// Fire times strictly after this RFC 3339 instant (with an offset;
     /// percent-encode a `+` as `%2B`); default now.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-03-28T00:00:00+01:00")]
     pub after: Option<String>,
 }
 
@@ -42,6 +44,7 @@ pub struct NextQuery {
 #[into_params(parameter_in = Query)]
 pub struct ExplainQuery {
     /// Required: the cron expression, URL-encoded.
+    #[param(example = "0 0 13 * fri")]
     pub expr: Option<String>,
 }
 
