@@ -11,8 +11,8 @@ mod listener;
 mod retry;
 
 pub use capabilities::{Capabilities, CapabilityError, DirMode, DirSpec};
-use listener::valid_name;
 pub use listener::{Listener, ListenerSpec};
+use listener::valid_name;
 pub use retry::{Backoff, RETRYABLE_KINDS, RetryPolicy, RetrySpec};
 
 use crate::duration::{self, DurationError};
