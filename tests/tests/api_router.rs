@@ -190,8 +190,10 @@ fn no_request_makes_a_5xx_or_breaks_the_error_shape() {
                 (Method::GET, format!("/jobs/{segment}"), Vec::new()),
                 (Method::POST, format!("/runs/{segment}/replay"), Vec::new()),
                 (Method::GET, format!("/plugins/{segment}"), Vec::new()),
-                (Method::POST, "/jobs/known/run".to_owned(), bytes.clone()),
-                (Method::POST, "/jobs/known/run".to_owned(), raw.clone()),
+                // A job that is not there: the body is checked all the
+                // same (before the job is looked up), and no run piles up.
+                (Method::POST, "/jobs/absent/run".to_owned(), bytes.clone()),
+                (Method::POST, "/jobs/absent/run".to_owned(), raw.clone()),
                 (Method::GET, format!("/cron/next?{query}"), Vec::new()),
                 (Method::GET, format!("/cron/next?expr={segment}&{query}"), Vec::new()),
                 (Method::GET, format!("/cron/explain?expr={segment}"), Vec::new()),
