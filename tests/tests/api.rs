@@ -779,3 +779,6 @@ mod scheduling;
 
 #[path = "api/apply.rs"]
 mod apply;
+
+#[path = "api/previews.rs"]
+mod previews;

@@ -6,6 +6,20 @@ use crate::store::{RunOrigin, RunRecord, RunStatus, Write};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+/// What a run started by hand may set for itself (the body of
+/// `POST /jobs/{id}/run`). The default is a plain run now: the job's args,
+/// scheduled at the instant it is asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunNow {
+    /// This run's args, instead of the job's (not merged with them); the
+    /// run records them and its guest reads them. `None`: the job's.
+    pub args: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The fire time the run records as `scheduled_at` and its guest sees
+    /// in its context (e.g. to redo the work of a past fire). The run
+    /// still starts now. `None`: now.
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
 impl Scheduler {
     /// Runs a job now, outside its schedule (its schedule is unchanged). On
     /// a store several hosts share, whichever host has a free worker and
@@ -15,8 +29,19 @@ impl Scheduler {
     /// [`SchedulerError::JobNotFound`], [`SchedulerError::MaxInstances`],
     /// or a store error.
     pub async fn run_now(&self, id: &str) -> Result<RunRecord, SchedulerError> {
-        let now = self.inner.clock.now();
-        self.submit(id, now, 1, None, None, RunOrigin::Manual).await
+        self.run_now_with(id, RunNow::default()).await
+    }
+
+    /// [`Self::run_now`] with other args or another `scheduled_at` for this
+    /// run only (the job is unchanged).
+    ///
+    /// # Errors
+    /// As for [`Self::run_now`].
+    pub async fn run_now_with(&self, id: &str, how: RunNow) -> Result<RunRecord, SchedulerError> {
+        let scheduled_at = how.scheduled_at.unwrap_or_else(|| self.inner.clock.now());
+        let args = how.args.map(|a| serde_json::Value::Object(a).to_string());
+        self.submit(id, scheduled_at, 1, None, args, RunOrigin::Manual)
+            .await
     }
 
     /// Runs a past run again: same job, same args, same `scheduled_at` and

@@ -35,6 +35,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::SchedulerError;
 pub use info::{JobInfo, JobState, JobTally};
 pub use lane::max_live_runs;
+pub use manual::RunNow;
 pub(crate) use state::{JobEntry, State};
 
 use crate::event::{Event, EventBus, JobEvent};
@@ -526,6 +527,28 @@ impl Scheduler {
             .get(id)
             .map(|e| self.inner.info(e))
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
+    }
+
+    /// One job, with its validated trigger (for previews of its coming
+    /// fires: [`crate::trigger::preview::job_fires`]), read together.
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`].
+    pub fn job_and_trigger(
+        &self,
+        id: &str,
+    ) -> Result<(JobInfo, crate::trigger::Trigger), SchedulerError> {
+        let state = self.inner.lock();
+        state
+            .jobs
+            .get(id)
+            .map(|e| (self.inner.info(e), e.job.trigger.clone()))
+            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
+    }
+
+    /// The scheduler's clock now (what its fires are measured against).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
     }
 
     /// How many jobs there are (without copying them, as [`Self::jobs`]
