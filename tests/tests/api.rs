@@ -782,3 +782,6 @@ mod apply;
 
 #[path = "api/previews.rs"]
 mod previews;
+
+#[path = "api/control.rs"]
+mod control;

@@ -13,6 +13,7 @@
 
 mod apply;
 mod auth;
+mod backfill;
 mod cluster;
 mod cron;
 mod error;
@@ -78,6 +79,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{id}/pause", post(jobs::pause))
         .route("/jobs/{id}/resume", post(jobs::resume))
         .route("/jobs/{id}/run", post(manual::run_now))
+        .route("/jobs/{id}/backfill", post(backfill::backfill))
         .route("/runs/{run_id}/replay", post(runs::replay))
         .route(
             "/plugins/{name}",

@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         super::jobs::pause,
         super::jobs::resume,
         super::manual::run_now,
+        super::backfill::backfill,
         super::runs::list,
         super::runs::show,
         super::runs::logs,

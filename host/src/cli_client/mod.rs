@@ -106,6 +106,25 @@ pub enum JobsCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Run every fire the job's schedule had in a past range (both ends
+    /// inclusive), in order, behind live fires; each is recorded with
+    /// cause `backfill`.
+    Backfill {
+        /// The job's id.
+        id: String,
+        /// The range's first instant, RFC 3339 (e.g. `2026-11-01T00:00:00Z`).
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        /// Its last instant, RFC 3339, not in the future.
+        #[arg(long, value_name = "TIME")]
+        to: String,
+        /// `buffer-all` (one after another, the default), `allow-all` (up
+        /// to max_instances at once) or `skip`.
+        #[arg(long, value_name = "POLICY", default_value = "buffer-all")]
+        overlap: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 /// `wasmcron runs …`
@@ -323,6 +342,30 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                 show_job(&job)?;
             }
         }
+        JobsCommand::Backfill {
+            id,
+            from,
+            to,
+            overlap,
+            remote,
+        } => {
+            let body = serde_json::json!({"from": from, "to": to, "overlap": overlap});
+            let started = Client::new(&remote)
+                .post(&format!("/jobs/{}/backfill", seg(&id)), &body)
+                .await?;
+            if remote.json {
+                print_json(&started)?;
+            } else {
+                out!(
+                    "backfill of {} started: {} fire(s), {} to {} (`wasmcron runs list {}`)",
+                    id,
+                    text(&started["fires"]),
+                    text(&started["first"]),
+                    text(&started["last"]),
+                    id
+                )?;
+            }
+        }
         JobsCommand::Run {
             id,
             args,
@@ -395,6 +438,7 @@ fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
                 text(&r["run_id"]),
                 text(&r["scheduled_at"]),
                 text(&r["attempt"]),
+                r["cause"].as_str().unwrap_or("-").to_owned(),
                 outcome,
                 ms,
                 r["host"].as_str().unwrap_or("-").to_owned(),
@@ -405,10 +449,11 @@ fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const RUN_HEADERS: [&str; 8] = [
+const RUN_HEADERS: [&str; 9] = [
     "RUN",
     "SCHEDULED",
     "ATTEMPT",
+    "CAUSE",
     "OUTCOME",
     "TOOK",
     "HOST",

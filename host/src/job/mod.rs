@@ -590,7 +590,10 @@ mod tests {
         }
         let json = format!(r#"{{{base},"overlap":"queue"}}"#);
         let err = serde_json::from_str::<JobSpec>(&json).expect_err("unknown policy");
-        assert!(err.to_string().contains("buffer-one"), "{err}");
+        assert!(
+            err.to_string().contains("'queue' is not an overlap policy"),
+            "{err}"
+        );
     }
 
     #[test]

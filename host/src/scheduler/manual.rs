@@ -121,7 +121,7 @@ impl Scheduler {
 /// # Errors
 /// [`SchedulerError::JobNotFound`], [`SchedulerError::PluginNotLoaded`],
 /// [`SchedulerError::MaxInstances`], or a store error.
-async fn submit(
+pub(super) async fn submit(
     inner: &Arc<Inner>,
     id: &str,
     scheduled_at: DateTime<Utc>,

@@ -12,6 +12,7 @@
 //! write, then handed to the executor, which bounds concurrency with a
 //! semaphore of `workers` permits.
 
+mod backfill;
 mod change;
 mod claim;
 mod clock;
@@ -30,6 +31,7 @@ mod recover;
 mod reload;
 mod state;
 
+pub use backfill::{BackfillRange, BackfillStarted, MAX_BACKFILL_FIRES};
 pub use change::{UpsertError, Upserted};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::SchedulerError;
