@@ -148,6 +148,7 @@ impl Scheduler {
             error,
         };
         let ids: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(s.id.as_str())).collect();
+        let listed = super::chain::listed(&specs);
         let last: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (&**id, i)).collect();
         let mut done = Upserted::default();
         let now = inner.clock.now().trunc_subsecs(3);
@@ -173,7 +174,7 @@ impl Scheduler {
                     .map_err(|e| fail(index, &spec.id, e.into()))?;
             } else {
                 let change = self
-                    .prepare(spec, Mode::Add { replace: true }, now)
+                    .prepare(spec, Mode::Add { replace: true }, now, &listed)
                     .map_err(|e| fail(index, &ids[index], e))?;
                 batch.push((index, change));
             }
@@ -234,7 +235,7 @@ impl Scheduler {
         // intervals, and an anchor that lost its microseconds at a restart
         // would move every fire (and make a false miss).
         let now = inner.clock.now().trunc_subsecs(3);
-        let change = self.prepare(spec, mode, now)?;
+        let change = self.prepare(spec, mode, now, &HashMap::new())?;
         let id = change.record.spec.id.clone();
         inner
             .store
@@ -251,6 +252,7 @@ impl Scheduler {
         spec: JobSpec,
         mode: Mode,
         now: DateTime<Utc>,
+        listed: &HashMap<String, Vec<String>>,
     ) -> Result<Change, SchedulerError> {
         let inner = &self.inner;
         let existing = inner.lock().jobs.get(spec.id.as_str()).map(|e| Existing {
@@ -288,6 +290,7 @@ impl Scheduler {
             }
         };
         let job = spec.validate(created_at, &inner.config.default_limits)?;
+        super::chain::check(&inner.lock(), &spec, listed)?;
         let next_run = match &existing {
             _ if paused => None,
             Some(old) if keep => old.next_run,

@@ -509,6 +509,9 @@ pub(super) async fn finish(
     for e in events {
         inner.events.publish(e);
     }
+    if !retried && !refused {
+        super::chain::start_children(inner, job, &run, kind);
+    }
     if (!retried || refused) && inner.lock().start_queued(&run) {
         inner.wake.notify_one();
     }

@@ -13,6 +13,7 @@
 //! semaphore of `workers` permits.
 
 mod backfill;
+mod chain;
 mod change;
 mod claim;
 mod clock;
