@@ -40,7 +40,9 @@ impl ConfigFile {
     /// such as a fuzzer, goes through the very same checks).
     ///
     /// # Errors
-    /// Bad TOML (with line and column), an unknown key, an unknown version.
+    /// Bad TOML (with line and column), an unknown key, an unknown version,
+    /// an id listed twice (as `PUT /jobs` and `wasmcron jobs apply` refuse
+    /// it: which of two specs was meant cannot be guessed).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let config: Self = toml::from_str(text)?;
         anyhow::ensure!(
@@ -48,6 +50,17 @@ impl ConfigFile {
             "version {} is not supported (this wasmcron reads version 1)",
             config.version
         );
+        let mut seen = std::collections::HashMap::with_capacity(config.jobs.len());
+        for (i, spec) in config.jobs.iter().enumerate() {
+            if let Some(first) = seen.insert(spec.id.as_str(), i) {
+                anyhow::bail!(
+                    "job {} has the id '{}' of job {}: each id may appear once",
+                    i + 1,
+                    spec.id,
+                    first + 1
+                );
+            }
+        }
         Ok(config)
     }
 }
@@ -156,4 +169,27 @@ pub fn open_store_for(
     let store = SqliteJobStore::open(Path::new(path))
         .with_context(|| format!("opening the job store {path}"))?;
     Ok(Arc::new(store))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConfigFile;
+
+    #[test]
+    fn a_jobs_file_listing_an_id_twice_is_refused_naming_both() {
+        let job = |id: &str| {
+            format!(
+                "\n[[jobs]]\nid = \"{id}\"\nplugin = \"hello\"\n\
+                 trigger = {{ type = \"interval\", every = \"1h\" }}\n"
+            )
+        };
+        let text = format!("version = 1\n{}{}{}", job("a"), job("b"), job("a"));
+        let err = ConfigFile::parse(&text).expect_err("duplicate id");
+        assert_eq!(
+            err.to_string(),
+            "job 3 has the id 'a' of job 1: each id may appear once"
+        );
+        let text = format!("version = 1\n{}{}", job("a"), job("b"));
+        assert_eq!(ConfigFile::parse(&text).map(|c| c.jobs.len()).ok(), Some(2));
+    }
 }
