@@ -61,6 +61,7 @@ fn instant(field: &'static str, text: &str) -> Result<DateTime<Utc>, ApiError> {
         (status = 400, description = "Malformed JSON, or a path parameter that does not decode", body = super::ErrorBody),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
+        (status = 409, description = "The job's plugin is not loaded (still compiling, refused or absent)", body = super::ErrorBody),
         (status = 413, description = "Body too large", body = super::ErrorBody),
         (status = 415, description = "A body not sent as application/json", body = super::ErrorBody),
         (status = 422, description = "from or to not RFC 3339, a reversed range, one reaching into the future or holding more than 10,000 fires (the message says how many), an overlap other than buffer-all, allow-all or skip, or an unknown field (named in `field`)", body = super::ErrorBody),

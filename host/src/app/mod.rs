@@ -224,6 +224,8 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         config: SchedulerConfig {
             workers: options.workers,
             host_name: host.name.clone(),
+            // The jobs file is applied first (below).
+            defer_start_runs: true,
             ..SchedulerConfig::default()
         },
     })
@@ -257,6 +259,8 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }
         sync.config_applied(&file.digest);
     }
+    // `run_on_start` jobs run now, as the jobs file says they are.
+    scheduler.started_up();
 
     let stop_watching = tokio_util::sync::CancellationToken::new();
     let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -115,13 +115,26 @@ impl Scheduler {
                 ),
             ));
         }
-        let trigger = {
+        let (trigger, incarnation) = {
             let state = inner.lock();
             let entry = state
                 .jobs
                 .get(id)
                 .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
-            entry.job.trigger.clone()
+            let plugin = &entry.job.spec.plugin;
+            if inner.plugins.get(plugin).is_none() {
+                // Its fires would all be missed: say so now instead.
+                return Err(SchedulerError::PluginNotLoaded {
+                    job: id.to_owned(),
+                    plugin: plugin.clone(),
+                    why: if inner.plugins.compiling(plugin).is_some() {
+                        "still compiling"
+                    } else {
+                        "not in the plugins folder, or refused"
+                    },
+                });
+            }
+            (entry.job.trigger.clone(), entry.incarnation.to_string())
         };
         // Fires exactly at `from` count: start a millisecond before it.
         let mut fires = Vec::new();
@@ -165,7 +178,7 @@ impl Scheduler {
             let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
             let label = format!("{}..{}", rfc(range.from), rfc(range.to));
             inner.tasks.spawn(async move {
-                run(&task, &id, fires, range.overlap, &label).await;
+                run(&task, (&id, &incarnation), fires, range.overlap, &label).await;
             });
         }
         Ok(started)
@@ -176,7 +189,7 @@ impl Scheduler {
 /// the scheduler stops.
 async fn run(
     inner: &Arc<Inner>,
-    id: &str,
+    (id, incarnation): (&str, &str),
     fires: Vec<DateTime<Utc>>,
     overlap: Overlap,
     label: &str,
@@ -202,6 +215,7 @@ async fn run(
                 Some(note.clone()),
                 None,
                 RunOrigin::Backfill,
+                Some(incarnation),
             )
             .await
             {
@@ -212,7 +226,14 @@ async fn run(
                     break;
                 }
                 Err(e @ SchedulerError::MaxInstances { .. }) if overlap == Overlap::Skip => {
-                    not_run(inner, id, at, RunStatus::Skipped, format!("{note}: {e}")).await;
+                    not_run(
+                        inner,
+                        (id, incarnation),
+                        at,
+                        RunStatus::Skipped,
+                        format!("{note}: {e}"),
+                    )
+                    .await;
                     break;
                 }
                 Err(SchedulerError::MaxInstances { .. }) => {
@@ -222,7 +243,14 @@ async fn run(
                     }
                 }
                 Err(e @ SchedulerError::PluginNotLoaded { .. }) => {
-                    not_run(inner, id, at, RunStatus::Missed, format!("{note}: {e}")).await;
+                    not_run(
+                        inner,
+                        (id, incarnation),
+                        at,
+                        RunStatus::Missed,
+                        format!("{note}: {e}"),
+                    )
+                    .await;
                     break;
                 }
                 Err(SchedulerError::JobNotFound(_)) => {
@@ -230,7 +258,7 @@ async fn run(
                         job = id,
                         done = i,
                         fires = n,
-                        "backfill stopped: the job was deleted"
+                        "backfill stopped: the job was deleted (or deleted and added again: another job)"
                     );
                     return;
                 }
@@ -285,15 +313,17 @@ fn stopped(id: &str, done: usize, n: usize, at: DateTime<Utc>) {
 }
 
 /// Records a backfill fire that did not run, and why.
-async fn not_run(inner: &Inner, id: &str, at: DateTime<Utc>, status: RunStatus, note: String) {
-    let incarnation = inner.lock().jobs.get(id).map(|e| e.incarnation.to_string());
-    let Some(incarnation) = incarnation else {
-        return;
-    };
+async fn not_run(
+    inner: &Inner,
+    (id, incarnation): (&str, &str),
+    at: DateTime<Utc>,
+    status: RunStatus,
+    note: String,
+) {
     let now = inner.clock.now();
     let run = RunRecord {
         origin: RunOrigin::Backfill,
-        ..RunRecord::not_run(id, at, status, note.clone()).of(&incarnation)
+        ..RunRecord::not_run(id, at, status, note.clone()).of(incarnation)
     };
     let event = execute::run_event(&run, now, None, Some(note));
     if inner.store.write(vec![Write::Run(run)]).await.is_ok() {

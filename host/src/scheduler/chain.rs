@@ -148,6 +148,7 @@ pub(super) fn start_children(inner: &Arc<Inner>, job: &Job, run: &RunRecord, kin
                 Some(note.clone()),
                 None,
                 RunOrigin::Chain,
+                None,
             )
             .await;
             let status = match submitted {

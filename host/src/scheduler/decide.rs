@@ -158,13 +158,19 @@ pub(super) fn plan_fire(
             )));
             plan.rows.push(run.clone());
             entry.queued.push_back(run);
-        } else if entry.queued.len() < job.buffer {
-            // The overlap policy keeps it waiting for a free instance.
-            run.note = Some(crate::job::buffered_note(
-                job.spec.overlap,
-                entry.in_flight,
-                job.spec.max_instances,
-            ));
+        } else if entry.queued.len() < job.buffer.max(usize::from(entry.backfilling > 0)) {
+            // The overlap policy keeps it waiting for a free instance (and
+            // a live fire always waits for a backfill run to end rather
+            // than be skipped for it or stop it: backfills come second).
+            run.note = Some(if entry.queued.len() < job.buffer {
+                crate::job::buffered_note(job.spec.overlap, entry.in_flight, job.spec.max_instances)
+            } else {
+                format!(
+                    "buffered: {} run(s) already in flight (max_instances {}), backfill runs \
+                     among them; waits for one to end (live fires come before backfills)",
+                    entry.in_flight, job.spec.max_instances
+                )
+            });
             plan.events.push(Event::RunSubmitted(execute::run_event(
                 &run, now, None, None,
             )));

@@ -266,6 +266,7 @@ async fn run_guest(
                 incarnation: run.incarnation.clone(),
                 token: stop.clone(),
                 note: None,
+                backfill: run.origin == crate::store::RunOrigin::Backfill,
             },
         );
     }

@@ -65,7 +65,19 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
                 continue;
             }
             leading = true;
-            super::manual::run_on_start(&inner, true);
+            if inner.start_ready.load(std::sync::atomic::Ordering::Acquire) {
+                super::manual::run_on_start(&inner, true);
+            } else {
+                use std::sync::atomic::Ordering;
+                inner.leader_starts_due.store(true, Ordering::Release);
+                // `started_up` may have come between the two: whoever
+                // takes the flag back runs them.
+                if inner.start_ready.load(Ordering::Acquire)
+                    && inner.leader_starts_due.swap(false, Ordering::AcqRel)
+                {
+                    super::manual::run_on_start(&inner, true);
+                }
+            }
         }
         // Registered before looking at the queue, so a change made while
         // this wake-up runs is not lost.

@@ -21,6 +21,24 @@ pub struct RunNow {
 }
 
 impl Scheduler {
+    /// Lets `run_on_start` jobs run, when [`super::SchedulerConfig::defer_start_runs`]
+    /// held them: on a store of its own they run now, with the jobs as
+    /// they are now (after the caller applied its jobs file); on a shared
+    /// one, if this host already took over as leader. Later calls do
+    /// nothing.
+    pub fn started_up(&self) {
+        use std::sync::atomic::Ordering;
+        let inner = &self.inner;
+        if inner.start_ready.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if inner.store.leadership().get() == crate::store::Leadership::Sole {
+            run_on_start(inner, false);
+        } else if inner.leader_starts_due.swap(false, Ordering::AcqRel) {
+            run_on_start(inner, true);
+        }
+    }
+
     /// Runs a job now, outside its schedule (its schedule is unchanged). On
     /// a store several hosts share, whichever host has a free worker and
     /// the plugin runs it (it is claimed like any pending run).
@@ -111,7 +129,17 @@ impl Scheduler {
     ) -> Result<RunRecord, SchedulerError> {
         self.inner.check_running()?;
         self.adopt_stored(id).await?;
-        submit(&self.inner, id, scheduled_at, attempt, note, args, origin).await
+        submit(
+            &self.inner,
+            id,
+            scheduled_at,
+            attempt,
+            note,
+            args,
+            origin,
+            None,
+        )
+        .await
     }
 }
 
@@ -129,6 +157,7 @@ pub(super) async fn submit(
     note: Option<String>,
     args: Option<String>,
     origin: RunOrigin,
+    incarnation: Option<&str>,
 ) -> Result<RunRecord, SchedulerError> {
     // On a shared store the runs of the job on every host count, as
     // the store has them (each host only knows its own); `None` where
@@ -141,9 +170,12 @@ pub(super) async fn submit(
     let now = inner.clock.now();
     let run = {
         let mut state = inner.lock();
+        // With `incarnation`, only that life of the job: one deleted and
+        // added again under its id is another job.
         let entry = state
             .jobs
             .get_mut(id)
+            .filter(|e| incarnation.is_none_or(|i| *e.incarnation == *i))
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
         let plugin = &entry.job.spec.plugin;
         if inner.plugins.get(plugin).is_none() {
@@ -173,6 +205,9 @@ pub(super) async fn submit(
         }
         if !inner.shared {
             entry.in_flight += 1;
+            if origin == RunOrigin::Backfill {
+                entry.backfilling += 1;
+            }
         }
         RunRecord {
             note,
@@ -258,6 +293,7 @@ async fn start_runs(inner: &Arc<Inner>, ids: Vec<(String, String)>, leader: bool
             Some(why.to_owned()),
             None,
             RunOrigin::Start,
+            Some(&incarnation),
         )
         .await;
         let (status, note) = match submitted {

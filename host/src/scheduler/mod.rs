@@ -69,6 +69,10 @@ pub struct SchedulerConfig {
     /// This host's name, recorded on the runs it starts (`--host-name`;
     /// by default the machine's host name).
     pub host_name: String,
+    /// Hold `run_on_start` until [`Scheduler::started_up`] is called (the
+    /// binary applies its jobs file first, so a start runs the file's jobs
+    /// as the file now says); false: they run as the scheduler starts.
+    pub defer_start_runs: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -79,6 +83,7 @@ impl Default for SchedulerConfig {
             max_sleep: Duration::from_secs(5),
             prune_every: 16,
             host_name: default_host_name(),
+            defer_start_runs: false,
         }
     }
 }
@@ -135,6 +140,12 @@ pub(crate) struct Inner {
     /// Runs a task of this host is handling now (waiting for a worker or
     /// running), for `/cluster`.
     runs_here: std::sync::atomic::AtomicUsize,
+    /// `run_on_start` may run: set at the start, or by
+    /// [`Scheduler::started_up`] when [`SchedulerConfig::defer_start_runs`].
+    start_ready: AtomicBool,
+    /// This host took over as leader before `start_ready`: its start runs
+    /// are due when it is set.
+    leader_starts_due: AtomicBool,
     /// Several hosts share the store: fires are recorded pending and every
     /// host claims them (claim.rs).
     shared: bool,
@@ -258,6 +269,7 @@ impl Inner {
         };
         let mut generation = 0;
         let mut in_flight = 0;
+        let mut backfilling = 0;
         let mut queued = state::Queued::default();
         let mut incarnation: Arc<str> = Arc::from(incarnation);
         if let Some(old) = state.jobs.get_mut(&id) {
@@ -265,6 +277,7 @@ impl Inner {
             if *old.incarnation == *incarnation {
                 incarnation = old.incarnation.clone();
                 in_flight = old.in_flight;
+                backfilling = old.backfilling;
                 queued = std::mem::take(&mut old.queued);
                 if keep_schedule && !old.paused && !paused {
                     next_run = old.next_run;
@@ -290,6 +303,7 @@ impl Inner {
                 held: false,
                 generation,
                 in_flight,
+                backfilling,
                 queued,
                 finished_since_prune: 0,
             }),
@@ -356,6 +370,7 @@ impl Scheduler {
     ) -> Result<(Self, broadcast::Receiver<Event>), SchedulerError> {
         let shared = parts.store.shared();
         let stop_runs = CancellationToken::new();
+        let defer_start_runs = parts.config.defer_start_runs;
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -375,6 +390,8 @@ impl Scheduler {
             handle: tokio::runtime::Handle::current(),
             running: AtomicBool::new(true),
             runs_here: std::sync::atomic::AtomicUsize::new(0),
+            start_ready: AtomicBool::new(!defer_start_runs),
+            leader_starts_due: AtomicBool::new(false),
             shared,
             claim_wake: Notify::new(),
         });
@@ -384,7 +401,9 @@ impl Scheduler {
         let early = inner.events.subscribe();
         tokio::spawn(listeners::dispatch(inner.clone(), bus));
         recover::recover(&inner).await?;
-        if inner.store.leadership().get() == crate::store::Leadership::Sole {
+        if inner.start_ready.load(Ordering::Acquire)
+            && inner.store.leadership().get() == crate::store::Leadership::Sole
+        {
             // A host on a store of its own fires from now: its
             // `run_on_start` jobs run (a leader's run when it takes over).
             manual::run_on_start(&inner, false);

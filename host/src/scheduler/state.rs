@@ -21,6 +21,10 @@ pub(crate) struct JobEntry {
     pub(super) held: bool,
     pub(super) generation: u64,
     pub(super) in_flight: u32,
+    /// How many of `in_flight` are backfill runs: a live fire that finds
+    /// the job at its `max_instances` because of them waits for them
+    /// rather than being skipped or stopping them (backfill.rs).
+    pub(super) backfilling: u32,
     /// Catch-up runs (fires missed while down, with `coalesce = false`)
     /// recorded pending and waiting for a slot under `max_instances`: they
     /// run one after another instead of being skipped as overlapping.
@@ -99,6 +103,8 @@ pub(crate) struct Cancellable {
     pub(super) token: tokio_util::sync::CancellationToken,
     /// Set when stopped: the note its run is recorded with.
     pub(super) note: Option<String>,
+    /// A backfill run: live fires wait for it rather than stop it.
+    pub(super) backfill: bool,
 }
 
 impl State {
@@ -116,6 +122,9 @@ impl State {
     pub(crate) fn run_ended(&mut self, run: &RunRecord) {
         if let Some(entry) = self.entry_for(run) {
             entry.in_flight = entry.in_flight.saturating_sub(1);
+            if run.origin == crate::store::RunOrigin::Backfill {
+                entry.backfilling = entry.backfilling.saturating_sub(1);
+            }
         }
     }
 
@@ -134,7 +143,12 @@ impl State {
         let oldest = self
             .cancellable
             .iter_mut()
-            .filter(|(_, c)| c.job_id == job_id && c.incarnation == incarnation && c.note.is_none())
+            .filter(|(_, c)| {
+                c.job_id == job_id
+                    && c.incarnation == incarnation
+                    && c.note.is_none()
+                    && !c.backfill
+            })
             .min_by(|a, b| a.0.cmp(b.0));
         let Some((run_id, c)) = oldest else {
             return false;

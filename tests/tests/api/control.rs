@@ -171,3 +171,69 @@ async fn overlap_backfill_and_causes_work_through_the_api_and_the_cli(db: TestSt
     );
 }
 backends!(overlap_backfill_and_causes_work_through_the_api_and_the_cli: sqlite, postgres);
+
+/// The outputs of `boot`'s start runs, oldest first.
+async fn start_outputs(api: &Api) -> Vec<String> {
+    runs(api, "boot")
+        .await
+        .iter()
+        .filter(|r| r["cause"] == "start")
+        .map(|r| r["outcome"]["output"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// `run_on_start` runs the jobs as the jobs file says at that start: a
+/// job the file adds runs at once, and a changed job runs with its new
+/// args (the file is applied before the start runs are taken).
+async fn run_on_start_runs_the_jobs_file_as_it_is_at_that_start(db: TestStore) {
+    let file = |name: &str, extra: &str| {
+        format!(
+            "version = 1\n\n[[jobs]]\nid = \"boot\"\nplugin = \"hello\"\nrun_on_start = true\n\
+             args = {{ name = \"{name}\" }}\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n{extra}"
+        )
+    };
+    let dir = setup_warm(&file("first", ""), &["hello"]);
+    {
+        let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
+        let api = Api::new(&host);
+        // A job the file adds at this very start runs at once.
+        api.until("/jobs/boot/runs", |page| {
+            page["runs"].as_array().is_some_and(|r| {
+                r.iter()
+                    .any(|r| r["cause"] == "start" && r["status"] == "finished")
+            })
+        })
+        .await;
+        assert_eq!(start_outputs(&api).await, ["Hello, first!"]);
+        host.signal("-TERM");
+        assert!(host.wait().success());
+    }
+    // Deployed with other args (and a paused job beside it): the start
+    // run has the new args; the paused job does not run.
+    std::fs::write(
+        dir.path().join("jobs.toml"),
+        file(
+            "second",
+            "\n[[jobs]]\nid = \"quiet\"\nplugin = \"hello\"\nrun_on_start = true\npaused = true\n\
+             trigger = { type = \"interval\", every = \"1h\" }\n",
+        ),
+    )
+    .expect("jobs file");
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
+    let api = Api::new(&host);
+    api.until("/jobs/boot/runs", |page| {
+        page["runs"].as_array().is_some_and(|r| {
+            r.iter()
+                .filter(|r| r["cause"] == "start" && r["status"] == "finished")
+                .count()
+                == 2
+        })
+    })
+    .await;
+    assert_eq!(
+        start_outputs(&api).await,
+        ["Hello, first!", "Hello, second!"]
+    );
+    assert!(runs(&api, "quiet").await.is_empty());
+}
+backends!(run_on_start_runs_the_jobs_file_as_it_is_at_that_start: sqlite, postgres);

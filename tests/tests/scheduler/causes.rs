@@ -379,3 +379,102 @@ async fn chains_start_the_next_job_once_per_fire_and_cycles_are_refused(db: Test
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
 backends!(chains_start_the_next_job_once_per_fire_and_cycles_are_refused: memory, sqlite, postgres);
+
+async fn live_fires_wait_for_backfill_runs_and_a_new_job_under_the_id_gets_none(db: TestStore) {
+    use wasmcron::job::Overlap;
+    use wasmcron::scheduler::BackfillRange;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store: Arc<dyn JobStore> = db.open().await;
+    let s = start(store.clone(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    let slow = r#"{"id":"lv","plugin":"slow","args":{"millis":1500},
+                   "trigger":{"type":"cron","expr":"0 * * * *"}}"#;
+    s.add_job(spec(slow), false).await.expect("add");
+    let hours = |h: i64| t0() + Duration::hours(h);
+    s.backfill(
+        "lv",
+        BackfillRange {
+            from: hours(-2),
+            to: hours(-1),
+            overlap: Overlap::BufferAll,
+        },
+    )
+    .await
+    .expect("backfill");
+    wait_for(&mut rx, |e| match e {
+        Event::RunStarted(r) => r.job_id == "lv" && r.scheduled_at == hours(-2),
+        _ => false,
+    })
+    .await;
+    // The live fire finds the backfill run going: it waits (with
+    // max_instances 1 and overlap skip it would otherwise be skipped),
+    // and runs before the backfill's next fire.
+    clock.advance(Duration::hours(1));
+    let order: Vec<_> = {
+        let mut order = vec![hours(-2)];
+        while order.len() < 3 {
+            let e = wait_for(
+                &mut rx,
+                |e| matches!(e, Event::RunStarted(r) | Event::RunSkipped(r) if r.job_id == "lv"),
+            )
+            .await;
+            if let Event::RunSkipped(r) = &e {
+                panic!("a fire was skipped for a backfill run: {r:?}");
+            }
+            if let Event::RunStarted(r) = e {
+                order.push(r.scheduled_at);
+            }
+        }
+        order
+    };
+    assert_eq!(order, [hours(-2), hours(1), hours(-1)]);
+    wait_for(&mut rx, |e| match e {
+        Event::RunSucceeded(r) => r.job_id == "lv" && r.scheduled_at == hours(-1),
+        _ => false,
+    })
+    .await;
+    let live = summaries(&store, "lv")
+        .await
+        .into_iter()
+        .find(|r| r.scheduled_at == hours(1))
+        .expect("the live fire's run");
+    assert_eq!(live.cause, RunCause::Schedule);
+    assert!(
+        live.note
+            .as_deref()
+            .is_some_and(|n| n.contains("live fires come before backfills")),
+        "{:?}",
+        live.note
+    );
+
+    // A job deleted mid-backfill and added again under its id is another
+    // job: the backfill stops, and the new job's history has none of it.
+    s.backfill(
+        "lv",
+        BackfillRange {
+            from: hours(-4),
+            to: hours(-1),
+            overlap: Overlap::BufferAll,
+        },
+    )
+    .await
+    .expect("backfill");
+    wait_for(&mut rx, |e| match e {
+        Event::RunStarted(r) => r.job_id == "lv" && r.scheduled_at == hours(-4),
+        _ => false,
+    })
+    .await;
+    s.remove_job("lv").await.expect("remove");
+    s.add_job(
+        spec(r#"{"id":"lv","plugin":"hello","trigger":{"type":"cron","expr":"0 0 1 1 *"}}"#),
+        false,
+    )
+    .await
+    .expect("add again");
+    // Longer than the rest of the backfill would take.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let again = summaries(&store, "lv").await;
+    assert!(again.is_empty(), "{again:#?}");
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+backends!(live_fires_wait_for_backfill_runs_and_a_new_job_under_the_id_gets_none: memory, sqlite, postgres);
