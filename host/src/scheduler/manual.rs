@@ -149,6 +149,10 @@ impl Scheduler {
 /// # Errors
 /// [`SchedulerError::JobNotFound`], [`SchedulerError::PluginNotLoaded`],
 /// [`SchedulerError::MaxInstances`], or a store error.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one private entry for five kinds of run (now, replay, start, backfill, chain), each setting a different few"
+)]
 pub(super) async fn submit(
     inner: &Arc<Inner>,
     id: &str,
