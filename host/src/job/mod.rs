@@ -11,7 +11,7 @@ mod listener;
 mod retry;
 
 pub use capabilities::{Capabilities, CapabilityError, DirMode, DirSpec};
-pub use listener::{Listener, ListenerSpec};
+pub use listener::{ListenFor, Listener, ListenerSpec, ListenerTarget};
 use listener::valid_name;
 pub use retry::{Backoff, RETRYABLE_KINDS, RetryPolicy, RetrySpec};
 
@@ -155,9 +155,16 @@ pub struct JobSpec {
     /// Also drop history older than this, e.g. `30d`. Unset: by count only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_for: Option<String>,
-    /// Who hears about this job's failed and missed runs.
+    /// Who hears about this job's runs: by default its failed and missed
+    /// ones (each entry's `on` and `after_failures` choose).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<ListenerSpec>,
+    /// Pause the job after this many failed runs in a row, e.g. `3`: a
+    /// fire counts once, as failed when its last attempt failed (retries
+    /// exhausted); a success resets the count, and so does a resume.
+    /// At least 1; unset: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_after_failures: Option<u32>,
     /// What its runs may reach (directories, environment, HTTP hosts,
     /// secrets). Unset: the plugin's sidecar defaults, else nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,13 +242,21 @@ pub enum JobError {
     #[error("{}: {}", .0.field, .0.problem)]
     Capability(CapabilityError),
     /// A bad listener entry.
-    #[error("listeners[{index}]: {problem}")]
+    #[error("listeners[{index}]{}: {problem}", .field.as_deref().map(|f| format!(".{f}")).unwrap_or_default())]
     Listener {
         /// Its position.
         index: usize,
+        /// The field inside the entry (`on[1]`, `after_failures`), when
+        /// one is at fault rather than the entry.
+        field: Option<String>,
         /// What is wrong.
         problem: String,
     },
+    /// `pause_after_failures` of 0.
+    #[error(
+        "pause_after_failures: must be at least 1; leave it unset to never pause after failures"
+    )]
+    PauseAfterFailures,
 }
 
 fn display_trigger(e: &TriggerError) -> String {
@@ -260,7 +275,17 @@ impl JobError {
             Self::Retry(m) => format!("retry.{}", m.split(':').next().unwrap_or("")),
             Self::Duration { field, .. } | Self::TooLong { field, .. } => (*field).to_owned(),
             Self::MaxInstances => "max_instances".into(),
-            Self::Listener { index, .. } => format!("listeners[{index}]"),
+            Self::Listener {
+                index,
+                field: None,
+                ..
+            } => format!("listeners[{index}]"),
+            Self::Listener {
+                index,
+                field: Some(f),
+                ..
+            } => format!("listeners[{index}].{f}"),
+            Self::PauseAfterFailures => "pause_after_failures".into(),
             Self::Capability(e) => e.field.clone(),
         }
     }
@@ -289,7 +314,7 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// Warnings for people (e.g. a cron expression whose day fields OR).
     pub warnings: Vec<String>,
-    /// Who hears about failed and missed runs.
+    /// Who hears about its runs, and which.
     pub listeners: Vec<Listener>,
     /// Its own capabilities; `None` defers to the plugin's defaults.
     pub grants: Option<Arc<Grants>>,
@@ -373,6 +398,9 @@ impl JobSpec {
             .transpose()?;
         if self.max_instances == 0 {
             return Err(JobError::MaxInstances);
+        }
+        if self.pause_after_failures == Some(0) {
+            return Err(JobError::PauseAfterFailures);
         }
         let retry = match &self.retry {
             Some(r) => r.validate().map_err(JobError::Retry)?,
@@ -476,6 +504,10 @@ mod tests {
             (
                 r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"retry":{"max_attempts":0}}"#,
                 "retry.max_attempts",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"pause_after_failures":0}"#,
+                "pause_after_failures",
             ),
         ];
         for (json, field) in cases {

@@ -303,6 +303,9 @@ impl Scheduler {
                 next_run_time: next_run,
                 paused,
                 incarnation,
+                // Kept by the store while the job stays paused (update).
+                paused_reason: None,
+                failures_from: None,
             },
             job,
             existed: existing.is_some(),

@@ -12,6 +12,7 @@
 //! write, then handed to the executor, which bounds concurrency with a
 //! semaphore of `workers` permits.
 
+mod autopause;
 mod change;
 mod claim;
 mod clock;
@@ -139,6 +140,8 @@ pub(crate) struct Inner {
     /// What guests started now stop on: a child of `stop_runs`, replaced
     /// when the contact watchdog stops this host's runs (contact.rs).
     contact_stop: std::sync::Mutex<CancellationToken>,
+    /// Why jobs were auto-paused (autopause.rs).
+    pause_notes: autopause::PauseNotes,
 }
 
 impl Inner {
@@ -188,6 +191,8 @@ impl Inner {
         JobEvent {
             job_id: job_id.to_owned(),
             at: self.clock.now(),
+            reason: None,
+            run_id: None,
         }
     }
 
@@ -199,6 +204,7 @@ impl Inner {
             created_at: entry.job.created_at,
             next_run_time: entry.next_run,
             paused: entry.paused,
+            paused_reason: self.pause_notes.reason(entry),
             in_flight: entry
                 .in_flight
                 .saturating_add(u32::try_from(entry.queued.len()).unwrap_or(u32::MAX)),
@@ -373,6 +379,7 @@ impl Scheduler {
             runs_here: std::sync::atomic::AtomicUsize::new(0),
             shared,
             claim_wake: Notify::new(),
+            pause_notes: autopause::PauseNotes::default(),
         });
         // Subscribed before recovery, so failures it records reach listeners
         // (and the caller's subscription, its counts).
@@ -459,6 +466,18 @@ impl Scheduler {
     }
 
     async fn set_paused(&self, id: &str, paused: bool) -> Result<JobInfo, SchedulerError> {
+        self.set_paused_with(id, paused, None).await
+    }
+
+    /// Pauses or resumes a job; `auto` is the reason and the failed run
+    /// of a pause the host makes by itself (autopause.rs), `None` for a
+    /// person's. A resume resets the job's failures in a row.
+    async fn set_paused_with(
+        &self,
+        id: &str,
+        paused: bool,
+        auto: Option<(String, String)>,
+    ) -> Result<JobInfo, SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
         self.adopt_stored(id).await?;
@@ -485,10 +504,22 @@ impl Scheduler {
                     job_id: id.to_owned(),
                     next,
                 },
+                Write::PauseNote {
+                    job_id: id.to_owned(),
+                    reason: auto.as_ref().map(|(r, _)| r.clone()),
+                    failures_from: (!paused).then_some(now),
+                },
             ])
             .await?;
+        inner
+            .pause_notes
+            .set(id, &incarnation, auto.as_ref().map(|(r, _)| r.clone()));
         inner.install((*job).clone(), next, paused, &incarnation, false);
-        let event = inner.job_event(id);
+        let mut event = inner.job_event(id);
+        if let Some((reason, run_id)) = auto {
+            event.reason = Some(reason);
+            event.run_id = Some(run_id);
+        }
         inner.events.publish(if paused {
             Event::JobPaused(event)
         } else {

@@ -17,6 +17,7 @@ pub mod postgres;
 mod prepared;
 mod records;
 pub mod sqlite;
+mod streak;
 
 pub use crate::runtime::kv::{KvError, KvStore};
 pub use health::{HealthCell, StoreHealth};
@@ -26,6 +27,7 @@ pub use records::{
     JobRecord, LogPage, RunList, RunOrigin, RunRecord, RunStatus, RunSummary, new_incarnation,
     new_run_id,
 };
+pub use streak::{FailureStreak, STREAK_SCAN_LIMIT, count_streak};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -125,6 +127,19 @@ pub enum Write {
         job_id: String,
         /// Paused or not.
         paused: bool,
+    },
+    /// Set (or clear) why a job is paused, and when its failures in a row
+    /// start counting again (issue 13: `pause_after_failures`). Written in
+    /// the batch of [`Write::Paused`]: a manual pause clears the reason,
+    /// an auto-pause sets it, a resume clears it and resets the count.
+    PauseNote {
+        /// The job.
+        job_id: String,
+        /// Why the host paused it; `None` clears the reason.
+        reason: Option<String>,
+        /// Count failures only from runs ended at or after this; `None`
+        /// leaves the stored value as it is.
+        failures_from: Option<DateTime<Utc>>,
     },
     /// Drop all but the newest `keep` finished runs of a job, and any
     /// finished before `older_than`.
@@ -240,6 +255,24 @@ pub trait JobStore: Send + Sync + 'static {
     /// side files behind (SQLite's WAL). The store still works afterwards.
     async fn close(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// How many failed runs in a row the job `job_id` has ended with, up
+    /// to `at_most`, read from its newest runs (whichever host ran them)
+    /// as [`count_streak`] counts, from the job's
+    /// [`JobRecord::failures_from`] on. Backends share this default; it
+    /// reads pages of [`JobStore::run_summaries`] and at most
+    /// [`STREAK_SCAN_LIMIT`] runs.
+    ///
+    /// `before_fire` (a scheduled time and origin) leaves that fire's runs
+    /// out: the fire just ending, so the count is of the failures before
+    /// it, whether or not its own end is recorded yet.
+    async fn failures_in_a_row(
+        &self,
+        job_id: &str,
+        at_most: u32,
+        before_fire: Option<(DateTime<Utc>, RunOrigin)>,
+    ) -> Result<FailureStreak, StoreError> {
+        streak::failures_in_a_row(self, job_id, at_most, before_fire).await
     }
     /// The guests' kv data, in the same database.
     fn kv(&self) -> Arc<dyn KvStore>;

@@ -73,6 +73,7 @@ pub(super) struct Statements {
     pub(super) run_end_set: Statement,
     next_run: Statement,
     paused: Statement,
+    pause_note: Statement,
     prune: Statement,
     kv_set: Statement,
     kv_delete: Statement,
@@ -120,13 +121,15 @@ impl Statements {
                    spec = excluded.spec, created_at = excluded.created_at,
                    next_run_time = excluded.next_run_time, paused = excluded.paused,
                    incarnation = excluded.incarnation, plugin = excluded.plugin,
-                   max_instances = excluded.max_instances"
+                   max_instances = excluded.max_instances,
+                   paused_reason = NULL, failures_from = NULL"
             ))
             .await?,
             update_job: p("UPDATE jobs SET spec = $2::text, created_at = $3::timestamptz,
                              next_run_time = $4::timestamptz, paused = $5::boolean,
                              incarnation = $6::text, plugin = $7::text,
-                             max_instances = $8::integer
+                             max_instances = $8::integer,
+                             paused_reason = CASE WHEN $5::boolean THEN paused_reason ELSE NULL END
                            WHERE id = $1::text"
                 .into())
             .await?,
@@ -234,6 +237,11 @@ impl Statements {
             )
             .await?,
             paused: p("UPDATE jobs SET paused = $2::boolean WHERE id = $1::text".into()).await?,
+            pause_note: p("UPDATE jobs SET paused_reason = $2::text,
+                             failures_from = coalesce($3::timestamptz, failures_from)
+                           WHERE id = $1::text"
+                .into())
+            .await?,
             prune: p("DELETE FROM runs WHERE job_id = $1::text
                         AND status NOT IN ('pending', 'running')
                         AND (scheduled_at < $3::timestamptz
@@ -551,6 +559,18 @@ fn other(st: &Statements, w: &Write, i: usize, out: &mut Vec<Step>) -> Result<()
         Write::Paused { job_id, paused } => (
             &st.paused,
             vec![Box::new(job_id.clone()), Box::new(*paused)],
+        ),
+        Write::PauseNote {
+            job_id,
+            reason,
+            failures_from,
+        } => (
+            &st.pause_note,
+            vec![
+                Box::new(job_id.clone()),
+                Box::new(text(reason.as_ref())),
+                Box::new(failures_from.map(ms)),
+            ],
         ),
         Write::Prune {
             job_id,

@@ -439,7 +439,8 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
             let spec = serde_json::to_string(&job.spec).map_err(backend)?;
             let n = conn
                 .prepare_cached(
-                    "UPDATE jobs SET spec = ?2, created_at = ?3, next_run_time = ?4, paused = ?5, incarnation = ?6 WHERE id = ?1",
+                    "UPDATE jobs SET spec = ?2, created_at = ?3, next_run_time = ?4, paused = ?5, incarnation = ?6, \
+                     paused_reason = CASE WHEN ?5 THEN paused_reason ELSE NULL END WHERE id = ?1",
                 )
                 .and_then(|mut s| {
                     s.execute(params![job.spec.id, spec, ms(job.created_at), job.next_run_time.map(ms), job.paused, job.incarnation])
@@ -547,6 +548,17 @@ fn apply_write(conn: &Connection, w: &Write, written: &mut Written) -> Result<()
             conn.prepare_cached("UPDATE jobs SET paused = ?2 WHERE id = ?1")
                 .and_then(|mut s| s.execute(params![job_id, paused]))
                 .map_err(backend)?;
+        }
+        Write::PauseNote {
+            job_id,
+            reason,
+            failures_from,
+        } => {
+            conn.prepare_cached(
+                "UPDATE jobs SET paused_reason = ?2, failures_from = coalesce(?3, failures_from) WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![job_id, reason, failures_from.map(ms)]))
+            .map_err(backend)?;
         }
         Write::Prune {
             job_id,
