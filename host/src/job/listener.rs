@@ -210,7 +210,11 @@ mod tests {
     fn the_default_hears_failed_and_missed_only() {
         let l = spec(r#"{"plugin":"alert"}"#).validate(0).unwrap();
         assert!(l.hears(ListenFor::Failed) && l.hears(ListenFor::Missed));
-        for k in [ListenFor::Succeeded, ListenFor::Recovered, ListenFor::Paused] {
+        for k in [
+            ListenFor::Succeeded,
+            ListenFor::Recovered,
+            ListenFor::Paused,
+        ] {
             assert!(!l.hears(k), "{k:?}");
         }
     }
@@ -218,16 +222,27 @@ mod tests {
     #[test]
     fn bad_filters_name_their_field() {
         for (json, field) in [
-            (r#"{"plugin":"a","on":["failed","nope"]}"#, "listeners[2].on[1]"),
-            (r#"{"plugin":"a","on":["paused","paused"]}"#, "listeners[2].on[1]"),
+            (
+                r#"{"plugin":"a","on":["failed","nope"]}"#,
+                "listeners[2].on[1]",
+            ),
+            (
+                r#"{"plugin":"a","on":["paused","paused"]}"#,
+                "listeners[2].on[1]",
+            ),
             (r#"{"plugin":"a","on":[]}"#, "listeners[2].on"),
-            (r#"{"plugin":"a","after_failures":0}"#, "listeners[2].after_failures"),
+            (
+                r#"{"plugin":"a","after_failures":0}"#,
+                "listeners[2].after_failures",
+            ),
         ] {
             let err = spec(json).validate(2).expect_err(json);
             assert_eq!(err.field(), field, "{json}: {err}");
             assert!(err.to_string().starts_with(field), "{err}");
         }
-        let err = spec(r#"{"plugin":"a","on":["x"]}"#).validate(0).unwrap_err();
+        let err = spec(r#"{"plugin":"a","on":["x"]}"#)
+            .validate(0)
+            .unwrap_err();
         assert!(err.to_string().contains("`recovered`"), "{err}");
     }
 }

@@ -11,8 +11,8 @@ mod listener;
 mod retry;
 
 pub use capabilities::{Capabilities, CapabilityError, DirMode, DirSpec};
-pub use listener::{ListenFor, Listener, ListenerSpec, ListenerTarget};
 use listener::valid_name;
+pub use listener::{ListenFor, Listener, ListenerSpec, ListenerTarget};
 pub use retry::{Backoff, RETRYABLE_KINDS, RetryPolicy, RetrySpec};
 
 use crate::duration::{self, DurationError};
@@ -276,9 +276,7 @@ impl JobError {
             Self::Duration { field, .. } | Self::TooLong { field, .. } => (*field).to_owned(),
             Self::MaxInstances => "max_instances".into(),
             Self::Listener {
-                index,
-                field: None,
-                ..
+                index, field: None, ..
             } => format!("listeners[{index}]"),
             Self::Listener {
                 index,

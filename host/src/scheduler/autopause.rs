@@ -22,6 +22,9 @@ use crate::store::{JobRecord, RunRecord};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// The most failures a recovery's `recovered_after` counts.
+const RECOVERED_COUNT_CAP: u32 = 1000;
+
 /// Why jobs were paused by the host itself, by job id, with the
 /// incarnation paused (a job deleted and made again under the id does not
 /// inherit it). Shown only while the entry is paused, so a stale note
@@ -94,7 +97,8 @@ pub(super) async fn publish_end(
         (true, _) if pause_at.is_some() || after.is_some() => {
             pause_at.unwrap_or(0).max(after.unwrap_or(0))
         }
-        (_, true) if wants_recovered => 1,
+        // How many failures a success ended, for `recovered_after`.
+        (_, true) if wants_recovered => RECOVERED_COUNT_CAP,
         _ => 0,
     };
     let mut pause = None;
@@ -155,10 +159,16 @@ async fn auto_pause(inner: &Arc<Inner>, run: &RunRecord, streak: u32) {
         inner: inner.clone(),
     };
     match scheduler
-        .set_paused_with(&run.job_id, true, Some((reason.clone(), run.run_id.clone())))
+        .set_paused_with(
+            &run.job_id,
+            true,
+            Some((reason.clone(), run.run_id.clone())),
+        )
         .await
     {
-        Ok(_) => tracing::warn!(job = %run.job_id, run = %run.run_id, failures = streak, "{reason}"),
+        Ok(_) => {
+            tracing::warn!(job = %run.job_id, run = %run.run_id, failures = streak, "{reason}")
+        }
         Err(err) => {
             tracing::error!(job = %run.job_id, error = %err, "could not auto-pause the job after {streak} failed runs in a row");
         }

@@ -67,7 +67,10 @@ pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Even
         };
         if !matches!(
             event,
-            Event::RunFailed(_) | Event::RunMissed(_) | Event::RunSucceeded(_) | Event::JobPaused(_)
+            Event::RunFailed(_)
+                | Event::RunMissed(_)
+                | Event::RunSucceeded(_)
+                | Event::JobPaused(_)
         ) {
             continue;
         }
@@ -165,7 +168,11 @@ fn wit_event(kind: ListenFor, event: &Event) -> Option<JobEvent> {
     match event {
         Event::RunFailed(run) | Event::RunMissed(run) | Event::RunSucceeded(run) => {
             let (wit_kind, outcome, message) = match kind {
-                ListenFor::Missed => (EventKind::RunMissed, "missed".to_owned(), run.message.clone()),
+                ListenFor::Missed => (
+                    EventKind::RunMissed,
+                    "missed".to_owned(),
+                    run.message.clone(),
+                ),
                 ListenFor::Recovered => (
                     EventKind::RunSucceeded,
                     "recovered".to_owned(),
@@ -243,21 +250,12 @@ async fn deliver_plugin(inner: &Inner, name: &str, event: JobEvent) {
     }
 }
 
-async fn deliver_webhook(
-    http: &reqwest::Client,
-    url: &str,
-    job: &str,
-    event: &serde_json::Value,
-) {
+async fn deliver_webhook(http: &reqwest::Client, url: &str, job: &str, event: &serde_json::Value) {
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=WEBHOOK_ATTEMPTS {
         match http.post(url).json(event).send().await {
             Ok(resp) if resp.status().is_success() => {
-                tracing::info!(
-                    url,
-                    job,
-                    "webhook notified"
-                );
+                tracing::info!(url, job, "webhook notified");
                 return;
             }
             Ok(resp) => {
