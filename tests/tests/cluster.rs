@@ -820,6 +820,76 @@ fn max_instances_holds_across_hosts() {
     assert_no_doubles(&c);
 }
 
+/// Overlap policies (issue 13) on a shared store: the claim that finds a
+/// job at its `max_instances` applies the policy, whichever host runs the
+/// job's run going; `cancel-other` stops a run on any host (NOTIFY).
+#[test]
+fn overlap_policies_hold_across_hosts() {
+    let mut jobs = slow_jobs("buf", 2, 2500, "overlap = \"buffer-one\"");
+    // 60 s guests fired every 3 s: each fire replaces the run before it.
+    jobs.push_str(
+        &slow_jobs("can", 2, 60_000, "overlap = \"cancel-other\"")
+            .replace("version = 1\n", "")
+            .replace("every = \"1s\"", "every = \"3s\""),
+    );
+    let c = Cluster::start(BIN, 2, &jobs, &["--lease", LEASE]);
+    c.leader();
+    c.wait_for(
+        "three finished runs of each buffer-one job and three cancelled runs of each \
+         cancel-other job",
+        Duration::from_secs(120),
+        || {
+            jobs_with_finished(&c, "buf", 3, long_ago()) == 2
+                && c.db().count(
+                    "SELECT count(*) FROM (SELECT job_id FROM runs
+                      WHERE job_id LIKE 'can-%' AND status = 'interrupted'
+                        AND note LIKE 'cancelled by overlap cancel-other%'
+                      GROUP BY job_id HAVING count(*) >= 3) x",
+                ) == 2
+        },
+    );
+    // Neither policy lets two runs of a job (max_instances 1) overlap, on
+    // whichever hosts they ran.
+    let overlaps = c.db().rows(
+        "SELECT a.job_id, a.host, a.started_at::text, coalesce(a.ended_at::text, '-'),
+                b.host, b.started_at::text, coalesce(b.ended_at::text, '-')
+           FROM runs a JOIN runs b ON a.job_id = b.job_id AND a.run_id < b.run_id
+          WHERE (a.job_id LIKE 'buf-%' OR a.job_id LIKE 'can-%')
+            AND a.started_at IS NOT NULL AND b.started_at IS NOT NULL
+            AND a.started_at < coalesce(b.ended_at, 'infinity')
+            AND b.started_at < coalesce(a.ended_at, 'infinity')
+          ORDER BY 1, 3",
+    );
+    assert!(
+        overlaps.is_empty(),
+        "overlapping runs (job | host | started | ended | host | started | ended): {}\n{}",
+        show(&overlaps),
+        c.report()
+    );
+    // buffer-one: fires waited (and then ran) instead of being skipped,
+    // and those beyond the one waiting were skipped, saying why.
+    let buffered_ran = c.db().count(
+        "SELECT count(*) FROM runs WHERE job_id LIKE 'buf-%' AND status = 'finished'
+            AND note LIKE 'buffered:%overlap buffer-one%'",
+    );
+    let full = c.db().count(
+        "SELECT count(*) FROM runs WHERE job_id LIKE 'buf-%' AND status = 'skipped'
+            AND note LIKE '%fire(s) already waiting (overlap buffer-one)%'",
+    );
+    assert!(
+        buffered_ran >= 2 && full >= 1,
+        "buffered runs that ran: {buffered_ran}, skipped with the buffer full: {full}\n{}",
+        c.report()
+    );
+    // cancel-other: the cancelled runs were not retried (the fire that
+    // replaced each is the next try).
+    let retried = c
+        .db()
+        .count("SELECT count(*) FROM runs WHERE job_id LIKE 'can-%' AND attempt > 1");
+    assert_eq!(retried, 0, "{}", c.report());
+    assert_no_doubles(&c);
+}
+
 #[test]
 fn a_follower_killed_mid_run_has_its_runs_interrupted_and_retried_elsewhere() {
     let jobs = 4;

@@ -8,11 +8,13 @@
 
 mod capabilities;
 mod listener;
+mod overlap;
 mod retry;
 
 pub use capabilities::{Capabilities, CapabilityError, DirMode, DirSpec};
 use listener::valid_name;
 pub use listener::{ListenFor, Listener, ListenerSpec, ListenerTarget};
+pub use overlap::{DEFAULT_MAX_BUFFERED, Overlap, buffer_full_note, buffered_note, cancelled_note};
 pub use retry::{Backoff, RETRYABLE_KINDS, RetryPolicy, RetrySpec};
 
 use crate::duration::{self, DurationError};
@@ -146,6 +148,15 @@ pub struct JobSpec {
     /// recorded), never queued.
     #[serde(default = "one")]
     pub max_instances: u32,
+    /// What a fire does when `max_instances` runs are going: `skip` (the
+    /// default), `buffer-one`, `buffer-all`, `cancel-other` or `allow-all`
+    /// (Temporal's overlap policies; see [`Overlap`]).
+    #[serde(default, skip_serializing_if = "Overlap::is_default")]
+    pub overlap: Overlap,
+    /// Under `overlap = "buffer-all"`, the most fires kept waiting (at
+    /// least 1; unset: 100). Refused with any other policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_buffered: Option<u32>,
     /// Keep the job but do not fire it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
@@ -238,6 +249,15 @@ pub enum JobError {
     /// `max_instances` of 0.
     #[error("max_instances: must be at least 1")]
     MaxInstances,
+    /// An overlap setting that cannot apply: `max_buffered` without
+    /// `buffer-all` or of 0, `allow-all` with `max_instances` 1.
+    #[error("{field}: {problem}")]
+    Overlap {
+        /// `max_buffered` or `max_instances`.
+        field: &'static str,
+        /// What is wrong and what to write instead.
+        problem: String,
+    },
     /// A bad capability.
     #[error("{}: {}", .0.field, .0.problem)]
     Capability(CapabilityError),
@@ -284,6 +304,7 @@ impl JobError {
                 ..
             } => format!("listeners[{index}].{f}"),
             Self::PauseAfterFailures => "pause_after_failures".into(),
+            Self::Overlap { field, .. } => (*field).to_owned(),
             Self::Capability(e) => e.field.clone(),
         }
     }
@@ -316,6 +337,9 @@ pub struct Job {
     pub listeners: Vec<Listener>,
     /// Its own capabilities; `None` defers to the plugin's defaults.
     pub grants: Option<Arc<Grants>>,
+    /// How many fires may wait for a free instance (from `overlap` and
+    /// `max_buffered`; 0 under `skip` and `allow-all`).
+    pub buffer: usize,
 }
 
 impl JobSpec {
@@ -400,6 +424,37 @@ impl JobSpec {
         if self.pause_after_failures == Some(0) {
             return Err(JobError::PauseAfterFailures);
         }
+        let max_buffered = match (self.overlap, self.max_buffered) {
+            (Overlap::BufferAll, Some(0)) => {
+                return Err(JobError::Overlap {
+                    field: "max_buffered",
+                    problem: "must be at least 1; to keep no fire waiting write \
+                              overlap = \"skip\""
+                        .into(),
+                });
+            }
+            (Overlap::BufferAll, n) => n.unwrap_or(DEFAULT_MAX_BUFFERED),
+            (other, Some(_)) => {
+                return Err(JobError::Overlap {
+                    field: "max_buffered",
+                    problem: format!(
+                        "only applies with overlap = \"buffer-all\" (this job's overlap is \
+                         \"{}\"); remove it or set overlap = \"buffer-all\"",
+                        other.as_str()
+                    ),
+                });
+            }
+            (_, None) => 0,
+        };
+        if self.overlap == Overlap::AllowAll && self.max_instances == 1 {
+            return Err(JobError::Overlap {
+                field: "max_instances",
+                problem: "overlap = \"allow-all\" needs max_instances above 1 (the most runs \
+                          of this job at once, e.g. 10); with 1 it would skip like \
+                          overlap = \"skip\""
+                    .into(),
+            });
+        }
         let retry = match &self.retry {
             Some(r) => r.validate().map_err(JobError::Retry)?,
             None => RetryPolicy::none(),
@@ -416,6 +471,7 @@ impl JobSpec {
             .map(|c| c.validate().map(Arc::new).map_err(JobError::Capability))
             .transpose()?;
         let warnings = trigger.warnings();
+        let buffer = self.overlap.buffer(max_buffered);
         Ok(Job {
             id,
             args: self.args.to_string(),
@@ -429,6 +485,7 @@ impl JobSpec {
             warnings,
             listeners,
             grants,
+            buffer,
         })
     }
 }
@@ -507,6 +564,22 @@ mod tests {
                 r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"pause_after_failures":0}"#,
                 "pause_after_failures",
             ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"overlap":"buffer-all","max_buffered":0}"#,
+                "max_buffered",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"overlap":"buffer-one","max_buffered":5}"#,
+                "max_buffered",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"max_buffered":5}"#,
+                "max_buffered",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"overlap":"allow-all"}"#,
+                "max_instances",
+            ),
         ];
         for (json, field) in cases {
             let err = spec(json)
@@ -514,6 +587,36 @@ mod tests {
                 .expect_err(json);
             assert_eq!(err.field(), field, "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn overlap_policies_parse_by_temporals_names_and_set_the_buffer() {
+        let base = r#""id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"}"#;
+        for (extra, buffer) in [
+            ("", 0),
+            (r#","overlap":"skip""#, 0),
+            (r#","overlap":"buffer-one""#, 1),
+            (r#","overlap":"buffer-all""#, 100),
+            (r#","overlap":"buffer-all","max_buffered":7"#, 7),
+            (r#","overlap":"cancel-other""#, 1),
+            (r#","overlap":"allow-all","max_instances":3"#, 0),
+        ] {
+            let json = format!("{{{base}{extra}}}");
+            let job = spec(&json)
+                .validate(Utc::now(), &Limits::default())
+                .unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(job.buffer, buffer, "{json}");
+            // The default is left unwritten; the rest round-trip.
+            let back = serde_json::to_string(&job.spec).unwrap();
+            assert_eq!(
+                back.contains("overlap"),
+                extra.contains("overlap") && !extra.contains("skip"),
+                "{back}"
+            );
+        }
+        let json = format!(r#"{{{base},"overlap":"queue"}}"#);
+        let err = serde_json::from_str::<JobSpec>(&json).expect_err("unknown policy");
+        assert!(err.to_string().contains("buffer-one"), "{err}");
     }
 
     #[test]

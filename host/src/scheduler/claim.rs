@@ -299,3 +299,40 @@ pub(super) async fn sweep_loop(inner: Arc<Inner>) {
         }
     }
 }
+
+/// Stops the runs of this host that other hosts' claims ask to stop for a
+/// fire under `overlap = "cancel-other"` (`RUN_ID FIRE_MS`; requests for
+/// runs going elsewhere are ignored), until the runs stop.
+pub(super) async fn cancel_loop(
+    inner: Arc<Inner>,
+    mut requests: tokio::sync::broadcast::Receiver<String>,
+) {
+    loop {
+        let request = tokio::select! {
+            r = requests.recv() => r,
+            () = inner.stop_runs.cancelled() => return,
+        };
+        let request = match request {
+            Ok(r) => r,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "missed requests to stop runs for cancel-other fires"
+                );
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let Some((run_id, fire)) = request.split_once(' ') else {
+            continue;
+        };
+        let Some(fire) = fire
+            .parse::<i64>()
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+        else {
+            continue;
+        };
+        inner.lock().cancel_run(run_id, fire);
+    }
+}

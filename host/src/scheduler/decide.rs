@@ -1,10 +1,12 @@
-//! What a job's fire becomes: one run, several catch-up runs, or rows
-//! saying why not (misfire grace, coalescing, `max_instances`). Pure
+//! What a job's fire becomes: one run, several catch-up runs, a fire
+//! waiting under its overlap policy, or rows saying why not (misfire
+//! grace, coalescing, `max_instances`). Pure
 //! decisions on the scheduler's job entry; the timer (fire.rs) records
 //! them.
 
 use super::{JobEntry, execute};
 use crate::event::Event;
+use crate::job::Overlap;
 use crate::store::{RunRecord, RunStatus};
 use chrono::{DateTime, Utc};
 
@@ -22,6 +24,10 @@ pub(super) struct Plan {
     pub(super) rows: Vec<RunRecord>,
     pub(super) starts: Vec<RunRecord>,
     pub(super) events: Vec<Event>,
+    /// Under `overlap = "cancel-other"`: the run id and time of the fire
+    /// buffered to replace the job's oldest run going, which is stopped
+    /// once the fire is recorded.
+    pub(super) cancel_for: Option<(String, DateTime<Utc>)>,
 }
 
 /// Decides what to do with a job's fire due at `at`, and returns its next
@@ -33,7 +39,11 @@ pub(super) struct Plan {
 /// one row says all were missed. Without it, each fire within its grace
 /// runs: the fires due at once after downtime are catch-up runs, queued
 /// and run one after another (up to `max_instances` at once), never
-/// skipped as overlapping each other.
+/// skipped as overlapping each other. A fire that finds the job's
+/// `max_instances` runs going follows its overlap policy: it waits behind
+/// them while the buffer has room (`buffer-one`, `buffer-all`,
+/// `cancel-other`, which also asks for the oldest run to be stopped), else
+/// one row says it was skipped.
 pub(super) fn plan_fire(
     entry: &mut JobEntry,
     at: DateTime<Utc>,
@@ -148,11 +158,35 @@ pub(super) fn plan_fire(
             )));
             plan.rows.push(run.clone());
             entry.queued.push_back(run);
+        } else if entry.queued.len() < job.buffer {
+            // The overlap policy keeps it waiting for a free instance.
+            run.note = Some(crate::job::buffered_note(
+                job.spec.overlap,
+                entry.in_flight,
+                job.spec.max_instances,
+            ));
+            plan.events.push(Event::RunSubmitted(execute::run_event(
+                &run, now, None, None,
+            )));
+            if job.spec.overlap == Overlap::CancelOther {
+                plan.cancel_for = Some((run.run_id.clone(), t));
+            }
+            plan.rows.push(run.clone());
+            entry.queued.push_back(run);
         } else {
-            let note = format!(
-                "{} run(s) already in flight (max_instances {})",
-                entry.in_flight, job.spec.max_instances
-            );
+            let note = if job.buffer == 0 {
+                format!(
+                    "{} run(s) already in flight (max_instances {})",
+                    entry.in_flight, job.spec.max_instances
+                )
+            } else {
+                crate::job::buffer_full_note(
+                    job.spec.overlap,
+                    entry.queued.len(),
+                    entry.in_flight,
+                    job.spec.max_instances,
+                )
+            };
             not_run(t, RunStatus::Skipped, note, plan);
         }
     }

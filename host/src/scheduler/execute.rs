@@ -255,11 +255,35 @@ async fn run_guest(
         let (runtime, request) = (inner.runtime.clone(), request.clone());
         async move { runtime.run(&plugin, &request).await }
     };
-    let stop = super::contact::guest_stop(&inner);
+    let mut stop = super::contact::guest_stop(&inner);
+    // A run a later fire may stop (`overlap = "cancel-other"`) gets a
+    // token of its own, registered until it ends.
+    let cancellable = job.spec.overlap == crate::job::Overlap::CancelOther;
+    if cancellable {
+        stop = stop.child_token();
+        inner.lock().cancellable.insert(
+            run.run_id.clone(),
+            super::state::Cancellable {
+                job_id: run.job_id.clone(),
+                incarnation: run.incarnation.clone(),
+                token: stop.clone(),
+                note: None,
+            },
+        );
+    }
     let ended = inner
         .lanes
         .run((&run.job_id, &run.run_id), permit, &stop, guest)
         .await;
+    let cancelled = if cancellable {
+        inner
+            .lock()
+            .cancellable
+            .remove(&run.run_id)
+            .and_then(|c| c.note)
+    } else {
+        None
+    };
     if inner.shared {
         // Its worker is free: a run claimed ahead may start now, not
         // after this one's result is written.
@@ -302,6 +326,15 @@ async fn run_guest(
             run.outcome = Some(outcome);
             (kind, true, Some(message))
         }
+        Ended::Stopped if cancelled.is_some() && !inner.stop_runs.is_cancelled() => {
+            // A later fire took its place (`overlap = "cancel-other"`): not
+            // retried, whatever the retry policy says.
+            run.status = RunStatus::Interrupted;
+            run.note = cancelled;
+            let message = run.note.clone();
+            finish(&inner, &job, run, End::Cancelled, message, ended_at).await;
+            return;
+        }
         Ended::Stopped => {
             run.status = RunStatus::Interrupted;
             let note = if inner.stop_runs.is_cancelled() {
@@ -341,6 +374,9 @@ pub(super) enum End<'a> {
     /// Its end is already recorded (the leader's sweep wrote it
     /// `interrupted`): only its retry is left to record.
     Recorded,
+    /// This host stopped it for a later fire (`overlap = "cancel-other"`):
+    /// recorded `interrupted` like [`End::Ran`], and never retried.
+    Cancelled,
 }
 
 /// Records how a run ended, schedules a retry if the policy says so, and
@@ -353,12 +389,13 @@ pub(super) async fn finish(
     message: Option<String>,
     now: DateTime<Utc>,
 ) {
-    let (kind, guest_retryable, recorded) = match end {
+    let (kind, guest_retryable, recorded, may_retry) = match end {
         End::Ran {
             kind,
             guest_retryable,
-        } => (kind, guest_retryable, false),
-        End::Recorded => ("interrupted", true, true),
+        } => (kind, guest_retryable, false, true),
+        End::Recorded => ("interrupted", true, true, true),
+        End::Cancelled => ("interrupted", false, false, false),
     };
     let succeeded = kind == "succeeded";
     let mut writes = Vec::with_capacity(2);
@@ -367,18 +404,20 @@ pub(super) async fn finish(
     } else {
         Event::RunFailed(run_event(&run, now, Some(kind.to_owned()), message.clone()))
     }];
-    let retry =
-        (!succeeded && job.retry.should_retry(run.attempt, kind, guest_retryable)).then(|| {
-            let delay = chrono::Duration::from_std(job.retry.delay_after(run.attempt))
-                .unwrap_or(chrono::Duration::MAX);
-            // A retry runs with the args of the attempt it retries.
-            RunRecord {
-                args: run.args.clone(),
-                origin: run.origin,
-                ..RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
-                    .of(&run.incarnation)
-            }
-        });
+    let retry = (may_retry
+        && !succeeded
+        && job.retry.should_retry(run.attempt, kind, guest_retryable))
+    .then(|| {
+        let delay = chrono::Duration::from_std(job.retry.delay_after(run.attempt))
+            .unwrap_or(chrono::Duration::MAX);
+        // A retry runs with the args of the attempt it retries.
+        RunRecord {
+            args: run.args.clone(),
+            origin: run.origin,
+            ..RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
+                .of(&run.incarnation)
+        }
+    });
     let retried = retry.is_some();
     let prune = {
         let mut state = inner.lock();

@@ -136,6 +136,10 @@ struct Fired {
     generation: u64,
 }
 
+/// A fire buffered under `overlap = "cancel-other"`: its run id, its
+/// job's id and incarnation, and its time.
+type Cancel = (String, Arc<str>, Arc<str>, DateTime<Utc>);
+
 /// A decided batch: what to write, and the runs to start once it is
 /// committed (with a worker permit when one was free).
 struct Batch {
@@ -148,6 +152,10 @@ struct Batch {
     /// Runs taken off the queue as runs (retries, catch-up runs), by id:
     /// they go back on it as they were.
     from_queue: Vec<String>,
+    /// Fires buffered under `overlap = "cancel-other"`: (run id, job id,
+    /// incarnation, fire time); once recorded, each stops its job's
+    /// oldest run going.
+    cancels: Vec<Cancel>,
     /// When it was decided.
     now: DateTime<Utc>,
 }
@@ -165,6 +173,7 @@ impl Batch {
         self.started.extend(later.started);
         self.fired.extend(later.fired);
         self.from_queue.extend(later.from_queue);
+        self.cancels.extend(later.cancels);
         self.now = later.now;
     }
 }
@@ -212,6 +221,7 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
     let mut started = Vec::new();
     let mut fired = Vec::new();
     let mut from_queue = Vec::new();
+    let mut cancels = Vec::new();
     {
         let mut state = inner.lock();
         for (at, item) in due {
@@ -238,6 +248,9 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                     let next = plan_fire(entry, at, now, inner.shared, &mut plan);
                     entry.next_run = next;
                     let generation = entry.generation;
+                    if let Some((run_id, t)) = plan.cancel_for.take() {
+                        cancels.push((run_id, job_id.clone(), entry.incarnation.clone(), t));
+                    }
                     let incarnation = entry.incarnation.to_string();
                     // Where a worker is free now, the run is recorded as
                     // running in this same write and started straight
@@ -281,6 +294,7 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
         started,
         fired,
         from_queue,
+        cancels,
         now,
     }
 }
@@ -340,6 +354,7 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
         started,
         fired,
         from_queue,
+        cancels,
         now,
     } = batch;
     let written = match inner.store.write(writes).await {
@@ -388,6 +403,14 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
             continue;
         }
         inner.events.publish(event);
+    }
+    if !cancels.is_empty() {
+        let mut state = inner.lock();
+        for (run_id, job_id, incarnation, at) in cancels {
+            if !written.refused.contains(&run_id) {
+                state.cancel_oldest(&job_id, &incarnation, at);
+            }
+        }
     }
     for (run, start) in started {
         if written.refused.contains(&run.run_id) {

@@ -403,6 +403,9 @@ impl Scheduler {
             // Not a tracked task: it watches until the runs stop, after
             // the shutdown waits for the tracked ones.
             tokio::spawn(contact::watchdog(inner.clone()));
+            if let Some(requests) = inner.store.cancel_requests() {
+                tokio::spawn(claim::cancel_loop(inner.clone(), requests));
+            }
         }
         if inner.store.jobs_revision().await?.is_some() {
             // Other hosts share the store: take their job changes.

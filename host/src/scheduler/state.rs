@@ -84,6 +84,21 @@ pub(crate) struct State {
     /// this host but not here was claimed by a claim whose answer was
     /// lost, and is given back (claim.rs).
     pub(super) mine: std::collections::HashSet<String>,
+    /// Runs of `overlap = "cancel-other"` jobs going on this host, by run
+    /// id: a fire that finds their job at its `max_instances` stops the
+    /// oldest (execute.rs).
+    pub(super) cancellable: HashMap<String, Cancellable>,
+}
+
+/// A run a later fire may stop (`overlap = "cancel-other"`).
+#[derive(Debug)]
+pub(crate) struct Cancellable {
+    pub(super) job_id: String,
+    pub(super) incarnation: String,
+    /// Stops the guest (a child of the host's guest-stop token).
+    pub(super) token: tokio_util::sync::CancellationToken,
+    /// Set when stopped: the note its run is recorded with.
+    pub(super) note: Option<String>,
 }
 
 impl State {
@@ -101,6 +116,40 @@ impl State {
     pub(crate) fn run_ended(&mut self, run: &RunRecord) {
         if let Some(entry) = self.entry_for(run) {
             entry.in_flight = entry.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Stops the oldest run going of the job `job_id` (of `incarnation`)
+    /// that can be stopped and is not stopping already, for the fire at
+    /// `fire` (`overlap = "cancel-other"`). False when there was none (a
+    /// run between retries, or one that is ending): the fire then waits
+    /// for it as under `buffer-one`.
+    pub(crate) fn cancel_oldest(
+        &mut self,
+        job_id: &str,
+        incarnation: &str,
+        fire: DateTime<Utc>,
+    ) -> bool {
+        // Run ids are UUID v7: in the order the runs were recorded.
+        let oldest = self
+            .cancellable
+            .iter_mut()
+            .filter(|(_, c)| c.job_id == job_id && c.incarnation == incarnation && c.note.is_none())
+            .min_by(|a, b| a.0.cmp(b.0));
+        let Some((run_id, c)) = oldest else {
+            return false;
+        };
+        stop_for(run_id, c, fire);
+        true
+    }
+
+    /// Stops the run `run_id` for the fire at `fire`, if it goes on this
+    /// host and can be stopped (a claim on a shared store chose it).
+    pub(crate) fn cancel_run(&mut self, run_id: &str, fire: DateTime<Utc>) {
+        if let Some(c) = self.cancellable.get_mut(run_id)
+            && c.note.is_none()
+        {
+            stop_for(run_id, c, fire);
         }
     }
 
@@ -126,4 +175,11 @@ impl State {
         queue.push(next.due_at, Due::Run(Box::new(next)));
         true
     }
+}
+
+fn stop_for(run_id: &str, c: &mut Cancellable, fire: DateTime<Utc>) {
+    let note = crate::job::cancelled_note(fire);
+    tracing::info!(job = %c.job_id, run = %run_id, "{note}");
+    c.note = Some(note);
+    c.token.cancel();
 }

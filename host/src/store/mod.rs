@@ -375,6 +375,13 @@ pub trait JobStore: Send + Sync + 'static {
     fn shared_events(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
         None
     }
+    /// Requests to stop a run for a fire under `overlap = "cancel-other"`,
+    /// sent by any host's claim (`RUN_ID FIRE_MS`: the run, and the fire's
+    /// time in Unix milliseconds), from now on; `None` on stores one host
+    /// owns (the fire's own host stops the run there).
+    fn cancel_requests(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
     /// Keeps a pushed plugin (`PUT /plugins/{name}`) for every host to
     /// load: stores of one host answer `Ok(false)` (the caller writes it
     /// into the plugins folder instead).

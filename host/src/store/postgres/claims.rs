@@ -46,11 +46,13 @@ pub(super) async fn claim(
             "SELECT r.run_id, r.job_id, j.max_instances,
                     r.attempt = 1 AND r.origin = 'fire'
                       AND coalesce(r.note, '') NOT LIKE 'catch-up%'
+                      AND coalesce(r.note, '') NOT LIKE 'buffered%'
                FROM runs r JOIN jobs j ON j.id = r.job_id AND j.incarnation = r.incarnation
               WHERE r.status = 'pending' AND r.due_at <= clock_timestamp()
                 AND j.plugin = ANY($1::text[])
                 AND ((r.attempt = 1 AND r.origin = 'fire'
-                        AND coalesce(r.note, '') NOT LIKE 'catch-up%')
+                        AND coalesce(r.note, '') NOT LIKE 'catch-up%'
+                        AND coalesce(r.note, '') NOT LIKE 'buffered%')
                      OR (SELECT count(*) FROM runs x
                           WHERE x.job_id = r.job_id AND x.status = 'running') < j.max_instances)
               ORDER BY r.due_at, r.run_id
@@ -91,25 +93,88 @@ pub(super) async fn claim(
             row.try_get(1).map_err(classify)?,
         );
     }
-    // A fire that finds its job's max_instances runs going is skipped, as
-    // on one host (APScheduler's rule); retries, manual runs and catch-up
-    // runs wait for a free instance instead.
+    // A fire that finds its job's max_instances runs going follows the
+    // job's overlap policy, as on one host: it waits while the buffer has
+    // room, else it is skipped (APScheduler's rule, and `skip`'s);
+    // retries, manual runs, catch-up runs and fires already buffered wait
+    // for a free instance.
+    let at_cap: Vec<String> = candidates
+        .iter()
+        .filter(|(_, job_id, max, skippable)| {
+            *skippable && running.get(job_id).copied().unwrap_or(0) >= *max
+        })
+        .map(|(_, job_id, _, _)| job_id.clone())
+        .collect();
+    let mut overlap = if at_cap.is_empty() {
+        HashMap::new()
+    } else {
+        overlap_of(&tx, &at_cap).await?
+    };
     let mut chosen: Vec<String> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut buffered: Vec<String> = Vec::new();
+    let mut buffered_notes: Vec<String> = Vec::new();
+    let mut cancel_for: Vec<(String, String)> = Vec::new();
     for (run_id, job_id, max, skippable) in candidates {
-        let going = running.entry(job_id).or_insert(0);
+        let going = running.entry(job_id.clone()).or_insert(0);
         if *going < max {
             if chosen.len() < limit {
                 *going += 1;
                 chosen.push(run_id);
             }
         } else if skippable {
-            notes.push(format!(
-                "{going} run(s) already in flight (max_instances {max})"
-            ));
-            skipped.push(run_id);
+            let max32 = u32::try_from(max).unwrap_or(u32::MAX);
+            let going32 = u32::try_from(*going).unwrap_or(u32::MAX);
+            let policy = overlap.get_mut(&job_id);
+            match policy {
+                Some(p) if p.waiting < p.policy.buffer(p.max_buffered) => {
+                    p.waiting += 1;
+                    buffered_notes.push(crate::job::buffered_note(p.policy, going32, max32));
+                    if p.policy == crate::job::Overlap::CancelOther {
+                        cancel_for.push((job_id, run_id.clone()));
+                    }
+                    buffered.push(run_id);
+                }
+                Some(p) if p.policy.buffer(p.max_buffered) > 0 => {
+                    notes.push(crate::job::buffer_full_note(
+                        p.policy, p.waiting, going32, max32,
+                    ));
+                    skipped.push(run_id);
+                }
+                _ => {
+                    notes.push(format!(
+                        "{going} run(s) already in flight (max_instances {max})"
+                    ));
+                    skipped.push(run_id);
+                }
+            }
         }
+    }
+    if !buffered.is_empty() {
+        tx.execute(
+            "UPDATE runs SET note = n.note
+               FROM unnest($1::text[], $2::text[]) AS n(run_id, note)
+              WHERE runs.run_id = n.run_id",
+            &[&buffered, &buffered_notes],
+        )
+        .await
+        .map_err(classify)?;
+    }
+    for (job_id, fire_run) in &cancel_for {
+        // The job's oldest run going stops for the buffered fire,
+        // wherever it runs: its host hears it (`cancel_requests`).
+        tx.execute(
+            "SELECT pg_notify($3::text, r.run_id || ' ' || f.scheduled_at_ms::text)
+               FROM (SELECT run_id FROM runs
+                      WHERE job_id = $1::text AND status = 'running'
+                      ORDER BY run_id LIMIT 1) r,
+                    (SELECT (extract(epoch FROM scheduled_at) * 1000)::bigint AS scheduled_at_ms
+                       FROM runs WHERE run_id = $2::text) f",
+            &[job_id, fire_run, &super::notices::CANCELS],
+        )
+        .await
+        .map_err(classify)?;
     }
     let mut out = Vec::new();
     if !skipped.is_empty() {
@@ -328,4 +393,74 @@ pub(super) async fn leave(client: &tokio_postgres::Client, id: &str) -> Result<(
         .await
         .map_err(classify)?;
     Ok(())
+}
+
+/// A job's overlap policy as a claim needs it, and how many of its fires
+/// wait already.
+struct Policy {
+    policy: crate::job::Overlap,
+    max_buffered: u32,
+    waiting: usize,
+}
+
+/// The overlap policies of `jobs` (read from their specs: only jobs at
+/// their `max_instances` with a fresh fire due need it, which is rare,
+/// so no column of their own), with the fires of each already waiting.
+/// A spec this version cannot read counts as `skip`.
+async fn overlap_of(
+    tx: &deadpool_postgres::Transaction<'_>,
+    jobs: &[String],
+) -> Result<HashMap<String, Policy>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Part {
+        #[serde(default)]
+        overlap: crate::job::Overlap,
+        #[serde(default)]
+        max_buffered: Option<u32>,
+    }
+    let mut out = HashMap::new();
+    for row in tx
+        .query(
+            "SELECT id, spec FROM jobs WHERE id = ANY($1::text[])",
+            &[&jobs],
+        )
+        .await
+        .map_err(classify)?
+    {
+        let id: String = row.try_get(0).map_err(classify)?;
+        let spec: String = row.try_get(1).map_err(classify)?;
+        let part = serde_json::from_str::<Part>(&spec).unwrap_or(Part {
+            overlap: crate::job::Overlap::Skip,
+            max_buffered: None,
+        });
+        out.insert(
+            id,
+            Policy {
+                policy: part.overlap,
+                max_buffered: part
+                    .max_buffered
+                    .unwrap_or(crate::job::DEFAULT_MAX_BUFFERED),
+                waiting: 0,
+            },
+        );
+    }
+    for row in tx
+        .query(
+            "SELECT job_id, count(*) FROM runs
+              WHERE job_id = ANY($1::text[]) AND status = 'pending' AND attempt = 1
+                AND origin = 'fire'
+                AND (note LIKE 'buffered%' OR note LIKE 'catch-up%')
+              GROUP BY job_id",
+            &[&jobs],
+        )
+        .await
+        .map_err(classify)?
+    {
+        let id: String = row.try_get(0).map_err(classify)?;
+        let n: i64 = row.try_get(1).map_err(classify)?;
+        if let Some(p) = out.get_mut(&id) {
+            p.waiting = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+    }
+    Ok(out)
 }

@@ -114,6 +114,8 @@ pub struct PostgresJobStore {
     notices: Arc<tokio::sync::Notify>,
     /// Events of every host, as their JSON (with a lease).
     events: tokio::sync::broadcast::Sender<String>,
+    /// Requests to stop runs (`notices::CANCELS`), from every host's claims.
+    cancels: tokio::sync::broadcast::Sender<String>,
     /// This host's events on their way to the others (with a lease).
     relay: std::sync::OnceLock<mpsc::Sender<String>>,
     /// Events dropped because the relay was behind.
@@ -215,6 +217,7 @@ impl PostgresJobStore {
             lease_ttl: None,
             notices: Arc::new(tokio::sync::Notify::new()),
             events: tokio::sync::broadcast::channel(4096).0,
+            cancels: tokio::sync::broadcast::channel(1024).0,
             relay: std::sync::OnceLock::new(),
             relay_dropped: std::sync::atomic::AtomicU64::new(0),
             alone: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -284,6 +287,7 @@ impl PostgresJobStore {
             self.config.clone(),
             self.notices.clone(),
             self.events.clone(),
+            self.cancels.clone(),
             self.lease_stop.clone(),
         ));
         let (relay, rx) = mpsc::channel(notices::RELAY_QUEUE);
@@ -526,6 +530,10 @@ impl JobStore for PostgresJobStore {
 
     fn shared_events(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
         self.relay.get().map(|_| self.events.subscribe())
+    }
+
+    fn cancel_requests(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.relay.get().map(|_| self.cancels.subscribe())
     }
 
     async fn put_plugin_file(

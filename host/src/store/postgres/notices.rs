@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 const RUNS: &str = "wasmcron_runs";
 /// Hosts' events, as JSON.
 const EVENTS: &str = "wasmcron_events";
+/// Runs to stop for a fire under `overlap = "cancel-other"` (sent by a
+/// claim): `RUN_ID FIRE_MS`, the run and the fire time (Unix ms) that
+/// replaces it.
+pub(super) const CANCELS: &str = "wasmcron_cancels";
 
 /// Longest event payload sent, in bytes (NOTIFY's limit is 8000).
 pub(super) const MAX_EVENT: usize = 7900;
@@ -28,12 +32,13 @@ pub(super) const RELAY_QUEUE: usize = 8192;
 const RELAY_BATCH: usize = 512;
 
 /// Listens on a connection of its own until `stop`, waking `runs` on new
-/// run rows and passing other hosts' events to `events`; reconnects a
-/// second after the connection fails.
+/// run rows and passing other hosts' events to `events` and requests to
+/// stop runs to `cancels`; reconnects a second after the connection fails.
 pub(super) async fn listen(
     config: Config,
     runs: Arc<Notify>,
     events: broadcast::Sender<String>,
+    cancels: broadcast::Sender<String>,
     stop: CancellationToken,
 ) {
     loop {
@@ -50,7 +55,11 @@ pub(super) async fn listen(
                 while let Some(message) = messages.next().await {
                     match message {
                         Ok(AsyncMessage::Notification(n)) => {
-                            let got = (n.channel() == EVENTS).then(|| n.payload().to_owned());
+                            let got = match n.channel() {
+                                EVENTS => Some((false, n.payload().to_owned())),
+                                CANCELS => Some((true, n.payload().to_owned())),
+                                _ => None,
+                            };
                             if tx.send(got).is_err() {
                                 return;
                             }
@@ -61,14 +70,17 @@ pub(super) async fn listen(
                 }
             });
             let listening = client
-                .batch_execute(&format!("LISTEN {RUNS}; LISTEN {EVENTS}"))
+                .batch_execute(&format!("LISTEN {RUNS}; LISTEN {EVENTS}; LISTEN {CANCELS}"))
                 .await;
             if listening.is_ok() {
                 loop {
                     tokio::select! {
                         got = rx.recv() => match got {
-                            Some(Some(event)) => {
+                            Some(Some((false, event))) => {
                                 let _ = events.send(event);
+                            }
+                            Some(Some((true, cancel))) => {
+                                let _ = cancels.send(cancel);
                             }
                             Some(None) => runs.notify_one(),
                             None => break,
