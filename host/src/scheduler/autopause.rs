@@ -10,10 +10,14 @@
 //! listener with `after_failures`, a succeeded run of a job with a
 //! listener that hears `recovered`.
 //!
-//! An auto-pause is the very pause `POST /jobs/{id}/pause` makes (the
-//! same store writes), plus its reason ([`crate::store::Write::PauseNote`]),
-//! shown in `GET /jobs/{id}` as `paused_reason` and carried by the
-//! `job-paused` event. A resume clears both and resets the count.
+//! An auto-pause is the pause `POST /jobs/{id}/pause` makes plus its
+//! reason, written as one compare-and-set
+//! ([`crate::store::Write::AutoPause`]) that only takes a job not paused
+//! yet: of two hosts ending the failures at once, one pauses the job and
+//! sends `job-paused`, the other does nothing. The reason is shown in
+//! `GET /jobs/{id}` as `paused_reason` and carried by the event. A resume
+//! (through the API, the CLI, or a jobs file whose `paused` changed to
+//! false) clears it and resets the count.
 
 use super::{Inner, JobEntry, Scheduler};
 use crate::event::Event;
@@ -166,8 +170,11 @@ async fn auto_pause(inner: &Arc<Inner>, run: &RunRecord, streak: u32) {
         )
         .await
     {
-        Ok(_) => {
+        Ok(Some(_)) => {
             tracing::warn!(job = %run.job_id, run = %run.run_id, failures = streak, "{reason}")
+        }
+        Ok(None) => {
+            tracing::debug!(job = %run.job_id, run = %run.run_id, "already paused in the store; not paused again");
         }
         Err(err) => {
             tracing::error!(job = %run.job_id, error = %err, "could not auto-pause the job after {streak} failed runs in a row");

@@ -469,18 +469,24 @@ impl Scheduler {
     }
 
     async fn set_paused(&self, id: &str, paused: bool) -> Result<JobInfo, SchedulerError> {
-        self.set_paused_with(id, paused, None).await
+        self.set_paused_with(id, paused, None)
+            .await?
+            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
     }
 
     /// Pauses or resumes a job; `auto` is the reason and the failed run
     /// of a pause the host makes by itself (autopause.rs), `None` for a
     /// person's. A resume resets the job's failures in a row.
-    async fn set_paused_with(
+    ///
+    /// `Ok(None)`: an auto-pause that found the job paused already in the
+    /// store (another host counted the same failures, or a person paused
+    /// it meanwhile); nothing was written or announced.
+    pub(super) async fn set_paused_with(
         &self,
         id: &str,
         paused: bool,
         auto: Option<(String, String)>,
-    ) -> Result<JobInfo, SchedulerError> {
+    ) -> Result<Option<JobInfo>, SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
         self.adopt_stored(id).await?;
@@ -496,9 +502,16 @@ impl Scheduler {
         } else {
             job.trigger.next_after(now)
         };
-        inner
-            .store
-            .write(vec![
+        let writes = match &auto {
+            // One compare-and-set: of two hosts ending the failures at
+            // once, one pauses and announces it.
+            Some((reason, run_id)) if paused => vec![Write::AutoPause {
+                job_id: id.to_owned(),
+                incarnation: incarnation.to_string(),
+                reason: reason.clone(),
+                run_id: run_id.clone(),
+            }],
+            _ => vec![
                 Write::Paused {
                     job_id: id.to_owned(),
                     paused,
@@ -509,11 +522,17 @@ impl Scheduler {
                 },
                 Write::PauseNote {
                     job_id: id.to_owned(),
-                    reason: auto.as_ref().map(|(r, _)| r.clone()),
+                    reason: None,
                     failures_from: (!paused).then_some(now),
                 },
-            ])
-            .await?;
+            ],
+        };
+        let written = inner.store.write(writes).await?;
+        if let Some((_, run_id)) = &auto
+            && written.refused.contains(run_id)
+        {
+            return Ok(None);
+        }
         inner
             .pause_notes
             .set(id, &incarnation, auto.as_ref().map(|(r, _)| r.clone()));
@@ -528,7 +547,7 @@ impl Scheduler {
         } else {
             Event::JobResumed(event)
         });
-        self.job(id)
+        self.job(id).map(Some)
     }
 
     /// Whether this host has the job of `spec`'s id with exactly `spec`

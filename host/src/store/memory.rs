@@ -204,10 +204,17 @@ impl JobStore for MemoryJobStore {
         if !replace && inner.jobs.contains_key(&job.spec.id) {
             return Err(StoreError::Duplicate(job.spec.id.clone()));
         }
-        // As the databases: a new row has no pause note.
+        // As the databases: a new row has no pause note; a replaced one
+        // takes the given reason, and keeps its `failures_from` unless a
+        // new one is given.
         let mut job = job.clone();
-        job.paused_reason = None;
-        job.failures_from = None;
+        match inner.jobs.get(&job.spec.id) {
+            Some(old) => job.failures_from = job.failures_from.or(old.failures_from),
+            None => {
+                job.paused_reason = None;
+                job.failures_from = None;
+            }
+        }
         inner.jobs.insert(job.spec.id.clone(), job);
         Ok(())
     }
@@ -321,6 +328,21 @@ impl JobStore for MemoryJobStore {
                         j.paused = paused;
                     }
                 }
+                Write::AutoPause {
+                    job_id,
+                    incarnation,
+                    reason,
+                    run_id,
+                } => match inner.jobs.get_mut(&job_id) {
+                    Some(j) if j.incarnation == incarnation && !j.paused => {
+                        j.paused = true;
+                        j.next_run_time = None;
+                        j.paused_reason = Some(reason);
+                    }
+                    _ => {
+                        written.refused.insert(run_id);
+                    }
+                },
                 Write::PauseNote {
                     job_id,
                     reason,

@@ -141,6 +141,23 @@ pub enum Write {
         /// leaves the stored value as it is.
         failures_from: Option<DateTime<Utc>>,
     },
+    /// Pause a job the host pauses by itself (issue 13:
+    /// `pause_after_failures`): paused, no next fire, `reason` as its pause
+    /// note, in one compare-and-set that only takes a job of `incarnation`
+    /// that is not paused. When it finds the job paused already (another
+    /// host counted the same failures, or a person paused it) or gone,
+    /// nothing is written and `run_id` is reported in
+    /// [`Written::refused`].
+    AutoPause {
+        /// The job.
+        job_id: String,
+        /// The incarnation the failed runs belong to.
+        incarnation: String,
+        /// Why, shown as `paused_reason`.
+        reason: String,
+        /// The failed run that made the pause.
+        run_id: String,
+    },
     /// Drop all but the newest `keep` finished runs of a job, and any
     /// finished before `older_than`.
     Prune {
@@ -161,8 +178,9 @@ pub struct Written {
     /// those fires' rows were written.
     pub stale: Vec<String>,
     /// Run ids of fire rows that were not inserted (their fire was stale,
-    /// or their fire key was already recorded), and of [`Write::End`]s not
-    /// recorded because the run's end already was.
+    /// or their fire key was already recorded), of [`Write::End`]s not
+    /// recorded because the run's end already was, and of the run named by
+    /// a [`Write::AutoPause`] that found its job paused already.
     pub refused: std::collections::HashSet<String>,
 }
 
@@ -206,6 +224,12 @@ pub trait JobStore: Send + Sync + 'static {
     /// Reads every job and every unfinished run.
     async fn load(&self) -> Result<Snapshot, StoreError>;
     /// Adds a job; with `replace`, an existing one is replaced.
+    ///
+    /// The pause note ([`JobRecord::paused_reason`],
+    /// [`JobRecord::failures_from`]): a new row has none, whatever `job`
+    /// says. A replaced row takes `job`'s reason (`None` clears it) and
+    /// keeps its stored `failures_from` unless `job` gives one (a resume
+    /// through a changed spec resets the job's failures in a row).
     async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError>;
     /// Replaces an existing job's spec and state.
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError>;

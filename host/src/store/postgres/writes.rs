@@ -74,6 +74,7 @@ pub(super) struct Statements {
     next_run: Statement,
     paused: Statement,
     pause_note: Statement,
+    auto_pause: Statement,
     prune: Statement,
     kv_set: Statement,
     kv_delete: Statement,
@@ -122,7 +123,8 @@ impl Statements {
                    next_run_time = excluded.next_run_time, paused = excluded.paused,
                    incarnation = excluded.incarnation, plugin = excluded.plugin,
                    max_instances = excluded.max_instances,
-                   paused_reason = NULL, failures_from = NULL"
+                   paused_reason = $9::text,
+                   failures_from = coalesce($10::timestamptz, jobs.failures_from)"
             ))
             .await?,
             update_job: p("UPDATE jobs SET spec = $2::text, created_at = $3::timestamptz,
@@ -237,6 +239,11 @@ impl Statements {
             )
             .await?,
             paused: p("UPDATE jobs SET paused = $2::boolean WHERE id = $1::text".into()).await?,
+            auto_pause: p("UPDATE jobs SET paused = true, next_run_time = NULL,
+                             paused_reason = $3::text
+                           WHERE id = $1::text AND incarnation = $2::text AND NOT paused"
+                .into())
+            .await?,
             pause_note: p("UPDATE jobs SET paused_reason = $2::text,
                              failures_from = coalesce($3::timestamptz, failures_from)
                            WHERE id = $1::text"
@@ -372,12 +379,17 @@ pub(super) fn steps(
     };
     Ok(match cmd {
         Cmd::Insert(job, replace, _) => {
+            let mut params = job_params(job)?;
             let (statement, expect) = if *replace {
+                // What the replaced row's pause note becomes (see
+                // `JobStore::insert_job`).
+                params.push(Box::new(text(job.paused_reason.as_ref())));
+                params.push(Box::new(job.failures_from.map(ms)));
                 (&st.replace_job, Expect::Any)
             } else {
                 (&st.insert_job, Expect::Inserted(job.spec.id.clone()))
             };
-            vec![step(statement, job_params(job)?, expect)]
+            vec![step(statement, params, expect)]
         }
         Cmd::Update(job, _) => vec![step(
             &st.update_job,
@@ -519,6 +531,24 @@ fn other(st: &Statements, w: &Write, i: usize, out: &mut Vec<Step>) -> Result<()
         Write::End { run, retry } => {
             let (outcome, logs) = crate::store::prepared::encode(run)?;
             return end(st, run, outcome, logs, retry.as_deref(), out);
+        }
+        Write::AutoPause {
+            job_id,
+            incarnation,
+            reason,
+            run_id,
+        } => {
+            out.push(Step {
+                statement: st.auto_pause.clone(),
+                params: vec![
+                    Box::new(job_id.clone()),
+                    Box::new(incarnation.clone()),
+                    Box::new(reason.clone()),
+                ],
+                // 0 rows: paused already, reported refused as an end is.
+                expect: Expect::End(run_id.clone()),
+            });
+            return Ok(());
         }
         Write::Fire {
             job_id,
