@@ -358,3 +358,67 @@ async fn a_retried_fire_counts_once_toward_pause_after_failures() {
     );
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+// A changed spec (here a replace, as a jobs file or `replace_existing`
+// makes) of a job that stays paused keeps the reason it was auto-paused
+// for; one whose `paused` changed to false resumes it, clears the reason
+// and counts failures afresh, as `POST /jobs/{id}/resume` does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_spec_keeps_the_pause_reason_and_a_spec_resume_resets_the_count() {
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::default());
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(store.clone(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    let job = |paused: bool, name: &str| {
+        spec(&format!(
+            r#"{{"id":"a","plugin":"hello","args":{{"fail":true,"name":"{name}"}},
+                "trigger":{{"type":"interval","every":"1m"}},
+                "pause_after_failures":2,"paused":{paused}}}"#
+        ))
+    };
+    s.add_job(job(false, "x"), false).await.unwrap();
+    fire(&clock, &mut rx, "a", 1).await;
+    fire(&clock, &mut rx, "a", 2).await;
+    wait_for(
+        &mut rx,
+        |e| matches!(e, Event::JobPaused(j) if j.job_id == "a"),
+    )
+    .await;
+    let reason = s.job("a").unwrap().paused_reason.expect("auto-paused");
+
+    // Changed args, still paused: the reason stays, here and stored.
+    let kept = s.add_job(job(false, "y"), true).await.unwrap();
+    assert!(kept.paused);
+    assert_eq!(kept.paused_reason.as_deref(), Some(reason.as_str()));
+    let kept = s.add_job(job(true, "y"), true).await.unwrap();
+    assert_eq!(kept.paused_reason.as_deref(), Some(reason.as_str()));
+    let stored = store.job("a").await.unwrap().unwrap();
+    assert_eq!(stored.paused_reason.as_deref(), Some(reason.as_str()));
+
+    // `paused` changed to false: resumed, reason gone, count reset.
+    let resumed = s.add_job(job(false, "y"), true).await.unwrap();
+    assert!(!resumed.paused);
+    assert_eq!(resumed.paused_reason, None);
+    let stored = store.job("a").await.unwrap().unwrap();
+    assert_eq!(stored.paused_reason, None);
+    assert!(stored.failures_from.is_some());
+    let next = resumed.next_run_time.expect("next fire");
+    clock.advance(next - clock.now());
+    let failed = wait_for(
+        &mut rx,
+        |e| matches!(e, Event::RunFailed(r) if r.job_id == "a" && r.scheduled_at == next),
+    )
+    .await;
+    let Event::RunFailed(failed) = failed else {
+        unreachable!()
+    };
+    assert_eq!(
+        failed.failures_in_a_row,
+        Some(1),
+        "counted afresh: {failed:?} {:?}",
+        store.job("a").await.unwrap().unwrap().failures_from
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!s.job("a").unwrap().paused);
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -137,7 +137,7 @@ pub enum Write {
         job_id: String,
         /// Why the host paused it; `None` clears the reason.
         reason: Option<String>,
-        /// Count failures only from runs ended at or after this; `None`
+        /// Count failures only from runs ended after this; `None`
         /// leaves the stored value as it is.
         failures_from: Option<DateTime<Utc>>,
     },

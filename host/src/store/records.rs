@@ -28,7 +28,7 @@ pub struct JobRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
     /// When its failures in a row were last reset by a resume: runs that
-    /// ended before it do not count toward `pause_after_failures` (nor a
+    /// ended at or before it do not count toward `pause_after_failures` (nor a
     /// listener's `after_failures`). `None`: never resumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures_from: Option<DateTime<Utc>>,

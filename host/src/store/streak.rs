@@ -17,8 +17,11 @@
 //!   (a shutdown, a crash, a host cut off), which says nothing of the job;
 //! - missed and skipped rows are fires that did not run: not runs, passed
 //!   over;
-//! - a run that ended before the job's last resume
-//!   ([`super::JobRecord::failures_from`]) ends the streak.
+//! - a run that ended at or before the job's last resume
+//!   ([`super::JobRecord::failures_from`]) ends the streak (at: a run
+//!   ending in the resume's millisecond is taken as before it, as a run
+//!   that ended just before the resume often has the same time to the
+//!   millisecond, and a manual test clock always does).
 
 use super::{JobStore, RunStatus, RunSummary, StoreError};
 use crate::store::RunOrigin;
@@ -83,7 +86,7 @@ impl StreakCounter {
             _ => {}
         }
         if let (Some(from), Some(ended)) = (self.failures_from, run.ended_at)
-            && ended < from
+            && ended <= from
         {
             self.done = true;
             return true;
@@ -105,7 +108,7 @@ impl StreakCounter {
 }
 
 /// Counts the failed runs in a row at the head of `runs` (newest first),
-/// up to `at_most`, passing over runs that ended before `failures_from`
+/// up to `at_most`, passing over runs that ended at or before `failures_from`
 /// as the end of the streak. See the module docs for the rule.
 pub fn count_streak<'a>(
     runs: impl IntoIterator<Item = &'a RunSummary>,
@@ -230,5 +233,8 @@ mod tests {
         ];
         let from = runs[1].ended_at.unwrap() + chrono::Duration::milliseconds(1);
         assert_eq!(count_streak(&runs, Some(from), 10).count, 1);
+        // A run that ended in the resume's very millisecond is before it.
+        assert_eq!(count_streak(&runs, runs[1].ended_at, 10).count, 1);
+        assert_eq!(count_streak(&runs, runs[0].ended_at, 10).count, 0);
     }
 }
