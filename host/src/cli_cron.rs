@@ -1,14 +1,16 @@
 //! `wasmcron cron next` and `wasmcron cron explain`.
 
-use crate::trigger::cron::CronSchedule;
-use crate::trigger::spec::parse_tz;
-use anyhow::Context as _;
-use chrono::{DateTime, Utc};
+use crate::trigger::preview::{CronPreview, PreviewError, parse_after};
+use chrono::Utc;
 use std::process::ExitCode;
 
-fn schedule(expr: &str, tz: &str) -> anyhow::Result<CronSchedule> {
-    let tz = parse_tz(Some(tz)).map_err(anyhow::Error::msg)?;
-    CronSchedule::parse(expr, tz).with_context(|| format!("invalid cron expression '{expr}'"))
+fn preview(expr: &str, tz: &str) -> anyhow::Result<CronPreview> {
+    CronPreview::parse(expr, Some(tz)).map_err(|e| match e {
+        PreviewError::Expr(_) => {
+            anyhow::Error::new(e).context(format!("invalid cron expression '{expr}'"))
+        }
+        other => anyhow::Error::new(other),
+    })
 }
 
 /// Prints the next `count` fire times of `expr`.
@@ -22,27 +24,16 @@ pub fn next(
     count: u32,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let schedule = schedule(expr, tz)?;
+    let preview = preview(expr, tz)?;
     let now = Utc::now();
-    let mut at = match after {
-        Some(a) => DateTime::parse_from_rfc3339(a)
-            .map(|t| t.with_timezone(&Utc))
-            .with_context(|| {
-                format!("--after '{a}' is not an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00")
-            })?,
+    let from = match after {
+        Some(a) => parse_after(a).map_err(|_| {
+            anyhow::anyhow!("--after '{a}' is not an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00")
+        })?,
         None => now,
     };
-    let mut times = Vec::new();
-    for _ in 0..count {
-        match schedule.next_after(at) {
-            Some(t) => {
-                times.push(t);
-                at = t;
-            }
-            None => break,
-        }
-    }
-    let zone = schedule.tz();
+    let times = preview.next(from, usize::try_from(count).unwrap_or(usize::MAX));
+    let zone = preview.tz();
     if json {
         let list: Vec<String> = times
             .iter()
@@ -53,8 +44,8 @@ pub fn next(
     }
     println!(
         "{}  ({}, {})",
-        schedule.expr(),
-        schedule.explain(),
+        preview.schedule.expr(),
+        preview.explain,
         zone.name()
     );
     for t in &times {
@@ -67,7 +58,7 @@ pub fn next(
         };
         println!("  {}   {when}", local.format("%a %Y-%m-%d %H:%M:%S %:z"));
     }
-    if let Some(w) = schedule.warning() {
+    for w in &preview.warnings {
         eprintln!("warning: {w}");
     }
     Ok(ExitCode::SUCCESS)
@@ -78,9 +69,9 @@ pub fn next(
 /// # Errors
 /// An invalid expression.
 pub fn explain(expr: &str) -> anyhow::Result<ExitCode> {
-    let schedule = schedule(expr, "UTC")?;
-    println!("{}", schedule.explain());
-    if let Some(w) = schedule.warning() {
+    let preview = preview(expr, "UTC")?;
+    println!("{}", preview.explain);
+    for w in &preview.warnings {
         eprintln!("warning: {w}");
     }
     Ok(ExitCode::SUCCESS)

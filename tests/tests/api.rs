@@ -799,3 +799,9 @@ mod scheduling;
 
 #[path = "api/apply.rs"]
 mod apply;
+
+#[path = "api/previews.rs"]
+mod previews;
+
+#[path = "api/control.rs"]
+mod control;

@@ -134,6 +134,7 @@ fn json_value() -> impl Strategy<Value = Value> {
                     "jitter",
                     "keep_runs",
                     "keep_for",
+                    "scheduled_at",
                 ])
                 .prop_map(str::to_owned),
                 inner,
@@ -189,6 +190,13 @@ fn no_request_makes_a_5xx_or_breaks_the_error_shape() {
                 (Method::GET, format!("/jobs/{segment}"), Vec::new()),
                 (Method::POST, format!("/runs/{segment}/replay"), Vec::new()),
                 (Method::GET, format!("/plugins/{segment}"), Vec::new()),
+                // A job that is not there: the body is checked all the
+                // same (before the job is looked up), and no run piles up.
+                (Method::POST, "/jobs/absent/run".to_owned(), bytes.clone()),
+                (Method::POST, "/jobs/absent/run".to_owned(), raw.clone()),
+                (Method::GET, format!("/cron/next?{query}"), Vec::new()),
+                (Method::GET, format!("/cron/next?expr={segment}&{query}"), Vec::new()),
+                (Method::GET, format!("/cron/explain?expr={segment}"), Vec::new()),
             ] {
                 let what = format!("{method} {uri} {}", String::from_utf8_lossy(&payload));
                 let answer = call(&state, method, &uri, payload).await;

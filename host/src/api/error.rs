@@ -156,6 +156,7 @@ impl From<SchedulerError> for ApiError {
             | SchedulerError::PluginNotLoaded { .. }
             | SchedulerError::CannotReplay(_) => Self::conflict(e.to_string()),
             SchedulerError::Invalid(j) => Self::validation(j.field(), j.to_string()),
+            SchedulerError::BadRequest { field, problem } => Self::validation(field, problem),
             SchedulerError::NotRunning => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

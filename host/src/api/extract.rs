@@ -18,51 +18,97 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                let mime = v.split(';').next().unwrap_or("").trim();
-                mime == "application/json" || mime.ends_with("+json")
-            });
+        let is_json = is_json(&req);
         if !is_json {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with `Content-Type: application/json`",
-            ));
+            return Err(not_json());
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        e.status(),
-                        "too_large",
-                        format!(
-                            "the body is larger than the {} KiB limit",
-                            super::MAX_BODY / 1024
-                        ),
-                    )
-                } else {
-                    ApiError::new(e.status(), "bad_request", e.body_text())
-                }
-            })?;
+        let bytes = bytes(req, state).await?;
         parse(&bytes).map(Self)
     }
+}
+
+/// An optional JSON body: no body, an empty one (only white space) or
+/// `null` is `None`; anything else is read as [`Body`] reads it (sent as
+/// JSON, else 415; malformed, 400; a wrong shape, 422 naming the field;
+/// too large, 413).
+#[derive(Debug)]
+pub struct OptionalBody<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = is_json(&req);
+        let bytes = bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !is_json {
+            return Err(not_json());
+        }
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(malformed)?;
+        if value.is_null() {
+            return Ok(Self(None));
+        }
+        from_value(value).map(|v| Self(Some(v)))
+    }
+}
+
+/// Whether the request says its body is JSON.
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let mime = v.split(';').next().unwrap_or("").trim();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+}
+
+fn not_json() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body as JSON with `Content-Type: application/json`",
+    )
+}
+
+fn malformed(e: serde_json::Error) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "malformed_json",
+        format!("the body is not valid JSON: {e}"),
+    )
+}
+
+/// The body's bytes, within [`super::MAX_BODY`] (413 beyond).
+async fn bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    e.status(),
+                    "too_large",
+                    format!(
+                        "the body is larger than the {} KiB limit",
+                        super::MAX_BODY / 1024
+                    ),
+                )
+            } else {
+                ApiError::new(e.status(), "bad_request", e.body_text())
+            }
+        })
 }
 
 /// Parses JSON, telling malformed JSON (400) from a wrong shape (422, with
 /// the path of the offending field).
 pub(super) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
     from_value(value)
 }
 

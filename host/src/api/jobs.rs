@@ -1,4 +1,5 @@
-//! `/jobs`: create, list, show, modify, delete, pause, resume, run now.
+//! `/jobs`: create, list, show, modify, delete, pause, resume (run now is
+//! in `manual.rs`).
 
 use super::extract::{Body, Path, Query};
 use super::{ApiError, ApiState};
@@ -6,7 +7,7 @@ use crate::job::JobSpec;
 use crate::plugin::World;
 use crate::runtime::Limits;
 use crate::scheduler::{JobInfo, JobState};
-use crate::store::RunRecord;
+use crate::trigger::preview;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -208,21 +209,42 @@ pub(super) async fn list(
     }))
 }
 
-/// Show a job.
+/// `GET /jobs/{id}`'s answer: the job as listed, and its coming fires.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobDetail {
+    /// The job, as `GET /jobs` lists it.
+    #[serde(flatten)]
+    pub job: JobInfo,
+    /// Its next fire times (at most 5, RFC 3339 UTC, jitter included): the
+    /// instants the scheduler will fire it at, from `next_run_time` on. A
+    /// paused job shows those it would have if resumed now; a finished
+    /// trigger, none.
+    pub next_fires: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Show a job, with its next fire times.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
-        (status = 200, description = "The job", body = JobInfo),
+        (status = 200, description = "The job and its next fires", body = JobDetail),
         (status = 404, description = "No such job", body = super::ErrorBody),
     ))]
 pub(super) async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<JobInfo>, ApiError> {
-    let mut job = [state.scheduler.job(&id)?];
+) -> Result<Json<JobDetail>, ApiError> {
+    let (job, trigger) = state.scheduler.job_and_trigger(&id)?;
+    let mut job = [job];
     stored_next_runs(&state, &mut job).await;
     let [job] = job;
-    Ok(Json(job))
+    // A paused job has no planned fire: show what a resume now would plan.
+    let first = if job.paused {
+        trigger.next_after(state.scheduler.now())
+    } else {
+        job.next_run_time
+    };
+    let next_fires = preview::job_fires(&trigger, first, preview::JOB_PREVIEW);
+    Ok(Json(JobDetail { job, next_fires }))
 }
 
 /// On a host that shares its store and does not lead, `jobs` with their
@@ -407,25 +429,6 @@ pub(super) async fn resume(
     Path(id): Path<String>,
 ) -> Result<Json<JobInfo>, ApiError> {
     Ok(Json(state.scheduler.resume_job(&id).await?))
-}
-
-/// Run a job now, outside its schedule.
-#[utoipa::path(post, path = "/jobs/{id}/run", tag = "jobs", params(("id" = String, Path, description = "Job id")),
-    responses(
-        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
-        (status = 202, description = "Recorded and queued", body = RunRecord),
-        (status = 401, description = "Token required", body = super::ErrorBody),
-        (status = 404, description = "No such job", body = super::ErrorBody),
-        (status = 409, description = "max_instances runs already going, or the job's plugin is not loaded (still compiling, refused or absent)", body = super::ErrorBody),
-    ))]
-pub(super) async fn run_now(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.scheduler.run_now(&id).await?),
-    ))
 }
 
 #[cfg(test)]

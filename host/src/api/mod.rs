@@ -1,5 +1,5 @@
-//! The HTTP API: jobs, runs, plugins, events, health, metrics and the
-//! OpenAPI document, over the running [`Scheduler`].
+//! The HTTP API: jobs, runs, plugins, events, health, metrics, cron
+//! previews and the OpenAPI document, over the running [`Scheduler`].
 //!
 //! ```text
 //! request ──▶ body limit ──▶ auth (state-changing routes, or all with --auth-reads)
@@ -13,11 +13,14 @@
 
 mod apply;
 mod auth;
+mod backfill;
 mod cluster;
+mod cron;
 mod error;
 mod events;
 mod extract;
 mod jobs;
+mod manual;
 mod metrics;
 mod openapi;
 mod plugins;
@@ -27,6 +30,7 @@ mod serve;
 pub use apply::{Applied, ApplyJobs, MAX_APPLY_JOBS};
 pub use auth::Token;
 pub use cluster::{ClusterSettings, ClusterView, HostIdentity};
+pub use cron::{CronExplain, CronFire, CronNext, DEFAULT_COUNT, MAX_COUNT};
 pub use error::{ApiError, ErrorBody};
 pub use events::tagged;
 pub use metrics::Metrics;
@@ -74,7 +78,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/jobs/{id}/pause", post(jobs::pause))
         .route("/jobs/{id}/resume", post(jobs::resume))
-        .route("/jobs/{id}/run", post(jobs::run_now))
+        .route("/jobs/{id}/run", post(manual::run_now))
+        .route("/jobs/{id}/backfill", post(backfill::backfill))
         .route("/runs/{run_id}/replay", post(runs::replay))
         .route(
             "/plugins/{name}",
@@ -97,6 +102,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/events", get(events::stream))
         .route("/metrics", get(metrics::render))
         .route("/cluster", get(cluster::show))
+        .route("/cron/next", get(cron::next))
+        .route("/cron/explain", get(cron::explain))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_for_reads,

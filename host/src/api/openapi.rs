@@ -24,7 +24,8 @@ use utoipa::{Modify, OpenApi};
         super::jobs::delete,
         super::jobs::pause,
         super::jobs::resume,
-        super::jobs::run_now,
+        super::manual::run_now,
+        super::backfill::backfill,
         super::runs::list,
         super::runs::show,
         super::runs::logs,
@@ -35,6 +36,8 @@ use utoipa::{Modify, OpenApi};
         super::metrics::render,
         super::healthz,
         super::cluster::show,
+        super::cron::next,
+        super::cron::explain,
         super::plugins::put,
         super::plugins::delete,
         document,
@@ -45,6 +48,7 @@ use utoipa::{Modify, OpenApi};
         (name = "runs", description = "Run history, logs and outputs"),
         (name = "plugins", description = "The plugins folder"),
         (name = "events", description = "Live events"),
+        (name = "cron", description = "Cron expressions previewed: fire times and words"),
         (name = "health", description = "Liveness, metrics and this document"),
     )
 )]

@@ -90,10 +90,38 @@ pub enum JobsCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Run a job now, outside its schedule.
+    /// Run a job now, outside its schedule (`POST /jobs/{id}/run`).
     Run {
         /// The job's id.
         id: String,
+        /// This run's args instead of the job's: a JSON object, e.g.
+        /// `--args '{"name": "Ada"}'`.
+        #[arg(long, value_name = "JSON")]
+        args: Option<String>,
+        /// The fire time the run records and its guest sees as
+        /// `scheduled_at` (RFC 3339, e.g. `2026-12-01T09:00:00+08:00`); it
+        /// still runs now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run every fire the job's schedule had in a past range (both ends
+    /// inclusive), in order, behind live fires; each is recorded with
+    /// cause `backfill`.
+    Backfill {
+        /// The job's id.
+        id: String,
+        /// The range's first instant, RFC 3339 (e.g. `2026-11-01T00:00:00Z`).
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        /// Its last instant, RFC 3339, not in the future.
+        #[arg(long, value_name = "TIME")]
+        to: String,
+        /// `buffer-all` (one after another, the default), `allow-all` (up
+        /// to max_instances at once) or `skip`.
+        #[arg(long, value_name = "POLICY", default_value = "buffer-all")]
+        overlap: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -319,9 +347,39 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                 show_job(&job)?;
             }
         }
-        JobsCommand::Run { id, remote } => {
+        JobsCommand::Backfill {
+            id,
+            from,
+            to,
+            overlap,
+            remote,
+        } => {
+            let body = serde_json::json!({"from": from, "to": to, "overlap": overlap});
+            let started = Client::new(&remote)
+                .post(&format!("/jobs/{}/backfill", seg(&id)), &body)
+                .await?;
+            if remote.json {
+                print_json(&started)?;
+            } else {
+                out!(
+                    "backfill of {} started: {} fire(s), {} to {} (`wasmcron runs list {}`)",
+                    id,
+                    text(&started["fires"]),
+                    text(&started["first"]),
+                    text(&started["last"]),
+                    id
+                )?;
+            }
+        }
+        JobsCommand::Run {
+            id,
+            args,
+            at,
+            remote,
+        } => {
+            let body = run_body(args.as_deref(), at.as_deref())?;
             let run = Client::new(&remote)
-                .post(&format!("/jobs/{}/run", seg(&id)), &Value::Null)
+                .post(&format!("/jobs/{}/run", seg(&id)), &body)
                 .await?;
             if remote.json {
                 print_json(&run)?;
@@ -336,6 +394,33 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The body of `POST /jobs/{id}/run` for `--args` and `--at`, checked
+/// before any request: `null` (the job as it is) when neither is given.
+fn run_body(args: Option<&str>, at: Option<&str>) -> anyhow::Result<Value> {
+    if args.is_none() && at.is_none() {
+        return Ok(Value::Null);
+    }
+    let mut body = serde_json::Map::new();
+    if let Some(text) = args {
+        let value: Value = serde_json::from_str(text).with_context(|| {
+            format!("--args is not valid JSON: write a JSON object such as '{{\"name\": \"Ada\"}}' (got {text})")
+        })?;
+        if !value.is_object() {
+            anyhow::bail!(
+                "--args must be a JSON object such as '{{\"name\": \"Ada\"}}', got {text}"
+            );
+        }
+        body.insert("args".into(), value);
+    }
+    if let Some(at) = at {
+        chrono::DateTime::parse_from_rfc3339(at.trim()).map_err(|_| {
+            anyhow::anyhow!("--at '{at}' is not an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00")
+        })?;
+        body.insert("scheduled_at".into(), Value::String(at.trim().to_owned()));
+    }
+    Ok(Value::Object(body))
 }
 
 fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
@@ -358,6 +443,7 @@ fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
                 text(&r["run_id"]),
                 text(&r["scheduled_at"]),
                 text(&r["attempt"]),
+                r["cause"].as_str().unwrap_or("-").to_owned(),
                 outcome,
                 ms,
                 r["host"].as_str().unwrap_or("-").to_owned(),
@@ -368,10 +454,11 @@ fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const RUN_HEADERS: [&str; 8] = [
+const RUN_HEADERS: [&str; 9] = [
     "RUN",
     "SCHEDULED",
     "ATTEMPT",
+    "CAUSE",
     "OUTCOME",
     "TOOK",
     "HOST",

@@ -160,6 +160,10 @@ pub struct JobSpec {
     /// Keep the job but do not fire it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
+    /// Also run once when the scheduler starts (on a shared store: when a
+    /// host takes over as leader), recorded with cause `start`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub run_on_start: bool,
     /// Run history kept for this job (the newest N runs).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u32,
@@ -616,7 +620,10 @@ mod tests {
         }
         let json = format!(r#"{{{base},"overlap":"queue"}}"#);
         let err = serde_json::from_str::<JobSpec>(&json).expect_err("unknown policy");
-        assert!(err.to_string().contains("buffer-one"), "{err}");
+        assert!(
+            err.to_string().contains("'queue' is not an overlap policy"),
+            "{err}"
+        );
     }
 
     #[test]

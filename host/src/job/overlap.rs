@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_BUFFERED: u32 = 100;
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
 )]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum Overlap {
     /// The fire is recorded `skipped` and does not run (APScheduler's
     /// rule, and wasmcron's before overlap policies).
@@ -45,6 +45,31 @@ pub enum Overlap {
     /// `max_instances` of them (which must then be above 1); a fire beyond
     /// that is recorded `skipped`, as under `skip`.
     AllowAll,
+}
+
+/// Every policy, in the order the docs list them.
+const ALL: [Overlap; 5] = [
+    Overlap::Skip,
+    Overlap::BufferOne,
+    Overlap::BufferAll,
+    Overlap::CancelOther,
+    Overlap::AllowAll,
+];
+
+impl TryFrom<String> for Overlap {
+    type Error = String;
+
+    /// Parses a policy's name (read from a string, so that a bad name is
+    /// reported at the field `overlap` rather than inside an enum).
+    fn try_from(name: String) -> Result<Self, String> {
+        ALL.into_iter().find(|p| p.as_str() == name).ok_or_else(|| {
+            format!(
+                "'{}' is not an overlap policy; write one of skip, buffer-one, buffer-all, \
+                 cancel-other, allow-all",
+                name.chars().take(64).collect::<String>()
+            )
+        })
+    }
 }
 
 impl Overlap {

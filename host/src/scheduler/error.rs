@@ -44,6 +44,15 @@ pub enum SchedulerError {
     /// A run cannot be replayed; says why.
     #[error("{0}")]
     CannotReplay(String),
+    /// A request that cannot be done as asked (e.g. a backfill range in the
+    /// future); names the field and what to write instead.
+    #[error("{problem}")]
+    BadRequest {
+        /// The field, e.g. `to`.
+        field: String,
+        /// What is wrong and what to write instead.
+        problem: String,
+    },
     /// Called after shutdown.
     #[error("the scheduler is not running")]
     NotRunning,

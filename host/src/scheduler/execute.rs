@@ -413,7 +413,7 @@ pub(super) async fn finish(
         // A retry runs with the args of the attempt it retries.
         RunRecord {
             args: run.args.clone(),
-            origin: run.origin,
+            origin: run.origin.of_retry(),
             ..RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
                 .of(&run.incarnation)
         }

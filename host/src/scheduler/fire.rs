@@ -65,6 +65,7 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
                 continue;
             }
             leading = true;
+            super::manual::run_on_start(&inner, true);
         }
         // Registered before looking at the queue, so a change made while
         // this wake-up runs is not lost.

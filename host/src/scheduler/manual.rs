@@ -1,9 +1,24 @@
 //! Runs outside the schedule: run a job now, replay a past run.
 
-use super::{Scheduler, SchedulerError, execute};
+use super::{Inner, Scheduler, SchedulerError, execute};
 use crate::event::Event;
-use crate::store::{RunRecord, Write};
+use crate::store::{RunOrigin, RunRecord, RunStatus, Write};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// What a run started by hand may set for itself (the body of
+/// `POST /jobs/{id}/run`). The default is a plain run now: the job's args,
+/// scheduled at the instant it is asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunNow {
+    /// This run's args, instead of the job's (not merged with them); the
+    /// run records them and its guest reads them. `None`: the job's.
+    pub args: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The fire time the run records as `scheduled_at` and its guest sees
+    /// in its context (e.g. to redo the work of a past fire). The run
+    /// still starts now. `None`: now.
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
 
 impl Scheduler {
     /// Runs a job now, outside its schedule (its schedule is unchanged). On
@@ -14,8 +29,19 @@ impl Scheduler {
     /// [`SchedulerError::JobNotFound`], [`SchedulerError::MaxInstances`],
     /// or a store error.
     pub async fn run_now(&self, id: &str) -> Result<RunRecord, SchedulerError> {
-        let now = self.inner.clock.now();
-        self.submit(id, now, 1, None, None).await
+        self.run_now_with(id, RunNow::default()).await
+    }
+
+    /// [`Self::run_now`] with other args or another `scheduled_at` for this
+    /// run only (the job is unchanged).
+    ///
+    /// # Errors
+    /// As for [`Self::run_now`].
+    pub async fn run_now_with(&self, id: &str, how: RunNow) -> Result<RunRecord, SchedulerError> {
+        let scheduled_at = how.scheduled_at.unwrap_or_else(|| self.inner.clock.now());
+        let args = how.args.map(|a| serde_json::Value::Object(a).to_string());
+        self.submit(id, scheduled_at, 1, None, args, RunOrigin::Manual)
+            .await
     }
 
     /// Runs a past run again: same job, same args, same `scheduled_at` and
@@ -69,6 +95,7 @@ impl Scheduler {
             original.attempt,
             Some(note),
             original.args,
+            RunOrigin::Replay,
         )
         .await
     }
@@ -80,77 +107,184 @@ impl Scheduler {
         attempt: u32,
         note: Option<String>,
         args: Option<String>,
+        origin: RunOrigin,
     ) -> Result<RunRecord, SchedulerError> {
-        let inner = &self.inner;
-        inner.check_running()?;
+        self.inner.check_running()?;
         self.adopt_stored(id).await?;
-        // On a shared store the runs of the job on every host count, as
-        // the store has them (each host only knows its own); `None` where
-        // this host counts its own below.
-        let elsewhere = if inner.shared {
-            inner.store.runs_in_flight(id).await?
-        } else {
-            None
-        };
+        submit(&self.inner, id, scheduled_at, attempt, note, args, origin).await
+    }
+}
+
+/// Records a run of job `id` outside its schedule (pending, of `origin`)
+/// and starts it (on a shared store, any host claims it).
+///
+/// # Errors
+/// [`SchedulerError::JobNotFound`], [`SchedulerError::PluginNotLoaded`],
+/// [`SchedulerError::MaxInstances`], or a store error.
+pub(super) async fn submit(
+    inner: &Arc<Inner>,
+    id: &str,
+    scheduled_at: DateTime<Utc>,
+    attempt: u32,
+    note: Option<String>,
+    args: Option<String>,
+    origin: RunOrigin,
+) -> Result<RunRecord, SchedulerError> {
+    // On a shared store the runs of the job on every host count, as
+    // the store has them (each host only knows its own); `None` where
+    // this host counts its own below.
+    let elsewhere = if inner.shared {
+        inner.store.runs_in_flight(id).await?
+    } else {
+        None
+    };
+    let now = inner.clock.now();
+    let run = {
+        let mut state = inner.lock();
+        let entry = state
+            .jobs
+            .get_mut(id)
+            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
+        let plugin = &entry.job.spec.plugin;
+        if inner.plugins.get(plugin).is_none() {
+            return Err(SchedulerError::PluginNotLoaded {
+                job: id.to_owned(),
+                plugin: plugin.clone(),
+                why: if inner.plugins.compiling(plugin).is_some() {
+                    "still compiling"
+                } else {
+                    "not in the plugins folder, or refused"
+                },
+            });
+        }
+        let max = entry.job.spec.max_instances;
+        // On a shared store the run is then claimed like any pending
+        // run (by whichever host has a free worker), and the claim
+        // keeps max_instances across hosts (two run-nows answered at
+        // the same instant on two hosts may both be accepted: the
+        // second waits for a free instance); this host counts
+        // nothing of its own.
+        let going = elsewhere.unwrap_or(u64::from(entry.in_flight));
+        if going >= u64::from(max) {
+            return Err(SchedulerError::MaxInstances {
+                job: id.to_owned(),
+                max,
+            });
+        }
+        if !inner.shared {
+            entry.in_flight += 1;
+        }
+        RunRecord {
+            note,
+            args,
+            origin,
+            ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation)
+        }
+    };
+    if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
+        if !inner.shared {
+            execute::release(inner, &run);
+        }
+        return Err(e.into());
+    }
+    inner.events.publish(Event::RunSubmitted(execute::run_event(
+        &run, now, None, None,
+    )));
+    if inner.shared {
+        // A pending row every host may claim: starting it here too
+        // would run it twice.
+        inner.claim_wake.notify_one();
+    } else {
+        execute::spawn(inner.clone(), run.clone());
+    }
+    Ok(run)
+}
+
+/// `run_on_start`: one run of each such job (not paused, plugin loaded)
+/// when this host starts firing: at the scheduler's start on a store of
+/// its own, when it takes over as leader on a shared one. A job whose
+/// `max_instances` runs are going (runs recovered at the start) gets a
+/// `skipped` row saying so instead; one whose plugin is not loaded, a
+/// `missed` row.
+///
+/// The jobs are taken now (those added later get no start run); the runs
+/// are recorded by a task of their own, which waits for plugins still
+/// compiling.
+pub(super) fn run_on_start(inner: &Arc<Inner>, leader: bool) {
+    let ids: Vec<(String, String)> = inner
+        .lock()
+        .jobs
+        .values()
+        .filter(|e| e.job.spec.run_on_start && !e.paused)
+        .map(|e| (e.job.id.as_str().to_owned(), e.incarnation.to_string()))
+        .collect();
+    if !ids.is_empty() {
+        let inner = inner.clone();
+        tokio::spawn(async move { start_runs(&inner, ids, leader).await });
+    }
+}
+
+async fn start_runs(inner: &Arc<Inner>, ids: Vec<(String, String)>, leader: bool) {
+    let why = if leader {
+        "run_on_start: this host took over as the leader"
+    } else {
+        "run_on_start: the scheduler started"
+    };
+    for (id, incarnation) in ids {
+        // A plugin still compiling (at a start, compiles run in the
+        // background) is waited for: its start run is not a miss.
+        loop {
+            let compiling = {
+                let state = inner.lock();
+                state.jobs.get(id.as_str()).is_some_and(|e| {
+                    inner.plugins.get(&e.job.spec.plugin).is_none()
+                        && inner.plugins.compiling(&e.job.spec.plugin).is_some()
+                })
+            };
+            if !compiling {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                () = inner.stop_firing.cancelled() => return,
+            }
+        }
         let now = inner.clock.now();
-        let run = {
-            let mut state = inner.lock();
-            let entry = state
-                .jobs
-                .get_mut(id)
-                .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
-            let plugin = &entry.job.spec.plugin;
-            if inner.plugins.get(plugin).is_none() {
-                return Err(SchedulerError::PluginNotLoaded {
-                    job: id.to_owned(),
-                    plugin: plugin.clone(),
-                    why: if inner.plugins.compiling(plugin).is_some() {
-                        "still compiling"
-                    } else {
-                        "not in the plugins folder, or refused"
-                    },
-                });
+        let submitted = submit(
+            inner,
+            &id,
+            now,
+            1,
+            Some(why.to_owned()),
+            None,
+            RunOrigin::Start,
+        )
+        .await;
+        let (status, note) = match submitted {
+            Ok(_) | Err(SchedulerError::JobNotFound(_)) => continue,
+            Err(e @ SchedulerError::MaxInstances { .. }) => {
+                (RunStatus::Skipped, format!("{why}; {e}"))
             }
-            let max = entry.job.spec.max_instances;
-            // On a shared store the run is then claimed like any pending
-            // run (by whichever host has a free worker), and the claim
-            // keeps max_instances across hosts (two run-nows answered at
-            // the same instant on two hosts may both be accepted: the
-            // second waits for a free instance); this host counts
-            // nothing of its own.
-            let going = elsewhere.unwrap_or(u64::from(entry.in_flight));
-            if going >= u64::from(max) {
-                return Err(SchedulerError::MaxInstances {
-                    job: id.to_owned(),
-                    max,
-                });
+            Err(e @ SchedulerError::PluginNotLoaded { .. }) => {
+                (RunStatus::Missed, format!("{why}; {e}"))
             }
-            if !inner.shared {
-                entry.in_flight += 1;
-            }
-            RunRecord {
-                note,
-                args,
-                origin: crate::store::RunOrigin::Manual,
-                ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation)
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "could not record the run_on_start run");
+                continue;
             }
         };
-        if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
-            if !inner.shared {
-                execute::release(inner, &run);
-            }
-            return Err(e.into());
+        tracing::warn!(job = %id, "{note}");
+        let run = RunRecord {
+            origin: RunOrigin::Start,
+            ..RunRecord::not_run(&id, now, status, note.clone()).of(&incarnation)
+        };
+        let event = execute::run_event(&run, now, None, Some(note));
+        if inner.store.write(vec![Write::Run(run)]).await.is_ok() {
+            inner.events.publish(if status == RunStatus::Skipped {
+                Event::RunSkipped(event)
+            } else {
+                Event::RunMissed(event)
+            });
         }
-        inner.events.publish(Event::RunSubmitted(execute::run_event(
-            &run, now, None, None,
-        )));
-        if inner.shared {
-            // A pending row every host may claim: starting it here too
-            // would run it twice.
-            inner.claim_wake.notify_one();
-        } else {
-            execute::spawn(inner.clone(), run.clone());
-        }
-        Ok(run)
     }
 }

@@ -13,6 +13,7 @@
 //! semaphore of `workers` permits.
 
 mod autopause;
+mod backfill;
 mod change;
 mod claim;
 mod clock;
@@ -31,11 +32,13 @@ mod recover;
 mod reload;
 mod state;
 
+pub use backfill::{BackfillRange, BackfillStarted, MAX_BACKFILL_FIRES};
 pub use change::{UpsertError, Upserted};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::SchedulerError;
 pub use info::{JobInfo, JobState, JobTally};
 pub use lane::max_live_runs;
+pub use manual::RunNow;
 pub(crate) use state::{JobEntry, State};
 
 use crate::event::{Event, EventBus, JobEvent};
@@ -387,6 +390,11 @@ impl Scheduler {
         let early = inner.events.subscribe();
         tokio::spawn(listeners::dispatch(inner.clone(), bus));
         recover::recover(&inner).await?;
+        if inner.store.leadership().get() == crate::store::Leadership::Sole {
+            // A host on a store of its own fires from now: its
+            // `run_on_start` jobs run (a leader's run when it takes over).
+            manual::run_on_start(&inner, false);
+        }
         let timer = inner.clone();
         inner
             .tasks
@@ -571,6 +579,28 @@ impl Scheduler {
             .get(id)
             .map(|e| self.inner.info(e))
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
+    }
+
+    /// One job, with its validated trigger (for previews of its coming
+    /// fires: [`crate::trigger::preview::job_fires`]), read together.
+    ///
+    /// # Errors
+    /// [`SchedulerError::JobNotFound`].
+    pub fn job_and_trigger(
+        &self,
+        id: &str,
+    ) -> Result<(JobInfo, crate::trigger::Trigger), SchedulerError> {
+        let state = self.inner.lock();
+        state
+            .jobs
+            .get(id)
+            .map(|e| (self.inner.info(e), e.job.trigger.clone()))
+            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
+    }
+
+    /// The scheduler's clock now (what its fires are measured against).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
     }
 
     /// How many jobs there are (without copying them, as [`Self::jobs`]

@@ -24,8 +24,8 @@ pub use health::{HealthCell, StoreHealth};
 pub use leader::{HostReport, HostRow, LeaderCell, LeaderInfo, Leadership, PluginVersion};
 pub use memory::{MemoryJobStore, MemoryKv};
 pub use records::{
-    JobRecord, LogPage, RunList, RunOrigin, RunRecord, RunStatus, RunSummary, new_incarnation,
-    new_run_id,
+    JobRecord, LogPage, RunCause, RunList, RunOrigin, RunRecord, RunStatus, RunSummary,
+    new_incarnation, new_run_id,
 };
 pub use streak::{FailureStreak, STREAK_SCAN_LIMIT, count_streak};
 

@@ -80,11 +80,17 @@ impl RunStatus {
     }
 }
 
-/// What made a run: its job's schedule, or a person (run-now, replay).
+/// What made a run's first attempt: its job's schedule, a person (run
+/// now, replay), a backfill, a chain or the scheduler's start. Stored in
+/// the runs table's `origin` column; a retry keeps its first attempt's
+/// origin (but a replay's retry is `manual`), and [`RunRecord::cause`]
+/// tells retries apart.
 ///
 /// Only scheduled fires are unique: a store keeps at most one row per
 /// (job, `scheduled_at`, attempt) among `fire` rows (the fire key, issue
-/// 11), while a replay shares its original's `scheduled_at` and attempt.
+/// 11). Every other origin is outside that rule: a replay shares its
+/// original's `scheduled_at` and attempt, a backfill re-runs fire times
+/// that may have run already.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
 )]
@@ -93,8 +99,17 @@ pub enum RunOrigin {
     /// A fire of the job's trigger, or a retry of one.
     #[default]
     Fire,
-    /// `POST /jobs/{id}/run` or a replay, or a retry of one.
+    /// `POST /jobs/{id}/run`, or a retry of one or of a replay.
     Manual,
+    /// `POST /runs/{run_id}/replay`.
+    Replay,
+    /// A fire of a past range run by `POST /jobs/{id}/backfill`.
+    Backfill,
+    /// Started by another job's run ending (`on_success`, `on_failure`).
+    Chain,
+    /// `run_on_start`: fired once when the scheduler starts (in a
+    /// cluster, when a new leader takes over).
+    Start,
 }
 
 impl RunOrigin {
@@ -103,16 +118,93 @@ impl RunOrigin {
         match self {
             Self::Fire => "fire",
             Self::Manual => "manual",
+            Self::Replay => "replay",
+            Self::Backfill => "backfill",
+            Self::Chain => "chain",
+            Self::Start => "start",
         }
     }
 
     /// Parses a stored name; anything else is `Manual`, which no
-    /// uniqueness rule constrains.
+    /// uniqueness rule constrains (a row a newer version wrote).
     pub fn parse(s: &str) -> Self {
-        if s == "fire" {
-            Self::Fire
-        } else {
+        match s {
+            "fire" => Self::Fire,
+            "replay" => Self::Replay,
+            "backfill" => Self::Backfill,
+            "chain" => Self::Chain,
+            "start" => Self::Start,
+            _ => Self::Manual,
+        }
+    }
+
+    /// The origin of a retry of a run of this origin: the same, but a
+    /// replay's retries are `manual` (so [`RunRecord::cause`] says
+    /// `retry` for them, and `replay` only for the replay itself).
+    pub fn of_retry(self) -> Self {
+        if self == Self::Replay {
             Self::Manual
+        } else {
+            self
+        }
+    }
+}
+
+/// Why a run happened (issue 13): `schedule`, `retry`, `manual`,
+/// `backfill`, `chain`, `replay` or `start`. Derived from a run's
+/// [`RunOrigin`] and attempt (see [`RunRecord::cause`]); shown on every run
+/// in the API and passed to the guest.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunCause {
+    /// The job's trigger fired.
+    #[default]
+    Schedule,
+    /// A retry of a failed attempt (attempt 2 or later).
+    Retry,
+    /// Run now, through the API or the CLI.
+    Manual,
+    /// A replay of an earlier run.
+    Replay,
+    /// A backfill of a past range.
+    Backfill,
+    /// Another job's run ended and chains to this job.
+    Chain,
+    /// The scheduler started (`run_on_start`).
+    Start,
+}
+
+impl RunCause {
+    /// The cause of a run of `origin` at `attempt`, with its `note` (runs
+    /// recorded before replays had an origin of their own are `manual`
+    /// with a note `replay of run …`).
+    pub fn of(origin: RunOrigin, attempt: u32, note: Option<&str>) -> Self {
+        match origin {
+            RunOrigin::Replay => Self::Replay,
+            _ if attempt > 1 => Self::Retry,
+            RunOrigin::Fire => Self::Schedule,
+            RunOrigin::Manual if note.is_some_and(|n| n.starts_with("replay of run ")) => {
+                Self::Replay
+            }
+            RunOrigin::Manual => Self::Manual,
+            RunOrigin::Backfill => Self::Backfill,
+            RunOrigin::Chain => Self::Chain,
+            RunOrigin::Start => Self::Start,
+        }
+    }
+
+    /// The cause's name (`schedule`, `retry`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Retry => "retry",
+            Self::Manual => "manual",
+            Self::Replay => "replay",
+            Self::Backfill => "backfill",
+            Self::Chain => "chain",
+            Self::Start => "start",
         }
     }
 }
@@ -156,7 +248,8 @@ pub struct RunRecord {
     /// incarnation is the job's live one.
     #[serde(default)]
     pub incarnation: String,
-    /// A scheduled fire or a manual run.
+    /// What made its first attempt (see [`RunOrigin`]; [`Self::cause`]
+    /// says why this attempt happened).
     #[serde(default)]
     pub origin: RunOrigin,
     /// The name of the host that ran it (`--host-name`); `None` until it
@@ -192,6 +285,11 @@ impl RunRecord {
             origin: RunOrigin::Fire,
             host: None,
         }
+    }
+
+    /// Why this attempt happened (from its origin and attempt).
+    pub fn cause(&self) -> RunCause {
+        RunCause::of(self.origin, self.attempt, self.note.as_deref())
     }
 
     /// The same run, as belonging to job incarnation `incarnation`.
@@ -252,9 +350,13 @@ pub struct RunSummary {
     /// How many log records the run captured (read them with
     /// `GET /runs/{run_id}/logs`).
     pub log_count: u64,
-    /// A scheduled fire or a manual run.
+    /// What made its first attempt (see [`RunOrigin`]).
     #[serde(default)]
     pub origin: RunOrigin,
+    /// Why it happened: `schedule`, `retry`, `manual`, `replay`,
+    /// `backfill`, `chain` or `start` (from `origin` and `attempt`).
+    #[serde(default)]
+    pub cause: RunCause,
     /// The name of the host that ran it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -278,6 +380,15 @@ impl RunSummary {
     }
 }
 
+impl RunSummary {
+    /// The summary with `cause` set from its origin, attempt and note.
+    #[must_use]
+    pub fn with_cause(mut self) -> Self {
+        self.cause = RunCause::of(self.origin, self.attempt, self.note.as_deref());
+        self
+    }
+}
+
 impl From<&RunRecord> for RunSummary {
     fn from(r: &RunRecord) -> Self {
         Self {
@@ -296,6 +407,7 @@ impl From<&RunRecord> for RunSummary {
             args: r.args.clone(),
             log_count: r.logs.len() as u64,
             origin: r.origin,
+            cause: r.cause(),
             host: r.host.clone(),
         }
     }

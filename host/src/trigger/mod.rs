@@ -7,6 +7,7 @@
 //! time, and these functions are tested exhaustively on their own.
 
 pub mod cron;
+pub mod preview;
 pub mod spec;
 
 pub use spec::{TriggerError, TriggerSpec};

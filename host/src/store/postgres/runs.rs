@@ -51,8 +51,10 @@ fn summary_from_row(row: &Row) -> Result<RunSummary, tokio_postgres::Error> {
         args: row.try_get(12)?,
         log_count: u64::try_from(log_count).unwrap_or(0),
         origin: crate::store::RunOrigin::parse(&row.try_get::<_, String>(14)?),
+        cause: crate::store::RunCause::default(),
         host: row.try_get(15)?,
-    })
+    }
+    .with_cause())
 }
 
 /// A whole run, from a row of [`RUN_COLUMNS`].

@@ -267,8 +267,10 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
         args: row.get(12)?,
         log_count: u64::try_from(log_count).unwrap_or(0),
         origin: crate::store::RunOrigin::parse(&row.get::<_, String>(14)?),
+        cause: crate::store::RunCause::default(),
         host: row.get(15)?,
-    })
+    }
+    .with_cause())
 }
 
 /// A whole run, from a row of [`RUN_COLUMNS`].
