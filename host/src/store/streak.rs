@@ -188,6 +188,7 @@ mod tests {
             args: None,
             log_count: 0,
             origin: RunOrigin::Fire,
+            cause: crate::store::RunCause::of(RunOrigin::Fire, attempt, None),
             host: None,
         }
     }
