@@ -164,6 +164,14 @@ pub struct JobSpec {
     /// host takes over as leader), recorded with cause `start`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub run_on_start: bool,
+    /// Jobs started when a fire of this job succeeds (once per fire),
+    /// e.g. `["publish-report"]`; their runs have cause `chain`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_success: Vec<String>,
+    /// Jobs started when a fire of this job has failed for good (its
+    /// retries exhausted), e.g. `["page-oncall"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<String>,
     /// Run history kept for this job (the newest N runs).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u32,
@@ -265,6 +273,16 @@ pub enum JobError {
     /// A bad capability.
     #[error("{}: {}", .0.field, .0.problem)]
     Capability(CapabilityError),
+    /// A bad `on_success` / `on_failure` entry.
+    #[error("{field}[{index}]: {problem}")]
+    Chain {
+        /// `on_success` or `on_failure`.
+        field: &'static str,
+        /// Its position.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
     /// A bad listener entry.
     #[error("listeners[{index}]{}: {problem}", .field.as_deref().map(|f| format!(".{f}")).unwrap_or_default())]
     Listener {
@@ -309,6 +327,7 @@ impl JobError {
             } => format!("listeners[{index}].{f}"),
             Self::PauseAfterFailures => "pause_after_failures".into(),
             Self::Overlap { field, .. } => (*field).to_owned(),
+            Self::Chain { field, index, .. } => format!("{field}[{index}]"),
             Self::Capability(e) => e.field.clone(),
         }
     }
@@ -463,6 +482,32 @@ impl JobSpec {
             Some(r) => r.validate().map_err(JobError::Retry)?,
             None => RetryPolicy::none(),
         };
+        for (field, ids) in [
+            ("on_success", &self.on_success),
+            ("on_failure", &self.on_failure),
+        ] {
+            for (index, target) in ids.iter().enumerate() {
+                let problem = if let Err(e) = JobId::new(target.as_str()) {
+                    Some(format!("'{target}' is not a job id ({e})"))
+                } else if *target == self.id {
+                    Some(format!(
+                        "a job cannot chain to itself ('{target}'); use a trigger or retry \
+                         policy to run it again"
+                    ))
+                } else if ids[..index].contains(target) {
+                    Some(format!("'{target}' is listed twice"))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(JobError::Chain {
+                        field,
+                        index,
+                        problem,
+                    });
+                }
+            }
+        }
         let listeners = self
             .listeners
             .iter()

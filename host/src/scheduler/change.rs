@@ -150,6 +150,7 @@ impl Scheduler {
             error,
         };
         let ids: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(s.id.as_str())).collect();
+        let listed = super::chain::listed(&specs);
         let last: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (&**id, i)).collect();
         let mut done = Upserted::default();
         let now = inner.clock.now().trunc_subsecs(3);
@@ -175,7 +176,7 @@ impl Scheduler {
                     .map_err(|e| fail(index, &spec.id, e.into()))?;
             } else {
                 let change = self
-                    .prepare(spec, Mode::Add { replace: true }, now)
+                    .prepare(spec, Mode::Add { replace: true }, now, &listed)
                     .map_err(|e| fail(index, &ids[index], e))?;
                 batch.push((index, change));
             }
@@ -236,7 +237,7 @@ impl Scheduler {
         // intervals, and an anchor that lost its microseconds at a restart
         // would move every fire (and make a false miss).
         let now = inner.clock.now().trunc_subsecs(3);
-        let change = self.prepare(spec, mode, now)?;
+        let change = self.prepare(spec, mode, now, &HashMap::new())?;
         let id = change.record.spec.id.clone();
         inner
             .store
@@ -253,6 +254,7 @@ impl Scheduler {
         spec: JobSpec,
         mode: Mode,
         now: DateTime<Utc>,
+        listed: &HashMap<String, Vec<String>>,
     ) -> Result<Change, SchedulerError> {
         let inner = &self.inner;
         let existing = inner.lock().jobs.get(spec.id.as_str()).map(|e| Existing {
@@ -291,6 +293,7 @@ impl Scheduler {
             }
         };
         let job = spec.validate(created_at, &inner.config.default_limits)?;
+        super::chain::check(&inner.lock(), &spec, listed)?;
         // The pause note (issue 13): a job that stays paused keeps the
         // reason the host paused it for; one resumed by this spec (its
         // `paused` changed to false) loses it and counts its failures in a

@@ -509,6 +509,9 @@ pub(super) async fn finish(
         inner.claim_wake.notify_one();
     }
     super::autopause::publish_end(inner, job, &run, kind, !retried && !refused, events).await;
+    if !retried && !refused {
+        super::chain::start_children(inner, job, &run, kind);
+    }
     if (!retried || refused) && inner.lock().start_queued(&run) {
         inner.wake.notify_one();
     }

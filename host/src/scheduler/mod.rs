@@ -14,6 +14,7 @@
 
 mod autopause;
 mod backfill;
+mod chain;
 mod change;
 mod claim;
 mod clock;

@@ -45,6 +45,45 @@ async fn overlap_backfill_and_causes_work_through_the_api_and_the_cli(db: TestSt
         let resp = api.post("/jobs", job(extra.clone())).await;
         assert_error(&resp, 422, "validation", Some(field));
     }
+    // Chains: an unknown target, and a cycle, are 422s naming the entry.
+    let resp = api
+        .post(
+            "/jobs",
+            json!({"id": "first", "plugin": "hello", "on_success": ["second"],
+                   "trigger": {"type": "interval", "every": "1h"}}),
+        )
+        .await;
+    assert_error(&resp, 422, "validation", Some("on_success[0]"));
+    let (status, second) = api
+        .post(
+            "/jobs",
+            json!({"id": "second", "plugin": "hello",
+                   "trigger": {"type": "interval", "every": "1h"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let (status, first) = api
+        .post(
+            "/jobs",
+            json!({"id": "first", "plugin": "hello", "on_success": ["second"],
+                   "trigger": {"type": "interval", "every": "1h"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let resp = api
+        .send(
+            reqwest::Method::PATCH,
+            "/jobs/second",
+            Some(json!({"on_failure": ["first"]})),
+        )
+        .await;
+    assert_error(&resp, 422, "validation", Some("on_failure[0]"));
+    assert!(
+        resp.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("second → first → second")),
+        "{resp:?}"
+    );
     let (status, created) = api
         .post("/jobs", job(json!({"overlap": "buffer-one"})))
         .await;

@@ -245,3 +245,137 @@ async fn a_backfill_runs_each_past_fire_in_order_behind_live_ones(db: TestStore)
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
 backends!(a_backfill_runs_each_past_fire_in_order_behind_live_ones: memory, sqlite, postgres);
+
+async fn chains_start_the_next_job_once_per_fire_and_cycles_are_refused(db: TestStore) {
+    use wasmcron::scheduler::SchedulerError;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store: Arc<dyn JobStore> = db.open().await;
+    let s = start(store.clone(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    let yearly = r#""trigger":{"type":"cron","expr":"0 0 1 1 *"}"#;
+    for json in [
+        // Two parents may chain to b at once: two instances.
+        format!(r#"{{"id":"b","plugin":"hello","max_instances":2,{yearly}}}"#),
+        format!(r#"{{"id":"c","plugin":"hello",{yearly}}}"#),
+        r#"{"id":"a","plugin":"hello","on_success":["b"],"on_failure":["c"],
+            "trigger":{"type":"interval","every":"1h"}}"#
+            .to_owned(),
+        // flaky fails its first attempt: retried, then succeeds. Only the
+        // fire's last outcome chains: b, never c.
+        r#"{"id":"f","plugin":"flaky","on_success":["b"],"on_failure":["c"],
+            "retry":{"max_attempts":2,"delay":"1s"},
+            "trigger":{"type":"interval","every":"1h"}}"#
+            .to_owned(),
+        r#"{"id":"p","plugin":"panic","on_failure":["c"],
+            "trigger":{"type":"interval","every":"1h"}}"#
+            .to_owned(),
+    ] {
+        s.add_job(spec(&json), false).await.expect("add");
+    }
+    // Refused: an unknown target, a cycle (with its path), a job chaining
+    // to itself.
+    let refused = |json: &str| spec(json);
+    match s
+        .add_job(
+            refused(&format!(
+                r#"{{"id":"x","plugin":"hello","on_success":["nope"],{yearly}}}"#
+            )),
+            false,
+        )
+        .await
+    {
+        Err(SchedulerError::Invalid(e)) => {
+            assert_eq!(e.field(), "on_success[0]", "{e}");
+            assert!(e.to_string().contains("no job 'nope'"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match s
+        .modify_job(refused(&format!(
+            r#"{{"id":"b","plugin":"hello","max_instances":2,"on_failure":["a"],{yearly}}}"#
+        )))
+        .await
+    {
+        Err(SchedulerError::Invalid(e)) => {
+            assert_eq!(e.field(), "on_failure[0]", "{e}");
+            assert!(e.to_string().contains("b → a → b"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // In one list, a later job may be a target; a cycle within the list
+    // is refused.
+    s.upsert_jobs(vec![
+        refused(&format!(
+            r#"{{"id":"l1","plugin":"hello","on_success":["l2"],{yearly}}}"#
+        )),
+        refused(&format!(r#"{{"id":"l2","plugin":"hello",{yearly}}}"#)),
+    ])
+    .await
+    .expect("forward reference in a list");
+    let err = s
+        .upsert_jobs(vec![
+            refused(&format!(
+                r#"{{"id":"m1","plugin":"hello","on_success":["m2"],{yearly}}}"#
+            )),
+            refused(&format!(
+                r#"{{"id":"m2","plugin":"hello","on_success":["m1"],{yearly}}}"#
+            )),
+        ])
+        .await
+        .expect_err("a cycle in a list");
+    assert!(
+        err.error.to_string().contains("m1 → m2 → m1"),
+        "{err}: {}",
+        err.error
+    );
+
+    clock.advance(Duration::hours(1));
+    // a succeeded → b; f succeeded on its retry (once the clock passes its
+    // delay) → b; p trapped → c. The events come in any order.
+    let (mut b, mut c, mut retried) = (0, 0, false);
+    while b < 2 || c < 1 || !retried {
+        let e = wait_for(&mut rx, |e| {
+            is("run-succeeded", "b")(e) || is("run-succeeded", "c")(e) || is("run-retried", "f")(e)
+        })
+        .await;
+        match e.job_id() {
+            Some("b") => b += 1,
+            Some("c") => c += 1,
+            _ => {
+                retried = true;
+                clock.advance(Duration::seconds(1));
+            }
+        }
+    }
+    let b_runs = summaries(&store, "b").await;
+    assert_eq!(b_runs.len(), 2, "{b_runs:#?}");
+    for r in &b_runs {
+        assert_eq!(r.cause, RunCause::Chain);
+        let note = r.note.as_deref().unwrap_or_default();
+        assert!(note.starts_with("chained: on_success of run "), "{note}");
+    }
+    let parents: Vec<_> = b_runs
+        .iter()
+        .map(|r| {
+            let note = r.note.clone().unwrap_or_default();
+            note.split(" of job '")
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(parents.iter().any(|p| p.starts_with("a'")), "{parents:?}");
+    assert!(parents.iter().any(|p| p.starts_with("f'")), "{parents:?}");
+    let c_runs = summaries(&store, "c").await;
+    assert_eq!(c_runs.len(), 1, "only p's failure chains to c: {c_runs:#?}");
+    assert!(
+        c_runs[0]
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("on_failure") && n.contains("'p' (trapped)")),
+        "{:?}",
+        c_runs[0].note
+    );
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}
+backends!(chains_start_the_next_job_once_per_fire_and_cycles_are_refused: memory, sqlite, postgres);

@@ -1,0 +1,195 @@
+//! Chains (issue 13): `on_success` / `on_failure` start other jobs when a
+//! fire of a job ends that way, once per fire.
+//!
+//! A spec's chain targets must exist (in the scheduler, or earlier or
+//! later in the same jobs list) and must not lead back to the job: both are
+//! checked when it is added or changed, and a cycle is refused with its
+//! path. A target deleted later is passed over at run time with a warning.
+//! The child's run has origin `chain` and a note naming its parent run,
+//! which the API shows (`GET /runs/{run_id}` of the parent has its output).
+
+use super::manual::submit;
+use super::{Inner, SchedulerError, State, execute};
+use crate::event::Event;
+use crate::job::{Job, JobError, JobSpec};
+use crate::store::{RunOrigin, RunRecord, RunStatus, Write};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// The chain edges of a job: its `on_success` and `on_failure` targets.
+fn edges(spec: &JobSpec) -> impl Iterator<Item = &str> {
+    spec.on_success
+        .iter()
+        .chain(&spec.on_failure)
+        .map(String::as_str)
+}
+
+/// The chain targets of each spec of a jobs list, by id (every id, so a
+/// target later in the list counts as existing); empty when no spec of the
+/// list chains (the common case, and a million-job list costs nothing).
+pub(super) fn listed(specs: &[JobSpec]) -> HashMap<String, Vec<String>> {
+    if specs
+        .iter()
+        .all(|s| s.on_success.is_empty() && s.on_failure.is_empty())
+    {
+        return HashMap::new();
+    }
+    specs
+        .iter()
+        .map(|s| (s.id.clone(), edges(s).map(str::to_owned).collect()))
+        .collect()
+}
+
+/// Checks `spec`'s chain targets against the jobs the scheduler has and
+/// `listed` (the specs of the same jobs list, from [`listed`], which
+/// replace the scheduler's for this check).
+///
+/// # Errors
+/// [`SchedulerError::Invalid`] naming `on_success[i]` / `on_failure[i]`:
+/// a target that is no job, or one from which the chain leads back to
+/// `spec` (the path is in the message).
+pub(super) fn check(
+    state: &State,
+    spec: &JobSpec,
+    listed: &HashMap<String, Vec<String>>,
+) -> Result<(), SchedulerError> {
+    if spec.on_success.is_empty() && spec.on_failure.is_empty() {
+        return Ok(());
+    }
+    let targets_of = |id: &str| -> Vec<String> {
+        if id == spec.id {
+            return edges(spec).map(str::to_owned).collect();
+        }
+        if let Some(targets) = listed.get(id) {
+            return targets.clone();
+        }
+        state
+            .jobs
+            .get(id)
+            .map(|e| edges(&e.job.spec).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let exists = |id: &str| listed.contains_key(id) || state.jobs.contains_key(id);
+    for (field, ids) in [
+        ("on_success", &spec.on_success),
+        ("on_failure", &spec.on_failure),
+    ] {
+        for (index, target) in ids.iter().enumerate() {
+            let bad = |problem: String| {
+                SchedulerError::Invalid(JobError::Chain {
+                    field,
+                    index,
+                    problem,
+                })
+            };
+            if !exists(target) {
+                return Err(bad(format!(
+                    "no job '{target}'; add it first (or in the same jobs file), or remove it \
+                     from {field}"
+                )));
+            }
+            // Depth-first from the target: a path back to this job is a
+            // cycle.
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut stack: Vec<Vec<String>> = vec![vec![spec.id.clone(), target.clone()]];
+            while let Some(path) = stack.pop() {
+                let Some(last) = path.last() else { continue };
+                if *last == spec.id {
+                    return Err(bad(format!(
+                        "chains back to '{}': {}; a chain must not lead back to its job",
+                        spec.id,
+                        path.join(" → ")
+                    )));
+                }
+                if !seen.insert(last.clone()) {
+                    continue;
+                }
+                for next in targets_of(last) {
+                    let mut longer = path.clone();
+                    longer.push(next);
+                    stack.push(longer);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts the jobs `job` chains to after its run `run` ended as `kind`,
+/// with no retry to follow: `on_success` after `succeeded`, `on_failure`
+/// after a failure of the guest (`failed`, `trapped`, `out-of-fuel`,
+/// `timed-out`, `memory-limit`). An interrupted run (the host stopped it)
+/// chains nothing.
+pub(super) fn start_children(inner: &Arc<Inner>, job: &Job, run: &RunRecord, kind: &str) {
+    let (targets, how) = match kind {
+        "succeeded" => (&job.spec.on_success, "on_success"),
+        "failed" | "trapped" | "out-of-fuel" | "timed-out" | "memory-limit" => {
+            (&job.spec.on_failure, "on_failure")
+        }
+        _ => return,
+    };
+    if targets.is_empty() {
+        return;
+    }
+    let note = format!(
+        "chained: {how} of run {} of job '{}' ({kind})",
+        run.run_id, run.job_id
+    );
+    for target in targets.clone() {
+        let inner = inner.clone();
+        let note = note.clone();
+        inner.tasks.clone().spawn(async move {
+            let now = inner.clock.now();
+            let submitted = submit(
+                &inner,
+                &target,
+                now,
+                1,
+                Some(note.clone()),
+                None,
+                RunOrigin::Chain,
+            )
+            .await;
+            let status = match submitted {
+                Ok(_) => return,
+                Err(SchedulerError::JobNotFound(_)) => {
+                    tracing::warn!(job = %target, "{note}: the chained job no longer exists");
+                    return;
+                }
+                Err(SchedulerError::MaxInstances { .. }) => RunStatus::Skipped,
+                Err(SchedulerError::PluginNotLoaded { .. }) => RunStatus::Missed,
+                Err(e) => {
+                    tracing::warn!(job = %target, error = %e, "{note}: could not record the chained run");
+                    return;
+                }
+            };
+            let Some(incarnation) = inner
+                .lock()
+                .jobs
+                .get(target.as_str())
+                .map(|e| e.incarnation.to_string())
+            else {
+                return;
+            };
+            let why = if status == RunStatus::Skipped {
+                "its max_instances runs were going"
+            } else {
+                "its plugin is not loaded"
+            };
+            let note = format!("{note}; not run: {why}");
+            tracing::warn!(job = %target, "{note}");
+            let row = RunRecord {
+                origin: RunOrigin::Chain,
+                ..RunRecord::not_run(&target, now, status, note.clone()).of(&incarnation)
+            };
+            let event = execute::run_event(&row, now, None, Some(note));
+            if inner.store.write(vec![Write::Run(row)]).await.is_ok() {
+                inner.events.publish(if status == RunStatus::Skipped {
+                    Event::RunSkipped(event)
+                } else {
+                    Event::RunMissed(event)
+                });
+            }
+        });
+    }
+}
