@@ -121,6 +121,8 @@ async fn writes(store: Arc<dyn JobStore>, rows: usize) -> f64 {
         next_run_time: None,
         paused: false,
         incarnation: "w".into(),
+        paused_reason: None,
+        failures_from: None,
     };
     store.insert_job(&job, false).await.expect("job");
     let t = Instant::now();

@@ -170,6 +170,26 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors(db: 
             "capabilities.dirs[0].host",
             "absolute",
         ),
+        // Issue 13: pause_after_failures and listener filters.
+        (
+            bad(json!({"pause_after_failures": 0})),
+            "pause_after_failures",
+            "at least 1",
+        ),
+        (
+            bad(
+                json!({"listeners": [{"webhook": "http://127.0.0.1:9/hook", "on": ["failed", "nope"]}]}),
+            ),
+            "listeners[0].on[1]",
+            "'nope' is not one of",
+        ),
+        (
+            bad(
+                json!({"listeners": [{"webhook": "http://127.0.0.1:9/hook", "after_failures": 0}]}),
+            ),
+            "listeners[0].after_failures",
+            "at least 1",
+        ),
     ] {
         let resp = api.post("/jobs", body).await;
         assert_error(&resp, 422, "validation", Some(field));

@@ -439,3 +439,113 @@ trigger = { type = "interval", every = "1s" }
     let out = client(&["plugins", "rm", "hello"], &url, Some(token));
     assert!(text(&out).contains("404"), "{}", text(&out));
 }
+
+/// A webhook receiver on a thread: answers 200 to every request and
+/// forwards each body.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = sock.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    continue;
+                };
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                    if tx.send(body.to_owned()).is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// `GET url` as JSON.
+fn get_json(url: &str) -> serde_json::Value {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            reqwest::get(url)
+                .await
+                .expect("GET")
+                .json()
+                .await
+                .expect("JSON")
+        })
+}
+
+// Issue 13: `pause_after_failures` and a listener's `on`, through the
+// binary, a jobs file and a real webhook. `hello` refuses an argument it
+// does not know, so `fail = true` makes every run fail.
+#[test]
+fn a_job_failing_in_a_row_is_auto_paused_and_a_paused_webhook_hears_it() {
+    let (hook, bodies) = webhook_receiver();
+    let dir = setup(
+        &format!(
+            r#"
+version = 1
+[[jobs]]
+id = "failing"
+plugin = "hello"
+args = {{ fail = true }}
+trigger = {{ type = "interval", every = "2s" }}
+pause_after_failures = 2
+listeners = [{{ webhook = "{hook}", on = ["paused"] }}]
+"#
+        ),
+        &["hello"],
+    );
+    let host = Host::start(BIN, dir.path(), &[]);
+    let api = host.api_url_within(std::time::Duration::from_secs(300));
+    let body = bodies
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("the paused webhook was not called ({e}):\n{}", host.log()));
+    let heard: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(heard["on"], "paused", "{heard}");
+    assert_eq!(heard["event"], "job-paused", "{heard}");
+    assert_eq!(heard["job_id"], "failing", "{heard}");
+    let reason = heard["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("auto-paused after 2 failed runs in a row"),
+        "{heard}"
+    );
+
+    let job = get_json(&format!("{api}/jobs/failing"));
+    assert_eq!(job["paused"], true, "{job}");
+    assert_eq!(job["paused_reason"].as_str(), Some(reason), "{job}");
+    // Paused after the second failure: no third run, no second event
+    // (the webhook heard only `paused`, not the failures).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE job_id = 'failing' AND status = 'finished'",
+        ),
+        2
+    );
+    assert!(bodies.try_recv().is_err(), "one webhook call only");
+}

@@ -42,6 +42,8 @@ fn record(id: &str) -> JobRecord {
         next_run_time: Some(from_ms(1_700_000_060_000)),
         paused: false,
         incarnation: String::new(),
+        paused_reason: None,
+        failures_from: None,
     }
 }
 
@@ -1108,3 +1110,174 @@ async fn postgres_kv_calls_from_every_worker_at_once_do_not_deadlock() {
         .sum();
     assert_eq!(used(&db, "j"), i64::try_from(expected).unwrap());
 }
+
+/// A run of job `a` at fire `fire` (minutes after T1), attempt `attempt`,
+/// ended as `ok` says (`None`: as `status` leaves it).
+fn streak_run(fire: i64, attempt: u32, status: RunStatus, ok: Option<bool>) -> Write {
+    let at = from_ms(T1 + fire * 60_000);
+    Write::Run(RunRecord {
+        run_id: format!("f{fire:02}-a{attempt}"),
+        status,
+        started_at: Some(at),
+        ended_at: (status != RunStatus::Pending)
+            .then(|| at + chrono::Duration::seconds(attempt.into())),
+        outcome: ok.map(|ok| {
+            if ok {
+                Outcome::Succeeded {
+                    output: String::new(),
+                }
+            } else {
+                Outcome::Failed {
+                    message: "no".into(),
+                    retryable: true,
+                }
+            }
+        }),
+        ..RunRecord::pending("a", at, at, attempt)
+    })
+}
+
+async fn failures_in_a_row_count_fires_from_the_stored_history(db: TestStore) {
+    use RunStatus::{Finished, Interrupted, Missed, Pending};
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    assert_eq!(
+        store.failures_in_a_row("a", 10, None).await.unwrap().count,
+        0
+    );
+    assert_eq!(
+        store
+            .failures_in_a_row("nope", 10, None)
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+    store
+        .write(vec![
+            streak_run(0, 1, Finished, Some(false)),
+            streak_run(1, 1, Finished, Some(true)),
+            // Fire 2 failed twice (a retry): one failure.
+            streak_run(2, 1, Finished, Some(false)),
+            streak_run(2, 2, Finished, Some(false)),
+            streak_run(3, 1, Missed, None),
+            streak_run(4, 1, Interrupted, None),
+            streak_run(5, 1, Finished, Some(false)),
+            // Fire 6's retry is pending: it does not count yet.
+            streak_run(6, 1, Finished, Some(false)),
+            streak_run(6, 2, Pending, None),
+        ])
+        .await
+        .unwrap();
+    let s = store.failures_in_a_row("a", 10, None).await.unwrap();
+    assert_eq!(s.count, 2, "fires 5 and 2; {s:?}");
+    assert_eq!(s.last_failed.as_deref(), Some("f05-a1"));
+    assert_eq!(
+        store.failures_in_a_row("a", 1, None).await.unwrap().count,
+        1
+    );
+    // The fire ending now is left out, whatever its rows say.
+    let fire5 = (from_ms(T1 + 5 * 60_000), RunOrigin::Fire);
+    let s = store.failures_in_a_row("a", 10, Some(fire5)).await.unwrap();
+    assert_eq!((s.count, s.last_failed.as_deref()), (1, Some("f02-a2")));
+
+    // A resume resets the count: runs ended before it end the streak.
+    store
+        .write(vec![Write::PauseNote {
+            job_id: "a".into(),
+            reason: None,
+            failures_from: Some(from_ms(T1 + 5 * 60_000 + 500)),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.failures_in_a_row("a", 10, None).await.unwrap().count,
+        1
+    );
+    store
+        .write(vec![Write::PauseNote {
+            job_id: "a".into(),
+            reason: None,
+            failures_from: Some(from_ms(T1 + 7 * 60_000)),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.failures_in_a_row("a", 10, None).await.unwrap().count,
+        0
+    );
+    store
+        .write(vec![streak_run(8, 1, Finished, Some(false))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.failures_in_a_row("a", 10, None).await.unwrap().count,
+        1
+    );
+}
+backends!(failures_in_a_row_count_fires_from_the_stored_history: memory, sqlite, postgres);
+
+async fn an_auto_pause_is_written_once_and_a_replace_keeps_the_reset(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    let pause = |incarnation: &str, run: &str| Write::AutoPause {
+        job_id: "a".into(),
+        incarnation: incarnation.into(),
+        reason: "auto-paused after 3 failed runs in a row".into(),
+        run_id: run.into(),
+    };
+    // Another incarnation's failures pause nothing.
+    let w = store.write(vec![pause("other", "r0")]).await.unwrap();
+    assert!(w.refused.contains("r0"));
+    assert!(!store.job("a").await.unwrap().unwrap().paused);
+    let w = store.write(vec![pause("", "r1")]).await.unwrap();
+    assert!(w.all(), "{w:?}");
+    let j = store.job("a").await.unwrap().unwrap();
+    assert!(j.paused);
+    assert_eq!(j.next_run_time, None);
+    assert_eq!(
+        j.paused_reason.as_deref(),
+        Some("auto-paused after 3 failed runs in a row")
+    );
+    // A second host counting the same failures finds it paused.
+    let w = store.write(vec![pause("", "r2")]).await.unwrap();
+    assert!(w.refused.contains("r2"), "{w:?}");
+
+    // A replace takes the reason given and keeps `failures_from` unless
+    // given one.
+    let from = from_ms(T1);
+    store
+        .write(vec![Write::PauseNote {
+            job_id: "a".into(),
+            reason: Some("kept".into()),
+            failures_from: Some(from),
+        }])
+        .await
+        .unwrap();
+    let mut r = record("a");
+    r.paused = true;
+    r.paused_reason = Some("kept".into());
+    store.insert_job(&r, true).await.unwrap();
+    let j = store.job("a").await.unwrap().unwrap();
+    assert_eq!(
+        (j.paused_reason.as_deref(), j.failures_from),
+        (Some("kept"), Some(from))
+    );
+    r.paused = false;
+    r.paused_reason = None;
+    r.failures_from = Some(from_ms(T2));
+    store.insert_job(&r, true).await.unwrap();
+    let j = store.job("a").await.unwrap().unwrap();
+    assert_eq!(
+        (j.paused_reason.as_deref(), j.failures_from),
+        (None, Some(from_ms(T2)))
+    );
+    // A new row has no pause note, whatever the record says.
+    let mut b = record("b");
+    b.paused_reason = Some("x".into());
+    b.failures_from = Some(from);
+    store.insert_job(&b, false).await.unwrap();
+    let j = store.job("b").await.unwrap().unwrap();
+    assert_eq!((j.paused_reason, j.failures_from), (None, None));
+}
+backends!(an_auto_pause_is_written_once_and_a_replace_keeps_the_reset: memory, sqlite, postgres);

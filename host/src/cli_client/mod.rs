@@ -225,7 +225,12 @@ fn show_job(j: &Value) -> std::io::Result<()> {
     table(
         &["ID", "PLUGIN", "STATE", "SCHEDULE", "NEXT RUN"],
         &job_rows(std::slice::from_ref(j)),
-    )
+    )?;
+    if let Some(reason) = j["paused_reason"].as_str() {
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), "paused: {reason}")?;
+    }
+    Ok(())
 }
 
 fn read_spec(file: &PathBuf) -> anyhow::Result<Value> {

@@ -70,6 +70,14 @@ pub struct JobEvent {
     pub job_id: String,
     /// When it happened.
     pub at: DateTime<Utc>,
+    /// On `job-paused`, when the host paused the job by itself
+    /// (`pause_after_failures`): why, e.g. `auto-paused after 3 failed runs
+    /// in a row (last: run …)`. Absent for a manual pause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// On an auto-pause: the failed run that made the job pause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// A run-level event.
@@ -96,6 +104,18 @@ pub struct RunEvent {
     /// The error, trap or reason, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// On `run-failed`: how many failed runs in a row this one makes (a
+    /// fire's retries counted once; see `pause_after_failures`). Counted
+    /// from the store only when the job needs it (`pause_after_failures`
+    /// or a listener's `after_failures`); absent otherwise, and for
+    /// interrupted runs, which do not count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures_in_a_row: Option<u32>,
+    /// On `run-succeeded`: how many failed runs in a row this success
+    /// ended (it is a recovery), when a listener hears `recovered`;
+    /// absent otherwise and when none did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered_after: Option<u32>,
 }
 
 impl Event {

@@ -13,7 +13,7 @@ mod retry;
 
 pub use capabilities::{Capabilities, CapabilityError, DirMode, DirSpec};
 use listener::valid_name;
-pub use listener::{Listener, ListenerSpec};
+pub use listener::{ListenFor, Listener, ListenerSpec, ListenerTarget};
 pub use overlap::{DEFAULT_MAX_BUFFERED, Overlap, buffer_full_note, buffered_note, cancelled_note};
 pub use retry::{Backoff, RETRYABLE_KINDS, RetryPolicy, RetrySpec};
 
@@ -178,9 +178,16 @@ pub struct JobSpec {
     /// Also drop history older than this, e.g. `30d`. Unset: by count only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_for: Option<String>,
-    /// Who hears about this job's failed and missed runs.
+    /// Who hears about this job's runs: by default its failed and missed
+    /// ones (each entry's `on` and `after_failures` choose).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<ListenerSpec>,
+    /// Pause the job after this many failed runs in a row, e.g. `3`: a
+    /// fire counts once, as failed when its last attempt failed (retries
+    /// exhausted); a success resets the count, and so does a resume.
+    /// At least 1; unset: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_after_failures: Option<u32>,
     /// What its runs may reach (directories, environment, HTTP hosts,
     /// secrets). Unset: the plugin's sidecar defaults, else nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,13 +284,21 @@ pub enum JobError {
         problem: String,
     },
     /// A bad listener entry.
-    #[error("listeners[{index}]: {problem}")]
+    #[error("listeners[{index}]{}: {problem}", .field.as_deref().map(|f| format!(".{f}")).unwrap_or_default())]
     Listener {
         /// Its position.
         index: usize,
+        /// The field inside the entry (`on[1]`, `after_failures`), when
+        /// one is at fault rather than the entry.
+        field: Option<String>,
         /// What is wrong.
         problem: String,
     },
+    /// `pause_after_failures` of 0.
+    #[error(
+        "pause_after_failures: must be at least 1; leave it unset to never pause after failures"
+    )]
+    PauseAfterFailures,
 }
 
 fn display_trigger(e: &TriggerError) -> String {
@@ -302,9 +317,17 @@ impl JobError {
             Self::Retry(m) => format!("retry.{}", m.split(':').next().unwrap_or("")),
             Self::Duration { field, .. } | Self::TooLong { field, .. } => (*field).to_owned(),
             Self::MaxInstances => "max_instances".into(),
+            Self::Listener {
+                index, field: None, ..
+            } => format!("listeners[{index}]"),
+            Self::Listener {
+                index,
+                field: Some(f),
+                ..
+            } => format!("listeners[{index}].{f}"),
+            Self::PauseAfterFailures => "pause_after_failures".into(),
             Self::Overlap { field, .. } => (*field).to_owned(),
             Self::Chain { field, index, .. } => format!("{field}[{index}]"),
-            Self::Listener { index, .. } => format!("listeners[{index}]"),
             Self::Capability(e) => e.field.clone(),
         }
     }
@@ -333,7 +356,7 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// Warnings for people (e.g. a cron expression whose day fields OR).
     pub warnings: Vec<String>,
-    /// Who hears about failed and missed runs.
+    /// Who hears about its runs, and which.
     pub listeners: Vec<Listener>,
     /// Its own capabilities; `None` defers to the plugin's defaults.
     pub grants: Option<Arc<Grants>>,
@@ -420,6 +443,9 @@ impl JobSpec {
             .transpose()?;
         if self.max_instances == 0 {
             return Err(JobError::MaxInstances);
+        }
+        if self.pause_after_failures == Some(0) {
+            return Err(JobError::PauseAfterFailures);
         }
         let max_buffered = match (self.overlap, self.max_buffered) {
             (Overlap::BufferAll, Some(0)) => {
@@ -582,6 +608,10 @@ mod tests {
             (
                 r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"retry":{"max_attempts":0}}"#,
                 "retry.max_attempts",
+            ),
+            (
+                r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"pause_after_failures":0}"#,
+                "pause_after_failures",
             ),
             (
                 r#"{"id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"},"overlap":"buffer-all","max_buffered":0}"#,

@@ -38,6 +38,8 @@ struct Existing {
     incarnation: String,
     paused: bool,
     next_run: Option<DateTime<Utc>>,
+    /// Why the host paused it, while it is paused.
+    reason: Option<String>,
 }
 
 /// A spec validated against the job it replaces, not yet written.
@@ -260,6 +262,7 @@ impl Scheduler {
             incarnation: e.incarnation.to_string(),
             paused: e.paused,
             next_run: e.next_run,
+            reason: inner.pause_notes.reason(e),
         });
         let existing = match (existing, mode) {
             (None, Mode::Modify) => return Err(SchedulerError::JobNotFound(spec.id.clone())),
@@ -291,6 +294,15 @@ impl Scheduler {
         };
         let job = spec.validate(created_at, &inner.config.default_limits)?;
         super::chain::check(&inner.lock(), &spec, listed)?;
+        // The pause note (issue 13): a job that stays paused keeps the
+        // reason the host paused it for; one resumed by this spec (its
+        // `paused` changed to false) loses it and counts its failures in a
+        // row afresh, as a resume through the API does.
+        let (paused_reason, failures_from) = match &existing {
+            Some(old) if old.paused && paused => (old.reason.clone(), None),
+            Some(old) if old.paused => (None, Some(now)),
+            _ => (None, None),
+        };
         let next_run = match &existing {
             _ if paused => None,
             Some(old) if keep => old.next_run,
@@ -306,6 +318,8 @@ impl Scheduler {
                 next_run_time: next_run,
                 paused,
                 incarnation,
+                paused_reason,
+                failures_from,
             },
             job,
             existed: existing.is_some(),
@@ -327,6 +341,9 @@ impl Scheduler {
         } = change;
         let id = record.spec.id;
         let next_run = record.next_run_time;
+        inner
+            .pause_notes
+            .set(&id, &record.incarnation, record.paused_reason.clone());
         let installed = inner.install(job, next_run, record.paused, &record.incarnation, keep);
         if installed != next_run {
             // The timer took a fire while this change was being committed:

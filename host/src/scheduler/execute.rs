@@ -30,6 +30,8 @@ pub(super) fn run_event(
         started_at: run.started_at,
         outcome,
         message,
+        failures_in_a_row: None,
+        recovered_after: None,
     }
 }
 
@@ -507,9 +509,7 @@ pub(super) async fn finish(
     if inner.shared {
         inner.claim_wake.notify_one();
     }
-    for e in events {
-        inner.events.publish(e);
-    }
+    super::autopause::publish_end(inner, job, &run, kind, !retried && !refused, events).await;
     if !retried && !refused {
         super::chain::start_children(inner, job, &run, kind);
     }

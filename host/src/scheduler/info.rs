@@ -15,6 +15,11 @@ pub struct JobInfo {
     pub next_run_time: Option<DateTime<Utc>>,
     /// Whether it is paused.
     pub paused: bool,
+    /// Why the host paused it by itself, e.g. `auto-paused after 3 failed
+    /// runs in a row (last: run …)` (`pause_after_failures`); absent when
+    /// it is not paused or a person paused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
     /// Runs pending or running now (catch-up runs queued behind them
     /// included).
     pub in_flight: u32,
@@ -40,7 +45,8 @@ pub struct JobInfo {
 pub enum JobState {
     /// It will fire at `next_run_time`.
     Scheduled,
-    /// Paused by a person; it does not fire.
+    /// Paused (by a person, or by the host after `pause_after_failures`
+    /// failed runs in a row); it does not fire.
     Paused,
     /// Its plugin is not loaded; it resumes when the plugin is.
     WaitingForPlugin,

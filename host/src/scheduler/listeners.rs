@@ -1,4 +1,13 @@
-//! Per-job error listeners: listener plugins and webhooks.
+//! Per-job listeners: listener plugins and webhooks.
+//!
+//! Each listener hears what its `on` names (by default failed and missed
+//! runs; also succeeded runs, recoveries and auto-pauses, issue 13), and a
+//! failed run only from its `after_failures`th in a row. A webhook's JSON
+//! is the event with `"on"` added, naming which of those it is; a listener
+//! plugin gets the WIT `job-event`, whose `kind` enum has no case for a
+//! recovery or a pause: those come as `run-succeeded` with outcome
+//! `recovered`, and as `run-failed` (about the last failed run) with
+//! outcome `paused` and the reason as message.
 //!
 //! One task reads the event bus; each delivery runs in its own task under
 //! a bound, with a timeout, so a listener that fails or hangs is logged
@@ -11,8 +20,8 @@
 //! not persisted, and a host that stops mid-delivery does not redeliver.
 
 use super::Inner;
-use crate::event::{Event, RunEvent};
-use crate::job::Listener;
+use crate::event::Event;
+use crate::job::{ListenFor, Listener, ListenerTarget};
 use crate::plugin::World;
 use crate::runtime::{EventKind, JobEvent, Limits, Outcome, timestamp};
 use std::sync::Arc;
@@ -53,23 +62,35 @@ pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Even
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let (kind, run) = match &event {
-            Event::RunFailed(e) => (EventKind::RunFailed, e),
-            Event::RunMissed(e) => (EventKind::RunMissed, e),
-            _ => continue,
+        let Some(job_id) = event.job_id() else {
+            continue;
         };
+        if !matches!(
+            event,
+            Event::RunFailed(_)
+                | Event::RunMissed(_)
+                | Event::RunSucceeded(_)
+                | Event::JobPaused(_)
+        ) {
+            continue;
+        }
         let listeners = inner
             .lock()
             .jobs
-            .get(run.job_id.as_str())
+            .get(job_id)
             .map(|e| e.job.listeners.clone())
             .unwrap_or_default();
         for listener in listeners {
-            match listener {
-                Listener::Plugin(name) => {
+            let Some(kind) = heard_as(&listener, &event) else {
+                continue;
+            };
+            match listener.target {
+                ListenerTarget::Plugin(name) => {
+                    let Some(payload) = wit_event(kind, &event) else {
+                        continue;
+                    };
                     let inner2 = inner.clone();
-                    let run = run.clone();
-                    let deliver = async move { deliver_plugin(&inner2, &name, kind, &run).await };
+                    let deliver = async move { deliver_plugin(&inner2, &name, payload).await };
                     // Waiting for a slot holds the bus back; past its
                     // capacity events are dropped and counted (above).
                     let Some((lane, permit)) = inner.lanes.listener_slot().await else {
@@ -80,15 +101,16 @@ pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Even
                         drop(permit);
                     });
                 }
-                Listener::Webhook(url) => {
+                ListenerTarget::Webhook(url) => {
                     let Ok(permit) = webhooks.clone().acquire_owned().await else {
                         return;
                     };
                     let http = http.clone();
-                    let event = event.clone();
+                    let body = webhook_body(kind, &event);
+                    let job = job_id.to_owned();
                     tokio::spawn(async move {
                         match http {
-                            Some(http) => deliver_webhook(&http, &url, &event).await,
+                            Some(http) => deliver_webhook(&http, &url, &job, &body).await,
                             None => tracing::warn!(url, "webhook listener skipped: no HTTP client"),
                         }
                         drop(permit);
@@ -99,9 +121,104 @@ pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Even
     }
 }
 
-async fn deliver_plugin(inner: &Inner, name: &str, kind: EventKind, run: &RunEvent) {
+/// What `listener` hears `event` as, if anything: a failed run (from its
+/// `after_failures`th in a row), a missed fire, a success or a recovery
+/// (a listener hearing both gets a recovery once, as `recovered`), an
+/// auto-pause (a person's pause is not heard).
+fn heard_as(listener: &Listener, event: &Event) -> Option<ListenFor> {
+    match event {
+        Event::RunFailed(e) => {
+            let enough = match listener.after_failures {
+                None => true,
+                Some(n) => e.failures_in_a_row.is_some_and(|c| c >= n),
+            };
+            (listener.hears(ListenFor::Failed) && enough).then_some(ListenFor::Failed)
+        }
+        Event::RunMissed(_) => listener
+            .hears(ListenFor::Missed)
+            .then_some(ListenFor::Missed),
+        Event::RunSucceeded(e) => {
+            if e.recovered_after.is_some() && listener.hears(ListenFor::Recovered) {
+                Some(ListenFor::Recovered)
+            } else {
+                listener
+                    .hears(ListenFor::Succeeded)
+                    .then_some(ListenFor::Succeeded)
+            }
+        }
+        Event::JobPaused(e) if e.reason.is_some() => listener
+            .hears(ListenFor::Paused)
+            .then_some(ListenFor::Paused),
+        _ => None,
+    }
+}
+
+/// The event as a webhook gets it: its JSON with `"on"` naming what the
+/// listener heard (`failed`, `missed`, `succeeded`, `recovered`, `paused`).
+fn webhook_body(kind: ListenFor, event: &Event) -> serde_json::Value {
+    let mut body = serde_json::to_value(event).unwrap_or_default();
+    if let Some(map) = body.as_object_mut() {
+        map.insert("on".into(), kind.as_str().into());
+    }
+    body
+}
+
+/// The event as a listener plugin gets it (see the module docs).
+fn wit_event(kind: ListenFor, event: &Event) -> Option<JobEvent> {
+    match event {
+        Event::RunFailed(run) | Event::RunMissed(run) | Event::RunSucceeded(run) => {
+            let (wit_kind, outcome, message) = match kind {
+                ListenFor::Missed => (
+                    EventKind::RunMissed,
+                    "missed".to_owned(),
+                    run.message.clone(),
+                ),
+                ListenFor::Recovered => (
+                    EventKind::RunSucceeded,
+                    "recovered".to_owned(),
+                    Some(format!(
+                        "succeeded after {} failed runs in a row",
+                        run.recovered_after.unwrap_or(0)
+                    )),
+                ),
+                ListenFor::Succeeded => (
+                    EventKind::RunSucceeded,
+                    run.outcome.clone().unwrap_or_else(|| "succeeded".into()),
+                    None,
+                ),
+                ListenFor::Failed | ListenFor::Paused => (
+                    EventKind::RunFailed,
+                    run.outcome.clone().unwrap_or_else(|| "failed".into()),
+                    run.message.clone(),
+                ),
+            };
+            Some(JobEvent {
+                kind: wit_kind,
+                job_id: run.job_id.clone(),
+                run_id: Some(run.run_id.clone()),
+                scheduled_at: timestamp(run.scheduled_at),
+                attempt: run.attempt,
+                outcome,
+                message,
+            })
+        }
+        Event::JobPaused(job) => Some(JobEvent {
+            kind: EventKind::RunFailed,
+            job_id: job.job_id.clone(),
+            run_id: job.run_id.clone(),
+            // The WIT's time of the fire; here, when the job paused.
+            scheduled_at: timestamp(job.at),
+            attempt: 1,
+            outcome: "paused".into(),
+            message: job.reason.clone(),
+        }),
+        _ => None,
+    }
+}
+
+async fn deliver_plugin(inner: &Inner, name: &str, event: JobEvent) {
     let Some(plugin) = inner.plugins.get(name) else {
-        tracing::warn!(listener = name, job = %run.job_id, "listener plugin is not loaded; event not delivered");
+        tracing::warn!(listener = name, job = %event.job_id, "listener plugin is not loaded; event not delivered");
         return;
     };
     if plugin.world() != World::Listener {
@@ -111,15 +228,8 @@ async fn deliver_plugin(inner: &Inner, name: &str, kind: EventKind, run: &RunEve
         );
         return;
     }
-    let event = JobEvent {
-        kind,
-        job_id: run.job_id.clone(),
-        run_id: Some(run.run_id.clone()),
-        scheduled_at: timestamp(run.scheduled_at),
-        attempt: run.attempt,
-        outcome: run.outcome.clone().unwrap_or_else(|| "missed".into()),
-        message: run.message.clone(),
-    };
+    let job_id = event.job_id.clone();
+    let run_id = event.run_id.clone().unwrap_or_default();
     let limits = Limits {
         timeout: LISTENER_TIMEOUT,
         ..inner.config.default_limits
@@ -127,12 +237,12 @@ async fn deliver_plugin(inner: &Inner, name: &str, kind: EventKind, run: &RunEve
     let report = inner.runtime.deliver(&plugin, event, &limits).await;
     match report.outcome {
         Outcome::Succeeded { .. } => {
-            tracing::info!(listener = name, job = %run.job_id, run = %run.run_id, "listener notified");
+            tracing::info!(listener = name, job = %job_id, run = %run_id, "listener notified");
         }
         other => tracing::warn!(
             listener = name,
-            job = %run.job_id,
-            run = %run.run_id,
+            job = %job_id,
+            run = %run_id,
             outcome = %other.kind(),
             detail = ?other,
             "listener plugin failed"
@@ -140,16 +250,12 @@ async fn deliver_plugin(inner: &Inner, name: &str, kind: EventKind, run: &RunEve
     }
 }
 
-async fn deliver_webhook(http: &reqwest::Client, url: &str, event: &Event) {
+async fn deliver_webhook(http: &reqwest::Client, url: &str, job: &str, event: &serde_json::Value) {
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=WEBHOOK_ATTEMPTS {
         match http.post(url).json(event).send().await {
             Ok(resp) if resp.status().is_success() => {
-                tracing::info!(
-                    url,
-                    job = event.job_id().unwrap_or_default(),
-                    "webhook notified"
-                );
+                tracing::info!(url, job, "webhook notified");
                 return;
             }
             Ok(resp) => {
@@ -164,7 +270,7 @@ async fn deliver_webhook(http: &reqwest::Client, url: &str, event: &Event) {
     }
     tracing::error!(
         url,
-        job = event.job_id().unwrap_or_default(),
+        job,
         "webhook gave up after {WEBHOOK_ATTEMPTS} attempts"
     );
 }

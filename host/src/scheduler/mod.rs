@@ -12,6 +12,7 @@
 //! write, then handed to the executor, which bounds concurrency with a
 //! semaphore of `workers` permits.
 
+mod autopause;
 mod backfill;
 mod chain;
 mod change;
@@ -154,6 +155,8 @@ pub(crate) struct Inner {
     /// What guests started now stop on: a child of `stop_runs`, replaced
     /// when the contact watchdog stops this host's runs (contact.rs).
     contact_stop: std::sync::Mutex<CancellationToken>,
+    /// Why jobs were auto-paused (autopause.rs).
+    pause_notes: autopause::PauseNotes,
 }
 
 impl Inner {
@@ -203,6 +206,8 @@ impl Inner {
         JobEvent {
             job_id: job_id.to_owned(),
             at: self.clock.now(),
+            reason: None,
+            run_id: None,
         }
     }
 
@@ -214,6 +219,7 @@ impl Inner {
             created_at: entry.job.created_at,
             next_run_time: entry.next_run,
             paused: entry.paused,
+            paused_reason: self.pause_notes.reason(entry),
             in_flight: entry
                 .in_flight
                 .saturating_add(u32::try_from(entry.queued.len()).unwrap_or(u32::MAX)),
@@ -394,6 +400,7 @@ impl Scheduler {
             leader_starts_due: AtomicBool::new(false),
             shared,
             claim_wake: Notify::new(),
+            pause_notes: autopause::PauseNotes::default(),
         });
         // Subscribed before recovery, so failures it records reach listeners
         // (and the caller's subscription, its counts).
@@ -490,6 +497,24 @@ impl Scheduler {
     }
 
     async fn set_paused(&self, id: &str, paused: bool) -> Result<JobInfo, SchedulerError> {
+        self.set_paused_with(id, paused, None)
+            .await?
+            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
+    }
+
+    /// Pauses or resumes a job; `auto` is the reason and the failed run
+    /// of a pause the host makes by itself (autopause.rs), `None` for a
+    /// person's. A resume resets the job's failures in a row.
+    ///
+    /// `Ok(None)`: an auto-pause that found the job paused already in the
+    /// store (another host counted the same failures, or a person paused
+    /// it meanwhile); nothing was written or announced.
+    pub(super) async fn set_paused_with(
+        &self,
+        id: &str,
+        paused: bool,
+        auto: Option<(String, String)>,
+    ) -> Result<Option<JobInfo>, SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
         self.adopt_stored(id).await?;
@@ -505,9 +530,16 @@ impl Scheduler {
         } else {
             job.trigger.next_after(now)
         };
-        inner
-            .store
-            .write(vec![
+        let writes = match &auto {
+            // One compare-and-set: of two hosts ending the failures at
+            // once, one pauses and announces it.
+            Some((reason, run_id)) if paused => vec![Write::AutoPause {
+                job_id: id.to_owned(),
+                incarnation: incarnation.to_string(),
+                reason: reason.clone(),
+                run_id: run_id.clone(),
+            }],
+            _ => vec![
                 Write::Paused {
                     job_id: id.to_owned(),
                     paused,
@@ -516,16 +548,34 @@ impl Scheduler {
                     job_id: id.to_owned(),
                     next,
                 },
-            ])
-            .await?;
+                Write::PauseNote {
+                    job_id: id.to_owned(),
+                    reason: None,
+                    failures_from: (!paused).then_some(now),
+                },
+            ],
+        };
+        let written = inner.store.write(writes).await?;
+        if let Some((_, run_id)) = &auto
+            && written.refused.contains(run_id)
+        {
+            return Ok(None);
+        }
+        inner
+            .pause_notes
+            .set(id, &incarnation, auto.as_ref().map(|(r, _)| r.clone()));
         inner.install((*job).clone(), next, paused, &incarnation, false);
-        let event = inner.job_event(id);
+        let mut event = inner.job_event(id);
+        if let Some((reason, run_id)) = auto {
+            event.reason = Some(reason);
+            event.run_id = Some(run_id);
+        }
         inner.events.publish(if paused {
             Event::JobPaused(event)
         } else {
             Event::JobResumed(event)
         });
-        self.job(id)
+        self.job(id).map(Some)
     }
 
     /// Whether this host has the job of `spec`'s id with exactly `spec`

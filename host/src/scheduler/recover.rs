@@ -33,6 +33,7 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
     // doubled; the timer is woken once, at the end.
     for record in snapshot.jobs {
         let id = record.spec.id.clone();
+        inner.pause_notes.take_from(&record);
         match record
             .spec
             .into_job(record.created_at, &inner.config.default_limits)

@@ -39,6 +39,7 @@ pub(super) fn apply(
     }
     match (record, job) {
         (Some(record), Some(job)) => {
+            inner.pause_notes.take_from(&record);
             Inner::install_locked(
                 &mut state,
                 job,

@@ -204,7 +204,18 @@ impl JobStore for MemoryJobStore {
         if !replace && inner.jobs.contains_key(&job.spec.id) {
             return Err(StoreError::Duplicate(job.spec.id.clone()));
         }
-        inner.jobs.insert(job.spec.id.clone(), job.clone());
+        // As the databases: a new row has no pause note; a replaced one
+        // takes the given reason, and keeps its `failures_from` unless a
+        // new one is given.
+        let mut job = job.clone();
+        match inner.jobs.get(&job.spec.id) {
+            Some(old) => job.failures_from = job.failures_from.or(old.failures_from),
+            None => {
+                job.paused_reason = None;
+                job.failures_from = None;
+            }
+        }
+        inner.jobs.insert(job.spec.id.clone(), job);
         Ok(())
     }
 
@@ -212,7 +223,13 @@ impl JobStore for MemoryJobStore {
         let mut inner = self.lock();
         match inner.jobs.get_mut(&job.spec.id) {
             Some(j) => {
+                // As the databases: the pause note stays (its reason only
+                // while the job stays paused).
+                let reason = j.paused_reason.take().filter(|_| job.paused);
+                let from = j.failures_from;
                 *j = job.clone();
+                j.paused_reason = reason;
+                j.failures_from = from;
                 Ok(())
             }
             None => Err(StoreError::NotFound(job.spec.id.clone())),
@@ -309,6 +326,31 @@ impl JobStore for MemoryJobStore {
                 Write::Paused { job_id, paused } => {
                     if let Some(j) = inner.jobs.get_mut(&job_id) {
                         j.paused = paused;
+                    }
+                }
+                Write::AutoPause {
+                    job_id,
+                    incarnation,
+                    reason,
+                    run_id,
+                } => match inner.jobs.get_mut(&job_id) {
+                    Some(j) if j.incarnation == incarnation && !j.paused => {
+                        j.paused = true;
+                        j.next_run_time = None;
+                        j.paused_reason = Some(reason);
+                    }
+                    _ => {
+                        written.refused.insert(run_id);
+                    }
+                },
+                Write::PauseNote {
+                    job_id,
+                    reason,
+                    failures_from,
+                } => {
+                    if let Some(j) = inner.jobs.get_mut(&job_id) {
+                        j.paused_reason = reason;
+                        j.failures_from = failures_from.or(j.failures_from);
                     }
                 }
                 Write::Prune {

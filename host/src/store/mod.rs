@@ -17,6 +17,7 @@ pub mod postgres;
 mod prepared;
 mod records;
 pub mod sqlite;
+mod streak;
 
 pub use crate::runtime::kv::{KvError, KvStore};
 pub use health::{HealthCell, StoreHealth};
@@ -26,6 +27,7 @@ pub use records::{
     JobRecord, LogPage, RunCause, RunList, RunOrigin, RunRecord, RunStatus, RunSummary,
     new_incarnation, new_run_id,
 };
+pub use streak::{FailureStreak, STREAK_SCAN_LIMIT, count_streak};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -126,6 +128,36 @@ pub enum Write {
         /// Paused or not.
         paused: bool,
     },
+    /// Set (or clear) why a job is paused, and when its failures in a row
+    /// start counting again (issue 13: `pause_after_failures`). Written in
+    /// the batch of [`Write::Paused`]: a manual pause clears the reason,
+    /// an auto-pause sets it, a resume clears it and resets the count.
+    PauseNote {
+        /// The job.
+        job_id: String,
+        /// Why the host paused it; `None` clears the reason.
+        reason: Option<String>,
+        /// Count failures only from runs ended after this; `None`
+        /// leaves the stored value as it is.
+        failures_from: Option<DateTime<Utc>>,
+    },
+    /// Pause a job the host pauses by itself (issue 13:
+    /// `pause_after_failures`): paused, no next fire, `reason` as its pause
+    /// note, in one compare-and-set that only takes a job of `incarnation`
+    /// that is not paused. When it finds the job paused already (another
+    /// host counted the same failures, or a person paused it) or gone,
+    /// nothing is written and `run_id` is reported in
+    /// [`Written::refused`].
+    AutoPause {
+        /// The job.
+        job_id: String,
+        /// The incarnation the failed runs belong to.
+        incarnation: String,
+        /// Why, shown as `paused_reason`.
+        reason: String,
+        /// The failed run that made the pause.
+        run_id: String,
+    },
     /// Drop all but the newest `keep` finished runs of a job, and any
     /// finished before `older_than`.
     Prune {
@@ -146,8 +178,9 @@ pub struct Written {
     /// those fires' rows were written.
     pub stale: Vec<String>,
     /// Run ids of fire rows that were not inserted (their fire was stale,
-    /// or their fire key was already recorded), and of [`Write::End`]s not
-    /// recorded because the run's end already was.
+    /// or their fire key was already recorded), of [`Write::End`]s not
+    /// recorded because the run's end already was, and of the run named by
+    /// a [`Write::AutoPause`] that found its job paused already.
     pub refused: std::collections::HashSet<String>,
 }
 
@@ -191,6 +224,12 @@ pub trait JobStore: Send + Sync + 'static {
     /// Reads every job and every unfinished run.
     async fn load(&self) -> Result<Snapshot, StoreError>;
     /// Adds a job; with `replace`, an existing one is replaced.
+    ///
+    /// The pause note ([`JobRecord::paused_reason`],
+    /// [`JobRecord::failures_from`]): a new row has none, whatever `job`
+    /// says. A replaced row takes `job`'s reason (`None` clears it) and
+    /// keeps its stored `failures_from` unless `job` gives one (a resume
+    /// through a changed spec resets the job's failures in a row).
     async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError>;
     /// Replaces an existing job's spec and state.
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError>;
@@ -240,6 +279,24 @@ pub trait JobStore: Send + Sync + 'static {
     /// side files behind (SQLite's WAL). The store still works afterwards.
     async fn close(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// How many failed runs in a row the job `job_id` has ended with, up
+    /// to `at_most`, read from its newest runs (whichever host ran them)
+    /// as [`count_streak`] counts, from the job's
+    /// [`JobRecord::failures_from`] on. Backends share this default; it
+    /// reads pages of [`JobStore::run_summaries`] and at most
+    /// [`STREAK_SCAN_LIMIT`] runs.
+    ///
+    /// `before_fire` (a scheduled time and origin) leaves that fire's runs
+    /// out: the fire just ending, so the count is of the failures before
+    /// it, whether or not its own end is recorded yet.
+    async fn failures_in_a_row(
+        &self,
+        job_id: &str,
+        at_most: u32,
+        before_fire: Option<(DateTime<Utc>, RunOrigin)>,
+    ) -> Result<FailureStreak, StoreError> {
+        streak::failures_in_a_row(self, job_id, at_most, before_fire).await
     }
     /// The guests' kv data, in the same database.
     fn kv(&self) -> Arc<dyn KvStore>;

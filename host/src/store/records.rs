@@ -22,6 +22,16 @@ pub struct JobRecord {
     /// a new job with the same id. (Empty only in hand-made records.)
     #[serde(default)]
     pub incarnation: String,
+    /// Why the job was paused, when the host paused it by itself
+    /// (`pause_after_failures`); `None` when it is not paused or a person
+    /// paused it. Cleared by a resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
+    /// When its failures in a row were last reset by a resume: runs that
+    /// ended at or before it do not count toward `pause_after_failures` (nor a
+    /// listener's `after_failures`). `None`: never resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures_from: Option<DateTime<Utc>>,
 }
 
 /// Where a run is in its life.

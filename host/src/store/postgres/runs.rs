@@ -90,7 +90,8 @@ fn clamp(n: usize) -> i64 {
 pub(super) async fn job(client: &Object, id: &str) -> Result<Option<JobRecord>, StoreError> {
     let Some(row) = client
         .query_opt(
-            "SELECT spec, created_at, next_run_time, paused, incarnation FROM jobs WHERE id = $1",
+            "SELECT spec, created_at, next_run_time, paused, incarnation, paused_reason, failures_from
+               FROM jobs WHERE id = $1",
             &[&id],
         )
         .await
@@ -107,6 +108,8 @@ pub(super) async fn job(client: &Object, id: &str) -> Result<Option<JobRecord>, 
         next_run_time: row.try_get(2).map_err(classify)?,
         paused: row.try_get(3).map_err(classify)?,
         incarnation: row.try_get(4).map_err(classify)?,
+        paused_reason: row.try_get(5).map_err(classify)?,
+        failures_from: row.try_get(6).map_err(classify)?,
     }))
 }
 
@@ -122,7 +125,8 @@ pub(super) async fn load(client: &mut Object) -> Result<Snapshot, StoreError> {
     let mut snap = Snapshot::default();
     let jobs = tx
         .query(
-            "SELECT id, spec, created_at, next_run_time, paused, incarnation FROM jobs ORDER BY id",
+            "SELECT id, spec, created_at, next_run_time, paused, incarnation, paused_reason,
+                    failures_from FROM jobs ORDER BY id",
             &[],
         )
         .await
@@ -137,6 +141,8 @@ pub(super) async fn load(client: &mut Object) -> Result<Snapshot, StoreError> {
                 next_run_time: row.try_get(3).map_err(classify)?,
                 paused: row.try_get(4).map_err(classify)?,
                 incarnation: row.try_get(5).map_err(classify)?,
+                paused_reason: row.try_get(6).map_err(classify)?,
+                failures_from: row.try_get(7).map_err(classify)?,
             }),
             Err(e) => snap.broken.push(BrokenJob {
                 id,

@@ -73,6 +73,8 @@ pub(super) struct Statements {
     pub(super) run_end_set: Statement,
     next_run: Statement,
     paused: Statement,
+    pause_note: Statement,
+    auto_pause: Statement,
     prune: Statement,
     kv_set: Statement,
     kv_delete: Statement,
@@ -120,13 +122,16 @@ impl Statements {
                    spec = excluded.spec, created_at = excluded.created_at,
                    next_run_time = excluded.next_run_time, paused = excluded.paused,
                    incarnation = excluded.incarnation, plugin = excluded.plugin,
-                   max_instances = excluded.max_instances"
+                   max_instances = excluded.max_instances,
+                   paused_reason = $9::text,
+                   failures_from = coalesce($10::timestamptz, jobs.failures_from)"
             ))
             .await?,
             update_job: p("UPDATE jobs SET spec = $2::text, created_at = $3::timestamptz,
                              next_run_time = $4::timestamptz, paused = $5::boolean,
                              incarnation = $6::text, plugin = $7::text,
-                             max_instances = $8::integer
+                             max_instances = $8::integer,
+                             paused_reason = CASE WHEN $5::boolean THEN paused_reason ELSE NULL END
                            WHERE id = $1::text"
                 .into())
             .await?,
@@ -234,6 +239,16 @@ impl Statements {
             )
             .await?,
             paused: p("UPDATE jobs SET paused = $2::boolean WHERE id = $1::text".into()).await?,
+            auto_pause: p("UPDATE jobs SET paused = true, next_run_time = NULL,
+                             paused_reason = $3::text
+                           WHERE id = $1::text AND incarnation = $2::text AND NOT paused"
+                .into())
+            .await?,
+            pause_note: p("UPDATE jobs SET paused_reason = $2::text,
+                             failures_from = coalesce($3::timestamptz, failures_from)
+                           WHERE id = $1::text"
+                .into())
+            .await?,
             prune: p("DELETE FROM runs WHERE job_id = $1::text
                         AND status NOT IN ('pending', 'running')
                         AND (scheduled_at < $3::timestamptz
@@ -364,12 +379,17 @@ pub(super) fn steps(
     };
     Ok(match cmd {
         Cmd::Insert(job, replace, _) => {
+            let mut params = job_params(job)?;
             let (statement, expect) = if *replace {
+                // What the replaced row's pause note becomes (see
+                // `JobStore::insert_job`).
+                params.push(Box::new(text(job.paused_reason.as_ref())));
+                params.push(Box::new(job.failures_from.map(ms)));
                 (&st.replace_job, Expect::Any)
             } else {
                 (&st.insert_job, Expect::Inserted(job.spec.id.clone()))
             };
-            vec![step(statement, job_params(job)?, expect)]
+            vec![step(statement, params, expect)]
         }
         Cmd::Update(job, _) => vec![step(
             &st.update_job,
@@ -512,6 +532,24 @@ fn other(st: &Statements, w: &Write, i: usize, out: &mut Vec<Step>) -> Result<()
             let (outcome, logs) = crate::store::prepared::encode(run)?;
             return end(st, run, outcome, logs, retry.as_deref(), out);
         }
+        Write::AutoPause {
+            job_id,
+            incarnation,
+            reason,
+            run_id,
+        } => {
+            out.push(Step {
+                statement: st.auto_pause.clone(),
+                params: vec![
+                    Box::new(job_id.clone()),
+                    Box::new(incarnation.clone()),
+                    Box::new(reason.clone()),
+                ],
+                // 0 rows: paused already, reported refused as an end is.
+                expect: Expect::End(run_id.clone()),
+            });
+            return Ok(());
+        }
         Write::Fire {
             job_id,
             incarnation,
@@ -551,6 +589,18 @@ fn other(st: &Statements, w: &Write, i: usize, out: &mut Vec<Step>) -> Result<()
         Write::Paused { job_id, paused } => (
             &st.paused,
             vec![Box::new(job_id.clone()), Box::new(*paused)],
+        ),
+        Write::PauseNote {
+            job_id,
+            reason,
+            failures_from,
+        } => (
+            &st.pause_note,
+            vec![
+                Box::new(job_id.clone()),
+                Box::new(text(reason.as_ref())),
+                Box::new(failures_from.map(ms)),
+            ],
         ),
         Write::Prune {
             job_id,

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0004_incarnation.sql"),
     include_str!("0005_store_probe.sql"),
     include_str!("0006_fire_key.sql"),
+    include_str!("0007_pause_note.sql"),
 ];
 
 /// How long a connection waits for a lock before failing.
@@ -241,8 +242,8 @@ impl JobStore for SqliteJobStore {
             let mut snap = Snapshot::default();
             let mut stmt = conn
                 .prepare(
-                    "SELECT id, spec, created_at, next_run_time, paused, incarnation \
-                     FROM jobs ORDER BY id",
+                    "SELECT id, spec, created_at, next_run_time, paused, incarnation, \
+                     paused_reason, failures_from FROM jobs ORDER BY id",
                 )
                 .map_err(backend)?;
             let rows = stmt
@@ -254,11 +255,14 @@ impl JobStore for SqliteJobStore {
                         r.get::<_, Option<i64>>(3)?,
                         r.get::<_, bool>(4)?,
                         r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<i64>>(7)?,
                     ))
                 })
                 .map_err(backend)?;
             for row in rows {
-                let (id, spec, created, next, paused, incarnation) = row.map_err(backend)?;
+                let (id, spec, created, next, paused, incarnation, reason, from) =
+                    row.map_err(backend)?;
                 match serde_json::from_str(&spec) {
                     Ok(spec) => snap.jobs.push(JobRecord {
                         spec,
@@ -266,6 +270,8 @@ impl JobStore for SqliteJobStore {
                         next_run_time: next.map(runs::from_ms),
                         paused,
                         incarnation,
+                        paused_reason: reason,
+                        failures_from: from.map(runs::from_ms),
                     }),
                     Err(e) => snap.broken.push(BrokenJob {
                         id,
@@ -320,8 +326,8 @@ impl JobStore for SqliteJobStore {
         self.read(move |conn| {
             let row = conn
                 .prepare_cached(
-                    "SELECT spec, created_at, next_run_time, paused, incarnation \
-                     FROM jobs WHERE id = ?1",
+                    "SELECT spec, created_at, next_run_time, paused, incarnation, \
+                     paused_reason, failures_from FROM jobs WHERE id = ?1",
                 )
                 .and_then(|mut s| {
                     s.query_row(params![id], |r| {
@@ -331,12 +337,14 @@ impl JobStore for SqliteJobStore {
                             r.get::<_, Option<i64>>(2)?,
                             r.get::<_, bool>(3)?,
                             r.get::<_, String>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                            r.get::<_, Option<i64>>(6)?,
                         ))
                     })
                     .optional()
                 })
                 .map_err(backend)?;
-            let Some((spec, created, next, paused, incarnation)) = row else {
+            let Some((spec, created, next, paused, incarnation, reason, from)) = row else {
                 return Ok(None);
             };
             let spec = serde_json::from_str(&spec)
@@ -347,6 +355,8 @@ impl JobStore for SqliteJobStore {
                 next_run_time: next.map(runs::from_ms),
                 paused,
                 incarnation,
+                paused_reason: reason,
+                failures_from: from.map(runs::from_ms),
             }))
         })
         .await

@@ -20,6 +20,8 @@ fn record(id: &str) -> JobRecord {
         next_run_time: Some(from_ms(1_700_000_060_000)),
         paused: false,
         incarnation: String::new(),
+        paused_reason: None,
+        failures_from: None,
     }
 }
 

@@ -408,9 +408,15 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
         Cmd::Insert(job, replace, _) => {
             let spec = serde_json::to_string(&job.spec).map_err(backend)?;
             let sql = if *replace {
-                "INSERT OR REPLACE INTO jobs (id, spec, created_at, next_run_time, paused, incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                // The replaced row's pause note: the reason given, and its
+                // `failures_from` unless a new one is given (see
+                // `JobStore::insert_job`).
+                "INSERT OR REPLACE INTO jobs (id, spec, created_at, next_run_time, paused, incarnation, paused_reason, failures_from) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT ?7 FROM jobs WHERE id = ?1), \
+                 (SELECT coalesce(?8, failures_from) FROM jobs WHERE id = ?1))"
             } else {
-                "INSERT INTO jobs (id, spec, created_at, next_run_time, paused, incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                "INSERT INTO jobs (id, spec, created_at, next_run_time, paused, incarnation, paused_reason, failures_from) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
             };
             // Cached: adding thousands of jobs at once (`PUT /jobs`, a jobs
             // file) prepared this statement for each (a tenth of the
@@ -423,7 +429,9 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
                         ms(job.created_at),
                         job.next_run_time.map(ms),
                         job.paused,
-                        job.incarnation
+                        job.incarnation,
+                        job.paused_reason.as_ref().filter(|_| *replace),
+                        job.failures_from.filter(|_| *replace).map(ms)
                     ])
                 })
                 .map_err(|e| match e {
@@ -439,7 +447,8 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
             let spec = serde_json::to_string(&job.spec).map_err(backend)?;
             let n = conn
                 .prepare_cached(
-                    "UPDATE jobs SET spec = ?2, created_at = ?3, next_run_time = ?4, paused = ?5, incarnation = ?6 WHERE id = ?1",
+                    "UPDATE jobs SET spec = ?2, created_at = ?3, next_run_time = ?4, paused = ?5, incarnation = ?6, \
+                     paused_reason = CASE WHEN ?5 THEN paused_reason ELSE NULL END WHERE id = ?1",
                 )
                 .and_then(|mut s| {
                     s.execute(params![job.spec.id, spec, ms(job.created_at), job.next_run_time.map(ms), job.paused, job.incarnation])
@@ -547,6 +556,34 @@ fn apply_write(conn: &Connection, w: &Write, written: &mut Written) -> Result<()
             conn.prepare_cached("UPDATE jobs SET paused = ?2 WHERE id = ?1")
                 .and_then(|mut s| s.execute(params![job_id, paused]))
                 .map_err(backend)?;
+        }
+        Write::AutoPause {
+            job_id,
+            incarnation,
+            reason,
+            run_id,
+        } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE jobs SET paused = 1, next_run_time = NULL, paused_reason = ?3 \
+                     WHERE id = ?1 AND incarnation = ?2 AND NOT paused",
+                )
+                .and_then(|mut s| s.execute(params![job_id, incarnation, reason]))
+                .map_err(backend)?;
+            if n == 0 {
+                written.refused.insert(run_id.clone());
+            }
+        }
+        Write::PauseNote {
+            job_id,
+            reason,
+            failures_from,
+        } => {
+            conn.prepare_cached(
+                "UPDATE jobs SET paused_reason = ?2, failures_from = coalesce(?3, failures_from) WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![job_id, reason, failures_from.map(ms)]))
+            .map_err(backend)?;
         }
         Write::Prune {
             job_id,
