@@ -177,9 +177,15 @@ impl Scheduler {
             let id = id.to_owned();
             let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
             let label = format!("{}..{}", rfc(range.from), rfc(range.to));
-            inner.tasks.spawn(async move {
-                run(&task, (&id, &incarnation), fires, range.overlap, &label).await;
-            });
+            // On the scheduler's runtime: the API asks from a runtime of
+            // its own, which stops first at shutdown (a task there was
+            // dropped before it could say where the backfill stopped).
+            inner.tasks.spawn_on(
+                async move {
+                    run(&task, (&id, &incarnation), fires, range.overlap, &label).await;
+                },
+                &inner.handle,
+            );
         }
         Ok(started)
     }
@@ -221,7 +227,10 @@ async fn run(
             {
                 Ok(run) => {
                     if overlap == Overlap::BufferAll && !ended(inner, &run).await {
-                        return stopped(id, i + 1, n, at);
+                        // This fire is recorded (and ends as the shutdown
+                        // says); the next is not.
+                        stopped(id, i + 1, n, at + chrono::Duration::milliseconds(1));
+                        return;
                     }
                     break;
                 }
@@ -306,9 +315,9 @@ fn stopped(id: &str, done: usize, n: usize, at: DateTime<Utc>) {
         job = id,
         done,
         fires = n,
-        next = %at,
-        "backfill stopped by the shutdown; fires from `next` on were not recorded: backfill \
-         from there again to run them"
+        from = %at,
+        "backfill stopped by the shutdown; its fires from `from` on were not recorded: \
+         backfill from there again to run them"
     );
 }
 

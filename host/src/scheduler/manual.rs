@@ -56,7 +56,11 @@ impl Scheduler {
     /// # Errors
     /// As for [`Self::run_now`].
     pub async fn run_now_with(&self, id: &str, how: RunNow) -> Result<RunRecord, SchedulerError> {
-        let scheduled_at = how.scheduled_at.unwrap_or_else(|| self.inner.clock.now());
+        // Milliseconds, as the store keeps them (the answer says what the
+        // history will).
+        let scheduled_at = how
+            .scheduled_at
+            .unwrap_or_else(|| chrono::SubsecRound::trunc_subsecs(self.inner.clock.now(), 3));
         let args = how.args.map(|a| serde_json::Value::Object(a).to_string());
         self.submit(id, scheduled_at, 1, None, args, RunOrigin::Manual)
             .await
@@ -171,7 +175,8 @@ pub(super) async fn submit(
     } else {
         None
     };
-    let now = inner.clock.now();
+    // Milliseconds, as the store keeps them.
+    let now = chrono::SubsecRound::trunc_subsecs(inner.clock.now(), 3);
     let run = {
         let mut state = inner.lock();
         // With `incarnation`, only that life of the job: one deleted and
