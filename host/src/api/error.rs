@@ -96,6 +96,12 @@ impl ApiError {
         self.status
     }
 
+    /// Its message and field (for the extractors' tests).
+    #[cfg(test)]
+    pub(super) fn detail(&self) -> (&str, Option<&str>) {
+        (&self.message, self.field.as_deref())
+    }
+
     /// The same error about one element of a list: its field under
     /// `prefix` (`trigger.expr` becomes `jobs[3].trigger.expr`) and its
     /// message led by the element and its id.

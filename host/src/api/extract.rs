@@ -113,7 +113,20 @@ pub(super) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Deserializes a JSON value, naming the offending field on failure.
+///
+/// Every body this API reads is a JSON object: anything else is refused
+/// here (serde alone would read a struct from an array, by position).
 pub(super) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::validation(
+            "body",
+            format!(
+                "the body must be a JSON object with this route's fields (see /openapi.json), \
+                 not {}",
+                kind_of(&value)
+            ),
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = strip_position(&e.inner().to_string());
@@ -133,11 +146,7 @@ pub(super) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Resul
             (None, p) => p.to_owned(),
         };
         if field == "." || field.is_empty() {
-            ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "validation",
-                message,
-            )
+            ApiError::validation("body", message)
         } else {
             ApiError::validation(field.clone(), format!("{field}: {message}"))
         }
@@ -197,5 +206,55 @@ where
                 )
             })?;
         Ok(Self(value))
+    }
+}
+
+/// What a JSON value is, for messages ("an array", "a string", …).
+fn kind_of(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_value;
+    use serde_json::json;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only its shape is read")]
+    struct Shape {
+        from: String,
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_is_named_in_the_apis_words() {
+        for (body, got) in [
+            (json!([]), "not an array"),
+            (json!("x"), "not a string"),
+            (json!(7), "not a number"),
+            // serde alone reads a struct from an array, by position.
+            (json!(["2026-01-01T00:00:00Z"]), "not an array"),
+        ] {
+            let err = from_value::<Shape>(body.clone()).expect_err("wrong shape");
+            let (text, field) = err.detail();
+            assert_eq!(
+                err.status(),
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}"
+            );
+            assert!(
+                text.contains("must be a JSON object") && text.contains(got),
+                "{body}: {text}"
+            );
+            assert!(!text.contains("Shape"), "{text}");
+            assert_eq!(field, Some("body"), "{body}");
+        }
     }
 }

@@ -130,6 +130,8 @@ async fn overlap_backfill_and_causes_work_through_the_api_and_the_cli(db: TestSt
             "overlap",
         ),
         (json!({"from": "2000-01-01T00:00:00Z", "to": hour(1)}), "to"),
+        (json!(null), "body"),
+        (json!([hour(3), hour(1)]), "body"),
     ] {
         let resp = api.post("/jobs/hourly/backfill", body.clone()).await;
         assert_error(&resp, 422, "validation", Some(field));

@@ -157,8 +157,8 @@ async fn a_run_now_takes_other_args_and_another_time(db: TestStore) {
         ),
         (json!({"colour": "blue"}), Some("colour"), "colour"),
         (json!({"args": {}, "when": "now"}), Some("when"), "when"),
-        (json!([1]), None, ""),
-        (json!("run"), None, ""),
+        (json!([1]), Some("body"), "must be a JSON object"),
+        (json!("run"), Some("body"), "not a string"),
     ] {
         let resp = api.post("/jobs/greet/run", body.clone()).await;
         assert_error(&resp, 422, "validation", field);
