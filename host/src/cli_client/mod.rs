@@ -292,6 +292,13 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&job)?;
             } else {
                 show_job(&job)?;
+                if let Some(fires) = job["next_fires"].as_array().filter(|f| !f.is_empty()) {
+                    out!()?;
+                    out!("next fires (UTC):")?;
+                    for fire in fires {
+                        out!("  {}", text(fire))?;
+                    }
+                }
                 out!()?;
                 out!("{}", serde_json::to_string_pretty(&job["spec"])?)?;
             }

@@ -165,6 +165,14 @@ async fn overlap_backfill_and_causes_work_through_the_api_and_the_cli(db: TestSt
             .is_some_and(|r| r.len() == 5 && r.iter().all(|r| r["status"] == "finished"))
     })
     .await;
+    // `jobs show` lists the coming fires the API previews.
+    let (_, shown) = api.get("/jobs/hourly").await;
+    let next = shown["next_fires"][0].as_str().unwrap_or("none").to_owned();
+    let (ok, out, err) = cli(&["jobs", "show", "hourly"], &api.base);
+    assert!(
+        ok && out.contains("next fires (UTC):") && out.contains(&next),
+        "{out}{err}"
+    );
     let (ok, out, err) = cli(&["runs", "list", "hourly"], &api.base);
     assert!(ok, "{err}");
     assert!(
