@@ -114,6 +114,9 @@ enum Command {
     /// The plugins a running host has loaded or refused.
     #[command(subcommand)]
     Plugins(crate::cli_client::PluginsCommand),
+    /// Named calendars of a running host: days its jobs skip.
+    #[command(subcommand)]
+    Calendars(crate::cli_client::CalendarsCommand),
     /// Ask a running host about the hosts sharing its store.
     #[command(subcommand)]
     Cluster(crate::cli_client::ClusterCommand),
@@ -148,6 +151,12 @@ enum CronCommand {
         /// Print a JSON array of RFC 3339 times.
         #[arg(long)]
         json: bool,
+        /// Leave out fires on this date `YYYY-MM-DD` or range
+        /// `YYYY-MM-DD..YYYY-MM-DD`, read in `--tz` (repeat for more); they
+        /// are listed as skipped. (A host's named calendars: `GET
+        /// /cron/next?exclude=NAME`.)
+        #[arg(long)]
+        exclude: Vec<String>,
     },
     /// Say what an expression means, in words.
     Explain {
@@ -311,7 +320,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             after,
             count,
             json,
-        }) => crate::cli_cron::next(&expr, &tz, after.as_deref(), count, json),
+            exclude,
+        }) => crate::cli_cron::next(&expr, &tz, after.as_deref(), count, json, &exclude),
         Command::Cron(CronCommand::Explain { expr }) => crate::cli_cron::explain(&expr),
         Command::Compile {
             memory,
@@ -321,6 +331,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(cmd) => crate::cli_client::runs(cmd).await,
         Command::Plugins(cmd) => crate::cli_client::plugins(cmd).await,
         Command::Cluster(cmd) => crate::cli_client::cluster(cmd).await,
+        Command::Calendars(cmd) => crate::cli_client::calendars(cmd).await,
         Command::Plugin(PluginCommand::Check { file, json, bounds }) => {
             plugin_check(&file, json, &bounds).await
         }

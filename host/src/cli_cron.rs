@@ -23,8 +23,21 @@ pub fn next(
     after: Option<&str>,
     count: u32,
     json: bool,
+    exclude: &[String],
 ) -> anyhow::Result<ExitCode> {
     let preview = preview(expr, tz)?;
+    let zone = preview.tz();
+    let exclusions = crate::job::exclude::resolve_entries(
+        exclude,
+        zone,
+        &crate::trigger::calendar::Calendars::new(),
+    )
+    .map_err(|e| match e {
+        crate::job::JobError::Exclude { problem, .. } => {
+            anyhow::anyhow!("--exclude: {problem} (offline, only dates and ranges)")
+        }
+        other => anyhow::Error::new(other),
+    })?;
     let now = Utc::now();
     let from = match after {
         Some(a) => parse_after(a).map_err(|_| {
@@ -32,12 +45,18 @@ pub fn next(
         })?,
         None => now,
     };
-    let times = preview.next(from, usize::try_from(count).unwrap_or(usize::MAX));
-    let zone = preview.tz();
+    let times = crate::trigger::preview::with_exclusions(
+        |t| preview.schedule.next_after(t),
+        exclusions.as_deref(),
+        from,
+        usize::try_from(count).unwrap_or(usize::MAX),
+    );
     if json {
+        // Only the fires that happen: a script reads fire times.
         let list: Vec<String> = times
             .iter()
-            .map(|t| t.with_timezone(&zone).to_rfc3339())
+            .filter(|f| f.excluded_by.is_none())
+            .map(|f| f.at.with_timezone(&zone).to_rfc3339())
             .collect();
         println!("{}", serde_json::to_string(&list)?);
         return Ok(ExitCode::SUCCESS);
@@ -48,8 +67,16 @@ pub fn next(
         preview.explain,
         zone.name()
     );
-    for t in &times {
+    for fire in &times {
+        let t = &fire.at;
         let local = t.with_timezone(&zone);
+        if let Some(by) = &fire.excluded_by {
+            println!(
+                "  {}   skipped ({by})",
+                local.format("%a %Y-%m-%d %H:%M:%S %:z")
+            );
+            continue;
+        }
         let until = *t - now;
         let when = if until > chrono::Duration::zero() {
             format!("in {}", human(until))

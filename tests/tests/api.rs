@@ -805,3 +805,6 @@ mod previews;
 
 #[path = "api/control.rs"]
 mod control;
+
+#[path = "api/calendars.rs"]
+mod calendars;

@@ -2,10 +2,12 @@
 //! `wasmcron cron explain` print, as JSON, from the same code
 //! ([`crate::trigger::preview`]). Nothing is stored or scheduled.
 
-use super::ApiError;
 use super::extract::Query;
+use super::{ApiError, ApiState};
+use crate::trigger::calendar::Exclusions;
 use crate::trigger::preview::{CronPreview, parse_after};
 use axum::Json;
+use axum::extract::State;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -36,6 +38,12 @@ pub struct NextQuery {
     /// percent-encode a `+` as `%2B`); default now.
     #[param(value_type = Option<String>, format = DateTime, example = "2026-03-28T00:00:00+01:00")]
     pub after: Option<String>,
+    /// Days to leave out, as a job's `exclude`: comma-separated dates
+    /// (`2026-12-25`), ranges (`2026-12-24..2026-12-26`) and names of this
+    /// host's calendars. The fires they skip are listed with
+    /// `excluded_by`; `count` counts the others.
+    #[param(example = "holidays,2026-12-24")]
+    pub exclude: Option<String>,
 }
 
 /// `GET /cron/explain`'s query.
@@ -57,6 +65,10 @@ pub struct CronFire {
     /// The same instant in UTC (RFC 3339), as `next_run_time` and
     /// `next_fires` write it.
     pub utc: DateTime<Utc>,
+    /// The calendar (or `exclude` for a date given in `exclude`) that
+    /// skips this fire; absent for a fire that happens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded_by: Option<String>,
 }
 
 /// `GET /cron/next`'s answer.
@@ -125,9 +137,12 @@ fn count(count: Option<&str>) -> Result<usize, ApiError> {
         (status = 200, description = "The fire times, in the zone and in UTC, and any warnings", body = CronNext),
         (status = 400, description = "A query parameter given twice or not known", body = super::ErrorBody),
         (status = 401, description = "Token required (with --auth-reads)", body = super::ErrorBody),
-        (status = 422, description = "A bad or missing expr, an unknown tz, a count outside 1-100, an after that is not RFC 3339 (named in `field`)", body = super::ErrorBody),
+        (status = 422, description = "A bad or missing expr, an unknown tz, a count outside 1-100, an after that is not RFC 3339, an exclude entry that is no date, range or calendar here (named in `field`)", body = super::ErrorBody),
     ))]
-pub(super) async fn next(Query(q): Query<NextQuery>) -> Result<Json<CronNext>, ApiError> {
+pub(super) async fn next(
+    State(state): State<ApiState>,
+    Query(q): Query<NextQuery>,
+) -> Result<Json<CronNext>, ApiError> {
     let expr = required_expr(q.expr)?;
     let preview = preview(&expr, q.tz.as_deref())?;
     let count = count(q.count.as_deref())?;
@@ -138,22 +153,50 @@ pub(super) async fn next(Query(q): Query<NextQuery>) -> Result<Json<CronNext>, A
         None => Utc::now(),
     };
     let zone = preview.tz();
-    let fires = preview
-        .next(after, count)
-        .into_iter()
-        .map(|utc| CronFire {
-            local: utc
-                .with_timezone(&zone)
-                .to_rfc3339_opts(SecondsFormat::AutoSi, false),
-            utc,
-        })
-        .collect();
+    let exclusions = match q.exclude.as_deref() {
+        Some(list) => Some(exclusions(&state, list, zone)?),
+        None => None,
+    };
+    let fires = crate::trigger::preview::with_exclusions(
+        |t| preview.schedule.next_after(t),
+        exclusions.as_ref(),
+        after,
+        count,
+    )
+    .into_iter()
+    .map(|f| CronFire {
+        local: f
+            .at
+            .with_timezone(&zone)
+            .to_rfc3339_opts(SecondsFormat::AutoSi, false),
+        utc: f.at,
+        excluded_by: f.excluded_by,
+    })
+    .collect();
     Ok(Json(CronNext {
         expr: preview.schedule.expr().to_owned(),
         tz: zone.name().to_owned(),
         explain: preview.explain,
         fires,
         warnings: preview.warnings,
+    }))
+}
+
+/// `exclude`'s entries resolved as a job's `exclude` is, against this
+/// host's calendars; errors are the job's, under field `exclude`.
+fn exclusions(state: &ApiState, list: &str, zone: chrono_tz::Tz) -> Result<Exclusions, ApiError> {
+    let entries: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let exclusions =
+        crate::job::exclude::resolve_entries(&entries, zone, &state.scheduler.calendar_set())
+            .map_err(|e| ApiError::validation("exclude", e.to_string()))?;
+    Ok(exclusions.map(|e| (*e).clone()).unwrap_or(Exclusions {
+        zone,
+        calendars: Vec::new(),
     }))
 }
 

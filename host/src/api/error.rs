@@ -154,13 +154,14 @@ impl IntoResponse for ApiError {
 impl From<SchedulerError> for ApiError {
     fn from(e: SchedulerError) -> Self {
         match &e {
-            SchedulerError::JobNotFound(_) | SchedulerError::RunNotFound(_) => {
-                Self::not_found(e.to_string())
-            }
+            SchedulerError::JobNotFound(_)
+            | SchedulerError::RunNotFound(_)
+            | SchedulerError::CalendarNotFound(_) => Self::not_found(e.to_string()),
             SchedulerError::Duplicate(_)
             | SchedulerError::MaxInstances { .. }
             | SchedulerError::PluginNotLoaded { .. }
-            | SchedulerError::CannotReplay(_) => Self::conflict(e.to_string()),
+            | SchedulerError::CannotReplay(_)
+            | SchedulerError::CalendarInUse { .. } => Self::conflict(e.to_string()),
             SchedulerError::Invalid(j) => Self::validation(j.field(), j.to_string()),
             SchedulerError::BadRequest { field, problem } => Self::validation(field, problem),
             SchedulerError::NotRunning => Self::new(

@@ -115,7 +115,7 @@ pub(super) fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiE
     }
     let now = chrono::Utc::now();
     let job = spec
-        .validate(now, &Limits::default())
+        .validate_with(now, &Limits::default(), &state.scheduler.calendar_set())
         .map_err(|e| ApiError::validation(e.field(), e.to_string()))?;
     if job.trigger.next_after(now).is_none() {
         let field = match &*spec.trigger {
@@ -220,6 +220,11 @@ pub struct JobDetail {
     /// paused job shows those it would have if resumed now; a finished
     /// trigger, none.
     pub next_fires: Vec<chrono::DateTime<chrono::Utc>>,
+    /// The fires its `exclude` calendars skip from now until the last of
+    /// `next_fires` (at most 10), each with the calendar that skips it;
+    /// absent when it excludes nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excluded_fires: Vec<preview::PreviewFire>,
 }
 
 /// Show a job, with its next fire times.
@@ -244,7 +249,13 @@ pub(super) async fn show(
         job.next_run_time
     };
     let next_fires = preview::job_fires(&trigger, first, preview::JOB_PREVIEW);
-    Ok(Json(JobDetail { job, next_fires }))
+    let excluded_fires =
+        preview::excluded_fires(&trigger, state.scheduler.now(), next_fires.last().copied());
+    Ok(Json(JobDetail {
+        job,
+        next_fires,
+        excluded_fires,
+    }))
 }
 
 /// On a host that shares its store and does not lead, `jobs` with their

@@ -14,6 +14,7 @@
 mod apply;
 mod auth;
 mod backfill;
+mod calendars;
 mod cluster;
 mod cron;
 mod error;
@@ -82,6 +83,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{id}/backfill", post(backfill::backfill))
         .route("/runs/{run_id}/replay", post(runs::replay))
         .route(
+            "/calendars/{name}",
+            axum::routing::put(calendars::put).delete(calendars::delete),
+        )
+        .route(
             "/plugins/{name}",
             axum::routing::put(plugins::put)
                 .delete(plugins::delete)
@@ -104,6 +109,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/cluster", get(cluster::show))
         .route("/cron/next", get(cron::next))
         .route("/cron/explain", get(cron::explain))
+        .route("/calendars", get(calendars::list))
+        .route("/calendars/{name}", get(calendars::show))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_for_reads,

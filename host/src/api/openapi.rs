@@ -38,6 +38,10 @@ use utoipa::{Modify, OpenApi};
         super::cluster::show,
         super::cron::next,
         super::cron::explain,
+        super::calendars::list,
+        super::calendars::show,
+        super::calendars::put,
+        super::calendars::delete,
         super::plugins::put,
         super::plugins::delete,
         document,
@@ -48,6 +52,7 @@ use utoipa::{Modify, OpenApi};
         (name = "runs", description = "Run history, logs and outputs"),
         (name = "plugins", description = "The plugins folder"),
         (name = "events", description = "Live events"),
+        (name = "calendars", description = "Named calendars: days on which the jobs naming them do not fire"),
         (name = "cron", description = "Cron expressions previewed: fire times and words"),
         (name = "health", description = "Liveness, metrics and this document"),
     )

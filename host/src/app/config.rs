@@ -3,6 +3,7 @@
 use crate::job::JobSpec;
 use crate::store::sqlite::SqliteJobStore;
 use crate::store::{JobStore, MemoryJobStore};
+use crate::trigger::calendar::CalendarSpec;
 use anyhow::Context as _;
 use serde::Deserialize;
 use std::path::Path;
@@ -18,6 +19,10 @@ use std::sync::Arc;
 /// plugin = "hello"
 /// args = { name = "world" }
 /// trigger = { type = "interval", every = "10s" }
+///
+/// [calendars.holidays]            # named calendars, for jobs' `exclude`
+/// dates = ["2026-12-25", "2026-12-31..2027-01-01"]
+/// days = ["* * sat,sun"]
 /// ```
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +33,11 @@ pub struct ConfigFile {
     /// Jobs to upsert at start.
     #[serde(default)]
     pub jobs: Vec<JobSpec>,
+    /// Calendars to define (or replace) at start, before the jobs, by
+    /// name. One the file no longer lists stays defined (remove it with
+    /// `DELETE /calendars/{name}`).
+    #[serde(default)]
+    pub calendars: std::collections::BTreeMap<String, CalendarSpec>,
 }
 
 fn one() -> u32 {

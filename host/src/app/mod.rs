@@ -399,6 +399,18 @@ async fn apply_jobs_file(
     sync: &FolderSync,
     config: ConfigFile,
 ) -> anyhow::Result<()> {
+    for (name, spec) in config.calendars {
+        let same = scheduler
+            .calendar_set()
+            .get(&name)
+            .is_some_and(|c| *c.spec() == spec);
+        if !same {
+            scheduler
+                .put_calendar(&name, spec)
+                .await
+                .map_err(|e| anyhow::Error::new(e).context(format!("config calendars.{name}")))?;
+        }
+    }
     let ids: Vec<String> = config.jobs.iter().map(|j| j.id.clone()).collect();
     let done = scheduler.upsert_jobs(config.jobs).await.map_err(|e| {
         anyhow::Error::new(e.error).context(format!("config jobs[{}] (id '{}')", e.index, e.id))

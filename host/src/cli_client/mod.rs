@@ -2,8 +2,11 @@
 //! with tables for people and `--json` for scripts.
 
 mod apply;
+mod calendars;
 mod client;
 mod render;
+
+pub use calendars::{CalendarsCommand, calendars};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};

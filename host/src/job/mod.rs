@@ -7,6 +7,7 @@
 //! and what the API shows back.
 
 mod capabilities;
+pub mod exclude;
 mod listener;
 mod overlap;
 mod retry;
@@ -20,6 +21,7 @@ pub use retry::{Backoff, RETRYABLE_KINDS, RetryPolicy, RetrySpec};
 use crate::duration::{self, DurationError};
 use crate::runtime::Limits;
 use crate::runtime::grants::Grants;
+use crate::trigger::calendar::Calendars;
 use crate::trigger::{Trigger, TriggerError, TriggerSpec};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -127,6 +129,12 @@ pub struct JobSpec {
     /// When it runs. (Boxed, like the other large optional parts: a host
     /// keeps every job's spec in memory, and most jobs leave them unset.)
     pub trigger: Box<TriggerSpec>,
+    /// Days on which it does not fire: names of calendars
+    /// (`PUT /calendars/{name}`, `[calendars.NAME]` in a jobs file) and
+    /// dates given inline, `YYYY-MM-DD` or `YYYY-MM-DD..YYYY-MM-DD`, e.g.
+    /// `["holidays", "2026-12-24"]`. Dates are read in the trigger's `tz`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
     /// Arguments passed to every run, as JSON.
     #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
     #[schema(value_type = Object)]
@@ -294,6 +302,14 @@ pub enum JobError {
         /// What is wrong.
         problem: String,
     },
+    /// A bad `exclude` entry.
+    #[error("exclude[{index}]: {problem}")]
+    Exclude {
+        /// Its position.
+        index: usize,
+        /// What is wrong and what to write instead.
+        problem: String,
+    },
     /// `pause_after_failures` of 0.
     #[error(
         "pause_after_failures: must be at least 1; leave it unset to never pause after failures"
@@ -328,6 +344,7 @@ impl JobError {
             Self::PauseAfterFailures => "pause_after_failures".into(),
             Self::Overlap { field, .. } => (*field).to_owned(),
             Self::Chain { field, index, .. } => format!("{field}[{index}]"),
+            Self::Exclude { index, .. } => format!("exclude[{index}]"),
             Self::Capability(e) => e.field.clone(),
         }
     }
@@ -381,6 +398,20 @@ impl JobSpec {
         self.clone().into_job(created_at, defaults)
     }
 
+    /// [`Self::validate`], resolving the calendars `exclude` names against
+    /// `calendars` ([`Self::validate`] knows none).
+    ///
+    /// # Errors
+    /// A [`JobError`] naming the field and the problem.
+    pub fn validate_with(
+        &self,
+        created_at: DateTime<Utc>,
+        defaults: &Limits,
+        calendars: &Calendars,
+    ) -> Result<Job, JobError> {
+        self.clone().into_job_with(created_at, defaults, calendars)
+    }
+
     /// [`Self::validate`], keeping this spec in the job rather than a copy
     /// (a restart validates every stored job: a copy each doubled the
     /// memory the specs took while it did).
@@ -388,6 +419,20 @@ impl JobSpec {
     /// # Errors
     /// A [`JobError`] naming the field and the problem.
     pub fn into_job(self, created_at: DateTime<Utc>, defaults: &Limits) -> Result<Job, JobError> {
+        self.into_job_with(created_at, defaults, &Calendars::new())
+    }
+
+    /// [`Self::into_job`], resolving the calendars `exclude` names against
+    /// `calendars`.
+    ///
+    /// # Errors
+    /// A [`JobError`] naming the field and the problem.
+    pub fn into_job_with(
+        self,
+        created_at: DateTime<Utc>,
+        defaults: &Limits,
+        calendars: &Calendars,
+    ) -> Result<Job, JobError> {
         let created_at = created_at.trunc_subsecs(3);
         let id = JobId::new(self.id.clone())?;
         if !valid_name(&self.plugin) {
@@ -396,7 +441,10 @@ impl JobSpec {
         if !self.args.is_object() {
             return Err(JobError::Args(self.args.to_string()));
         }
-        let trigger = self.trigger.build(created_at, id.seed())?;
+        let trigger = self
+            .trigger
+            .build(created_at, id.seed())?
+            .with_exclusions(exclude::resolve(&self, calendars)?);
         let unset = LimitsSpec::default();
         let spec_limits = self.limits.as_deref().unwrap_or(&unset);
         let limits = Limits {

@@ -172,7 +172,7 @@ impl Scheduler {
                 done.unchanged += 1;
             } else if last.get(spec.id.as_str()) != Some(&index) {
                 // Replaced by a later spec of the same id: only checked.
-                spec.validate(now, &inner.config.default_limits)
+                spec.validate_with(now, &inner.config.default_limits, &inner.calendars())
                     .map_err(|e| fail(index, &spec.id, e.into()))?;
             } else {
                 let change = self
@@ -271,6 +271,10 @@ impl Scheduler {
             }
             (existing, _) => existing,
         };
+        // Only the excluded days changed: the schedule goes on from the
+        // fire it had planned (fires missed while down are still caught
+        // up), under the new exclusions.
+        let mut days_only = false;
         let (created_at, paused, incarnation, keep) = match &existing {
             None => (now, spec.paused, new_incarnation(), false),
             Some(old) => {
@@ -288,11 +292,14 @@ impl Scheduler {
                 } else {
                     now
                 };
-                let keep = same_trigger && !old.paused && !paused;
+                let same_days = old.job.spec.exclude == spec.exclude;
+                days_only = same_trigger && !same_days && !old.paused && !paused;
+                let keep = same_trigger && same_days && !old.paused && !paused;
                 (created_at, paused, old.incarnation.clone(), keep)
             }
         };
-        let job = spec.validate(created_at, &inner.config.default_limits)?;
+        let job =
+            spec.validate_with(created_at, &inner.config.default_limits, &inner.calendars())?;
         super::chain::check(&inner.lock(), &spec, listed)?;
         // The pause note (issue 13): a job that stays paused keeps the
         // reason the host paused it for; one resumed by this spec (its
@@ -306,6 +313,12 @@ impl Scheduler {
         let next_run = match &existing {
             _ if paused => None,
             Some(old) if keep => old.next_run,
+            Some(Existing {
+                next_run: Some(planned),
+                ..
+            }) if days_only => job
+                .trigger
+                .next_after(*planned - chrono::Duration::milliseconds(1)),
             _ => job.trigger.next_after(now),
         };
         // With replace asked, a row another host inserted meanwhile is

@@ -53,6 +53,23 @@ pub enum SchedulerError {
         /// What is wrong and what to write instead.
         problem: String,
     },
+    /// No calendar with this name.
+    #[error(
+        "calendar '{0}' not found; define it with PUT /calendars/{0} or [calendars.{0}] in the jobs file"
+    )]
+    CalendarNotFound(String),
+    /// A calendar some jobs name in `exclude` cannot be removed.
+    #[error(
+        "calendar '{name}' is named in the exclude of job(s) {}; remove it from their exclude \
+         (or delete them) first",
+        .jobs.join(", ")
+    )]
+    CalendarInUse {
+        /// The calendar.
+        name: String,
+        /// The jobs naming it.
+        jobs: Vec<String>,
+    },
     /// Called after shutdown.
     #[error("the scheduler is not running")]
     NotRunning,

@@ -14,6 +14,7 @@
 
 mod autopause;
 mod backfill;
+mod calendars;
 mod chain;
 mod change;
 mod claim;
@@ -34,6 +35,7 @@ mod reload;
 mod state;
 
 pub use backfill::{BackfillRange, BackfillStarted, MAX_BACKFILL_FIRES};
+pub use calendars::CalendarInfo;
 pub use change::{UpsertError, Upserted};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::SchedulerError;
@@ -157,6 +159,9 @@ pub(crate) struct Inner {
     contact_stop: std::sync::Mutex<CancellationToken>,
     /// Why jobs were auto-paused (autopause.rs).
     pause_notes: autopause::PauseNotes,
+    /// The named calendars, resolved into the triggers of the jobs that
+    /// exclude them (calendars.rs); replaced whole on a change.
+    calendars: std::sync::RwLock<Arc<crate::trigger::calendar::Calendars>>,
 }
 
 impl Inner {
@@ -401,6 +406,7 @@ impl Scheduler {
             shared,
             claim_wake: Notify::new(),
             pause_notes: autopause::PauseNotes::default(),
+            calendars: std::sync::RwLock::default(),
         });
         // Subscribed before recovery, so failures it records reach listeners
         // (and the caller's subscription, its counts).

@@ -23,6 +23,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
+    // Calendars first: the jobs naming them resolve against them.
+    inner.load_calendars().await?;
+    let calendars = inner.calendars();
     let snapshot = inner.store.load().await?;
     for broken in &snapshot.broken {
         tracing::error!(job = %broken.id, error = %broken.error, "stored job cannot be read; keeping it untouched");
@@ -36,7 +39,7 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<(), SchedulerError> {
         inner.pause_notes.take_from(&record);
         match record
             .spec
-            .into_job(record.created_at, &inner.config.default_limits)
+            .into_job_with(record.created_at, &inner.config.default_limits, &calendars)
         {
             Ok(job) => {
                 let mut state = inner.lock();

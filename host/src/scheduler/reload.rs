@@ -24,7 +24,11 @@ pub(super) fn apply(
     generation: Option<u64>,
 ) {
     let job = match &record {
-        Some(r) => match r.spec.validate(r.created_at, &inner.config.default_limits) {
+        Some(r) => match r.spec.validate_with(
+            r.created_at,
+            &inner.config.default_limits,
+            &inner.calendars(),
+        ) {
             Ok(job) => Some(job),
             Err(err) => {
                 tracing::error!(job = %job_id, error = %err, "stored job is no longer valid; keeping the scheduler's copy");
@@ -103,6 +107,19 @@ pub(super) async fn sync_loop(inner: Arc<Inner>) {
             }
         };
         seen = Some(rev);
+        // Another host's calendar change moves the next fires of the jobs
+        // naming any calendar (rebuilt against the calendars now).
+        match inner.load_calendars().await {
+            Ok(true) => {
+                let names: Vec<String> = inner.calendars().keys().cloned().collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                if let Err(err) = inner.rebind(&names).await {
+                    tracing::debug!(error = %err, "could not move fires after a calendar change");
+                }
+            }
+            Ok(false) => {}
+            Err(err) => tracing::debug!(error = %err, "could not read the calendars"),
+        }
         let mut stored = std::collections::HashSet::new();
         for record in snapshot.jobs {
             stored.insert(record.spec.id.clone());

@@ -118,6 +118,8 @@ struct Inner {
     /// scans every job's runs (a prune follows each finished run: with
     /// 10,000 jobs a scan per prune stalled a burst for tens of seconds).
     by_job: HashMap<String, BTreeSet<(DateTime<Utc>, String)>>,
+    /// Named calendars: name → spec JSON.
+    calendars: std::collections::BTreeMap<String, String>,
 }
 
 impl Inner {
@@ -216,6 +218,24 @@ impl JobStore for MemoryJobStore {
             }
         }
         inner.jobs.insert(job.spec.id.clone(), job);
+        Ok(())
+    }
+
+    async fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .lock()
+            .calendars
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect())
+    }
+
+    async fn put_calendar(&self, name: &str, spec: Option<&str>) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        match spec {
+            Some(spec) => inner.calendars.insert(name.to_owned(), spec.to_owned()),
+            None => inner.calendars.remove(name),
+        };
         Ok(())
     }
 

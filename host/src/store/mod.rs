@@ -235,6 +235,20 @@ pub trait JobStore: Send + Sync + 'static {
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     /// Removes a job with its runs and kv data.
     async fn delete_job(&self, id: &str) -> Result<(), StoreError>;
+    /// The named calendars (issue 13): `(name, spec as JSON)`, by name.
+    /// A store that keeps none has none.
+    async fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Stores calendar `name` with `spec` (JSON), replacing it, or removes
+    /// it (`None`; removing a missing one is no error).
+    ///
+    /// # Errors
+    /// By default [`StoreError::Backend`]: the store keeps no calendars.
+    async fn put_calendar(&self, name: &str, spec: Option<&str>) -> Result<(), StoreError> {
+        let _ = (name, spec);
+        Err(StoreError::Backend("this store keeps no calendars".into()))
+    }
     /// Commits a batch of writes atomically, except that a stale
     /// [`Write::Fire`] (or a fire row already recorded) is left out and
     /// reported, the rest of the batch being written.

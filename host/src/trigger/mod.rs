@@ -6,12 +6,14 @@
 //! schedule is over. No I/O, no clock reads, no tokio: the scheduler owns
 //! time, and these functions are tested exhaustively on their own.
 
+pub mod calendar;
 pub mod cron;
 pub mod preview;
 pub mod spec;
 
 pub use spec::{TriggerError, TriggerSpec};
 
+use calendar::Exclusions;
 use chrono::{DateTime, Duration, Utc};
 use cron::CronSchedule;
 use std::sync::Arc;
@@ -33,6 +35,9 @@ struct Extras {
     end: Option<DateTime<Utc>>,
     /// A deterministic delay in `[0, jitter)` added to each nominal time.
     jitter: Option<Jitter>,
+    /// Days on which fires do not happen (a job's `exclude`); only ever
+    /// set on a job's top-level trigger.
+    exclude: Option<Arc<Exclusions>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +66,11 @@ struct Jitter {
 /// AndTrigger does the same) rather than searching forever.
 const ALL_MAX_ROUNDS: usize = 10_000;
 
+/// A search for the next fire gives up after this many excluded days in a
+/// row (ten years of them: a calendar that excludes every day a schedule
+/// fires on leaves it no fire).
+pub const MAX_EXCLUDED_DAYS: usize = 3_660;
+
 /// One search evaluates at most this many triggers, however `any` and `all`
 /// nest: each `all` round asks every trigger inside it, so without a
 /// shared budget an `all` inside an `all` multiplied their rounds (a
@@ -85,9 +95,39 @@ impl Trigger {
         end: Option<DateTime<Utc>>,
         jitter: Option<Jitter>,
     ) -> Self {
-        let extras = (start.is_some() || end.is_some() || jitter.is_some())
-            .then(|| Box::new(Extras { start, end, jitter }));
+        let extras = (start.is_some() || end.is_some() || jitter.is_some()).then(|| {
+            Box::new(Extras {
+                start,
+                end,
+                jitter,
+                exclude: None,
+            })
+        });
         Self { kind, extras }
+    }
+
+    /// This trigger, skipping every fire on a day `exclude` excludes
+    /// (`None`: none).
+    #[must_use]
+    pub fn with_exclusions(mut self, exclude: Option<Arc<Exclusions>>) -> Self {
+        match (&mut self.extras, exclude) {
+            (Some(extras), exclude) => extras.exclude = exclude,
+            (None, None) => {}
+            (None, Some(exclude)) => {
+                self.extras = Some(Box::new(Extras {
+                    start: None,
+                    end: None,
+                    jitter: None,
+                    exclude: Some(exclude),
+                }));
+            }
+        }
+        self
+    }
+
+    /// What it excludes, if anything.
+    pub fn exclusions(&self) -> Option<&Exclusions> {
+        self.extras.as_ref().and_then(|e| e.exclude.as_deref())
     }
 
     fn start(&self) -> Option<DateTime<Utc>> {
@@ -103,13 +143,43 @@ impl Trigger {
     }
 
     /// The first fire time strictly after `after`, or `None` when the
-    /// schedule has no more fires.
+    /// schedule has no more fires. A fire on a day the trigger's
+    /// exclusions exclude is no fire; a search that finds only excluded
+    /// days for [`MAX_EXCLUDED_DAYS`] in a row gives up.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut budget = MAX_EVALUATIONS;
-        let next = self.next_within(after, &mut budget);
+        let Some(exclude) = self.exclusions() else {
+            return self.unexcluded_after(after, &mut budget);
+        };
+        let mut from = after;
+        for _ in 0..MAX_EXCLUDED_DAYS {
+            let next = self.unexcluded_after(from, &mut budget)?;
+            if exclude.excluded_by(next).is_none() {
+                return Some(next);
+            }
+            // Nothing else on that day can fire either: go on from the
+            // next day's first instant (a fire at it counts).
+            let day = exclude.next_day(next)?;
+            from = day.checked_sub_signed(Duration::nanoseconds(1))?.max(next);
+        }
+        None
+    }
+
+    /// The first fire time strictly after `after`, exclusions not applied,
+    /// with the calendar that excludes it, if one does: what previews list
+    /// (an excluded fire is shown as skipped).
+    pub fn preview_after(&self, after: DateTime<Utc>) -> Option<(DateTime<Utc>, Option<&str>)> {
+        let mut budget = MAX_EVALUATIONS;
+        let next = self.unexcluded_after(after, &mut budget)?;
+        Some((next, self.exclusions().and_then(|e| e.excluded_by(next))))
+    }
+
+    /// [`Self::next_after`] without exclusions.
+    fn unexcluded_after(&self, after: DateTime<Utc>, budget: &mut usize) -> Option<DateTime<Utc>> {
+        let next = self.next_within(after, budget);
         // A search that ran out gives up, as an `all` out of rounds does:
         // what it found so far may not be the earliest fire.
-        next.filter(|_| budget > 0)
+        next.filter(|_| *budget > 0)
     }
 
     /// [`Self::next_after`], counting this trigger and those inside it

@@ -6,6 +6,7 @@
 //! scheduler (which asks the same [`Trigger::next_after`]).
 
 use super::Trigger;
+use super::calendar::Exclusions;
 use super::cron::{CronError, CronSchedule};
 use super::spec::{TriggerError, parse_tz};
 use chrono::{DateTime, Utc};
@@ -101,19 +102,98 @@ pub fn parse_after(text: &str) -> Result<DateTime<Utc>, PreviewError> {
 
 /// A job's next `count` fires: `first` (the fire the scheduler has
 /// planned, `None` when the trigger has none left) and the ones
-/// [`Trigger::next_after`] gives after it, jitter included: the instants
-/// the scheduler will fire, in order.
-///
-/// This is the one place a job's preview is computed. Exclusions
-/// (calendars, holidays: to come) will filter here, so every preview
-/// (`GET /jobs/{id}`'s `next_fires`, and whatever shows a job's coming
-/// fires later) leaves out the fires the scheduler will skip.
+/// [`Trigger::next_after`] gives after it, jitter and exclusions
+/// included: the instants the scheduler will fire, in order. The fires its
+/// calendars skip are in [`excluded_fires`].
 pub fn job_fires(
     trigger: &Trigger,
     first: Option<DateTime<Utc>>,
     count: usize,
 ) -> Vec<DateTime<Utc>> {
     successive(|t| trigger.next_after(t), first, count, true)
+}
+
+/// A fire a preview lists: when, and the calendar that excludes it, if one
+/// does (then it does not happen).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PreviewFire {
+    /// The instant (RFC 3339, UTC).
+    pub at: DateTime<Utc>,
+    /// The calendar that excludes it (`exclude` for a date the job gives
+    /// inline); absent for a fire that happens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded_by: Option<String>,
+}
+
+/// The fires after `after`, in order, until `count` that happen (or the
+/// schedule ends), with those `exclusions` exclude among them marked: at
+/// most `count` excluded ones are listed; past that, excluded days are
+/// passed over unlisted. `next` gives the next fire without exclusions.
+pub fn with_exclusions(
+    next: impl Fn(DateTime<Utc>) -> Option<DateTime<Utc>>,
+    exclusions: Option<&Exclusions>,
+    after: DateTime<Utc>,
+    count: usize,
+) -> Vec<PreviewFire> {
+    let mut fires = Vec::with_capacity(count.min(1000));
+    let (mut happen, mut excluded) = (0, 0);
+    let mut at = after;
+    // Every step lists a fire or passes a day: bounded as the scheduler's
+    // own search is.
+    for _ in 0..(2 * count + super::MAX_EXCLUDED_DAYS) {
+        if happen >= count {
+            break;
+        }
+        let Some(t) = next(at) else { break };
+        match exclusions.and_then(|e| e.excluded_by(t)) {
+            None => {
+                happen += 1;
+                fires.push(PreviewFire {
+                    at: t,
+                    excluded_by: None,
+                });
+                at = t;
+            }
+            Some(name) => {
+                excluded += 1;
+                if excluded <= count {
+                    fires.push(PreviewFire {
+                        at: t,
+                        excluded_by: Some(name.to_owned()),
+                    });
+                    at = t;
+                } else {
+                    let Some(day) = exclusions.and_then(|e| e.next_day(t)) else {
+                        break;
+                    };
+                    at = (day - chrono::Duration::nanoseconds(1)).max(t);
+                }
+            }
+        }
+    }
+    fires
+}
+
+/// The fires of `trigger` its exclusions skip, after `after` and up to
+/// `until` (at most [`JOB_PREVIEW`] * 2): what `GET /jobs/{id}` lists as
+/// `excluded_fires` beside `next_fires`.
+pub fn excluded_fires(
+    trigger: &Trigger,
+    after: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> Vec<PreviewFire> {
+    let Some(exclusions) = trigger.exclusions() else {
+        return Vec::new();
+    };
+    with_exclusions(
+        |t| trigger.preview_after(t).map(|(t, _)| t),
+        Some(exclusions),
+        after,
+        JOB_PREVIEW * 2,
+    )
+    .into_iter()
+    .filter(|f| f.excluded_by.is_some() && until.is_none_or(|u| f.at < u))
+    .collect()
 }
 
 /// `count` instants: `start` itself when `included`, then each the next

@@ -228,6 +228,24 @@ fn jitter(value: Option<&String>, seed: u64) -> Result<Option<Jitter>, TriggerEr
 }
 
 impl TriggerSpec {
+    /// The zone a job's dates are read in (its `exclude`): the `tz` of a
+    /// cron or date trigger, the first found inside `any`/`all`; UTC when
+    /// none is given or the name is unknown (which validation refuses).
+    pub fn zone(&self) -> Tz {
+        fn find(spec: &TriggerSpec) -> Option<&str> {
+            match spec {
+                TriggerSpec::Cron { tz, .. } | TriggerSpec::Date { tz, .. } => tz.as_deref(),
+                TriggerSpec::Interval { .. } => None,
+                TriggerSpec::Any { triggers } | TriggerSpec::All { triggers } => {
+                    triggers.iter().find_map(find)
+                }
+            }
+        }
+        find(self)
+            .and_then(|name| name.parse().ok())
+            .unwrap_or(Tz::UTC)
+    }
+
     /// Validates the spec into a [`Trigger`]. `now` anchors intervals
     /// without a `start`; `seed` (derive it from the job id) makes jitter
     /// stable per job.

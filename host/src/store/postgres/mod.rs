@@ -536,6 +536,49 @@ impl JobStore for PostgresJobStore {
         self.relay.get().map(|_| self.cancels.subscribe())
     }
 
+    async fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|c| async move {
+            let rows = c
+                .query("SELECT name, spec FROM calendars ORDER BY name", &[])
+                .await
+                .map_err(conn::classify)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0).map_err(conn::classify)?,
+                        r.try_get(1).map_err(conn::classify)?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn put_calendar(&self, name: &str, spec: Option<&str>) -> Result<(), StoreError> {
+        let (name, spec) = (name.to_owned(), spec.map(str::to_owned));
+        self.read(move |c| async move {
+            match spec {
+                Some(spec) => {
+                    c.execute(
+                        "INSERT INTO calendars (name, spec, updated_at)
+                         VALUES ($1::text, $2::text, clock_timestamp())
+                         ON CONFLICT (name) DO UPDATE SET spec = excluded.spec,
+                             updated_at = excluded.updated_at",
+                        &[&name, &spec],
+                    )
+                    .await
+                }
+                None => {
+                    c.execute("DELETE FROM calendars WHERE name = $1::text", &[&name])
+                        .await
+                }
+            }
+            .map_err(conn::classify)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn put_plugin_file(
         &self,
         name: &str,

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_store_probe.sql"),
     include_str!("0006_fire_key.sql"),
     include_str!("0007_pause_note.sql"),
+    include_str!("0008_calendars.sql"),
 ];
 
 /// How long a connection waits for a lock before failing.
@@ -298,6 +299,24 @@ impl JobStore for SqliteJobStore {
     async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
         let job = Box::new(job.clone());
         self.send(|r| Cmd::Insert(job, replace, r)).await.map(drop)
+    }
+
+    async fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT name, spec FROM calendars ORDER BY name")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn put_calendar(&self, name: &str, spec: Option<&str>) -> Result<(), StoreError> {
+        let (name, spec) = (name.to_owned(), spec.map(str::to_owned));
+        self.send(|r| Cmd::Calendar(name, spec, r)).await.map(drop)
     }
 
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {

@@ -94,6 +94,8 @@ pub(super) enum Cmd {
         key: String,
         reply: KvReply,
     },
+    /// Store a calendar (its spec JSON), or remove it (`None`).
+    Calendar(String, Option<String>, Reply),
     /// Empty the WAL now (clean shutdown).
     Close(Reply),
 }
@@ -335,6 +337,7 @@ fn answer(cmd: Cmd, result: Result<Done, StoreError>) {
         | Cmd::Update(_, r)
         | Cmd::Delete(_, r)
         | Cmd::Batch(_, r)
+        | Cmd::Calendar(_, _, r)
         | Cmd::Close(r) => {
             let _ = r.send(result.map(|done| match done {
                 Done::Wrote(written) => written,
@@ -457,6 +460,16 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
             if n == 0 {
                 return Err(StoreError::NotFound(job.spec.id.clone()));
             }
+        }
+        Cmd::Calendar(name, spec, _) => {
+            match spec {
+                Some(spec) => conn.execute(
+                    "INSERT OR REPLACE INTO calendars (name, spec, updated_at) VALUES (?1, ?2, ?3)",
+                    params![name, spec, ms(Utc::now())],
+                ),
+                None => conn.execute("DELETE FROM calendars WHERE name = ?1", params![name]),
+            }
+            .map_err(backend)?;
         }
         Cmd::Delete(id, _) => {
             let n = conn

@@ -1,0 +1,103 @@
+//! A job's `exclude` (issue 13): the calendars it names and the dates it
+//! gives inline, resolved into the [`Exclusions`] its trigger applies.
+
+use super::{JobError, JobSpec};
+use crate::trigger::calendar::{self, Calendar, Calendars, Exclusions};
+use std::sync::Arc;
+
+/// What a job's inline dates are called where a preview names what
+/// skipped a fire.
+pub const INLINE: &str = "exclude";
+
+/// Resolves `spec.exclude` against `calendars`: `None` when it is empty.
+/// The dates are read in `spec`'s trigger zone.
+///
+/// # Errors
+/// [`JobError::Exclude`] naming the entry: a name that is no calendar
+/// here, an entry listed twice, a date that does not parse.
+pub(super) fn resolve(
+    spec: &JobSpec,
+    calendars: &Calendars,
+) -> Result<Option<Arc<Exclusions>>, JobError> {
+    resolve_entries(&spec.exclude, spec.trigger.zone(), calendars)
+}
+
+/// [`resolve`] for a list of `exclude` entries read in `zone`.
+///
+/// # Errors
+/// As [`resolve`].
+pub fn resolve_entries(
+    exclude: &[String],
+    zone: chrono_tz::Tz,
+    calendars: &Calendars,
+) -> Result<Option<Arc<Exclusions>>, JobError> {
+    if exclude.is_empty() {
+        return Ok(None);
+    }
+    let bad = |index: usize, problem: String| JobError::Exclude { index, problem };
+    let mut named = Vec::new();
+    let mut dates = Vec::new();
+    let mut places = Vec::new();
+    for (index, entry) in exclude.iter().enumerate() {
+        if exclude[..index].contains(entry) {
+            return Err(bad(index, format!("'{entry}' is listed twice")));
+        }
+        if calendar::looks_like_date(entry) {
+            dates.push(entry.clone());
+            places.push(index);
+            continue;
+        }
+        if !calendar::valid_name(entry) {
+            return Err(bad(
+                index,
+                format!(
+                    "'{entry}' is neither a date (YYYY-MM-DD, or YYYY-MM-DD..YYYY-MM-DD for a \
+                     range) nor a calendar name (letters, digits, '-', '_', '.', starting with \
+                     a letter)"
+                ),
+            ));
+        }
+        let Some(found) = calendars.get(entry) else {
+            let known: Vec<&str> = calendars.keys().map(String::as_str).collect();
+            return Err(bad(
+                index,
+                format!(
+                    "no calendar named '{entry}' (defined: {}); define it first with PUT \
+                     /calendars/{entry} or [calendars.{entry}] in the jobs file",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        };
+        named.push((entry.clone(), found.clone()));
+    }
+    if !dates.is_empty() {
+        let inline = Calendar::from_dates(&dates).map_err(|e| match e {
+            calendar::CalendarError::BadDate { index, value } => bad(
+                places[index],
+                format!(
+                    "'{value}' is not a date; write YYYY-MM-DD (e.g. 2026-12-25) or an \
+                     inclusive range YYYY-MM-DD..YYYY-MM-DD"
+                ),
+            ),
+            calendar::CalendarError::Reversed { index, value } => bad(
+                places[index],
+                format!("'{value}' ends before it starts; write the earlier date first"),
+            ),
+            other => bad(0, other.to_string()),
+        })?;
+        named.push((INLINE.to_owned(), Arc::new(inline)));
+    }
+    Ok(Some(Arc::new(Exclusions {
+        zone,
+        calendars: named,
+    })))
+}
+
+/// Whether `spec` names the calendar `name` in its `exclude`.
+pub fn names(spec: &JobSpec, name: &str) -> bool {
+    spec.exclude.iter().any(|e| e == name)
+}
