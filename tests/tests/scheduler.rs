@@ -458,6 +458,9 @@ mod overlap;
 #[path = "scheduler/causes.rs"]
 mod causes;
 
+#[path = "scheduler/lineage.rs"]
+mod lineage;
+
 /// A memory store whose storage can be made to fail, as a full disk does:
 /// every write fails with [`StoreError::Unwritable`] and the health says
 /// so, until the test frees it (as SQLite's probe would find).
