@@ -26,6 +26,15 @@
 //! # fn main() {}
 //! ```
 //!
+//! A job also learns why it runs ([`Context::cause`]: its schedule, a
+//! retry, a person, a backfill, a chain, a replay or the scheduler's
+//! start) and, when another job's run chained to it, that run
+//! ([`Context::parent`]: its id, outcome, output or error).
+//!
+//! The SDK targets the WIT package `wasmcron:plugin@0.2.0`. Components
+//! built against 0.1.0 (with an earlier SDK, or `wit-bindgen` and
+//! `wit/v0.1`) keep loading and running unchanged.
+//!
 //! Build it with `cargo build --release --target wasm32-wasip2` from a crate
 //! with `crate-type = ["cdylib"]`, then check it with
 //! `wasmcron plugin check target/wasm32-wasip2/release/NAME.wasm`.
@@ -52,23 +61,24 @@ pub mod http;
 pub mod kv;
 pub mod log;
 
-pub use context::{Context, IntoOutput, Timestamp};
+pub use context::{Cause, Context, IntoOutput, ParentRun, Timestamp};
 pub use error::JobError;
 pub use event::{Event, EventKind};
 pub use wasmcron_guest_macros::{job, listener};
 
-/// The raw bindings of the `wasmcron:plugin` WIT package, world `job`.
+/// The raw bindings of the `wasmcron:plugin@0.2.0` WIT package, world
+/// `job`.
 ///
 /// Most plugins never need them; they are public for the rare case the safe
 /// wrappers do not cover.
 #[allow(
     missing_docs,
-    reason = "generated from wit/wasmcron.wit, whose doc comments carry over where WIT has them"
+    reason = "generated from wit/v0.2/wasmcron.wit, whose doc comments carry over where WIT has them"
 )]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "job",
-        path: "../wit",
+        path: "../wit/v0.2",
         pub_export_macro: true,
         export_macro_name: "__export_job_raw",
         default_bindings_module: "::wasmcron_guest::bindings",
@@ -78,19 +88,19 @@ pub mod bindings {
 
 /// The raw bindings of world `listener` (its imports are shared with
 /// [`bindings`]).
-#[allow(missing_docs, reason = "generated from wit/wasmcron.wit")]
+#[allow(missing_docs, reason = "generated from wit/v0.2/wasmcron.wit")]
 pub mod bindings_listener {
     wit_bindgen::generate!({
         world: "listener",
-        path: "../wit",
+        path: "../wit/v0.2",
         pub_export_macro: true,
         export_macro_name: "__export_listener_raw",
         default_bindings_module: "::wasmcron_guest::bindings_listener",
         runtime_path: "::wasmcron_guest::__private::wit_bindgen::rt",
         with: {
-            "wasmcron:plugin/types@0.1.0": crate::bindings::wasmcron::plugin::types,
-            "wasmcron:plugin/log@0.1.0": crate::bindings::wasmcron::plugin::log,
-            "wasmcron:plugin/kv@0.1.0": crate::bindings::wasmcron::plugin::kv,
+            "wasmcron:plugin/types@0.2.0": crate::bindings::wasmcron::plugin::types,
+            "wasmcron:plugin/log@0.2.0": crate::bindings::wasmcron::plugin::log,
+            "wasmcron:plugin/kv@0.2.0": crate::bindings::wasmcron::plugin::kv,
         },
     });
 }

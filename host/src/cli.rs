@@ -388,7 +388,7 @@ async fn plugin_check(
                 let doc = serde_json::json!({
                     "ok": true,
                     "name": plugin.name(),
-                    "world": plugin.world().name(),
+                    "world": plugin.world_name(),
                     "hash": plugin.hash().as_str(),
                     "size": plugin.size(),
                     "imports": plugin.imports(),
@@ -398,7 +398,7 @@ async fn plugin_check(
             } else {
                 println!("{}: ok", file.display());
                 println!("  name:    {}", plugin.name());
-                println!("  world:   {}", plugin.world().name());
+                println!("  world:   {}", plugin.world_name());
                 println!("  hash:    sha256:{}", plugin.hash());
                 println!("  size:    {} bytes", plugin.size());
                 println!("  exports: {}", plugin.exports().join(", "));
@@ -442,6 +442,9 @@ async fn plugin_run(
         scheduled_at: chrono::Utc::now(),
         attempt: 1,
         args,
+        // `plugin run` is a run now, by hand.
+        cause: crate::runtime::WitRunCause::Manual,
+        parent: None,
         limits,
         grants: Arc::new(grants),
     };

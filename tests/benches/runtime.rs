@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmcron::plugin::Plugin;
-use wasmcron::runtime::{EngineOptions, Limits, RunRequest, Runtime, RuntimeConfig};
+use wasmcron::runtime::{EngineOptions, Limits, RunRequest, Runtime, RuntimeConfig, WitRunCause};
 use wasmcron::store::MemoryKv;
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Engine, Store};
@@ -117,6 +117,8 @@ async fn measure(label: &str, engine: EngineOptions, path: &str) -> wasmtime::Re
         scheduled_at: chrono::Utc::now(),
         attempt: 1,
         args: "{}".into(),
+        cause: WitRunCause::Manual,
+        parent: None,
         limits: Limits::default(),
         grants: Arc::default(),
     };

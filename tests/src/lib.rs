@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use wasmcron::plugin::Plugin;
-use wasmcron::runtime::{Limits, RunRequest, Runtime, RuntimeConfig};
+use wasmcron::runtime::{Limits, RunRequest, Runtime, RuntimeConfig, WitRunCause};
 use wasmcron::store::MemoryKv;
 
 pub mod cluster;
@@ -61,6 +61,8 @@ pub fn request(job_id: &str, args: &str, limits: Limits) -> RunRequest {
         scheduled_at: chrono::Utc::now(),
         attempt: 1,
         args: args.into(),
+        cause: WitRunCause::Manual,
+        parent: None,
         limits,
         grants: Arc::default(),
     }

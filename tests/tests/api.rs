@@ -367,7 +367,7 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors(db: 
     assert_eq!(hello["jobs"], 1);
     assert_eq!(
         api.get("/plugins/alert").await.1["world"],
-        "wasmcron:plugin/listener@0.1.0"
+        "wasmcron:plugin/listener@0.2.0"
     );
     assert_error(&api.get("/plugins/nope").await, 404, "not_found", None);
 

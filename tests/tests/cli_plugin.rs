@@ -26,16 +26,32 @@ fn check_prints_world_exports_and_imports() {
     let out = wasmcron(&["plugin", "check", plugins::HELLO]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    // The SDK targets 0.2.0.
     assert!(
-        stdout.contains("world:   wasmcron:plugin/job@0.1.0"),
+        stdout.contains("world:   wasmcron:plugin/job@0.2.0"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("exports: wasmcron:plugin/runner@0.1.0"),
+        stdout.contains("exports: wasmcron:plugin/runner@0.2.0"),
         "{stdout}"
     );
-    assert!(stdout.contains("wasmcron:plugin/log@0.1.0"), "{stdout}");
+    assert!(stdout.contains("wasmcron:plugin/log@0.2.0"), "{stdout}");
     assert!(stdout.contains("hash:    sha256:"), "{stdout}");
+}
+
+#[test]
+fn check_names_the_version_a_component_targets() {
+    for (plugin, world) in [
+        (plugins::LEGACY, "wasmcron:plugin/job@0.1.0"),
+        (plugins::LEGACY_ALERT, "wasmcron:plugin/listener@0.1.0"),
+        (plugins::LINEAGE, "wasmcron:plugin/job@0.2.0"),
+        (plugins::ALERT, "wasmcron:plugin/listener@0.2.0"),
+    ] {
+        let out = wasmcron(&["plugin", "check", "--json", plugin]);
+        assert!(out.status.success(), "{plugin}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(v["world"], world, "{plugin}");
+    }
 }
 
 #[test]
@@ -48,7 +64,7 @@ fn check_json_is_machine_readable() {
     assert!(
         v["imports"]
             .as_array()
-            .is_some_and(|a| a.iter().any(|i| i == "wasmcron:plugin/kv@0.1.0"))
+            .is_some_and(|a| a.iter().any(|i| i == "wasmcron:plugin/kv@0.2.0"))
     );
 }
 

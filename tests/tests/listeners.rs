@@ -422,3 +422,90 @@ async fn a_changed_spec_keeps_the_pause_reason_and_a_spec_resume_resets_the_coun
     assert!(!s.job("a").unwrap().paused);
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// Polls listener `plugin`'s kv until `key` holds JSON that `ok` accepts.
+async fn heard(
+    store: &Arc<dyn JobStore>,
+    plugin: &str,
+    key: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let namespace = format!("listener/{plugin}");
+    let mut last = None;
+    for _ in 0..3000 {
+        if let Ok(Some(bytes)) = store.kv().get(&namespace, key) {
+            let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            if ok(&value) {
+                return value;
+            }
+            last = Some(value);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{plugin} never heard what was expected at {key}; last: {last:?}");
+}
+
+// Issue 13: a 0.2.0 listener (`alert`, through the SDK) hears a recovery
+// and an auto-pause as `run-recovered` and `job-paused`; a 0.1.0 one
+// (`legacy-alert`, wit-bindgen on wit/v0.1) as before 0.2.0:
+// `run-succeeded` and `run-failed`, with outcomes `recovered` and `paused`.
+#[tokio::test(flavor = "multi_thread")]
+async fn recoveries_and_pauses_reach_each_listener_in_its_version() {
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::default());
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = start(store.clone(), clock.clone()).await;
+    let mut rx = s.subscribe();
+    let job = |args: &str| {
+        spec(&format!(
+            r#"{{"id":"w","plugin":"hello","trigger":{{"type":"interval","every":"1m"}},
+                "args":{args},"pause_after_failures":2,
+                "listeners":[{{"plugin":"alert","on":["recovered","paused"]}},
+                             {{"plugin":"legacy_alert","on":["recovered","paused"]}}]}}"#
+        ))
+    };
+    // `hello` refuses an argument it does not know.
+    let failing = job(r#"{"fail":true}"#);
+    s.add_job(failing.clone(), false).await.unwrap();
+    fire(&clock, &mut rx, "w", 1).await;
+    s.modify_job(job("{}")).await.unwrap();
+    let Event::RunSucceeded(recovery) = fire(&clock, &mut rx, "w", 2).await else {
+        panic!("run 2 succeeded")
+    };
+    let new = heard(&store, "alert", "last/w", |v| {
+        v["run_id"] == recovery.run_id.as_str()
+    })
+    .await;
+    assert_eq!(new["kind"], "run-recovered", "{new}");
+    assert_eq!(new["outcome"], "recovered", "{new}");
+    let old = heard(&store, "legacy_alert", "last/w", |v| {
+        v["run_id"] == recovery.run_id.as_str()
+    })
+    .await;
+    assert_eq!(old["kind"], "run-succeeded", "{old}");
+    assert_eq!(old["outcome"], "recovered", "{old}");
+
+    s.modify_job(failing).await.unwrap();
+    fire(&clock, &mut rx, "w", 3).await;
+    let Event::RunFailed(last) = fire(&clock, &mut rx, "w", 4).await else {
+        panic!("run 4 failed")
+    };
+    wait_for(
+        &mut rx,
+        |e| matches!(e, Event::JobPaused(j) if j.job_id == "w"),
+    )
+    .await;
+    let is_pause = |v: &serde_json::Value| v["outcome"] == "paused";
+    let new = heard(&store, "alert", "last/w", is_pause).await;
+    assert_eq!(new["kind"], "job-paused", "{new}");
+    assert_eq!(new["run_id"], last.run_id.as_str(), "{new}");
+    let old = heard(&store, "legacy_alert", "last/w", is_pause).await;
+    assert_eq!(old["kind"], "run-failed", "{old}");
+    assert_eq!(old["run_id"], last.run_id.as_str(), "{old}");
+    assert!(
+        old["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("auto-paused after 2 failed runs in a row")),
+        "{old}"
+    );
+    s.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -461,6 +461,9 @@ mod causes;
 #[path = "scheduler/calendars.rs"]
 mod calendars;
 
+#[path = "scheduler/lineage.rs"]
+mod lineage;
+
 /// A memory store whose storage can be made to fail, as a full disk does:
 /// every write fails with [`StoreError::Unwritable`] and the health says
 /// so, until the test frees it (as SQLite's probe would find).

@@ -1281,3 +1281,83 @@ async fn an_auto_pause_is_written_once_and_a_replace_keeps_the_reset(db: TestSto
     assert_eq!((j.paused_reason, j.failures_from), (None, None));
 }
 backends!(an_auto_pause_is_written_once_and_a_replace_keeps_the_reset: memory, sqlite, postgres);
+
+// Issue 13: a chained run's parent is a column of its own, written with
+// the pending row, kept by its start and its end, carried by its retry,
+// and read back whole, as a summary and in a job's run list, after a
+// reopen too.
+async fn a_chained_runs_parent_run_id_round_trips(db: TestStore) {
+    let (child, retry) = {
+        let store = db.open().await;
+        store.insert_job(&record("a"), false).await.unwrap();
+        let parent = RunRecord::pending("a", from_ms(1000), from_ms(1000), 1);
+        let child = RunRecord {
+            origin: RunOrigin::Chain,
+            parent_run_id: Some(parent.run_id.clone()),
+            ..RunRecord::pending("a", from_ms(2000), from_ms(2000), 1)
+        };
+        store
+            .write(vec![Write::Run(parent.clone()), Write::Run(child.clone())])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.run(&child.run_id).await.unwrap().as_ref(),
+            Some(&child)
+        );
+        assert_eq!(
+            store
+                .run(&parent.run_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .parent_run_id,
+            None
+        );
+        // Its start (SQLite's update of a pending row's start columns).
+        let mut running = child.clone();
+        running.status = RunStatus::Running;
+        running.started_at = Some(from_ms(3000));
+        running.host = Some("here".into());
+        store
+            .write(vec![Write::Run(running.clone())])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.run(&child.run_id).await.unwrap(),
+            Some(running.clone())
+        );
+        // Its end, failed, with a retry that keeps the parent.
+        let mut ended = running;
+        ended.status = RunStatus::Finished;
+        ended.ended_at = Some(from_ms(4000));
+        ended.outcome = Some(Outcome::Failed {
+            message: "no".into(),
+            retryable: true,
+        });
+        let retry = RunRecord {
+            origin: RunOrigin::Chain,
+            parent_run_id: child.parent_run_id.clone(),
+            ..RunRecord::pending("a", from_ms(2000), from_ms(5000), 2)
+        };
+        let written = store
+            .write(vec![Write::End {
+                run: ended.clone(),
+                retry: Some(Box::new(retry.clone())),
+            }])
+            .await
+            .unwrap();
+        assert!(written.all(), "{written:?}");
+        (ended, retry)
+    };
+    let store = db.open().await;
+    assert_eq!(store.run(&child.run_id).await.unwrap(), Some(child.clone()));
+    assert_eq!(store.run(&retry.run_id).await.unwrap(), Some(retry.clone()));
+    let summary = store.run_summary(&child.run_id).await.unwrap().unwrap();
+    assert_eq!(summary.parent_run_id, child.parent_run_id);
+    let listed = store.run_summaries("a", 10, 0).await.unwrap().runs;
+    let parents: Vec<Option<&str>> = listed.iter().map(|r| r.parent_run_id.as_deref()).collect();
+    let parent = child.parent_run_id.as_deref();
+    // Newest first: the retry, the child, the parent.
+    assert_eq!(parents, [parent, parent, None]);
+}
+backends!(a_chained_runs_parent_run_id_round_trips: memory, sqlite, postgres);

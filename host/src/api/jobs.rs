@@ -86,7 +86,7 @@ pub(super) fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiE
                 format!(
                     "plugin '{}' implements {}, not world `job`; it can only be a listener",
                     spec.plugin,
-                    plugin.world().name()
+                    plugin.world_name()
                 ),
             ));
         }

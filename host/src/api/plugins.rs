@@ -20,7 +20,9 @@ pub struct PluginInfo {
     /// SHA-256 of the version in service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
-    /// `wasmcron:plugin/job@0.1.0` or `wasmcron:plugin/listener@0.1.0`.
+    /// The world it implements, with the package version it targets:
+    /// `wasmcron:plugin/job@0.2.0` or `wasmcron:plugin/listener@0.2.0`
+    /// (`@0.1.0` for a component built against 0.1.0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub world: Option<String>,
     /// File size in bytes.
@@ -120,7 +122,7 @@ fn info(state: &ApiState, status: PluginStatus) -> PluginInfo {
         }
         .to_owned(),
         hash: loaded.map(|p| p.hash().as_str().to_owned()),
-        world: loaded.map(|p| p.world().name().to_owned()),
+        world: loaded.map(|p| p.world_name().to_owned()),
         size: loaded.map(|p| p.size()),
         compiled: loaded.map(|p| p.compiled().as_str().to_owned()),
         refused_reason: status.refused,
@@ -201,7 +203,9 @@ pub struct Pushed {
     pub hash: String,
     /// Its size in bytes.
     pub size: u64,
-    /// `wasmcron:plugin/job@0.1.0` or `wasmcron:plugin/listener@0.1.0`.
+    /// The world it implements, with the package version it targets:
+    /// `wasmcron:plugin/job@0.2.0` or `wasmcron:plugin/listener@0.2.0`
+    /// (`@0.1.0` for a component built against 0.1.0).
     pub world: String,
     /// Whether every host sharing the store gets it (PostgreSQL), or only
     /// this host's folder (SQLite, memory).

@@ -86,7 +86,7 @@ impl PluginAdmin for Uploads {
             .load_bytes(&self.runtime, name.to_owned(), bytes.clone())
             .await
             .map_err(|e| ApiError::validation("body", format!("plugin '{name}' refused: {e}")))?;
-        let world = plugin.world().name().to_owned();
+        let world = plugin.world_name().to_owned();
         drop(plugin);
         let cluster = self
             .store

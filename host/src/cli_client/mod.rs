@@ -634,11 +634,8 @@ async fn plugins_to_stdout(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                 .map_or_else(|| "-".to_owned(), |h| h[..h.len().min(12)].to_owned());
             let world = p["world"].as_str().map_or_else(
                 || "-".to_owned(),
-                |w| {
-                    w.trim_start_matches("wasmcron:plugin/")
-                        .trim_end_matches("@0.1.0")
-                        .to_owned()
-                },
+                // `job@0.2.0`: the world and the package version it targets.
+                |w| w.trim_start_matches("wasmcron:plugin/").to_owned(),
             );
             // On a shared store: how many hosts have it, and whether
             // their versions differ (push it again to fix).

@@ -25,18 +25,17 @@ pub use registry::{Compiling, PluginRegistry, PluginStatus};
 pub use sidecar::{Sidecar, SidecarError};
 
 use crate::runtime::Runtime;
-pub use crate::runtime::World;
-use crate::runtime::bindings::JobPre;
-use crate::runtime::bindings::listener::ListenerPre;
 use crate::runtime::{Linked, Runnable};
+pub use crate::runtime::{WitVersion, World};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 
-/// The WIT export a job plugin must provide.
-pub const RUNNER_EXPORT: &str = "wasmcron:plugin/runner@0.1.0";
-/// The WIT export a listener plugin must provide.
-pub const HANDLER_EXPORT: &str = "wasmcron:plugin/handler@0.1.0";
+/// The WIT export a job plugin must provide (a 0.1.0 component's
+/// `wasmcron:plugin/runner@0.1.0` is served too).
+pub const RUNNER_EXPORT: &str = "wasmcron:plugin/runner@0.2.0";
+/// The WIT export a listener plugin must provide (or its 0.1.0 version).
+pub const HANDLER_EXPORT: &str = "wasmcron:plugin/handler@0.2.0";
 /// Largest plugin file accepted.
 pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
 
@@ -138,7 +137,8 @@ pub enum PluginError {
     #[error(
         "the component does not implement world `job`: {detail}; a job plugin must \
          export `{RUNNER_EXPORT}` (with wasmcron-guest, put #[job] on a function), \
-         a listener plugin `{HANDLER_EXPORT}` (#[listener])"
+         a listener plugin `{HANDLER_EXPORT}` (#[listener]); their 0.1.0 versions are \
+         served too"
     )]
     WrongWorld {
         /// What was missing or mismatched.
@@ -334,17 +334,9 @@ impl Plugin {
             let import = between_backticks(&detail).unwrap_or("?").to_owned();
             PluginError::UnsatisfiedImport { import, detail }
         })?;
-        let pre = match JobPre::new(instance_pre.clone()) {
-            Ok(pre) => Linked::Job(pre),
-            Err(job_err) => match ListenerPre::new(instance_pre) {
-                Ok(pre) => Linked::Listener(pre),
-                Err(_) => {
-                    return Err(PluginError::WrongWorld {
-                        detail: format!("{job_err:#}"),
-                    });
-                }
-            },
-        };
+        let pre = Linked::new(&instance_pre).map_err(|err| PluginError::WrongWorld {
+            detail: format!("{err:#}"),
+        })?;
         Ok(Self {
             name,
             hash,
@@ -389,6 +381,17 @@ impl Plugin {
     /// The world it implements.
     pub fn world(&self) -> World {
         self.linked.world()
+    }
+
+    /// The version of the `wasmcron:plugin` package it targets.
+    pub fn version(&self) -> WitVersion {
+        self.linked.version()
+    }
+
+    /// Its world's full name with the version, e.g.
+    /// `wasmcron:plugin/job@0.2.0` (what `plugin check` and the API show).
+    pub fn world_name(&self) -> &'static str {
+        self.linked.world_name()
     }
 }
 

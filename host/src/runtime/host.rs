@@ -1,4 +1,6 @@
-//! The host imports of world `job`: `log` and `kv`.
+//! The host imports of worlds `job` and `listener`: `log` and `kv`, in
+//! both versions of the package (0.1.0 and 0.2.0, whose `log` and `kv`
+//! are the same; each version's are linked under its own names).
 //!
 //! Every size the guest controls is capped here, before anything is stored:
 //! keys, values, messages and fields. Refusals reach the guest as a
@@ -10,15 +12,17 @@
 //! call). Here the list stays in guest memory as a [`WasmList`] and only the
 //! fields that are kept are read and copied.
 
-use super::bindings::wasmcron::plugin::{kv, log, types};
+use super::bindings::v0_1::wasmcron::plugin::{kv, log, types};
+use super::bindings::v0_2::wasmcron::plugin as v0_2;
 use super::capture::{self, LogLevel, MAX_FIELDS};
 use super::kv::KvError;
 use super::state::RunState;
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, WasmList, WasmStr};
+use wasmtime::component::{HasSelf, Linker, WasmList, WasmStr};
 
-/// The WIT name of the log interface, as components import it.
-const LOG_INTERFACE: &str = "wasmcron:plugin/log@0.1.0";
+/// The WIT names of the log interface, as components import it: one per
+/// version of the package.
+const LOG_INTERFACES: [&str; 2] = ["wasmcron:plugin/log@0.1.0", "wasmcron:plugin/log@0.2.0"];
 
 /// Longest kv key, in bytes.
 pub const MAX_KV_KEY: usize = 256;
@@ -26,19 +30,39 @@ pub const MAX_KV_KEY: usize = 256;
 pub const MAX_KV_VALUE: usize = 1 << 20;
 
 impl types::Host for RunState {}
+impl v0_2::types::Host for RunState {}
 
-/// Links `wasmcron:plugin/log`'s `log` function.
+/// Links the imports of both versions' worlds: `types` and `kv` through the
+/// generated bindings, `log` by hand.
+///
+/// # Errors
+/// When the linker already defines one of them.
+pub(crate) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    types::add_to_linker::<_, HasSelf<RunState>>(linker, |s| s)?;
+    kv::add_to_linker::<_, HasSelf<RunState>>(linker, |s| s)?;
+    v0_2::types::add_to_linker::<_, HasSelf<RunState>>(linker, |s| s)?;
+    v0_2::kv::add_to_linker::<_, HasSelf<RunState>>(linker, |s| s)?;
+    add_log_to_linker(linker)
+}
+
+/// Links `wasmcron:plugin/log`'s `log` function, in each version.
+///
+/// The `level` argument is lifted as 0.1.0's enum in both: a component's
+/// enum is type-checked by its case names, which 0.2.0 keeps.
 ///
 /// # Errors
 /// When the linker already defines it.
-pub(crate) fn add_log_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
-    linker.instance(LOG_INTERFACE)?.func_wrap(
-        "log",
-        |store: StoreContextMut<'_, RunState>,
-         (level, message, fields): (log::Level, WasmStr, WasmList<(WasmStr, WasmStr)>)| {
-            log(store, level, &message, &fields)
-        },
-    )
+fn add_log_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    for interface in LOG_INTERFACES {
+        linker.instance(interface)?.func_wrap(
+            "log",
+            |store: StoreContextMut<'_, RunState>,
+             (level, message, fields): (log::Level, WasmStr, WasmList<(WasmStr, WasmStr)>)| {
+                log(store, level, &message, &fields)
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// One `log` call. Lifting the strings charged the guest fuel for their
@@ -126,5 +150,29 @@ impl kv::Host for RunState {
     fn delete(&mut self, key: String) -> Result<(), kv::KvError> {
         check_key(&key)?;
         self.kv.delete(&self.job_id, &key).map_err(to_guest)
+    }
+}
+
+/// 0.2.0's `kv-error`: the same cases as 0.1.0's.
+fn to_v0_2(err: kv::KvError) -> v0_2::kv::KvError {
+    match err {
+        kv::KvError::InvalidKey(m) => v0_2::kv::KvError::InvalidKey(m),
+        kv::KvError::TooLarge(m) => v0_2::kv::KvError::TooLarge(m),
+        kv::KvError::Unavailable(m) => v0_2::kv::KvError::Unavailable(m),
+    }
+}
+
+/// 0.2.0's `kv` is 0.1.0's: the same checks, the same namespace.
+impl v0_2::kv::Host for RunState {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, v0_2::kv::KvError> {
+        kv::Host::get(self, key).map_err(to_v0_2)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), v0_2::kv::KvError> {
+        kv::Host::set(self, key, value).map_err(to_v0_2)
+    }
+
+    fn delete(&mut self, key: String) -> Result<(), v0_2::kv::KvError> {
+        kv::Host::delete(self, key).map_err(to_v0_2)
     }
 }

@@ -16,6 +16,7 @@ pub mod capture;
 pub mod component;
 pub mod engine;
 pub mod grants;
+mod guest;
 mod host;
 pub mod http;
 pub mod kv;
@@ -25,23 +26,28 @@ pub mod outcome;
 mod state;
 
 pub use capture::{LogLevel, LogRecord, LogSource};
-pub use component::{Linked, Runnable, World};
+pub use component::{Linked, Runnable, WitVersion, World};
 pub use engine::{Allocator, EngineOptions, pagemap_scan_available};
 pub use host::{MAX_KV_KEY, MAX_KV_VALUE};
 pub use limits::Limits;
 pub use outcome::{Outcome, OutcomeKind, RunReport};
 pub use state::RunState;
 
-pub use bindings::wasmcron::plugin::types::{EventKind, JobEvent, Timestamp};
-use bindings::wasmcron::plugin::types::{JobError as WitJobError, RunContext};
+// The host speaks the newest version of the package; `guest.rs` hands a
+// 0.1.0 component what 0.1.0 has.
+use bindings::v0_2::wasmcron::plugin::types::RunContext;
+pub use bindings::v0_2::wasmcron::plugin::types::{
+    EventKind, JobEvent, ParentRun, RunCause as WitRunCause, Timestamp,
+};
 use capture::Capture;
 use chrono::{DateTime, Utc};
 use grants::Grants;
+use guest::Invocation;
 use kv::KvStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 /// How often the epoch advances: the granularity of the timeout check and
@@ -91,6 +97,11 @@ pub struct RunRequest {
     pub attempt: u32,
     /// The job's arguments, JSON text.
     pub args: String,
+    /// Why the run happened (a 0.2.0 guest reads it; 0.1.0 has no field
+    /// for it).
+    pub cause: WitRunCause,
+    /// For a chained run, the run whose end started it (0.2.0 only).
+    pub parent: Option<ParentRun>,
     /// Limits for this run.
     pub limits: Limits,
     /// What the run may reach; `Grants::default()` for nothing.
@@ -132,14 +143,10 @@ impl Runtime {
         // ...and the constructors that make the host hold memory check the
         // grant and charge the run (`runtime::http`).
         http::gate_http(&mut linker)?;
-        // The job world's imports; `log` by hand, so that a guest's fields
-        // are read from its memory rather than lifted whole (`host.rs`).
-        bindings::wasmcron::plugin::types::add_to_linker::<_, HasSelf<RunState>>(
-            &mut linker,
-            |s| s,
-        )?;
-        bindings::wasmcron::plugin::kv::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
-        host::add_log_to_linker(&mut linker)?;
+        // Our worlds' imports, in both versions of the package; `log` by
+        // hand, so that a guest's fields are read from its memory rather
+        // than lifted whole (`host.rs`).
+        host::add_to_linker(&mut linker)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone())?;
         Ok(Self {
@@ -177,6 +184,8 @@ impl Runtime {
             fired_at: timestamp(fired_at),
             attempt: request.attempt,
             args: request.args.clone(),
+            cause: request.cause,
+            parent: request.parent.clone(),
         };
         self.invoke(
             plugin,
@@ -190,7 +199,10 @@ impl Runtime {
 
     /// Delivers `event` to a listener plugin, in the same sandbox as a job
     /// run. Its kv namespace is `listener/NAME`. A successful delivery's
-    /// outcome is `Succeeded` with empty output.
+    /// outcome is `Succeeded` with empty output. A 0.1.0 listener gets the
+    /// event as 0.1.0 has it: `run-recovered` as `run-succeeded` and
+    /// `job-paused` as `run-failed` (their outcomes, `recovered` and
+    /// `paused`, say which).
     pub async fn deliver(
         &self,
         plugin: &(impl Runnable + ?Sized),
@@ -279,32 +291,7 @@ impl Runtime {
         });
 
         let result = {
-            let call = async {
-                match (&invocation, plugin.linked()) {
-                    (Invocation::Job(ctx), Linked::Job(pre)) => {
-                        let job = pre.instantiate_async(&mut store).await?;
-                        job.wasmcron_plugin_runner().call_run(&mut store, ctx).await
-                    }
-                    (Invocation::Listener(event), Linked::Listener(pre)) => {
-                        let listener = pre.instantiate_async(&mut store).await?;
-                        listener
-                            .wasmcron_plugin_handler()
-                            .call_on_event(&mut store, event)
-                            .await
-                            .map(|r| {
-                                r.map(|()| String::new()).map_err(|message| WitJobError {
-                                    message,
-                                    retryable: false,
-                                })
-                            })
-                    }
-                    _ => Err(wasmtime::Error::msg(format!(
-                        "plugin '{}' implements {}, which cannot serve this call",
-                        plugin.name(),
-                        plugin.linked().world().name()
-                    ))),
-                }
-            };
+            let call = guest::call(&mut store, plugin.linked(), plugin.name(), &invocation);
             tokio::time::timeout(limits.timeout, call).await
         };
 
@@ -340,12 +327,6 @@ impl Runtime {
             logs_dropped_records: captured.dropped_records,
         }
     }
-}
-
-/// What a sandboxed call does.
-enum Invocation {
-    Job(RunContext),
-    Listener(JobEvent),
 }
 
 impl Drop for Runtime {

@@ -222,6 +222,7 @@ async fn run(
                 None,
                 RunOrigin::Backfill,
                 Some(incarnation),
+                None,
             )
             .await
             {

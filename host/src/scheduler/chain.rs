@@ -5,13 +5,17 @@
 //! later in the same jobs list) and must not lead back to the job: both are
 //! checked when it is added or changed, and a cycle is refused with its
 //! path. A target deleted later is passed over at run time with a warning.
-//! The child's run has origin `chain` and a note naming its parent run,
-//! which the API shows (`GET /runs/{run_id}` of the parent has its output).
+//! The child's run has origin `chain`, its parent's run id
+//! (`parent_run_id`, kept by its retries too) and a note naming the
+//! parent; the API shows both (`GET /runs/{run_id}` of the parent has its
+//! output). A 0.2.0 guest reads its parent in its run context
+//! ([`parent_of`]): job, run, outcome, and the output or error message.
 
 use super::manual::submit;
 use super::{Inner, SchedulerError, State, execute};
 use crate::event::Event;
 use crate::job::{Job, JobError, JobSpec};
+use crate::runtime::{Outcome, ParentRun};
 use crate::store::{RunOrigin, RunRecord, RunStatus, Write};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -138,6 +142,7 @@ pub(super) fn start_children(inner: &Arc<Inner>, job: &Job, run: &RunRecord, kin
     for target in targets.clone() {
         let inner = inner.clone();
         let note = note.clone();
+        let parent = run.run_id.clone();
         inner.tasks.clone().spawn(async move {
             let now = inner.clock.now();
             let submitted = submit(
@@ -149,6 +154,7 @@ pub(super) fn start_children(inner: &Arc<Inner>, job: &Job, run: &RunRecord, kin
                 None,
                 RunOrigin::Chain,
                 None,
+                Some(parent.clone()),
             )
             .await;
             let status = match submitted {
@@ -181,6 +187,7 @@ pub(super) fn start_children(inner: &Arc<Inner>, job: &Job, run: &RunRecord, kin
             tracing::warn!(job = %target, "{note}");
             let row = RunRecord {
                 origin: RunOrigin::Chain,
+                parent_run_id: Some(parent),
                 ..RunRecord::not_run(&target, now, status, note.clone()).of(&incarnation)
             };
             let event = execute::run_event(&row, now, None, Some(note));
@@ -193,4 +200,51 @@ pub(super) fn start_children(inner: &Arc<Inner>, job: &Job, run: &RunRecord, kin
             }
         });
     }
+}
+
+/// The parent of `run` (chained from run `parent_id`), as its guest's run
+/// context has it, read from the store: how the parent ended, with its
+/// output on success and its message on failure. `None`, logged, when the
+/// record cannot be read or is gone (pruned, its job deleted): the run
+/// goes on without it.
+pub(super) async fn parent_of(
+    inner: &Inner,
+    run: &RunRecord,
+    parent_id: &str,
+) -> Option<ParentRun> {
+    let parent = match inner.store.run_summary(parent_id).await {
+        Ok(Some(parent)) => parent,
+        Ok(None) => {
+            tracing::warn!(job = %run.job_id, run = %run.run_id, parent = parent_id, "the parent run is no longer in the history; the guest gets no parent");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(job = %run.job_id, run = %run.run_id, parent = parent_id, error = %e, "could not read the parent run; the guest gets no parent");
+            return None;
+        }
+    };
+    let (outcome, output, message) = match parent.outcome {
+        Some(o) => {
+            let kind = o.kind().as_str().to_owned();
+            match o {
+                Outcome::Succeeded { output } => (kind, Some(output), None),
+                Outcome::Failed { message, .. } | Outcome::Trapped { message } => {
+                    (kind, None, Some(message))
+                }
+                // Out of fuel, timed out, over memory: the kind says it
+                // all, as the run's failure event says it.
+                _ => (kind.clone(), None, Some(kind)),
+            }
+        }
+        // A parent without an outcome did not finish (a chain starts only
+        // after its parent's end is recorded): say where it is.
+        None => (parent.status.as_str().to_owned(), None, parent.note),
+    };
+    Some(ParentRun {
+        job_id: parent.job_id,
+        run_id: parent.run_id,
+        outcome,
+        output,
+        message,
+    })
 }

@@ -238,12 +238,18 @@ async fn run_guest(
     // way they are recorded with the result (moved back below, not cloned
     // twice), so a replay can run with the same.
     let args = run.args.take().unwrap_or_else(|| job.args.clone());
+    let parent = match &run.parent_run_id {
+        Some(parent) => super::chain::parent_of(&inner, &run, parent).await,
+        None => None,
+    };
     let request = Arc::new(RunRequest {
         job_id: run.job_id.clone(),
         run_id: run.run_id.clone(),
         scheduled_at: run.scheduled_at,
         attempt: run.attempt,
         args,
+        cause: run.cause().into(),
+        parent,
         limits: job.limits,
         grants: job
             .grants
@@ -412,9 +418,11 @@ pub(super) async fn finish(
         let delay = chrono::Duration::from_std(job.retry.delay_after(run.attempt))
             .unwrap_or(chrono::Duration::MAX);
         // A retry runs with the args of the attempt it retries.
+        // ...and a chained run's retries keep its parent.
         RunRecord {
             args: run.args.clone(),
             origin: run.origin.of_retry(),
+            parent_run_id: run.parent_run_id.clone(),
             ..RunRecord::pending(&run.job_id, run.scheduled_at, now + delay, run.attempt + 1)
                 .of(&run.incarnation)
         }

@@ -4,10 +4,12 @@
 //! runs; also succeeded runs, recoveries and auto-pauses, issue 13), and a
 //! failed run only from its `after_failures`th in a row. A webhook's JSON
 //! is the event with `"on"` added, naming which of those it is; a listener
-//! plugin gets the WIT `job-event`, whose `kind` enum has no case for a
-//! recovery or a pause: those come as `run-succeeded` with outcome
-//! `recovered`, and as `run-failed` (about the last failed run) with
-//! outcome `paused` and the reason as message.
+//! plugin gets the WIT `job-event`: a recovery as `run-recovered` with
+//! outcome `recovered`, an auto-pause as `job-paused` (about the last
+//! failed run) with outcome `paused` and the reason as message. A 0.1.0
+//! listener, whose `kind` enum has no case for either, gets them as
+//! `run-succeeded` and `run-failed` with the same outcomes (the runtime
+//! maps the kinds, `Runtime::deliver`).
 //!
 //! One task reads the event bus; each delivery runs in its own task under
 //! a bound, with a timeout, so a listener that fails or hangs is logged
@@ -174,7 +176,7 @@ fn wit_event(kind: ListenFor, event: &Event) -> Option<JobEvent> {
                     run.message.clone(),
                 ),
                 ListenFor::Recovered => (
-                    EventKind::RunSucceeded,
+                    EventKind::RunRecovered,
                     "recovered".to_owned(),
                     Some(format!(
                         "succeeded after {} failed runs in a row",
@@ -203,7 +205,7 @@ fn wit_event(kind: ListenFor, event: &Event) -> Option<JobEvent> {
             })
         }
         Event::JobPaused(job) => Some(JobEvent {
-            kind: EventKind::RunFailed,
+            kind: EventKind::JobPaused,
             job_id: job.job_id.clone(),
             run_id: job.run_id.clone(),
             // The WIT's time of the fire; here, when the job paused.

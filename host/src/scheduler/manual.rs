@@ -142,13 +142,15 @@ impl Scheduler {
             args,
             origin,
             None,
+            None,
         )
         .await
     }
 }
 
-/// Records a run of job `id` outside its schedule (pending, of `origin`)
-/// and starts it (on a shared store, any host claims it).
+/// Records a run of job `id` outside its schedule (pending, of `origin`;
+/// a chained run with its parent's run id) and starts it (on a shared
+/// store, any host claims it).
 ///
 /// # Errors
 /// [`SchedulerError::JobNotFound`], [`SchedulerError::PluginNotLoaded`],
@@ -166,6 +168,7 @@ pub(super) async fn submit(
     args: Option<String>,
     origin: RunOrigin,
     incarnation: Option<&str>,
+    parent_run_id: Option<String>,
 ) -> Result<RunRecord, SchedulerError> {
     // On a shared store the runs of the job on every host count, as
     // the store has them (each host only knows its own); `None` where
@@ -222,6 +225,7 @@ pub(super) async fn submit(
             note,
             args,
             origin,
+            parent_run_id,
             ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation)
         }
     };
@@ -303,6 +307,7 @@ async fn start_runs(inner: &Arc<Inner>, ids: Vec<(String, String)>, leader: bool
             None,
             RunOrigin::Start,
             Some(&incarnation),
+            None,
         )
         .await;
         let (status, note) = match submitted {

@@ -209,6 +209,20 @@ impl RunCause {
     }
 }
 
+impl From<RunCause> for crate::runtime::WitRunCause {
+    fn from(cause: RunCause) -> Self {
+        match cause {
+            RunCause::Schedule => Self::Schedule,
+            RunCause::Retry => Self::Retry,
+            RunCause::Manual => Self::Manual,
+            RunCause::Replay => Self::Replay,
+            RunCause::Backfill => Self::Backfill,
+            RunCause::Chain => Self::Chain,
+            RunCause::Start => Self::Start,
+        }
+    }
+}
+
 /// One run: one attempt at one fire of a job (or a record of a fire that
 /// did not run, and why).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -256,6 +270,10 @@ pub struct RunRecord {
     /// starts, and for fires that did not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// For a chained run (origin `chain`) and its retries, the id of the
+    /// run whose end started it; `None` for every other run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<String>,
 }
 
 impl RunRecord {
@@ -284,6 +302,7 @@ impl RunRecord {
             incarnation: String::new(),
             origin: RunOrigin::Fire,
             host: None,
+            parent_run_id: None,
         }
     }
 
@@ -360,6 +379,10 @@ pub struct RunSummary {
     /// The name of the host that ran it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// For a chained run and its retries, the id of the run whose end
+    /// started it (`GET /runs/{parent_run_id}` has its output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<String>,
 }
 
 impl RunSummary {
@@ -409,6 +432,7 @@ impl From<&RunRecord> for RunSummary {
             origin: r.origin,
             cause: r.cause(),
             host: r.host.clone(),
+            parent_run_id: r.parent_run_id.clone(),
         }
     }
 }

@@ -190,6 +190,7 @@ mod tests {
             origin: RunOrigin::Fire,
             cause: crate::store::RunCause::of(RunOrigin::Fire, attempt, None),
             host: None,
+            parent_run_id: None,
         }
     }
 

@@ -15,7 +15,7 @@ fn alert(event: Event) -> Result<(), JobError> {
         event.message().unwrap_or("")
     );
     let record = serde_json::json!({
-        "kind": format!("{:?}", event.kind()),
+        "kind": event.kind_name(),
         "run_id": event.run_id(),
         "attempt": event.attempt(),
         "outcome": event.outcome(),

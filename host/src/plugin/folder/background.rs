@@ -154,7 +154,7 @@ impl PluginFolder {
                 tracing::info!(
                     plugin = %name,
                     hash = %hash.short(),
-                    world = plugin.world().name(),
+                    world = plugin.world_name(),
                     compiled = compiled.as_str(),
                     replaced,
                     "plugin loaded"

@@ -20,12 +20,12 @@ const CHUNK: i32 = 64;
 /// Every column of a run but its logs; [`summary_from_row`] reads them.
 const SUMMARY_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, \
                                started_at, ended_at, outcome::text, fuel, plugin_hash, note, \
-                               args, log_count, origin, host";
+                               args, log_count, origin, host, parent_run_id";
 
 /// [`SUMMARY_COLUMNS`] and then the logs and incarnation.
 pub(super) const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
                            ended_at, outcome::text, fuel, plugin_hash, note, args, log_count, \
-                           origin, host, logs::text, incarnation";
+                           origin, host, parent_run_id, logs::text, incarnation";
 
 fn summary_from_row(row: &Row) -> Result<RunSummary, tokio_postgres::Error> {
     let status: String = row.try_get(5)?;
@@ -53,6 +53,7 @@ fn summary_from_row(row: &Row) -> Result<RunSummary, tokio_postgres::Error> {
         origin: crate::store::RunOrigin::parse(&row.try_get::<_, String>(14)?),
         cause: crate::store::RunCause::default(),
         host: row.try_get(15)?,
+        parent_run_id: row.try_get(16)?,
     }
     .with_cause())
 }
@@ -60,7 +61,7 @@ fn summary_from_row(row: &Row) -> Result<RunSummary, tokio_postgres::Error> {
 /// A whole run, from a row of [`RUN_COLUMNS`].
 pub(super) fn run_from_row(row: &Row) -> Result<RunRecord, tokio_postgres::Error> {
     let s = summary_from_row(row)?;
-    let logs: String = row.try_get(16)?;
+    let logs: String = row.try_get(17)?;
     Ok(RunRecord {
         run_id: s.run_id,
         job_id: s.job_id,
@@ -76,9 +77,10 @@ pub(super) fn run_from_row(row: &Row) -> Result<RunRecord, tokio_postgres::Error
         plugin_hash: s.plugin_hash,
         note: s.note,
         args: s.args,
-        incarnation: row.try_get(17)?,
+        incarnation: row.try_get(18)?,
         origin: s.origin,
         host: s.host,
+        parent_run_id: s.parent_run_id,
     })
 }
 

@@ -21,7 +21,8 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("plugin_files", include_str!("0005_plugin_files.sql")),
     ("cluster_token", include_str!("0006_cluster_token.sql")),
     ("pause_note", include_str!("0007_pause_note.sql")),
-    ("calendars", include_str!("0008_calendars.sql")),
+    ("parent_run", include_str!("0008_parent_run.sql")),
+    ("calendars", include_str!("0009_calendars.sql")),
 ];
 
 /// Key of the advisory lock migrators hold (any constant works; this is

@@ -8,22 +8,23 @@ use super::writes::{Cmd, Expect, Params, Prepared, Statements, Step, clamp, ms, 
 use crate::store::{RunRecord, StoreError, Write};
 use chrono::{DateTime, Utc};
 
-/// Many run rows' insert from arrays ($1 to $19 as in `writes::RUN_INSERT`, each
-/// an array, and $20 the fire's next time), up to its `WHERE`.
+/// Many run rows' insert from arrays ($1 to $20 as in `writes::RUN_INSERT`, each
+/// an array, and $21 the fire's next time), up to its `WHERE`.
 pub(super) const RUNS_SET_INSERT: &str =
     "INSERT INTO runs (run_id, job_id, attempt, scheduled_at, due_at,
       status, started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args,
-      log_count, incarnation, origin, host)
+      log_count, incarnation, origin, host, parent_run_id)
     SELECT r.run_id, r.job_id, r.attempt, r.scheduled_at, r.due_at, r.status, r.started_at,
       r.ended_at, r.outcome_kind, r.outcome::json, r.fuel, r.logs::json, r.plugin_hash, r.note,
-      r.args, r.log_count, r.inc, r.origin, r.host
+      r.args, r.log_count, r.inc, r.origin, r.host, r.parent
       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[],
                   $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[],
                   $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[],
-                  $16::bigint[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
+                  $16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[],
+                  $21::timestamptz[])
         AS r(run_id, job_id, attempt, scheduled_at, due_at, status, started_at, ended_at,
              outcome_kind, outcome, fuel, logs, plugin_hash, note, args, log_count, inc,
-             origin, host, next)";
+             origin, host, parent, next)";
 
 /// A batch's fires as two set statements ([`Statements::fire_cas_set`]
 /// and its rows'), for batches of fires (and run rows) only, the common
@@ -124,6 +125,7 @@ struct RowArrays {
     incarnation: Vec<String>,
     origin: Vec<&'static str>,
     host: Vec<Option<String>>,
+    parent_run_id: Vec<Option<String>>,
     next: Vec<Option<DateTime<Utc>>>,
 }
 
@@ -199,6 +201,7 @@ impl RowArrays {
         self.incarnation.push(r.incarnation.clone());
         self.origin.push(r.origin.as_str());
         self.host.push(text(r.host.as_ref()));
+        self.parent_run_id.push(r.parent_run_id.clone());
         self.next.push(next);
     }
 
@@ -223,6 +226,7 @@ impl RowArrays {
             Box::new(self.incarnation),
             Box::new(self.origin),
             Box::new(self.host),
+            Box::new(self.parent_run_id),
             Box::new(self.next),
         ]
     }

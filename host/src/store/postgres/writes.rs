@@ -82,13 +82,14 @@ pub(super) struct Statements {
     pub(super) probe: Statement,
 }
 
-/// A run row's insert, up to its `WHERE` ($1 to $19; `fire_run` adds $20).
+/// A run row's insert, up to its `WHERE` ($1 to $20; `fire_run` and
+/// `retry_after` add $21).
 const RUN_INSERT: &str = "INSERT INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
       started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args, log_count,
-      incarnation, origin, host)
+      incarnation, origin, host, parent_run_id)
     SELECT $1::text, $2::text, $3::bigint, $4::timestamptz, $5::timestamptz, $6::text,
       $7::timestamptz, $8::timestamptz, $9::text, $10::text::json, $11::bigint, $12::text::json,
-      $13::text, $14::text, $15::text, $16::bigint, $17::text, $18::text, $19::text";
+      $13::text, $14::text, $15::text, $16::bigint, $17::text, $18::text, $19::text, $20::text";
 
 /// What a run's end ([`Write::End`]) does to an existing row: replaces
 /// its outcome only while it is running on the end's host.
@@ -162,7 +163,7 @@ impl Statements {
                       plugin_hash = excluded.plugin_hash, note = excluded.note,
                       args = excluded.args, log_count = excluded.log_count,
                       incarnation = excluded.incarnation, origin = excluded.origin,
-                      host = excluded.host"
+                      host = excluded.host, parent_run_id = excluded.parent_run_id"
             ))
             .await?,
             // A run's end (Write::End): as `run`, but an existing row is
@@ -174,12 +175,12 @@ impl Statements {
             ))
             .await?,
             // The retry of an end: only if this transaction wrote that end
-            // (the ended run's row version, $20, is this transaction's),
+            // (the ended run's row version, $21, is this transaction's),
             // and never over a taken run id or fire key.
             retry_after: p(format!(
                 "{RUN_INSERT}
                     WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2::text AND incarnation = $17::text)
-                      AND EXISTS (SELECT 1 FROM runs WHERE run_id = $20::text
+                      AND EXISTS (SELECT 1 FROM runs WHERE run_id = $21::text
                                     AND xmin = xid(pg_current_xact_id()))
                     ON CONFLICT DO NOTHING"
             ))
@@ -193,13 +194,13 @@ impl Statements {
                 .into())
             .await?,
             // A fire's row: only if this transaction's compare-and-set for
-            // the fire moved the job to the fire's next time ($20), and
+            // the fire moved the job to the fire's next time ($21), and
             // never a second row for a fire key (nor a second run id).
             fire_run: p(format!(
                 "{RUN_INSERT}
                     WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2::text AND incarnation = $17::text
                                     AND fired_by = pg_current_xact_id()
-                                    AND next_run_time IS NOT DISTINCT FROM $20::timestamptz)
+                                    AND next_run_time IS NOT DISTINCT FROM $21::timestamptz)
                     ON CONFLICT DO NOTHING"
             ))
             .await?,
@@ -225,7 +226,7 @@ impl Statements {
                  RETURNING run_id"
             ))
             .await?,
-            // Many runs' ends at once (as run_end does one; $20 unused),
+            // Many runs' ends at once (as run_end does one; $21 unused),
             // returning those recorded.
             run_end_set: p(format!(
                 "{RUNS_SET_INSERT}
@@ -485,6 +486,7 @@ fn run_params(r: &RunRecord, outcome: Option<String>, logs: String) -> Params {
         Box::new(r.incarnation.clone()),
         Box::new(r.origin.as_str()),
         Box::new(text(r.host.as_ref())),
+        Box::new(r.parent_run_id.clone()),
     ]
 }
 

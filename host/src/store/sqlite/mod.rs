@@ -38,7 +38,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_store_probe.sql"),
     include_str!("0006_fire_key.sql"),
     include_str!("0007_pause_note.sql"),
-    include_str!("0008_calendars.sql"),
+    include_str!("0008_parent_run.sql"),
+    include_str!("0009_calendars.sql"),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -59,7 +59,7 @@ fn start(
                AND scheduled_at = ?7 AND due_at = ?8 AND incarnation = ?9 AND origin = ?10
                AND args IS ?11 AND note IS ?12 AND fuel = ?13 AND logs = ?14
                AND log_count = ?15 AND ended_at IS ?16 AND outcome IS ?17
-               AND outcome_kind IS ?18
+               AND outcome_kind IS ?18 AND parent_run_id IS ?19
                AND EXISTS (SELECT 1 FROM jobs WHERE id = ?5 AND incarnation = ?9)",
         )
         .and_then(|mut s| {
@@ -82,6 +82,7 @@ fn start(
                 r.ended_at.map(ms),
                 outcome,
                 r.outcome.as_ref().map(|o| o.kind().as_str()),
+                r.parent_run_id,
             ])
         })
         .map_err(backend)?;
@@ -172,7 +173,7 @@ const UPSERT: &str = "ON CONFLICT (run_id) DO UPDATE SET
     outcome = excluded.outcome, fuel = excluded.fuel, logs = excluded.logs,
     plugin_hash = excluded.plugin_hash, note = excluded.note, args = excluded.args,
     log_count = excluded.log_count, incarnation = excluded.incarnation,
-    origin = excluded.origin, host = excluded.host";
+    origin = excluded.origin, host = excluded.host, parent_run_id = excluded.parent_run_id";
 
 /// The statement writing one run row, for its job's live incarnation
 /// only, with `verb` (`INSERT` or `INSERT OR IGNORE`) and `tail` (an
@@ -181,9 +182,9 @@ fn row_statement(verb: &str, tail: &str) -> String {
     format!(
         "{verb} INTO runs (run_id, job_id, attempt, scheduled_at, due_at, status,
            started_at, ended_at, outcome_kind, outcome, fuel, logs, plugin_hash, note, args,
-           log_count, incarnation, origin, host)
+           log_count, incarnation, origin, host, parent_run_id)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-           ?18, ?19
+           ?18, ?19, ?20
          WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND incarnation = ?17) {tail}"
     )
 }
@@ -231,18 +232,21 @@ fn write_row(
         r.incarnation,
         r.origin.as_str(),
         r.host,
+        r.parent_run_id,
     ])
     .map_err(backend)
 }
 
 /// Every column of a run but its logs; [`summary_from_row`] reads them.
 const SUMMARY_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, started_at, \
-                               ended_at, outcome, fuel, plugin_hash, note, args, log_count, origin, host";
+                               ended_at, outcome, fuel, plugin_hash, note, args, log_count, origin, host, \
+                               parent_run_id";
 
 /// [`SUMMARY_COLUMNS`] and then the logs.
 pub(super) const RUN_COLUMNS: &str = "run_id, job_id, attempt, scheduled_at, due_at, status, \
                                       started_at, ended_at, outcome, fuel, plugin_hash, note, \
-                                      args, log_count, origin, host, logs, incarnation";
+                                      args, log_count, origin, host, parent_run_id, logs, \
+                                      incarnation";
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
     let status: String = row.get(5)?;
@@ -269,6 +273,7 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
         origin: crate::store::RunOrigin::parse(&row.get::<_, String>(14)?),
         cause: crate::store::RunCause::default(),
         host: row.get(15)?,
+        parent_run_id: row.get(16)?,
     }
     .with_cause())
 }
@@ -276,7 +281,7 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
 /// A whole run, from a row of [`RUN_COLUMNS`].
 pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let s = summary_from_row(row)?;
-    let logs: String = row.get(16)?;
+    let logs: String = row.get(17)?;
     Ok(RunRecord {
         run_id: s.run_id,
         job_id: s.job_id,
@@ -292,9 +297,10 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         plugin_hash: s.plugin_hash,
         note: s.note,
         args: s.args,
-        incarnation: row.get(17)?,
+        incarnation: row.get(18)?,
         origin: s.origin,
         host: s.host,
+        parent_run_id: s.parent_run_id,
     })
 }
 
