@@ -27,8 +27,24 @@ pub fn next(
 ) -> anyhow::Result<ExitCode> {
     let preview = preview(expr, tz)?;
     let zone = preview.tz();
+    // `--exclude a,b` as the API's `exclude=a,b`.
+    let exclude: Vec<String> = exclude
+        .iter()
+        .flat_map(|e| e.split(','))
+        .map(str::to_owned)
+        .collect();
+    if let Some(name) = exclude
+        .iter()
+        .find(|e| !crate::trigger::calendar::looks_like_date(e))
+    {
+        anyhow::bail!(
+            "--exclude {name}: offline, `cron next` reads only dates (YYYY-MM-DD) and ranges \
+             (YYYY-MM-DD..YYYY-MM-DD); a host's calendars: curl -G URL/cron/next \
+             --data-urlencode 'expr={expr}' -d exclude={name}"
+        );
+    }
     let exclusions = crate::job::exclude::resolve_entries(
-        exclude,
+        &exclude,
         zone,
         &crate::trigger::calendar::Calendars::new(),
     )

@@ -174,6 +174,14 @@ impl<'a> Request<'a> {
         r
     }
 
+    /// `PUT` of `body` as JSON.
+    pub fn put_json(body: &Value) -> Self {
+        let mut r = Self::new(reqwest::Method::PUT);
+        r.body = Some(body.to_string().into_bytes());
+        r.content_type = "application/json";
+        r
+    }
+
     /// With `Authorization: Bearer TOKEN`.
     #[must_use]
     pub fn token(mut self, token: &'a str) -> Self {

@@ -658,6 +658,103 @@ fn jobs_changed_through_a_follower_are_honoured_by_the_leader() {
     assert_no_doubles(&c);
 }
 
+/// Calendars (issue 13) hold cluster-wide: one changed through a follower
+/// stops the leader's fires on the days it now excludes, and freed again
+/// lets them resume.
+#[test]
+fn a_calendar_changed_through_a_follower_moves_the_leaders_fires() {
+    let c = Cluster::start(BIN, 2, "version = 1\n", &["--lease", LEASE]);
+    let (leader, _) = c.leader();
+    let follower = c
+        .running()
+        .into_iter()
+        .find(|&i| i != leader)
+        .unwrap_or_else(|| panic!("a follower\n{}", c.report()));
+    let db = c.db();
+    let fires_after = |since: chrono::DateTime<Utc>| {
+        db.count(&format!(
+            "SELECT count(*) FROM runs WHERE job_id = 'cal' AND origin = 'fire'
+                AND scheduled_at > {}",
+            ts(since)
+        ))
+    };
+    let call = |what: &str, r: Result<(u16, serde_json::Value), String>, want: u16| {
+        let (status, body) = r.unwrap_or_else(|e| panic!("{what}: {e}\n{}", c.report()));
+        assert_eq!(status, want, "{what}: {body}\n{}", c.report());
+        body
+    };
+    let put = |dates: &serde_json::Value, want: u16| {
+        call(
+            "PUT /calendars/off on the follower",
+            c.request(
+                follower,
+                "/calendars/off",
+                &Request::put_json(&json!({ "dates": dates })),
+            ),
+            want,
+        )
+    };
+    put(&json!(["2000-01-01"]), 201);
+    call(
+        "POST /jobs on the follower",
+        c.post(
+            follower,
+            "/jobs",
+            &json!({"id": "cal", "plugin": "hello", "exclude": ["off"], "keep_runs": 1000,
+                    "trigger": {"type": "interval", "every": "1s", "start": START}}),
+        ),
+        201,
+    );
+    let added = Utc::now();
+    c.wait_for(
+        "a fire of the job within 3 s",
+        Duration::from_secs(3),
+        || fires_after(added) >= 1,
+    );
+
+    // Today and tomorrow (UTC, the zone of an interval) off: the leader
+    // takes the change within its sync and fires no more.
+    let today = Utc::now().date_naive();
+    let range = format!("{today}..{}", today + Span::days(1));
+    put(&json!([range]), 200);
+    let excluded = Utc::now();
+    c.wait_for(
+        "the leader to have the changed calendar within 2 s",
+        Duration::from_secs(2),
+        || {
+            c.get(leader, "/calendars/off")
+                .is_ok_and(|(_, v)| v["dates"] == json!([range]))
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        fires_after(excluded + Span::seconds(1)),
+        0,
+        "fires more than 1 s after the calendar excluded today\n{}",
+        c.report()
+    );
+    let job = call(
+        "GET /jobs/cal on the leader",
+        c.get(leader, "/jobs/cal"),
+        200,
+    );
+    let next = job["next_run_time"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        next.starts_with(&(today + Span::days(2)).to_string()),
+        "the next fire is the day after tomorrow: {job}"
+    );
+
+    // Freed again: it fires again.
+    put(&json!(["2000-01-01"]), 200);
+    let freed = Utc::now();
+    c.wait_for(
+        "a fire after the calendar freed today, within 3 s",
+        Duration::from_secs(3),
+        || fires_after(freed) >= 1,
+    );
+    assert_no_doubles(&c);
+}
+
 #[test]
 fn a_cluster_stopped_and_started_again_resumes_and_accounts_for_the_stopped_fires() {
     let (keep, merge) = (5, 5);

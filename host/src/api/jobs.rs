@@ -118,6 +118,13 @@ pub(super) fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiE
         .validate_with(now, &Limits::default(), &state.scheduler.calendar_set())
         .map_err(|e| ApiError::validation(e.field(), e.to_string()))?;
     if job.trigger.next_after(now).is_none() {
+        if job.trigger.preview_after(now).is_some() {
+            return Err(ApiError::validation(
+                "exclude",
+                "exclude: every fire of the trigger (for ten years) falls on a day this job \
+                 excludes; exclude fewer days or change the trigger",
+            ));
+        }
         let field = match &*spec.trigger {
             crate::trigger::TriggerSpec::Date { .. } => "trigger.at",
             _ => "trigger",

@@ -4,13 +4,33 @@
 use super::extract::{OptionalBody, Path};
 use super::{ApiError, ApiState};
 use crate::scheduler::RunNow;
-use crate::store::RunRecord;
+use crate::store::{RunCause, RunRecord};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
+
+/// A run just recorded (by run now or a replay), with why it happens, as
+/// its summary in the history will say.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SubmittedRun {
+    /// The run as recorded.
+    #[serde(flatten)]
+    pub run: RunRecord,
+    /// Why it happens: `manual` or `replay`.
+    pub cause: RunCause,
+}
+
+impl From<RunRecord> for SubmittedRun {
+    fn from(run: RunRecord) -> Self {
+        Self {
+            cause: run.cause(),
+            run,
+        }
+    }
+}
 
 /// The optional body of `POST /jobs/{id}/run`: what this run does
 /// differently from the job's own. No body, an empty body, `null` or `{}`
@@ -85,7 +105,7 @@ fn shorten(text: &str) -> String {
     request_body(content = Option<RunNowBody>, content_type = "application/json",
         description = "Optional: this run's `args` (a JSON object) and `scheduled_at` (RFC 3339)"),
     responses(
-        (status = 202, description = "Recorded and queued, with the args and scheduled_at it runs with", body = RunRecord),
+        (status = 202, description = "Recorded and queued, with the args and scheduled_at it runs with", body = SubmittedRun),
         (status = 400, description = "Malformed JSON, or a path parameter that does not decode", body = super::ErrorBody),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
@@ -98,10 +118,10 @@ pub(super) async fn run_now(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     OptionalBody(body): OptionalBody<RunNowBody>,
-) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
+) -> Result<(StatusCode, Json<SubmittedRun>), ApiError> {
     let how = body.map(RunNowBody::check).transpose()?.unwrap_or_default();
     Ok((
         StatusCode::ACCEPTED,
-        Json(state.scheduler.run_now_with(&id, how).await?),
+        Json(state.scheduler.run_now_with(&id, how).await?.into()),
     ))
 }

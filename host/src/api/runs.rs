@@ -12,7 +12,7 @@ use super::jobs::{page_size, page_size_or};
 use super::{ApiError, ApiState};
 use crate::runtime::LogRecord;
 use crate::scheduler::SchedulerError;
-use crate::store::{LogPage, RunRecord, RunSummary};
+use crate::store::{LogPage, RunSummary};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -167,7 +167,7 @@ pub(super) async fn logs(
     params(("run_id" = String, Path, description = "Run id")),
     responses(
         (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
-        (status = 202, description = "The new run, recorded and queued", body = RunRecord),
+        (status = 202, description = "The new run, recorded and queued", body = super::manual::SubmittedRun),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such run", body = super::ErrorBody),
         (status = 409, description = "Cannot replay: job gone, never started, or plugin version no longer loaded", body = super::ErrorBody),
@@ -175,9 +175,9 @@ pub(super) async fn logs(
 pub(super) async fn replay(
     State(state): State<ApiState>,
     Path(run_id): Path<String>,
-) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
+) -> Result<(StatusCode, Json<super::manual::SubmittedRun>), ApiError> {
     match state.scheduler.replay(&run_id).await {
-        Ok(run) => Ok((StatusCode::ACCEPTED, Json(run))),
+        Ok(run) => Ok((StatusCode::ACCEPTED, Json(run.into()))),
         Err(SchedulerError::RunNotFound(id)) => {
             Err(ApiError::not_found(format!("run '{id}' not found")))
         }

@@ -405,6 +405,9 @@ async fn apply_jobs_file(
             .get(&name)
             .is_some_and(|c| *c.spec() == spec);
         if !same {
+            // The file is the truth for what it declares: a change made
+            // through the API since is replaced, and the log says so.
+            tracing::info!(calendar = %name, "calendar defined from the jobs file");
             scheduler
                 .put_calendar(&name, spec)
                 .await

@@ -25,6 +25,20 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
     let doc = read_spec(file)?;
     let specs = jobs_of(&doc).with_context(|| format!("in {}", file.display()))?;
     let client = Client::new(remote);
+    // Calendars first, as `wasmcron run --config` defines them before its
+    // jobs: the jobs may name them.
+    if let Some(calendars) = doc.get("calendars").and_then(Value::as_object) {
+        for (name, spec) in calendars {
+            client
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/calendars/{}", super::client::seg(name)),
+                    Some(spec),
+                )
+                .await
+                .with_context(|| format!("in {}: calendars.{name}", file.display()))?;
+        }
+    }
     let (mut written, mut unchanged, mut notes) = (0, 0, Vec::new());
     let mut first = 0;
     for (len, body) in bodies(specs)? {
@@ -75,14 +89,20 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
 }
 
 /// The `jobs` list of a jobs file read as JSON, checked as `wasmcron run
-/// --config` checks the file's top level (only `version = 1` and `jobs`),
-/// with each id once.
+/// --config` checks the file's top level (only `version = 1`, `jobs` and
+/// `calendars`), with each id once.
 fn jobs_of(doc: &Value) -> anyhow::Result<&[Value]> {
     let Some(top) = doc.as_object() else {
         bail!("a jobs file holds `version = 1` and [[jobs]] tables (JSON: {{\"jobs\": [...]}})");
     };
-    if let Some(key) = top.keys().find(|k| *k != "version" && *k != "jobs") {
-        bail!("unknown key `{key}` at the top of the file: it may hold `version` and `jobs`");
+    if let Some(key) = top
+        .keys()
+        .find(|k| !matches!(k.as_str(), "version" | "jobs" | "calendars"))
+    {
+        bail!(
+            "unknown key `{key}` at the top of the file: it may hold `version`, `jobs` and \
+             `calendars`"
+        );
     }
     if let Some(version) = top.get("version")
         && version.as_u64() != Some(1)

@@ -59,10 +59,23 @@ pub async fn calendars(cmd: CalendarsCommand) -> anyhow::Result<ExitCode> {
     quiet_on_closed_pipe(to_stdout(cmd).await)
 }
 
-fn joined(v: &Value) -> String {
+/// The entries of a list, `sep`-separated (day rules hold commas).
+fn joined(v: &Value, sep: &str) -> String {
     match v.as_array() {
-        Some(items) if !items.is_empty() => items.iter().map(text).collect::<Vec<_>>().join(", "),
+        Some(items) if !items.is_empty() => items.iter().map(text).collect::<Vec<_>>().join(sep),
         _ => "-".into(),
+    }
+}
+
+/// A list for a table cell: its first three entries and how many in all.
+fn cell(v: &Value, sep: &str, what: &str) -> String {
+    match v.as_array() {
+        Some(items) if items.len() > 3 => format!(
+            "{}{sep}… ({} {what})",
+            items[..3].iter().map(text).collect::<Vec<_>>().join(sep),
+            items.len()
+        ),
+        _ => joined(v, sep),
     }
 }
 
@@ -80,9 +93,9 @@ async fn to_stdout(cmd: CalendarsCommand) -> anyhow::Result<ExitCode> {
                 .map(|c| {
                     vec![
                         text(&c["name"]),
-                        joined(&c["dates"]),
-                        joined(&c["days"]),
-                        joined(&c["jobs"]),
+                        cell(&c["dates"], ", ", "dates"),
+                        cell(&c["days"], "; ", "rules"),
+                        cell(&c["jobs"], ", ", "jobs"),
                     ]
                 })
                 .collect();
@@ -137,7 +150,7 @@ fn show(c: &Value) -> std::io::Result<()> {
     if let Some(d) = c["description"].as_str() {
         out!("description: {d}")?;
     }
-    out!("dates:       {}", joined(&c["dates"]))?;
-    out!("days:        {}", joined(&c["days"]))?;
-    out!("jobs:        {}", joined(&c["jobs"]))
+    out!("dates:       {}", joined(&c["dates"], ", "))?;
+    out!("days:        {}", joined(&c["days"], "; "))?;
+    out!("jobs:        {}", joined(&c["jobs"], ", "))
 }

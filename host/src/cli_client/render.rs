@@ -34,7 +34,8 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> std::io::Result<(
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            // A width past u16::MAX panics in `format!`.
+            .map(|(c, w)| format!("{c:<w$}", w = (*w).min(usize::from(u16::MAX))))
             .collect();
         out!("{}", padded.join("  ").trim_end())
     };

@@ -58,7 +58,11 @@ pub fn resolve_entries(
             ));
         }
         let Some(found) = calendars.get(entry) else {
-            let known: Vec<&str> = calendars.keys().map(String::as_str).collect();
+            // A few names, not a list of hundreds in one message.
+            let mut known: Vec<&str> = calendars.keys().take(10).map(String::as_str).collect();
+            if calendars.len() > known.len() {
+                known.push("…");
+            }
             return Err(bad(
                 index,
                 format!(

@@ -11,7 +11,7 @@
 //! starts: a backfill cut short by a shutdown leaves the rest unrecorded
 //! (the log says from where), and asking again for the rest is safe.
 
-use super::manual::submit;
+use super::manual::{Submit, submit};
 use super::{Inner, Scheduler, SchedulerError, execute};
 use crate::event::Event;
 use crate::job::Overlap;
@@ -215,14 +215,11 @@ async fn run(
             }
             match submit(
                 inner,
-                id,
-                at,
-                1,
-                Some(note.clone()),
-                None,
-                RunOrigin::Backfill,
-                Some(incarnation),
-                None,
+                Submit {
+                    note: Some(note.clone()),
+                    incarnation: Some(incarnation),
+                    ..Submit::new(id, at, RunOrigin::Backfill)
+                },
             )
             .await
             {

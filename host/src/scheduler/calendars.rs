@@ -120,6 +120,9 @@ impl Inner {
                     job.trigger.next_after(now)
                 };
                 let id = job.spec.id.clone();
+                if next.is_none() && !paused && job.trigger.preview_after(now).is_some() {
+                    tracing::warn!(job = %id, "every fire of the job for ten years falls on days its exclude excludes: it has no next fire until a calendar frees a day");
+                }
                 Self::install_locked(&mut state, job, next, paused, &incarnation, false);
                 if next != next_run && !paused {
                     writes.push(Write::NextRun { job_id: id, next });
@@ -176,6 +179,15 @@ impl Scheduler {
     ) -> Result<(CalendarInfo, bool), SchedulerError> {
         let inner = &self.inner;
         inner.check_running()?;
+        if name == exclude::INLINE {
+            return Err(SchedulerError::BadRequest {
+                field: "name".into(),
+                problem: format!(
+                    "name: '{name}' is reserved (previews name a job's inline dates so); pick \
+                     another name"
+                ),
+            });
+        }
         if !calendar::valid_name(name) {
             return Err(SchedulerError::BadRequest {
                 field: "name".into(),

@@ -11,7 +11,7 @@
 //! output). A 0.2.0 guest reads its parent in its run context
 //! ([`parent_of`]): job, run, outcome, and the output or error message.
 
-use super::manual::submit;
+use super::manual::{Submit, submit};
 use super::{Inner, SchedulerError, State, execute};
 use crate::event::Event;
 use crate::job::{Job, JobError, JobSpec};
@@ -147,14 +147,11 @@ pub(super) fn start_children(inner: &Arc<Inner>, job: &Job, run: &RunRecord, kin
             let now = inner.clock.now();
             let submitted = submit(
                 &inner,
-                &target,
-                now,
-                1,
-                Some(note.clone()),
-                None,
-                RunOrigin::Chain,
-                None,
-                Some(parent.clone()),
+                Submit {
+                    note: Some(note.clone()),
+                    parent_run_id: Some(parent.clone()),
+                    ..Submit::new(&target, now, RunOrigin::Chain)
+                },
             )
             .await;
             let status = match submitted {

@@ -272,8 +272,9 @@ impl Scheduler {
             (existing, _) => existing,
         };
         // Only the excluded days changed: the schedule goes on from the
-        // fire it had planned (fires missed while down are still caught
-        // up), under the new exclusions.
+        // fire it had planned if that is past (fires missed while down are
+        // still caught up), else from now (days freed before the planned
+        // fire fire again), under the new exclusions.
         let mut days_only = false;
         let (created_at, paused, incarnation, keep) = match &existing {
             None => (now, spec.paused, new_incarnation(), false),
@@ -316,9 +317,16 @@ impl Scheduler {
             Some(Existing {
                 next_run: Some(planned),
                 ..
-            }) if days_only => job
-                .trigger
-                .next_after(*planned - chrono::Duration::milliseconds(1)),
+            }) if days_only => {
+                if *planned <= now {
+                    job.trigger
+                        .next_after(*planned - chrono::Duration::milliseconds(1))
+                } else {
+                    // Strictly after now, as for a new schedule: a fire at
+                    // this very instant was just taken.
+                    job.trigger.next_after(now)
+                }
+            }
             _ => job.trigger.next_after(now),
         };
         // With replace asked, a row another host inserted meanwhile is

@@ -62,8 +62,11 @@ impl Scheduler {
             .scheduled_at
             .unwrap_or_else(|| chrono::SubsecRound::trunc_subsecs(self.inner.clock.now(), 3));
         let args = how.args.map(|a| serde_json::Value::Object(a).to_string());
-        self.submit(id, scheduled_at, 1, None, args, RunOrigin::Manual)
-            .await
+        self.submit(Submit {
+            args,
+            ..Submit::new(id, scheduled_at, RunOrigin::Manual)
+        })
+        .await
     }
 
     /// Runs a past run again: same job, same args, same `scheduled_at` and
@@ -111,40 +114,59 @@ impl Scheduler {
             )));
         }
         let note = format!("replay of run {run_id}");
-        self.submit(
-            &original.job_id,
-            original.scheduled_at,
-            original.attempt,
-            Some(note),
-            original.args,
-            RunOrigin::Replay,
-        )
+        self.submit(Submit {
+            attempt: original.attempt,
+            note: Some(note),
+            args: original.args,
+            // A chained run's replay sees the same parent.
+            parent_run_id: original.parent_run_id,
+            ..Submit::new(&original.job_id, original.scheduled_at, RunOrigin::Replay)
+        })
         .await
     }
 
-    async fn submit(
-        &self,
-        id: &str,
-        scheduled_at: DateTime<Utc>,
-        attempt: u32,
-        note: Option<String>,
-        args: Option<String>,
-        origin: RunOrigin,
-    ) -> Result<RunRecord, SchedulerError> {
+    async fn submit(&self, run: Submit<'_>) -> Result<RunRecord, SchedulerError> {
         self.inner.check_running()?;
-        self.adopt_stored(id).await?;
-        submit(
-            &self.inner,
+        self.adopt_stored(run.id).await?;
+        submit(&self.inner, run).await
+    }
+}
+
+/// A run to record outside the schedule ([`submit`]): what the five kinds
+/// of such run (now, replay, start, backfill, chain) each set.
+pub(super) struct Submit<'a> {
+    /// The job.
+    pub(super) id: &'a str,
+    /// The fire it stands for.
+    pub(super) scheduled_at: DateTime<Utc>,
+    /// 1, or a replayed run's attempt.
+    pub(super) attempt: u32,
+    /// Why it runs, for people.
+    pub(super) note: Option<String>,
+    /// Its args (JSON text); `None`: the job's.
+    pub(super) args: Option<String>,
+    /// What made it.
+    pub(super) origin: RunOrigin,
+    /// Only this life of the job (one deleted and added again under its
+    /// id is another job); `None`: whichever is live.
+    pub(super) incarnation: Option<&'a str>,
+    /// A chained run's parent.
+    pub(super) parent_run_id: Option<String>,
+}
+
+impl<'a> Submit<'a> {
+    /// A first attempt of `origin` at `scheduled_at`, nothing else set.
+    pub(super) fn new(id: &'a str, scheduled_at: DateTime<Utc>, origin: RunOrigin) -> Self {
+        Self {
             id,
             scheduled_at,
-            attempt,
-            note,
-            args,
+            attempt: 1,
+            note: None,
+            args: None,
             origin,
-            None,
-            None,
-        )
-        .await
+            incarnation: None,
+            parent_run_id: None,
+        }
     }
 }
 
@@ -155,21 +177,20 @@ impl Scheduler {
 /// # Errors
 /// [`SchedulerError::JobNotFound`], [`SchedulerError::PluginNotLoaded`],
 /// [`SchedulerError::MaxInstances`], or a store error.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one private entry for five kinds of run (now, replay, start, backfill, chain), each setting a different few"
-)]
 pub(super) async fn submit(
     inner: &Arc<Inner>,
-    id: &str,
-    scheduled_at: DateTime<Utc>,
-    attempt: u32,
-    note: Option<String>,
-    args: Option<String>,
-    origin: RunOrigin,
-    incarnation: Option<&str>,
-    parent_run_id: Option<String>,
+    run: Submit<'_>,
 ) -> Result<RunRecord, SchedulerError> {
+    let Submit {
+        id,
+        scheduled_at,
+        attempt,
+        note,
+        args,
+        origin,
+        incarnation,
+        parent_run_id,
+    } = run;
     // On a shared store the runs of the job on every host count, as
     // the store has them (each host only knows its own); `None` where
     // this host counts its own below.
@@ -300,14 +321,11 @@ async fn start_runs(inner: &Arc<Inner>, ids: Vec<(String, String)>, leader: bool
         let now = inner.clock.now();
         let submitted = submit(
             inner,
-            &id,
-            now,
-            1,
-            Some(why.to_owned()),
-            None,
-            RunOrigin::Start,
-            Some(&incarnation),
-            None,
+            Submit {
+                note: Some(why.to_owned()),
+                incarnation: Some(&incarnation),
+                ..Submit::new(&id, now, RunOrigin::Start)
+            },
         )
         .await;
         let (status, note) = match submitted {

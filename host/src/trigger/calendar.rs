@@ -10,7 +10,7 @@
 //! Quartz's `HolidayCalendar`/`CronCalendar` and Temporal's schedule
 //! `skip` calendars do the same.
 
-use super::cron::CronSchedule;
+use super::cron::{CronError, CronSchedule};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,16 @@ pub enum CalendarError {
         /// What is wrong.
         problem: String,
     },
+    /// An entry listed twice.
+    #[error("{field}[{index}]: '{value}' is listed twice; remove one")]
+    Twice {
+        /// `dates` or `days`.
+        field: &'static str,
+        /// Its second place in the list.
+        index: usize,
+        /// As written.
+        value: String,
+    },
     /// Too many entries.
     #[error("{field}: {count} entries; a calendar holds at most {MAX_ENTRIES}")]
     TooMany {
@@ -98,6 +108,7 @@ impl CalendarError {
         match self {
             Self::BadDate { index, .. } | Self::Reversed { index, .. } => format!("dates[{index}]"),
             Self::BadRule { index, .. } => format!("days[{index}]"),
+            Self::Twice { field, index, .. } => format!("{field}[{index}]"),
             Self::TooMany { field, .. } => (*field).to_owned(),
         }
     }
@@ -124,7 +135,6 @@ fn parse_range(s: &str) -> Option<Result<(NaiveDate, NaiveDate), ()>> {
     // Exactly YYYY-MM-DD: chrono also reads `2026-1-1`, which people
     // from other date formats may mean differently.
     let date = |d: &str| {
-        let d = d.trim();
         let b = d.as_bytes();
         (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
             .then(|| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
@@ -142,7 +152,7 @@ fn parse_range(s: &str) -> Option<Result<(NaiveDate, NaiveDate), ()>> {
 /// Whether `s` is written as a date or a date range (rather than a
 /// calendar's name): it starts with four digits and a dash.
 pub fn looks_like_date(s: &str) -> bool {
-    let b = s.trim().as_bytes();
+    let b = s.as_bytes();
     b.len() >= 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
 }
 
@@ -166,12 +176,25 @@ impl Calendar {
                 value: rule.clone(),
                 problem,
             };
+            if spec.days[..index].contains(rule) {
+                return Err(CalendarError::Twice {
+                    field: "days",
+                    index,
+                    value: rule.clone(),
+                });
+            }
             let fields = rule.split_whitespace().count();
             if fields != 3 {
                 return Err(bad(format!("{fields} fields, not 3")));
             }
-            let schedule = CronSchedule::parse(&format!("0 0 {rule}"), Tz::UTC)
-                .map_err(|e| bad(e.to_string()))?;
+            let schedule =
+                CronSchedule::parse(&format!("0 0 {rule}"), Tz::UTC).map_err(|e| match e {
+                    // Its message would quote the expression made here.
+                    CronError::NeverFires { reason, .. } => {
+                        bad(format!("matches no day: {reason}"))
+                    }
+                    other => bad(other.to_string()),
+                })?;
             calendar.rules.push(schedule);
         }
         Ok(calendar)
@@ -192,6 +215,13 @@ impl Calendar {
         }
         let mut ranges = Vec::with_capacity(dates.len());
         for (index, value) in dates.iter().enumerate() {
+            if dates[..index].contains(value) {
+                return Err(CalendarError::Twice {
+                    field: "dates",
+                    index,
+                    value: value.clone(),
+                });
+            }
             match parse_range(value) {
                 Some(Ok(range)) => ranges.push(range),
                 Some(Err(())) => {
@@ -323,8 +353,16 @@ mod tests {
 
     #[test]
     fn bad_entries_name_their_place() {
-        let e = cal(&["2026-1-1"], &[]).unwrap_err();
-        assert_eq!(e.field(), "dates[0]");
+        for bad in ["2026-1-1", " 2026-12-01", "2026-12-01 .. 2026-12-03"] {
+            let e = cal(&[bad], &[]).unwrap_err();
+            assert_eq!(e.field(), "dates[0]", "{bad}");
+        }
+        let e = cal(&["2026-12-01", "2026-12-02", "2026-12-01"], &[]).unwrap_err();
+        assert_eq!(e.field(), "dates[2]");
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let e = cal(&[], &["30 2 *"]).unwrap_err();
+        assert!(e.to_string().contains("matches no day"), "{e}");
+        assert!(!e.to_string().contains("0 0 30"), "{e}");
         let e = cal(&["2026-12-25", "25.12.2026"], &[]).unwrap_err();
         assert_eq!(e.field(), "dates[1]");
         assert!(e.to_string().contains("YYYY-MM-DD"), "{e}");

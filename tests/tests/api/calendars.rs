@@ -157,6 +157,17 @@ async fn calendars_skip_fires_through_the_binary(db: TestStore) {
         ),
         ("/calendars/holidays", json!({"colour": "red"}), "colour"),
         ("/calendars/9-to-5", json!({"days": ["* * *"]}), "name"),
+        ("/calendars/exclude", json!({"days": ["* * *"]}), "name"),
+        (
+            "/calendars/holidays",
+            json!({"dates": ["2026-12-01", "2026-12-01"]}),
+            "dates[1]",
+        ),
+        (
+            "/calendars/holidays",
+            json!({"dates": [" 2026-12-01"]}),
+            "dates[0]",
+        ),
     ] {
         let resp = api.send(Method::PUT, path, Some(body.clone())).await;
         assert_error(&resp, 422, "validation", Some(field));

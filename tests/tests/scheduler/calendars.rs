@@ -196,6 +196,27 @@ async fn excluded_days_do_not_fire_and_a_changed_calendar_moves_the_next_fire(db
         Some(at("2026-04-07T00:30:00+02:00"))
     );
 
+    // Fewer days excluded: the fires freed before the planned one happen
+    // (the clock is at 22:30 UTC on 1 April).
+    let hourly = |exclude: &str| {
+        spec(&format!(
+            r#"{{"id":"hourly","plugin":"hello","exclude":{exclude},
+                "trigger":{{"type":"cron","expr":"0 * * * *"}}}}"#
+        ))
+    };
+    s.add_job(hourly(r#"["2026-04-01"]"#), false)
+        .await
+        .expect("add");
+    assert_eq!(
+        s.job("hourly").expect("job").next_run_time,
+        Some(at("2026-04-02T00:00:00Z"))
+    );
+    s.modify_job(hourly("[]")).await.expect("modify");
+    assert_eq!(
+        s.job("hourly").expect("job").next_run_time,
+        Some(at("2026-04-01T23:00:00Z"))
+    );
+
     // A backfill passes over excluded days: Friday 27 March to Wednesday
     // 1 April holds three fires that happen.
     let started = s
