@@ -296,10 +296,25 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             } else {
                 show_job(&job)?;
                 if let Some(fires) = job["next_fires"].as_array().filter(|f| !f.is_empty()) {
+                    // The fires its calendars skip, in time order among
+                    // those that happen (both are RFC 3339 UTC, which
+                    // sorts as text).
+                    let mut lines: Vec<(String, String)> =
+                        fires.iter().map(|f| (text(f), String::new())).collect();
+                    for skipped in job["excluded_fires"]
+                        .as_array()
+                        .map_or(&[][..], Vec::as_slice)
+                    {
+                        lines.push((
+                            text(&skipped["at"]),
+                            format!("   skipped ({})", text(&skipped["excluded_by"])),
+                        ));
+                    }
+                    lines.sort();
                     out!()?;
                     out!("next fires (UTC):")?;
-                    for fire in fires {
-                        out!("  {}", text(fire))?;
+                    for (at, note) in lines {
+                        out!("  {at}{note}")?;
                     }
                 }
                 out!()?;

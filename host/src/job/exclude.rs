@@ -22,10 +22,12 @@ pub(super) fn resolve(
     resolve_entries(&spec.exclude, spec.trigger.zone(), calendars)
 }
 
-/// [`resolve`] for a list of `exclude` entries read in `zone`.
+/// Resolves a job's `exclude` entries, with dates read in `zone`, against
+/// `calendars`: `None` when there are none.
 ///
 /// # Errors
-/// As [`resolve`].
+/// [`JobError::Exclude`] naming the entry: a name that is no calendar
+/// here, an entry listed twice, a date that does not parse.
 pub fn resolve_entries(
     exclude: &[String],
     zone: chrono_tz::Tz,

@@ -230,6 +230,11 @@ async fn calendars_skip_fires_through_the_binary(db: TestStore) {
     let (ok, out, err) = cli(&["calendars", "show", "holidays"], &api.base);
     assert!(ok, "{err}");
     assert!(out.contains(&holiday) && out.contains("weekday"), "{out}");
+    // `jobs show` lists the skipped fires among the next ones.
+    let (ok, out, err) = cli(&["jobs", "show", "weekday"], &api.base);
+    assert!(ok, "{err}");
+    assert!(out.contains("skipped (holidays)"), "{out}");
+    assert!(out.contains("skipped (weekends)"), "{out}");
 
     // A restart keeps them, and the job still skips its holiday.
     drop(host);
