@@ -45,9 +45,9 @@ impl Floor {
         let component = Component::from_file(engine, path)?;
         let mut linker: Linker<Bare> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        let mut log = linker.instance("wasmcron:plugin/log@0.1.0")?;
+        let mut log = linker.instance("wasmcron:plugin/log@0.2.0")?;
         log.func_new("log", |_, _, _, _| Ok(()))?;
-        linker.instance("wasmcron:plugin/types@0.1.0")?;
+        linker.instance("wasmcron:plugin/types@0.2.0")?;
         let pre = linker.instantiate_pre(&component)?;
         Ok(Self {
             engine: engine.clone(),
@@ -67,7 +67,7 @@ impl Floor {
         store.set_epoch_deadline(u64::MAX / 2);
         let instance = self.pre.instantiate_async(&mut store).await?;
         let idx = instance
-            .get_export_index(&mut store, None, "wasmcron:plugin/runner@0.1.0")
+            .get_export_index(&mut store, None, "wasmcron:plugin/runner@0.2.0")
             .and_then(|i| instance.get_export_index(&mut store, Some(&i), "run"))
             .ok_or_else(|| wasmtime::Error::msg("no run export"))?;
         let func = instance
@@ -86,6 +86,10 @@ impl Floor {
             ("fired-at".into(), ts()),
             ("attempt".into(), Val::U32(1)),
             ("args".into(), Val::String("{}".into())),
+            // WIT 0.2.0's fields: the example plugins build with the SDK,
+            // which targets it.
+            ("cause".into(), Val::Enum("schedule".into())),
+            ("parent".into(), Val::Option(None)),
         ]);
         let mut results = [Val::Bool(false)];
         func.call_async(&mut store, &[ctx], &mut results).await?;
