@@ -81,19 +81,10 @@ pub fn resolve_entries(
         named.push((entry.clone(), found.clone()));
     }
     if !dates.is_empty() {
-        let inline = Calendar::from_dates(&dates).map_err(|e| match e {
-            calendar::CalendarError::BadDate { index, value } => bad(
-                places[index],
-                format!(
-                    "'{value}' is not a date; write YYYY-MM-DD (e.g. 2026-12-25) or an \
-                     inclusive range YYYY-MM-DD..YYYY-MM-DD"
-                ),
-            ),
-            calendar::CalendarError::Reversed { index, value } => bad(
-                places[index],
-                format!("'{value}' ends before it starts; write the earlier date first"),
-            ),
-            other => bad(0, other.to_string()),
+        // The calendar's own message, at the entry's place in `exclude`.
+        let inline = Calendar::from_dates(&dates).map_err(|e| {
+            let index = e.index().and_then(|i| places.get(i)).copied().unwrap_or(0);
+            bad(index, e.problem())
         })?;
         named.push((INLINE.to_owned(), Arc::new(inline)));
     }

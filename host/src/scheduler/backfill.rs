@@ -121,19 +121,8 @@ impl Scheduler {
                 .jobs
                 .get(id)
                 .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
-            let plugin = &entry.job.spec.plugin;
-            if inner.plugins.get(plugin).is_none() {
-                // Its fires would all be missed: say so now instead.
-                return Err(SchedulerError::PluginNotLoaded {
-                    job: id.to_owned(),
-                    plugin: plugin.clone(),
-                    why: if inner.plugins.compiling(plugin).is_some() {
-                        "still compiling"
-                    } else {
-                        "not in the plugins folder, or refused"
-                    },
-                });
-            }
+            // Its fires would all be missed: say so now instead.
+            inner.plugin_loaded(id, &entry.job.spec.plugin)?;
             (entry.job.trigger.clone(), entry.incarnation.to_string())
         };
         // Fires exactly at `from` count: start a millisecond before it.

@@ -132,6 +132,30 @@ impl Scheduler {
     }
 }
 
+impl Inner {
+    /// Whether job `job`'s plugin `plugin` is loaded, for a run asked for
+    /// outside the schedule: one it cannot run is refused at once rather
+    /// than recorded as missed.
+    ///
+    /// # Errors
+    /// [`SchedulerError::PluginNotLoaded`], saying whether it is still
+    /// compiling.
+    pub(super) fn plugin_loaded(&self, job: &str, plugin: &str) -> Result<(), SchedulerError> {
+        if self.plugins.get(plugin).is_some() {
+            return Ok(());
+        }
+        Err(SchedulerError::PluginNotLoaded {
+            job: job.to_owned(),
+            plugin: plugin.to_owned(),
+            why: if self.plugins.compiling(plugin).is_some() {
+                "still compiling"
+            } else {
+                "not in the plugins folder, or refused"
+            },
+        })
+    }
+}
+
 /// A run to record outside the schedule ([`submit`]): what the five kinds
 /// of such run (now, replay, start, backfill, chain) each set.
 pub(super) struct Submit<'a> {
@@ -210,18 +234,7 @@ pub(super) async fn submit(
             .get_mut(id)
             .filter(|e| incarnation.is_none_or(|i| *e.incarnation == *i))
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
-        let plugin = &entry.job.spec.plugin;
-        if inner.plugins.get(plugin).is_none() {
-            return Err(SchedulerError::PluginNotLoaded {
-                job: id.to_owned(),
-                plugin: plugin.clone(),
-                why: if inner.plugins.compiling(plugin).is_some() {
-                    "still compiling"
-                } else {
-                    "not in the plugins folder, or refused"
-                },
-            });
-        }
+        inner.plugin_loaded(id, &entry.job.spec.plugin)?;
         let max = entry.job.spec.max_instances;
         // On a shared store the run is then claimed like any pending
         // run (by whichever host has a free worker), and the claim

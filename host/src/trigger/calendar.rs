@@ -103,6 +103,25 @@ pub enum CalendarError {
 }
 
 impl CalendarError {
+    /// The place in its list of the entry it is about, if one.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            Self::BadDate { index, .. }
+            | Self::Reversed { index, .. }
+            | Self::BadRule { index, .. }
+            | Self::Twice { index, .. } => Some(*index),
+            Self::TooMany { .. } => None,
+        }
+    }
+
+    /// The message without its field, e.g. `'x' is not a date; write …`.
+    pub fn problem(&self) -> String {
+        let text = self.to_string();
+        let field = format!("{}: ", self.field());
+        text.strip_prefix(&field)
+            .map_or_else(|| text.clone(), str::to_owned)
+    }
+
     /// The field it is about, e.g. `dates[2]` or `days[0]`.
     pub fn field(&self) -> String {
         match self {
