@@ -6,6 +6,7 @@ use wasmcron::plugin::Plugin;
 use wasmcron::runtime::{Limits, RunRequest, Runtime, RuntimeConfig, WitRunCause};
 use wasmcron::store::MemoryKv;
 
+pub mod browser;
 pub mod cluster;
 pub mod host;
 pub mod pg;
