@@ -657,10 +657,21 @@ impl Browser {
             .map_err(|e| e.to_string())?;
         let size = &metrics["cssContentSize"];
         let viewport = &metrics["cssLayoutViewport"];
+        // The window's inner width, scrollbar included: a capture of the
+        // full height has no vertical scrollbar, so the page lays out that
+        // wide while it is taken.
+        let inner = self
+            .client
+            .execute("return window.innerWidth", Vec::new())
+            .await
+            .ok()
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
         let width = size["width"]
             .as_f64()
             .unwrap_or(0.0)
-            .max(viewport["clientWidth"].as_f64().unwrap_or(0.0));
+            .max(viewport["clientWidth"].as_f64().unwrap_or(0.0))
+            .max(inner);
         let height = size["height"]
             .as_f64()
             .unwrap_or(0.0)

@@ -653,10 +653,47 @@ const PAGES: &[(&str, &str)] = &[
     ("/live", "live"),
 ];
 
+/// Measures the page against the screen's width (`arguments[0]`, else
+/// the viewport's): the layout viewport's and the document's widths, and
+/// the outermost elements whose right edge passes it, leaving out those
+/// inside a container of the page that scrolls or clips them (a wide table
+/// in its own scroller is fine) unless they are positioned out of it.
+const WIDTH_CHECK: &str = "
+    const root = document.documentElement;
+    const limit = arguments[0] ?? root.clientWidth;
+    const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+        (typeof e.className === 'string' && e.className.trim()
+            ? '.' + e.className.trim().split(/\\s+/).join('.') : '');
+    const contained = (e) => {
+        // Absolute and fixed boxes escape a scroller that is not their
+        // containing block: they widen the page from inside it.
+        if (['absolute', 'fixed'].includes(getComputedStyle(e).position)) return false;
+        for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+            if (getComputedStyle(a).overflowX !== 'visible') return true;
+        }
+        return false;
+    };
+    const out = [];
+    for (const e of document.querySelectorAll('body *')) {
+        const right = e.getBoundingClientRect().right;
+        if (right > limit + 1 && !out.some((o) => o.el.contains(e)) && !contained(e)) {
+            out.push({ el: e, right });
+        }
+        if (out.length >= 5) break;
+    }
+    return {
+        limit,
+        over: window.innerWidth > limit + 1 && arguments[0] != null
+            || root.scrollWidth > limit + 1 || out.length > 0,
+        innerWidth: window.innerWidth,
+        scrollWidth: root.scrollWidth,
+        sticking_out: out.map((o) => name(o.el) + ' right=' + Math.round(o.right)),
+    };
+";
+
 /// Loads every page at the current viewport, saving `<prefix>-<page>.png`;
-/// fails, after visiting them all, on any console error and, at `phone`
-/// width, on a page that lays out wider than the phone (it would scroll
-/// sideways).
+/// fails, after visiting them all, on any console error and on a page
+/// wider than the screen (375 px at `phone` width).
 async fn every_page(d: &Dash, prefix: &str, phone: bool) {
     // A finished run of each kind, so the overview and the run page have
     // something to show.
@@ -672,27 +709,18 @@ async fn every_page(d: &Dash, prefix: &str, phone: bool) {
         let route = route.replace("{run}", &ok);
         d.open(&route, page).await;
         let shot = d.browser.save_screenshot(&format!("{prefix}-{page}")).await;
-        if phone {
-            // A phone widens its layout viewport to fit content wider than
-            // the screen, so both numbers tell.
-            let size = d
-                .browser
-                .exec(
-                    "return [window.innerWidth, document.documentElement.scrollWidth]",
-                    Vec::new(),
-                )
-                .await;
-            let widest = size[0].as_u64().max(size[1].as_u64()).unwrap_or(u64::MAX);
-            if widest > u64::from(PHONE.0) {
-                problems.push(format!(
-                    "#{route} lays out {widest} px wide on a {} px phone (innerWidth {}, \
-                     scrollWidth {}): it scrolls sideways or is zoomed out; see {}",
-                    PHONE.0,
-                    size[0],
-                    size[1],
-                    shot.display()
-                ));
-            }
+        // Wider than the screen: a page that scrolls sideways (or, on a
+        // phone, that the browser zooms out to fit, widening its layout
+        // viewport). Names the outermost elements that stick out.
+        let limit = if phone { json!(PHONE.0) } else { Value::Null };
+        let size = d.browser.exec(WIDTH_CHECK, vec![limit]).await;
+        if size["over"].as_bool() != Some(false) {
+            problems.push(format!(
+                "#{route} is wider than the {} px screen: {}; see {}",
+                size["limit"],
+                size,
+                shot.display()
+            ));
         }
         for error in d.browser.console_errors().await {
             problems.push(format!("#{route}: console error: {error}"));
