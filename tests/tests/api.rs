@@ -808,3 +808,7 @@ mod control;
 
 #[path = "api/calendars.rs"]
 mod calendars;
+
+/// `GET /runs`, `GET /stats`, `GET /auth` and the dashboard's files (issue 14).
+#[path = "api/overview.rs"]
+mod overview;

@@ -1956,8 +1956,21 @@ fn a_leader_stopped_with_sigterm_mid_run_hands_over_at_once_and_still_records_it
     let jobs = 5;
     let mut file = jobs_file(&[("keep", jobs, EVERY_FIRE)]);
     file.push_str(more_jobs(&slow_jobs("long", 6, 8000, "")));
-    let mut c = Cluster::start(BIN, 3, &file, &["--lease", LEASE]);
+    // Only the first host has the slow plugin, and it leads (it starts
+    // alone): so the leader is the one host that can claim the slow runs,
+    // rather than the one that loses the race for them to idle followers
+    // (claims go to whoever asks first, and the leader is busy firing).
+    let mut c = Cluster::new(BIN, &file, &["--lease", LEASE]);
+    let first = c.add_host_with(
+        &[("hello", "hello"), ("slow", "slow")],
+        &["hello", "slow"],
+        &[],
+    );
     let (old, lease) = c.leader();
+    assert_eq!(old, first, "the only host does not lead\n{}", c.report());
+    for _ in 0..2 {
+        c.add_host_with(&[("hello", "hello")], &["hello"], &[]);
+    }
     let old_name = c.name(old);
     // A run the leader started moments ago (so most of its 8 s are left).
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -537,6 +537,20 @@ impl JobStore for FillableStore {
     ) -> Result<RunList, StoreError> {
         self.inner.run_summaries(job, limit, offset).await
     }
+    async fn all_runs(
+        &self,
+        filter: wasmcron::store::RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError> {
+        self.inner.all_runs(filter, limit, offset).await
+    }
+    async fn run_counts(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Result<wasmcron::store::RunCounts, StoreError> {
+        self.inner.run_counts(from).await
+    }
     async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError> {
         self.inner.run_summary(run_id).await
     }

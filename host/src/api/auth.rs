@@ -41,19 +41,73 @@ impl Token {
     }
 }
 
-fn authorized(state: &ApiState, request: &Request) -> bool {
-    let Some(token) = &state.token else {
-        return true;
-    };
-    request
-        .headers()
+/// The bearer token a request presents, if any.
+fn presented(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .is_some_and(|presented| token.matches(presented.trim()))
+        .map(str::trim)
+}
+
+fn authorized(state: &ApiState, request: &Request) -> bool {
+    let Some(token) = &state.token else {
+        return true;
+    };
+    presented(request.headers()).is_some_and(|p| token.matches(p))
+}
+
+/// `GET /auth`'s answer: what this host asks of a caller, and what the
+/// token the request presented may do. Clients (the dashboard) ask once to
+/// know whether to ask for a token and which actions to offer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuthInfo {
+    /// Reads (`GET` routes) need the token (`--auth-reads`).
+    pub reads_need_token: bool,
+    /// State-changing routes need the token (the host has `--token`).
+    pub writes_need_token: bool,
+    /// The token this request presented: `none`, `valid` or `invalid`
+    /// (a token presented to a host without one is `valid`: nothing is
+    /// refused).
+    pub token: String,
+    /// Whether this request's reads would be answered.
+    pub can_read: bool,
+    /// Whether this request's writes would be accepted.
+    pub can_write: bool,
+}
+
+/// What the host requires and what the presented token may do. Never
+/// needs a token and never answers 401, so a client can learn whether to
+/// ask for one; it says nothing about the token but whether it matches.
+#[utoipa::path(get, path = "/auth", tag = "health",
+    responses((status = 200, description = "What needs a token, and what this request's token may do", body = AuthInfo)))]
+pub(super) async fn info(
+    State(state): State<ApiState>,
+    headers: axum::http::HeaderMap,
+) -> axum::Json<AuthInfo> {
+    let given = presented(&headers);
+    let valid = match (&state.token, given) {
+        (None, _) => true,
+        (Some(t), Some(p)) => t.matches(p),
+        (Some(_), None) => false,
+    };
+    let token = match given {
+        None => "none",
+        Some(_) if valid => "valid",
+        Some(_) => "invalid",
+    };
+    let writes_need_token = state.token.is_some();
+    let reads_need_token = writes_need_token && state.auth_reads;
+    axum::Json(AuthInfo {
+        reads_need_token,
+        writes_need_token,
+        token: token.into(),
+        can_read: !reads_need_token || valid,
+        can_write: !writes_need_token || valid,
+    })
 }
 
 pub(super) async fn require_for_writes(

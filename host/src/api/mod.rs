@@ -17,9 +17,11 @@ mod backfill;
 mod calendars;
 mod cluster;
 mod cron;
+mod dashboard;
 mod error;
 mod events;
 mod extract;
+mod history;
 mod jobs;
 mod manual;
 mod metrics;
@@ -29,9 +31,10 @@ mod runs;
 mod serve;
 
 pub use apply::{Applied, ApplyJobs, MAX_APPLY_JOBS};
-pub use auth::Token;
+pub use auth::{AuthInfo, Token};
 pub use cluster::{ClusterSettings, ClusterView, HostIdentity};
 pub use cron::{CronExplain, CronFire, CronNext, DEFAULT_COUNT, MAX_COUNT};
+pub use dashboard::DASHBOARD_DIR_ENV;
 pub use error::{ApiError, ErrorBody};
 pub use events::tagged;
 pub use metrics::Metrics;
@@ -100,6 +103,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/runs", get(runs::list))
+        .route("/runs", get(history::list))
+        .route("/stats", get(history::stats))
         .route("/runs/{run_id}", get(runs::show))
         .route("/runs/{run_id}/logs", get(runs::logs))
         .route("/plugins", get(plugins::list))
@@ -119,6 +124,9 @@ pub fn router(state: ApiState) -> Router {
         .merge(writes)
         .merge(reads)
         .route("/healthz", get(healthz))
+        .route("/auth", get(auth::info))
+        .route("/", get(dashboard::index))
+        .route("/assets/{*path}", get(dashboard::asset))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

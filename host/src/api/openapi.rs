@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi};
         title = "wasmcron",
         description = "Scheduled jobs as sandboxed WebAssembly components. Errors always have the shape \
                        {\"error\": {\"code\", \"message\", \"field\"}}. When the host runs with --token, \
-                       state-changing routes (and, with --auth-reads, all but /healthz and /openapi.json) \
-                       need `Authorization: Bearer TOKEN`."
+                       state-changing routes (and, with --auth-reads, all but /healthz, /auth and /openapi.json) \
+                       need `Authorization: Bearer TOKEN`; GET /auth says what a token may do. The dashboard is served at / (not part of this API)."
     ),
     paths(
         super::jobs::create,
@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         super::manual::run_now,
         super::backfill::backfill,
         super::runs::list,
+        super::history::list,
+        super::history::stats,
         super::runs::show,
         super::runs::logs,
         super::runs::replay,
@@ -35,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         super::events::stream,
         super::metrics::render,
         super::healthz,
+        super::auth::info,
         super::cluster::show,
         super::cron::next,
         super::cron::explain,

@@ -84,6 +84,21 @@ impl OutcomeKind {
             Self::MemoryLimit => "memory-limit",
         }
     }
+
+    /// Every kind, in [`Self::as_str`]'s order.
+    pub const ALL: [Self; 6] = [
+        Self::Succeeded,
+        Self::Failed,
+        Self::Trapped,
+        Self::OutOfFuel,
+        Self::TimedOut,
+        Self::MemoryLimit,
+    ];
+
+    /// Parses a kebab-case name (`out-of-fuel`); `None` for another.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 impl std::fmt::Display for OutcomeKind {

@@ -9,6 +9,9 @@ use serde::Serialize;
 pub struct JobInfo {
     /// The spec as written.
     pub spec: JobSpec,
+    /// Its trigger in words with its zone, e.g. `at 00:05 every day
+    /// (Asia/Shanghai)` or `every 10s` ([`crate::trigger::TriggerSpec::words`]).
+    pub schedule: String,
     /// When it was added.
     pub created_at: DateTime<Utc>,
     /// When it is next due.

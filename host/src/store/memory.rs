@@ -3,8 +3,8 @@
 
 use super::records::{log_page, page_of_summaries};
 use super::{
-    JobRecord, JobStore, KvError, KvStore, LOG_PAGE_BYTES, LogPage, RunList, RunOrigin, RunRecord,
-    RunStatus, RunSummary, Snapshot, StoreError, Write, Written,
+    JobRecord, JobStore, KvError, KvStore, LOG_PAGE_BYTES, LogPage, RunCounts, RunFilter, RunList,
+    RunOrigin, RunRecord, RunStatus, RunSummary, Snapshot, StoreError, Write, Written,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
@@ -436,6 +436,48 @@ impl JobStore for MemoryJobStore {
             inner.history(job_id).skip(offset).map(RunSummary::from),
             limit,
         ))
+    }
+
+    async fn all_runs(
+        &self,
+        filter: RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError> {
+        let inner = self.lock();
+        let mut runs: Vec<&RunRecord> = inner
+            .runs
+            .values()
+            .filter(|r| filter.matches(r.status, r.outcome.as_ref().map(|o| o.kind())))
+            .collect();
+        runs.sort_unstable_by(|a, b| b.run_id.cmp(&a.run_id));
+        Ok(page_of_summaries(
+            runs.into_iter().skip(offset).map(RunSummary::from),
+            limit,
+        ))
+    }
+
+    async fn run_counts(&self, from: DateTime<Utc>) -> Result<RunCounts, StoreError> {
+        let inner = self.lock();
+        let mut counts = RunCounts::default();
+        let mut late: Vec<(&str, i64)> = Vec::new();
+        for r in inner.runs.values().filter(|r| r.scheduled_at >= from) {
+            let kind = r.outcome.as_ref().map(|o| o.kind().as_str());
+            counts.add(r.status.as_str(), kind, 1);
+            if let Some(started) = r.started_at
+                && r.origin == RunOrigin::Fire
+                && r.attempt == 1
+            {
+                late.push((&r.run_id, (started - r.scheduled_at).num_milliseconds()));
+            }
+        }
+        late.sort_unstable_by(|a, b| b.0.cmp(a.0));
+        counts.lateness_ms = late
+            .into_iter()
+            .take(super::records::LATENESS_SAMPLES)
+            .map(|(_, ms)| ms)
+            .collect();
+        Ok(counts)
     }
 
     async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError> {

@@ -24,8 +24,8 @@ pub use health::{HealthCell, StoreHealth};
 pub use leader::{HostReport, HostRow, LeaderCell, LeaderInfo, Leadership, PluginVersion};
 pub use memory::{MemoryJobStore, MemoryKv};
 pub use records::{
-    JobRecord, LogPage, RunCause, RunList, RunOrigin, RunRecord, RunStatus, RunSummary,
-    new_incarnation, new_run_id,
+    JobRecord, LATENESS_SAMPLES, LogPage, RunCause, RunCounts, RunFilter, RunList, RunOrigin,
+    RunRecord, RunStatus, RunSummary, new_incarnation, new_run_id,
 };
 pub use streak::{FailureStreak, STREAK_SCAN_LIMIT, count_streak};
 
@@ -277,6 +277,20 @@ pub trait JobStore: Send + Sync + 'static {
         limit: usize,
         offset: usize,
     ) -> Result<RunList, StoreError>;
+    /// Runs of every job (deleted jobs' runs included), newest first by
+    /// when they were recorded (`run_id`, a UUID v7), that pass `filter`:
+    /// at most `limit` after skipping `offset`, cut like
+    /// [`JobStore::run_summaries`] at [`RUN_PAGE_BYTES`].
+    async fn all_runs(
+        &self,
+        filter: RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError>;
+    /// How many runs scheduled at or after `from` are in each status, and
+    /// how the finished ones ended (one aggregate query; the dashboard's
+    /// overview).
+    async fn run_counts(&self, from: DateTime<Utc>) -> Result<RunCounts, StoreError>;
     /// One run without its logs.
     async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError>;
     /// Up to `limit` of a run's log records from `offset`, fewer when the

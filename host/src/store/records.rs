@@ -437,6 +437,74 @@ impl From<&RunRecord> for RunSummary {
     }
 }
 
+/// Which runs [`crate::store::JobStore::all_runs`] lists: `None` fields
+/// match any run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only finished runs that ended this way.
+    pub outcome: Option<crate::runtime::OutcomeKind>,
+}
+
+impl RunFilter {
+    /// Whether `run` passes.
+    pub fn matches(&self, status: RunStatus, outcome: Option<crate::runtime::OutcomeKind>) -> bool {
+        self.status.is_none_or(|s| s == status) && self.outcome.is_none_or(|o| Some(o) == outcome)
+    }
+}
+
+/// How many runs scheduled in a window are in each status, and how the
+/// finished ones ended ([`crate::store::JobStore::run_counts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Runs per status (`pending`, `running`, `finished`…); statuses with
+    /// no run are absent.
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// Finished runs per outcome kind (`succeeded`, `failed`, `trapped`,
+    /// `timed-out`, `out-of-fuel`, `memory-limit`); kinds with no run are
+    /// absent.
+    pub by_outcome: std::collections::BTreeMap<String, u64>,
+    /// Fire lateness (`started_at − scheduled_at`, in ms) of the newest
+    /// [`LATENESS_SAMPLES`] first attempts of scheduled fires in the
+    /// window that started, in no particular order. Retries, manual runs
+    /// and replays are left out: they are late by design.
+    pub lateness_ms: Vec<i64>,
+}
+
+/// Most lateness samples [`RunCounts`] carries, so its cost stays bounded
+/// however many runs the store holds.
+pub const LATENESS_SAMPLES: usize = 100_000;
+
+impl RunCounts {
+    /// The `q` quantile (0-1) of [`Self::lateness_ms`] by the nearest-rank
+    /// method; `None` without samples.
+    pub fn lateness_quantile(&self, q: f64) -> Option<i64> {
+        let mut sorted = self.lateness_ms.clone();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_unstable();
+        // Nearest rank: the smallest value with at least q of the samples
+        // at or below it.
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let rank = ((q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize).max(1);
+        sorted.get(rank - 1).copied()
+    }
+
+    /// Counts one more run.
+    pub fn add(&mut self, status: &str, outcome: Option<&str>, n: u64) {
+        *self.by_status.entry(status.to_owned()).or_insert(0) += n;
+        if let Some(kind) = outcome {
+            *self.by_outcome.entry(kind.to_owned()).or_insert(0) += n;
+        }
+    }
+}
+
 /// A page of a job's run summaries, newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunList {

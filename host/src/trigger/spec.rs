@@ -228,6 +228,82 @@ fn jitter(value: Option<&String>, seed: u64) -> Result<Option<Jitter>, TriggerEr
 }
 
 impl TriggerSpec {
+    /// The schedule in words with its zone, for people (the dashboard,
+    /// `GET /jobs`): `at 00:05 every day (Asia/Shanghai)`, `every 10s`,
+    /// `once at 2026-12-01T09:00:00+08:00`, `any of: …`. A cron line that
+    /// no longer parses (it was validated when the job was added) is
+    /// shown as written.
+    pub fn words(&self) -> String {
+        fn zone(tz: Option<&String>) -> &str {
+            tz.map_or("UTC", String::as_str)
+        }
+        fn jitter(j: Option<&String>) -> String {
+            j.map(|j| format!(", up to {j} late (jitter)"))
+                .unwrap_or_default()
+        }
+        fn window(start: Option<&String>, end: Option<&String>) -> String {
+            let mut out = String::new();
+            if let Some(s) = start {
+                out.push_str(&format!(", from {s}"));
+            }
+            if let Some(e) = end {
+                out.push_str(&format!(", until {e}"));
+            }
+            out
+        }
+        match self {
+            Self::Cron {
+                expr,
+                tz,
+                start,
+                end,
+                jitter: j,
+            } => {
+                let words = zone(tz.as_ref())
+                    .parse::<Tz>()
+                    .ok()
+                    .and_then(|z| CronSchedule::parse(expr, z).ok())
+                    .map_or_else(|| format!("cron `{}`", expr.trim()), |c| c.explain());
+                format!(
+                    "{words} ({}){}{}",
+                    zone(tz.as_ref()),
+                    window(start.as_ref(), end.as_ref()),
+                    jitter(j.as_ref())
+                )
+            }
+            Self::Interval {
+                every,
+                start,
+                end,
+                jitter: j,
+            } => format!(
+                "every {every}{}{}",
+                window(start.as_ref(), end.as_ref()),
+                jitter(j.as_ref())
+            ),
+            Self::Date { at, tz } => match tz {
+                Some(tz) => format!("once at {at} ({tz})"),
+                None => format!("once at {at}"),
+            },
+            Self::Any { triggers } => format!(
+                "whichever comes first of: {}",
+                triggers
+                    .iter()
+                    .map(Self::words)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Self::All { triggers } => format!(
+                "when all agree: {}",
+                triggers
+                    .iter()
+                    .map(Self::words)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }
+    }
+
     /// The zone a job's dates are read in (its `exclude`): the `tz` of a
     /// cron or date trigger, the first found inside `any`/`all`; UTC when
     /// none is given or the name is unknown (which validation refuses).

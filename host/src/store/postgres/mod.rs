@@ -43,8 +43,8 @@ pub use kv::PostgresKv;
 pub use lease::{FOLLOWER_POLL, LeaseSettings};
 
 use super::{
-    HealthCell, JobRecord, JobStore, KvStore, LeaderCell, LogPage, RunList, RunRecord, RunSummary,
-    Snapshot, StoreError, Write, Written,
+    HealthCell, JobRecord, JobStore, KvStore, LeaderCell, LogPage, RunCounts, RunFilter, RunList,
+    RunRecord, RunSummary, Snapshot, StoreError, Write, Written,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -723,6 +723,26 @@ impl JobStore for PostgresJobStore {
     ) -> Result<RunList, StoreError> {
         let job_id = job_id.to_owned();
         self.read(move |mut c| async move { runs::summaries(&mut c, &job_id, limit, offset).await })
+            .await
+    }
+
+    async fn all_runs(
+        &self,
+        filter: RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError> {
+        self.read(
+            move |mut c| async move { runs::all_summaries(&mut c, filter, limit, offset).await },
+        )
+        .await
+    }
+
+    async fn run_counts(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Result<RunCounts, StoreError> {
+        self.read(move |mut c| async move { runs::counts(&mut c, from).await })
             .await
     }
 

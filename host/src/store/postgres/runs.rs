@@ -7,8 +7,8 @@ use super::conn::classify;
 use crate::runtime::{LogLevel, LogRecord, LogSource, Outcome};
 use crate::store::records::{log_page, page_of_summaries};
 use crate::store::{
-    BrokenJob, JobRecord, LOG_PAGE_BYTES, LogPage, RUN_PAGE_BYTES, RunList, RunRecord, RunStatus,
-    RunSummary, Snapshot, StoreError,
+    BrokenJob, JobRecord, LATENESS_SAMPLES, LOG_PAGE_BYTES, LogPage, RUN_PAGE_BYTES, RunCounts,
+    RunFilter, RunList, RunRecord, RunStatus, RunSummary, Snapshot, StoreError,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Transaction};
@@ -253,6 +253,95 @@ async fn fetch(
             return Ok(());
         }
     }
+}
+
+/// A page of every job's run summaries, newest recorded first (see
+/// `JobStore::all_runs`): the primary key's order, so the scan stops at
+/// the page's end.
+pub(super) async fn all_summaries(
+    client: &mut Object,
+    filter: RunFilter,
+    limit: usize,
+    offset: usize,
+) -> Result<RunList, StoreError> {
+    let tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .map_err(classify)?;
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs
+              WHERE ($1::text IS NULL OR status = $1::text)
+                AND ($2::text IS NULL OR outcome_kind = $2::text)
+              ORDER BY run_id DESC LIMIT $3::bigint OFFSET $4::bigint"
+        ))
+        .await
+        .map_err(classify)?;
+    let status = filter.status.map(RunStatus::as_str);
+    let outcome = filter.outcome.map(crate::runtime::OutcomeKind::as_str);
+    let portal = tx
+        .bind(
+            &stmt,
+            &[
+                &status,
+                &outcome,
+                &clamp(limit.saturating_add(1)),
+                &clamp(offset),
+            ],
+        )
+        .await
+        .map_err(classify)?;
+    let mut rows = Vec::new();
+    let mut bytes = 0;
+    fetch(&tx, &portal, |row| {
+        let run = summary_from_row(row).map_err(classify)?;
+        bytes += run.approx_json_len();
+        rows.push(run);
+        Ok(rows.len() <= limit && bytes <= RUN_PAGE_BYTES)
+    })
+    .await?;
+    tx.commit().await.map_err(classify)?;
+    Ok(page_of_summaries(rows.into_iter(), limit))
+}
+
+/// How many runs scheduled at or after `from` are in each status and
+/// outcome kind.
+pub(super) async fn counts(
+    client: &mut Object,
+    from: DateTime<Utc>,
+) -> Result<RunCounts, StoreError> {
+    let rows = client
+        .query(
+            "SELECT status, outcome_kind, count(*) FROM runs WHERE scheduled_at >= $1
+              GROUP BY status, outcome_kind",
+            &[&from],
+        )
+        .await
+        .map_err(classify)?;
+    let mut counts = RunCounts::default();
+    for row in rows {
+        let status: String = row.try_get(0).map_err(classify)?;
+        let outcome: Option<String> = row.try_get(1).map_err(classify)?;
+        let n: i64 = row.try_get(2).map_err(classify)?;
+        counts.add(&status, outcome.as_deref(), u64::try_from(n).unwrap_or(0));
+    }
+    let samples = i64::try_from(LATENESS_SAMPLES).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT (extract(epoch FROM started_at - scheduled_at) * 1000)::bigint FROM runs
+              WHERE scheduled_at >= $1 AND started_at IS NOT NULL
+                AND origin = 'fire' AND attempt = 1
+              ORDER BY run_id DESC LIMIT $2::bigint",
+            &[&from, &samples],
+        )
+        .await
+        .map_err(classify)?;
+    for row in rows {
+        counts.lateness_ms.push(row.try_get(0).map_err(classify)?);
+    }
+    Ok(counts)
 }
 
 /// A page of a job's run summaries (see `JobStore::run_summaries`).

@@ -16,8 +16,8 @@ mod runs;
 mod writer;
 
 use super::{
-    BrokenJob, HealthCell, JobRecord, JobStore, KvStore, LogPage, RunList, RunRecord, RunSummary,
-    Snapshot, StoreError, Write, Written,
+    BrokenJob, HealthCell, JobRecord, JobStore, KvStore, LogPage, RunCounts, RunFilter, RunList,
+    RunRecord, RunSummary, Snapshot, StoreError, Write, Written,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -433,6 +433,23 @@ impl JobStore for SqliteJobStore {
         let job_id = job_id.to_owned();
         self.read(move |conn| runs::summaries(conn, &job_id, limit, offset))
             .await
+    }
+
+    async fn all_runs(
+        &self,
+        filter: RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<RunList, StoreError> {
+        self.read(move |conn| runs::all_summaries(conn, filter, limit, offset))
+            .await
+    }
+
+    async fn run_counts(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Result<RunCounts, StoreError> {
+        self.read(move |conn| runs::counts(conn, from)).await
     }
 
     async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError> {

@@ -6,7 +6,8 @@ use super::writer::ms;
 use crate::runtime::{LogRecord, Outcome};
 use crate::store::records::{log_page, page_of_summaries};
 use crate::store::{
-    LOG_PAGE_BYTES, LogPage, RunList, RunRecord, RunStatus, RunSummary, StoreError,
+    LATENESS_SAMPLES, LOG_PAGE_BYTES, LogPage, RunCounts, RunFilter, RunList, RunRecord, RunStatus,
+    RunSummary, StoreError,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -335,6 +336,83 @@ pub(super) fn summaries(
         Some(e) => Err(backend(e)),
         None => Ok(page),
     }
+}
+
+/// A page of every job's run summaries, newest recorded first (see
+/// `JobStore::all_runs`). `run_id` is the primary key, so the walk in its
+/// order stops as soon as the page is full; a status filter of pending or
+/// running reads the partial index of unfinished runs instead.
+pub(super) fn all_summaries(
+    conn: &Connection,
+    filter: RunFilter,
+    limit: usize,
+    offset: usize,
+) -> Result<RunList, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs
+              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR outcome_kind = ?2)
+              ORDER BY run_id DESC LIMIT -1 OFFSET ?3"
+        ))
+        .map_err(backend)?;
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let status = filter.status.map(RunStatus::as_str);
+    let outcome = filter.outcome.map(crate::runtime::OutcomeKind::as_str);
+    let mut failed = None;
+    let page = {
+        let rows = stmt
+            .query_map(params![status, outcome, offset], summary_from_row)
+            .map_err(backend)?;
+        page_of_summaries(
+            rows.map_while(|r| r.map_err(|e| failed = Some(e)).ok()),
+            limit,
+        )
+    };
+    match failed {
+        Some(e) => Err(backend(e)),
+        None => Ok(page),
+    }
+}
+
+/// How many runs scheduled at or after `from` are in each status and
+/// outcome kind.
+pub(super) fn counts(conn: &Connection, from: DateTime<Utc>) -> Result<RunCounts, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT status, outcome_kind, count(*) FROM runs WHERE scheduled_at >= ?1
+              GROUP BY status, outcome_kind",
+        )
+        .map_err(backend)?;
+    let mut counts = RunCounts::default();
+    let rows = stmt
+        .query_map(params![ms(from)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(backend)?;
+    for row in rows {
+        let (status, outcome, n) = row.map_err(backend)?;
+        counts.add(&status, outcome.as_deref(), u64::try_from(n).unwrap_or(0));
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT started_at - scheduled_at FROM runs
+              WHERE scheduled_at >= ?1 AND started_at IS NOT NULL
+                AND origin = 'fire' AND attempt = 1
+              ORDER BY run_id DESC LIMIT ?2",
+        )
+        .map_err(backend)?;
+    let samples = i64::try_from(LATENESS_SAMPLES).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(params![ms(from), samples], |r| r.get::<_, i64>(0))
+        .map_err(backend)?;
+    for row in rows {
+        counts.lateness_ms.push(row.map_err(backend)?);
+    }
+    Ok(counts)
 }
 
 /// One run without its logs.
