@@ -23,6 +23,7 @@ use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::future::Future;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -137,7 +138,10 @@ impl Browser {
                 .name()
                 .unwrap_or("a dashboard test")
                 .to_owned();
-            eprintln!(
+            // Straight to the process's stderr: the test harness captures
+            // `eprintln!` of a passing test, and this must be seen.
+            let _ = writeln!(
+                std::io::stderr().lock(),
                 "\n******** SKIPPED: {name}: {advice} Set {REQUIRE_ENV}=1 to fail instead. ********\n"
             );
             return None;

@@ -324,7 +324,7 @@ trigger = {{ type = "interval", every = "30m" }}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_paused_and_resumed_from_the_jobs_page_is_paused_and_resumed_in_the_api() {
+async fn a_job_paused_resumed_and_deleted_from_the_jobs_page_is_so_in_the_api() {
     let jobs = format!("{GREET}{BOOM}");
     let Some(d) = dash(&jobs, &["hello", "exit"], &[]).await else {
         return;
@@ -353,6 +353,26 @@ async fn a_job_paused_and_resumed_from_the_jobs_page_is_paused_and_resumed_in_th
     let job = d.api.get("/jobs/greet").await;
     assert_eq!(job["state"], "scheduled", "{job}");
     assert_eq!(job["paused"], false, "{job}");
+
+    // Delete asks first; confirmed, the job is gone from the page and the
+    // host, and the other one stays.
+    d.browser
+        .click(r#"tr[data-job-id="boom"] button[data-action="delete"]"#)
+        .await;
+    d.browser.wait_for("dialog[open]").await;
+    assert_eq!(
+        d.api.send(reqwest::Method::GET, "/jobs/boom", None).await.0,
+        200,
+        "deleted before the confirmation"
+    );
+    d.browser.save_screenshot("jobs-delete-confirm").await;
+    d.browser
+        .click(r#"dialog[open] button[data-action="confirm"]"#)
+        .await;
+    d.browser.wait_gone(r#"tr[data-job-id="boom"]"#).await;
+    let (status, body) = d.api.send(reqwest::Method::GET, "/jobs/boom", None).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(d.badge("greet").await, "scheduled");
     d.browser.assert_no_console_errors().await;
 }
 
