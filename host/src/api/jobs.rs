@@ -1,7 +1,7 @@
 //! `/jobs`: create, list, show, modify, delete, pause, resume (run now is
 //! in `manual.rs`).
 
-use super::extract::{Body, Path, Query};
+use super::extract::{Body, OptionalBody, Path, Query};
 use super::{ApiError, ApiState};
 use crate::job::JobSpec;
 use crate::plugin::World;
@@ -222,20 +222,33 @@ pub struct JobDetail {
     /// The job, as `GET /jobs` lists it.
     #[serde(flatten)]
     pub job: JobInfo,
-    /// Its next fire times (at most 5, RFC 3339 UTC, jitter included): the
+    /// Its next fire times (`fires` of them, default 5; RFC 3339 UTC, jitter included): the
     /// instants the scheduler will fire it at, from `next_run_time` on. A
     /// paused job shows those it would have if resumed now; a finished
     /// trigger, none.
     pub next_fires: Vec<chrono::DateTime<chrono::Utc>>,
     /// The fires its `exclude` calendars skip from now until the last of
-    /// `next_fires` (at most 10), each with the calendar that skips it;
+    /// `next_fires` (at most twice `fires`), each with the calendar that skips it;
     /// absent when it excludes nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub excluded_fires: Vec<preview::PreviewFire>,
 }
 
+/// `GET /jobs/{id}`'s query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShowJob {
+    /// How many next fires to list, 1-100 (default 5).
+    #[param(minimum = 1, maximum = 100)]
+    pub fires: Option<usize>,
+}
+
+/// Most next fires `GET /jobs/{id}?fires=` lists.
+pub const MAX_FIRES: usize = 100;
+
 /// Show a job, with its next fire times.
-#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id"), ShowJob),
     responses(
         (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 200, description = "The job and its next fires", body = JobDetail),
@@ -244,7 +257,18 @@ pub struct JobDetail {
 pub(super) async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    Query(q): Query<ShowJob>,
 ) -> Result<Json<JobDetail>, ApiError> {
+    let count = match q.fires {
+        None => preview::JOB_PREVIEW,
+        Some(n @ 1..=MAX_FIRES) => n,
+        Some(n) => {
+            return Err(ApiError::bad_query(
+                "fires",
+                format!("fires {n} is out of range 1-{MAX_FIRES}"),
+            ));
+        }
+    };
     let (job, trigger) = state.scheduler.job_and_trigger(&id)?;
     let mut job = [job];
     stored_next_runs(&state, &mut job).await;
@@ -255,9 +279,13 @@ pub(super) async fn show(
     } else {
         job.next_run_time
     };
-    let next_fires = preview::job_fires(&trigger, first, preview::JOB_PREVIEW);
-    let excluded_fires =
-        preview::excluded_fires(&trigger, state.scheduler.now(), next_fires.last().copied());
+    let next_fires = preview::job_fires(&trigger, first, count);
+    let excluded_fires = preview::excluded_fires(
+        &trigger,
+        state.scheduler.now(),
+        next_fires.last().copied(),
+        count,
+    );
     Ok(Json(JobDetail {
         job,
         next_fires,
@@ -419,19 +447,59 @@ pub(super) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Pause a job.
+/// `POST /jobs/{id}/pause`'s optional body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PauseBody {
+    /// Why, or until when, e.g. `upstream API down until Monday`: shown
+    /// as the job's `paused_reason` until it is resumed. At most
+    /// [`MAX_PAUSE_NOTE`] characters.
+    pub note: Option<String>,
+}
+
+/// The longest pause note, in characters.
+pub const MAX_PAUSE_NOTE: usize = 500;
+
+/// Pause a job, optionally with a note saying why.
 #[utoipa::path(post, path = "/jobs/{id}/pause", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    request_body(content = Option<PauseBody>, description = "Optional: a note", content_type = "application/json"),
     responses(
         (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 200, description = "Paused", body = JobInfo),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
+        (status = 422, description = "A note too long or naming itself an auto-pause", body = super::ErrorBody),
     ))]
 pub(super) async fn pause(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    OptionalBody(body): OptionalBody<PauseBody>,
 ) -> Result<Json<JobInfo>, ApiError> {
-    Ok(Json(state.scheduler.pause_job(&id).await?))
+    let note = body
+        .and_then(|b| b.note)
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if let Some(n) = &note {
+        if n.chars().count() > MAX_PAUSE_NOTE {
+            return Err(ApiError::validation(
+                "note",
+                format!(
+                    "the note has {} characters; at most {MAX_PAUSE_NOTE}",
+                    n.chars().count()
+                ),
+            ));
+        }
+        if n.starts_with(crate::scheduler::AUTO_PREFIX) {
+            return Err(ApiError::validation(
+                "note",
+                format!(
+                    "a note may not start with {:?}: that marks the host's own pauses",
+                    crate::scheduler::AUTO_PREFIX
+                ),
+            ));
+        }
+    }
+    Ok(Json(state.scheduler.pause_job_with_note(&id, note).await?))
 }
 
 /// Resume a job; its next fire is computed from now.

@@ -85,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{id}/run", post(manual::run_now))
         .route("/jobs/{id}/backfill", post(backfill::backfill))
         .route("/runs/{run_id}/replay", post(runs::replay))
+        .route("/runs/{run_id}/stop", post(runs::stop))
         .route(
             "/calendars/{name}",
             axum::routing::put(calendars::put).delete(calendars::delete),

@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         super::runs::show,
         super::runs::logs,
         super::runs::replay,
+        super::runs::stop,
         super::plugins::list,
         super::plugins::show,
         super::events::stream,

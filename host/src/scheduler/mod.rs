@@ -33,7 +33,9 @@ mod queue;
 mod recover;
 mod reload;
 mod state;
+mod stop;
 
+pub use autopause::AUTO_PREFIX;
 pub use backfill::{BackfillRange, BackfillStarted, MAX_BACKFILL_FIRES};
 pub use calendars::CalendarInfo;
 pub use change::{UpsertError, Upserted};
@@ -43,6 +45,7 @@ pub use info::{JobInfo, JobState, JobTally};
 pub use lane::max_live_runs;
 pub use manual::RunNow;
 pub(crate) use state::{JobEntry, State};
+pub use stop::{STOPPED_NOTE, Stopping, stop_word};
 
 use crate::event::{Event, EventBus, JobEvent};
 use crate::job::Job;
@@ -225,6 +228,7 @@ impl Inner {
             created_at: entry.job.created_at,
             next_run_time: entry.next_run,
             paused: entry.paused,
+            auto_paused: entry.paused && self.pause_notes.is_auto(entry),
             paused_reason: self.pause_notes.reason(entry),
             in_flight: entry
                 .in_flight
@@ -495,6 +499,22 @@ impl Scheduler {
         self.set_paused(id, true).await
     }
 
+    /// [`Self::pause_job`] with a person's note (why, until when), shown
+    /// as the job's `paused_reason` until it is resumed, and carried by
+    /// its `job-paused` event.
+    ///
+    /// # Errors
+    /// As [`Self::pause_job`].
+    pub async fn pause_job_with_note(
+        &self,
+        id: &str,
+        note: Option<String>,
+    ) -> Result<JobInfo, SchedulerError> {
+        self.set_paused_with(id, true, None, note)
+            .await?
+            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
+    }
+
     /// Resumes a paused job; its next fire is computed from now.
     ///
     /// # Errors
@@ -504,14 +524,15 @@ impl Scheduler {
     }
 
     async fn set_paused(&self, id: &str, paused: bool) -> Result<JobInfo, SchedulerError> {
-        self.set_paused_with(id, paused, None)
+        self.set_paused_with(id, paused, None, None)
             .await?
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
     }
 
     /// Pauses or resumes a job; `auto` is the reason and the failed run
     /// of a pause the host makes by itself (autopause.rs), `None` for a
-    /// person's. A resume resets the job's failures in a row.
+    /// person's, whose `note` (if any) is kept as the reason. A resume
+    /// resets the job's failures in a row.
     ///
     /// `Ok(None)`: an auto-pause that found the job paused already in the
     /// store (another host counted the same failures, or a person paused
@@ -521,7 +542,9 @@ impl Scheduler {
         id: &str,
         paused: bool,
         auto: Option<(String, String)>,
+        note: Option<String>,
     ) -> Result<Option<JobInfo>, SchedulerError> {
+        let note = note.filter(|_| paused && auto.is_none());
         let inner = &self.inner;
         inner.check_running()?;
         self.adopt_stored(id).await?;
@@ -557,7 +580,7 @@ impl Scheduler {
                 },
                 Write::PauseNote {
                     job_id: id.to_owned(),
-                    reason: None,
+                    reason: note.clone(),
                     failures_from: (!paused).then_some(now),
                 },
             ],
@@ -568,11 +591,16 @@ impl Scheduler {
         {
             return Ok(None);
         }
-        inner
-            .pause_notes
-            .set(id, &incarnation, auto.as_ref().map(|(r, _)| r.clone()));
+        inner.pause_notes.set(
+            id,
+            &incarnation,
+            auto.as_ref()
+                .map(|(r, _)| r.clone())
+                .or_else(|| note.clone()),
+        );
         inner.install((*job).clone(), next, paused, &incarnation, false);
         let mut event = inner.job_event(id);
+        event.reason = note;
         if let Some((reason, run_id)) = auto {
             event.reason = Some(reason);
             event.run_id = Some(run_id);
