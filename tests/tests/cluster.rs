@@ -2293,3 +2293,62 @@ fn a_host_running_another_version_of_a_plugin_warns_once_in_its_log() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_run_stopped_through_another_host_is_stopped_where_it_runs() {
+    let c = Cluster::start(
+        BIN,
+        2,
+        &slow_jobs(
+            "sleepy",
+            1,
+            60_000,
+            "retry = { max_attempts = 3, delay = \"1s\" }",
+        ),
+        &["--lease", LEASE],
+    );
+    c.leader();
+    // The interval fires every second; wait for one run going somewhere.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (run_id, host) = loop {
+        let rows = c.db().rows(
+            "SELECT run_id, host FROM runs WHERE status = 'running' AND job_id = 'sleepy-000'",
+        );
+        if let Some(r) = rows.first() {
+            break (r[0].clone(), r[1].clone());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run started within 60 s\n{}",
+            c.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (other, _) = c
+        .names()
+        .into_iter()
+        .find(|(_, name)| *name != host)
+        .unwrap_or_else(|| panic!("no host but {host}\n{}", c.report()));
+    let (status, body) = c
+        .post(other, &format!("/runs/{run_id}/stop"), &json!({}))
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.report()));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["stopping"], "elsewhere", "{body}");
+    c.wait_for(
+        "the run to end on the host running it",
+        Duration::from_secs(30),
+        || {
+            c.db().count(&format!(
+                "SELECT count(*) FROM runs WHERE run_id = '{run_id}' AND status = 'interrupted'
+                   AND host = '{host}' AND note LIKE 'stopped by request%'"
+            )) == 1
+        },
+    );
+    // Not retried.
+    let retries = c.db().count(&format!(
+        "SELECT count(*) FROM runs r JOIN runs k ON k.job_id = r.job_id
+            AND k.scheduled_at = r.scheduled_at
+          WHERE k.run_id = '{run_id}' AND r.attempt > 1"
+    ));
+    assert_eq!(retries, 0, "{}", c.report());
+}

@@ -220,17 +220,12 @@ export function apiShape() {
       .catch(() => ({ paths: {} }))
       .then((doc) => {
         const paths = doc.paths || {};
-        const stop = Object.keys(paths).find((p) => /^\/runs\/\{[^}]+\}\/(stop|cancel|kill|interrupt)$/.test(p) && paths[p].post);
-        const pause = paths['/jobs/{id}/pause'] && paths['/jobs/{id}/pause'].post;
-        // The pause body's text field, if the host takes one (its name read from the schema).
-        let schema = pause && pause.requestBody && pause.requestBody.content && (pause.requestBody.content['application/json'] || {}).schema;
-        if (schema && schema.$ref) schema = ((doc.components || {}).schemas || {})[schema.$ref.split('/').pop()];
-        const props = (schema && schema.properties) || {};
-        const pauseNote = Object.keys(props).find((k) => /note|reason|message|comment/i.test(k)) || null;
+        // Older hosts lack these routes; the page offers only what this one serves.
+        const stop = paths['/runs/{run_id}/stop'] && paths['/runs/{run_id}/stop'].post;
         return {
           paths,
-          stopRoute: stop || null,
-          pauseNote,
+          stopRoute: stop ? '/runs/{run_id}/stop' : null,
+          pauseNote: 'note',
           has: (path, method = 'get') => Boolean(paths[path] && paths[path][method]),
         };
       });

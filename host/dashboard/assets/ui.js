@@ -112,9 +112,9 @@ export function dot(kind, label) {
   return h(`span.odot.k-${kind}`, { title: label || kind, role: 'img', 'aria-label': label || kind });
 }
 
-/** A job's state as the dashboard names it: auto-paused is a paused job with a reason. */
+/** A job's state as the dashboard names it: auto-paused is a job the host paused itself (`auto_paused`). */
 export function jobState(job) {
-  if (job.state === 'paused' && job.paused_reason) return 'auto-paused';
+  if (job.state === 'paused' && job.auto_paused) return 'auto-paused';
   return job.state || (job.paused ? 'paused' : 'scheduled');
 }
 

@@ -161,6 +161,7 @@ impl From<SchedulerError> for ApiError {
             | SchedulerError::MaxInstances { .. }
             | SchedulerError::PluginNotLoaded { .. }
             | SchedulerError::CannotReplay(_)
+            | SchedulerError::CannotStop(_)
             | SchedulerError::CalendarInUse { .. } => Self::conflict(e.to_string()),
             SchedulerError::Invalid(j) => Self::validation(j.field(), j.to_string()),
             SchedulerError::BadRequest { field, problem } => Self::validation(field, problem),

@@ -222,20 +222,33 @@ pub struct JobDetail {
     /// The job, as `GET /jobs` lists it.
     #[serde(flatten)]
     pub job: JobInfo,
-    /// Its next fire times (at most 5, RFC 3339 UTC, jitter included): the
+    /// Its next fire times (`fires` of them, default 5; RFC 3339 UTC, jitter included): the
     /// instants the scheduler will fire it at, from `next_run_time` on. A
     /// paused job shows those it would have if resumed now; a finished
     /// trigger, none.
     pub next_fires: Vec<chrono::DateTime<chrono::Utc>>,
     /// The fires its `exclude` calendars skip from now until the last of
-    /// `next_fires` (at most 10), each with the calendar that skips it;
+    /// `next_fires` (at most twice `fires`), each with the calendar that skips it;
     /// absent when it excludes nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub excluded_fires: Vec<preview::PreviewFire>,
 }
 
+/// `GET /jobs/{id}`'s query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShowJob {
+    /// How many next fires to list, 1-100 (default 5).
+    #[param(minimum = 1, maximum = 100)]
+    pub fires: Option<usize>,
+}
+
+/// Most next fires `GET /jobs/{id}?fires=` lists.
+pub const MAX_FIRES: usize = 100;
+
 /// Show a job, with its next fire times.
-#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id"), ShowJob),
     responses(
         (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
         (status = 200, description = "The job and its next fires", body = JobDetail),
@@ -244,7 +257,18 @@ pub struct JobDetail {
 pub(super) async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    Query(q): Query<ShowJob>,
 ) -> Result<Json<JobDetail>, ApiError> {
+    let count = match q.fires {
+        None => preview::JOB_PREVIEW,
+        Some(n @ 1..=MAX_FIRES) => n,
+        Some(n) => {
+            return Err(ApiError::bad_query(
+                "fires",
+                format!("fires {n} is out of range 1-{MAX_FIRES}"),
+            ));
+        }
+    };
     let (job, trigger) = state.scheduler.job_and_trigger(&id)?;
     let mut job = [job];
     stored_next_runs(&state, &mut job).await;
@@ -255,9 +279,13 @@ pub(super) async fn show(
     } else {
         job.next_run_time
     };
-    let next_fires = preview::job_fires(&trigger, first, preview::JOB_PREVIEW);
-    let excluded_fires =
-        preview::excluded_fires(&trigger, state.scheduler.now(), next_fires.last().copied());
+    let next_fires = preview::job_fires(&trigger, first, count);
+    let excluded_fires = preview::excluded_fires(
+        &trigger,
+        state.scheduler.now(),
+        next_fires.last().copied(),
+        count,
+    );
     Ok(Json(JobDetail {
         job,
         next_fires,
@@ -417,36 +445,6 @@ pub(super) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     state.scheduler.remove_job(&id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Pause a job.
-#[utoipa::path(post, path = "/jobs/{id}/pause", tag = "jobs", params(("id" = String, Path, description = "Job id")),
-    responses(
-        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
-        (status = 200, description = "Paused", body = JobInfo),
-        (status = 401, description = "Token required", body = super::ErrorBody),
-        (status = 404, description = "No such job", body = super::ErrorBody),
-    ))]
-pub(super) async fn pause(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<Json<JobInfo>, ApiError> {
-    Ok(Json(state.scheduler.pause_job(&id).await?))
-}
-
-/// Resume a job; its next fire is computed from now.
-#[utoipa::path(post, path = "/jobs/{id}/resume", tag = "jobs", params(("id" = String, Path, description = "Job id")),
-    responses(
-        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
-        (status = 200, description = "Resumed", body = JobInfo),
-        (status = 401, description = "Token required", body = super::ErrorBody),
-        (status = 404, description = "No such job", body = super::ErrorBody),
-    ))]
-pub(super) async fn resume(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<Json<JobInfo>, ApiError> {
-    Ok(Json(state.scheduler.resume_job(&id).await?))
 }
 
 #[cfg(test)]

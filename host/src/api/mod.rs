@@ -26,6 +26,7 @@ mod jobs;
 mod manual;
 mod metrics;
 mod openapi;
+mod pause;
 mod plugins;
 mod runs;
 mod serve;
@@ -80,11 +81,12 @@ pub fn router(state: ApiState) -> Router {
             "/jobs/{id}",
             axum::routing::patch(jobs::modify).delete(jobs::delete),
         )
-        .route("/jobs/{id}/pause", post(jobs::pause))
-        .route("/jobs/{id}/resume", post(jobs::resume))
+        .route("/jobs/{id}/pause", post(pause::pause))
+        .route("/jobs/{id}/resume", post(pause::resume))
         .route("/jobs/{id}/run", post(manual::run_now))
         .route("/jobs/{id}/backfill", post(backfill::backfill))
         .route("/runs/{run_id}/replay", post(runs::replay))
+        .route("/runs/{run_id}/stop", post(runs::stop))
         .route(
             "/calendars/{name}",
             axum::routing::put(calendars::put).delete(calendars::delete),

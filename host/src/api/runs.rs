@@ -111,11 +111,15 @@ pub(super) async fn show(
         .await
         .map_err(SchedulerError::from)?
         .ok_or_else(not_found)?;
-    // The run may have been pruned in between: then it has no logs.
-    let logs = store
-        .run_logs(&run_id, 0, MAX_LOG_PAGE)
-        .await
-        .map_err(SchedulerError::from)?;
+    // A run going on this host shows its logs so far; else the stored
+    // ones (a run pruned in between has none).
+    let logs = match state.scheduler.live_logs(&run_id, 0, MAX_LOG_PAGE) {
+        Some(live) => Some(live),
+        None => store
+            .run_logs(&run_id, 0, MAX_LOG_PAGE)
+            .await
+            .map_err(SchedulerError::from)?,
+    };
     let (logs, logs_next_offset) = logs.map_or((Vec::new(), None), |p| (p.logs, p.next_offset));
     Ok(Json(RunDetail {
         run,
@@ -137,7 +141,10 @@ pub struct ListLogs {
     pub offset: Option<usize>,
 }
 
-/// A run's captured logs, a page at a time, in the order captured.
+/// A run's captured logs, a page at a time, in the order captured. While
+/// the run goes on the host asked, its logs so far (secrets redacted; a
+/// line not yet ended by a newline shows once it is); on another host of
+/// a cluster, they show once it ends.
 #[utoipa::path(get, path = "/runs/{run_id}/logs", tag = "runs",
     params(("run_id" = String, Path, description = "Run id"), ListLogs),
     responses(
@@ -151,10 +158,14 @@ pub(super) async fn logs(
     Query(q): Query<ListLogs>,
 ) -> Result<Json<LogPage>, ApiError> {
     let limit = page_size_or(q.limit, MAX_LOG_PAGE)?;
+    let offset = q.offset.unwrap_or(0);
+    if let Some(live) = state.scheduler.live_logs(&run_id, offset, limit) {
+        return Ok(Json(live));
+    }
     state
         .scheduler
         .store()
-        .run_logs(&run_id, q.offset.unwrap_or(0), limit)
+        .run_logs(&run_id, offset, limit)
         .await
         .map_err(SchedulerError::from)?
         .map(Json)
@@ -184,4 +195,45 @@ pub(super) async fn replay(
         Err(SchedulerError::CannotReplay(why)) => Err(ApiError::conflict(why)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /runs/{run_id}/stop`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StopAnswer {
+    /// The run.
+    pub run_id: String,
+    /// `here`: this host is stopping its guest; `elsewhere`: it goes on
+    /// another host sharing the store, which was asked to.
+    pub stopping: String,
+}
+
+/// Stop a running run: its guest is stopped (as a timeout stops it) and the
+/// run is recorded `interrupted` with a note saying it was stopped by
+/// request, and not retried. Watch `GET /runs/{run_id}` or the event
+/// stream for its end.
+#[utoipa::path(post, path = "/runs/{run_id}/stop", tag = "runs",
+    params(("run_id" = String, Path, description = "Run id")),
+    responses(
+        (status = 202, description = "The run is being stopped", body = StopAnswer),
+        (status = 400, description = "A path parameter that does not decode", body = super::ErrorBody),
+        (status = 401, description = "Token required", body = super::ErrorBody),
+        (status = 404, description = "No such run", body = super::ErrorBody),
+        (status = 409, description = "The run is not running (pending, finished…) or is stopping already", body = super::ErrorBody),
+    ))]
+pub(super) async fn stop(
+    State(state): State<ApiState>,
+    Path(run_id): Path<String>,
+) -> Result<(StatusCode, Json<StopAnswer>), ApiError> {
+    let stopping = state.scheduler.stop_run(&run_id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(StopAnswer {
+            run_id,
+            stopping: match stopping {
+                crate::scheduler::Stopping::Here => "here",
+                crate::scheduler::Stopping::Elsewhere => "elsewhere",
+            }
+            .into(),
+        }),
+    ))
 }

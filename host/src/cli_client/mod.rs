@@ -83,6 +83,9 @@ pub enum JobsCommand {
     Pause {
         /// The job's id.
         id: String,
+        /// Why, or until when (shown as the job's paused reason).
+        #[arg(long)]
+        note: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -352,9 +355,10 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                 out!("deleted {id}")?;
             }
         }
-        JobsCommand::Pause { id, remote } => {
+        JobsCommand::Pause { id, note, remote } => {
+            let body = note.map_or(Value::Null, |n| serde_json::json!({ "note": n }));
             let job = Client::new(&remote)
-                .post(&format!("/jobs/{}/pause", seg(&id)), &Value::Null)
+                .post(&format!("/jobs/{}/pause", seg(&id)), &body)
                 .await?;
             if remote.json {
                 print_json(&job)?;

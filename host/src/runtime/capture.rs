@@ -99,6 +99,10 @@ struct Inner {
     dropped_records: u64,
     /// Bytes of stdout and stderr not yet ended by a newline.
     partial: [Vec<u8>; 2],
+    /// The run's granted secrets (name, value): redacted from what
+    /// [`Capture::snapshot`] shows while the run goes (its report is
+    /// scrubbed at the end).
+    secrets: Vec<(String, String)>,
 }
 
 /// A run's capture buffer; cheap to clone, shared by the streams and the
@@ -116,7 +120,37 @@ impl Capture {
             dropped_bytes: 0,
             dropped_records: 0,
             partial: [Vec::new(), Vec::new()],
+            secrets: Vec::new(),
         })))
+    }
+
+    /// Sets the secrets [`Capture::snapshot`] redacts.
+    pub(crate) fn set_secrets(&self, secrets: &[(String, String)]) {
+        self.lock().secrets = secrets.to_vec();
+    }
+
+    /// The records kept so far, from `offset`, at most `limit`, with the
+    /// run's secrets redacted, and how many are kept in all: the logs of
+    /// a run still going (`GET /runs/{run_id}/logs`). A line not yet ended
+    /// by a newline is not shown until it is.
+    pub(crate) fn snapshot(&self, offset: usize, limit: usize) -> (Vec<LogRecord>, usize) {
+        let inner = self.lock();
+        let mut records: Vec<LogRecord> = inner
+            .records
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
+        if !inner.secrets.is_empty() {
+            for record in &mut records {
+                super::grants::redact(&mut record.message, &inner.secrets);
+                for (_, v) in &mut record.fields {
+                    super::grants::redact(v, &inner.secrets);
+                }
+            }
+        }
+        (records, inner.records.len())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

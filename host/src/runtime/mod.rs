@@ -39,7 +39,7 @@ use bindings::v0_2::wasmcron::plugin::types::RunContext;
 pub use bindings::v0_2::wasmcron::plugin::types::{
     EventKind, JobEvent, ParentRun, RunCause as WitRunCause, Timestamp,
 };
-use capture::Capture;
+pub(crate) use capture::Capture;
 use chrono::{DateTime, Utc};
 use grants::Grants;
 use guest::Invocation;
@@ -176,6 +176,25 @@ impl Runtime {
     /// Runs `plugin` once. Never fails: every way a run can end, including
     /// the guest failing to start, is an [`Outcome`].
     pub async fn run(&self, plugin: &(impl Runnable + ?Sized), request: &RunRequest) -> RunReport {
+        self.run_capturing(plugin, request, self.new_capture())
+            .await
+    }
+
+    /// An empty capture buffer with this runtime's log budget, for
+    /// [`Runtime::run_capturing`].
+    pub(crate) fn new_capture(&self) -> Capture {
+        Capture::new(self.log_budget)
+    }
+
+    /// [`Runtime::run`] capturing into `capture`, which the caller keeps a
+    /// handle on to show the logs while the run goes
+    /// ([`Capture::snapshot`]).
+    pub(crate) async fn run_capturing(
+        &self,
+        plugin: &(impl Runnable + ?Sized),
+        request: &RunRequest,
+        capture: Capture,
+    ) -> RunReport {
         let fired_at = Utc::now();
         let ctx = RunContext {
             job_id: request.job_id.clone(),
@@ -193,6 +212,7 @@ impl Runtime {
             &request.limits,
             &request.grants,
             Invocation::Job(ctx),
+            capture,
         )
         .await
     }
@@ -217,6 +237,7 @@ impl Runtime {
             limits,
             &nothing,
             Invocation::Listener(event),
+            self.new_capture(),
         )
         .await
     }
@@ -228,9 +249,9 @@ impl Runtime {
         limits: &Limits,
         grants: &Arc<Grants>,
         invocation: Invocation,
+        capture: Capture,
     ) -> RunReport {
         let started = Instant::now();
-        let capture = Capture::new(self.log_budget);
         let state = match RunState::new(
             kv_namespace.to_owned(),
             limits.memory_bytes,
@@ -256,6 +277,9 @@ impl Runtime {
                 };
             }
         };
+        if !state.secrets.is_empty() {
+            capture.set_secrets(&state.secrets);
+        }
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         // Compiled code keeps its fuel count in a register and stores it only

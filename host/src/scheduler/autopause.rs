@@ -71,7 +71,18 @@ impl PauseNotes {
             .filter(|(inc, _)| **inc == *entry.incarnation)
             .map(|(_, r)| r.clone())
     }
+
+    /// Whether `entry`'s note is the host's own (an auto-pause), not a
+    /// person's: auto-pause notes start with [`AUTO_PREFIX`].
+    pub(super) fn is_auto(&self, entry: &JobEntry) -> bool {
+        self.reason(entry)
+            .is_some_and(|r| r.starts_with(AUTO_PREFIX))
+    }
 }
+
+/// How every auto-pause note starts (and a person's note never does: the
+/// API refuses one that would).
+pub const AUTO_PREFIX: &str = "auto-paused after ";
 
 /// Publishes a run's end `events` (as `finish` made them), first counting
 /// the failures in a row the job's settings need and putting them on the
@@ -156,7 +167,7 @@ async fn auto_pause(inner: &Arc<Inner>, run: &RunRecord, streak: u32) {
         return;
     }
     let reason = format!(
-        "auto-paused after {streak} failed runs in a row (last: run {})",
+        "{AUTO_PREFIX}{streak} failed runs in a row (last: run {})",
         run.run_id
     );
     let scheduler = Scheduler {
@@ -167,6 +178,7 @@ async fn auto_pause(inner: &Arc<Inner>, run: &RunRecord, streak: u32) {
             &run.job_id,
             true,
             Some((reason.clone(), run.run_id.clone())),
+            None,
         )
         .await
     {

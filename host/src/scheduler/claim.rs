@@ -326,6 +326,12 @@ pub(super) async fn cancel_loop(
         let Some((run_id, fire)) = request.split_once(' ') else {
             continue;
         };
+        if fire == super::stop::STOP_WORD {
+            inner
+                .lock()
+                .stop_by_request(run_id, super::stop::STOPPED_NOTE);
+            continue;
+        }
         let Some(fire) = fire
             .parse::<i64>()
             .ok()

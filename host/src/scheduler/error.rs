@@ -44,6 +44,9 @@ pub enum SchedulerError {
     /// A run cannot be replayed; says why.
     #[error("{0}")]
     CannotReplay(String),
+    /// A run cannot be stopped (it is not running); says why.
+    #[error("{0}")]
+    CannotStop(String),
     /// A request that cannot be done as asked (e.g. a backfill range in the
     /// future); names the field and what to write instead.
     #[error("{problem}")]

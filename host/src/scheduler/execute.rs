@@ -257,16 +257,17 @@ async fn run_guest(
             .unwrap_or_else(|| inner.plugins.default_grants(plugin.name())),
     });
     // An owned future, so the lanes can move it to the slow lane mid-run.
+    // The capture is kept in the run's entry below, so its logs can be
+    // read while it goes (`GET /runs/{run_id}/logs`).
+    let capture = inner.runtime.new_capture();
     let guest = {
-        let (runtime, request) = (inner.runtime.clone(), request.clone());
-        async move { runtime.run(&plugin, &request).await }
+        let (runtime, request, capture) = (inner.runtime.clone(), request.clone(), capture.clone());
+        async move { runtime.run_capturing(&plugin, &request, capture).await }
     };
-    let mut stop = super::contact::guest_stop(&inner);
-    // A run a later fire may stop (`overlap = "cancel-other"`) gets a
-    // token of its own, registered until it ends.
-    let cancellable = job.spec.overlap == crate::job::Overlap::CancelOther;
-    if cancellable {
-        stop = stop.child_token();
+    // Every run gets a stop token of its own, registered until it ends: a
+    // later fire (`overlap = "cancel-other"`) or a request may stop it.
+    let stop = super::contact::guest_stop(&inner).child_token();
+    {
         inner.lock().cancellable.insert(
             run.run_id.clone(),
             super::state::Cancellable {
@@ -275,6 +276,7 @@ async fn run_guest(
                 token: stop.clone(),
                 note: None,
                 backfill: run.origin == crate::store::RunOrigin::Backfill,
+                capture,
             },
         );
     }
@@ -282,14 +284,17 @@ async fn run_guest(
         .lanes
         .run((&run.job_id, &run.run_id), permit, &stop, guest)
         .await;
-    let cancelled = if cancellable {
-        inner
-            .lock()
-            .cancellable
-            .remove(&run.run_id)
-            .and_then(|c| c.note)
-    } else {
-        None
+    let (cancelled, capture) = match inner.lock().cancellable.remove(&run.run_id) {
+        Some(c) => (c.note, Some(c.capture)),
+        None => (None, None),
+    };
+    // A stopped guest leaves no report: what it logged until then is
+    // kept from the capture (secrets redacted).
+    let logs_so_far = || {
+        capture
+            .as_ref()
+            .map(|c| c.snapshot(0, usize::MAX).0)
+            .unwrap_or_default()
     };
     if inner.shared {
         // Its worker is free: a run claimed ahead may start now, not
@@ -334,16 +339,19 @@ async fn run_guest(
             (kind, true, Some(message))
         }
         Ended::Stopped if cancelled.is_some() && !inner.stop_runs.is_cancelled() => {
-            // A later fire took its place (`overlap = "cancel-other"`): not
-            // retried, whatever the retry policy says.
+            // A later fire took its place (`overlap = "cancel-other"`), or
+            // a person stopped it: not retried, whatever the retry policy
+            // says.
             run.status = RunStatus::Interrupted;
             run.note = cancelled;
+            run.logs = logs_so_far();
             let message = run.note.clone();
             finish(&inner, &job, run, End::Cancelled, message, ended_at).await;
             return;
         }
         Ended::Stopped => {
             run.status = RunStatus::Interrupted;
+            run.logs = logs_so_far();
             let note = if inner.stop_runs.is_cancelled() {
                 "the host shut down while the run was in flight"
             } else {

@@ -18,11 +18,18 @@ pub struct JobInfo {
     pub next_run_time: Option<DateTime<Utc>>,
     /// Whether it is paused.
     pub paused: bool,
-    /// Why the host paused it by itself, e.g. `auto-paused after 3 failed
-    /// runs in a row (last: run …)` (`pause_after_failures`); absent when
-    /// it is not paused or a person paused it.
+    /// Why it is paused: when the host paused it by itself, e.g.
+    /// `auto-paused after 3 failed runs in a row (last: run …)`
+    /// (`pause_after_failures`, and `auto_paused` is true); else the note
+    /// a person gave with the pause (`POST /jobs/{id}/pause
+    /// {"note": …}`). Absent when it is not paused or was paused without
+    /// a note.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
+    /// Paused by the host after failures in a row (`pause_after_failures`),
+    /// not by a person.
+    #[serde(default)]
+    pub auto_paused: bool,
     /// Runs pending or running now (catch-up runs queued behind them
     /// included).
     pub in_flight: u32,

@@ -28,12 +28,15 @@ mod info;
 mod lane;
 mod listeners;
 mod manual;
+mod pause;
 mod plugin_events;
 mod queue;
 mod recover;
 mod reload;
 mod state;
+mod stop;
 
+pub use autopause::AUTO_PREFIX;
 pub use backfill::{BackfillRange, BackfillStarted, MAX_BACKFILL_FIRES};
 pub use calendars::CalendarInfo;
 pub use change::{UpsertError, Upserted};
@@ -43,12 +46,13 @@ pub use info::{JobInfo, JobState, JobTally};
 pub use lane::max_live_runs;
 pub use manual::RunNow;
 pub(crate) use state::{JobEntry, State};
+pub use stop::{STOPPED_NOTE, Stopping, stop_word};
 
 use crate::event::{Event, EventBus, JobEvent};
 use crate::job::Job;
 use crate::plugin::PluginRegistry;
 use crate::runtime::{Limits, Runtime};
-use crate::store::{BrokenJob, JobStore, RunRecord, Write};
+use crate::store::{BrokenJob, JobStore, RunRecord};
 use chrono::{DateTime, Utc};
 use queue::Due;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -225,6 +229,7 @@ impl Inner {
             created_at: entry.job.created_at,
             next_run_time: entry.next_run,
             paused: entry.paused,
+            auto_paused: entry.paused && self.pause_notes.is_auto(entry),
             paused_reason: self.pause_notes.reason(entry),
             in_flight: entry
                 .in_flight
@@ -485,104 +490,6 @@ impl Scheduler {
         inner.lock().jobs.remove(id);
         inner.events.publish(Event::JobRemoved(inner.job_event(id)));
         Ok(())
-    }
-
-    /// Pauses a job: it keeps its definition but does not fire.
-    ///
-    /// # Errors
-    /// [`SchedulerError::JobNotFound`] or a store error.
-    pub async fn pause_job(&self, id: &str) -> Result<JobInfo, SchedulerError> {
-        self.set_paused(id, true).await
-    }
-
-    /// Resumes a paused job; its next fire is computed from now.
-    ///
-    /// # Errors
-    /// [`SchedulerError::JobNotFound`] or a store error.
-    pub async fn resume_job(&self, id: &str) -> Result<JobInfo, SchedulerError> {
-        self.set_paused(id, false).await
-    }
-
-    async fn set_paused(&self, id: &str, paused: bool) -> Result<JobInfo, SchedulerError> {
-        self.set_paused_with(id, paused, None)
-            .await?
-            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
-    }
-
-    /// Pauses or resumes a job; `auto` is the reason and the failed run
-    /// of a pause the host makes by itself (autopause.rs), `None` for a
-    /// person's. A resume resets the job's failures in a row.
-    ///
-    /// `Ok(None)`: an auto-pause that found the job paused already in the
-    /// store (another host counted the same failures, or a person paused
-    /// it meanwhile); nothing was written or announced.
-    pub(super) async fn set_paused_with(
-        &self,
-        id: &str,
-        paused: bool,
-        auto: Option<(String, String)>,
-    ) -> Result<Option<JobInfo>, SchedulerError> {
-        let inner = &self.inner;
-        inner.check_running()?;
-        self.adopt_stored(id).await?;
-        let now = inner.clock.now();
-        let (job, incarnation) = inner
-            .lock()
-            .jobs
-            .get(id)
-            .map(|e| (e.job.clone(), e.incarnation.clone()))
-            .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
-        let next = if paused {
-            None
-        } else {
-            job.trigger.next_after(now)
-        };
-        let writes = match &auto {
-            // One compare-and-set: of two hosts ending the failures at
-            // once, one pauses and announces it.
-            Some((reason, run_id)) if paused => vec![Write::AutoPause {
-                job_id: id.to_owned(),
-                incarnation: incarnation.to_string(),
-                reason: reason.clone(),
-                run_id: run_id.clone(),
-            }],
-            _ => vec![
-                Write::Paused {
-                    job_id: id.to_owned(),
-                    paused,
-                },
-                Write::NextRun {
-                    job_id: id.to_owned(),
-                    next,
-                },
-                Write::PauseNote {
-                    job_id: id.to_owned(),
-                    reason: None,
-                    failures_from: (!paused).then_some(now),
-                },
-            ],
-        };
-        let written = inner.store.write(writes).await?;
-        if let Some((_, run_id)) = &auto
-            && written.refused.contains(run_id)
-        {
-            return Ok(None);
-        }
-        inner
-            .pause_notes
-            .set(id, &incarnation, auto.as_ref().map(|(r, _)| r.clone()));
-        inner.install((*job).clone(), next, paused, &incarnation, false);
-        let mut event = inner.job_event(id);
-        if let Some((reason, run_id)) = auto {
-            event.reason = Some(reason);
-            event.run_id = Some(run_id);
-        }
-        inner.events.publish(if paused {
-            Event::JobPaused(event)
-        } else {
-            Event::JobResumed(event)
-        });
-        self.job(id).map(Some)
     }
 
     /// Whether this host has the job of `spec`'s id with exactly `spec`

@@ -88,13 +88,15 @@ pub(crate) struct State {
     /// this host but not here was claimed by a claim whose answer was
     /// lost, and is given back (claim.rs).
     pub(super) mine: std::collections::HashSet<String>,
-    /// Runs of `overlap = "cancel-other"` jobs going on this host, by run
-    /// id: a fire that finds their job at its `max_instances` stops the
-    /// oldest (execute.rs).
+    /// Every run going on this host, by run id, with its stop token: a
+    /// fire of an `overlap = "cancel-other"` job at its `max_instances`
+    /// stops the oldest of that job's (execute.rs), and a stop by request
+    /// stops one by id (stop.rs).
     pub(super) cancellable: HashMap<String, Cancellable>,
 }
 
-/// A run a later fire may stop (`overlap = "cancel-other"`).
+/// A run going on this host, which a later fire (`overlap =
+/// "cancel-other"`) or a request may stop.
 #[derive(Debug)]
 pub(crate) struct Cancellable {
     pub(super) job_id: String,
@@ -105,6 +107,8 @@ pub(crate) struct Cancellable {
     pub(super) note: Option<String>,
     /// A backfill run: live fires wait for it rather than stop it.
     pub(super) backfill: bool,
+    /// What the guest printed and logged so far.
+    pub(super) capture: crate::runtime::Capture,
 }
 
 impl State {
@@ -164,6 +168,20 @@ impl State {
             && c.note.is_none()
         {
             stop_for(run_id, c, fire);
+        }
+    }
+
+    /// Stops the run `run_id` by request, recording it with `note`. False
+    /// when it does not go on this host or is stopping already.
+    pub(crate) fn stop_by_request(&mut self, run_id: &str, note: &str) -> bool {
+        match self.cancellable.get_mut(run_id) {
+            Some(c) if c.note.is_none() => {
+                tracing::info!(job = %c.job_id, run = %run_id, "{note}");
+                c.note = Some(note.to_owned());
+                c.token.cancel();
+                true
+            }
+            _ => false,
         }
     }
 

@@ -16,6 +16,7 @@ pub(crate) mod memory;
 pub mod postgres;
 mod prepared;
 mod records;
+pub(crate) use records::log_page;
 pub mod sqlite;
 mod streak;
 
@@ -429,10 +430,19 @@ pub trait JobStore: Send + Sync + 'static {
     }
     /// Requests to stop a run for a fire under `overlap = "cancel-other"`,
     /// sent by any host's claim (`RUN_ID FIRE_MS`: the run, and the fire's
-    /// time in Unix milliseconds), from now on; `None` on stores one host
+    /// time in Unix milliseconds) or to stop it by request (`RUN_ID stop`,
+    /// [`JobStore::request_stop`]), from now on; `None` on stores one host
     /// owns (the fire's own host stops the run there).
     fn cancel_requests(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
         None
+    }
+    /// Asks every host sharing the store to stop the run `run_id` if it
+    /// goes there (`POST /runs/{run_id}/stop` for a run on another host);
+    /// it arrives through [`JobStore::cancel_requests`] as `RUN_ID stop`.
+    /// A store of one host has no one to ask: nothing is sent.
+    async fn request_stop(&self, run_id: &str) -> Result<(), StoreError> {
+        let _ = run_id;
+        Ok(())
     }
     /// Keeps a pushed plugin (`PUT /plugins/{name}`) for every host to
     /// load: stores of one host answer `Ok(false)` (the caller writes it

@@ -175,12 +175,13 @@ pub fn with_exclusions(
 }
 
 /// The fires of `trigger` its exclusions skip, after `after` and up to
-/// `until` (at most [`JOB_PREVIEW`] * 2): what `GET /jobs/{id}` lists as
-/// `excluded_fires` beside `next_fires`.
+/// `until`, among the first `count` * 2 fires and exclusions: what `GET
+/// /jobs/{id}` lists as `excluded_fires` beside its `count` `next_fires`.
 pub fn excluded_fires(
     trigger: &Trigger,
     after: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
+    count: usize,
 ) -> Vec<PreviewFire> {
     let Some(exclusions) = trigger.exclusions() else {
         return Vec::new();
@@ -189,7 +190,7 @@ pub fn excluded_fires(
         |t| trigger.preview_after(t).map(|(t, _)| t),
         Some(exclusions),
         after,
-        JOB_PREVIEW * 2,
+        count.saturating_mul(2),
     )
     .into_iter()
     .filter(|f| f.excluded_by.is_some() && until.is_none_or(|u| f.at < u))

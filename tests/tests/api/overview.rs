@@ -297,3 +297,167 @@ async fn the_dashboard_is_served_from_the_binary_with_a_strict_policy() {
         assert_eq!(r.status().as_u16(), 404, "{climb}");
     }
 }
+
+async fn a_running_run_shows_its_logs_so_far_and_can_be_stopped(db: TestStore) {
+    let dir = setup_warm(
+        r#"version = 1
+
+[[jobs]]
+id = "sleepy"
+plugin = "slow"
+args = { millis = 60000 }
+trigger = { type = "interval", every = "1h" }
+retry = { max_attempts = 3, delay = "1s" }
+"#,
+        &["slow"],
+    );
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
+    let api = Api::new(&host);
+    api.plugins_ready().await;
+    let (status, body) = api.post("/jobs/sleepy/run", json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["run_id"].as_str().unwrap_or_default().to_owned();
+
+    // Its log line shows while it sleeps, in both places logs are read.
+    let logs = api
+        .until(&format!("/runs/{id}/logs"), |p| {
+            p["logs"].as_array().is_some_and(|l| {
+                l.iter().any(|r| {
+                    r["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("sleeping 60000 ms"))
+                })
+            })
+        })
+        .await;
+    assert_eq!(logs["total"], 1, "{logs}");
+    let (_, run) = api.get(&format!("/runs/{id}")).await;
+    assert_eq!(run["status"], "running", "{run}");
+    assert!(
+        run["logs"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sleeping")),
+        "{run}"
+    );
+
+    // Stopped on request: interrupted with a note saying so, not retried.
+    let (status, stopped) = api.post(&format!("/runs/{id}/stop"), json!({})).await;
+    assert_eq!(status, 202, "{stopped}");
+    assert_eq!(stopped["stopping"], "here", "{stopped}");
+    let ended = api
+        .until(&format!("/runs/{id}"), |r| r["status"] != "running")
+        .await;
+    assert_eq!(ended["status"], "interrupted", "{ended}");
+    assert!(
+        ended["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("stopped by request")),
+        "{ended}"
+    );
+    assert!(
+        ended["logs"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sleeping")),
+        "the logs are kept: {ended}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, history) = api.get("/jobs/sleepy/runs").await;
+    assert_eq!(
+        history["runs"].as_array().map(Vec::len),
+        Some(1),
+        "a stopped run is not retried: {history}"
+    );
+
+    assert_error(
+        &api.post(&format!("/runs/{id}/stop"), json!({})).await,
+        409,
+        "conflict",
+        None,
+    );
+    assert_error(
+        &api.post("/runs/01890000-0000-7000-8000-000000000000/stop", json!({}))
+            .await,
+        404,
+        "not_found",
+        None,
+    );
+}
+backends!(a_running_run_shows_its_logs_so_far_and_can_be_stopped: sqlite, postgres);
+
+async fn a_pause_keeps_a_persons_note_and_a_job_lists_as_many_fires_as_asked(db: TestStore) {
+    let dir = setup_warm(
+        r#"version = 1
+
+[[jobs]]
+id = "nightly"
+plugin = "hello"
+trigger = { type = "cron", expr = "0 3 * * *", tz = "Europe/Berlin" }
+"#,
+        &["hello"],
+    );
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
+    let api = Api::new(&host);
+    let (status, paused) = api
+        .post(
+            "/jobs/nightly/pause",
+            json!({"note": "  upstream down until Monday "}),
+        )
+        .await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(
+        paused["paused_reason"], "upstream down until Monday",
+        "{paused}"
+    );
+    assert_eq!(paused["auto_paused"], false, "{paused}");
+    // Kept over a restart.
+    drop(host);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
+    let api = Api::new(&host);
+    let (_, job) = api.get("/jobs/nightly?fires=10").await;
+    assert_eq!(job["paused_reason"], "upstream down until Monday", "{job}");
+    assert_eq!(
+        job["next_fires"].as_array().map(Vec::len),
+        Some(10),
+        "{job}"
+    );
+    let (_, job) = api.get("/jobs/nightly").await;
+    assert_eq!(job["next_fires"].as_array().map(Vec::len), Some(5), "{job}");
+    assert_error(
+        &api.get("/jobs/nightly?fires=0").await,
+        400,
+        "bad_query",
+        Some("fires"),
+    );
+    assert_error(
+        &api.get("/jobs/nightly?fires=101").await,
+        400,
+        "bad_query",
+        Some("fires"),
+    );
+    // A resume clears it; a pause without a body has no note.
+    let (_, resumed) = api.post("/jobs/nightly/resume", json!({})).await;
+    assert!(resumed.get("paused_reason").is_none(), "{resumed}");
+    let (status, bare) = api
+        .send(reqwest::Method::POST, "/jobs/nightly/pause", None)
+        .await;
+    assert_eq!(status, 200, "{bare}");
+    assert!(bare.get("paused_reason").is_none(), "{bare}");
+    assert_error(
+        &api.post("/jobs/nightly/pause", json!({"note": "x".repeat(501)}))
+            .await,
+        422,
+        "validation",
+        Some("note"),
+    );
+    assert_error(
+        &api.post(
+            "/jobs/nightly/pause",
+            json!({"note": "auto-paused after 3 failed runs"}),
+        )
+        .await,
+        422,
+        "validation",
+        Some("note"),
+    );
+}
+backends!(a_pause_keeps_a_persons_note_and_a_job_lists_as_many_fires_as_asked: sqlite, postgres);

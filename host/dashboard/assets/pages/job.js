@@ -26,7 +26,7 @@ export async function render(root, ctx) {
   ctx.setTitle(id);
   let detail;
   try {
-    detail = await get(`/jobs/${enc(id)}`, null, ctx.signal);
+    detail = await get(`/jobs/${enc(id)}`, { fires: 10 }, ctx.signal);
   } catch (e) {
     if (e.status === 404) {
       clear(root, h('div.page', null, h('div.crumbs', null, h('a', { href: '#/jobs' }, 'Jobs')),
@@ -79,7 +79,9 @@ export async function render(root, ctx) {
           : h('button.btn', { type: 'button', 'data-action': 'pause', onclick: () => setPaused(true) }, icon('pause'), 'Pause'),
         h('button.btn', { type: 'button', 'data-action': 'backfill', onclick: backfillDialog }, icon('backfill'), 'Backfill…'),
         h('button.btn.danger', { type: 'button', 'data-action': 'delete', onclick: remove }, icon('trash'), 'Delete'))),
-    job.paused_reason ? h('div.callout.warn', null, h('strong', null, 'Paused by the host: '), job.paused_reason, '. Resume it when the cause is fixed.') : null,
+    job.paused_reason ? (job.auto_paused
+      ? h('div.callout.warn', null, h('strong', null, 'Paused by the host: '), job.paused_reason, '. Resume it when the cause is fixed.')
+      : h('div.callout', null, h('strong', null, 'Paused with a note: '), job.paused_reason)) : null,
     state === 'waiting-for-plugin' ? h('div.callout.warn', null, `Plugin “${job.spec.plugin}” is not loaded; the job is held at its next fire and goes on when the plugin loads. `, h('a', { href: '#/plugins' }, 'See plugins')) : null,
     (job.warnings || []).length ? h('div.callout.warn', null, h('ul.list-plain', null, job.warnings.map((w) => h('li', null, w)))) : null);
   }
@@ -256,7 +258,7 @@ export async function render(root, ctx) {
   }
 
   async function setPaused(pause) {
-    // The API takes no note with a pause today; if the host's OpenAPI gains one, ask for it.
+    // A pause asks for an optional note (shown as the job's paused reason).
     const { pauseNote } = await apiShape();
     if (pause && pauseNote) {
       const note = h('input', { type: 'text', maxlength: 500, placeholder: 'Why, for the next person (optional)' });
@@ -280,7 +282,7 @@ export async function render(root, ctx) {
 
   async function reload() {
     try {
-      detail = await get(`/jobs/${enc(id)}`, null, ctx.signal);
+      detail = await get(`/jobs/${enc(id)}`, { fires: 10 }, ctx.signal);
       drawHead(); drawSpec();
       await Promise.all([drawFires(), loadHistory(true)]);
     } catch (e) {

@@ -72,7 +72,7 @@ export async function render(root, ctx) {
     if (pl) plugins = new Map(pl.map((p) => [p.name, p]));
     if (local) {
       let all = page.jobs;
-      if (st.state === 'auto-paused') all = all.filter((j) => j.paused_reason);
+      if (st.state === 'auto-paused') all = all.filter((j) => j.auto_paused);
       if (q) all = all.filter((j) => j.spec.id.toLowerCase().includes(q) || j.spec.plugin.toLowerCase().includes(q));
       capped = page.total > SEARCH_CAP;
       total = all.length;

@@ -114,7 +114,7 @@ export async function render(root, ctx) {
       }, fresh);
     } else if (name.startsWith('job-')) {
       const what = name.slice(4);
-      note([h('a', { href: `#/jobs/${enc(ev.job_id)}` }, ev.job_id), ` ${what}`, ev.reason ? `: ${ev.reason}` : ''], what === 'paused' && ev.reason ? 'auto-paused' : 'unknown', ev.at);
+      note([h('a', { href: `#/jobs/${enc(ev.job_id)}` }, ev.job_id), ` ${what}`, ev.reason ? `: ${ev.reason}` : ''], what === 'paused' && ev.reason && ev.reason.startsWith('auto-paused after ') ? 'auto-paused' : 'unknown', ev.at);
     } else if (name.startsWith('plugin-')) {
       const what = name.slice(7);
       note([h('a', { href: '#/plugins' }, `plugin ${ev.plugin}`), ` ${what}`, ev.error ? `: ${ev.error}` : ''], what === 'refused' ? 'refused' : what === 'loaded' ? 'loaded' : 'unknown', ev.at);

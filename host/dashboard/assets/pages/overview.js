@@ -85,7 +85,7 @@ export async function render(root, ctx) {
         h('span.muted', { title: p.refused_reason }, (p.refused_reason || '').slice(0, 70) + ((p.refused_reason || '').length > 70 ? '…' : ''))))) : null);
   }
 
-  // ---- in flight (no route stops a run, so no Stop button) ----
+  // ---- in flight, each with a Stop button (POST /runs/{run_id}/stop) ----
   async function flight() {
     const { stopRoute } = await apiShape();
     const stopBtn = (r) => h('button.btn.xs.danger', { type: 'button', 'data-write': '', 'data-action': 'stop', 'aria-label': `Stop run ${r.run_id}`,

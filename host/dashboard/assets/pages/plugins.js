@@ -72,7 +72,7 @@ export async function render(root, ctx) {
       jobsBox.dataset.loaded = '1';
       try {
         const page = await get('/jobs', { plugin: p.name, limit: 50 }, ctx.signal);
-        clear(jobsBox, h('ul.list-plain', null, page.jobs.map((j) => h('li', null, h('a', { href: `#/jobs/${enc(j.spec.id)}` }, j.spec.id), ' ', badge(j.paused_reason ? 'auto-paused' : j.state)))),
+        clear(jobsBox, h('ul.list-plain', null, page.jobs.map((j) => h('li', null, h('a', { href: `#/jobs/${enc(j.spec.id)}` }, j.spec.id), ' ', badge(j.auto_paused ? 'auto-paused' : j.state)))),
           page.total > page.jobs.length ? h('a', { href: `#/jobs?plugin=${enc(p.name)}` }, `All ${fmtInt(page.total)} jobs`) : null);
       } catch (e) { clear(jobsBox, h('p.form-error', null, e.message)); }
     });

@@ -58,6 +58,7 @@ export async function render(root, ctx) {
         h('div.sub', null, `attempt ${run.attempt}`, h('span.sep-dot'), `cause ${run.cause || '—'}`,
           h('span.sep-dot'), 'scheduled ', timeEl(run.scheduled_at))),
       h('div.actions', { 'data-write': '' },
+        run.status === 'running' ? h('button.btn.danger', { type: 'button', 'data-action': 'stop', onclick: stop }, 'Stop') : null,
         run.started_at ? h('button.btn', { type: 'button', 'data-action': 'replay', onclick: replay }, icon('replay'), 'Replay') : null)));
   }
 
@@ -158,6 +159,14 @@ export async function render(root, ctx) {
     return page;
   }
   moreLogs.addEventListener('click', () => fetchLogs().catch((e) => toast(e.message, { kind: 'error' })));
+
+  function stop() {
+    confirmDialog({
+      title: 'Stop this run?', confirmLabel: 'Stop run',
+      message: 'The guest is stopped and the run recorded as interrupted (not retried). Its logs so far are kept.',
+      action: async () => post(`/runs/${enc(id)}/stop`),
+    }).then((r) => { if (r) toast('Stopping the run…'); });
+  }
 
   function replay() {
     confirmDialog({

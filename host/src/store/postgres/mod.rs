@@ -536,6 +536,20 @@ impl JobStore for PostgresJobStore {
         self.relay.get().map(|_| self.cancels.subscribe())
     }
 
+    async fn request_stop(&self, run_id: &str) -> Result<(), StoreError> {
+        let payload = format!("{run_id} {}", crate::scheduler::stop_word());
+        self.read(move |c| async move {
+            c.execute(
+                "SELECT pg_notify($1::text, $2::text)",
+                &[&notices::CANCELS, &payload],
+            )
+            .await
+            .map(|_| ())
+            .map_err(conn::classify)
+        })
+        .await
+    }
+
     async fn calendars(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.read(|c| async move {
             let rows = c
