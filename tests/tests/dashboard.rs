@@ -711,9 +711,29 @@ const WIDTH_CHECK: &str = "
     };
 ";
 
+/// Text squeezed into a column a character or two wide (one letter per
+/// line): the elements of `<main>` with at least 4 characters of their own
+/// text that are under 2.5 em wide and over 4 em tall.
+const SQUEEZE_CHECK: &str = "
+    const out = [];
+    for (const e of document.querySelectorAll('#main *')) {
+        const own = [...e.childNodes].filter((n) => n.nodeType === 3)
+            .map((n) => n.textContent).join('').trim();
+        if (own.length < 4) continue;
+        const r = e.getBoundingClientRect();
+        const em = parseFloat(getComputedStyle(e).fontSize) || 16;
+        if (r.width > 0 && r.width < 2.5 * em && r.height > 4 * em) {
+            out.push(e.tagName.toLowerCase() + ' ' + JSON.stringify(own.slice(0, 30)) +
+                ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+        }
+    }
+    return out;
+";
+
 /// Loads every page at the current viewport, saving `<prefix>-<page>.png`;
-/// fails, after visiting them all, on any console error and on a page
-/// wider than the screen (375 px at `phone` width).
+/// fails, after visiting them all, on any console error, on a page wider
+/// than the screen (375 px at `phone` width) and on text squeezed into a
+/// column too narrow to read.
 async fn every_page(d: &Dash, prefix: &str, phone: bool) {
     // A finished run of each kind, so the overview and the run page have
     // something to show.
@@ -742,6 +762,13 @@ async fn every_page(d: &Dash, prefix: &str, phone: bool) {
                 shot.display()
             ));
         }
+        let squeezed = d.browser.exec(SQUEEZE_CHECK, Vec::new()).await;
+        if squeezed.as_array().is_some_and(|l| !l.is_empty()) {
+            problems.push(format!(
+                "#{route} shows text squeezed to a letter per line: {squeezed}; see {}",
+                shot.display()
+            ));
+        }
         for error in d.browser.console_errors().await {
             problems.push(format!("#{route}: console error: {error}"));
         }
@@ -756,7 +783,7 @@ async fn every_page(d: &Dash, prefix: &str, phone: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_loads_without_console_errors_at_desktop_width() {
+async fn every_page_loads_cleanly_at_desktop_width() {
     let jobs = format!("{GREET}{BOOM}");
     let Some(d) = dash(&jobs, &["hello", "exit"], &[]).await else {
         return;
@@ -765,7 +792,7 @@ async fn every_page_loads_without_console_errors_at_desktop_width() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_loads_without_console_errors_at_phone_width() {
+async fn every_page_loads_cleanly_at_phone_width() {
     let jobs = format!("{GREET}{BOOM}");
     let Some(d) = dash(&jobs, &["hello", "exit"], &[]).await else {
         return;
