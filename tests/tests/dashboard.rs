@@ -685,10 +685,14 @@ const WIDTH_CHECK: &str = "
         (typeof e.className === 'string' && e.className.trim()
             ? '.' + e.className.trim().split(/\\s+/).join('.') : '');
     const contained = (e) => {
-        // Absolute and fixed boxes escape a scroller that is not their
-        // containing block: they widen the page from inside it.
-        if (['absolute', 'fixed'].includes(getComputedStyle(e).position)) return false;
+        // A fixed box escapes every scroller; an absolute one escapes the
+        // scrollers below its containing block (its offsetParent), so
+        // only a scroller up to and including that one holds it.
+        const position = getComputedStyle(e).position;
+        if (position === 'fixed') return false;
+        const block = position === 'absolute' ? e.offsetParent : null;
         for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+            if (block && !a.contains(block)) continue;
             if (getComputedStyle(a).overflowX !== 'visible') return true;
         }
         return false;

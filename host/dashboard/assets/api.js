@@ -209,8 +209,8 @@ export function streamEvents({ onEvent, onState, query }) {
 
 /**
  * What this host's API offers beyond the basics, read once from its
- * OpenAPI document: a route to stop a running run, and whether pausing
- * takes a note. Features appear when the host gains them, with no edit here.
+ * OpenAPI document: the route to stop a running run (older hosts lack
+ * it, and then no Stop button shows), and the pause note's field.
  */
 let shape = null;
 export function apiShape() {

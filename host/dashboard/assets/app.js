@@ -139,6 +139,13 @@ function restartStream() {
   stopStream = streamEvents({ onEvent: emit, onState: setStreamState });
 }
 
+// A page kept in the back/forward cache would keep its event stream open,
+// and Chrome allows 6 connections per plain-HTTP host: a few visits away
+// and back, or a few tabs, and the next page would hang. So the stream
+// ends when the page is hidden that way and starts again when it returns.
+window.addEventListener('pagehide', () => { if (stopStream) { stopStream(); stopStream = null; } });
+window.addEventListener('pageshow', (e) => { if (e.persisted) restartStream(); });
+
 export function subscribe(fn) { listeners.add(fn); return () => listeners.delete(fn); }
 export const streamStatus = () => streamState;
 
