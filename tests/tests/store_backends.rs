@@ -210,6 +210,32 @@ async fn prune_keeps_the_newest_finished_runs_and_all_unfinished(db: TestStore) 
     let runs = store.runs("a", 100, 0).await.unwrap();
     let times: Vec<i64> = runs.iter().map(|r| ms(r.scheduled_at)).collect();
     assert_eq!(times, [9000, 8000, 0]);
+
+    // A backfill of past fires, recorded last and ended recently: the
+    // runs recorded last are kept (by run id), not those scheduled last,
+    // and `older_than` goes by when a run ended. (A millisecond apart, so
+    // their ids sort after the first batch's whatever the id generator
+    // does within one.)
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let mut writes = Vec::new();
+    for i in 1..=3 {
+        let mut r = RunRecord::pending("a", from_ms(i * 100), from_ms(i * 100), 1);
+        r.status = RunStatus::Finished;
+        r.ended_at = Some(from_ms(20_000 + i));
+        writes.push(Write::Run(r));
+    }
+    store.write(writes).await.unwrap();
+    store
+        .write(vec![Write::Prune {
+            job_id: "a".into(),
+            keep: 3,
+            older_than: Some(from_ms(10_000)),
+        }])
+        .await
+        .unwrap();
+    let runs = store.runs("a", 100, 0).await.unwrap();
+    let times: Vec<i64> = runs.iter().map(|r| ms(r.scheduled_at)).collect();
+    assert_eq!(times, [300, 200, 100, 0], "the backfill's runs are kept");
 }
 backends!(prune_keeps_the_newest_finished_runs_and_all_unfinished: memory, sqlite, postgres);
 

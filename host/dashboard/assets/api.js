@@ -222,8 +222,11 @@ export function apiShape() {
         const paths = doc.paths || {};
         // Older hosts lack these routes; the page offers only what this one serves.
         const stop = paths['/runs/{run_id}/stop'] && paths['/runs/{run_id}/stop'].post;
+        const listJobs = paths['/jobs'] && paths['/jobs'].get;
         return {
           paths,
+          // Whether GET /jobs searches (`q`) and filters `auto_paused` itself.
+          jobsSearch: Boolean(listJobs && (listJobs.parameters || []).some((p) => p.name === 'q')),
           stopRoute: stop ? '/runs/{run_id}/stop' : null,
           pauseNote: 'note',
           has: (path, method = 'get') => Boolean(paths[path] && paths[path][method]),

@@ -6,14 +6,24 @@ import { fmtRel, fmtClock } from './format.js';
 import { h, clear, errorBox, toast } from './ui.js';
 
 const main = document.getElementById('main');
+
+// A module whose import failed (the host was down) stays failed in the
+// module map for this URL: a later try asks under a fresh query instead.
+const failedImports = new Map();
+function load(name) {
+  const tries = failedImports.get(name) || 0;
+  const url = `./pages/${name}.js${tries ? `?retry=${tries}` : ''}`;
+  return import(url).catch((e) => { failedImports.set(name, tries + 1); throw e; });
+}
+
 const PAGES = {
-  overview: { title: 'Overview', load: () => import('./pages/overview.js') },
-  jobs: { title: 'Jobs', load: () => import('./pages/jobs.js') },
-  job: { title: 'Job', load: () => import('./pages/job.js') },
-  run: { title: 'Run', load: () => import('./pages/run.js') },
-  plugins: { title: 'Plugins', load: () => import('./pages/plugins.js') },
-  cron: { title: 'Cron tester', load: () => import('./pages/cron.js') },
-  live: { title: 'Live', load: () => import('./pages/live.js') },
+  overview: { title: 'Overview', load: () => load('overview') },
+  jobs: { title: 'Jobs', load: () => load('jobs') },
+  job: { title: 'Job', load: () => load('job') },
+  run: { title: 'Run', load: () => load('run') },
+  plugins: { title: 'Plugins', load: () => load('plugins') },
+  cron: { title: 'Cron tester', load: () => load('cron') },
+  live: { title: 'Live', load: () => load('live') },
 };
 
 // ---- auth -------------------------------------------------------------------
@@ -43,7 +53,10 @@ function applyAuth() {
   document.body.dataset.canWrite = String(Boolean(auth.can_write));
   document.body.dataset.canRead = String(Boolean(auth.can_read));
   const needs = (auth.writes_need_token && !auth.can_write) || (auth.reads_need_token && !auth.can_read);
-  document.getElementById('sign-in').hidden = !needs;
+  const signIn = document.getElementById('sign-in');
+  signIn.hidden = !needs;
+  // Read-only is said, not only shown by missing buttons.
+  signIn.textContent = auth.can_read ? 'Read-only · Sign in to make changes' : 'Sign in';
   document.getElementById('sign-out').hidden = !(getToken() && auth.token === 'valid');
 }
 
@@ -123,7 +136,11 @@ function setStreamState(state) {
   conn.querySelector('.conn-text').textContent = CONN_TEXT[state] || state;
   conn.title = state === 'reconnecting' ? 'The event stream dropped (host restarting?). Retrying with backoff.' : '';
   // After a gap the pages refetch: events sent while we were away are lost.
-  if (state === 'open' && was === 'reconnecting') emit('stream-reconnected', {});
+  if (state === 'open' && was === 'reconnecting') {
+    emit('stream-reconnected', {});
+    // The host is back: a page that failed to load while it was away loads now.
+    if (main.querySelector('[data-load-failed]') && main.dataset.ready === 'true') route();
+  }
   emit('stream-state', { state, was });
 }
 
@@ -228,7 +245,8 @@ async function route() {
     }
   } catch (e) {
     if (stale() || (e && e.name === 'AbortError')) return;
-    clear(main, h('div.page', null, errorBox(e)));
+    clear(main, h('div.page', { 'data-load-failed': '' }, errorBox(e),
+      h('p', null, h('button.btn', { type: 'button', onclick: () => route() }, 'Try again'))));
   }
   if (stale()) return;
   tick();
@@ -244,6 +262,13 @@ async function route() {
 }
 
 window.addEventListener('hashchange', route);
+
+// The skip link's #main is not a route: it moves focus to the content.
+document.querySelector('.skip-link')?.addEventListener('click', (ev) => {
+  ev.preventDefault();
+  main.tabIndex = -1;
+  main.focus();
+});
 
 // '/' focuses the page's search box, as in most dashboards.
 document.addEventListener('keydown', (ev) => {

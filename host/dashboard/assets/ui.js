@@ -139,6 +139,10 @@ export function scheduleWords(job) {
 export function toast(message, { kind = 'info', action, timeout } = {}) {
   const region = document.getElementById(kind === 'error' ? 'toasts-alert' : 'toasts');
   if (!region) return;
+  // The same message again (a host away answers every action alike) is
+  // not stacked: the one showing stays.
+  if (typeof message === 'string'
+      && [...region.children].some((t) => t.querySelector('.toast-msg')?.textContent === message)) return;
   const close = h('button.icon-btn', { type: 'button', 'aria-label': 'Dismiss' }, icon('close'));
   const el = h(`div.toast.t-${kind}`, null, h('div.toast-msg', null, message), action || null, close);
   close.addEventListener('click', () => el.remove());
@@ -175,6 +179,8 @@ export function formDialog({ title, body, submitLabel = 'OK', danger = false, on
       h('div.dialog-actions', null, cancel, submit));
     const dlg = h('dialog.modal', { 'aria-labelledby': heading.id }, form);
     let result = null;
+    // Focus goes back to what opened the dialog when it closes.
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     cancel.addEventListener('click', () => dlg.close());
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -189,11 +195,16 @@ export function formDialog({ title, body, submitLabel = 'OK', danger = false, on
         err.hidden = false;
       } finally { submit.disabled = false; }
     });
-    dlg.addEventListener('close', () => { dlg.remove(); resolve(result); });
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      if (opener && opener.isConnected) opener.focus();
+      resolve(result);
+    });
     document.body.append(dlg);
     dlg.showModal();
+    // A destructive confirmation starts on Cancel, so Enter does not delete.
     const first = dlg.querySelector('input, textarea, select');
-    (first || submit).focus();
+    (first || (danger ? cancel : submit)).focus();
   });
 }
 

@@ -36,6 +36,12 @@ pub struct ListJobs {
     pub plugin: Option<String>,
     /// Only jobs in this state.
     pub state: Option<JobState>,
+    /// Only jobs whose id or plugin contains this text (ASCII case
+    /// ignored), e.g. `nightly`.
+    pub q: Option<String>,
+    /// Only jobs the host paused itself after failures in a row (`true`),
+    /// or only the others (`false`).
+    pub auto_paused: Option<bool>,
     /// Page size, 1-1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
@@ -196,6 +202,14 @@ pub(super) async fn list(
         .jobs()
         .into_iter()
         .filter(|j| q.plugin.as_ref().is_none_or(|p| *p == j.spec.plugin))
+        .filter(|j| q.auto_paused.is_none_or(|a| a == j.auto_paused))
+        .filter(|j| {
+            q.q.as_deref().is_none_or(|text| {
+                let text = text.to_ascii_lowercase();
+                j.spec.id.as_str().to_ascii_lowercase().contains(&text)
+                    || j.spec.plugin.to_ascii_lowercase().contains(&text)
+            })
+        })
         .collect();
     if q.state.is_some() {
         // The stored next fire decides `finished` too: before filtering.

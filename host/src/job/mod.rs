@@ -34,8 +34,8 @@ use std::time::Duration;
 /// ends in the year 262,143, where its `+` and `-` panic).
 pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
 
-/// A job's id: 1-128 characters of `A-Z a-z 0-9 . _ -`, so it is safe in
-/// URLs, file names and log lines without escaping. Shared text: the
+/// A job's id: 1-128 characters of `A-Z a-z 0-9 . _ -`, but not `.` or
+/// `..`, so it is safe in URLs, file names and log lines without escaping. Shared text: the
 /// scheduler's job table keys its entry with the same bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -61,6 +61,15 @@ impl JobId {
             return Err(JobError::InvalidId {
                 problem: format!("contains {c:?}; use letters, digits, '.', '_' and '-'"),
                 id,
+            });
+        }
+        // URLs collapse `.` and `..` segments (RFC 3986 §5.2.4): browsers
+        // would send `/jobs/./pause` as `/jobs/pause`.
+        if id.chars().all(|c| c == '.') && id.len() <= 2 {
+            return Err(JobError::InvalidId {
+                id,
+                problem: "is a path segment URLs collapse ('.' or '..'); add a letter or digit"
+                    .into(),
             });
         }
         Ok(Self(Arc::from(id)))

@@ -378,14 +378,18 @@ impl JobStore for MemoryJobStore {
                     keep,
                     older_than,
                 } => {
-                    // Newest first, as the databases order a job's history.
-                    let doomed: Vec<String> = inner
-                        .history(&job_id)
+                    // Newest recorded first (run ids are UUID v7), as the
+                    // databases prune.
+                    let mut runs: Vec<&RunRecord> = inner.history(&job_id).collect();
+                    runs.sort_unstable_by(|a, b| b.run_id.cmp(&a.run_id));
+                    let doomed: Vec<String> = runs
+                        .into_iter()
                         .filter(|r| !matches!(r.status, RunStatus::Pending | RunStatus::Running))
                         .enumerate()
                         .filter(|(i, r)| {
                             *i >= keep as usize
-                                || older_than.is_some_and(|cut| r.scheduled_at < cut)
+                                || older_than
+                                    .is_some_and(|cut| r.ended_at.unwrap_or(r.scheduled_at) < cut)
                         })
                         .map(|(_, r)| r.run_id.clone())
                         .collect();

@@ -159,14 +159,18 @@ pub enum Write {
         /// The failed run that made the pause.
         run_id: String,
     },
-    /// Drop all but the newest `keep` finished runs of a job, and any
-    /// finished before `older_than`.
+    /// Drop all but the `keep` finished runs of a job recorded last (by
+    /// run id, so a backfill of past fires or a replay is not the first to
+    /// go, as it was when the history was cut by `scheduled_at`), and any
+    /// that ended before `older_than` (scheduled, for runs that never
+    /// started).
     Prune {
         /// The job.
         job_id: String,
         /// How many to keep.
         keep: u32,
-        /// Drop runs scheduled before this, whatever their number.
+        /// Drop runs that ended before this (or, never started, were
+        /// scheduled before it), whatever their number.
         older_than: Option<DateTime<Utc>>,
     },
 }

@@ -461,3 +461,64 @@ trigger = { type = "cron", expr = "0 3 * * *", tz = "Europe/Berlin" }
     );
 }
 backends!(a_pause_keeps_a_persons_note_and_a_job_lists_as_many_fires_as_asked: sqlite, postgres);
+
+async fn jobs_are_searched_and_filtered_by_the_host(db: TestStore) {
+    let mut file = String::from("version = 1\n");
+    for i in 0..30 {
+        file.push_str(&format!(
+            "\n[[jobs]]\nid = \"job-{i:02}\"\nplugin = \"hello\"\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n"
+        ));
+    }
+    file.push_str(
+        "\n[[jobs]]\nid = \"zz-Needle\"\nplugin = \"flaky\"\ntrigger = { type = \"interval\", every = \"1h\" }\n",
+    );
+    let dir = setup_warm(&file, &["hello", "flaky"]);
+    let host = Host::start_with_db_url(BIN, dir.path(), &db.db_arg(), &[]);
+    let api = Api::new(&host);
+    let ids = |page: &Value| -> Vec<String> {
+        page["jobs"]
+            .as_array()
+            .map(|j| {
+                j.iter()
+                    .map(|j| j["spec"]["id"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // By id, case ignored, past the first page; and by plugin.
+    let (_, found) = api.get("/jobs?q=needle&limit=10").await;
+    assert_eq!(ids(&found), ["zz-Needle"], "{found}");
+    assert_eq!(found["total"], 1);
+    let (_, by_plugin) = api.get("/jobs?q=FLAK").await;
+    assert_eq!(ids(&by_plugin), ["zz-Needle"], "{by_plugin}");
+    let (_, some) = api.get("/jobs?q=job-1&limit=3").await;
+    assert_eq!(some["total"], 10, "{some}");
+    assert_eq!(ids(&some), ["job-10", "job-11", "job-12"], "{some}");
+    let (_, none) = api.get("/jobs?auto_paused=true").await;
+    assert_eq!(none["total"], 0, "{none}");
+    let (_, all) = api.get("/jobs?auto_paused=false").await;
+    assert_eq!(all["total"], 31, "{all}");
+
+    // Ids a URL would collapse are refused.
+    for id in [".", ".."] {
+        assert_error(
+            &api
+                .post(
+                    "/jobs",
+                    json!({"id": id, "plugin": "hello", "trigger": {"type": "interval", "every": "1h"}}),
+                )
+                .await,
+            422,
+            "validation",
+            Some("id"),
+        );
+    }
+    let (status, ok) = api
+        .post(
+            "/jobs",
+            json!({"id": "...", "plugin": "hello", "trigger": {"type": "interval", "every": "1h"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "three dots are an ordinary id: {ok}");
+}
+backends!(jobs_are_searched_and_filtered_by_the_host: sqlite);

@@ -102,7 +102,10 @@ export async function render(root, ctx) {
         source = 'GET /cron/next';
       } catch (e) { if (e.name === 'AbortError') throw e; /* keep the job's own five */ }
     }
-    const marked = markShifts([{ offset: zoneOffset(new Date(), zone) }, ...fires]).slice(1);
+    // A shift is marked between two listed fires only: against today's
+    // offset, a first fire months ahead (or on a fall-back night) would be
+    // marked with a change that is not between fires.
+    const marked = markShifts(fires);
     const list = h('ol.fires', { 'data-testid': 'next-fires' }, marked.map((f) => h('li', null,
       h('span', null, h('span.wall', null, fmtTime(f.at, { zone, weekday: true })), ' ', h('span.muted', null, fmtOffset(f.offset)),
         f.shift ? h('span.shift', { title: 'The zone’s UTC offset changes before this fire (daylight saving)' }, `DST ${fmtOffset(f.shift.from)} → ${fmtOffset(f.shift.to)}`) : null),

@@ -1,7 +1,7 @@
 // #/jobs: every job with its state, schedule, recent outcomes and next fire;
 // per-row and bulk actions; filter, search and pages.
 
-import { get, post, del, enc } from '../api.js';
+import { get, post, del, enc, apiShape } from '../api.js';
 import { shortHash, fmtInt } from '../format.js';
 import {
   h, clear, dot, icon, whenEl, jobState, scheduleWords, runKind, toast, toastError,
@@ -64,9 +64,15 @@ export async function render(root, ctx) {
   async function load() {
     const q = st.q.trim().toLowerCase();
     const apiState = st.state === 'auto-paused' ? 'paused' : st.state;
-    const local = Boolean(q) || st.state === 'auto-paused';
+    // The host searches (`q`) and filters auto-paused jobs itself; an
+    // older host without those filters is searched here, over its first
+    // SEARCH_CAP jobs.
+    const { jobsSearch: serverSide } = await apiShape();
+    const local = !serverSide && (Boolean(q) || st.state === 'auto-paused');
+    const query = { state: apiState, plugin: st.plugin, limit: local ? SEARCH_CAP : PAGE, offset: local ? 0 : st.offset };
+    if (serverSide) Object.assign(query, { q: q || undefined, auto_paused: st.state === 'auto-paused' ? true : undefined });
     const [page, pl] = await Promise.all([
-      get('/jobs', { state: apiState, plugin: st.plugin, limit: local ? SEARCH_CAP : PAGE, offset: local ? 0 : st.offset }, ctx.signal),
+      get('/jobs', query, ctx.signal),
       plugins.size ? null : get('/plugins', null, ctx.signal).catch(() => []),
     ]);
     if (pl) plugins = new Map(pl.map((p) => [p.name, p]));

@@ -98,8 +98,8 @@ export async function render(root, ctx) {
     add(li);
   }
 
-  function note(text, kind, at) {
-    add(h('li.event', null, h('span.status', null, h(`span.badge.k-${kind}`, null, h('span.dot', { 'aria-hidden': 'true' }), kind)),
+  function note(text, kind, at, label) {
+    add(h('li.event', null, h('span.status', null, h(`span.badge.k-${kind}`, null, h('span.dot', { 'aria-hidden': 'true' }), label || kind)),
       h('span.what', null, text), h('span.at', null, timeEl(at || new Date()))));
   }
 
@@ -114,7 +114,12 @@ export async function render(root, ctx) {
       }, fresh);
     } else if (name.startsWith('job-')) {
       const what = name.slice(4);
-      note([h('a', { href: `#/jobs/${enc(ev.job_id)}` }, ev.job_id), ` ${what}`, ev.reason ? `: ${ev.reason}` : ''], what === 'paused' && ev.reason && ev.reason.startsWith('auto-paused after ') ? 'auto-paused' : 'unknown', ev.at);
+      const auto = what === 'paused' && ev.reason && ev.reason.startsWith('auto-paused after ');
+      // A colour per change: paused grey (the host's own pauses warm),
+      // added/resumed/modified as scheduled, removed grey.
+      const kind = auto ? 'auto-paused' : what === 'paused' ? 'paused'
+        : ['added', 'resumed', 'modified'].includes(what) ? 'scheduled' : 'missed';
+      note([h('a', { href: `#/jobs/${enc(ev.job_id)}` }, ev.job_id), ` ${what}`, ev.reason ? `: ${ev.reason}` : ''], kind, ev.at, auto ? 'auto-paused' : what);
     } else if (name.startsWith('plugin-')) {
       const what = name.slice(7);
       note([h('a', { href: '#/plugins' }, `plugin ${ev.plugin}`), ` ${what}`, ev.error ? `: ${ev.error}` : ''], what === 'refused' ? 'refused' : what === 'loaded' ? 'loaded' : 'unknown', ev.at);

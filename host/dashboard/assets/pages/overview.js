@@ -80,7 +80,12 @@ export async function render(root, ctx) {
     clear(cards.plugins, h('h2', { id: 'ov-plugins' }, 'Plugins', h('a', { href: '#/plugins' }, 'All plugins')),
       h('div.stats-row', null,
         h('div.stat', null, h('span.big', null, fmtInt(loaded.length)), h('span.label', null, 'loaded')),
-        h('div.stat', null, h('span.big', { class: refused.length ? 'bad' : null }, fmtInt(ps.filter((p) => p.status === 'refused').length)), h('span.label', null, 'refused'))),
+        h('div.stat', null, h('span.big', { class: refused.length ? 'bad' : null }, fmtInt(ps.filter((p) => p.status === 'refused').length)), h('span.label', null, 'refused')),
+        // Plugins compile in the background after a start: count them, so
+        // "2 loaded" is not read as all there is.
+        ps.some((p) => p.status === 'compiling')
+          ? h('div.stat', null, h('span.big', null, fmtInt(ps.filter((p) => p.status === 'compiling').length)), h('span.label', null, 'compiling'))
+          : null),
       refused.length ? h('ul.list-plain.refused-list', null, refused.slice(0, 4).map((p) => h('li', null, badge('refused', p.name), ' ',
         h('span.muted', { title: p.refused_reason }, (p.refused_reason || '').slice(0, 70) + ((p.refused_reason || '').length > 70 ? '…' : ''))))) : null);
   }

@@ -252,9 +252,9 @@ impl Statements {
             .await?,
             prune: p("DELETE FROM runs WHERE job_id = $1::text
                         AND status NOT IN ('pending', 'running')
-                        AND (scheduled_at < $3::timestamptz
+                        AND (coalesce(ended_at, scheduled_at) < $3::timestamptz
                              OR run_id NOT IN (SELECT run_id FROM runs WHERE job_id = $1::text
-                                               ORDER BY scheduled_at DESC, run_id DESC
+                                               ORDER BY run_id DESC
                                                LIMIT $2::bigint))"
                 .into())
             .await?,

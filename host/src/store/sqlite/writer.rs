@@ -605,9 +605,9 @@ fn apply_write(conn: &Connection, w: &Write, written: &mut Written) -> Result<()
         } => {
             conn.prepare_cached(
                 "DELETE FROM runs WHERE job_id = ?1 AND status NOT IN ('pending', 'running')
-                   AND (scheduled_at < ?3
+                   AND (coalesce(ended_at, scheduled_at) < ?3
                         OR run_id NOT IN (SELECT run_id FROM runs WHERE job_id = ?1
-                                          ORDER BY scheduled_at DESC, run_id DESC LIMIT ?2))",
+                                          ORDER BY run_id DESC LIMIT ?2))",
             )
             .and_then(|mut s| s.execute(params![job_id, keep, older_than.map_or(i64::MIN, ms)]))
             .map_err(backend)?;
