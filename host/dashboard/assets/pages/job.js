@@ -136,7 +136,7 @@ export async function render(root, ctx) {
       sp.retry ? ['Retry', `${sp.retry.max_attempts || 1} attempts${sp.retry.backoff ? `, ${sp.retry.backoff}` : ''}${sp.retry.delay ? ` from ${sp.retry.delay}` : ''}`] : ['Retry', 'none'],
       ['Overlap', `${sp.overlap || 'skip'}, max ${sp.max_instances ?? 1} at once`],
       ['Misfires', `${sp.coalesce === false ? 'each missed fire runs' : 'coalesced'}${sp.misfire_grace ? `, grace ${sp.misfire_grace}` : ', no grace limit'}`],
-      ['History', `newest ${sp.keep_runs ?? 100}${sp.keep_for ? `, at most ${sp.keep_for}` : ''}`],
+      ['History', `the last ${sp.keep_runs ?? 100} recorded${sp.keep_for ? `, none ended over ${sp.keep_for} ago` : ''}`],
       sp.pause_after_failures ? ['Auto-pause', `after ${sp.pause_after_failures} failed fires in a row`] : null,
       ['Created', whenEl(detail.created_at)],
     ].filter(Boolean);
@@ -180,7 +180,7 @@ export async function render(root, ctx) {
   }
   function drawHistory() {
     more.hidden = nextOffset === null || nextOffset === undefined;
-    histNote.textContent = `${fmtInt(runs.length)} ${runs.length === 1 ? 'run' : 'runs'} shown, newest first`;
+    histNote.textContent = `${fmtInt(runs.length)} ${runs.length === 1 ? 'run' : 'runs'} shown, latest scheduled first`;
     drawChart();
     if (!runs.length) { clear(histBody, h('tr', null, h('td', { colspan: 10 }, emptyState('No runs yet', 'Runs appear here as the job fires, or use Run now.')))); return; }
     clear(histBody, runs.map((r) => {
