@@ -89,13 +89,7 @@ pub(super) async fn list(
         .all_runs(filter, limit, offset)
         .await
         .map_err(SchedulerError::from)?;
-    let next_offset = page.more.then_some(offset + page.runs.len());
-    Ok(Json(RunPage {
-        runs: page.runs,
-        limit,
-        offset,
-        next_offset,
-    }))
+    Ok(Json(RunPage::new(page, limit, offset)))
 }
 
 /// `GET /stats`'s window.

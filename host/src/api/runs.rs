@@ -47,6 +47,18 @@ pub struct RunPage {
     pub next_offset: Option<usize>,
 }
 
+impl RunPage {
+    /// The answer for `page`, read with `limit` from `offset`.
+    pub(super) fn new(page: crate::store::RunList, limit: usize, offset: usize) -> Self {
+        Self {
+            next_offset: page.more.then_some(offset + page.runs.len()),
+            runs: page.runs,
+            limit,
+            offset,
+        }
+    }
+}
+
 /// A job's run history, newest first: summaries without logs (each says
 /// how many log records it has; read them with `GET /runs/{run_id}/logs`).
 #[utoipa::path(get, path = "/jobs/{id}/runs", tag = "runs",
@@ -70,13 +82,7 @@ pub(super) async fn list(
         .run_summaries(&id, limit, offset)
         .await
         .map_err(SchedulerError::from)?;
-    let next_offset = page.more.then_some(offset + page.runs.len());
-    Ok(Json(RunPage {
-        runs: page.runs,
-        limit,
-        offset,
-        next_offset,
-    }))
+    Ok(Json(RunPage::new(page, limit, offset)))
 }
 
 /// One run with its first page of logs.

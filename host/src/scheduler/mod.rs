@@ -224,7 +224,7 @@ impl Inner {
         let plugin_loaded = self.plugins.get(&entry.job.spec.plugin).is_some();
         let state = job_state(entry, plugin_loaded);
         JobInfo {
-            schedule: entry.job.spec.trigger.words(),
+            schedule: entry.job.schedule.to_string(),
             spec: entry.job.spec.clone(),
             created_at: entry.job.created_at,
             next_run_time: entry.next_run,

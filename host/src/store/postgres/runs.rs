@@ -237,6 +237,27 @@ pub(super) async fn summary(
 
 /// Fetches rows of `portal` a chunk at a time, giving each to `take`
 /// until it says the page is full or the rows run out.
+/// Reads summaries from `portal` a chunk at a time until the page is full
+/// by count or size (the portal bound one more than `limit`, to know
+/// whether more follow).
+async fn page_from(
+    tx: &Transaction<'_>,
+    portal: &tokio_postgres::Portal,
+    limit: usize,
+) -> Result<RunList, StoreError> {
+    let mut rows = Vec::new();
+    let mut bytes = 0;
+    fetch(tx, portal, |row| {
+        let run = summary_from_row(row).map_err(classify)?;
+        bytes += run.approx_json_len();
+        rows.push(run);
+        // Past the count or the size, page_of_summaries has what it needs.
+        Ok(rows.len() <= limit && bytes <= RUN_PAGE_BYTES)
+    })
+    .await?;
+    Ok(page_of_summaries(rows.into_iter(), limit))
+}
+
 async fn fetch(
     tx: &Transaction<'_>,
     portal: &tokio_postgres::Portal,
@@ -293,17 +314,9 @@ pub(super) async fn all_summaries(
         )
         .await
         .map_err(classify)?;
-    let mut rows = Vec::new();
-    let mut bytes = 0;
-    fetch(&tx, &portal, |row| {
-        let run = summary_from_row(row).map_err(classify)?;
-        bytes += run.approx_json_len();
-        rows.push(run);
-        Ok(rows.len() <= limit && bytes <= RUN_PAGE_BYTES)
-    })
-    .await?;
+    let page = page_from(&tx, &portal, limit).await?;
     tx.commit().await.map_err(classify)?;
-    Ok(page_of_summaries(rows.into_iter(), limit))
+    Ok(page)
 }
 
 /// How many runs scheduled at or after `from` are in each status and
@@ -373,18 +386,9 @@ pub(super) async fn summaries(
         )
         .await
         .map_err(classify)?;
-    let mut rows = Vec::new();
-    let mut bytes = 0;
-    fetch(&tx, &portal, |row| {
-        let run = summary_from_row(row).map_err(classify)?;
-        bytes += run.approx_json_len();
-        rows.push(run);
-        // Past the count or the size, page_of_summaries has what it needs.
-        Ok(rows.len() <= limit && bytes <= RUN_PAGE_BYTES)
-    })
-    .await?;
+    let page = page_from(&tx, &portal, limit).await?;
     tx.commit().await.map_err(classify)?;
-    Ok(page_of_summaries(rows.into_iter(), limit))
+    Ok(page)
 }
 
 /// A page of one run's log records (see `JobStore::run_logs`). The stored

@@ -322,11 +322,19 @@ pub(super) fn summaries(
         ))
         .map_err(backend)?;
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    page_from(&mut stmt, params![job_id, offset], limit)
+}
+
+/// Reads `stmt`'s summaries one row at a time until the page is full
+/// (the statement ends there), keeping the first row error.
+fn page_from(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    limit: usize,
+) -> Result<RunList, StoreError> {
     let mut failed = None;
     let page = {
-        let rows = stmt
-            .query_map(params![job_id, offset], summary_from_row)
-            .map_err(backend)?;
+        let rows = stmt.query_map(params, summary_from_row).map_err(backend)?;
         page_of_summaries(
             rows.map_while(|r| r.map_err(|e| failed = Some(e)).ok()),
             limit,
@@ -358,20 +366,7 @@ pub(super) fn all_summaries(
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let status = filter.status.map(RunStatus::as_str);
     let outcome = filter.outcome.map(crate::runtime::OutcomeKind::as_str);
-    let mut failed = None;
-    let page = {
-        let rows = stmt
-            .query_map(params![status, outcome, offset], summary_from_row)
-            .map_err(backend)?;
-        page_of_summaries(
-            rows.map_while(|r| r.map_err(|e| failed = Some(e)).ok()),
-            limit,
-        )
-    };
-    match failed {
-        Some(e) => Err(backend(e)),
-        None => Ok(page),
-    }
+    page_from(&mut stmt, params![status, outcome, offset], limit)
 }
 
 /// How many runs scheduled at or after `from` are in each status and
