@@ -389,9 +389,6 @@ pub struct Job {
     /// How many fires may wait for a free instance (from `overlap` and
     /// `max_buffered`; 0 under `skip` and `allow-all`).
     pub buffer: usize,
-    /// Its trigger in words ([`crate::trigger::TriggerSpec::words`]), made
-    /// once here: listings read it under the scheduler's lock.
-    pub schedule: Arc<str>,
 }
 
 impl JobSpec {
@@ -581,7 +578,6 @@ impl JobSpec {
             .transpose()?;
         let warnings = trigger.warnings();
         let buffer = self.overlap.buffer(max_buffered);
-        let schedule = Arc::from(self.trigger.words());
         Ok(Job {
             id,
             args: self.args.to_string(),
@@ -596,7 +592,6 @@ impl JobSpec {
             listeners,
             grants,
             buffer,
-            schedule,
         })
     }
 }

@@ -208,7 +208,7 @@ impl Scheduler {
                 .entry(plugin)
                 .or_insert_with(|| inner.plugins.get(plugin).is_some());
             if !plugin_loaded || !entry.job.warnings.is_empty() {
-                done.notes.push(inner.info(entry));
+                done.notes.push(inner.info(entry).described());
             }
         }
         Ok(done)

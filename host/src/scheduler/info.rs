@@ -108,3 +108,12 @@ impl JobTally {
         }
     }
 }
+
+impl JobInfo {
+    /// Fills in [`Self::schedule`] from the spec's trigger (made outside
+    /// the scheduler's lock; see `Inner::info`).
+    pub(super) fn described(mut self) -> Self {
+        self.schedule = self.spec.trigger.words();
+        self
+    }
+}

@@ -220,11 +220,16 @@ impl Inner {
         }
     }
 
+    /// A job's info, read under the scheduler's lock. Its `schedule` (the
+    /// trigger in words) is left empty: [`JobInfo::described`] fills it in
+    /// once the lock is released, so neither listings under the lock nor
+    /// every job's memory pay for it (a million jobs would keep a million
+    /// copies of a few hundred distinct phrases).
     fn info(&self, entry: &JobEntry) -> JobInfo {
         let plugin_loaded = self.plugins.get(&entry.job.spec.plugin).is_some();
         let state = job_state(entry, plugin_loaded);
         JobInfo {
-            schedule: entry.job.schedule.to_string(),
+            schedule: String::new(),
             spec: entry.job.spec.clone(),
             created_at: entry.job.created_at,
             next_run_time: entry.next_run,
@@ -507,11 +512,8 @@ impl Scheduler {
     /// # Errors
     /// [`SchedulerError::JobNotFound`].
     pub fn job(&self, id: &str) -> Result<JobInfo, SchedulerError> {
-        let state = self.inner.lock();
-        state
-            .jobs
-            .get(id)
-            .map(|e| self.inner.info(e))
+        let info = self.inner.lock().jobs.get(id).map(|e| self.inner.info(e));
+        info.map(JobInfo::described)
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
     }
 
@@ -524,11 +526,15 @@ impl Scheduler {
         &self,
         id: &str,
     ) -> Result<(JobInfo, crate::trigger::Trigger), SchedulerError> {
-        let state = self.inner.lock();
-        state
-            .jobs
-            .get(id)
-            .map(|e| (self.inner.info(e), e.job.trigger.clone()))
+        let found = {
+            let state = self.inner.lock();
+            state
+                .jobs
+                .get(id)
+                .map(|e| (self.inner.info(e), e.job.trigger.clone()))
+        };
+        found
+            .map(|(info, trigger)| (info.described(), trigger))
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))
     }
 
@@ -576,8 +582,11 @@ impl Scheduler {
 
     /// Every job, by id.
     pub fn jobs(&self) -> Vec<JobInfo> {
-        let state = self.inner.lock();
-        let mut jobs: Vec<JobInfo> = state.jobs.values().map(|e| self.inner.info(e)).collect();
+        let jobs: Vec<JobInfo> = {
+            let state = self.inner.lock();
+            state.jobs.values().map(|e| self.inner.info(e)).collect()
+        };
+        let mut jobs: Vec<JobInfo> = jobs.into_iter().map(JobInfo::described).collect();
         jobs.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
         jobs
     }
