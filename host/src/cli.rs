@@ -76,15 +76,25 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         /// Run without the HTTP API.
-        #[arg(long, conflicts_with_all = ["listen", "token"])]
+        #[arg(long, conflicts_with_all = ["listen", "token", "tokens"])]
         no_api: bool,
-        /// Bearer token required for state-changing API routes.
+        /// Bearer token required for state-changing API routes: one token
+        /// with the `admin` role, named `token` in the audit log.
         #[arg(long, env = "WASMCRON_TOKEN", hide_env_values = true)]
         token: Option<String>,
-        /// Require the token for reads as well (all but /healthz and
-        /// /openapi.json).
+        /// A TOML file of named tokens with roles (`read`, `operate`,
+        /// `admin`) and the SHA-256 of each secret; `wasmcron token new`
+        /// prints an entry. May be given with --token.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// Require a token for reads as well (all but /healthz, /auth and
+        /// /openapi.json); any role may read.
         #[arg(long)]
         auth_reads: bool,
+        /// How long the audit log keeps its rows, e.g. `90d` (the
+        /// default) or `365d`; older ones are pruned every hour.
+        #[arg(long, default_value = "90d", value_parser = parse_keep_for)]
+        audit_keep_for: std::time::Duration,
         /// API connections served at once; more are answered 503 and
         /// closed.
         #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -117,6 +127,11 @@ enum Command {
     /// Named calendars of a running host: days its jobs skip.
     #[command(subcommand)]
     Calendars(crate::cli_client::CalendarsCommand),
+    /// A running host's audit log: who changed what, newest first.
+    Audit(crate::cli_client::AuditArgs),
+    /// API tokens for `--tokens`.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Ask a running host about the hosts sharing its store.
     #[command(subcommand)]
     Cluster(crate::cli_client::ClusterCommand),
@@ -130,6 +145,20 @@ enum Command {
         /// CPU-time limit, seconds.
         #[arg(long)]
         cpu_seconds: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a token: prints its secret once (give it to its user; the host
+    /// never stores it) and the entry to add to the --tokens file.
+    New {
+        /// The token's name, as the audit log shows it, e.g. `ci-bot`.
+        name: String,
+        /// What it may do: `read`, `operate` (plus pause, resume, run now,
+        /// backfill, replay, stop) or `admin` (everything).
+        #[arg(long, value_parser = crate::api::Role::parse)]
+        role: crate::api::Role,
     },
 }
 
@@ -239,6 +268,18 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse(s).map_err(|e| e.to_string())
 }
 
+/// An audit retention: at least an hour (a shorter one would prune
+/// changes before anyone could read them).
+fn parse_keep_for(s: &str) -> Result<std::time::Duration, String> {
+    let keep = parse_duration(s)?;
+    if keep < std::time::Duration::from_secs(3600) {
+        return Err(format!(
+            "{s}: the audit log must keep its rows at least 1h; 90d is the default"
+        ));
+    }
+    Ok(keep)
+}
+
 /// A lease TTL: at least a second (renewals go every third of it) and at
 /// most an hour (a dead leader is replaced only after it).
 fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
@@ -275,7 +316,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             no_api,
             token,
+            tokens,
             auth_reads,
+            audit_keep_for,
             api_max_connections,
             api_header_timeout,
             api_request_timeout,
@@ -303,7 +346,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 listen: (!no_api).then_some(listen),
                 token,
+                tokens,
                 auth_reads,
+                audit_keep_for,
                 api_limits: crate::api::ServeLimits {
                     header_read_timeout: api_header_timeout,
                     request_timeout: api_request_timeout,
@@ -327,6 +372,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             memory,
             cpu_seconds,
         } => Ok(crate::plugin::compile::child_main(memory, cpu_seconds)),
+        Command::Token(TokenCommand::New { name, role }) => token_new(&name, role),
+        Command::Audit(args) => crate::cli_client::audit(args).await,
         Command::Jobs(cmd) => crate::cli_client::jobs(cmd).await,
         Command::Runs(cmd) => crate::cli_client::runs(cmd).await,
         Command::Plugins(cmd) => crate::cli_client::plugins(cmd).await,
@@ -368,6 +415,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             plugin_run(&file, job_id, args, limits, grants, json, &bounds).await
         }
     }
+}
+
+/// `wasmcron token new`: the secret on stdout's first line (for scripts),
+/// then the tokens-file entry.
+fn token_new(name: &str, role: crate::api::Role) -> anyhow::Result<ExitCode> {
+    crate::api::check_name(name).map_err(anyhow::Error::msg)?;
+    let secret = crate::api::new_secret().map_err(anyhow::Error::msg)?;
+    println!("{secret}");
+    println!();
+    println!(
+        "# The secret above is shown only now; give it to the token's user.\n\
+         # Add these lines to the --tokens file and restart the host:"
+    );
+    print!("{}", crate::api::toml_entry(name, role, &secret));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<Runtime> {

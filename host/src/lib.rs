@@ -24,12 +24,16 @@
 //! - [`event`]: job and run events on a broadcast bus.
 //! - [`store`]: the [`store::JobStore`] trait with memory and SQLite
 //!   backends, and the guests' kv data.
-//! - [`api`]: the HTTP API over a running [`scheduler::Scheduler`].
+//! - [`api`]: the HTTP API over a running [`scheduler::Scheduler`], with
+//!   tokens by role.
+//! - [`audit`]: who changed what: every state change is recorded through
+//!   [`audit::record`] into the store's audit log.
 //! - [`app`]: `wasmcron run` wired together; [`cli`]: the command line (the
 //!   binary is a thin shell over it); [`cli_client`]: the API's client.
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod cli_client;
 mod cli_cron;

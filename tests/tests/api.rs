@@ -809,6 +809,14 @@ mod control;
 #[path = "api/calendars.rs"]
 mod calendars;
 
+/// Named tokens with roles (issue 15, item 1).
+#[path = "api/roles.rs"]
+mod roles;
+
+/// The audit log (issue 15, item 2).
+#[path = "api/audit.rs"]
+mod audit;
+
 /// `GET /runs`, `GET /stats`, `GET /auth` and the dashboard's files (issue 14).
 #[path = "api/overview.rs"]
 mod overview;

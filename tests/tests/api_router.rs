@@ -19,7 +19,7 @@ fn state(scheduler: Scheduler) -> ApiState {
     ApiState {
         scheduler,
         metrics: Arc::new(Metrics::default()),
-        token: None,
+        tokens: None,
         auth_reads: false,
         stop: tokio_util::sync::CancellationToken::new(),
         cluster: wasmcron::api::ClusterSettings {
@@ -222,8 +222,9 @@ async fn plugin_uploads_take_bodies_up_to_64_mib_and_no_more() {
 async fn a_refused_write_with_an_unread_body_tells_the_client_not_to_reuse_the_connection() {
     let clock = Arc::new(ManualClock::new(t0()));
     let mut state = state(start(Arc::new(MemoryJobStore::default()), clock).await);
-    state.token =
-        Some(wasmcron::api::Token::new("router-test-token-0123456789".into()).expect("token"));
+    state.tokens = Some(Arc::new(
+        wasmcron::api::Tokens::single("router-test-token-0123456789").expect("token"),
+    ));
     let send = |method: Method, body: Vec<u8>| {
         let request = Request::builder()
             .method(method)

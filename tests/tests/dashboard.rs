@@ -633,6 +633,89 @@ async fn with_a_token_writes_are_hidden_until_signed_in_and_a_wrong_token_is_ref
     d.browser.save_screenshot("token-signed-in").await;
 }
 
+/// An `operate` token (issue 15): run, pause and resume are offered, the
+/// admin's actions (delete a job, upload or remove a plugin) are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operate_token_is_offered_run_and_pause_but_not_delete() {
+    let out = std::process::Command::new(BIN)
+        .args(["token", "new", "ops", "--role", "operate"])
+        .output()
+        .expect("wasmcron token new");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let secret = text.lines().next().unwrap_or_default().to_owned();
+    let tokens = tempfile::tempdir().expect("tempdir");
+    let file = tokens.path().join("tokens.toml");
+    std::fs::write(&file, &text[text.find("[[tokens]]").unwrap_or_default()..]).expect("tokens");
+    let file = file.display().to_string();
+    let Some(d) = dash(GREET, &["hello"], &["--tokens", &file]).await else {
+        return;
+    };
+    d.open("/jobs", "jobs").await;
+    d.browser.click("button#sign-in").await;
+    d.browser.wait_for("dialog#token-dialog[open]").await;
+    d.browser.type_text("input#token-input", &secret).await;
+    d.browser.click("button#token-submit").await;
+    d.browser.wait_gone("dialog#token-dialog[open]").await;
+    d.browser
+        .wait_js(
+            "canWrite to become true",
+            "document.body.dataset.canWrite === 'true'",
+        )
+        .await;
+    d.ready("jobs").await;
+    let can_admin = d
+        .browser
+        .exec("return document.body.dataset.canAdmin ?? null", Vec::new())
+        .await;
+    assert_eq!(can_admin, json!("false"));
+    let row = |action: &str| format!(r#"tr[data-job-id="greet"] button[data-action="{action}"]"#);
+    assert!(
+        d.browser.is_displayed(&row("run")).await,
+        "Run is not offered"
+    );
+    // There, but hidden.
+    assert_eq!(d.browser.count(&row("delete")).await, 1);
+    assert!(
+        !d.browser.is_displayed(&row("delete")).await,
+        "Delete is offered to an operate token"
+    );
+    d.browser.click(&row("pause")).await;
+    d.wait_badge("greet", "paused").await;
+    assert_eq!(d.api.get("/jobs/greet").await["state"], "paused");
+    d.browser.save_screenshot("token-operate-jobs").await;
+
+    // The job's page: resume, run and backfill, no delete.
+    d.open("/jobs/greet", "job").await;
+    let head = |action: &str| format!(r#".actions button[data-action="{action}"]"#);
+    assert!(d.browser.is_displayed(&head("resume")).await);
+    assert!(d.browser.is_displayed(&head("backfill")).await);
+    assert_eq!(d.browser.count(&head("delete")).await, 1);
+    assert!(!d.browser.is_displayed(&head("delete")).await);
+    // The plugins page: no upload, no delete.
+    d.open("/plugins", "plugins").await;
+    assert_eq!(
+        d.browser
+            .count(r#"section.plugin button[data-action="delete"]"#)
+            .await,
+        1
+    );
+    assert_eq!(
+        d.browser.count(r#"section[aria-labelledby="up-h"]"#).await,
+        1
+    );
+    assert!(
+        !d.browser
+            .is_displayed(r#"section.plugin button[data-action="delete"]"#)
+            .await
+    );
+    assert!(
+        !d.browser
+            .is_displayed(r#"section[aria-labelledby="up-h"]"#)
+            .await
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_reads_the_page_asks_for_the_token_before_showing_anything() {
     let Some(d) = dash(GREET, &["hello"], &["--token", TOKEN, "--auth-reads"]).await else {

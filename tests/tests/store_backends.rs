@@ -14,8 +14,8 @@ use wasmcron::job::JobSpec;
 use wasmcron::runtime::{LogLevel, LogRecord, LogSource, Outcome};
 use wasmcron::store::postgres::PostgresJobStore;
 use wasmcron::store::{
-    JobRecord, JobStore, KvError, RUN_PAGE_BYTES, RunOrigin, RunRecord, RunStatus, RunSummary,
-    StoreError, Write,
+    AuditQuery, AuditRecord, JobRecord, JobStore, KvError, RUN_PAGE_BYTES, RunOrigin, RunRecord,
+    RunStatus, RunSummary, StoreError, Write,
 };
 use wasmcron_tests::backends;
 use wasmcron_tests::stores::{Backend, TestStore};
@@ -1387,3 +1387,95 @@ async fn a_chained_runs_parent_run_id_round_trips(db: TestStore) {
     assert_eq!(parents, [parent, parent, None]);
 }
 backends!(a_chained_runs_parent_run_id_round_trips: memory, sqlite, postgres);
+
+fn audit_row(at_ms: i64, action: &str, target: &str, job: Option<&str>) -> AuditRecord {
+    AuditRecord {
+        at: from_ms(at_ms),
+        actor: "ops".into(),
+        client: Some("127.0.0.1:5000".into()),
+        action: action.into(),
+        target: target.into(),
+        job: job.map(str::to_owned),
+        detail: serde_json::json!({"note": "x"}),
+    }
+}
+
+async fn the_audit_log_pages_by_cursor_filters_by_job_and_prunes_by_age(db: TestStore) {
+    let store = db.open().await;
+    assert!(
+        store
+            .audit(&AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record_audit(vec![
+            audit_row(1_000, "job_created", "a", Some("a")),
+            audit_row(2_000, "calendar_put", "days", None),
+            audit_row(3_000, "run_replayed", "run-1", Some("a")),
+        ])
+        .await
+        .unwrap();
+    store
+        .record_audit(vec![audit_row(4_000, "job_created", "b", Some("b"))])
+        .await
+        .unwrap();
+    let page = |job: Option<&str>, before: Option<i64>, limit: usize| {
+        let store = store.clone();
+        let query = AuditQuery {
+            job: job.map(str::to_owned),
+            before,
+            limit,
+        };
+        async move { store.audit(&query).await.unwrap() }
+    };
+    let all = page(None, None, 10).await;
+    let targets: Vec<&str> = all.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(targets, ["b", "run-1", "days", "a"]);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    let newest = &all[0];
+    assert_eq!(
+        (
+            newest.at,
+            newest.actor.as_str(),
+            newest.client.as_deref(),
+            newest.job.as_deref()
+        ),
+        (from_ms(4_000), "ops", Some("127.0.0.1:5000"), Some("b"))
+    );
+    assert_eq!(newest.detail["note"], "x");
+    // A cursor page, and the same page after a newer row.
+    let second = page(None, Some(all[1].id), 2).await;
+    assert_eq!(second, all[2..4]);
+    store
+        .record_audit(vec![audit_row(5_000, "job_deleted", "b", Some("b"))])
+        .await
+        .unwrap();
+    assert_eq!(page(None, Some(all[1].id), 2).await, second);
+    // One job's rows, its runs' included.
+    let of_a: Vec<String> = page(Some("a"), None, 10)
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(of_a, ["run_replayed", "job_created"]);
+    // Rows made before the cutoff go; ids are not given again.
+    store.prune_audit(from_ms(3_000)).await.unwrap();
+    let left: Vec<String> = page(None, None, 10)
+        .await
+        .into_iter()
+        .map(|e| e.target)
+        .collect();
+    assert_eq!(left, ["b", "b", "run-1"]);
+    store
+        .record_audit(vec![audit_row(6_000, "job_created", "c", None)])
+        .await
+        .unwrap();
+    let top = page(None, None, 1).await;
+    assert!(top[0].id > all[0].id + 1, "{top:?}");
+}
+backends!(the_audit_log_pages_by_cursor_filters_by_job_and_prunes_by_age: memory, sqlite, postgres);

@@ -29,7 +29,7 @@ const PAGES = {
 // ---- auth -------------------------------------------------------------------
 
 /** What `/auth` last said; pages read it through ctx.auth. */
-export const auth = { reads_need_token: false, writes_need_token: false, token: 'none', can_read: true, can_write: false, known: false };
+export const auth = { reads_need_token: false, writes_need_token: false, token: 'none', can_read: true, can_write: false, can_admin: false, known: false };
 
 async function probeAuth() {
   try {
@@ -40,10 +40,10 @@ async function probeAuth() {
     // until one answers 401 (which then asks for a token).
     try {
       await api('GET', '/jobs', { query: { limit: 1 } });
-      Object.assign(auth, { can_read: true, can_write: true, known: true });
+      Object.assign(auth, { can_read: true, can_write: true, can_admin: true, known: true });
     } catch (e2) {
       if (e2.status !== 401) throw e2;
-      Object.assign(auth, { reads_need_token: true, writes_need_token: true, can_read: false, can_write: false, known: true, token: getToken() ? 'invalid' : 'none' });
+      Object.assign(auth, { reads_need_token: true, writes_need_token: true, can_read: false, can_write: false, can_admin: false, known: true, token: getToken() ? 'invalid' : 'none' });
     }
   }
   applyAuth();
@@ -51,6 +51,8 @@ async function probeAuth() {
 
 function applyAuth() {
   document.body.dataset.canWrite = String(Boolean(auth.can_write));
+  // A host from before roles has no can_admin: its writes were all or none.
+  document.body.dataset.canAdmin = String(Boolean(auth.can_admin ?? auth.can_write));
   document.body.dataset.canRead = String(Boolean(auth.can_read));
   const needs = (auth.writes_need_token && !auth.can_write) || (auth.reads_need_token && !auth.can_read);
   const signIn = document.getElementById('sign-in');
@@ -95,7 +97,9 @@ document.getElementById('token-form').addEventListener('submit', async (ev) => {
     return;
   }
   dlg.close();
-  toast(auth.can_write ? 'Signed in: reads and writes allowed.' : 'Signed in.');
+  toast((auth.can_admin ?? auth.can_write) ? 'Signed in: reads and writes allowed.'
+    : auth.can_write ? `Signed in as ${auth.name || 'a token'} (${auth.role}): run, pause and resume allowed; changing jobs and plugins is not.`
+      : 'Signed in: read-only.');
   restartStream();
   route();
 });

@@ -61,6 +61,7 @@ pub struct Applied {
     ))]
 pub(super) async fn apply(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Body(body): Body<ApplyJobs>,
 ) -> Result<Json<Applied>, ApiError> {
     if body.jobs.len() > MAX_APPLY_JOBS {
@@ -91,7 +92,30 @@ pub(super) async fn apply(
             check_for_api(&state, spec).map_err(|e| e.within(&format!("jobs[{i}]"), &spec.id))?;
         }
     }
-    let done = state.scheduler.upsert_jobs(body.jobs).await.map_err(|e| {
+    // What each job was, for the audit log's one row per job changed.
+    let before: Vec<(JobSpec, Option<JobSpec>)> = body
+        .jobs
+        .iter()
+        .map(|spec| {
+            (
+                spec.clone(),
+                state.scheduler.job(&spec.id).ok().map(|j| j.spec),
+            )
+        })
+        .collect();
+    let result = state.scheduler.upsert_jobs(body.jobs).await;
+    // Jobs written: all, or those before the failing one.
+    let written = match &result {
+        Ok(_) => before.len(),
+        Err(e) => e.index,
+    };
+    let changes = before
+        .iter()
+        .take(written)
+        .filter_map(|(after, before)| crate::audit::Change::job_written(before.as_ref(), after))
+        .collect();
+    super::audit(&state, &actor, changes).await;
+    let done = result.map_err(|e| {
         let index = e.index;
         let error = ApiError::from(e.error).within(&format!("jobs[{index}]"), &e.id);
         match index {

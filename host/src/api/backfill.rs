@@ -69,6 +69,7 @@ fn instant(field: &'static str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     ))]
 pub(super) async fn backfill(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(id): Path<String>,
     Body(body): Body<BackfillBody>,
 ) -> Result<(StatusCode, Json<BackfillStarted>), ApiError> {
@@ -77,8 +78,10 @@ pub(super) async fn backfill(
         to: instant("to", &body.to)?,
         overlap: body.overlap,
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.scheduler.backfill(&id, range).await?),
-    ))
+    let started = state.scheduler.backfill(&id, range).await?;
+    let change = crate::audit::Change::job(crate::audit::Action::JobBackfill, &id).with_detail(
+        serde_json::json!({ "from": body.from, "to": body.to, "fires": started.fires }),
+    );
+    super::audit(&state, &actor, vec![change]).await;
+    Ok((StatusCode::ACCEPTED, Json(started)))
 }

@@ -54,10 +54,15 @@ pub(super) async fn show(
     ))]
 pub(super) async fn put(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(name): Path<String>,
     Body(spec): Body<CalendarSpec>,
 ) -> Result<(StatusCode, Json<CalendarInfo>), ApiError> {
+    let spec_json = serde_json::to_value(&spec).unwrap_or_default();
     let (info, created) = state.scheduler.put_calendar(&name, spec).await?;
+    let change = crate::audit::Change::named(crate::audit::Action::CalendarPut, &name)
+        .with_detail(serde_json::json!({ "spec": spec_json, "created": created }));
+    super::audit(&state, &actor, vec![change]).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -79,8 +84,11 @@ pub(super) async fn put(
     ))]
 pub(super) async fn delete(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.scheduler.delete_calendar(&name).await?;
+    let change = crate::audit::Change::named(crate::audit::Action::CalendarDeleted, &name);
+    super::audit(&state, &actor, vec![change]).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -35,7 +35,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `validation`, `not_found`, `conflict`,
     /// `malformed_json`, `bad_query`, `too_large`, `unsupported_media_type`,
-    /// `unauthorized`, `method_not_allowed`, `unavailable`, `internal`.
+    /// `unauthorized`, `forbidden`, `method_not_allowed`, `unavailable`, `internal`.
     pub code: String,
     /// For people: what is wrong and how to fix it.
     pub message: String,
@@ -87,7 +87,20 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "this route needs `Authorization: Bearer TOKEN` with the host's --token",
+            "this route needs `Authorization: Bearer TOKEN` with one of the host's tokens \
+             (--token, or a secret of --tokens)",
+        )
+    }
+
+    /// 403: the token is known but its role is below what the route needs.
+    pub fn forbidden(needed: super::Role, name: &str, has: super::Role) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this route needs the `{needed}` role; token `{name}` has `{has}` \
+                 (ask an admin for a token with the `{needed}` role)"
+            ),
         )
     }
 

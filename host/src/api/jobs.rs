@@ -158,6 +158,7 @@ pub(super) fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiE
     ))]
 pub(super) async fn create(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Body(mut body): Body<serde_json::Value>,
 ) -> Result<(StatusCode, Json<JobInfo>), ApiError> {
     // Parsed by hand rather than through `CreateJob`'s flatten, which
@@ -181,7 +182,10 @@ pub(super) async fn create(
     };
     let spec: JobSpec = super::extract::from_value(body)?;
     check_for_api(&state, &spec)?;
+    let before = state.scheduler.job(&spec.id).ok().map(|j| j.spec);
     let info = state.scheduler.add_job(spec, replace).await?;
+    let change = crate::audit::Change::job_written(before.as_ref(), &info.spec);
+    super::audit(&state, &actor, change.into_iter().collect()).await;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
@@ -385,6 +389,7 @@ async fn stored_next_runs(state: &ApiState, jobs: &mut [JobInfo]) {
     ))]
 pub(super) async fn modify(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(id): Path<String>,
     Body(patch): Body<serde_json::Value>,
 ) -> Result<Json<JobInfo>, ApiError> {
@@ -422,7 +427,10 @@ pub(super) async fn modify(
     }
     let spec: JobSpec = super::extract::from_value(merged)?;
     check_for_api(&state, &spec)?;
-    Ok(Json(state.scheduler.modify_job(spec).await?))
+    let info = state.scheduler.modify_job(spec).await?;
+    let change = crate::audit::Change::job_written(Some(&current.spec), &info.spec);
+    super::audit(&state, &actor, change.into_iter().collect()).await;
+    Ok(Json(info))
 }
 
 /// RFC 7396.
@@ -455,9 +463,12 @@ fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
     ))]
 pub(super) async fn delete(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.scheduler.remove_job(&id).await?;
+    let change = crate::audit::Change::job(crate::audit::Action::JobDeleted, &id);
+    super::audit(&state, &actor, vec![change]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -116,12 +116,14 @@ fn shorten(text: &str) -> String {
     ))]
 pub(super) async fn run_now(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(id): Path<String>,
     OptionalBody(body): OptionalBody<RunNowBody>,
 ) -> Result<(StatusCode, Json<SubmittedRun>), ApiError> {
     let how = body.map(RunNowBody::check).transpose()?.unwrap_or_default();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.scheduler.run_now_with(&id, how).await?.into()),
-    ))
+    let run = state.scheduler.run_now_with(&id, how).await?;
+    let change = crate::audit::Change::job(crate::audit::Action::JobRun, &id)
+        .with_detail(serde_json::json!({ "run_id": run.run_id }));
+    super::audit(&state, &actor, vec![change]).await;
+    Ok((StatusCode::ACCEPTED, Json(run.into())))
 }

@@ -2,7 +2,8 @@
 //! previews and the OpenAPI document, over the running [`Scheduler`].
 //!
 //! ```text
-//! request ──▶ body limit ──▶ auth (state-changing routes, or all with --auth-reads)
+//! request ──▶ body limit ──▶ auth: the route's role (read, operate, admin;
+//!             reads open unless --auth-reads) ──▶ Actor for the audit log
 //!         ──▶ handler ──▶ Scheduler ──▶ JSON (or ApiError's one shape)
 //! ```
 //!
@@ -12,6 +13,7 @@
 //! without a test noticing.
 
 mod apply;
+mod audit_log;
 mod auth;
 mod backfill;
 mod calendars;
@@ -30,9 +32,11 @@ mod pause;
 mod plugins;
 mod runs;
 mod serve;
+mod tokens;
 
 pub use apply::{Applied, ApplyJobs, MAX_APPLY_JOBS};
-pub use auth::{AuthInfo, Token};
+pub use audit_log::{AuditPage, ListAudit};
+pub use auth::{Actor, AuthInfo};
 pub use cluster::{ClusterSettings, ClusterView, HostIdentity};
 pub use cron::{CronExplain, CronFire, CronNext, DEFAULT_COUNT, MAX_COUNT};
 pub use dashboard::DASHBOARD_DIR_ENV;
@@ -41,7 +45,12 @@ pub use events::tagged;
 pub use metrics::Metrics;
 pub use plugins::{MAX_PLUGIN_BODY, PluginAdmin, Pushed};
 pub use serve::{ServeLimits, serve_with};
+pub use tokens::{
+    Credential, Role, SINGLE_TOKEN_NAME, Tokens, TokensFileError, check_name, hash_secret,
+    new_secret, toml_entry,
+};
 
+use crate::audit::Change;
 use crate::scheduler::Scheduler;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -60,9 +69,10 @@ pub struct ApiState {
     pub scheduler: Scheduler,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Required for state-changing routes when set.
-    pub token: Option<Token>,
-    /// Also require the token for reads.
+    /// The tokens the host accepts (`--token`, `--tokens`); `None`: no
+    /// route needs one, and every change is recorded as `anonymous`.
+    pub tokens: Option<Arc<Tokens>>,
+    /// Also require a token (any role) for reads.
     pub auth_reads: bool,
     /// Cancelled at shutdown: ends open event streams, so a connected
     /// client cannot hold the shutdown up.
@@ -73,20 +83,27 @@ pub struct ApiState {
     pub plugin_admin: Option<Arc<dyn PluginAdmin>>,
 }
 
+/// Records `changes` made by `actor` in the audit log (never fails; see
+/// [`crate::audit`]). Every state-changing handler calls it after its
+/// change is made.
+async fn audit(state: &ApiState, actor: &Actor, changes: Vec<Change>) {
+    crate::audit::record(state.scheduler.store().as_ref(), actor, changes).await;
+}
+
 /// The router with every route.
 pub fn router(state: ApiState) -> Router {
-    let writes = Router::new()
+    let needs = |role| auth::Needs {
+        state: state.clone(),
+        role,
+    };
+    // Job definitions, plugins and calendars: what a job may be granted
+    // and when it runs.
+    let admin = Router::new()
         .route("/jobs", post(jobs::create).put(apply::apply))
         .route(
             "/jobs/{id}",
             axum::routing::patch(jobs::modify).delete(jobs::delete),
         )
-        .route("/jobs/{id}/pause", post(pause::pause))
-        .route("/jobs/{id}/resume", post(pause::resume))
-        .route("/jobs/{id}/run", post(manual::run_now))
-        .route("/jobs/{id}/backfill", post(backfill::backfill))
-        .route("/runs/{run_id}/replay", post(runs::replay))
-        .route("/runs/{run_id}/stop", post(runs::stop))
         .route(
             "/calendars/{name}",
             axum::routing::put(calendars::put).delete(calendars::delete),
@@ -98,8 +115,20 @@ pub fn router(state: ApiState) -> Router {
                 .layer(DefaultBodyLimit::max(plugins::MAX_PLUGIN_BODY)),
         )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_for_writes,
+            needs(Role::Admin),
+            auth::require,
+        ));
+    // Operating the jobs there are, without changing what they are.
+    let operate = Router::new()
+        .route("/jobs/{id}/pause", post(pause::pause))
+        .route("/jobs/{id}/resume", post(pause::resume))
+        .route("/jobs/{id}/run", post(manual::run_now))
+        .route("/jobs/{id}/backfill", post(backfill::backfill))
+        .route("/runs/{run_id}/replay", post(runs::replay))
+        .route("/runs/{run_id}/stop", post(runs::stop))
+        .route_layer(axum::middleware::from_fn_with_state(
+            needs(Role::Operate),
+            auth::require,
         ));
     let reads = Router::new()
         .route("/jobs", get(jobs::list))
@@ -118,12 +147,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/cron/explain", get(cron::explain))
         .route("/calendars", get(calendars::list))
         .route("/calendars/{name}", get(calendars::show))
+        .route("/audit", get(audit_log::list))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_for_reads,
+            needs(Role::Read),
+            auth::require,
         ));
     Router::new()
-        .merge(writes)
+        .merge(admin)
+        .merge(operate)
         .merge(reads)
         .route("/healthz", get(healthz))
         .route("/auth", get(auth::info))

@@ -11,9 +11,12 @@ use utoipa::{Modify, OpenApi};
     info(
         title = "wasmcron",
         description = "Scheduled jobs as sandboxed WebAssembly components. Errors always have the shape \
-                       {\"error\": {\"code\", \"message\", \"field\"}}. When the host runs with --token, \
+                       {\"error\": {\"code\", \"message\", \"field\"}}. When the host runs with --token or --tokens, \
                        state-changing routes (and, with --auth-reads, all but /healthz, /auth and /openapi.json) \
-                       need `Authorization: Bearer TOKEN`; GET /auth says what a token may do. The dashboard is served at / (not part of this API)."
+                       need `Authorization: Bearer TOKEN` (401 without a known token). Tokens have roles: `read` \
+                       (GET routes and the event stream), `operate` (plus pause, resume, run now, backfill, replay, stop), \
+                       `admin` (everything: jobs, plugins, calendars); a token whose role is too low is answered 403 \
+                       naming the role needed. GET /auth says what a token may do. The dashboard is served at / (not part of this API)."
     ),
     paths(
         super::jobs::create,
@@ -48,6 +51,7 @@ use utoipa::{Modify, OpenApi};
         super::calendars::delete,
         super::plugins::put,
         super::plugins::delete,
+        super::audit_log::list,
         document,
     ),
     modifiers(&BearerAuth),
@@ -58,6 +62,7 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "Live events"),
         (name = "calendars", description = "Named calendars: days on which the jobs naming them do not fire"),
         (name = "cron", description = "Cron expressions previewed: fire times and words"),
+        (name = "audit", description = "Who changed what: the audit log"),
         (name = "health", description = "Liveness, metrics and this document"),
     )
 )]

@@ -3,6 +3,7 @@
 
 use super::extract::{OptionalBody, Path};
 use super::{ApiError, ApiState};
+use crate::audit::{Action, Change};
 use crate::scheduler::JobInfo;
 use axum::Json;
 use axum::extract::State;
@@ -34,6 +35,7 @@ pub const MAX_PAUSE_NOTE: usize = 500;
     ))]
 pub(super) async fn pause(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(id): Path<String>,
     OptionalBody(body): OptionalBody<PauseBody>,
 ) -> Result<Json<JobInfo>, ApiError> {
@@ -61,7 +63,14 @@ pub(super) async fn pause(
             ));
         }
     }
-    Ok(Json(state.scheduler.pause_job_with_note(&id, note).await?))
+    let info = state
+        .scheduler
+        .pause_job_with_note(&id, note.clone())
+        .await?;
+    let change =
+        Change::job(Action::JobPaused, &id).with_detail(serde_json::json!({ "note": note }));
+    super::audit(&state, &actor, vec![change]).await;
+    Ok(Json(info))
 }
 
 /// Resume a job; its next fire is computed from now.
@@ -74,7 +83,10 @@ pub(super) async fn pause(
     ))]
 pub(super) async fn resume(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(id): Path<String>,
 ) -> Result<Json<JobInfo>, ApiError> {
-    Ok(Json(state.scheduler.resume_job(&id).await?))
+    let info = state.scheduler.resume_job(&id).await?;
+    super::audit(&state, &actor, vec![Change::job(Action::JobResumed, &id)]).await;
+    Ok(Json(info))
 }

@@ -255,11 +255,16 @@ fn admin(state: &ApiState) -> Result<&std::sync::Arc<dyn PluginAdmin>, ApiError>
     security(("bearer" = [])))]
 pub(super) async fn put(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Pushed>, ApiError> {
     let admin = admin(&state)?;
-    Ok(Json(admin.put(&name, body.to_vec()).await?))
+    let pushed = admin.put(&name, body.to_vec()).await?;
+    let change = crate::audit::Change::named(crate::audit::Action::PluginPushed, &name)
+        .with_detail(serde_json::json!({ "hash": pushed.hash, "size": pushed.size }));
+    super::audit(&state, &actor, vec![change]).await;
+    Ok(Json(pushed))
 }
 
 /// Removes a plugin's file (on every host, on PostgreSQL). Its jobs stay
@@ -277,8 +282,11 @@ pub(super) async fn put(
     security(("bearer" = [])))]
 pub(super) async fn delete(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(name): Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     admin(&state)?.remove(&name).await?;
+    let change = crate::audit::Change::named(crate::audit::Action::PluginRemoved, &name);
+    super::audit(&state, &actor, vec![change]).await;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

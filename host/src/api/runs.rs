@@ -191,10 +191,17 @@ pub(super) async fn logs(
     ))]
 pub(super) async fn replay(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(run_id): Path<String>,
 ) -> Result<(StatusCode, Json<super::manual::SubmittedRun>), ApiError> {
     match state.scheduler.replay(&run_id).await {
-        Ok(run) => Ok((StatusCode::ACCEPTED, Json(run.into()))),
+        Ok(run) => {
+            let change =
+                crate::audit::Change::run(crate::audit::Action::RunReplayed, &run_id, &run.job_id)
+                    .with_detail(serde_json::json!({ "run_id": run.run_id }));
+            super::audit(&state, &actor, vec![change]).await;
+            Ok((StatusCode::ACCEPTED, Json(run.into())))
+        }
         Err(SchedulerError::RunNotFound(id)) => {
             Err(ApiError::not_found(format!("run '{id}' not found")))
         }
@@ -228,9 +235,17 @@ pub struct StopAnswer {
     ))]
 pub(super) async fn stop(
     State(state): State<ApiState>,
+    axum::Extension(actor): axum::Extension<super::Actor>,
     Path(run_id): Path<String>,
 ) -> Result<(StatusCode, Json<StopAnswer>), ApiError> {
     let stopping = state.scheduler.stop_run(&run_id).await?;
+    // The run's job, for `GET /audit?job=`: a read of the row just found.
+    let job = match state.scheduler.store().run_summary(&run_id).await {
+        Ok(Some(run)) => run.job_id,
+        _ => String::new(),
+    };
+    let change = crate::audit::Change::run(crate::audit::Action::RunStopped, &run_id, &job);
+    super::audit(&state, &actor, vec![change]).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(StopAnswer {

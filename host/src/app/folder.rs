@@ -9,6 +9,7 @@
 //! host was down is honoured at the next start. The `--config` jobs file
 //! owns its jobs the same way (checked at each start with a jobs file).
 
+use crate::audit::{Action, Actor, Change, record};
 use crate::plugin::{FolderChange, PluginRegistry};
 use crate::scheduler::{JobInfo, Scheduler};
 use crate::store::KvStore;
@@ -31,6 +32,11 @@ pub(super) struct FolderSync {
 }
 
 impl FolderSync {
+    /// The store, for the audit log.
+    fn store(&self) -> &dyn crate::store::JobStore {
+        self.scheduler.store().as_ref()
+    }
+
     fn owned(&self) -> BTreeMap<String, Vec<String>> {
         match self.kv.get(NAMESPACE, KEY) {
             Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
@@ -76,7 +82,9 @@ impl FolderSync {
             }
             match self.scheduler.remove_job(id).await {
                 Ok(()) => {
-                    tracing::info!(job = %id, "job removed: the jobs file no longer declares it")
+                    tracing::info!(job = %id, "job removed: the jobs file no longer declares it");
+                    let change = Change::job(Action::JobDeleted, id);
+                    record(self.store(), &Actor::internal("config"), vec![change]).await;
                 }
                 Err(e) => {
                     tracing::warn!(job = %id, error = %e, "could not remove a job the jobs file dropped")
@@ -170,7 +178,11 @@ impl FolderSync {
                 continue;
             }
             match self.scheduler.remove_job(id).await {
-                Ok(()) => tracing::info!(job = %id, plugin, "job removed: {why}"),
+                Ok(()) => {
+                    tracing::info!(job = %id, plugin, "job removed: {why}");
+                    let change = Change::job(Action::JobDeleted, id);
+                    record(self.store(), &Actor::internal("sidecar"), vec![change]).await;
+                }
                 Err(e) => {
                     tracing::warn!(job = %id, plugin, error = %e, "could not remove a job {why}")
                 }
@@ -193,8 +205,18 @@ impl FolderSync {
                     let ids: Vec<String> = sidecar.jobs.iter().map(|j| j.id.clone()).collect();
                     for spec in sidecar.jobs {
                         let id = spec.id.clone();
+                        let before = self.scheduler.job(&id).ok().map(|j| j.spec);
                         match self.scheduler.upsert_job(spec).await {
-                            Ok(info) => report_job(&info, self.scheduler.plugins()),
+                            Ok(info) => {
+                                report_job(&info, self.scheduler.plugins());
+                                let change = Change::job_written(before.as_ref(), &info.spec);
+                                record(
+                                    self.store(),
+                                    &Actor::internal("sidecar"),
+                                    change.into_iter().collect(),
+                                )
+                                .await;
+                            }
                             Err(err) => {
                                 tracing::warn!(plugin = %name, job = %id, error = %err, "sidecar job refused");
                             }

@@ -11,7 +11,8 @@ mod uploads;
 pub use config::{ConfigFile, open_store, read_config};
 use folder::{FolderSync, report_job};
 
-use crate::api::{ApiState, Metrics, Token};
+use crate::api::{ApiState, Metrics, Tokens};
+use crate::audit::{Action, Actor, Change};
 use crate::plugin::{
     CompileCache, CompileLimits, Compiler, PluginFolder, PluginRegistry, WatchOptions,
 };
@@ -48,8 +49,12 @@ pub struct RunOptions {
     pub compile: CompileLimits,
     /// Where the HTTP API listens; `None` for no API.
     pub listen: Option<std::net::SocketAddr>,
-    /// Bearer token for state-changing routes.
+    /// The single admin token (`--token`).
     pub token: Option<String>,
+    /// A file of named tokens with roles (`--tokens`).
+    pub tokens: Option<PathBuf>,
+    /// How long audit rows are kept (`--audit-keep-for`).
+    pub audit_keep_for: Duration,
     /// Require the token for reads too.
     pub auth_reads: bool,
     /// What one API client may hold: connections, header and request
@@ -58,30 +63,38 @@ pub struct RunOptions {
 }
 
 /// Refuses to expose the API beyond this machine without a token, and
-/// checks the token is worth having.
+/// checks the tokens are worth having: the single `--token` (an admin
+/// named `token`) and those of the `--tokens` file, together.
 ///
 /// # Errors
 /// A message saying why and what to do.
 pub fn check_api_security(
     listen: std::net::SocketAddr,
     token: Option<&str>,
+    tokens_file: Option<&std::path::Path>,
     auth_reads: bool,
-) -> anyhow::Result<Option<Token>> {
-    let token = token
-        .map(|t| Token::new(t.to_owned()))
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    if token.is_none() && !listen.ip().is_loopback() {
+) -> anyhow::Result<Option<Tokens>> {
+    let mut tokens = match tokens_file {
+        Some(path) => Some(Tokens::read(path)?),
+        None => None,
+    };
+    if let Some(secret) = token {
+        match &mut tokens {
+            Some(tokens) => tokens.add_single(secret).map_err(anyhow::Error::msg)?,
+            None => tokens = Some(Tokens::single(secret).map_err(anyhow::Error::msg)?),
+        }
+    }
+    if tokens.is_none() && !listen.ip().is_loopback() {
         anyhow::bail!(
             "--listen {listen} is reachable from other machines, and without a token anyone \
              there could add jobs; set --token (or WASMCRON_TOKEN) to a secret of 16+ \
-             characters, or listen on 127.0.0.1"
+             characters or give --tokens FILE, or listen on 127.0.0.1"
         );
     }
-    if auth_reads && token.is_none() {
-        anyhow::bail!("--auth-reads needs --token (or WASMCRON_TOKEN)");
+    if auth_reads && tokens.is_none() {
+        anyhow::bail!("--auth-reads needs --token (or WASMCRON_TOKEN) or --tokens");
     }
-    Ok(token)
+    Ok(tokens)
 }
 
 /// Runs the host until `shutdown` resolves, then stops gracefully.
@@ -98,7 +111,12 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         .map(config::JobsFile::read)
         .transpose()?;
     let token = match options.listen {
-        Some(addr) => check_api_security(addr, options.token.as_deref(), options.auth_reads)?,
+        Some(addr) => check_api_security(
+            addr,
+            options.token.as_deref(),
+            options.tokens.as_deref(),
+            options.auth_reads,
+        )?,
         None => None,
     };
     // Bind before anything else starts, so a taken port fails fast. A std
@@ -130,6 +148,12 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }),
     };
     let shared = crate::store::postgres::is_postgres_url(&options.db);
+    // What the hosts of a shared database must agree on: the single
+    // --token as before, or with a tokens file every name, role and hash.
+    let agreement = match (&options.tokens, &token) {
+        (Some(_), Some(tokens)) => Some(tokens.fingerprint()),
+        _ => options.token.clone(),
+    };
     let report = Arc::new(std::sync::Mutex::new(crate::store::HostReport::default()));
     let store = config::open_store_for(
         &options.db,
@@ -144,7 +168,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
                 .unwrap_or_default(),
             report: report.clone(),
         }),
-        options.listen.map(|_| options.token.as_deref()),
+        options.listen.map(|_| agreement.as_deref()),
     )?;
     let cluster = crate::api::ClusterSettings {
         host: host.clone(),
@@ -337,6 +361,11 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
             }
         });
     }
+    let _pruner = crate::audit::spawn_pruner(
+        scheduler.store().clone(),
+        options.audit_keep_for,
+        stop_watching.clone(),
+    );
     let stop_api = tokio_util::sync::CancellationToken::new();
     let api = match listener {
         Some(listener) => Some(start_api(
@@ -344,7 +373,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
             ApiState {
                 scheduler: scheduler.clone(),
                 metrics,
-                token,
+                tokens: token.map(Arc::new),
                 auth_reads: options.auth_reads,
                 stop: stop_api.clone(),
                 cluster,
@@ -408,16 +437,31 @@ async fn apply_jobs_file(
             // The file is the truth for what it declares: a change made
             // through the API since is replaced, and the log says so.
             tracing::info!(calendar = %name, "calendar defined from the jobs file");
+            let detail =
+                serde_json::json!({ "spec": serde_json::to_value(&spec).unwrap_or_default() });
             scheduler
                 .put_calendar(&name, spec)
                 .await
                 .map_err(|e| anyhow::Error::new(e).context(format!("config calendars.{name}")))?;
+            let change = Change::named(Action::CalendarPut, &name).with_detail(detail);
+            crate::audit::record(scheduler.store().as_ref(), &config_actor(), vec![change]).await;
         }
     }
     let ids: Vec<String> = config.jobs.iter().map(|j| j.id.clone()).collect();
+    // One audit row per job the file adds or changes (none for the rest).
+    let changes: Vec<Change> = config
+        .jobs
+        .iter()
+        .filter(|spec| !scheduler.has_spec(spec))
+        .filter_map(|spec| {
+            let before = scheduler.job(&spec.id).ok().map(|j| j.spec);
+            Change::job_written(before.as_ref(), spec)
+        })
+        .collect();
     let done = scheduler.upsert_jobs(config.jobs).await.map_err(|e| {
         anyhow::Error::new(e.error).context(format!("config jobs[{}] (id '{}')", e.index, e.id))
     })?;
+    crate::audit::record(scheduler.store().as_ref(), &config_actor(), changes).await;
     for info in &done.notes {
         report_job(info, scheduler.plugins());
     }
@@ -428,6 +472,11 @@ async fn apply_jobs_file(
     );
     sync.config_declares(ids).await;
     Ok(())
+}
+
+/// Who changes made by the jobs file are recorded as.
+fn config_actor() -> Actor {
+    Actor::internal("config")
 }
 
 /// Serves the API on a runtime of its own (one worker thread and its own
@@ -459,7 +508,7 @@ fn start_api(
                         return;
                     }
                 };
-                tracing::info!(%addr, auth = state.token.is_some(), "HTTP API listening on http://{addr}");
+                tracing::info!(%addr, auth = state.tokens.is_some(), "HTTP API listening on http://{addr}");
                 if let Err(e) =
                     crate::api::serve_with(listener, state, limits, async move { stop.cancelled().await }).await
                 {

@@ -2,10 +2,12 @@
 //! with tables for people and `--json` for scripts.
 
 mod apply;
+mod audit;
 mod calendars;
 mod client;
 mod render;
 
+pub use audit::{AuditArgs, audit};
 pub use calendars::{CalendarsCommand, calendars};
 
 use anyhow::Context as _;

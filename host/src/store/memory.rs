@@ -97,6 +97,7 @@ impl KvStore for MemoryKv {
 pub struct MemoryJobStore {
     inner: Mutex<Inner>,
     kv: Arc<MemoryKv>,
+    audit: super::audit::MemoryAudit,
 }
 
 /// A run's fire key: at most one `fire` row per (job, scheduled time,
@@ -236,6 +237,20 @@ impl JobStore for MemoryJobStore {
             Some(spec) => inner.calendars.insert(name.to_owned(), spec.to_owned()),
             None => inner.calendars.remove(name),
         };
+        Ok(())
+    }
+
+    async fn record_audit(&self, records: Vec<super::AuditRecord>) -> Result<(), StoreError> {
+        self.audit.record(records);
+        Ok(())
+    }
+
+    async fn audit(&self, query: &super::AuditQuery) -> Result<Vec<super::AuditEntry>, StoreError> {
+        Ok(self.audit.query(query))
+    }
+
+    async fn prune_audit(&self, cutoff: DateTime<Utc>) -> Result<(), StoreError> {
+        self.audit.prune(cutoff);
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 //! up that promise. Each backend reports whether it can write now
 //! ([`HealthCell`]); the scheduler holds its fires while it cannot.
 
+pub mod audit;
 mod health;
 pub mod leader;
 pub(crate) mod memory;
@@ -21,6 +22,7 @@ pub mod sqlite;
 mod streak;
 
 pub use crate::runtime::kv::{KvError, KvStore};
+pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use health::{HealthCell, StoreHealth};
 pub use leader::{HostReport, HostRow, LeaderCell, LeaderInfo, Leadership, PluginVersion};
 pub use memory::{MemoryJobStore, MemoryKv};
@@ -253,6 +255,33 @@ pub trait JobStore: Send + Sync + 'static {
     async fn put_calendar(&self, name: &str, spec: Option<&str>) -> Result<(), StoreError> {
         let _ = (name, spec);
         Err(StoreError::Backend("this store keeps no calendars".into()))
+    }
+    /// Appends changes to the audit log (issue 15), in order, in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// As the database says; by default [`StoreError::Backend`]: the store
+    /// keeps no audit log.
+    async fn record_audit(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+        let _ = records;
+        Err(StoreError::Backend("this store keeps no audit log".into()))
+    }
+    /// Audit rows, newest first (by id), as `query` says.
+    ///
+    /// # Errors
+    /// As the database says; by default none are kept.
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let _ = query;
+        Ok(Vec::new())
+    }
+    /// Removes audit rows made before `cutoff` (the retention,
+    /// `--audit-keep-for`).
+    ///
+    /// # Errors
+    /// As the database says.
+    async fn prune_audit(&self, cutoff: DateTime<Utc>) -> Result<(), StoreError> {
+        let _ = cutoff;
+        Ok(())
     }
     /// Commits a batch of writes atomically, except that a stale
     /// [`Write::Fire`] (or a fire row already recorded) is left out and

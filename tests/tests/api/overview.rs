@@ -179,7 +179,7 @@ async fn auth_says_what_needs_a_token_and_what_a_token_may_do(db: TestStore) {
     assert_eq!(
         info,
         json!({"reads_need_token": false, "writes_need_token": false, "token": "none",
-               "can_read": true, "can_write": true})
+               "role": "admin", "can_read": true, "can_write": true, "can_admin": true})
     );
     drop(open);
 
@@ -188,7 +188,7 @@ async fn auth_says_what_needs_a_token_and_what_a_token_may_do(db: TestStore) {
     assert_eq!(
         none,
         json!({"reads_need_token": false, "writes_need_token": true, "token": "none",
-               "can_read": true, "can_write": false})
+               "can_read": true, "can_write": false, "can_admin": false})
     );
     let (_, wrong) = Api::new(&guarded)
         .with_token("0123456789abcdef-wrong-token")
@@ -199,6 +199,12 @@ async fn auth_says_what_needs_a_token_and_what_a_token_may_do(db: TestStore) {
     let (_, right) = Api::new(&guarded).with_token(TOKEN).get("/auth").await;
     assert_eq!(right["token"], "valid", "{right}");
     assert_eq!(right["can_write"], true, "{right}");
+    // The single --token is an admin named `token`.
+    assert_eq!(
+        (&right["name"], &right["role"], &right["can_admin"]),
+        (&json!("token"), &json!("admin"), &json!(true)),
+        "{right}"
+    );
     drop(guarded);
 
     let closed = Host::start_with_db_url(

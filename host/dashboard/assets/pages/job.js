@@ -78,7 +78,7 @@ export async function render(root, ctx) {
           ? h('button.btn', { type: 'button', 'data-action': 'resume', onclick: () => setPaused(false) }, icon('resume'), 'Resume')
           : h('button.btn', { type: 'button', 'data-action': 'pause', onclick: () => setPaused(true) }, icon('pause'), 'Pause'),
         h('button.btn', { type: 'button', 'data-action': 'backfill', onclick: backfillDialog }, icon('backfill'), 'Backfill…'),
-        h('button.btn.danger', { type: 'button', 'data-action': 'delete', onclick: remove }, icon('trash'), 'Delete'))),
+        h('button.btn.danger', { type: 'button', 'data-action': 'delete', 'data-admin': '', onclick: remove }, icon('trash'), 'Delete'))),
     job.paused_reason ? (job.auto_paused
       ? h('div.callout.warn', null, h('strong', null, 'Paused by the host: '), job.paused_reason, '. Resume it when the cause is fixed.')
       : h('div.callout', null, h('strong', null, 'Paused with a note: '), job.paused_reason)) : null,

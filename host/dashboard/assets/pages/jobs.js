@@ -141,12 +141,12 @@ export async function render(root, ctx) {
         action('run', 'Run', 'play', id, () => runNow(id)),
         paused ? action('resume', 'Resume', 'resume', id, () => setPaused(id, false))
           : action('pause', 'Pause', 'pause', id, () => setPaused(id, true)),
-        action('delete', 'Delete', 'trash', id, () => remove([id]), 'danger'))));
+        action('delete', 'Delete', 'trash', id, () => remove([id]), 'danger', true))));
     return tr;
   }
 
-  function action(name, label, ic, id, fn, extra) {
-    const b = h(`button.btn.sm.ghost${extra ? `.${extra}` : ''}`, { type: 'button', 'data-action': name, 'data-write': '', 'aria-label': `${label} ${id}`, title: `${label} ${id}` },
+  function action(name, label, ic, id, fn, extra, admin) {
+    const b = h(`button.btn.sm.ghost${extra ? `.${extra}` : ''}`, { type: 'button', 'data-action': name, 'data-write': '', ...(admin ? { 'data-admin': '' } : {}), 'aria-label': `${label} ${id}`, title: `${label} ${id}` },
       icon(ic), h('span.lbl', null, label));
     b.addEventListener('click', async () => { b.disabled = true; try { await fn(); } finally { b.disabled = false; } });
     return b;
@@ -221,7 +221,7 @@ export async function render(root, ctx) {
       h('button.btn.sm', { type: 'button', 'data-bulk': 'run', onclick: many('Run queued', (id) => post(`/jobs/${enc(id)}/run`)) }, icon('play'), 'Run'),
       h('button.btn.sm', { type: 'button', 'data-bulk': 'pause', onclick: many('Paused', (id) => post(`/jobs/${enc(id)}/pause`)) }, icon('pause'), 'Pause'),
       h('button.btn.sm', { type: 'button', 'data-bulk': 'resume', onclick: many('Resumed', (id) => post(`/jobs/${enc(id)}/resume`)) }, icon('resume'), 'Resume'),
-      h('button.btn.sm.danger', { type: 'button', 'data-bulk': 'delete', onclick: () => remove(ids) }, icon('trash'), 'Delete'),
+      h('button.btn.sm.danger', { type: 'button', 'data-bulk': 'delete', 'data-admin': '', onclick: () => remove(ids) }, icon('trash'), 'Delete'),
       h('button.btn.sm.ghost', { type: 'button', onclick: () => { selected.clear(); draw(); } }, 'Clear selection'));
   }
   allBox.addEventListener('change', () => {

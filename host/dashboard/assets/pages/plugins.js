@@ -10,7 +10,7 @@ const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 export async function render(root, ctx) {
   const summary = h('div.sub');
   const listBox = h('div');
-  const uploadCard = h('section.card', { 'aria-labelledby': 'up-h', 'data-write': '' });
+  const uploadCard = h('section.card', { 'aria-labelledby': 'up-h', 'data-write': '', 'data-admin': '' });
   clear(root, h('div.page', null,
     h('div.page-head', null, h('div.title', null, h('h1', null, 'Plugins'), summary)),
     uploadCard, listBox));
@@ -80,7 +80,7 @@ export async function render(root, ctx) {
       h('div.row-between', null,
         h('div.title-row', null, h('h3.plugin-name', null, p.name), badge(status, p.divergent ? 'divergent across hosts' : p.status),
           p.world ? h('span.tag', null, p.world.replace('wasmcron:plugin/', '')) : null),
-        h('div.actions', { 'data-write': '' },
+        h('div.actions', { 'data-write': '', 'data-admin': '' },
           h('button.btn.sm.danger', { type: 'button', 'data-action': 'delete', 'aria-label': `Delete plugin ${p.name}`, onclick: () => remove(p) }, icon('trash'), 'Delete'))),
       p.status === 'loaded' || p.hash ? h('div.kv-inline', null,
         h('span', null, 'hash ', h('b.mono', { title: p.hash }, shortHash(p.hash)), ' ', p.hash ? copyBtn(p.hash) : null),

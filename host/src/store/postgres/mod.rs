@@ -26,6 +26,7 @@
 //! design notes say why), without TLS for now: `sslmode=require` URLs are
 //! refused at connect.
 
+mod audit;
 mod claims;
 mod conn;
 mod kv;
@@ -591,6 +592,27 @@ impl JobStore for PostgresJobStore {
             Ok(())
         })
         .await
+    }
+
+    async fn record_audit(
+        &self,
+        records: Vec<crate::store::AuditRecord>,
+    ) -> Result<(), StoreError> {
+        self.read(move |c| audit::insert(c, records)).await
+    }
+
+    async fn audit(
+        &self,
+        query: &crate::store::AuditQuery,
+    ) -> Result<Vec<crate::store::AuditEntry>, StoreError> {
+        let query = query.clone();
+        self.read(move |c| async move { audit::page(&**c, &query).await })
+            .await
+    }
+
+    async fn prune_audit(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        self.read(move |c| async move { audit::prune(&**c, cutoff).await })
+            .await
     }
 
     async fn put_plugin_file(

@@ -23,6 +23,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("pause_note", include_str!("0007_pause_note.sql")),
     ("parent_run", include_str!("0008_parent_run.sql")),
     ("calendars", include_str!("0009_calendars.sql")),
+    ("audit", include_str!("0010_audit.sql")),
 ];
 
 /// Key of the advisory lock migrators hold (any constant works; this is

@@ -11,6 +11,7 @@
 //! that stops as soon as its page is full, so no reader holds a snapshot
 //! (and with it the WAL) for long.
 
+mod audit;
 mod kv;
 mod runs;
 mod writer;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0007_pause_note.sql"),
     include_str!("0008_parent_run.sql"),
     include_str!("0009_calendars.sql"),
+    include_str!("0010_audit.sql"),
 ];
 
 /// How long a connection waits for a lock before failing.
@@ -318,6 +320,27 @@ impl JobStore for SqliteJobStore {
     async fn put_calendar(&self, name: &str, spec: Option<&str>) -> Result<(), StoreError> {
         let (name, spec) = (name.to_owned(), spec.map(str::to_owned));
         self.send(|r| Cmd::Calendar(name, spec, r)).await.map(drop)
+    }
+
+    async fn record_audit(
+        &self,
+        records: Vec<crate::store::AuditRecord>,
+    ) -> Result<(), StoreError> {
+        self.send(|r| Cmd::Audit(records, r)).await.map(drop)
+    }
+
+    async fn audit(
+        &self,
+        query: &crate::store::AuditQuery,
+    ) -> Result<Vec<crate::store::AuditEntry>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| audit::page(conn, &query)).await
+    }
+
+    async fn prune_audit(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        self.send(|r| Cmd::PruneAudit(writer::ms(cutoff), r))
+            .await
+            .map(drop)
     }
 
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {

@@ -96,6 +96,10 @@ pub(super) enum Cmd {
     },
     /// Store a calendar (its spec JSON), or remove it (`None`).
     Calendar(String, Option<String>, Reply),
+    /// Append rows to the audit log.
+    Audit(Vec<crate::store::AuditRecord>, Reply),
+    /// Remove audit rows made before this instant (ms).
+    PruneAudit(i64, Reply),
     /// Empty the WAL now (clean shutdown).
     Close(Reply),
 }
@@ -338,6 +342,8 @@ fn answer(cmd: Cmd, result: Result<Done, StoreError>) {
         | Cmd::Delete(_, r)
         | Cmd::Batch(_, r)
         | Cmd::Calendar(_, _, r)
+        | Cmd::Audit(_, r)
+        | Cmd::PruneAudit(_, r)
         | Cmd::Close(r) => {
             let _ = r.send(result.map(|done| match done {
                 Done::Wrote(written) => written,
@@ -512,6 +518,8 @@ fn apply(conn: &Connection, cmd: &Cmd) -> Result<Done, StoreError> {
             ..
         } => return kv::set(conn, job, key, value, *quota),
         Cmd::KvDelete { job, key, .. } => kv::delete(conn, job, key)?,
+        Cmd::Audit(records, _) => super::audit::insert(conn, records)?,
+        Cmd::PruneAudit(cutoff, _) => super::audit::prune(conn, *cutoff)?,
         Cmd::Close(_) => {}
     }
     Ok(Done::Applied)
