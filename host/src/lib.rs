@@ -33,6 +33,7 @@ pub mod app;
 pub mod cli;
 pub mod cli_client;
 mod cli_cron;
+pub mod cli_policy;
 pub mod duration;
 pub mod event;
 pub mod job;
