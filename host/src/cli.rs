@@ -108,6 +108,9 @@ enum Command {
         /// this long, e.g. `30s`; else 408.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         api_request_timeout: std::time::Duration,
+        /// The operator's grant policy.
+        #[command(flatten)]
+        policy: crate::cli_policy::PolicyArgs,
     },
     /// Work with plugin files.
     #[command(subcommand)]
@@ -322,8 +325,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             api_max_connections,
             api_header_timeout,
             api_request_timeout,
+            policy,
         } => {
             let options = crate::app::RunOptions {
+                policy: policy.into_policy().map_err(anyhow::Error::msg)?,
                 plugins,
                 db,
                 lease,

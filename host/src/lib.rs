@@ -37,6 +37,7 @@ pub mod audit;
 pub mod cli;
 pub mod cli_client;
 mod cli_cron;
+pub mod cli_policy;
 pub mod duration;
 pub mod event;
 pub mod job;

@@ -817,6 +817,14 @@ mod roles;
 #[path = "api/audit.rs"]
 mod audit;
 
+/// The operator's grant policy and the SSRF check (issue 15 item 3).
+#[path = "api/policy.rs"]
+mod policy;
+
+/// `GET /jobs/export`, `POST /jobs/import` and their CLI (issue 15 item 4).
+#[path = "api/transfer.rs"]
+mod transfer;
+
 /// `GET /runs`, `GET /stats`, `GET /auth` and the dashboard's files (issue 14).
 #[path = "api/overview.rs"]
 mod overview;

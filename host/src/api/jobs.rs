@@ -84,6 +84,13 @@ pub(super) fn page_size_or(limit: Option<usize>, default: usize) -> Result<usize
 /// plugin the host has never seen (a typo), a listener plugin as a job,
 /// and a trigger that can never fire again.
 pub(super) fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
+    check_plugin(state, spec)?;
+    check_fires(state, spec)
+}
+
+/// The API's check of a spec's plugin: a loaded job plugin, or one the
+/// folder knows (still compiling, refused); a listener is refused.
+pub(super) fn check_plugin(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
     let registry = state.scheduler.plugins();
     match registry.get(&spec.plugin) {
         Some(plugin) if plugin.world() != World::Job => {
@@ -119,6 +126,11 @@ pub(super) fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiE
             ));
         }
     }
+    Ok(())
+}
+
+/// The API's check that a spec validates and will fire again.
+fn check_fires(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
     let now = chrono::Utc::now();
     let job = spec
         .validate_with(now, &Limits::default(), &state.scheduler.calendar_set())

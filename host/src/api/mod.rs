@@ -22,8 +22,10 @@ mod cron;
 mod dashboard;
 mod error;
 mod events;
+mod export;
 mod extract;
 mod history;
+mod import;
 mod jobs;
 mod manual;
 mod metrics;
@@ -42,6 +44,8 @@ pub use cron::{CronExplain, CronFire, CronNext, DEFAULT_COUNT, MAX_COUNT};
 pub use dashboard::DASHBOARD_DIR_ENV;
 pub use error::{ApiError, ErrorBody};
 pub use events::tagged;
+pub use export::JobsDocument;
+pub use import::{ChangedJob, Imported};
 pub use metrics::Metrics;
 pub use plugins::{MAX_PLUGIN_BODY, PluginAdmin, Pushed};
 pub use serve::{ServeLimits, serve_with};
@@ -100,6 +104,7 @@ pub fn router(state: ApiState) -> Router {
     // and when it runs.
     let admin = Router::new()
         .route("/jobs", post(jobs::create).put(apply::apply))
+        .route("/jobs/import", post(import::import))
         .route(
             "/jobs/{id}",
             axum::routing::patch(jobs::modify).delete(jobs::delete),
@@ -132,6 +137,7 @@ pub fn router(state: ApiState) -> Router {
         ));
     let reads = Router::new()
         .route("/jobs", get(jobs::list))
+        .route("/jobs/export", get(export::export))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/runs", get(runs::list))
         .route("/runs", get(history::list))

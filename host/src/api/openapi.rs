@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::jobs::create,
         super::apply::apply,
+        super::export::export,
+        super::import::import,
         super::jobs::list,
         super::jobs::show,
         super::jobs::modify,

@@ -6,6 +6,7 @@
 mod config;
 mod folder;
 mod lock;
+mod policy;
 mod uploads;
 
 pub use config::{ConfigFile, open_store, read_config};
@@ -60,6 +61,8 @@ pub struct RunOptions {
     /// What one API client may hold: connections, header and request
     /// timeouts, header size.
     pub api_limits: crate::api::ServeLimits,
+    /// The operator's grant policy (`--allow-*`).
+    pub policy: crate::runtime::policy::GrantPolicy,
 }
 
 /// Refuses to expose the API beyond this machine without a token, and
@@ -199,6 +202,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
     let mut runtime_config = RuntimeConfig::default();
     let live = u32::try_from(max_live_runs(options.workers)).unwrap_or(u32::MAX);
     runtime_config.engine.max_concurrent_runs = runtime_config.engine.max_concurrent_runs.max(live);
+    runtime_config.policy = Arc::new(options.policy.clone());
     let runtime = Arc::new(
         Runtime::new(runtime_config, store.kv())
             .map_err(|e| anyhow::anyhow!("{e:#}"))
@@ -283,6 +287,7 @@ pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> any
         }
         sync.config_applied(&file.digest);
     }
+    policy::pause_outside(&scheduler).await;
     // `run_on_start` jobs run now, as the jobs file says they are.
     scheduler.started_up();
 

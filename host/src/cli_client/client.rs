@@ -113,6 +113,18 @@ impl Client {
         self.send(req).await
     }
 
+    /// A `GET` whose answer is kept as text, asking for `accept` (e.g.
+    /// `application/toml`).
+    pub(super) async fn get_text(&self, path: &str, accept: &str) -> anyhow::Result<String> {
+        let req = self
+            .request(reqwest::Method::GET, path)
+            .header("accept", accept);
+        match self.send(req).await? {
+            Value::String(text) => Ok(text),
+            value => Ok(serde_json::to_string_pretty(&value)? + "\n"),
+        }
+    }
+
     pub(super) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::DELETE, path, None).await
     }

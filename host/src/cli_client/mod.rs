@@ -6,6 +6,7 @@ mod audit;
 mod calendars;
 mod client;
 mod render;
+mod transfer;
 
 pub use audit::{AuditArgs, audit};
 pub use calendars::{CalendarsCommand, calendars};
@@ -71,6 +72,30 @@ pub enum JobsCommand {
     Apply {
         /// The jobs file.
         file: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Write every job and calendar of the host as a jobs file
+    /// (`GET /jobs/export`): TOML, or JSON with `--json` or a `.json`
+    /// FILE. To stdout without FILE.
+    Export {
+        /// Where to write it (`-` or none: stdout).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Make the host's jobs what a jobs file says (`POST /jobs/import`):
+    /// jobs are added or changed, and with `--prune` the ones the file does
+    /// not list are removed. Prints what changes.
+    Import {
+        /// The jobs file (TOML; JSON for `.json` files and `-`).
+        file: PathBuf,
+        /// Only say what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove the host's jobs the file does not list.
+        #[arg(long)]
+        prune: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -343,6 +368,15 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         JobsCommand::Apply { file, remote } => apply::apply(&file, &remote).await?,
+        JobsCommand::Export { file, remote } => {
+            transfer::export(file.as_deref(), remote.json, &remote).await?;
+        }
+        JobsCommand::Import {
+            file,
+            dry_run,
+            prune,
+            remote,
+        } => transfer::import(&file, dry_run, prune, &remote).await?,
         JobsCommand::Rm { id, remote } => {
             Client::new(&remote)
                 .call(

@@ -139,11 +139,40 @@ impl HttpRule {
         let host = host.to_ascii_lowercase();
         match &self.host {
             HostPattern::Exact(h) => *h == host,
-            HostPattern::Suffix(s) => host
-                .strip_suffix(s.as_str())
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            HostPattern::Suffix(s) => is_subdomain(&host, s),
         }
     }
+}
+
+impl HttpRule {
+    /// Whether every request this entry lets through, `policy` lets
+    /// through too: same scheme, a port the policy allows (an entry for
+    /// any port only under a policy for any port), and a host inside the
+    /// policy's (`*.b.example.com` and `a.example.com` are inside
+    /// `*.example.com`; `example.com` is not).
+    pub fn within(&self, policy: &HttpRule) -> bool {
+        if self.scheme != policy.scheme {
+            return false;
+        }
+        let port_ok = match (policy.port, self.port) {
+            (None, _) => true,
+            (Some(p), Some(q)) => p == q,
+            (Some(_), None) => false,
+        };
+        port_ok
+            && match (&policy.host, &self.host) {
+                (HostPattern::Exact(p), HostPattern::Exact(h)) => p == h,
+                (HostPattern::Exact(_), HostPattern::Suffix(_)) => false,
+                (HostPattern::Suffix(s), HostPattern::Exact(h)) => is_subdomain(h, s),
+                (HostPattern::Suffix(s), HostPattern::Suffix(t)) => t == s || is_subdomain(t, s),
+            }
+    }
+}
+
+/// Whether `host` is a proper subdomain of `apex`.
+fn is_subdomain(host: &str, apex: &str) -> bool {
+    host.strip_suffix(apex)
+        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
 }
 
 impl std::fmt::Display for HttpRule {

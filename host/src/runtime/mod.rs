@@ -14,6 +14,7 @@
 pub mod bindings;
 pub mod capture;
 pub mod component;
+pub mod egress;
 pub mod engine;
 pub mod grants;
 mod guest;
@@ -23,6 +24,7 @@ pub mod kv;
 pub mod lane;
 pub mod limits;
 pub mod outcome;
+pub mod policy;
 mod state;
 
 pub use capture::{LogLevel, LogRecord, LogSource};
@@ -73,6 +75,9 @@ pub struct RuntimeConfig {
     pub engine: EngineOptions,
     /// Per-run budget for captured output, in bytes.
     pub log_budget: usize,
+    /// The operator's grant policy, checked again as each run builds its
+    /// sandbox (a job stored under a wider policy gets no more).
+    pub policy: Arc<policy::GrantPolicy>,
 }
 
 impl Default for RuntimeConfig {
@@ -80,6 +85,7 @@ impl Default for RuntimeConfig {
         Self {
             engine: EngineOptions::default(),
             log_budget: capture::DEFAULT_LOG_BUDGET,
+            policy: Arc::default(),
         }
     }
 }
@@ -116,6 +122,7 @@ pub struct Runtime {
     kv: Arc<dyn KvStore>,
     allocator: Allocator,
     log_budget: usize,
+    policy: Arc<policy::GrantPolicy>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -155,8 +162,14 @@ impl Runtime {
             kv,
             allocator,
             log_budget: config.log_budget,
+            policy: config.policy,
             ticker_stop,
         })
+    }
+
+    /// The operator's grant policy (`wasmcron run --allow-*`).
+    pub fn policy(&self) -> &policy::GrantPolicy {
+        &self.policy
     }
 
     /// The shared engine.
@@ -258,6 +271,7 @@ impl Runtime {
             capture.clone(),
             self.kv.clone(),
             grants,
+            &self.policy,
         ) {
             Ok(state) => state,
             Err(err) => {

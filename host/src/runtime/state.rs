@@ -6,6 +6,7 @@ use super::grants::{Grants, SECRET_ENV_PREFIX};
 use super::http::{BODY_CHUNK, HttpBudget, MAX_RESOURCES};
 use super::kv::KvStore;
 use super::limits::MemoryLimiter;
+use super::policy::GrantPolicy;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
@@ -59,7 +60,14 @@ impl RunState {
         capture: Capture,
         kv: Arc<dyn KvStore>,
         grants: &Arc<Grants>,
+        policy: &Arc<GrantPolicy>,
     ) -> Result<Self, GrantError> {
+        // Checked when the job was added too; again here because the job
+        // may have been stored under a wider policy, or a symlink under an
+        // allowed directory changed since.
+        policy
+            .check(grants)
+            .map_err(|e| GrantError(e.to_string()))?;
         let mut builder = WasiCtx::builder();
         builder
             .stdout(capture.stream(LogSource::Stdout))
@@ -75,8 +83,16 @@ impl RunState {
                 } else {
                     FsPerms::ReadOnly
                 };
+                // The path the policy checked, symlinks resolved, is the
+                // one opened.
+                let host = policy.resolve_dir(&dir.host).ok_or_else(|| {
+                    GrantError(format!(
+                        "directory {} is outside the operator's --allow-dirs",
+                        dir.host.display()
+                    ))
+                })?;
                 builder
-                    .preopened_dir(&dir.host, &dir.guest, perms)
+                    .preopened_dir(&host, &dir.guest, perms)
                     .map_err(|e| {
                         GrantError(format!(
                             "directory {} (granted as {}): {e:#}",
@@ -113,6 +129,7 @@ impl RunState {
             hooks: HttpGate {
                 grants: grants.clone(),
                 capture: capture.clone(),
+                allow_private: policy.allow_private_http,
             },
             table,
             limiter: MemoryLimiter::new(memory_limit),
@@ -146,18 +163,18 @@ impl WasiHttpView for RunState {
     }
 }
 
-/// Lets a `wasi:http` request out only to a host on the job's allowlist;
-/// a refusal is noted in the run's logs and reaches the guest as
+/// Lets a `wasi:http` request out only to a host on the job's allowlist,
+/// and then only to an address it may reach ([`super::egress`]); a
+/// refusal is noted in the run's logs and reaches the guest as
 /// `HTTP-request-denied` before any connection is made.
 struct HttpGate {
     grants: Arc<Grants>,
     capture: Capture,
+    /// `--allow-private-http`: names may resolve to internal addresses.
+    allow_private: bool,
 }
 
-type SendResult = wasmtime_wasi_http::Result<(
-    http::Response<wasmtime_wasi_http::WasiBody>,
-    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-)>;
+type SendResult = wasmtime_wasi_http::Result<super::egress::Sent>;
 
 impl wasmtime_wasi_http::WasiHttpHooks for HttpGate {
     fn p2_outgoing_body_chunk_size(&mut self) -> usize {
@@ -195,13 +212,38 @@ impl wasmtime_wasi_http::WasiHttpHooks for HttpGate {
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let grants = self.grants.clone();
+        let capture = self.capture.clone();
+        let allow_private = self.allow_private;
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            let resolved = super::egress::resolve(&host, port).await?;
+            let (allowed, refused): (Vec<_>, Vec<_>) = resolved.into_iter().partition(|addr| {
+                allow_private
+                    || !super::egress::is_internal(addr.ip())
+                    || grants.allows_http(&scheme, &super::egress::literal(addr.ip()), port)
+            });
+            if allowed.is_empty() {
+                let addrs: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+                capture.note(
+                    LogLevel::Warn,
+                    format!(
+                        "[wasmcron] HTTP request to {scheme}://{host}:{port} denied: it resolves \
+                         to {}, a loopback, link-local or private address; a job reaches one \
+                         only when its capabilities.http names that address (e.g. \
+                         {scheme}://{}:{port}) or the host runs with --allow-private-http",
+                        if addrs.is_empty() {
+                            "no address".to_owned()
+                        } else {
+                            addrs.join(", ")
+                        },
+                        refused
+                            .first()
+                            .map_or_else(|| host.clone(), |a| super::egress::literal(a.ip())),
+                    ),
+                );
+                return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+            }
+            super::egress::send(request, options, allowed).await
         })
     }
 }

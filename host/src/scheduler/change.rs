@@ -172,8 +172,11 @@ impl Scheduler {
                 done.unchanged += 1;
             } else if last.get(spec.id.as_str()) != Some(&index) {
                 // Replaced by a later spec of the same id: only checked.
-                spec.validate_with(now, &inner.config.default_limits, &inner.calendars())
+                let job = spec
+                    .validate_with(now, &inner.config.default_limits, &inner.calendars())
                     .map_err(|e| fail(index, &spec.id, e.into()))?;
+                self.check_policy(&job)
+                    .map_err(|e| fail(index, &spec.id, e))?;
             } else {
                 let change = self
                     .prepare(spec, Mode::Add { replace: true }, now, &listed)
@@ -301,6 +304,7 @@ impl Scheduler {
         };
         let job =
             spec.validate_with(created_at, &inner.config.default_limits, &inner.calendars())?;
+        self.check_policy(&job)?;
         super::chain::check(&inner.lock(), &spec, listed)?;
         // The pause note (issue 13): a job that stays paused keeps the
         // reason the host paused it for; one resumed by this spec (its
@@ -346,6 +350,40 @@ impl Scheduler {
             existed: existing.is_some(),
             keep,
             replace,
+        })
+    }
+
+    /// Checks `spec` as adding it would (validation against `calendars`,
+    /// the operator's grant policy), writing nothing: what a dry run of an
+    /// import answers.
+    ///
+    /// # Errors
+    /// [`SchedulerError::Invalid`] naming the field.
+    pub fn check_spec(
+        &self,
+        spec: &JobSpec,
+        calendars: &crate::trigger::calendar::Calendars,
+    ) -> Result<(), SchedulerError> {
+        let now = self.inner.clock.now().trunc_subsecs(3);
+        let job = spec.validate_with(now, &self.inner.config.default_limits, calendars)?;
+        self.check_policy(&job)
+    }
+
+    /// Refuses a job granted more than the operator's policy allows
+    /// (`wasmcron run --allow-*`), naming the field and the flag. A job
+    /// without its own capabilities is not refused here: its plugin's
+    /// sidecar defaults were checked when the sidecar was read.
+    fn check_policy(&self, job: &Job) -> Result<(), SchedulerError> {
+        let Some(grants) = &job.grants else {
+            return Ok(());
+        };
+        self.inner.runtime.policy().check(grants).map_err(|e| {
+            SchedulerError::Invalid(crate::job::JobError::Capability(
+                crate::job::CapabilityError {
+                    field: e.field,
+                    problem: e.problem,
+                },
+            ))
         })
     }
 

@@ -411,7 +411,23 @@ impl PluginFolder {
                 content: Some(content),
             };
         }
-        match Sidecar::parse(name, &text, &self.dir) {
+        // Default capabilities are a grant like a job's own: bounded by the
+        // operator's policy. (The sidecar's jobs are checked when the
+        // scheduler adds them.)
+        let parsed = Sidecar::parse(name, &text, &self.dir).and_then(|sidecar| {
+            match sidecar
+                .grants
+                .as_deref()
+                .map(|g| self.runtime.policy().check(g))
+            {
+                Some(Err(e)) => Err(crate::plugin::sidecar::SidecarError {
+                    file: format!("{name}.toml"),
+                    problem: format!("{e}"),
+                }),
+                _ => Ok(sidecar),
+            }
+        });
+        match parsed {
             Ok(sidecar) => {
                 tracing::info!(plugin = %name, jobs = sidecar.jobs.len(), capabilities = sidecar.grants.is_some(), "sidecar read");
                 self.registry
