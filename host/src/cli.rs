@@ -19,6 +19,9 @@ pub struct Cli {
     command: Command,
 }
 
+// `Run` carries every option of the host and the other commands a few
+// each; the value is parsed once per process, so its size costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the scheduler: load the plugins, start the jobs, record the runs.

@@ -163,6 +163,14 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Names the audit log gives changes that came through no token (see
+/// [`crate::audit`]): a token of that name would make its rows look like
+/// theirs.
+const RESERVED_NAMES: [&str; 4] = ["anonymous", "config", "sidecar", "cli"];
+
+const RESERVED_WHY: &str = "anonymous, config, sidecar and cli are what the audit log calls \
+     changes made without a token; give the token another name";
+
 /// A token name: 1-64 characters of letters, digits, `-`, `_` and `.`
 /// (it is shown in the audit log and in error messages).
 fn valid_name(name: &str) -> bool {
@@ -237,6 +245,9 @@ impl Tokens {
                 return Err(TokensFileError(at(
                     "a name is 1-64 letters, digits, `-`, `_` or `.`",
                 )));
+            }
+            if RESERVED_NAMES.contains(&name.as_str()) {
+                return Err(TokensFileError(at(RESERVED_WHY)));
             }
             if tokens.entries.iter().any(|e| e.name == name) {
                 return Err(TokensFileError(at(
@@ -328,7 +339,9 @@ pub fn toml_entry(name: &str, role: Role, secret: &str) -> String {
 /// # Errors
 /// A message saying what a name may be.
 pub fn check_name(name: &str) -> Result<(), String> {
-    if valid_name(name) {
+    if RESERVED_NAMES.contains(&name) {
+        Err(format!("token name '{name}': {RESERVED_WHY}"))
+    } else if valid_name(name) {
         Ok(())
     } else {
         Err(format!(
@@ -387,7 +400,13 @@ mod tests {
                 "tokens[0] ('a'): no `role`",
             ),
             (String::new(), "no [[tokens]] entries"),
+            (
+                format!("[[tokens]]\nname = \"config\"\nrole = \"read\"\nsha256 = \"{hash}\""),
+                "tokens[0] ('config'): anonymous, config, sidecar and cli are what the audit log",
+            ),
         ];
+        assert!(check_name("sidecar").is_err_and(|e| e.contains("another name")));
+        assert!(check_name("ci-bot").is_ok());
         for (text, want) in cases {
             let err = Tokens::parse(&text, "f").map(|_| ()).unwrap_err().0;
             assert!(err.contains(want), "{err} does not say {want}");

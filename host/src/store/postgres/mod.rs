@@ -606,12 +606,12 @@ impl JobStore for PostgresJobStore {
         query: &crate::store::AuditQuery,
     ) -> Result<Vec<crate::store::AuditEntry>, StoreError> {
         let query = query.clone();
-        self.read(move |c| async move { audit::page(&**c, &query).await })
+        self.read(move |c| async move { audit::page(&c, &query).await })
             .await
     }
 
     async fn prune_audit(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
-        self.read(move |c| async move { audit::prune(&**c, cutoff).await })
+        self.read(move |c| async move { audit::prune(&c, cutoff).await })
             .await
     }
 
