@@ -82,7 +82,14 @@ pub(super) fn document(state: &ApiState) -> JobsDocument {
             .scheduler
             .calendars()
             .into_iter()
-            .map(|c| (c.name, c.spec))
+            .map(|c| {
+                let spec = crate::trigger::calendar::CalendarSpec {
+                    dates: c.dates,
+                    days: c.days,
+                    description: c.description,
+                };
+                (c.name, spec)
+            })
             .collect(),
     }
 }

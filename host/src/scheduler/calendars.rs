@@ -13,14 +13,26 @@ use crate::store::Write;
 use crate::trigger::calendar::{self, Calendar, CalendarSpec, Calendars};
 use std::sync::Arc;
 
-/// A calendar and the jobs that name it, as the API shows it.
+/// A calendar and the jobs that name it, as the API shows it: its name,
+/// its spec's fields as written ([`CalendarSpec`]) and `jobs`.
+///
+/// The spec's fields are listed here rather than flattened in: the
+/// OpenAPI schema of a flattened spec is an `allOf` with the spec's own
+/// schema, which forbids other properties (the spec refuses unknown
+/// fields), so no answer could have matched it (schemathesis found it).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CalendarInfo {
     /// Its name.
     pub name: String,
-    /// As written.
-    #[serde(flatten)]
-    pub spec: CalendarSpec,
+    /// [`CalendarSpec::dates`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dates: Vec<String>,
+    /// [`CalendarSpec::days`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<String>,
+    /// [`CalendarSpec::description`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// The ids of the jobs whose `exclude` names it, sorted.
     pub jobs: Vec<String>,
 }
@@ -47,9 +59,16 @@ impl Inner {
             .map(|e| e.job.spec.id.clone())
             .collect();
         jobs.sort_unstable();
+        let CalendarSpec {
+            dates,
+            days,
+            description,
+        } = calendar.spec().clone();
         CalendarInfo {
             name: name.to_owned(),
-            spec: calendar.spec().clone(),
+            dates,
+            days,
+            description,
             jobs,
         }
     }
