@@ -96,12 +96,7 @@ pub(super) async fn apply(
     let before: Vec<(JobSpec, Option<JobSpec>)> = body
         .jobs
         .iter()
-        .map(|spec| {
-            (
-                spec.clone(),
-                state.scheduler.job(&spec.id).ok().map(|j| j.spec),
-            )
-        })
+        .map(|spec| (spec.clone(), state.scheduler.spec_of(&spec.id)))
         .collect();
     let result = state.scheduler.upsert_jobs(body.jobs).await;
     // Jobs written: all, or those before the failing one.

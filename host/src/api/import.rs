@@ -257,7 +257,7 @@ async fn apply(state: &ApiState, actor: &super::Actor, plan: &Plan) -> Result<()
             let before: Vec<Option<JobSpec>> = plan
                 .upserts
                 .iter()
-                .map(|spec| scheduler.job(&spec.id).ok().map(|j| j.spec))
+                .map(|spec| scheduler.spec_of(&spec.id))
                 .collect();
             let written = match scheduler.upsert_jobs(plan.upserts.clone()).await {
                 Ok(_) => Ok(plan.upserts.len()),

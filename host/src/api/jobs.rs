@@ -194,7 +194,7 @@ pub(super) async fn create(
     };
     let spec: JobSpec = super::extract::from_value(body)?;
     check_for_api(&state, &spec)?;
-    let before = state.scheduler.job(&spec.id).ok().map(|j| j.spec);
+    let before = state.scheduler.spec_of(&spec.id);
     let info = state.scheduler.add_job(spec, replace).await?;
     let change = crate::audit::Change::job_written(before.as_ref(), &info.spec);
     super::audit(&state, &actor, change.into_iter().collect()).await;

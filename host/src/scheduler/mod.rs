@@ -507,6 +507,13 @@ impl Scheduler {
             .is_some_and(|e| e.job.spec == *spec)
     }
 
+    /// The spec of job `id` as written, if there is one: only the spec,
+    /// without the rest [`Self::job`] copies and describes (for the audit
+    /// log's before-and-after of a change, asked once per job applied).
+    pub fn spec_of(&self, id: &str) -> Option<crate::job::JobSpec> {
+        self.inner.lock().jobs.get(id).map(|e| e.job.spec.clone())
+    }
+
     /// One job.
     ///
     /// # Errors
