@@ -141,6 +141,15 @@ enum Command {
     /// Ask a running host about the hosts sharing its store.
     #[command(subcommand)]
     Cluster(crate::cli_client::ClusterCommand),
+    /// Print a shell completion script, e.g. `source <(wasmcron completions
+    /// bash)` in ~/.bashrc, `wasmcron completions zsh >
+    /// ~/.zfunc/_wasmcron`, `wasmcron completions fish >
+    /// ~/.config/fish/completions/wasmcron.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Internal: the plugin compiler process `wasmcron run` starts (reads
     /// a component on stdin, writes it compiled to stdout, within limits).
     #[command(name = "__compile", hide = true)]
@@ -382,6 +391,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => Ok(crate::plugin::compile::child_main(memory, cpu_seconds)),
         Command::Token(TokenCommand::New { name, role }) => token_new(&name, role),
         Command::Audit(args) => crate::cli_client::audit(args).await,
+        Command::Completions { shell } => {
+            // Generated from the same clap definition that parses the
+            // command line, so it cannot drift from it.
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "wasmcron", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Jobs(cmd) => crate::cli_client::jobs(cmd).await,
         Command::Runs(cmd) => crate::cli_client::runs(cmd).await,
         Command::Plugins(cmd) => crate::cli_client::plugins(cmd).await,
