@@ -120,10 +120,16 @@ pub enum EditFormat {
 pub(super) async fn edit(id: &str, format: EditFormat, remote: &Remote) -> anyhow::Result<()> {
     let client = Client::new(remote);
     let job = client.get(&format!("/jobs/{}", seg(id))).await?;
-    let spec = job
+    let mut spec = job
         .get("spec")
         .cloned()
         .context("the host's answer has no job spec")?;
+    // Pausing has its own commands (a patch may not pause or resume), so
+    // the field is left out of what is edited rather than offered as
+    // something to change.
+    if let Some(fields) = spec.as_object_mut() {
+        fields.remove("paused");
+    }
     let (text, format) = render(id, &spec, format)?;
     let file = tempfile::Builder::new()
         .prefix(&format!("wasmcron-{}-", file_safe(id)))
@@ -149,7 +155,7 @@ pub(super) async fn edit(id: &str, format: EditFormat, remote: &Remote) -> anyho
     }
     let new = match parse(&edited, format) {
         Ok(new) => new,
-        Err(e) => return Err(kept(file, e)),
+        Err(e) => return Err(kept(file, id, e)),
     };
     let patch = merge_diff(&spec, &new);
     if patch.as_object().is_some_and(Map::is_empty) {
@@ -166,7 +172,7 @@ pub(super) async fn edit(id: &str, format: EditFormat, remote: &Remote) -> anyho
     {
         Ok(job) if remote.json => super::render::print_json(&job)?,
         Ok(job) => show_job(&job)?,
-        Err(e) => return Err(kept(file, e)),
+        Err(e) => return Err(kept(file, id, e)),
     }
     Ok(())
 }
@@ -179,7 +185,8 @@ fn render(id: &str, spec: &Value, format: EditFormat) -> anyhow::Result<(String,
                 let head = format!(
                     "# Job {id:?}: change what you want, save and quit. What changed is sent as\n\
                      # a merge patch (fields removed here are removed from the job); an empty\n\
-                     # file or no change sends nothing. Pause and resume with `jobs pause|resume`.\n\n"
+                     # file or no change sends nothing. `paused` is not here: pause and resume\n\
+                     # with `wasmcron jobs pause|resume`.\n\n"
                 );
                 return Ok((head + &body, EditFormat::Toml));
             }
@@ -211,13 +218,15 @@ fn parse(text: &str, format: EditFormat) -> anyhow::Result<Value> {
 }
 
 /// Keeps the edited file (so the edit is not lost) and says where it is.
-fn kept(file: tempfile::NamedTempFile, err: anyhow::Error) -> anyhow::Error {
+/// It is not offered for sending whole (`jobs add FILE --replace`): that
+/// would undo what others changed since, where `jobs edit` sends only the
+/// edit.
+fn kept(file: tempfile::NamedTempFile, id: &str, err: anyhow::Error) -> anyhow::Error {
     match file.keep() {
         Ok((_, path)) => err.context(format!(
-            "your edit is kept in {}; fix it there and send it with `wasmcron jobs add {} \
-             --replace`, or run `jobs edit` again",
+            "your edit is kept in {}; run `wasmcron jobs edit {id}` again and copy your change \
+             from that file (nothing was changed)",
             path.display(),
-            path.display()
         )),
         Err(e) => err.context(format!("(the edited file could not be kept: {e})")),
     }

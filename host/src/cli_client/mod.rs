@@ -259,9 +259,15 @@ fn job_rows(jobs: &[Value]) -> Vec<Vec<String>> {
     jobs.iter()
         .map(|j| {
             let trigger = &j["spec"]["trigger"];
+            // The zone always shows with a wall time: `0 9 * * *` beside a
+            // UTC next run says nothing of which 9 o'clock it is.
+            let zone = trigger["tz"].as_str().unwrap_or("UTC");
             let schedule = match trigger["type"].as_str() {
-                Some("cron") => format!("cron {}", text(&trigger["expr"])),
+                Some("cron") => format!("cron {} ({zone})", text(&trigger["expr"])),
                 Some("interval") => format!("every {}", text(&trigger["every"])),
+                Some("date") if trigger["tz"].is_string() => {
+                    format!("at {} ({zone})", text(&trigger["at"]))
+                }
                 Some("date") => format!("at {}", text(&trigger["at"])),
                 Some(other) => other.to_owned(),
                 None => "-".into(),
@@ -282,8 +288,11 @@ fn show_job(j: &Value) -> std::io::Result<()> {
         &["ID", "PLUGIN", "STATE", "SCHEDULE", "NEXT RUN"],
         &job_rows(std::slice::from_ref(j)),
     )?;
+    use std::io::Write as _;
+    if let Some(words) = j["schedule"].as_str() {
+        writeln!(std::io::stdout(), "schedule: {words}")?;
+    }
     if let Some(reason) = j["paused_reason"].as_str() {
-        use std::io::Write as _;
         writeln!(std::io::stdout(), "paused: {reason}")?;
     }
     Ok(())

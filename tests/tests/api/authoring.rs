@@ -83,6 +83,15 @@ async fn jobs_are_added_from_flags_and_edited_in_an_editor(db: TestStore) {
     assert_eq!(nightly["trigger"]["expr"], "0 3 * * *");
     assert_eq!(nightly["trigger"]["tz"], "Asia/Shanghai");
     assert_eq!(nightly["args"]["name"], "Ada");
+    // Tables show a cron job's zone beside its expression.
+    let (ok, out, err) = cli_with(&["jobs", "list"], &url, None);
+    assert!(ok, "{err}");
+    assert!(out.contains("cron 0 3 * * * (Asia/Shanghai)"), "{out}");
+    let (ok, out, err) = cli_with(&["jobs", "show", "nightly"], &url, None);
+    assert!(
+        ok && out.contains("schedule: ") && out.contains("Asia/Shanghai"),
+        "{out}{err}"
+    );
 
     let (ok, out, err) = cli_with(
         &["jobs", "add", "tick", "--plugin", "hello", "--every", "1s"],
@@ -193,6 +202,7 @@ async fn jobs_are_added_from_flags_and_edited_in_an_editor(db: TestStore) {
         "edit-expr.sh",
         &format!(
             "grep -q '^# Job \"nightly\"' \"$1\"\n\
+             if grep -q '^paused' \"$1\"; then exit 3; fi\n\
              {BIN} jobs pause nightly --url {url} >/dev/null\n\
              sed -i 's/^expr = .*/expr = \"30 4 * * *\"/' \"$1\""
         ),
