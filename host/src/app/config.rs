@@ -78,7 +78,7 @@ impl ConfigFile {
 /// A jobs file as read, not yet parsed: a start whose file is the very
 /// one applied at an earlier start (and whose jobs nobody changed since)
 /// does not parse it again (folder.rs, `config_unchanged`).
-pub(super) struct JobsFile {
+pub(crate) struct JobsFile {
     /// Where it was read from.
     pub(super) path: std::path::PathBuf,
     /// Its text.
