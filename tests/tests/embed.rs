@@ -261,14 +261,20 @@ async fn a_graceful_stop_leaves_the_store_to_the_next_start_with_its_jobs_and_ru
         .post("/schedule", json!({"task_name": "nightly", "interval": 86_400}))
         .await;
     assert_eq!(status, 201, "{body}");
-    // A run started through the nested API, the stop asked for at once:
-    // the run gets the grace and its end is recorded before the store
-    // closes.
+    // A run started through the nested API, the stop asked for once its
+    // guest runs: the run gets the grace and its end is recorded before
+    // the store closes (never left `running`).
+    let mut events = service.wasmcron.subscribe();
     let (status, run) = service
         .post("/wasmcron/jobs/nightly/run", json!({}))
         .await;
     assert_eq!(status, 202, "{run}");
     let run_id = run["run_id"].as_str().unwrap_or_default().to_owned();
+    next_event(&mut events, |e| match e {
+        Event::RunStarted(r) if r.run_id == run_id => Some(()),
+        _ => None,
+    })
+    .await;
     service.shut_down().await;
 
     // After the stop the file's lock is gone: the same file opens.
