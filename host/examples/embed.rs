@@ -5,7 +5,7 @@
 //! POST   /schedule {"task_name": "backup", "interval": 60}   schedule `hello` every 60 s
 //! GET    /schedule                                           the tasks
 //! DELETE /schedule/backup                                    unschedule
-//! /wasmcron/...                                              wasmcron's own API (runs, events, dashboard)
+//! /wasmcron/...                                              wasmcron's own API (jobs, runs, events)
 //! ```
 //!
 //! Run it from the repository root after `cargo xtask run` has put the
@@ -42,7 +42,9 @@ pub fn app(wasmcron: Wasmcron) -> Router {
         .route("/schedule", get(list).post(schedule))
         .route("/schedule/{task_name}", delete(unschedule))
         .with_state(wasmcron.clone())
-        // Runs, logs, events and the dashboard, at /wasmcron/jobs/... etc.
+        // Jobs, runs, logs and events, at /wasmcron/jobs/... etc. (the
+        // dashboard's scripts expect the API at the root, so it is not
+        // usable under a prefix).
         .nest("/wasmcron", wasmcron.router())
 }
 
@@ -238,7 +240,8 @@ fn main() -> std::process::ExitCode {
         )
         .init();
     let serve = async {
-        let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+        let env =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
         // The startup hook: the store opened, plugins loaded, jobs of an
         // earlier run recovered, firing from here.
         let wasmcron = Builder::new()
@@ -253,7 +256,7 @@ fn main() -> std::process::ExitCode {
             .with_graceful_shutdown(async move {
                 let _ = tokio::signal::ctrl_c().await;
                 // No more fires, and /wasmcron/events streams end, so the
-                // server's drain is not held by a connected dashboard.
+                // server's drain is not held by a client following them.
                 stopping.begin_stop();
             })
             .await?;

@@ -168,7 +168,11 @@ async fn post_schedule_runs_the_hello_plugin_and_its_runs_show_under_the_nested_
     })
     .await;
     let runs = page["runs"].as_array().cloned().unwrap_or_default();
-    let run = runs.iter().find(|r| succeeded(r)).cloned().unwrap_or_default();
+    let run = runs
+        .iter()
+        .find(|r| succeeded(r))
+        .cloned()
+        .unwrap_or_default();
     let run_id = run["run_id"].as_str().unwrap_or_default();
     let (status, full) = service.get(&format!("/wasmcron/runs/{run_id}")).await;
     assert_eq!(status, 200, "{full}");
@@ -179,7 +183,11 @@ async fn post_schedule_runs_the_hello_plugin_and_its_runs_show_under_the_nested_
     let (status, listed) = service.get("/schedule").await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["tasks"][0]["task_name"], "greet_1", "{listed}");
-    assert_eq!(listed["tasks"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed["tasks"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     let (status, job) = service.get("/wasmcron/jobs/greet_1").await;
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["spec"]["args"], json!({"name": "greet_1"}), "{job}");
@@ -212,8 +220,14 @@ async fn a_bad_schedule_request_gets_the_services_own_422_naming_the_field() {
     let service = Service::serve(start(builder(&dir.path().join("jobs.db"))).await).await;
     let cases = [
         (json!({"task_name": "", "interval": 5}), "task_name"),
-        (json!({"task_name": "a".repeat(65), "interval": 5}), "task_name"),
-        (json!({"task_name": "no spaces", "interval": 5}), "task_name"),
+        (
+            json!({"task_name": "a".repeat(65), "interval": 5}),
+            "task_name",
+        ),
+        (
+            json!({"task_name": "no spaces", "interval": 5}),
+            "task_name",
+        ),
         (json!({"task_name": 7, "interval": 5}), "task_name"),
         (json!({"interval": 5}), "task_name"),
         (json!({"task_name": "ok", "interval": 0}), "interval"),
@@ -232,20 +246,33 @@ async fn a_bad_schedule_request_gets_the_services_own_422_naming_the_field() {
         let (status, answer) = service.post("/schedule", body.clone()).await;
         assert_eq!(status, 422, "{body} → {answer}");
         // The example's shape (FastAPI's), not wasmcron's `{"error": …}`.
-        assert_eq!(answer["detail"][0]["loc"], json!(["body", field]), "{body} → {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["body", field]),
+            "{body} → {answer}"
+        );
         assert!(
-            answer["detail"][0]["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            answer["detail"][0]["msg"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{body} → {answer}"
         );
     }
     let (status, answer) = service.post_text("/schedule", "{not json").await;
     assert_eq!(status, 422, "{answer}");
-    assert_eq!(answer["detail"][0]["loc"], json!(["body", "body"]), "{answer}");
+    assert_eq!(
+        answer["detail"][0]["loc"],
+        json!(["body", "body"]),
+        "{answer}"
+    );
     // Nothing was scheduled by any of them; the edges of the ranges are.
     assert!(service.wasmcron.jobs().is_empty());
     for (name, interval) in [("a", 1), (&*"b".repeat(64), 86_400), ("A-z_9", 30)] {
         let (status, body) = service
-            .post("/schedule", json!({"task_name": name, "interval": interval}))
+            .post(
+                "/schedule",
+                json!({"task_name": name, "interval": interval}),
+            )
             .await;
         assert_eq!(status, 201, "{name} {interval}: {body}");
     }
@@ -258,16 +285,17 @@ async fn a_graceful_stop_leaves_the_store_to_the_next_start_with_its_jobs_and_ru
     let db = dir.path().join("jobs.db");
     let service = Service::serve(start(builder(&db)).await).await;
     let (status, body) = service
-        .post("/schedule", json!({"task_name": "nightly", "interval": 86_400}))
+        .post(
+            "/schedule",
+            json!({"task_name": "nightly", "interval": 86_400}),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     // A run started through the nested API, the stop asked for once its
     // guest runs: the run gets the grace and its end is recorded before
     // the store closes (never left `running`).
     let mut events = service.wasmcron.subscribe();
-    let (status, run) = service
-        .post("/wasmcron/jobs/nightly/run", json!({}))
-        .await;
+    let (status, run) = service.post("/wasmcron/jobs/nightly/run", json!({})).await;
     assert_eq!(status, 202, "{run}");
     let run_id = run["run_id"].as_str().unwrap_or_default().to_owned();
     next_event(&mut events, |e| match e {
@@ -309,10 +337,7 @@ async fn a_second_host_on_the_same_sqlite_file_is_refused_while_the_first_runs()
     let db = dir.path().join("jobs.db");
     let first = start(builder(&db)).await;
     match builder(&db).start().await {
-        Err(Error::Start(e)) => assert!(
-            e.to_string().contains("another wasmcron host"),
-            "{e}"
-        ),
+        Err(Error::Start(e)) => assert!(e.to_string().contains("another wasmcron host"), "{e}"),
         other => panic!("a second host on the file started: {other:?}"),
     }
     first.stop().await;
@@ -450,10 +475,7 @@ async fn the_handle_adds_pauses_resumes_runs_patches_and_removes_a_job_with_even
     ));
 
     wasmcron.stop().await;
-    assert!(matches!(
-        wasmcron.add(spec).await,
-        Err(Error::Stopped)
-    ));
+    assert!(matches!(wasmcron.add(spec).await, Err(Error::Stopped)));
     // A second stop (another clone's, say) returns at once.
     tokio::time::timeout(Duration::from_secs(1), wasmcron.stop())
         .await

@@ -182,196 +182,221 @@ impl Host {
             options.agreement.as_ref().map(Option::as_deref),
         )
         .map_err(into_store)?;
-        let cluster = ClusterSettings {
-            host: host.clone(),
-            backend: if shared {
-                "postgres"
-            } else if options.db == "memory" {
-                "memory"
-            } else {
-                "sqlite"
-            },
-            lease_ttl: shared.then_some(options.lease),
-        };
-        let kv = store.kv();
-        // A jobs file applied at an earlier start, whose jobs nobody changed
-        // since, is not parsed again. Any other is parsed here, before the
-        // scheduler starts: a bad file stops the start before any job fires.
-        let config_marked = options
-            .jobs_file
-            .as_ref()
-            .is_some_and(|f| !shared && FolderSync::marked(kv.as_ref(), &f.digest));
-        let config = match &options.jobs_file {
-            Some(file) if !config_marked => Some(file.parse().map_err(into_jobs_file)?),
-            _ => None,
-        };
-        // The pool needs a slot for every sandbox that may be live at once:
-        // both lanes' runs and the listener deliveries (scheduler/lane.rs).
-        let mut runtime_config = RuntimeConfig::default();
-        let live = u32::try_from(max_live_runs(options.workers)).unwrap_or(u32::MAX);
-        runtime_config.engine.max_concurrent_runs =
-            runtime_config.engine.max_concurrent_runs.max(live);
-        runtime_config.policy = Arc::new(options.policy.clone());
-        let runtime = Arc::new(
-            Runtime::new(runtime_config, store.kv())
-                .map_err(|e| StartError::Runtime(format!("{e:#}").into()))?,
-        );
-        let cache = options.cache_dir.as_deref().and_then(|dir| {
-            CompileCache::open(dir, runtime.engine())
-                .inspect_err(|e| tracing::warn!("{e}; compiling without a cache"))
-                .ok()
-        });
-        let plugins = Arc::new(PluginRegistry::default());
-        // Plugins given as bytes come from the embedding program itself,
-        // not from a folder anyone may write to: they compile here, in this
-        // process, before the scheduler starts (so their jobs fire from the
-        // first instant).
-        let mut given = Vec::with_capacity(options.plugin_bytes.len());
-        for (name, bytes) in options.plugin_bytes {
-            let plugin = compile_given(&runtime, cache.clone(), name.clone(), bytes).await?;
-            plugins.insert(plugin);
-            given.push(name);
-        }
-        let mut folder = None;
-        let mut uploads = None;
-        let mut initial = Vec::new();
-        if let Some(dir) = &options.plugins_dir {
-            if !dir.is_dir() {
-                std::fs::create_dir_all(dir).map_err(|source| StartError::PluginsFolder {
-                    action: "creating",
-                    path: dir.clone(),
-                    source,
-                })?;
-                tracing::info!(dir = %dir.display(), "created the plugins folder; drop NAME.wasm files into it");
-            }
-            let compiler = Arc::new(Compiler::new(options.compile));
-            let mut watched = PluginFolder::new(
-                dir.clone(),
-                runtime.clone(),
-                plugins.clone(),
-                cache.clone(),
-                compiler.clone(),
+        // Whatever fails from here closes the store again: an embedding
+        // program goes on after a failed start, and must not keep a
+        // SQLite file's connections or a lease's heartbeats.
+        let started = async {
+            let cluster = ClusterSettings {
+                host: host.clone(),
+                backend: if shared {
+                    "postgres"
+                } else if options.db == "memory" {
+                    "memory"
+                } else {
+                    "sqlite"
+                },
+                lease_ttl: shared.then_some(options.lease),
+            };
+            let kv = store.kv();
+            // A jobs file applied at an earlier start, whose jobs nobody changed
+            // since, is not parsed again. Any other is parsed here, before the
+            // scheduler starts: a bad file stops the start before any job fires.
+            let config_marked = options
+                .jobs_file
+                .as_ref()
+                .is_some_and(|f| !shared && FolderSync::marked(kv.as_ref(), &f.digest));
+            let config = match &options.jobs_file {
+                Some(file) if !config_marked => Some(file.parse().map_err(into_jobs_file)?),
+                _ => None,
+            };
+            // The pool needs a slot for every sandbox that may be live at once:
+            // both lanes' runs and the listener deliveries (scheduler/lane.rs).
+            let mut runtime_config = RuntimeConfig::default();
+            let live = u32::try_from(max_live_runs(options.workers)).unwrap_or(u32::MAX);
+            runtime_config.engine.max_concurrent_runs =
+                runtime_config.engine.max_concurrent_runs.max(live);
+            runtime_config.policy = Arc::new(options.policy.clone());
+            let runtime = Arc::new(
+                Runtime::new(runtime_config, store.kv())
+                    .map_err(|e| StartError::Runtime(format!("{e:#}").into()))?,
             );
-            uploads = Some(Arc::new(Uploads {
-                folder: dir.clone(),
-                compiler,
-                runtime: runtime.clone(),
-                store: store.clone(),
-            }));
-            // Start-up reads the folder once: bad files are refused and cache
-            // hits (about a millisecond each) loaded before the scheduler
-            // starts, so the jobs of every plugin compiled at an earlier
-            // start fire from the first instant without being held. Files
-            // that need compiling only queue here: nothing (the API, firing,
-            // other plugins) waits for them.
-            let (changes, _) =
-                watched
+            let cache = options.cache_dir.as_deref().and_then(|dir| {
+                CompileCache::open(dir, runtime.engine())
+                    .inspect_err(|e| tracing::warn!("{e}; compiling without a cache"))
+                    .ok()
+            });
+            let plugins = Arc::new(PluginRegistry::default());
+            // Plugins given as bytes come from the embedding program itself,
+            // not from a folder anyone may write to: they compile here, in this
+            // process, before the scheduler starts (so their jobs fire from the
+            // first instant).
+            let mut given = Vec::with_capacity(options.plugin_bytes.len());
+            for (name, bytes) in options.plugin_bytes {
+                let plugin = compile_given(&runtime, cache.clone(), name.clone(), bytes).await?;
+                plugins.insert(plugin);
+                given.push(name);
+            }
+            let mut folder = None;
+            let mut uploads = None;
+            let mut initial = Vec::new();
+            if let Some(dir) = &options.plugins_dir {
+                if !dir.is_dir() {
+                    std::fs::create_dir_all(dir).map_err(|source| StartError::PluginsFolder {
+                        action: "creating",
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    tracing::info!(dir = %dir.display(), "created the plugins folder; drop NAME.wasm files into it");
+                }
+                let compiler = Arc::new(Compiler::new(options.compile));
+                let mut watched = PluginFolder::new(
+                    dir.clone(),
+                    runtime.clone(),
+                    plugins.clone(),
+                    cache.clone(),
+                    compiler.clone(),
+                );
+                uploads = Some(Arc::new(Uploads {
+                    folder: dir.clone(),
+                    compiler,
+                    runtime: runtime.clone(),
+                    store: store.clone(),
+                }));
+                // Start-up reads the folder once: bad files are refused and cache
+                // hits (about a millisecond each) loaded before the scheduler
+                // starts, so the jobs of every plugin compiled at an earlier
+                // start fire from the first instant without being held. Files
+                // that need compiling only queue here: nothing (the API, firing,
+                // other plugins) waits for them.
+                let (changes, _) = watched
                     .scan(true)
                     .map_err(|source| StartError::PluginsFolder {
                         action: "reading",
                         path: dir.clone(),
                         source,
                     })?;
-            initial = changes;
-            // Entries for plugin versions (or wasmtime builds) unused for a
-            // week go.
-            watched.prune_cache(Duration::from_secs(7 * 24 * 3600));
-            folder = Some(watched);
-        }
-        let (scheduler, early_events) = Scheduler::start_with_events(SchedulerParts {
-            store: store.clone(),
-            runtime,
-            plugins,
-            clock: Arc::new(SystemClock),
-            config: SchedulerConfig {
-                workers: options.workers,
-                default_limits: options.default_limits,
-                host_name: host.name.clone(),
-                // The jobs file is applied first (below).
-                defer_start_runs: true,
-                ..SchedulerConfig::default()
-            },
-        })
-        .await
-        .map_err(StartError::Scheduler)?;
-        // Counting from a subscription made before recovery, so the runs
-        // found cut off and the fires missed while the host was down count
-        // too.
-        let metrics = Arc::new(Metrics::default());
-        if options.metrics {
-            metrics.spawn_collector_from(early_events);
-        }
-        for name in &given {
-            scheduler.plugin_loaded(name);
-        }
-        let sync = Arc::new(FolderSync {
-            scheduler: scheduler.clone(),
-            kv,
-            // Without a folder no sidecar was ever read, so none vanished.
-            folder: options.plugins_dir.clone().unwrap_or_default(),
-        });
-        if options.plugins_dir.is_some() {
-            sync.apply(initial).await;
-            sync.reconcile().await;
-        }
-        if let Some(file) = options.jobs_file {
-            let unchanged = config_marked && sync.config_jobs_present();
-            if unchanged {
-                tracing::info!(
-                    "jobs file unchanged since it was applied, and its jobs too; not read again"
-                );
-            } else {
-                let config = match config {
-                    Some(config) => config,
-                    None => file.parse().map_err(into_jobs_file)?,
-                };
-                apply_jobs_file(&scheduler, &sync, config)
-                    .await
-                    .map_err(into_jobs_file)?;
+                initial = changes;
+                // Entries for plugin versions (or wasmtime builds) unused for a
+                // week go.
+                watched.prune_cache(Duration::from_secs(7 * 24 * 3600));
+                folder = Some(watched);
             }
-            sync.config_applied(&file.digest);
-        }
-        super::policy::pause_outside(&scheduler).await;
-        // `run_on_start` jobs run now, as the jobs file says they are.
-        scheduler.started_up();
-
-        let stop_watching = CancellationToken::new();
-        let mut background = Vec::new();
-        if let Some(folder) = folder {
-            let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
-            background.push(folder.watch(
-                WatchOptions {
-                    rescan: options.rescan,
-                    ..WatchOptions::default()
+            let (scheduler, early_events) = Scheduler::start_with_events(SchedulerParts {
+                store: store.clone(),
+                runtime,
+                plugins,
+                clock: Arc::new(SystemClock),
+                config: SchedulerConfig {
+                    workers: options.workers,
+                    default_limits: options.default_limits,
+                    host_name: host.name.clone(),
+                    // The jobs file is applied first (below).
+                    defer_start_runs: true,
+                    ..SchedulerConfig::default()
                 },
-                changes_tx,
-                stop_watching.clone(),
-            ));
-            background.push(tokio::spawn(async move {
-                while let Some(changes) = changes_rx.recv().await {
-                    sync.apply(changes).await;
+            })
+            .await
+            .map_err(StartError::Scheduler)?;
+            // Counting from a subscription made before recovery, so the runs
+            // found cut off and the fires missed while the host was down count
+            // too.
+            let metrics = Arc::new(Metrics::default());
+            if options.metrics {
+                metrics.spawn_collector_from(early_events);
+            }
+            for name in &given {
+                scheduler.plugin_loaded(name);
+            }
+            let sync = Arc::new(FolderSync {
+                scheduler: scheduler.clone(),
+                kv,
+                // Without a folder no sidecar was ever read, so none vanished.
+                folder: options.plugins_dir.clone().unwrap_or_default(),
+            });
+            if options.plugins_dir.is_some() {
+                sync.apply(initial).await;
+                sync.reconcile().await;
+            }
+            if let Some(file) = options.jobs_file {
+                let unchanged = config_marked && sync.config_jobs_present();
+                if unchanged {
+                    tracing::info!(
+                        "jobs file unchanged since it was applied, and its jobs too; not read again"
+                    );
+                } else {
+                    let config = match config {
+                        Some(config) => config,
+                        None => file.parse().map_err(into_jobs_file)?,
+                    };
+                    apply_jobs_file(&scheduler, &sync, config)
+                        .await
+                        .map_err(into_jobs_file)?;
                 }
-            }));
+                sync.config_applied(&file.digest);
+            }
+            super::policy::pause_outside(&scheduler).await;
+            // `run_on_start` jobs run now, as the jobs file says they are.
+            scheduler.started_up();
+
+            let stop_watching = CancellationToken::new();
+            let mut background = Vec::new();
+            if let Some(folder) = folder {
+                let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
+                background.push(folder.watch(
+                    WatchOptions {
+                        rescan: options.rescan,
+                        ..WatchOptions::default()
+                    },
+                    changes_tx,
+                    stop_watching.clone(),
+                ));
+                background.push(tokio::spawn(async move {
+                    while let Some(changes) = changes_rx.recv().await {
+                        sync.apply(changes).await;
+                    }
+                }));
+            }
+            if shared {
+                spawn_shared_tasks(
+                    &scheduler,
+                    &host,
+                    &report,
+                    options.plugins_dir,
+                    &stop_watching,
+                );
+            }
+            let _pruner = crate::audit::spawn_pruner(
+                scheduler.store().clone(),
+                options.audit_keep_for,
+                stop_watching.clone(),
+            );
+            Ok(Self {
+                scheduler,
+                metrics,
+                cluster,
+                uploads,
+                stop_api: CancellationToken::new(),
+                store: store.clone(),
+                stop_watching,
+                background,
+                lock: None,
+            })
         }
-        if shared {
-            spawn_shared_tasks(&scheduler, &host, &report, options.plugins_dir, &stop_watching);
+        .await;
+        match started {
+            Ok(mut host) => {
+                host.lock = lock;
+                Ok(host)
+            }
+            Err(e) => {
+                store.release_lease().await;
+                if let Err(close) = store.close().await {
+                    tracing::warn!(error = %close, "closing the job store after a failed start");
+                }
+                drop(lock);
+                Err(e)
+            }
         }
-        let _pruner = crate::audit::spawn_pruner(
-            scheduler.store().clone(),
-            options.audit_keep_for,
-            stop_watching.clone(),
-        );
-        Ok(Self {
-            scheduler,
-            metrics,
-            cluster,
-            uploads,
-            stop_api: CancellationToken::new(),
-            store,
-            stop_watching,
-            background,
-            lock,
-        })
     }
 
     /// What the API's handlers share, with `tokens` (none: every route is

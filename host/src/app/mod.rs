@@ -14,8 +14,8 @@ mod policy;
 mod uploads;
 
 pub use config::{ConfigFile, open_store, read_config};
-pub(crate) use host::{Host, HostOptions};
 pub use host::{BoxError, StartError};
+pub(crate) use host::{Host, HostOptions};
 
 use crate::api::{ApiState, Tokens};
 use crate::plugin::CompileLimits;

@@ -235,11 +235,11 @@ impl Wasmcron {
     /// [`Error::Stopped`].
     pub async fn run_now(&self, id: &str) -> Result<RunRecord, Error> {
         let record = self.running()?.run_now(id).await?;
-        self.audit(vec![
-            Change::job(Action::JobRun, id).with_detail(serde_json::json!({
+        self.audit(vec![Change::job(Action::JobRun, id).with_detail(
+            serde_json::json!({
                 "run_id": record.run_id,
-            })),
-        ])
+            }),
+        )])
         .await;
         Ok(record)
     }
@@ -285,9 +285,9 @@ impl Wasmcron {
         self.shared.scheduler.subscribe()
     }
 
-    /// The HTTP API (`/jobs`, `/runs`, `/events`, `/plugins`, the
-    /// dashboard at `/`, ... as `GET /openapi.json` lists them) as a
-    /// router to nest under a prefix of your own app:
+    /// The HTTP API (`/jobs`, `/runs`, `/events`, `/plugins`, ... as
+    /// `GET /openapi.json` lists them) as a router to nest under a prefix
+    /// of your own app:
     /// `Router::new().nest("/wasmcron", wasmcron.router())`. Nest it in a
     /// router whose state is already given (`.with_state(...)` first), or
     /// with `nest_service`.
@@ -295,7 +295,9 @@ impl Wasmcron {
     /// Its event streams end at [`Self::begin_stop`], so your server's
     /// graceful shutdown is not held by an open `/events`. See the module
     /// docs for what it leaves to your server (auth without
-    /// [`super::Builder::api_token`], connection limits).
+    /// [`super::Builder::api_token`], connection limits). The dashboard
+    /// (at `/`) calls the API at the root of the server, so it works only
+    /// when the router is served unprefixed.
     pub fn router(&self) -> axum::Router {
         crate::api::router(self.shared.api.clone())
     }

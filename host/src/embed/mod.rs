@@ -28,6 +28,8 @@
 //! without [`Builder::api_token`] every route is open to whoever reaches
 //! your server, and the limits `wasmcron run` puts on its own listener
 //! (connections, header and request timeouts) are your server's to set.
+//! The dashboard's scripts call the API at the server's root, so under a
+//! prefix only the JSON routes work.
 
 mod error;
 mod handle;
@@ -392,10 +394,9 @@ pub fn compiler_child() -> Option<ExitCode> {
             .and_then(|v| v.parse::<u64>().ok())
     };
     match (value("--memory"), value("--cpu-seconds")) {
-        (Some(memory), Some(cpu_seconds)) => Some(crate::plugin::compile::child_main(
-            memory,
-            cpu_seconds,
-        )),
+        (Some(memory), Some(cpu_seconds)) => {
+            Some(crate::plugin::compile::child_main(memory, cpu_seconds))
+        }
         _ => {
             eprintln!("__compile needs --memory BYTES and --cpu-seconds SECONDS");
             Some(ExitCode::from(5))
