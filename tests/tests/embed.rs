@@ -344,6 +344,28 @@ async fn a_second_host_on_the_same_sqlite_file_is_refused_while_the_first_runs()
     start(builder(&db)).await.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_start_says_what_failed_and_leaves_the_file_to_the_next() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("jobs.db");
+    match builder(&db)
+        .plugin("broken", b"not wasm".to_vec())
+        .start()
+        .await
+    {
+        Err(Error::Start(wasmcron::embed::StartError::Plugin { name, .. })) => {
+            assert_eq!(name, "broken");
+        }
+        other => panic!("a plugin that is not wasm was taken: {other:?}"),
+    }
+    match builder(&db).workers(0).start().await {
+        Err(Error::Option { option, .. }) => assert_eq!(option, "workers"),
+        other => panic!("zero workers were taken: {other:?}"),
+    }
+    // The failed start let go of the file (its lock and its store).
+    start(builder(&db)).await.stop().await;
+}
+
 /// The next event matching `pick`, within 20 s.
 async fn next_event<T>(
     events: &mut tokio::sync::broadcast::Receiver<Event>,
