@@ -503,3 +503,44 @@ async fn the_handle_adds_pauses_resumes_runs_patches_and_removes_a_job_with_even
         .await
         .expect("a second stop returns");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_runs_its_tasks_on_postgres_and_finds_them_after_a_restart() {
+    let db = wasmcron_tests::pg::TestDb::create();
+    let hello = std::fs::read(plugins::HELLO).expect("the built hello plugin");
+    let on_postgres = || {
+        Builder::new()
+            .postgres(db.url())
+            .plugin("hello", hello.clone())
+            .compile_cache(Some(wasmcron_tests::test_cache_dir()))
+            .workers(4)
+            .host_name("embedded-1")
+    };
+    let service = Service::serve(start(on_postgres()).await).await;
+    let (status, body) = service
+        .post("/schedule", json!({"task_name": "pg_task", "interval": 1}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Fired by this host as the lease's leader, claimed and run by it.
+    until(&service, "/wasmcron/jobs/pg_task/runs", |page| {
+        page["runs"]
+            .as_array()
+            .is_some_and(|runs| runs.iter().any(succeeded))
+    })
+    .await;
+    let (status, cluster) = service.get("/wasmcron/cluster").await;
+    assert_eq!(status, 200, "{cluster}");
+    assert_eq!(cluster["backend"], "postgres", "{cluster}");
+    service.shut_down().await;
+
+    let again = start(on_postgres()).await;
+    let job = again.job("pg_task").expect("the job survived the restart");
+    assert_eq!(job.spec.args, json!({"name": "pg_task"}));
+    let runs = again.runs("pg_task", 100).await.expect("its runs");
+    assert!(
+        runs.iter()
+            .all(|r| r.status != wasmcron::store::RunStatus::Running),
+        "a run was left running: {runs:?}"
+    );
+    again.stop().await;
+}
