@@ -544,3 +544,43 @@ async fn the_service_runs_its_tasks_on_postgres_and_finds_them_after_a_restart()
     );
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_api_token_the_nested_api_refuses_changes_without_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = "an-embedding-secret-of-32-bytes!";
+    let service =
+        Service::serve(start(builder(&dir.path().join("jobs.db")).api_token(secret)).await).await;
+    // The service's own route is the service's business: no token.
+    let (status, body) = service
+        .post(
+            "/schedule",
+            json!({"task_name": "guarded", "interval": 3600}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // wasmcron's routes under /wasmcron: reads open, changes need it.
+    let (status, body) = service.get("/wasmcron/jobs/guarded").await;
+    assert_eq!(status, 200, "{body}");
+    let pause = || {
+        service
+            .http
+            .post(format!("{}/wasmcron/jobs/guarded/pause", service.base))
+    };
+    let (status, body) = service.send(pause()).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(!service.wasmcron.job("guarded").expect("there").paused);
+    let (status, body) = service.send(pause().bearer_auth(secret)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(service.wasmcron.job("guarded").expect("there").paused);
+    // A token too short to be worth having is refused at start.
+    match builder(&dir.path().join("other.db"))
+        .api_token("short")
+        .start()
+        .await
+    {
+        Err(Error::Option { option, .. }) => assert_eq!(option, "api_token"),
+        other => panic!("a short token was taken: {other:?}"),
+    }
+    service.shut_down().await;
+}

@@ -22,6 +22,11 @@ const ACTOR: &str = "embed";
 /// Changes are committed to the store before a call returns, recorded in
 /// the audit log as made by `embed`, and published as [`Event`]s, as
 /// changes through the HTTP API are.
+///
+/// Call [`Wasmcron::stop`] before your program ends: dropping every clone
+/// does not stop the host (its tasks live on the tokio runtime until that
+/// ends), and without the stop, runs going on are cut off rather than
+/// given their grace, and are recorded as interrupted at the next start.
 #[derive(Debug, Clone)]
 pub struct Wasmcron {
     shared: Arc<Shared>,

@@ -252,7 +252,9 @@ impl Builder {
 
     /// Opens the store, loads the plugins, recovers what a previous
     /// process left (runs cut off, fires missed) and starts firing. Call
-    /// it inside a tokio multi-threaded runtime.
+    /// it inside a tokio multi-threaded runtime. On PostgreSQL the connect
+    /// and migration block the calling worker thread (up to the 5 s
+    /// connect timeout), as they do at `wasmcron run`'s start.
     ///
     /// # Errors
     /// [`Error::Option`] for a setting out of range (naming the method);
