@@ -13,7 +13,8 @@
 //! port names the host), and serves the API on a runtime of its own; an
 //! embedding program serves [`Host::api_state`]'s router itself.
 
-use super::config::{self, ConfigFile, JobsFile};
+use super::config::{self, JobsFile};
+use super::error::StartError;
 use super::folder::FolderSync;
 use super::lock::HostLock;
 use super::uploads::Uploads;
@@ -30,55 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// An error with its chain of causes, as the store and the jobs file
-/// report theirs (their messages are the binary's, word for word).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// Why a host did not start. Each case says what failed and keeps the
-/// cause as its source.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// An option out of its range; the message names it and the range.
-    #[error("{0}")]
-    Options(String),
-    /// The job store could not be opened: a SQLite file another host
-    /// holds, an unreachable or refusing PostgreSQL server, a URL of no
-    /// known kind.
-    #[error(transparent)]
-    Store(BoxError),
-    /// The WebAssembly engine could not be set up.
-    #[error("starting the WebAssembly runtime")]
-    Runtime(#[source] BoxError),
-    /// The plugins folder could not be created or read.
-    #[error("{action} the plugins folder {}", path.display())]
-    PluginsFolder {
-        /// `creating` or `reading`.
-        action: &'static str,
-        /// The folder.
-        path: PathBuf,
-        /// What the file system said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A plugin given as bytes was refused (not a component, not one of
-    /// our worlds, ...).
-    #[error("plugin '{name}' (given as bytes) was refused")]
-    Plugin {
-        /// The name it was given.
-        name: String,
-        /// Why.
-        #[source]
-        source: PluginError,
-    },
-    /// The scheduler could not read the store.
-    #[error("starting the scheduler")]
-    Scheduler(#[source] crate::scheduler::SchedulerError),
-    /// The jobs file (`--config`) could not be parsed or applied.
-    #[error(transparent)]
-    JobsFile(BoxError),
-}
 
 /// What a host is started with.
 pub(crate) struct HostOptions {
@@ -328,7 +280,7 @@ impl Host {
                         Some(config) => config,
                         None => file.parse().map_err(into_jobs_file)?,
                     };
-                    apply_jobs_file(&scheduler, &sync, config)
+                    config::apply_jobs_file(&scheduler, &sync, config)
                         .await
                         .map_err(into_jobs_file)?;
                 }
@@ -357,7 +309,7 @@ impl Host {
                 }));
             }
             if shared {
-                spawn_shared_tasks(
+                super::shared::spawn_shared_tasks(
                     &scheduler,
                     &host,
                     &report,
@@ -475,139 +427,10 @@ async fn compile_given(
     .map_err(|source| StartError::Plugin { name, source })
 }
 
-/// What only hosts sharing a store do: plugins pushed through another
-/// host written into this one's folder, this host's events passed to the
-/// others' `GET /events`, and its report at each heartbeat.
-fn spawn_shared_tasks(
-    scheduler: &Scheduler,
-    host: &HostIdentity,
-    report: &Arc<std::sync::Mutex<crate::store::HostReport>>,
-    plugins_dir: Option<PathBuf>,
-    stop_watching: &CancellationToken,
-) {
-    if let Some(dir) = plugins_dir {
-        // Plugins pushed through any host's API.
-        tokio::spawn(super::uploads::sync_loop(
-            dir,
-            scheduler.store().clone(),
-            stop_watching.clone(),
-        ));
-    }
-    {
-        // This host's events, passed to the others' GET /events.
-        let mut events = scheduler.subscribe();
-        let store = scheduler.store().clone();
-        let host = host.clone();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(event) => store.share_event(crate::api::tagged(&event, &host).to_string()),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-    }
-    // What this host tells the others at each heartbeat (GET /cluster),
-    // and, every 5 s, whether its plugins differ from theirs.
-    let scheduler = scheduler.clone();
-    let report = report.clone();
-    let stop = stop_watching.clone();
-    let me = host.id.clone();
-    tokio::spawn(async move {
-        let mut divergence = crate::store::leader::DivergenceWatch::default();
-        for tick in 0u64.. {
-            let now = crate::store::HostReport {
-                plugins: scheduler
-                    .plugins()
-                    .loaded()
-                    .iter()
-                    .map(|p| crate::store::PluginVersion {
-                        name: p.name().to_owned(),
-                        hash: p.hash().as_str().to_owned(),
-                    })
-                    .collect(),
-                in_flight: scheduler.runs_here() as u64,
-            };
-            if tick % 5 == 4 {
-                divergence
-                    .look(scheduler.store().as_ref(), &me, &now.plugins)
-                    .await;
-            }
-            *report
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                () = stop.cancelled() => return,
-            }
-        }
-    });
-}
-
 fn into_store(e: anyhow::Error) -> StartError {
     StartError::Store(e.into())
 }
 
 fn into_jobs_file(e: anyhow::Error) -> StartError {
     StartError::JobsFile(e.into())
-}
-
-/// Upserts the jobs file's jobs and removes those it declared at an
-/// earlier start and no longer does.
-async fn apply_jobs_file(
-    scheduler: &Scheduler,
-    sync: &FolderSync,
-    config: ConfigFile,
-) -> anyhow::Result<()> {
-    use crate::audit::{Action, Change};
-    for (name, spec) in config.calendars {
-        let same = scheduler
-            .calendar_set()
-            .get(&name)
-            .is_some_and(|c| *c.spec() == spec);
-        if !same {
-            // The file is the truth for what it declares: a change made
-            // through the API since is replaced, and the log says so.
-            tracing::info!(calendar = %name, "calendar defined from the jobs file");
-            let detail =
-                serde_json::json!({ "spec": serde_json::to_value(&spec).unwrap_or_default() });
-            scheduler
-                .put_calendar(&name, spec)
-                .await
-                .map_err(|e| anyhow::Error::new(e).context(format!("config calendars.{name}")))?;
-            let change = Change::named(Action::CalendarPut, &name).with_detail(detail);
-            crate::audit::record(scheduler.store().as_ref(), &config_actor(), vec![change]).await;
-        }
-    }
-    let ids: Vec<String> = config.jobs.iter().map(|j| j.id.clone()).collect();
-    // One audit row per job the file adds or changes (none for the rest).
-    let changes: Vec<Change> = config
-        .jobs
-        .iter()
-        .filter(|spec| !scheduler.has_spec(spec))
-        .filter_map(|spec| {
-            let before = scheduler.job(&spec.id).ok().map(|j| j.spec);
-            Change::job_written(before.as_ref(), spec)
-        })
-        .collect();
-    let done = scheduler.upsert_jobs(config.jobs).await.map_err(|e| {
-        anyhow::Error::new(e.error).context(format!("config jobs[{}] (id '{}')", e.index, e.id))
-    })?;
-    crate::audit::record(scheduler.store().as_ref(), &config_actor(), changes).await;
-    for info in &done.notes {
-        super::folder::report_job(info, scheduler.plugins());
-    }
-    tracing::info!(
-        unchanged = done.unchanged,
-        written = done.written,
-        "jobs file applied"
-    );
-    sync.config_declares(ids).await;
-    Ok(())
-}
-
-/// Who changes made by the jobs file are recorded as.
-fn config_actor() -> crate::audit::Actor {
-    crate::audit::Actor::internal("config")
 }

@@ -7,14 +7,16 @@
 //! tokens, the listener and the API's own runtime.
 
 mod config;
+mod error;
 mod folder;
 mod host;
 mod lock;
 mod policy;
+mod shared;
 mod uploads;
 
 pub use config::{ConfigFile, open_store, read_config};
-pub use host::{BoxError, StartError};
+pub use error::{BoxError, StartError};
 pub(crate) use host::{Host, HostOptions};
 
 use crate::api::{ApiState, Tokens};
