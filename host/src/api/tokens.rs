@@ -166,9 +166,9 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
 /// Names the audit log gives changes that came through no token (see
 /// [`crate::audit`]): a token of that name would make its rows look like
 /// theirs.
-const RESERVED_NAMES: [&str; 5] = ["anonymous", "config", "sidecar", "cli", "host"];
+const RESERVED_NAMES: [&str; 6] = ["anonymous", "config", "sidecar", "cli", "host", "embed"];
 
-const RESERVED_WHY: &str = "anonymous, config, sidecar, cli and host are what the audit log calls \
+const RESERVED_WHY: &str = "anonymous, config, sidecar, cli, host and embed are what the audit log calls \
      changes made without a token; give the token another name";
 
 /// A token name: 1-64 characters of letters, digits, `-`, `_` and `.`
