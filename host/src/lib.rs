@@ -103,6 +103,7 @@ pub mod event;
 pub mod job;
 pub mod plugin;
 pub mod runtime;
+pub mod scaffold;
 pub mod scheduler;
 pub mod store;
 pub mod trigger;
