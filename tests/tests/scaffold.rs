@@ -98,7 +98,10 @@ fn a_new_listener_builds_as_world_listener() {
     assert!(ok, "{out}{err}");
     let (ok, out, err) = wasmcron(dir.path(), &["plugin", "build", "hooks/pager"]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("world:   wasmcron:plugin/listener@0.2.0"), "{out}");
+    assert!(
+        out.contains("world:   wasmcron:plugin/listener@0.2.0"),
+        "{out}"
+    );
     assert!(built(&out).ends_with("pager.wasm"), "{out}");
 }
 

@@ -186,7 +186,7 @@ impl Wasmcron {
         }
         let mut merged = serde_json::to_value(&current.spec)
             .map_err(|e| Error::invalid("", format!("the current spec: {e}")))?;
-        merge_patch(&mut merged, patch);
+        crate::job::merge_patch(&mut merged, patch);
         if merged.get("id").and_then(|v| v.as_str()) != Some(id) {
             return Err(Error::invalid(
                 "id",
@@ -354,41 +354,4 @@ fn serde_path(value: serde_json::Value) -> Result<JobSpec, Error> {
         let message = format!("{path}: {}", e.inner());
         Error::invalid(path, message)
     })
-}
-
-/// RFC 7396: objects merge key by key, `null` removes, anything else
-/// replaces.
-fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
-    let Some(patch) = patch.as_object() else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = serde_json::Value::Object(serde_json::Map::new());
-    }
-    if let Some(map) = target.as_object_mut() {
-        for (k, v) in patch {
-            if v.is_null() {
-                map.remove(k);
-            } else {
-                merge_patch(map.entry(k.clone()).or_insert(serde_json::Value::Null), v);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge_patch;
-    use serde_json::json;
-
-    #[test]
-    fn a_merge_patch_merges_objects_removes_nulls_and_replaces_the_rest() {
-        let mut spec = json!({"id": "a", "args": {"x": 1, "y": 2}, "retry": {"max": 3}});
-        merge_patch(
-            &mut spec,
-            &json!({"args": {"y": null, "z": [1]}, "retry": null}),
-        );
-        assert_eq!(spec, json!({"id": "a", "args": {"x": 1, "z": [1]}}));
-    }
 }

@@ -2,6 +2,7 @@
 //! previous page's `next_before`), so a client paging while runs arrive
 //! sees each run once; through the real binary, its HTTP API and its CLI.
 
+use super::overview::run_ids;
 use super::{Api, BIN, assert_error, cli};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -9,15 +10,6 @@ use std::time::Duration;
 use wasmcron_tests::backends;
 use wasmcron_tests::host::{Host, setup_warm};
 use wasmcron_tests::stores::TestStore;
-
-fn run_ids(page: &Value) -> Vec<String> {
-    page["runs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no runs in {page}"))
-        .iter()
-        .map(|r| r["run_id"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
 
 /// Pages `path` (no query string) by cursor, `per` runs a
 /// page, waiting `pause` between pages so that runs arrive meanwhile.
