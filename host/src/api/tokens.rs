@@ -411,10 +411,11 @@ mod tests {
             (String::new(), "no [[tokens]] entries"),
             (
                 format!("[[tokens]]\nname = \"config\"\nrole = \"read\"\nsha256 = \"{hash}\""),
-                "tokens[0] ('config'): anonymous, config, sidecar and cli are what the audit log",
+                "tokens[0] ('config'): anonymous, config, sidecar, cli, host and embed are what the audit log",
             ),
         ];
         assert!(check_name("sidecar").is_err_and(|e| e.contains("another name")));
+        assert!(check_name("host").is_err() && check_name("embed").is_err());
         assert!(check_name("ci-bot").is_ok());
         for (text, want) in cases {
             let err = Tokens::parse(&text, "f").map(|_| ()).unwrap_err().0;
