@@ -75,6 +75,25 @@ fn install_examples(dir: &Path) -> Result<(), String> {
             eprintln!("xtask: installed {}", dest.display());
         }
     }
+    // Python and JavaScript plugins, when their toolchains are installed;
+    // without them, one line each says how to get them (not an error: the
+    // Rust examples are the demo).
+    let polyglot =
+        xtask::polyglot::build(&xtask::repo_root(), &target_dir().join("polyglot-plugins"))?;
+    for note in &polyglot.notes {
+        eprintln!("xtask: note: {note}");
+    }
+    for plugin in &polyglot.built {
+        let dest = dir.join(format!("{}.wasm", plugin.package));
+        std::fs::copy(&plugin.path, &dest).map_err(|e| {
+            format!(
+                "copying {} to {}: {e}",
+                plugin.path.display(),
+                dest.display()
+            )
+        })?;
+        eprintln!("xtask: installed {}", dest.display());
+    }
     // The directory cleanup's sidecar grants.
     let scratch = dir.join("scratch");
     std::fs::create_dir_all(&scratch)
