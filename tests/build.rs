@@ -53,7 +53,11 @@ fn build() -> Result<(), String> {
 /// installed: `HELLO_PY` and `HELLO_JS` are `None` otherwise, and
 /// `POLYGLOT_NOTES` says why. Kept out of `ALL`, which every scheduler test
 /// loads: these components are 12-18 MB and take long to compile.
-fn polyglot(root: &std::path::Path, out: &std::path::Path, code: &mut String) -> Result<(), String> {
+fn polyglot(
+    root: &std::path::Path,
+    out: &std::path::Path,
+    code: &mut String,
+) -> Result<(), String> {
     use xtask::polyglot;
     // Not PATH: it differs between shells and editors, and every change
     // would rebuild the test crates. After installing a toolchain on the
@@ -72,7 +76,11 @@ fn polyglot(root: &std::path::Path, out: &std::path::Path, code: &mut String) ->
         println!("cargo::warning={note}");
     }
     for package in ["hello-py", "hello-js"] {
-        let path = built.built.iter().find(|p| p.package == package).map(|p| p.path.display().to_string());
+        let path = built
+            .built
+            .iter()
+            .find(|p| p.package == package)
+            .map(|p| p.path.display().to_string());
         let _ = writeln!(
             code,
             "/// `plugins/{package}`, built; `None` when its toolchain is not installed.\npub const {}: Option<&str> = {path:?};",

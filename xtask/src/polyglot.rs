@@ -165,7 +165,9 @@ pub fn required() -> bool {
 pub fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("WASMCRON_POLYGLOT_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/wasmcron-polyglot")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/wasmcron-polyglot"))
+        })
 }
 
 /// The inputs of the non-Rust plugins (for a build script's
@@ -314,7 +316,12 @@ pub fn build(root: &Path, out: &Path) -> Result<Polyglot, String> {
     Ok(result)
 }
 
-fn build_one(root: &Path, out: &Path, src: &Source, tool: &Toolchain) -> Result<BuiltPlugin, String> {
+fn build_one(
+    root: &Path,
+    out: &Path,
+    src: &Source,
+    tool: &Toolchain,
+) -> Result<BuiltPlugin, String> {
     let dir = root.join("plugins").join(src.package);
     let wit = root.join(WIT_DIR);
     let helper = root.join(src.lang.helper());
