@@ -22,9 +22,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
 /// 2-core machine takes minutes, far past the 60 s default.
 const COMPILE_TIMEOUT: &str = "900s";
 
-/// How long a host may take to compile a plugin before a test gives up: a
-/// safety net, not a performance bound.
-const COMPILE_WAIT: Duration = Duration::from_secs(1200);
+/// How long a host may take to load a plugin before a test gives up: a
+/// safety net, not a performance bound (its compile cache is prewarmed, so
+/// this is milliseconds unless the cache was refused).
+const COMPILE_WAIT: Duration = Duration::from_secs(1800);
 
 /// The built plugin, or `None` after a `SKIPPED` line when its toolchain is
 /// missing.
@@ -220,6 +221,36 @@ fn wait_loaded(host: &Host, url: &str, name: &str) {
     );
 }
 
+/// Puts `file`'s compiled code into `dir/cache`, the cache the host gets,
+/// compiling it once per build into the tests' shared compile cache: with a
+/// debug build of cranelift a Python or JavaScript component takes minutes
+/// to compile, and the `plugin run` tests compile them already.
+fn prewarm(dir: &Path, name: &str, file: &str) {
+    use wasmcron::plugin::{CompileCache, ContentHash, Plugin};
+    let runtime = wasmcron_tests::runtime();
+    let shared = CompileCache::open(&wasmcron_tests::test_cache_dir(), runtime.engine())
+        .expect("shared compile cache");
+    let ours = CompileCache::open(&dir.join("cache"), runtime.engine()).expect("compile cache");
+    let bytes = std::fs::read(file).expect("read the plugin");
+    if let Err(e) = Plugin::load_bytes_cached(&runtime, name.to_owned(), &bytes, Some(&shared)) {
+        panic!("{file} does not load: {e}");
+    }
+    let hash = ContentHash::of(&bytes);
+    let mut copied = 0;
+    for entry in std::fs::read_dir(shared.dir()).expect("shared cache dir") {
+        let entry = entry.expect("cache entry").path();
+        let file_name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if file_name.starts_with(hash.as_str()) && file_name.ends_with(".cwasm") {
+            std::fs::copy(&entry, ours.dir().join(file_name)).expect("copy a cache entry");
+            copied += 1;
+        }
+    }
+    assert!(
+        copied > 0,
+        "{name}: nothing in the shared cache after loading it"
+    );
+}
+
 fn start(dir: &Path) -> Host {
     Host::start(BIN, dir, &["--compile-timeout", COMPILE_TIMEOUT])
 }
@@ -234,6 +265,7 @@ fn scheduled_by_a_real_host(name: &str, file: &str) {
         .replace("FUEL", &FUEL.to_string());
     std::fs::write(dir.path().join("jobs.toml"), jobs).expect("jobs file");
     let d = dir.path();
+    prewarm(d, name, file);
 
     let host = start(d);
     let url = host.api_url();

@@ -281,8 +281,9 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
 /// Builds every non-Rust plugin whose toolchain is installed into `out`.
 ///
 /// # Errors
-/// When a toolchain is there but the build fails (a broken plugin is an
-/// error, a missing toolchain only a note), or on I/O errors.
+/// When the pinned version of a toolchain is there but the build fails (a
+/// broken plugin is an error; a missing toolchain, or another version that
+/// fails, only a note), or on I/O errors.
 pub fn build(root: &Path, out: &Path) -> Result<Polyglot, String> {
     // The toolchains run in a folder of their own: relative paths would
     // point elsewhere there.
@@ -310,7 +311,14 @@ pub fn build(root: &Path, out: &Path) -> Result<Polyglot, String> {
         }
         result.tools.push(tool.path.clone());
         for src in SOURCES.iter().filter(|s| s.lang == lang) {
-            result.built.push(build_one(root, out, src, &tool)?);
+            match build_one(root, out, src, &tool) {
+                Ok(plugin) => result.built.push(plugin),
+                // The pinned version must build them: a failure is a broken
+                // plugin or helper. Another version is the machine's, not
+                // ours to promise: skip the plugin, saying why.
+                Err(e) if tool.version != lang.pinned() && !required() => result.notes.push(e),
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(result)
