@@ -211,8 +211,12 @@ fn find(root: &Path, lang: Lang) -> Result<Toolchain, String> {
             return Ok(tool);
         }
     }
+    let cached = cache_dir().map_or_else(
+        || "~/.cache/wasmcron-polyglot".to_owned(),
+        |d| d.display().to_string(),
+    );
     Err(format!(
-        "{} not found (looked at ${}, {}, ~/.cache/wasmcron-polyglot and the PATH); {}",
+        "{} not found (looked at ${}, {}, {cached} and the PATH); {}",
         lang.name(),
         lang.env(),
         lang.local(),
