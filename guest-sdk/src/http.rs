@@ -44,7 +44,9 @@ pub enum HttpError {
     /// The URL could not be understood.
     InvalidUrl(String),
     /// The host refused the request: the URL is not on the job's
-    /// `capabilities.http` allowlist.
+    /// `capabilities.http` allowlist, or its name resolves to a loopback,
+    /// private or link-local address the allowlist does not name (the
+    /// host's SSRF check; the run's log says which).
     Denied(String),
     /// The request was sent but failed (DNS, connection, TLS, protocol).
     Failed(String),
@@ -58,8 +60,10 @@ impl std::fmt::Display for HttpError {
             Self::InvalidUrl(m) => write!(f, "invalid URL: {m}"),
             Self::Denied(url) => write!(
                 f,
-                "request to {url} denied by the host: add its scheme://host:port to the job's \
-                 capabilities.http allowlist"
+                "request to {url} denied by the host: either its scheme://host:port is not on \
+                 the job's capabilities.http allowlist, or its name resolves to a loopback or \
+                 private address that the allowlist does not name literally (the run's log \
+                 says which, and how to allow it)"
             ),
             Self::Failed(m) => write!(f, "HTTP request failed: {m}"),
             Self::TooLarge => write!(f, "response body larger than {MAX_BODY} bytes"),

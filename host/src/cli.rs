@@ -141,6 +141,32 @@ enum Command {
     /// Ask a running host about the hosts sharing its store.
     #[command(subcommand)]
     Cluster(crate::cli_client::ClusterCommand),
+    /// Make a plugin project for one job (or, with --listener, an error
+    /// listener): sources with a commented example (typed args, logs, kv),
+    /// the WIT it targets, the guest SDK and a README. Then `wasmcron
+    /// plugin build DIR`.
+    New {
+        /// The plugin's name (lowercase letters, digits, `-`, `_`).
+        name: String,
+        /// Its language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::scaffold::Lang,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// An error listener instead of a job.
+        #[arg(long)]
+        listener: bool,
+    },
+    /// Print a shell completion script, e.g. `source <(wasmcron completions
+    /// bash)` in ~/.bashrc, `wasmcron completions zsh >
+    /// ~/.zfunc/_wasmcron`, `wasmcron completions fish >
+    /// ~/.config/fish/completions/wasmcron.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Internal: the plugin compiler process `wasmcron run` starts (reads
     /// a component on stdin, writes it compiled to stdout, within limits).
     #[command(name = "__compile", hide = true)]
@@ -202,6 +228,16 @@ enum CronCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Build the plugin project in DIR (made by `wasmcron new`) with its
+    /// language's toolchain, check the component as `plugin check` does,
+    /// and print where it is.
+    Build {
+        /// The project's folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        bounds: CompileBounds,
+    },
     /// Load and validate a plugin: prints its world, imports and exports,
     /// or why it cannot be used. Exits non-zero when it cannot.
     Check {
@@ -382,6 +418,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => Ok(crate::plugin::compile::child_main(memory, cpu_seconds)),
         Command::Token(TokenCommand::New { name, role }) => token_new(&name, role),
         Command::Audit(args) => crate::cli_client::audit(args).await,
+        Command::Completions { shell } => {
+            // Generated from the same clap definition that parses the
+            // command line, so it cannot drift from it.
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "wasmcron", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Jobs(cmd) => crate::cli_client::jobs(cmd).await,
         Command::Runs(cmd) => crate::cli_client::runs(cmd).await,
         Command::Plugins(cmd) => crate::cli_client::plugins(cmd).await,
@@ -389,6 +432,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calendars(cmd) => crate::cli_client::calendars(cmd).await,
         Command::Plugin(PluginCommand::Check { file, json, bounds }) => {
             plugin_check(&file, json, &bounds).await
+        }
+        Command::New {
+            name,
+            lang,
+            dir,
+            listener,
+        } => crate::scaffold::new_project(&crate::scaffold::NewProject {
+            name,
+            lang,
+            dir,
+            listener,
+        }),
+        Command::Plugin(PluginCommand::Build { dir, bounds }) => {
+            let wasm = tokio::task::spawn_blocking(move || crate::scaffold::build(&dir))
+                .await
+                .context("the build task")??;
+            let code = plugin_check(&wasm, false, &bounds).await?;
+            if code == ExitCode::SUCCESS {
+                println!("built: {}", wasm.display());
+            }
+            Ok(code)
         }
         Command::Plugin(PluginCommand::Run {
             file,

@@ -828,3 +828,11 @@ mod transfer;
 /// `GET /runs`, `GET /stats`, `GET /auth` and the dashboard's files (issue 14).
 #[path = "api/overview.rs"]
 mod overview;
+
+// Issue 15, item 6: run history paged by cursor.
+#[path = "api/paging.rs"]
+mod paging;
+
+// Issue 15, item 5: the CLI for people (jobs add from flags, jobs edit, completions).
+#[path = "api/authoring.rs"]
+mod authoring;

@@ -318,6 +318,46 @@ fn a_sidecar_owns_its_jobs_across_edits_removal_and_restarts() {
     assert!(host.wait().success());
 }
 
+/// A sidecar cannot take over a job it did not make (a fresh-user trial
+/// of issue 15 found one rewriting an API job's plugin and args, then
+/// deleting it with the sidecar): the job of the jobs file keeps its spec,
+/// the refusal is logged, and deleting the sidecar removes only its own.
+#[test]
+fn a_sidecar_cannot_take_over_or_delete_a_job_it_did_not_make() {
+    let dir = setup(
+        "version = 1\n\n[[jobs]]\nid = \"x1\"\nplugin = \"hello\"\n\
+         trigger = { type = \"interval\", every = \"1h\" }\nargs = { name = \"team\" }\n",
+        &["hello", "counter"],
+    );
+    let host = Host::start(BIN, dir.path(), &[]);
+    eventually(&host, "the jobs file's job", || {
+        job_ids(dir.path()) == ["x1"]
+    });
+    let spec_of_x1 = || strings(dir.path(), "SELECT spec FROM jobs WHERE id = 'x1'");
+    let before = spec_of_x1();
+    std::fs::write(
+        dir.path().join("plugins/counter.toml"),
+        "[[jobs]]\nid = \"x1\"\ntrigger = { type = \"interval\", every = \"1m\" }\n\n\
+         [[jobs]]\nid = \"own\"\ntrigger = { type = \"interval\", every = \"1m\" }\n",
+    )
+    .expect("sidecar");
+    eventually(&host, "the sidecar's own job", || {
+        job_ids(dir.path()) == ["own", "x1"]
+    });
+    eventually(&host, "the refusal logged", || {
+        host.log()
+            .contains("x1\\\" is taken by a job this sidecar did not make")
+    });
+    assert_eq!(spec_of_x1(), before, "the jobs file's job was changed");
+    std::fs::remove_file(dir.path().join("plugins/counter.toml")).expect("remove sidecar");
+    eventually(&host, "the sidecar's job removed", || {
+        job_ids(dir.path()) == ["x1"]
+    });
+    assert_eq!(spec_of_x1(), before);
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}
+
 // ---- Compiling in the background, within bounds (issue 10, item 6) ----
 
 /// The generated plugin that is expensive to compile. Sized so that, in

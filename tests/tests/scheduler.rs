@@ -533,17 +533,17 @@ impl JobStore for FillableStore {
         &self,
         job: &str,
         limit: usize,
-        offset: usize,
+        from: wasmcron::store::RunsFrom,
     ) -> Result<RunList, StoreError> {
-        self.inner.run_summaries(job, limit, offset).await
+        self.inner.run_summaries(job, limit, from).await
     }
     async fn all_runs(
         &self,
         filter: wasmcron::store::RunFilter,
         limit: usize,
-        offset: usize,
+        from: wasmcron::store::RunsFrom,
     ) -> Result<RunList, StoreError> {
-        self.inner.all_runs(filter, limit, offset).await
+        self.inner.all_runs(filter, limit, from).await
     }
     async fn run_counts(
         &self,

@@ -15,7 +15,7 @@ use wasmcron::runtime::{LogLevel, LogRecord, LogSource, Outcome};
 use wasmcron::store::postgres::PostgresJobStore;
 use wasmcron::store::{
     AuditQuery, AuditRecord, JobRecord, JobStore, KvError, RUN_PAGE_BYTES, RunOrigin, RunRecord,
-    RunStatus, RunSummary, StoreError, Write,
+    RunStatus, RunSummary, RunsFrom, StoreError, Write,
 };
 use wasmcron_tests::backends;
 use wasmcron_tests::stores::{Backend, TestStore};
@@ -278,7 +278,15 @@ async fn a_jobs_history_prune_and_deletion_leave_other_jobs_runs_alone(db: TestS
     store.delete_job("b").await.unwrap();
     assert!(store.runs("b", 100, 0).await.unwrap().is_empty());
     assert_eq!(store.runs("c", 100, 0).await.unwrap().len(), 10);
-    assert_eq!(store.run_summaries("c", 2, 0).await.unwrap().runs.len(), 2);
+    assert_eq!(
+        store
+            .run_summaries("c", 2, RunsFrom::Offset(0))
+            .await
+            .unwrap()
+            .runs
+            .len(),
+        2
+    );
     // A job re-created with a deleted one's id starts with no history.
     store.insert_job(&record("b"), false).await.unwrap();
     assert!(store.runs("b", 100, 0).await.unwrap().is_empty());
@@ -444,7 +452,10 @@ async fn run_lists_leave_logs_out_and_logs_come_a_page_at_a_time(db: TestStore) 
     run.logs[7].message = "a NUL \0 in a log".into();
     store.write(vec![Write::Run(run.clone())]).await.unwrap();
 
-    let list = store.run_summaries("a", 10, 0).await.unwrap();
+    let list = store
+        .run_summaries("a", 10, RunsFrom::Offset(0))
+        .await
+        .unwrap();
     assert_eq!(list.runs.len(), 1);
     assert!(!list.more);
     assert_eq!(list.runs[0].log_count, 2048);
@@ -492,7 +503,10 @@ async fn a_page_of_runs_is_cut_by_size(db: TestStore) {
         })
         .collect();
     store.write(writes).await.unwrap();
-    let first = store.run_summaries("a", 1000, 0).await.unwrap();
+    let first = store
+        .run_summaries("a", 1000, RunsFrom::Offset(0))
+        .await
+        .unwrap();
     assert!(first.more);
     let bytes: usize = first.runs.iter().map(RunSummary::approx_json_len).sum();
     assert!(bytes <= RUN_PAGE_BYTES, "{bytes}");
@@ -500,17 +514,139 @@ async fn a_page_of_runs_is_cut_by_size(db: TestStore) {
     let mut seen: Vec<i64> = first.runs.iter().map(|r| ms(r.scheduled_at)).collect();
     let mut more = first.more;
     while more {
-        let page = store.run_summaries("a", 1000, seen.len()).await.unwrap();
+        let page = store
+            .run_summaries("a", 1000, RunsFrom::Offset(seen.len()))
+            .await
+            .unwrap();
         assert!(!page.runs.is_empty());
         seen.extend(page.runs.iter().map(|r| ms(r.scheduled_at)));
         more = page.more;
     }
     assert_eq!(seen, (0..100).rev().collect::<Vec<i64>>());
-    let short = store.run_summaries("a", 3, 0).await.unwrap();
+    let short = store
+        .run_summaries("a", 3, RunsFrom::Offset(0))
+        .await
+        .unwrap();
     assert_eq!(short.runs.len(), 3);
     assert!(short.more);
 }
 backends!(a_page_of_runs_is_cut_by_size: memory, sqlite, postgres);
+
+/// Cursor paging (`RunsFrom::Before`): runs recorded while a client pages
+/// do not shift its pages (offset paging would show a run twice), runs on
+/// the same `scheduled_at` are ordered by run id, and a cursor that is not
+/// a stored run of the job gives an empty page rather than another job's.
+async fn runs_page_by_cursor_and_stay_put_as_runs_arrive(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(&record("b"), false).await.unwrap();
+    let mut writes: Vec<Write> = (0..30)
+        .map(|i| {
+            Write::Run(RunRecord::pending(
+                "a",
+                from_ms(i * 1000),
+                from_ms(i * 1000),
+                1,
+            ))
+        })
+        .collect();
+    // Five retries of one fire: the same scheduled_at, told apart by run id.
+    writes.extend(
+        (2..7).map(|n| Write::Run(RunRecord::pending("a", from_ms(10_000), from_ms(10_000), n))),
+    );
+    let other = RunRecord::pending("b", from_ms(5_000), from_ms(5_000), 1);
+    let other_id = other.run_id.clone();
+    writes.push(Write::Run(other));
+    store.write(writes).await.unwrap();
+    let all: Vec<String> = store
+        .run_summaries("a", 1000, RunsFrom::Offset(0))
+        .await
+        .unwrap()
+        .runs
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(all.len(), 35);
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut from = RunsFrom::Offset(0);
+    let mut arriving = 0;
+    loop {
+        let page = store.run_summaries("a", 7, from).await.unwrap();
+        seen.extend(page.runs.iter().map(|r| r.run_id.clone()));
+        if !page.more {
+            break;
+        }
+        from = RunsFrom::Before(page.runs.last().unwrap().run_id.clone());
+        // Newer fires arrive between pages, ahead of everything seen.
+        arriving += 1;
+        let at = from_ms(100_000 + arriving * 1000);
+        store
+            .write(vec![Write::Run(RunRecord::pending("a", at, at, 1))])
+            .await
+            .unwrap();
+    }
+    assert!(arriving >= 4, "{arriving} pages");
+    assert_eq!(
+        seen, all,
+        "cursor pages are the listing at the start, each run once"
+    );
+
+    // The same with the listing of every job (ordered by run id alone).
+    let everything: Vec<String> = store
+        .all_runs(Default::default(), 1000, RunsFrom::Offset(0))
+        .await
+        .unwrap()
+        .runs
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    let mut seen = Vec::new();
+    let mut from = RunsFrom::Offset(0);
+    loop {
+        let page = store.all_runs(Default::default(), 9, from).await.unwrap();
+        seen.extend(page.runs.iter().map(|r| r.run_id.clone()));
+        if !page.more {
+            break;
+        }
+        from = RunsFrom::Before(page.runs.last().unwrap().run_id.clone());
+        let at = from_ms(200_000 + seen.len() as i64);
+        store
+            .write(vec![Write::Run(RunRecord::pending("b", at, at, 1))])
+            .await
+            .unwrap();
+    }
+    assert_eq!(seen, everything);
+    // There any id is a cursor, stored or not: one just above the oldest
+    // run's id (as if the cursor had been pruned) gives that run alone.
+    let oldest = everything.last().unwrap().clone();
+    let above = format!("{oldest}~");
+    let tail = store
+        .all_runs(Default::default(), 10, RunsFrom::Before(above))
+        .await
+        .unwrap();
+    assert_eq!(
+        tail.runs
+            .iter()
+            .map(|r| r.run_id.clone())
+            .collect::<Vec<_>>(),
+        vec![oldest]
+    );
+    assert!(!tail.more);
+
+    // A job's cursor must be one of its stored runs.
+    let foreign = store
+        .run_summaries("a", 10, RunsFrom::Before(other_id))
+        .await
+        .unwrap();
+    assert!(foreign.runs.is_empty() && !foreign.more);
+    let unknown = store
+        .run_summaries("a", 10, RunsFrom::Before("no-such-run".into()))
+        .await
+        .unwrap();
+    assert!(unknown.runs.is_empty() && !unknown.more);
+}
+backends!(runs_page_by_cursor_and_stay_put_as_runs_arrive: memory, sqlite, postgres);
 
 async fn close_leaves_the_store_usable(db: TestStore) {
     let store = db.open().await;
@@ -1380,7 +1516,11 @@ async fn a_chained_runs_parent_run_id_round_trips(db: TestStore) {
     assert_eq!(store.run(&retry.run_id).await.unwrap(), Some(retry.clone()));
     let summary = store.run_summary(&child.run_id).await.unwrap().unwrap();
     assert_eq!(summary.parent_run_id, child.parent_run_id);
-    let listed = store.run_summaries("a", 10, 0).await.unwrap().runs;
+    let listed = store
+        .run_summaries("a", 10, RunsFrom::Offset(0))
+        .await
+        .unwrap()
+        .runs;
     let parents: Vec<Option<&str>> = listed.iter().map(|r| r.parent_run_id.as_deref()).collect();
     let parent = child.parent_run_id.as_deref();
     // Newest first: the retry, the child, the parent.

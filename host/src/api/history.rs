@@ -5,7 +5,7 @@
 
 use super::extract::Query;
 use super::jobs::page_size;
-use super::runs::RunPage;
+use super::runs::{RunPage, runs_from};
 use super::{ApiError, ApiState};
 use crate::runtime::OutcomeKind;
 use crate::scheduler::SchedulerError;
@@ -31,8 +31,13 @@ pub struct ListAllRuns {
     /// Page size, 1-1000 (default 100); a page is also cut at about 4 MiB.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
-    /// Runs to skip (default 0).
+    /// Runs to skip (default 0). Pages shift when runs are recorded
+    /// meanwhile; `before` does not.
     pub offset: Option<usize>,
+    /// Cursor: only runs recorded before this run id (the previous page's
+    /// `next_before`; the run need not be stored any more). Not with
+    /// `offset`.
+    pub before: Option<String>,
 }
 
 /// The runs of every job, newest recorded first, without their logs:
@@ -50,7 +55,7 @@ pub(super) async fn list(
     Query(q): Query<ListAllRuns>,
 ) -> Result<Json<RunPage>, ApiError> {
     let limit = page_size(q.limit)?;
-    let offset = q.offset.unwrap_or(0);
+    let from = runs_from(q.offset, q.before)?;
     let filter = RunFilter {
         status: q
             .status
@@ -86,10 +91,10 @@ pub(super) async fn list(
     let page = state
         .scheduler
         .store()
-        .all_runs(filter, limit, offset)
+        .all_runs(filter, limit, from.clone())
         .await
         .map_err(SchedulerError::from)?;
-    Ok(Json(RunPage::new(page, limit, offset)))
+    Ok(Json(RunPage::new(page, limit, from)))
 }
 
 /// `GET /stats`'s window.

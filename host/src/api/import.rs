@@ -238,62 +238,71 @@ fn differing(old: &JobSpec, new: &JobSpec) -> Vec<String> {
     fields
 }
 
-/// Writes a checked plan: calendars, then jobs, then removals. The one
-/// place an import changes anything.
-/// Writes `plan`: calendars, then jobs (a thousand at a time, as a jobs
-/// file is applied), then the removals; each change that was made goes in
-/// the audit log under `actor`, also when a later step fails (what was
-/// written stays written).
+/// How many jobs an import adds or changes, and removes, before it writes
+/// their audit rows: the rows follow the changes in steps this small, so a
+/// host killed in the middle of a large import loses at most one step's
+/// rows of the changes it made (it lost all of them when the rows were
+/// written at the end: a fresh-user trial killed an import with `prune`
+/// after 2,027 removals and found none of them in the log). Upserts go in
+/// larger steps: each step is one store commit, a removal is one already.
+const UPSERT_STEP: usize = 1000;
+/// See [`UPSERT_STEP`].
+const REMOVE_STEP: usize = 100;
+
+/// Writes a checked plan: calendars, then jobs ([`UPSERT_STEP`] at a
+/// time), then the removals; each change made goes in the audit log under
+/// `actor` as it is made, also when a later step fails (what was written
+/// stays written). The one place an import changes anything.
 async fn apply(state: &ApiState, actor: &super::Actor, plan: &Plan) -> Result<(), ApiError> {
     use crate::audit::{Action, Change};
     let scheduler = &state.scheduler;
     let mut changes = Vec::new();
-    let result = async {
-        for (name, spec) in &plan.calendars {
-            scheduler.put_calendar(name, spec.clone()).await?;
-            changes.push(Change::named(Action::CalendarPut, name));
+    for (name, spec) in &plan.calendars {
+        if let Err(e) = scheduler.put_calendar(name, spec.clone()).await {
+            super::audit(state, actor, changes).await;
+            return Err(e.into());
         }
-        if !plan.upserts.is_empty() {
-            let before: Vec<Option<JobSpec>> = plan
-                .upserts
-                .iter()
-                .map(|spec| scheduler.spec_of(&spec.id))
-                .collect();
-            let written = match scheduler.upsert_jobs(plan.upserts.clone()).await {
-                Ok(_) => Ok(plan.upserts.len()),
-                Err(e) => Err(e),
-            };
-            let count = match &written {
-                Ok(n) => *n,
-                Err(e) => e.index,
-            };
-            changes.extend(
-                plan.upserts
-                    .iter()
-                    .zip(&before)
-                    .take(count)
-                    .filter_map(|(after, before)| Change::job_written(before.as_ref(), after)),
-            );
-            written.map_err(|e| {
-                let id = e.id.clone();
-                ApiError::from(e.error).noting(&format!(
-                    " (job '{id}'; the jobs before it in the file were imported: importing \
-                     the same file again is safe)"
-                ))
-            })?;
+        changes.push(Change::named(Action::CalendarPut, name));
+    }
+    super::audit(state, actor, std::mem::take(&mut changes)).await;
+    for (n, step) in plan.upserts.chunks(UPSERT_STEP).enumerate() {
+        let before: Vec<Option<JobSpec>> = step
+            .iter()
+            .map(|spec| scheduler.spec_of(&spec.id))
+            .collect();
+        let written = scheduler.upsert_jobs(step.to_vec()).await;
+        let count = written.as_ref().map_or_else(|e| e.index, |_| step.len());
+        let changes: Vec<Change> = step
+            .iter()
+            .zip(&before)
+            .take(count)
+            .filter_map(|(after, before)| Change::job_written(before.as_ref(), after))
+            .collect();
+        super::audit(state, actor, changes).await;
+        if let Err(e) = written {
+            let id = e.id.clone();
+            let before_it = n * UPSERT_STEP + e.index;
+            return Err(ApiError::from(e.error).noting(&format!(
+                " (job '{id}'; the {before_it} jobs before it in the file were imported: \
+                 importing the same file again is safe)"
+            )));
         }
-        for id in &plan.report.removed {
+    }
+    for step in plan.report.removed.chunks(REMOVE_STEP) {
+        let mut changes = Vec::new();
+        for id in step {
             match scheduler.remove_job(id).await {
                 Ok(()) => changes.push(Change::job(Action::JobDeleted, id)),
                 Err(crate::scheduler::SchedulerError::JobNotFound(_)) => {}
-                Err(e) => return Err(ApiError::from(e)),
+                Err(e) => {
+                    super::audit(state, actor, changes).await;
+                    return Err(ApiError::from(e));
+                }
             }
         }
-        Ok::<(), ApiError>(())
+        super::audit(state, actor, changes).await;
     }
-    .await;
-    super::audit(state, actor, changes).await;
-    result
+    Ok(())
 }
 
 #[cfg(test)]

@@ -430,7 +430,7 @@ pub(super) async fn modify(
     }
     let mut merged =
         serde_json::to_value(&current.spec).map_err(|e| ApiError::validation("", e.to_string()))?;
-    merge_patch(&mut merged, &patch);
+    crate::job::merge_patch(&mut merged, &patch);
     if merged.get("id").and_then(|v| v.as_str()) != Some(id.as_str()) {
         return Err(ApiError::validation(
             "id",
@@ -443,26 +443,6 @@ pub(super) async fn modify(
     let change = crate::audit::Change::job_written(Some(&current.spec), &info.spec);
     super::audit(&state, &actor, change.into_iter().collect()).await;
     Ok(Json(info))
-}
-
-/// RFC 7396.
-fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
-    let Some(patch) = patch.as_object() else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = serde_json::Value::Object(serde_json::Map::new());
-    }
-    if let Some(map) = target.as_object_mut() {
-        for (k, v) in patch {
-            if v.is_null() {
-                map.remove(k);
-            } else {
-                merge_patch(map.entry(k.clone()).or_insert(serde_json::Value::Null), v);
-            }
-        }
-    }
 }
 
 /// Delete a job (its run history goes with it).
@@ -486,7 +466,7 @@ pub(super) async fn delete(
 
 #[cfg(test)]
 mod tests {
-    use super::merge_patch;
+    use crate::job::merge_patch;
     use serde_json::json;
 
     #[test]

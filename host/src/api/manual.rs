@@ -121,9 +121,16 @@ pub(super) async fn run_now(
     OptionalBody(body): OptionalBody<RunNowBody>,
 ) -> Result<(StatusCode, Json<SubmittedRun>), ApiError> {
     let how = body.map(RunNowBody::check).transpose()?.unwrap_or_default();
+    // Args given for this run go in the audit entry: an `operate` token may
+    // run a job with args of its choosing, and who ran what with which
+    // input must be readable without looking the run up.
+    let args = how.args.clone();
     let run = state.scheduler.run_now_with(&id, how).await?;
-    let change = crate::audit::Change::job(crate::audit::Action::JobRun, &id)
-        .with_detail(serde_json::json!({ "run_id": run.run_id }));
+    let mut detail = serde_json::json!({ "run_id": run.run_id });
+    if let Some(args) = args {
+        detail["args"] = serde_json::Value::Object(args);
+    }
+    let change = crate::audit::Change::job(crate::audit::Action::JobRun, &id).with_detail(detail);
     super::audit(&state, &actor, vec![change]).await;
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }

@@ -80,6 +80,7 @@ pub(super) async fn pause(
         (status = 200, description = "Resumed", body = JobInfo),
         (status = 401, description = "Token required", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
+        (status = 422, description = "The job's capabilities are outside the operator's grant policy (change them first; the field and flag are named)", body = super::ErrorBody),
     ))]
 pub(super) async fn resume(
     State(state): State<ApiState>,

@@ -12,7 +12,7 @@ use super::jobs::{page_size, page_size_or};
 use super::{ApiError, ApiState};
 use crate::runtime::LogRecord;
 use crate::scheduler::SchedulerError;
-use crate::store::{LogPage, RunSummary};
+use crate::store::{LogPage, RunSummary, RunsFrom};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,31 +30,77 @@ pub struct ListRuns {
     /// Page size, 1-1000 (default 100); a page is also cut at about 4 MiB.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
-    /// Runs to skip (default 0).
+    /// Runs to skip (default 0). Pages shift when runs are recorded
+    /// meanwhile; `before` does not.
     pub offset: Option<usize>,
+    /// Cursor: only the runs after this run in the listing (the previous
+    /// page's `next_before`), so pages stay put as runs arrive. Not with
+    /// `offset`.
+    pub before: Option<String>,
 }
 
-/// A page of a job's runs, newest first, without their logs.
+/// Where a page starts, from `offset` and `before` (at most one of them).
+///
+/// # Errors
+/// 400 at `before` when both are given.
+pub(super) fn runs_from(
+    offset: Option<usize>,
+    before: Option<String>,
+) -> Result<RunsFrom, ApiError> {
+    match (offset, before) {
+        (Some(_), Some(_)) => Err(ApiError::bad_query(
+            "before",
+            "give either offset or before, not both; before (the previous page's next_before) \
+             keeps pages stable as runs arrive",
+        )),
+        (_, Some(before)) if before.is_empty() => Err(ApiError::bad_query(
+            "before",
+            "before is empty; give a run id (the previous page's next_before)",
+        )),
+        (_, Some(before)) => Ok(RunsFrom::Before(before)),
+        (offset, None) => Ok(RunsFrom::Offset(offset.unwrap_or(0))),
+    }
+}
+
+/// A page of runs, newest first, without their logs.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunPage {
     /// This page.
     pub runs: Vec<RunSummary>,
     /// The page size asked for (a page holds fewer when cut by size).
     pub limit: usize,
-    /// The offset used.
+    /// The offset used (0 when paging by `before`).
     pub offset: usize,
-    /// The offset of the next page; `null` when this is the last.
+    /// The offset of the next page; `null` when this is the last, or when
+    /// paging by `before`.
     pub next_offset: Option<usize>,
+    /// The cursor used, if any.
+    pub before: Option<String>,
+    /// The next page's cursor (`?before=` this): the id of the last run
+    /// here; `null` when this is the last page.
+    pub next_before: Option<String>,
 }
 
 impl RunPage {
-    /// The answer for `page`, read with `limit` from `offset`.
-    pub(super) fn new(page: crate::store::RunList, limit: usize, offset: usize) -> Self {
+    /// The answer for `page`, read with `limit` from `from`.
+    pub(super) fn new(page: crate::store::RunList, limit: usize, from: RunsFrom) -> Self {
+        let next_before = page
+            .more
+            .then(|| page.runs.last().map(|r| r.run_id.clone()))
+            .flatten();
+        let (offset, next_offset, before) = match from {
+            RunsFrom::Offset(offset) => {
+                (offset, page.more.then_some(offset + page.runs.len()), None)
+            }
+            RunsFrom::Before(before) => (0, None, Some(before)),
+        };
         Self {
-            next_offset: page.more.then_some(offset + page.runs.len()),
             runs: page.runs,
             limit,
             offset,
+            next_offset,
+            before,
+            next_before,
         }
     }
 }
@@ -65,7 +111,7 @@ impl RunPage {
     params(("id" = String, Path, description = "Job id"), ListRuns),
     responses(
         (status = 200, description = "A page of runs", body = RunPage),
-        (status = 400, description = "Bad query", body = super::ErrorBody),
+        (status = 400, description = "Bad query; or `before` names no stored run of this job", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
     ))]
 pub(super) async fn list(
@@ -74,15 +120,48 @@ pub(super) async fn list(
     Query(q): Query<ListRuns>,
 ) -> Result<Json<RunPage>, ApiError> {
     let limit = page_size(q.limit)?;
-    let offset = q.offset.unwrap_or(0);
+    let from = runs_from(q.offset, q.before)?;
     state.scheduler.job(&id)?;
+    if let Some(cursor) = from.before() {
+        // A job's runs are ordered by when they were scheduled, so the
+        // cursor must be a run the store still has, of this job: say so
+        // rather than answer an empty page that looks like the end.
+        let run = state
+            .scheduler
+            .store()
+            .run_summary(cursor)
+            .await
+            .map_err(SchedulerError::from)?;
+        match run {
+            Some(run) if run.job_id == id => {}
+            Some(run) => {
+                return Err(ApiError::bad_query(
+                    "before",
+                    format!(
+                        "run {cursor:?} is a run of job {:?}, not of {id:?}; page with the \
+                         next_before of this job's own runs",
+                        run.job_id
+                    ),
+                ));
+            }
+            None => {
+                return Err(ApiError::bad_query(
+                    "before",
+                    format!(
+                        "run {cursor:?} is not stored (never, or pruned since by keep_runs or \
+                         keep_for); start again from the first page, without before"
+                    ),
+                ));
+            }
+        }
+    }
     let page = state
         .scheduler
         .store()
-        .run_summaries(&id, limit, offset)
+        .run_summaries(&id, limit, from.clone())
         .await
         .map_err(SchedulerError::from)?;
-    Ok(Json(RunPage::new(page, limit, offset)))
+    Ok(Json(RunPage::new(page, limit, from)))
 }
 
 /// One run with its first page of logs.

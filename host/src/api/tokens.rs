@@ -166,9 +166,9 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
 /// Names the audit log gives changes that came through no token (see
 /// [`crate::audit`]): a token of that name would make its rows look like
 /// theirs.
-const RESERVED_NAMES: [&str; 4] = ["anonymous", "config", "sidecar", "cli"];
+const RESERVED_NAMES: [&str; 6] = ["anonymous", "config", "sidecar", "cli", "host", "embed"];
 
-const RESERVED_WHY: &str = "anonymous, config, sidecar and cli are what the audit log calls \
+const RESERVED_WHY: &str = "anonymous, config, sidecar, cli, host and embed are what the audit log calls \
      changes made without a token; give the token another name";
 
 /// A token name: 1-64 characters of letters, digits, `-`, `_` and `.`
@@ -271,6 +271,15 @@ impl Tokens {
                      secret itself); `wasmcron token new` prints it",
                 ))
             })?;
+            if let Some(same) = tokens.entries.iter().find(|e| e.hash == hash) {
+                // One secret, two names: the first entry would always win
+                // and the second's role and name would never apply.
+                return Err(TokensFileError(at(&format!(
+                    "the same secret (sha256) as token '{}'; each token needs its own secret \
+                     (make one with `wasmcron token new {name} --role ROLE`)",
+                    same.name
+                ))));
+            }
             tokens.entries.push(Credential { name, role, hash });
         }
         Ok(tokens)

@@ -1,6 +1,8 @@
-//! The jobs file and the store URL of `wasmcron run`.
+//! The jobs file and the store URL of `wasmcron run`, and applying the
+//! jobs file at start.
 
 use crate::job::JobSpec;
+use crate::scheduler::Scheduler;
 use crate::store::sqlite::SqliteJobStore;
 use crate::store::{JobStore, MemoryJobStore};
 use crate::trigger::calendar::CalendarSpec;
@@ -78,7 +80,7 @@ impl ConfigFile {
 /// A jobs file as read, not yet parsed: a start whose file is the very
 /// one applied at an earlier start (and whose jobs nobody changed since)
 /// does not parse it again (folder.rs, `config_unchanged`).
-pub(super) struct JobsFile {
+pub(crate) struct JobsFile {
     /// Where it was read from.
     pub(super) path: std::path::PathBuf,
     /// Its text.
@@ -179,6 +181,65 @@ pub fn open_store_for(
     let store = SqliteJobStore::open(Path::new(path))
         .with_context(|| format!("opening the job store {path}"))?;
     Ok(Arc::new(store))
+}
+
+/// Upserts the jobs file's jobs and removes those it declared at an
+/// earlier start and no longer does.
+pub(super) async fn apply_jobs_file(
+    scheduler: &Scheduler,
+    sync: &super::folder::FolderSync,
+    config: ConfigFile,
+) -> anyhow::Result<()> {
+    use crate::audit::{Action, Change};
+    for (name, spec) in config.calendars {
+        let same = scheduler
+            .calendar_set()
+            .get(&name)
+            .is_some_and(|c| *c.spec() == spec);
+        if !same {
+            // The file is the truth for what it declares: a change made
+            // through the API since is replaced, and the log says so.
+            tracing::info!(calendar = %name, "calendar defined from the jobs file");
+            let detail =
+                serde_json::json!({ "spec": serde_json::to_value(&spec).unwrap_or_default() });
+            scheduler
+                .put_calendar(&name, spec)
+                .await
+                .map_err(|e| anyhow::Error::new(e).context(format!("config calendars.{name}")))?;
+            let change = Change::named(Action::CalendarPut, &name).with_detail(detail);
+            crate::audit::record(scheduler.store().as_ref(), &config_actor(), vec![change]).await;
+        }
+    }
+    let ids: Vec<String> = config.jobs.iter().map(|j| j.id.clone()).collect();
+    // One audit row per job the file adds or changes (none for the rest).
+    let changes: Vec<Change> = config
+        .jobs
+        .iter()
+        .filter(|spec| !scheduler.has_spec(spec))
+        .filter_map(|spec| {
+            let before = scheduler.job(&spec.id).ok().map(|j| j.spec);
+            Change::job_written(before.as_ref(), spec)
+        })
+        .collect();
+    let done = scheduler.upsert_jobs(config.jobs).await.map_err(|e| {
+        anyhow::Error::new(e.error).context(format!("config jobs[{}] (id '{}')", e.index, e.id))
+    })?;
+    crate::audit::record(scheduler.store().as_ref(), &config_actor(), changes).await;
+    for info in &done.notes {
+        super::folder::report_job(info, scheduler.plugins());
+    }
+    tracing::info!(
+        unchanged = done.unchanged,
+        written = done.written,
+        "jobs file applied"
+    );
+    sync.config_declares(ids).await;
+    Ok(())
+}
+
+/// Who changes made by the jobs file are recorded as.
+fn config_actor() -> crate::audit::Actor {
+    crate::audit::Actor::internal("config")
 }
 
 #[cfg(test)]

@@ -202,12 +202,30 @@ impl FolderSync {
                 }
                 FolderChange::Removed { name } => self.scheduler.plugin_removed(&name),
                 FolderChange::Sidecar { name, sidecar } => {
-                    let ids: Vec<String> = sidecar.jobs.iter().map(|j| j.id.clone()).collect();
+                    let mut owned = self.owned();
+                    let mine: Vec<String> = owned.get(&name).cloned().unwrap_or_default();
+                    let mut ids: Vec<String> = Vec::new();
                     for spec in sidecar.jobs {
                         let id = spec.id.clone();
-                        let before = self.scheduler.job(&id).ok().map(|j| j.spec);
+                        let before = self.scheduler.spec_of(&id);
+                        // A sidecar owns only the jobs it made: an id taken by
+                        // a job of the API, the jobs file or another sidecar
+                        // is refused, never rewritten (and so never deleted
+                        // with this sidecar). Whoever can drop a file into the
+                        // folder must not take over another person's job.
+                        if before.is_some() && !mine.contains(&id) {
+                            tracing::warn!(
+                                plugin = %name,
+                                job = %id,
+                                "sidecar job refused: job id {id:?} is taken by a job this sidecar \
+                                 did not make (the API's, the jobs file's or another sidecar's); \
+                                 give the sidecar's job another id, or delete the other job first"
+                            );
+                            continue;
+                        }
                         match self.scheduler.upsert_job(spec).await {
                             Ok(info) => {
+                                ids.push(id.clone());
                                 report_job(&info, self.scheduler.plugins());
                                 let change = Change::job_written(before.as_ref(), &info.spec);
                                 record(
@@ -218,11 +236,16 @@ impl FolderSync {
                                 .await;
                             }
                             Err(err) => {
+                                // A job it made before stays its own (and stays
+                                // as it was); a new id it failed to make is not
+                                // claimed, so no later job by that id is taken.
+                                if mine.contains(&id) {
+                                    ids.push(id.clone());
+                                }
                                 tracing::warn!(plugin = %name, job = %id, error = %err, "sidecar job refused");
                             }
                         }
                     }
-                    let mut owned = self.owned();
                     let gone: Vec<String> = owned
                         .get(&name)
                         .map(|old| old.iter().filter(|id| !ids.contains(id)).cloned().collect())

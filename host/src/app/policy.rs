@@ -10,6 +10,7 @@
 //! other job down with it. Its runs are refused by the runtime's own check
 //! anyway, should it be resumed unchanged.
 
+use crate::audit::{Action, Actor, Change, record};
 use crate::scheduler::Scheduler;
 
 /// Pauses every running job whose own capabilities the policy refuses.
@@ -36,11 +37,25 @@ pub(super) async fn pause_outside(scheduler: &Scheduler) {
              no longer allows this job's capabilities; change them and resume it"
         );
         tracing::warn!(job = %info.spec.id, "{note}");
-        if let Err(e) = scheduler
-            .pause_job_with_note(&info.spec.id, Some(note))
+        match scheduler
+            .pause_job_with_note(&info.spec.id, Some(note.clone()))
             .await
         {
-            tracing::error!(job = %info.spec.id, error = %e, "could not pause a job outside the grant policy");
+            // In the audit log as the host's own change, like a person's
+            // pause with its note.
+            Ok(_) => {
+                let change = Change::job(Action::JobPaused, &info.spec.id)
+                    .with_detail(serde_json::json!({ "note": note }));
+                record(
+                    scheduler.store().as_ref(),
+                    &Actor::internal("host"),
+                    vec![change],
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::error!(job = %info.spec.id, error = %e, "could not pause a job outside the grant policy");
+            }
         }
     }
 }

@@ -76,8 +76,9 @@ impl Client {
     fn unauthorized(&self) -> String {
         if self.token.is_some() {
             format!(
-                "{} refused the API token given (HTTP 401): pass the token its `wasmcron run` \
-                 has, with --token TOKEN after the subcommand or in WASMCRON_TOKEN",
+                "{} refused the API token given (HTTP 401): pass a token that host accepts (its \
+                 --token, or the secret of one of its --tokens entries), with --token TOKEN \
+                 after the subcommand or in WASMCRON_TOKEN",
                 self.base
             )
         } else {

@@ -3,10 +3,13 @@
 
 mod apply;
 mod audit;
+mod authoring;
 mod calendars;
 mod client;
 mod render;
 mod transfer;
+
+pub use authoring::{EditFormat, QuickJob};
 
 pub use audit::{AuditArgs, audit};
 pub use calendars::{CalendarsCommand, calendars};
@@ -54,14 +57,30 @@ pub enum JobsCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Add a job from a JSON or TOML file holding one job spec (`-` for
-    /// JSON on stdin).
+    /// Add a job: from flags (`jobs add ID --plugin P --cron "0 9 * * *"`,
+    /// or `--every 10m`, or `--at TIME`), or from a JSON or TOML file
+    /// holding one job spec (`jobs add FILE`; `-` for JSON on stdin).
     Add {
-        /// The spec file.
-        file: PathBuf,
+        /// With --plugin, the new job's id; without, the spec file.
+        #[arg(value_name = "ID|FILE")]
+        target: String,
+        #[command(flatten)]
+        quick: authoring::QuickJob,
         /// Replace a job with the same id.
         #[arg(long)]
         replace: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Change a job in your editor (`$VISUAL`, `$EDITOR`, else `vi`): its
+    /// spec as TOML (or JSON), and what you change is sent as a JSON merge
+    /// patch (`PATCH /jobs/{id}`). Nothing is sent if you change nothing.
+    Edit {
+        /// The job's id.
+        id: String,
+        /// How to show the spec.
+        #[arg(long, value_enum, default_value = "toml")]
+        format: authoring::EditFormat,
         #[command(flatten)]
         remote: Remote,
     },
@@ -171,6 +190,10 @@ pub enum RunsCommand {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only runs after this one (the `next: --before ID` a page ends
+        /// with): pages stay put as runs arrive.
+        #[arg(long, value_name = "RUN_ID")]
+        before: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -236,9 +259,15 @@ fn job_rows(jobs: &[Value]) -> Vec<Vec<String>> {
     jobs.iter()
         .map(|j| {
             let trigger = &j["spec"]["trigger"];
+            // The zone always shows with a wall time: `0 9 * * *` beside a
+            // UTC next run says nothing of which 9 o'clock it is.
+            let zone = trigger["tz"].as_str().unwrap_or("UTC");
             let schedule = match trigger["type"].as_str() {
-                Some("cron") => format!("cron {}", text(&trigger["expr"])),
+                Some("cron") => format!("cron {} ({zone})", text(&trigger["expr"])),
                 Some("interval") => format!("every {}", text(&trigger["every"])),
+                Some("date") if trigger["tz"].is_string() => {
+                    format!("at {} ({zone})", text(&trigger["at"]))
+                }
                 Some("date") => format!("at {}", text(&trigger["at"])),
                 Some(other) => other.to_owned(),
                 None => "-".into(),
@@ -259,8 +288,11 @@ fn show_job(j: &Value) -> std::io::Result<()> {
         &["ID", "PLUGIN", "STATE", "SCHEDULE", "NEXT RUN"],
         &job_rows(std::slice::from_ref(j)),
     )?;
+    use std::io::Write as _;
+    if let Some(words) = j["schedule"].as_str() {
+        writeln!(std::io::stdout(), "schedule: {words}")?;
+    }
     if let Some(reason) = j["paused_reason"].as_str() {
-        use std::io::Write as _;
         writeln!(std::io::stdout(), "paused: {reason}")?;
     }
     Ok(())
@@ -352,11 +384,16 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         JobsCommand::Add {
-            file,
+            target,
+            quick,
             replace,
             remote,
         } => {
-            let mut spec = read_spec(&file)?;
+            let mut spec = if quick.given() {
+                quick.spec(&target)?
+            } else {
+                read_spec(&authoring::spec_file(&target)?)?
+            };
             if replace {
                 spec["replace_existing"] = Value::Bool(true);
             }
@@ -367,6 +404,7 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                 show_job(&job)?;
             }
         }
+        JobsCommand::Edit { id, format, remote } => authoring::edit(&id, format, &remote).await?,
         JobsCommand::Apply { file, remote } => apply::apply(&file, &remote).await?,
         JobsCommand::Export { file, remote } => {
             transfer::export(file.as_deref(), remote.json, &remote).await?;
@@ -553,21 +591,24 @@ pub async fn runs(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
 
 async fn runs_to_stdout(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        RunsCommand::List { job, limit, remote } => {
-            let page = Client::new(&remote)
-                .get(&format!(
-                    "/jobs/{}/runs?limit={}",
-                    seg(&job),
-                    limit.clamp(1, 1000)
-                ))
-                .await?;
+        RunsCommand::List {
+            job,
+            limit,
+            before,
+            remote,
+        } => {
+            let mut path = format!("/jobs/{}/runs?limit={}", seg(&job), limit.clamp(1, 1000));
+            if let Some(before) = before {
+                path.push_str(&format!("&before={}", seg(&before)));
+            }
+            let page = Client::new(&remote).get(&path).await?;
             if remote.json {
                 print_json(&page)?;
             } else {
                 let runs = page["runs"].as_array().cloned().unwrap_or_default();
                 table(&RUN_HEADERS, &run_rows(&runs))?;
-                if page["next_offset"].is_u64() {
-                    out!("(more runs: the page was cut by --limit or by size)")?;
+                if let Some(next) = page["next_before"].as_str() {
+                    out!("next: --before {next}")?;
                 }
             }
         }

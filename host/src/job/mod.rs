@@ -598,3 +598,26 @@ impl JobSpec {
 
 #[cfg(test)]
 mod tests;
+
+/// Applies a JSON merge patch (RFC 7396) to `target`, as `PATCH
+/// /jobs/{id}` and the embedding handle's `patch` apply one to a job spec:
+/// objects merge key by key, a `null` removes the key, anything else
+/// (arrays included) replaces what was there.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let Some(patch) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(map) = target.as_object_mut() {
+        for (k, v) in patch {
+            if v.is_null() {
+                map.remove(k);
+            } else {
+                merge_patch(map.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+    }
+}

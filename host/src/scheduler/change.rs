@@ -373,7 +373,7 @@ impl Scheduler {
     /// (`wasmcron run --allow-*`), naming the field and the flag. A job
     /// without its own capabilities is not refused here: its plugin's
     /// sidecar defaults were checked when the sidecar was read.
-    fn check_policy(&self, job: &Job) -> Result<(), SchedulerError> {
+    pub(super) fn check_policy(&self, job: &Job) -> Result<(), SchedulerError> {
         let Some(grants) = &job.grants else {
             return Ok(());
         };

@@ -35,8 +35,17 @@ impl Scheduler {
     /// Resumes a paused job; its next fire is computed from now.
     ///
     /// # Errors
-    /// [`SchedulerError::JobNotFound`] or a store error.
+    /// [`SchedulerError::JobNotFound`], [`SchedulerError::Invalid`] naming
+    /// the capability when the operator's grant policy does not allow the
+    /// job's grants (change them first), or a store error.
     pub async fn resume_job(&self, id: &str) -> Result<JobInfo, SchedulerError> {
+        // A job the operator's grant policy no longer allows (paused at
+        // start for it) stays paused until its capabilities change:
+        // resumed as it is, every run would only be refused.
+        let job = self.inner.lock().jobs.get(id).map(|e| e.job.clone());
+        if let Some(job) = job {
+            self.check_policy(&job)?;
+        }
         self.set_paused(id, false).await
     }
 

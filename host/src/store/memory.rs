@@ -4,7 +4,7 @@
 use super::records::{log_page, page_of_summaries};
 use super::{
     JobRecord, JobStore, KvError, KvStore, LOG_PAGE_BYTES, LogPage, RunCounts, RunFilter, RunList,
-    RunOrigin, RunRecord, RunStatus, RunSummary, Snapshot, StoreError, Write, Written,
+    RunOrigin, RunRecord, RunStatus, RunSummary, RunsFrom, Snapshot, StoreError, Write, Written,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
@@ -448,30 +448,56 @@ impl JobStore for MemoryJobStore {
         &self,
         job_id: &str,
         limit: usize,
-        offset: usize,
+        from: RunsFrom,
     ) -> Result<RunList, StoreError> {
         let inner = self.lock();
-        Ok(page_of_summaries(
-            inner.history(job_id).skip(offset).map(RunSummary::from),
-            limit,
-        ))
+        let page = match from {
+            RunsFrom::Offset(offset) => page_of_summaries(
+                inner.history(job_id).skip(offset).map(RunSummary::from),
+                limit,
+            ),
+            RunsFrom::Before(cursor) => {
+                // The cursor's place in the job's (scheduled_at, run_id)
+                // order; a run of another job, or none, matches nothing.
+                let key = inner
+                    .runs
+                    .get(&cursor)
+                    .filter(|r| r.job_id == job_id)
+                    .map(|r| (r.scheduled_at, r.run_id.clone()));
+                let older = key
+                    .and_then(|key| inner.by_job.get(job_id).map(|runs| runs.range(..key).rev()));
+                page_of_summaries(
+                    older
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(_, id)| inner.runs.get(id))
+                        .map(RunSummary::from),
+                    limit,
+                )
+            }
+        };
+        Ok(page)
     }
 
     async fn all_runs(
         &self,
         filter: RunFilter,
         limit: usize,
-        offset: usize,
+        from: RunsFrom,
     ) -> Result<RunList, StoreError> {
         let inner = self.lock();
         let mut runs: Vec<&RunRecord> = inner
             .runs
             .values()
             .filter(|r| filter.matches(r.status, r.outcome.as_ref().map(|o| o.kind())))
+            .filter(|r| {
+                from.before()
+                    .is_none_or(|cursor| r.run_id.as_str() < cursor)
+            })
             .collect();
         runs.sort_unstable_by(|a, b| b.run_id.cmp(&a.run_id));
         Ok(page_of_summaries(
-            runs.into_iter().skip(offset).map(RunSummary::from),
+            runs.into_iter().skip(from.offset()).map(RunSummary::from),
             limit,
         ))
     }

@@ -28,7 +28,7 @@ pub use leader::{HostReport, HostRow, LeaderCell, LeaderInfo, Leadership, Plugin
 pub use memory::{MemoryJobStore, MemoryKv};
 pub use records::{
     JobRecord, LATENESS_SAMPLES, LogPage, RunCause, RunCounts, RunFilter, RunList, RunOrigin,
-    RunRecord, RunStatus, RunSummary, new_incarnation, new_run_id,
+    RunRecord, RunStatus, RunSummary, RunsFrom, new_incarnation, new_run_id,
 };
 pub use streak::{FailureStreak, STREAK_SCAN_LIMIT, count_streak};
 
@@ -301,25 +301,27 @@ pub trait JobStore: Send + Sync + 'static {
     /// [`JobStore::run_summary`] and [`JobStore::run_logs`], which stay
     /// bounded whatever a run captured).
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
-    /// A job's runs without their logs, newest first: at most `limit`
-    /// after skipping `offset`, and fewer when the page would pass
+    /// A job's runs without their logs, newest first (by `scheduled_at`,
+    /// then `run_id`): at most `limit` from `from` (an offset, or after a
+    /// stored run of this job), and fewer when the page would pass
     /// [`RUN_PAGE_BYTES`] (always at least one run when any is left).
     /// Backends must not read the logs to answer this.
     async fn run_summaries(
         &self,
         job_id: &str,
         limit: usize,
-        offset: usize,
+        from: RunsFrom,
     ) -> Result<RunList, StoreError>;
     /// Runs of every job (deleted jobs' runs included), newest first by
     /// when they were recorded (`run_id`, a UUID v7), that pass `filter`:
-    /// at most `limit` after skipping `offset`, cut like
-    /// [`JobStore::run_summaries`] at [`RUN_PAGE_BYTES`].
+    /// at most `limit` from `from` (an offset, or the runs recorded before
+    /// a run id), cut like [`JobStore::run_summaries`] at
+    /// [`RUN_PAGE_BYTES`].
     async fn all_runs(
         &self,
         filter: RunFilter,
         limit: usize,
-        offset: usize,
+        from: RunsFrom,
     ) -> Result<RunList, StoreError>;
     /// How many runs scheduled at or after `from` are in each status, and
     /// how the finished ones ended (one aggregate query; the dashboard's

@@ -437,6 +437,40 @@ impl From<&RunRecord> for RunSummary {
     }
 }
 
+/// Where a page of runs starts: [`crate::store::JobStore::run_summaries`]
+/// and [`crate::store::JobStore::all_runs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunsFrom {
+    /// After skipping this many runs of the listing (offset paging; pages
+    /// shift by one whenever a run is recorded ahead of them).
+    Offset(usize),
+    /// The runs that come after this run (by `run_id`) in the listing's
+    /// order: cursor paging, stable however many runs arrive meanwhile. A
+    /// job's runs are ordered by (`scheduled_at`, `run_id`), so a cursor
+    /// there must name a stored run of the job (none match otherwise); the
+    /// listing of every job is ordered by `run_id` alone, so any id works,
+    /// stored or pruned.
+    Before(String),
+}
+
+impl RunsFrom {
+    /// The offset to skip: the offset itself, or 0 under a cursor.
+    pub fn offset(&self) -> usize {
+        match self {
+            Self::Offset(n) => *n,
+            Self::Before(_) => 0,
+        }
+    }
+
+    /// The cursor's run id, if this is one.
+    pub fn before(&self) -> Option<&str> {
+        match self {
+            Self::Offset(_) => None,
+            Self::Before(id) => Some(id),
+        }
+    }
+}
+
 /// Which runs [`crate::store::JobStore::all_runs`] lists: `None` fields
 /// match any run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -135,12 +135,18 @@ pub(super) async fn failures_in_a_row<S: JobStore + ?Sized>(
         return Ok(FailureStreak::default());
     };
     let mut counter = StreakCounter::new(job.failures_from, at_most, before_fire);
-    let mut offset = 0;
-    while offset < STREAK_SCAN_LIMIT {
+    // Paged by cursor so that runs recorded meanwhile do not shift a page
+    // (a run seen twice would count twice).
+    let (mut seen, mut from) = (0, super::RunsFrom::Offset(0));
+    while seen < STREAK_SCAN_LIMIT {
         let page = store
-            .run_summaries(job_id, PAGE.min(STREAK_SCAN_LIMIT - offset), offset)
+            .run_summaries(job_id, PAGE.min(STREAK_SCAN_LIMIT - seen), from)
             .await?;
-        offset += page.runs.len();
+        seen += page.runs.len();
+        from = match page.runs.last() {
+            Some(last) => super::RunsFrom::Before(last.run_id.clone()),
+            None => break,
+        };
         for run in &page.runs {
             if counter.push(run) {
                 return Ok(counter.streak);

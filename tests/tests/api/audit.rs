@@ -102,7 +102,9 @@ trigger = { type = "interval", every = "1h" }
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(ops.post("/jobs/greet/resume", json!({})).await.0, 200);
-    let (status, run) = ops.post("/jobs/greet/run", json!({})).await;
+    let (status, run) = ops
+        .post("/jobs/greet/run", json!({"args": {"name": "ops-chosen"}}))
+        .await;
     assert_eq!(status, 202, "{run}");
     let run_id = run["run_id"].as_str().unwrap_or_default().to_owned();
     ops.until(&format!("/runs/{run_id}"), |r| r["status"] == "finished")
@@ -189,6 +191,8 @@ trigger = { type = "interval", every = "1h" }
     let ran = row(&all, "job_run", "greet");
     by(ran, "ops");
     assert_eq!(ran["detail"]["run_id"], run_id.as_str(), "{ran}");
+    // The args an operator gave that run are in the entry.
+    assert_eq!(ran["detail"]["args"]["name"], "ops-chosen", "{ran}");
     let replayed = row(&all, "run_replayed", &run_id);
     by(replayed, "ops");
     assert_eq!(replayed["job"], "greet", "{replayed}");

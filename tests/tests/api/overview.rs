@@ -10,7 +10,8 @@ use wasmcron_tests::backends;
 use wasmcron_tests::host::{Host, setup_warm};
 use wasmcron_tests::stores::TestStore;
 
-fn run_ids(page: &Value) -> Vec<String> {
+/// The run ids of a page of runs, in order.
+pub(super) fn run_ids(page: &Value) -> Vec<String> {
     page["runs"]
         .as_array()
         .unwrap_or_else(|| panic!("no runs in {page}"))

@@ -206,6 +206,38 @@ async fn a_stored_job_outside_a_narrower_policy_is_paused_at_start_with_the_reas
     assert_eq!(wide["spec"]["capabilities"]["env"], json!(["HOME"]));
     let (_, narrow) = api.get("/jobs/narrow").await;
     assert_eq!(narrow["paused"], false, "{narrow}");
+    // The pause is in the audit log, as the host's own change.
+    let (_, audit) = api.get("/audit?job=wide").await;
+    let paused = audit["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["action"] == "job_paused"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no job_paused entry: {audit}"));
+    assert_eq!(paused["actor"], "host", "{paused}");
+    assert!(
+        paused["detail"]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("--allow-env")),
+        "{paused}"
+    );
+    // A resume as it is would only make refused runs: refused, naming the
+    // grant and the flag; after a PATCH within the policy it resumes.
+    let resume = api.post("/jobs/wide/resume", json!({})).await;
+    assert_eq!(resume.0, 422, "{resume:?}");
+    let message = resume.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("--allow-env"), "{resume:?}");
+    assert_eq!(api.get("/jobs/wide").await.1["paused"], true);
+    let patched = api
+        .send(
+            reqwest::Method::PATCH,
+            "/jobs/wide",
+            Some(json!({"capabilities": {"env": ["TZ"]}})),
+        )
+        .await;
+    assert_eq!(patched.0, 200, "{patched:?}");
+    let resumed = api.post("/jobs/wide/resume", json!({})).await;
+    assert_eq!(resumed.0, 200, "{resumed:?}");
+    assert_eq!(resumed.1["paused"], false, "{resumed:?}");
 }
 
 /// A one-thread HTTP server on 127.0.0.1 answering `200 pong`.

@@ -208,6 +208,10 @@ fn a_bad_tokens_file_stops_the_start_naming_the_entry() {
             "tokens[1] ('ci-bot'): the name is used by an earlier token",
         ),
         (
+            format!("{good}\n{}\n", good.replace("\"ci-bot\"", "\"other\"")),
+            "tokens[1] ('other'): the same secret (sha256) as token 'ci-bot'",
+        ),
+        (
             "[[tokens]]\nname = \"x\"\nrole = \"read\"\nsha256 = \"not-a-hash\"\n".into(),
             "tokens[0] ('x'): `sha256` must be the 64 hex digits",
         ),

@@ -5,7 +5,7 @@ use chrono::Duration;
 use std::sync::Arc;
 use wasmcron::event::Event;
 use wasmcron::scheduler::{ManualClock, Scheduler};
-use wasmcron::store::{JobStore, RunCause, RunOrigin, RunStatus, RunSummary};
+use wasmcron::store::{JobStore, RunCause, RunOrigin, RunStatus, RunSummary, RunsFrom};
 use wasmcron_tests::backends;
 use wasmcron_tests::sched::{parts, spec, start, t0, wait_for};
 use wasmcron_tests::stores::TestStore;
@@ -17,7 +17,7 @@ fn is(name: &'static str, job: &'static str) -> impl Fn(&Event) -> bool {
 /// The job's run summaries as the API lists them, oldest first.
 async fn summaries(store: &Arc<dyn JobStore>, job: &str) -> Vec<RunSummary> {
     let mut runs = store
-        .run_summaries(job, 100, 0)
+        .run_summaries(job, 100, RunsFrom::Offset(0))
         .await
         .expect("summaries")
         .runs;

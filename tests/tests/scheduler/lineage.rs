@@ -11,7 +11,7 @@ use std::sync::Arc;
 use wasmcron::event::Event;
 use wasmcron::runtime::Outcome;
 use wasmcron::scheduler::{ManualClock, Scheduler};
-use wasmcron::store::{JobStore, RunSummary};
+use wasmcron::store::{JobStore, RunSummary, RunsFrom};
 use wasmcron_tests::backends;
 use wasmcron_tests::sched::{spec, start, t0, wait_for};
 use wasmcron_tests::stores::TestStore;
@@ -19,7 +19,7 @@ use wasmcron_tests::stores::TestStore;
 /// The job's run summaries, oldest first.
 async fn runs(store: &Arc<dyn JobStore>, job: &str) -> Vec<RunSummary> {
     let mut runs = store
-        .run_summaries(job, 100, 0)
+        .run_summaries(job, 100, RunsFrom::Offset(0))
         .await
         .expect("summaries")
         .runs;

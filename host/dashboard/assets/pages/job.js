@@ -170,16 +170,18 @@ export async function render(root, ctx) {
 
   // ---- history ----
   let runs = [];
-  let nextOffset = 0;
+  // "More" pages by cursor (the last run shown), so runs recorded while the
+  // page is open do not shift the next page and show a run twice.
+  let nextBefore = null;
   async function loadHistory(reset) {
-    const offset = reset ? 0 : nextOffset;
-    const page = await get(`/jobs/${enc(id)}/runs`, { limit: 50, offset }, ctx.signal);
+    const query = reset || !nextBefore ? { limit: 50 } : { limit: 50, before: nextBefore };
+    const page = await get(`/jobs/${enc(id)}/runs`, query, ctx.signal);
     runs = reset ? page.runs : runs.concat(page.runs);
-    nextOffset = page.next_offset;
+    nextBefore = page.next_before;
     drawHistory();
   }
   function drawHistory() {
-    more.hidden = nextOffset === null || nextOffset === undefined;
+    more.hidden = nextBefore === null || nextBefore === undefined;
     histNote.textContent = `${fmtInt(runs.length)} ${runs.length === 1 ? 'run' : 'runs'} shown, latest scheduled first`;
     drawChart();
     if (!runs.length) { clear(histBody, h('tr', null, h('td', { colspan: 10 }, emptyState('No runs yet', 'Runs appear here as the job fires, or use Run now.')))); return; }

@@ -45,7 +45,7 @@ pub use lease::{FOLLOWER_POLL, LeaseSettings};
 
 use super::{
     HealthCell, JobRecord, JobStore, KvStore, LeaderCell, LogPage, RunCounts, RunFilter, RunList,
-    RunRecord, RunSummary, Snapshot, StoreError, Write, Written,
+    RunRecord, RunSummary, RunsFrom, Snapshot, StoreError, Write, Written,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -755,10 +755,10 @@ impl JobStore for PostgresJobStore {
         &self,
         job_id: &str,
         limit: usize,
-        offset: usize,
+        from: RunsFrom,
     ) -> Result<RunList, StoreError> {
         let job_id = job_id.to_owned();
-        self.read(move |mut c| async move { runs::summaries(&mut c, &job_id, limit, offset).await })
+        self.read(move |mut c| async move { runs::summaries(&mut c, &job_id, limit, &from).await })
             .await
     }
 
@@ -766,10 +766,10 @@ impl JobStore for PostgresJobStore {
         &self,
         filter: RunFilter,
         limit: usize,
-        offset: usize,
+        from: RunsFrom,
     ) -> Result<RunList, StoreError> {
         self.read(
-            move |mut c| async move { runs::all_summaries(&mut c, filter, limit, offset).await },
+            move |mut c| async move { runs::all_summaries(&mut c, filter, limit, &from).await },
         )
         .await
     }

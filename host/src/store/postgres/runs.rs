@@ -8,7 +8,7 @@ use crate::runtime::{LogLevel, LogRecord, LogSource, Outcome};
 use crate::store::records::{log_page, page_of_summaries};
 use crate::store::{
     BrokenJob, JobRecord, LATENESS_SAMPLES, LOG_PAGE_BYTES, LogPage, RUN_PAGE_BYTES, RunCounts,
-    RunFilter, RunList, RunRecord, RunStatus, RunSummary, Snapshot, StoreError,
+    RunFilter, RunList, RunRecord, RunStatus, RunSummary, RunsFrom, Snapshot, StoreError,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Transaction};
@@ -283,7 +283,7 @@ pub(super) async fn all_summaries(
     client: &mut Object,
     filter: RunFilter,
     limit: usize,
-    offset: usize,
+    from: &RunsFrom,
 ) -> Result<RunList, StoreError> {
     let tx = client
         .build_transaction()
@@ -291,11 +291,18 @@ pub(super) async fn all_summaries(
         .start()
         .await
         .map_err(classify)?;
+    // A cursor is a bound of its own in the SQL (not `$5 IS NULL OR …`), so
+    // the primary key's scan starts just below it instead of at the top.
+    let bound = if from.before().is_some() {
+        "AND run_id < $5::text"
+    } else {
+        "AND $5::text IS NULL"
+    };
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM runs
               WHERE ($1::text IS NULL OR status = $1::text)
-                AND ($2::text IS NULL OR outcome_kind = $2::text)
+                AND ($2::text IS NULL OR outcome_kind = $2::text) {bound}
               ORDER BY run_id DESC LIMIT $3::bigint OFFSET $4::bigint"
         ))
         .await
@@ -309,7 +316,8 @@ pub(super) async fn all_summaries(
                 &status,
                 &outcome,
                 &clamp(limit.saturating_add(1)),
-                &clamp(offset),
+                &clamp(from.offset()),
+                &from.before(),
             ],
         )
         .await
@@ -362,7 +370,7 @@ pub(super) async fn summaries(
     client: &mut Object,
     job_id: &str,
     limit: usize,
-    offset: usize,
+    from: &RunsFrom,
 ) -> Result<RunList, StoreError> {
     let tx = client
         .build_transaction()
@@ -370,10 +378,19 @@ pub(super) async fn summaries(
         .start()
         .await
         .map_err(classify)?;
+    // A cursor bounds the scan of `runs_by_job` by the cursor run's own
+    // (scheduled_at, run_id); a run of another job, or one no longer
+    // stored, makes the bound NULL and the page empty.
+    let bound = if from.before().is_some() {
+        "AND (scheduled_at, run_id) < (SELECT c.scheduled_at, c.run_id FROM runs c
+                                        WHERE c.run_id = $4::text AND c.job_id = $1::text)"
+    } else {
+        "AND $4::text IS NULL"
+    };
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM runs WHERE job_id = $1::text
-               AND incarnation = (SELECT incarnation FROM jobs WHERE id = $1::text)
+               AND incarnation = (SELECT incarnation FROM jobs WHERE id = $1::text) {bound}
              ORDER BY scheduled_at DESC, run_id DESC LIMIT $2::bigint OFFSET $3::bigint"
         ))
         .await
@@ -382,7 +399,12 @@ pub(super) async fn summaries(
     let portal = tx
         .bind(
             &stmt,
-            &[&job_id, &clamp(limit.saturating_add(1)), &clamp(offset)],
+            &[
+                &job_id,
+                &clamp(limit.saturating_add(1)),
+                &clamp(from.offset()),
+                &from.before(),
+            ],
         )
         .await
         .map_err(classify)?;

@@ -18,7 +18,7 @@ mod writer;
 
 use super::{
     BrokenJob, HealthCell, JobRecord, JobStore, KvStore, LogPage, RunCounts, RunFilter, RunList,
-    RunRecord, RunSummary, Snapshot, StoreError, Write, Written,
+    RunRecord, RunSummary, RunsFrom, Snapshot, StoreError, Write, Written,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -451,10 +451,10 @@ impl JobStore for SqliteJobStore {
         &self,
         job_id: &str,
         limit: usize,
-        offset: usize,
+        from: RunsFrom,
     ) -> Result<RunList, StoreError> {
         let job_id = job_id.to_owned();
-        self.read(move |conn| runs::summaries(conn, &job_id, limit, offset))
+        self.read(move |conn| runs::summaries(conn, &job_id, limit, &from))
             .await
     }
 
@@ -462,9 +462,9 @@ impl JobStore for SqliteJobStore {
         &self,
         filter: RunFilter,
         limit: usize,
-        offset: usize,
+        from: RunsFrom,
     ) -> Result<RunList, StoreError> {
-        self.read(move |conn| runs::all_summaries(conn, filter, limit, offset))
+        self.read(move |conn| runs::all_summaries(conn, filter, limit, &from))
             .await
     }
 

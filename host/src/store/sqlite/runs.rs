@@ -7,7 +7,7 @@ use crate::runtime::{LogRecord, Outcome};
 use crate::store::records::{log_page, page_of_summaries};
 use crate::store::{
     LATENESS_SAMPLES, LOG_PAGE_BYTES, LogPage, RunCounts, RunFilter, RunList, RunRecord, RunStatus,
-    RunSummary, StoreError,
+    RunSummary, RunsFrom, StoreError,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -312,17 +312,45 @@ pub(super) fn summaries(
     conn: &Connection,
     job_id: &str,
     limit: usize,
-    offset: usize,
+    from: &RunsFrom,
 ) -> Result<RunList, StoreError> {
+    let cursor = match from {
+        RunsFrom::Offset(offset) => {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM runs WHERE job_id = ?1
+                       AND incarnation = (SELECT incarnation FROM jobs WHERE id = ?1)
+                     ORDER BY scheduled_at DESC, run_id DESC LIMIT -1 OFFSET ?2"
+                ))
+                .map_err(backend)?;
+            let offset = i64::try_from(*offset).unwrap_or(i64::MAX);
+            return page_from(&mut stmt, params![job_id, offset], limit);
+        }
+        RunsFrom::Before(cursor) => cursor,
+    };
+    // The cursor's place in the (scheduled_at, run_id) order; a run of
+    // another job, or one no longer stored, matches nothing.
+    let Some(at) = conn
+        .prepare_cached("SELECT scheduled_at FROM runs WHERE run_id = ?1 AND job_id = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![cursor, job_id], |r| r.get::<_, i64>(0))
+                .optional()
+        })
+        .map_err(backend)?
+    else {
+        return Ok(RunList::default());
+    };
+    // `scheduled_at <= ?2` bounds the walk of `runs_by_job`; the OR then
+    // drops the cursor and the runs before it on the same instant.
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM runs WHERE job_id = ?1
                AND incarnation = (SELECT incarnation FROM jobs WHERE id = ?1)
-             ORDER BY scheduled_at DESC, run_id DESC LIMIT -1 OFFSET ?2"
+               AND scheduled_at <= ?2 AND (scheduled_at < ?2 OR run_id < ?3)
+             ORDER BY scheduled_at DESC, run_id DESC"
         ))
         .map_err(backend)?;
-    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    page_from(&mut stmt, params![job_id, offset], limit)
+    page_from(&mut stmt, params![job_id, at, cursor], limit)
 }
 
 /// Reads `stmt`'s summaries one row at a time until the page is full
@@ -354,19 +382,30 @@ pub(super) fn all_summaries(
     conn: &Connection,
     filter: RunFilter,
     limit: usize,
-    offset: usize,
+    from: &RunsFrom,
 ) -> Result<RunList, StoreError> {
+    // A cursor is a bound of its own in the SQL (not `?4 IS NULL OR …`),
+    // so the primary key's walk starts just below it instead of at the top.
+    let bound = if from.before().is_some() {
+        "AND run_id < ?4"
+    } else {
+        "AND ?4 IS NULL"
+    };
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM runs
-              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR outcome_kind = ?2)
+              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR outcome_kind = ?2) {bound}
               ORDER BY run_id DESC LIMIT -1 OFFSET ?3"
         ))
         .map_err(backend)?;
-    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let offset = i64::try_from(from.offset()).unwrap_or(i64::MAX);
     let status = filter.status.map(RunStatus::as_str);
     let outcome = filter.outcome.map(crate::runtime::OutcomeKind::as_str);
-    page_from(&mut stmt, params![status, outcome, offset], limit)
+    page_from(
+        &mut stmt,
+        params![status, outcome, offset, from.before()],
+        limit,
+    )
 }
 
 /// How many runs scheduled at or after `from` are in each status and
