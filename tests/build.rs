@@ -45,5 +45,52 @@ fn build() -> Result<(), String> {
     }
     all.push_str("];\n");
     code.push_str(&all);
+    polyglot(&root, &out, &mut code)?;
     std::fs::write(out.join("plugins.rs"), code).map_err(|e| format!("writing plugins.rs: {e}"))
+}
+
+/// The Python and JavaScript plugins, built when their toolchains are
+/// installed: `HELLO_PY` and `HELLO_JS` are `None` otherwise, and
+/// `POLYGLOT_NOTES` says why. Kept out of `ALL`, which every scheduler test
+/// loads: these components are 12-18 MB and take long to compile.
+fn polyglot(
+    root: &std::path::Path,
+    out: &std::path::Path,
+    code: &mut String,
+) -> Result<(), String> {
+    use xtask::polyglot;
+    // Not PATH: it differs between shells and editors, and every change
+    // would rebuild the test crates. After installing a toolchain on the
+    // PATH, set the variable (as .ci/polyglot does) or touch a plugin file.
+    for var in [polyglot::PY_ENV, polyglot::JS_ENV, "WASMCRON_POLYGLOT_DIR"] {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    let built = polyglot::build(root, &out.join("polyglot-plugins"))?;
+    // A toolchain that is found is watched, so an upgrade rebuilds; a missing
+    // one cannot be (cargo reruns a script on every build while a watched
+    // path is missing).
+    for tool in &built.tools {
+        println!("cargo::rerun-if-changed={}", tool.display());
+    }
+    for note in &built.notes {
+        println!("cargo::warning={note}");
+    }
+    for package in ["hello-py", "hello-js"] {
+        let path = built
+            .built
+            .iter()
+            .find(|p| p.package == package)
+            .map(|p| p.path.display().to_string());
+        let _ = writeln!(
+            code,
+            "/// `plugins/{package}`, built; `None` when its toolchain is not installed.\npub const {}: Option<&str> = {path:?};",
+            package.replace('-', "_").to_uppercase()
+        );
+    }
+    let _ = writeln!(
+        code,
+        "/// Why a Python or JavaScript plugin was not built (empty when both were).\npub const POLYGLOT_NOTES: &[&str] = &{:?};",
+        built.notes
+    );
+    Ok(())
 }

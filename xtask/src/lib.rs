@@ -1,4 +1,6 @@
-//! Builds the guest plugins in `plugins/` for `wasm32-wasip2`.
+//! Builds the guest plugins in `plugins/` for `wasm32-wasip2`, and those
+//! written in Python and JavaScript when their toolchains are installed
+//! ([`polyglot`]).
 //!
 //! Shared by the `xtask` binary (the README's run command) and the build
 //! script of the integration tests, so that both commands a newcomer runs
@@ -6,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub mod polyglot;
 
 /// The Rust target guest plugins are built for. A `cdylib` built for it is
 /// already a component: no adapter and no cargo-component needed.
@@ -75,6 +79,7 @@ pub fn plugin_inputs(root: &Path) -> Result<Vec<PathBuf>, String> {
         inputs.push(krate.join("Cargo.toml"));
         inputs.push(krate.join("src"));
     }
+    inputs.extend(polyglot::inputs(root));
     Ok(inputs)
 }
 

@@ -1,9 +1,17 @@
 //! `cargo xtask`: repository chores.
 //!
-//! - `cargo xtask plugins [DIR]`: build the plugins and copy the examples
-//!   into DIR (default `wasmcron-plugins/`).
+//! - `cargo xtask plugins [DIR] [--polyglot]`: build the plugins and copy
+//!   the examples into DIR (default `wasmcron-plugins/`); with
+//!   `--polyglot`, `hello-py` and `hello-js` too (see below).
 //! - `cargo xtask run [-- ARGS]`: build the plugins and the host, then run
-//!   the scheduler on the examples (`examples/wasmcron.toml`).
+//!   the scheduler on the examples (`examples/wasmcron.toml`), `hello-py`
+//!   and `hello-js` among them.
+//!
+//! Both build `plugins/hello-py` and `plugins/hello-js` when componentize-py
+//! and componentize-js are installed (`xtask::polyglot`), and print one line
+//! saying how to install a missing one. `plugins` copies them only when
+//! asked: a debug host (as `.ci/schemathesis` starts on that folder) takes
+//! minutes of CPU to compile each, past its 60 s default compile limit.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -32,24 +40,28 @@ fn run() -> Result<ExitCode, String> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("plugins") => {
-            let dir = args.next().map_or_else(
+            let rest: Vec<String> = args.collect();
+            let polyglot = rest.iter().any(|a| a == "--polyglot");
+            let dir = rest.iter().find(|a| *a != "--polyglot").map_or_else(
                 || xtask::repo_root().join("wasmcron-plugins"),
                 PathBuf::from,
             );
-            install_examples(&dir)?;
+            install_examples(&dir, polyglot)?;
             Ok(ExitCode::SUCCESS)
         }
         Some("run") => {
             let dir = xtask::repo_root().join("wasmcron-plugins");
-            install_examples(&dir)?;
+            install_examples(&dir, true)?;
             let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
             demo(&dir, &rest)
         }
-        _ => Err("usage: cargo xtask plugins [DIR] | cargo xtask run [-- ARGS]".into()),
+        _ => {
+            Err("usage: cargo xtask plugins [DIR] [--polyglot] | cargo xtask run [-- ARGS]".into())
+        }
     }
 }
 
-fn install_examples(dir: &Path) -> Result<(), String> {
+fn install_examples(dir: &Path, with_polyglot: bool) -> Result<(), String> {
     let built = xtask::build_plugins(&xtask::repo_root(), &target_dir().join("wasm-plugins"))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     for plugin in built
@@ -74,6 +86,33 @@ fn install_examples(dir: &Path) -> Result<(), String> {
                 .map_err(|e| format!("copying {} to {}: {e}", sidecar.display(), dest.display()))?;
             eprintln!("xtask: installed {}", dest.display());
         }
+    }
+    // Python and JavaScript plugins, when their toolchains are installed;
+    // without them, one line each says how to get them (not an error: the
+    // Rust examples are the demo).
+    let polyglot =
+        xtask::polyglot::build(&xtask::repo_root(), &target_dir().join("polyglot-plugins"))?;
+    for note in &polyglot.notes {
+        eprintln!("xtask: note: {note}");
+    }
+    for plugin in &polyglot.built {
+        if !with_polyglot {
+            eprintln!(
+                "xtask: built {} ({}); not installed without --polyglot",
+                plugin.package,
+                plugin.path.display()
+            );
+            continue;
+        }
+        let dest = dir.join(format!("{}.wasm", plugin.package));
+        std::fs::copy(&plugin.path, &dest).map_err(|e| {
+            format!(
+                "copying {} to {}: {e}",
+                plugin.path.display(),
+                dest.display()
+            )
+        })?;
+        eprintln!("xtask: installed {}", dest.display());
     }
     // The directory cleanup's sidecar grants.
     let scratch = dir.join("scratch");
