@@ -107,6 +107,48 @@ fn run_prints_the_outcome_and_exits_by_it() {
     assert!(text(&out.stdout).contains("outcome:  out-of-fuel"));
 }
 
+/// `--cache-dir`: the first run compiles and fills the cache, a later one
+/// loads from it (the entry is used, not rewritten) and runs the same; a
+/// cache entry that is damaged is discarded and the file compiled again.
+#[test]
+fn run_with_a_cache_dir_fills_it_and_loads_from_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("compiled");
+    let cache_arg = cache.display().to_string();
+    let run = || wasmcron(&["plugin", "run", plugins::HELLO, "--cache-dir", &cache_arg]);
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .collect()
+    };
+    let first = run();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stored = entries();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let written = std::fs::read(&stored[0]).expect("entry");
+    let second = run();
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stdout).contains("Hello, world!"),
+        "{}",
+        text(&second.stdout)
+    );
+    assert_eq!(std::fs::read(&stored[0]).expect("entry"), written);
+    std::fs::write(&stored[0], b"not a compiled component").expect("damage");
+    let third = run();
+    assert!(third.status.success(), "{}", text(&third.stderr));
+    let again = std::fs::read(&stored[0]).expect("recompiled and stored again");
+    assert_ne!(again, b"not a compiled component".to_vec());
+    assert_eq!(again.len(), written.len(), "a whole entry stored again");
+}
+
 #[test]
 fn run_json_reports_outcome_fuel_and_logs() {
     let out = wasmcron(&["plugin", "run", "--json", plugins::PANIC]);

@@ -83,6 +83,10 @@ fn plugin_run_says_hello(file: &str) {
         r#"{"name":"CLI"}"#,
         "--compile-timeout",
         COMPILE_TIMEOUT,
+        // The tests' shared compile cache: a debug build of cranelift takes
+        // minutes per Python or JavaScript component, once per build.
+        "--cache-dir",
+        &wasmcron_tests::test_cache_dir().display().to_string(),
     ]);
     assert!(out.status.success(), "{file}: {}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout)

@@ -173,6 +173,55 @@ impl Compiler {
         self.load_bytes(runtime, name, bytes).await
     }
 
+    /// As [`Self::load_file`], through `cache`: a file compiled before (by
+    /// this or a host with the same engine) is read from it, one compiled
+    /// now is stored in it. Only files that compile are stored, so a file
+    /// over a bound is refused again every time.
+    ///
+    /// # Errors
+    /// As [`Self::load_file`].
+    pub async fn load_file_cached(
+        &self,
+        runtime: &Runtime,
+        path: &Path,
+        cache: &super::CompileCache,
+    ) -> Result<Plugin, PluginError> {
+        let (name, bytes) = super::read_file(path)?;
+        Plugin::check(&bytes)?;
+        let hash = ContentHash::of(&bytes);
+        let size = bytes.len() as u64;
+        if let super::cache::Lookup::Hit(component) = cache.lookup(runtime.engine(), &hash) {
+            return Plugin::from_component(
+                runtime,
+                name,
+                hash,
+                size,
+                &component,
+                CompileSource::Cache,
+            );
+        }
+        match self.compile(bytes.into(), &CancellationToken::new()).await {
+            Outcome::Compiled(payload) => {
+                let plugin = Plugin::from_compiler_output(
+                    runtime,
+                    name,
+                    hash.clone(),
+                    size,
+                    &payload,
+                    CompileSource::Compiled,
+                )?;
+                // A cache that cannot be written costs the next run a
+                // compile, nothing more (`store` logs why).
+                let _ = cache.store(&hash, &payload);
+                Ok(plugin)
+            }
+            Outcome::Refused(err) => Err(err),
+            Outcome::Cancelled => Err(PluginError::CompilerFailed {
+                detail: "the compile was cancelled".into(),
+            }),
+        }
+    }
+
     /// As [`Self::load_file`], for a plugin's bytes (an upload through
     /// `PUT /plugins/{name}`, checked before it reaches any host).
     ///

@@ -317,7 +317,7 @@ impl Plugin {
     }
 
     /// Links a compiled component and checks its world.
-    fn from_component(
+    pub(crate) fn from_component(
         runtime: &Runtime,
         name: String,
         hash: ContentHash,
