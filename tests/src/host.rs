@@ -256,7 +256,16 @@ pub fn strings(dir: &Path, sql: &str) -> Vec<String> {
 /// # Panics
 /// When `check` does not hold in time.
 pub fn eventually(host: &Host, what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    eventually_within(host, what, Duration::from_secs(60), check);
+}
+
+/// As [`eventually`], up to `limit` (for what takes minutes in a debug
+/// build, such as compiling a Python component).
+///
+/// # Panics
+/// When `check` does not hold in time.
+pub fn eventually_within(host: &Host, what: &str, limit: Duration, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
     while !check() {
         assert!(
             Instant::now() < deadline,

@@ -13,8 +13,8 @@ use serde_json::Value;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-use wasmcron_tests::host::{Host, count, query};
+use std::time::Duration;
+use wasmcron_tests::host::{Host, count, eventually_within, query};
 use wasmcron_tests::plugins;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmcron");
@@ -202,22 +202,9 @@ fn run_now(url: &str, job: &str) {
     assert!(out.status.success(), "run {job}: {}", text(&out));
 }
 
-/// Polls `check` every 100 ms until it holds, up to `limit`.
-fn wait(host: &Host, what: &str, limit: Duration, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; host log:\n{}",
-            host.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Waits until the host has compiled and loaded `name`.
 fn wait_loaded(host: &Host, url: &str, name: &str) {
-    wait(
+    eventually_within(
         host,
         &format!("plugin {name} to load"),
         COMPILE_WAIT,
@@ -295,7 +282,7 @@ fn scheduled_by_a_real_host(name: &str, file: &str) {
     run_now(&url, "flaky");
     run_now(&url, "tally");
     let long = Duration::from_secs(120);
-    wait(&host, "greet to finish", long, || {
+    eventually_within(&host, "greet to finish", long, || {
         !runs(d, "greet").is_empty()
     });
     let greet = runs(d, "greet");
@@ -309,7 +296,7 @@ fn scheduled_by_a_real_host(name: &str, file: &str) {
     assert!(logs.contains("hello from stdout"), "{logs}");
 
     // A retryable error is retried (attempt 2 succeeds)...
-    wait(&host, "flaky's retry to finish", long, || {
+    eventually_within(&host, "flaky's retry to finish", long, || {
         runs(d, "flaky").len() >= 2
     });
     let flaky = runs(d, "flaky");
@@ -345,11 +332,11 @@ fn scheduled_by_a_real_host(name: &str, file: &str) {
     );
 
     // kv: the count goes on from run to run...
-    wait(&host, "tally's first run", long, || {
+    eventually_within(&host, "tally's first run", long, || {
         !runs(d, "tally").is_empty()
     });
     run_now(&url, "tally");
-    wait(&host, "tally's second run", long, || {
+    eventually_within(&host, "tally's second run", long, || {
         runs(d, "tally").len() >= 2
     });
 
@@ -357,7 +344,7 @@ fn scheduled_by_a_real_host(name: &str, file: &str) {
     // timeout when the fuel would last longer.
     run_now(&url, "burn");
     run_now(&url, "hang");
-    wait(&host, "burn and hang to be stopped", long, || {
+    eventually_within(&host, "burn and hang to be stopped", long, || {
         !runs(d, "burn").is_empty() && !runs(d, "hang").is_empty()
     });
     let burn = &runs(d, "burn")[0];
@@ -377,7 +364,7 @@ fn scheduled_by_a_real_host(name: &str, file: &str) {
     let url = host.api_url();
     wait_loaded(&host, &url, name);
     run_now(&url, "tally");
-    wait(&host, "tally's run after the restart", long, || {
+    eventually_within(&host, "tally's run after the restart", long, || {
         runs(d, "tally").len() >= 3
     });
     let outputs: Vec<String> = runs(d, "tally")
@@ -412,7 +399,7 @@ fn scheduled_by_a_real_host(name: &str, file: &str) {
         &url,
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    wait(&host, "tally's run that forgets", long, || {
+    eventually_within(&host, "tally's run that forgets", long, || {
         runs(d, "tally").len() >= 4
     });
     let last = &runs(d, "tally")[3];

@@ -61,6 +61,14 @@ fn run() -> Result<ExitCode, String> {
     }
 }
 
+/// Copies `from` to `to` and says so.
+fn install(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to)
+        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
+    eprintln!("xtask: installed {}", to.display());
+    Ok(())
+}
+
 fn install_examples(dir: &Path, with_polyglot: bool) -> Result<(), String> {
     let built = xtask::build_plugins(&xtask::repo_root(), &target_dir().join("wasm-plugins"))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -68,23 +76,12 @@ fn install_examples(dir: &Path, with_polyglot: bool) -> Result<(), String> {
         .iter()
         .filter(|p| EXAMPLES.contains(&p.package.as_str()))
     {
-        let dest = dir.join(format!("{}.wasm", plugin.package));
-        std::fs::copy(&plugin.path, &dest).map_err(|e| {
-            format!(
-                "copying {} to {}: {e}",
-                plugin.path.display(),
-                dest.display()
-            )
-        })?;
-        eprintln!("xtask: installed {}", dest.display());
+        install(&plugin.path, &dir.join(format!("{}.wasm", plugin.package)))?;
         let sidecar = xtask::repo_root()
             .join("examples/sidecars")
             .join(format!("{}.toml", plugin.package));
         if sidecar.is_file() {
-            let dest = dir.join(format!("{}.toml", plugin.package));
-            std::fs::copy(&sidecar, &dest)
-                .map_err(|e| format!("copying {} to {}: {e}", sidecar.display(), dest.display()))?;
-            eprintln!("xtask: installed {}", dest.display());
+            install(&sidecar, &dir.join(format!("{}.toml", plugin.package)))?;
         }
     }
     // Python and JavaScript plugins, when their toolchains are installed;
@@ -104,15 +101,7 @@ fn install_examples(dir: &Path, with_polyglot: bool) -> Result<(), String> {
             );
             continue;
         }
-        let dest = dir.join(format!("{}.wasm", plugin.package));
-        std::fs::copy(&plugin.path, &dest).map_err(|e| {
-            format!(
-                "copying {} to {}: {e}",
-                plugin.path.display(),
-                dest.display()
-            )
-        })?;
-        eprintln!("xtask: installed {}", dest.display());
+        install(&plugin.path, &dir.join(format!("{}.wasm", plugin.package)))?;
     }
     // The directory cleanup's sidecar grants.
     let scratch = dir.join("scratch");
