@@ -593,6 +593,16 @@ async fn plugin_run(
         .load(&runtime, file)
         .await
         .with_context(|| format!("loading {}", file.display()))?;
+    // A listener has no run to make: say so before anything runs, rather
+    // than report the refused call as a trap.
+    if plugin.world() != crate::plugin::World::Job {
+        anyhow::bail!(
+            "{} is a listener ({}): `plugin run` runs jobs; check it with `wasmcron plugin \
+             check`, and try it by naming it in a job's `listeners` on a running host",
+            file.display(),
+            plugin.world_name()
+        );
+    }
     let request = RunRequest {
         job_id,
         run_id: "cli-run".into(),

@@ -102,7 +102,14 @@ fn a_new_listener_builds_as_world_listener() {
         out.contains("world:   wasmcron:plugin/listener@0.2.0"),
         "{out}"
     );
-    assert!(built(&out).ends_with("pager.wasm"), "{out}");
+    let wasm = built(&out);
+    assert!(wasm.ends_with("pager.wasm"), "{out}");
+    // `plugin run` says a listener is not a job, before running anything.
+    let (ok, out, err) = wasmcron(dir.path(), &["plugin", "run", &wasm]);
+    assert!(
+        !ok && err.contains("is a listener") && !out.contains("trapped"),
+        "{out}{err}"
+    );
 }
 
 #[test]

@@ -151,6 +151,14 @@ fn fill(template: &str, name: &str, listener: bool) -> String {
             &try_line(name, listener, "target/wasm32-wasip2/release/"),
         )
         .replace("{{schedule}}", &schedule)
+        .replace(
+            "{{try_intro}}",
+            if listener {
+                "Check it (a listener runs only when a job's run fails or is missed, on a\nrunning host):"
+            } else {
+                "Try it once, in the same sandbox a\nscheduled run gets:"
+            },
+        )
 }
 
 fn write_rust(dir: &Path, name: &str, listener: bool) -> anyhow::Result<()> {
