@@ -53,6 +53,7 @@
 // Lets the generated bindings name this crate by its public path.
 extern crate self as wasmcron_guest;
 
+pub mod args;
 mod context;
 mod error;
 mod event;
@@ -61,10 +62,11 @@ pub mod http;
 pub mod kv;
 pub mod log;
 
+pub use args::JobArgs;
 pub use context::{Cause, Context, IntoOutput, ParentRun, Timestamp};
 pub use error::JobError;
 pub use event::{Event, EventKind};
-pub use wasmcron_guest_macros::{job, listener};
+pub use wasmcron_guest_macros::{JobArgs, job, listener};
 
 /// The raw bindings of the `wasmcron:plugin@0.2.0` WIT package, world
 /// `job`.
@@ -108,6 +110,7 @@ pub mod bindings_listener {
 /// Used by the code `#[job]` expands to; not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::args;
     pub use crate::bindings::exports::wasmcron::plugin::runner::Guest as Runner;
     pub use crate::bindings::wasmcron::plugin::types::JobEvent as WitJobEvent;
     pub use crate::bindings::wasmcron::plugin::types::{JobError as WitJobError, RunContext};

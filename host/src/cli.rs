@@ -551,6 +551,7 @@ async fn plugin_check(
                     "size": plugin.size(),
                     "imports": plugin.imports(),
                     "exports": plugin.exports(),
+                    "args_schema": plugin.args_schema().map(|s| s.document()),
                 });
                 println!("{doc:#}");
             } else {
@@ -563,6 +564,16 @@ async fn plugin_check(
                 println!("  imports:");
                 for import in plugin.imports() {
                     println!("    {import}");
+                }
+                match plugin.args_schema() {
+                    Some(schema) => {
+                        println!("  args schema (jobs' args are checked against it):");
+                        let text = serde_json::to_string_pretty(schema.document())?;
+                        for line in text.lines() {
+                            println!("    {line}");
+                        }
+                    }
+                    None => println!("  args schema: none declared (any args are accepted)"),
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -602,6 +613,13 @@ async fn plugin_run(
             file.display(),
             plugin.world_name()
         );
+    }
+    // The host refuses such a job when it is added; say so here too,
+    // before anything runs.
+    let parsed: serde_json::Value = serde_json::from_str(&args)
+        .with_context(|| format!("--args is not a JSON document: {args}"))?;
+    if let Err((_, message)) = plugin.check_args(&parsed) {
+        anyhow::bail!("--args: {message}");
     }
     let request = RunRequest {
         job_id,

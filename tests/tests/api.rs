@@ -836,3 +836,7 @@ mod paging;
 // Issue 15, item 5: the CLI for people (jobs add from flags, jobs edit, completions).
 #[path = "api/authoring.rs"]
 mod authoring;
+
+// A plugin's declared args schema (issue 16 item 6).
+#[path = "api/args_schema.rs"]
+mod args_schema;

@@ -68,6 +68,61 @@ fn check_json_is_machine_readable() {
     );
 }
 
+/// hello declares its args (`#[job(args = Args)]`): `plugin check` shows
+/// the schema, `plugin run` refuses args that break it before running;
+/// counter declares none and says so.
+#[test]
+fn check_shows_a_declared_args_schema_and_run_holds_args_to_it() {
+    let out = wasmcron(&["plugin", "check", "--json", plugins::HELLO]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(v["args_schema"]["type"], "object", "{v}");
+    assert_eq!(v["args_schema"]["additionalProperties"], false, "{v}");
+    assert!(v["args_schema"]["properties"]["name"].is_object(), "{v}");
+    let out = wasmcron(&["plugin", "check", plugins::HELLO]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("args schema (jobs' args are checked against it):"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Who to greet"), "{stdout}");
+
+    let out = wasmcron(&["plugin", "check", "--json", plugins::COUNTER]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(v["args_schema"], serde_json::Value::Null, "{v}");
+    let out = wasmcron(&["plugin", "check", plugins::COUNTER]);
+    assert!(
+        text(&out.stdout).contains("args schema: none declared (any args are accepted)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = wasmcron(&["plugin", "run", plugins::HELLO, "--args", r#"{"name": 7}"#]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--args: args.name:"), "{stderr}");
+    assert!(stderr.contains("plugin 'hello'"), "{stderr}");
+    let out = wasmcron(&[
+        "plugin",
+        "run",
+        plugins::HELLO,
+        "--args",
+        r#"{"nmae": "x"}"#,
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nmae"), "{stderr}");
+    let out = wasmcron(&[
+        "plugin",
+        "run",
+        plugins::HELLO,
+        "--args",
+        r#"{"name": "Ada"}"#,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Hello, Ada!"));
+}
+
 #[test]
 fn check_refuses_bad_files_with_non_zero_exit_and_a_reason() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

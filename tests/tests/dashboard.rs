@@ -488,6 +488,61 @@ async fn a_run_started_with_the_run_button_shows_its_logs_and_error_on_its_page(
     d.browser.assert_no_console_errors().await;
 }
 
+/// hello declares its args' schema (issue 16 item 6): the job page's
+/// "Run now" dialog is a form drawn from it (a labelled field with its
+/// description, filled with the job's args), and what it sends runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_declared_args_become_a_form_in_the_run_dialog() {
+    let Some(d) = dash(GREET, &["hello"], &[]).await else {
+        return;
+    };
+    d.open("/jobs/greet", "job").await;
+    d.browser.click(r#"button[data-action="run"]"#).await;
+    let input = r#"dialog[open] [data-testid="args-form"] input[name="arg-name"]"#;
+    d.browser.wait_for(input).await;
+    let form = d
+        .browser
+        .text(r#"dialog[open] [data-testid="args-form"]"#)
+        .await;
+    assert!(form.contains("name (optional)"), "{form:?}");
+    assert!(
+        form.contains("Who to greet"),
+        "the field's description: {form:?}"
+    );
+    assert_eq!(
+        d.browser
+            .exec(
+                &format!("return document.querySelector('{input}').value"),
+                vec![]
+            )
+            .await,
+        "dashboard",
+        "filled with the job's args"
+    );
+    d.browser.clear(input).await;
+    d.browser.type_text(input, "Grace").await;
+    d.browser.save_screenshot("job-run-args-form").await;
+    d.browser
+        .click(r#"dialog[open] button[data-action="confirm"]"#)
+        .await;
+    d.browser.wait_gone("dialog[open]").await;
+    let runs = d
+        .api
+        .until("/jobs/greet/runs", |page| {
+            page["runs"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["status"] == "finished"))
+        })
+        .await;
+    let run_id = runs["runs"][0]["run_id"]
+        .as_str()
+        .expect("a run id")
+        .to_owned();
+    let run = d.api.finished_run(&run_id).await;
+    assert_eq!(run["outcome"]["output"], "Hello, Grace!", "{run}");
+    d.browser.assert_no_console_errors().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cron_tester_explains_warns_and_refuses_as_you_type() {
     let Some(d) = dash(GREET, &["hello"], &[]).await else {

@@ -483,6 +483,19 @@ async fn the_handle_adds_pauses_resumes_runs_patches_and_removes_a_job_with_even
         }
         other => panic!("a job of an unknown plugin was taken: {other:?}"),
     }
+    // hello declares its args' schema: a patch that breaks it is refused
+    // naming the field, and the job keeps its args.
+    match wasmcron.patch("greet", &json!({"args": {"name": 5}})).await {
+        Err(Error::Invalid { field, message }) => {
+            assert_eq!(field, "args.name", "{message}");
+            assert!(message.contains("plugin 'hello'"), "{message}");
+        }
+        other => panic!("args breaking hello's schema were taken: {other:?}"),
+    }
+    assert_eq!(
+        wasmcron.job("greet").expect("still there").spec.args,
+        json!({"name": "handle"})
+    );
 
     wasmcron.remove("greet").await.expect("removed");
     next_event(&mut events, |e| match e {

@@ -72,13 +72,23 @@ fn a_new_rust_job_builds_and_runs_with_its_template_output() {
         out.contains("greeting Ada"),
         "the template's log line: {out}"
     );
-    // Its typed args refuse a misspelt field, permanently.
-    let (ok, out, _) = wasmcron(
+    // Its args type declares its schema (`#[job(args = Args)]`): a
+    // misspelt field is refused before anything runs, naming it, as a
+    // host refuses such a job when it is added.
+    let (ok, out, err) = wasmcron(
         dir.path(),
         &["plugin", "run", &wasm, "--args", r#"{"nam": "Ada"}"#],
     );
     assert!(
-        !ok && out.contains("unknown field `nam`") && out.contains("retryable: false"),
+        !ok && err.contains("--args: args:") && err.contains("nam"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = wasmcron(dir.path(), &["plugin", "check", "--json", &wasm]);
+    assert!(ok, "{out}{err}");
+    let check: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert_eq!(
+        check["args_schema"]["properties"]["name"]["description"],
+        "Who to greet; \"world\" when not given.",
         "{out}"
     );
     let (ok, out, _) = wasmcron(

@@ -89,7 +89,8 @@ pub(super) fn check_for_api(state: &ApiState, spec: &JobSpec) -> Result<(), ApiE
 }
 
 /// The API's check of a spec's plugin: a loaded job plugin, or one the
-/// folder knows (still compiling, refused); a listener is refused.
+/// folder knows (still compiling, refused); a listener is refused; `args`
+/// must fit the schema the plugin declares, if it declares one.
 pub(super) fn check_plugin(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
     let registry = state.scheduler.plugins();
     match registry.get(&spec.plugin) {
@@ -103,7 +104,11 @@ pub(super) fn check_plugin(state: &ApiState, spec: &JobSpec) -> Result<(), ApiEr
                 ),
             ));
         }
-        Some(_) => {}
+        Some(plugin) => {
+            plugin
+                .check_args(&spec.args)
+                .map_err(|(field, message)| ApiError::validation(field, message))?;
+        }
         None if registry.statuses().iter().any(|s| s.name == spec.plugin) => {}
         None => {
             let known: Vec<String> = registry

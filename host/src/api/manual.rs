@@ -112,7 +112,7 @@ fn shorten(text: &str) -> String {
         (status = 409, description = "max_instances runs already going, or the job's plugin is not loaded (still compiling, refused or absent)", body = super::ErrorBody),
         (status = 413, description = "Body too large", body = super::ErrorBody),
         (status = 415, description = "A body not sent as application/json", body = super::ErrorBody),
-        (status = 422, description = "args not an object, scheduled_at not RFC 3339, or an unknown field (named in `field`); nothing is recorded", body = super::ErrorBody),
+        (status = 422, description = "args not an object or breaking the schema the job's plugin declares, scheduled_at not RFC 3339, or an unknown field (named in `field`); nothing is recorded", body = super::ErrorBody),
     ))]
 pub(super) async fn run_now(
     State(state): State<ApiState>,
@@ -125,6 +125,9 @@ pub(super) async fn run_now(
     // run a job with args of its choosing, and who ran what with which
     // input must be readable without looking the run up.
     let args = how.args.clone();
+    if let Some(args) = &args {
+        check_run_args(&state, &id, args)?;
+    }
     let run = state.scheduler.run_now_with(&id, how).await?;
     let mut detail = serde_json::json!({ "run_id": run.run_id });
     if let Some(args) = args {
@@ -133,4 +136,23 @@ pub(super) async fn run_now(
     let change = crate::audit::Change::job(crate::audit::Action::JobRun, &id).with_detail(detail);
     super::audit(&state, &actor, vec![change]).await;
     Ok((StatusCode::ACCEPTED, Json(run.into())))
+}
+
+/// Holds a run's own args to the schema the job's plugin declares, as a
+/// job's args are when it is added (a job or plugin this host does not
+/// know is left to the scheduler, which answers 404 or 409).
+fn check_run_args(
+    state: &ApiState,
+    id: &str,
+    args: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    let Ok(job) = state.scheduler.job(id) else {
+        return Ok(());
+    };
+    let Some(plugin) = state.scheduler.plugins().get(&job.spec.plugin) else {
+        return Ok(());
+    };
+    plugin
+        .check_args(&serde_json::Value::Object(args.clone()))
+        .map_err(|(field, message)| ApiError::validation(field, message))
 }

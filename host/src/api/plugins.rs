@@ -41,6 +41,13 @@ pub struct PluginInfo {
     /// The component's imports.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<String>,
+    /// The JSON Schema its jobs' `args` must fit, as the plugin declares
+    /// it (custom section `wasmcron:args-schema`); absent when it declares
+    /// none, and then any `args` are accepted. A job whose `args` break it
+    /// is refused with 422 naming the field (`args.name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub args_schema: Option<serde_json::Value>,
     /// Jobs using it.
     pub jobs: usize,
     /// On a store several hosts share: which version each live host has
@@ -131,6 +138,9 @@ fn info(state: &ApiState, status: PluginStatus) -> PluginInfo {
             since: c.since,
         }),
         imports: loaded.map(|p| p.imports().to_vec()).unwrap_or_default(),
+        args_schema: loaded
+            .and_then(|p| p.args_schema())
+            .map(|s| s.document().clone()),
         jobs,
         hosts: Vec::new(),
         divergent: false,

@@ -85,7 +85,9 @@ impl Wasmcron {
                     plugin.world_name()
                 ),
             )),
-            Some(_) => Ok(()),
+            Some(plugin) => plugin
+                .check_args(&spec.args)
+                .map_err(|(field, message)| Error::invalid(field, message)),
             // Still compiling, or refused with a file in the folder: the
             // job waits for it, as the API lets it.
             None if registry.statuses().iter().any(|s| s.name == spec.plugin) => Ok(()),

@@ -187,15 +187,14 @@ impl Compiler {
         cache: &super::CompileCache,
     ) -> Result<Plugin, PluginError> {
         let (name, bytes) = super::read_file(path)?;
-        Plugin::check(&bytes)?;
+        let facts = Plugin::inspect(&bytes)?;
         let hash = ContentHash::of(&bytes);
-        let size = bytes.len() as u64;
         if let super::cache::Lookup::Hit(component) = cache.lookup(runtime.engine(), &hash) {
             return Plugin::from_component(
                 runtime,
                 name,
                 hash,
-                size,
+                facts,
                 &component,
                 CompileSource::Cache,
             );
@@ -206,7 +205,7 @@ impl Compiler {
                     runtime,
                     name,
                     hash.clone(),
-                    size,
+                    facts,
                     &payload,
                     CompileSource::Compiled,
                 )?;
@@ -233,15 +232,14 @@ impl Compiler {
         name: String,
         bytes: Vec<u8>,
     ) -> Result<Plugin, PluginError> {
-        Plugin::check(&bytes)?;
-        let size = bytes.len() as u64;
+        let facts = Plugin::inspect(&bytes)?;
         let hash = ContentHash::of(&bytes);
         match self.compile(bytes.into(), &CancellationToken::new()).await {
             Outcome::Compiled(payload) => Plugin::from_compiler_output(
                 runtime,
                 name,
                 hash,
-                size,
+                facts,
                 &payload,
                 CompileSource::Compiled,
             ),

@@ -12,6 +12,7 @@
 
 mod cache;
 pub mod compile;
+pub mod declared;
 mod folder;
 mod registry;
 mod sidecar;
@@ -20,6 +21,7 @@ pub use cache::{
     CacheError, CompileCache, CompileSource, Lookup, default_dir as default_cache_dir,
 };
 pub use compile::{CompileLimits, Compiler};
+pub use declared::{ArgsSchema, ArgsViolation, DeclaredError};
 pub use folder::{FolderChange, PluginFolder, WatchOptions};
 pub use registry::{Compiling, PluginRegistry, PluginStatus};
 pub use sidecar::{Sidecar, SidecarError};
@@ -29,6 +31,7 @@ use crate::runtime::{Linked, Runnable};
 pub use crate::runtime::{WitVersion, World};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wasmtime::component::Component;
 
 /// The WIT export a job plugin must provide (a 0.1.0 component's
@@ -144,6 +147,10 @@ pub enum PluginError {
         /// What was missing or mismatched.
         detail: String,
     },
+    /// What the component declares about itself (its args schema) is
+    /// unusable.
+    #[error(transparent)]
+    Declared(#[from] DeclaredError),
 }
 
 /// A plugin's content hash: SHA-256 of the file, lower-case hex.
@@ -174,12 +181,21 @@ impl std::fmt::Display for ContentHash {
     }
 }
 
+/// What loading learns from a plugin file's bytes before compiling: its
+/// size and what it declares.
+#[derive(Debug, Clone)]
+pub(crate) struct FileFacts {
+    size: u64,
+    args_schema: Option<Arc<ArgsSchema>>,
+}
+
 /// A loaded plugin: compiled, type-checked against its world, and linked
 /// (`InstancePre`), so a run only instantiates.
 pub struct Plugin {
     name: String,
     hash: ContentHash,
     size: u64,
+    args_schema: Option<Arc<ArgsSchema>>,
     linked: Linked,
     imports: Vec<String>,
     exports: Vec<String>,
@@ -260,7 +276,7 @@ impl Plugin {
         bytes: &[u8],
         cache: Option<&CompileCache>,
     ) -> Result<Self, PluginError> {
-        Self::check(bytes)?;
+        let facts = Self::inspect(bytes)?;
         let hash = ContentHash::of(bytes);
         let compile = || {
             Component::new(runtime.engine(), bytes)
@@ -270,14 +286,7 @@ impl Plugin {
             Some(cache) => cache.load_or_compile(runtime.engine(), &hash, compile)?,
             None => (compile()?, CompileSource::Compiled),
         };
-        Self::from_component(
-            runtime,
-            name,
-            hash,
-            bytes.len() as u64,
-            &component,
-            compiled,
-        )
+        Self::from_component(runtime, name, hash, facts, &component, compiled)
     }
 
     /// The checks that need no compiler: size, then the preamble and the
@@ -295,6 +304,20 @@ impl Plugin {
         check_header(bytes)
     }
 
+    /// [`Self::check`], then what the file declares (its args schema, see
+    /// [`declared`]): everything loading learns from the bytes without a
+    /// compiler.
+    ///
+    /// # Errors
+    /// As [`Self::check`], or [`PluginError::Declared`].
+    pub(crate) fn inspect(bytes: &[u8]) -> Result<FileFacts, PluginError> {
+        Self::check(bytes)?;
+        Ok(FileFacts {
+            size: bytes.len() as u64,
+            args_schema: declared::read_args_schema(bytes)?,
+        })
+    }
+
     /// Loads the output of the compiler process (see [`compile`]).
     ///
     /// # Errors
@@ -304,7 +327,7 @@ impl Plugin {
         runtime: &Runtime,
         name: String,
         hash: ContentHash,
-        size: u64,
+        facts: FileFacts,
         payload: &[u8],
         compiled: CompileSource,
     ) -> Result<Self, PluginError> {
@@ -313,7 +336,7 @@ impl Plugin {
                 detail: format!("the compiler's output was rejected: {e:#}"),
             }
         })?;
-        Self::from_component(runtime, name, hash, size, &component, compiled)
+        Self::from_component(runtime, name, hash, facts, &component, compiled)
     }
 
     /// Links a compiled component and checks its world.
@@ -321,7 +344,7 @@ impl Plugin {
         runtime: &Runtime,
         name: String,
         hash: ContentHash,
-        size: u64,
+        facts: FileFacts,
         component: &Component,
         compiled: CompileSource,
     ) -> Result<Self, PluginError> {
@@ -340,11 +363,44 @@ impl Plugin {
         Ok(Self {
             name,
             hash,
-            size,
+            size: facts.size,
+            args_schema: facts.args_schema,
             linked: pre,
             imports,
             exports,
             compiled,
+        })
+    }
+
+    /// The JSON Schema its job's `args` must fit, when it declares one
+    /// (see [`declared`]); `None` accepts any args.
+    pub fn args_schema(&self) -> Option<&ArgsSchema> {
+        self.args_schema.as_deref()
+    }
+
+    /// Checks a job's `args` against its declared schema; any args pass
+    /// when it declares none.
+    ///
+    /// # Errors
+    /// `(field, message)`: the first violation's field path (`args.name`)
+    /// and a message naming the plugin and every violation found.
+    pub fn check_args(&self, args: &serde_json::Value) -> Result<(), (String, String)> {
+        let Some(schema) = self.args_schema() else {
+            return Ok(());
+        };
+        schema.check(args).map_err(|violations| {
+            let field = violations
+                .first()
+                .map_or_else(|| "args".to_owned(), |v| v.field.clone());
+            let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            let message = format!(
+                "{}; the args do not fit the schema plugin '{}' declares (GET /plugins/{} \
+                 shows it)",
+                list.join("; "),
+                self.name,
+                self.name
+            );
+            (field, message)
         })
     }
 

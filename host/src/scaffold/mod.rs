@@ -23,8 +23,12 @@ const WIT_DIR: &str = "wit/v0.2";
 const WIT: &str = include_str!("../../../wit/v0.2/wasmcron.wit");
 
 /// The guest SDK's sources, vendored into each Rust project.
-const SDK_FILES: [(&str, &str); 8] = [
+const SDK_FILES: [(&str, &str); 10] = [
     ("src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
+    (
+        "src/args.rs",
+        include_str!("../../../guest-sdk/src/args.rs"),
+    ),
     (
         "src/context.rs",
         include_str!("../../../guest-sdk/src/context.rs"),
@@ -46,6 +50,10 @@ const SDK_FILES: [(&str, &str); 8] = [
     (
         "macros/src/lib.rs",
         include_str!("../../../guest-sdk/macros/src/lib.rs"),
+    ),
+    (
+        "macros/src/args.rs",
+        include_str!("../../../guest-sdk/macros/src/args.rs"),
     ),
 ];
 

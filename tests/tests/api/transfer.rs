@@ -55,7 +55,11 @@ async fn populate(api: &Api) -> Vec<String> {
 fn assert_same_fires(a: &Value, b: &Value, id: &str) {
     let list = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|l| l.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (a, b) = (list(a), list(b));
@@ -69,7 +73,10 @@ fn assert_same_fires(a: &Value, b: &Value, id: &str) {
     let a: Vec<_> = a.into_iter().filter(|t| *t >= from).collect();
     let b: Vec<_> = b.into_iter().filter(|t| *t >= from).collect();
     let common = a.len().min(b.len());
-    assert!(common + 1 >= a.len().max(b.len()) && common > 0, "{id}: {a:?} vs {b:?}");
+    assert!(
+        common + 1 >= a.len().max(b.len()) && common > 0,
+        "{id}: {a:?} vs {b:?}"
+    );
     assert_eq!(a[..common], b[..common], "{id}");
 }
 

@@ -12,6 +12,7 @@ import {
   formDialog, confirmDialog, field, emptyState, errorBox,
 } from '../ui.js';
 import { runChart } from '../chart.js';
+import { argsForm } from '../argsform.js';
 
 /** The zone a trigger's dates are read in: its own tz, the first among any/all, else UTC. */
 function triggerZone(t) {
@@ -73,7 +74,7 @@ export async function render(root, ctx) {
         h('div.sub', null, scheduleWords(job), h('span.sep-dot'), 'plugin ', h('a', { href: `#/plugins` }, job.spec.plugin),
           job.next_run_time && !job.paused ? [h('span.sep-dot'), 'next ', timeEl(job.next_run_time)] : null)),
       h('div.actions', { 'data-write': '' },
-        h('button.btn.primary', { type: 'button', 'data-action': 'run', onclick: runDialog }, icon('play'), 'Run now…'),
+        h('button.btn.primary', { type: 'button', 'data-action': 'run', onclick: () => runDialog().catch((e) => toastError(e)) }, icon('play'), 'Run now…'),
         job.paused
           ? h('button.btn', { type: 'button', 'data-action': 'resume', onclick: () => setPaused(false) }, icon('resume'), 'Resume')
           : h('button.btn', { type: 'button', 'data-action': 'pause', onclick: () => setPaused(true) }, icon('pause'), 'Pause'),
@@ -213,16 +214,26 @@ export async function render(root, ctx) {
   // ---- actions ----
   const runLink = (run, what) => h('span', null, `${what} `, h('a', { href: `#/runs/${enc(run.run_id)}` }, 'Open run'));
 
-  function runDialog() {
+  async function runDialog() {
+    // A plugin that declares its args' schema gets a form; any other, or
+    // one whose schema cannot be read now, the JSON box.
+    let schema = null;
+    try { schema = (await get(`/plugins/${enc(detail.spec.plugin)}`)).args_schema || null; } catch { /* the JSON box */ }
+    const form = argsForm(schema, detail.spec.args || {});
     const args = h('textarea.mono', { spellcheck: 'false', rows: 8 }, JSON.stringify(detail.spec.args || {}, null, 2));
     const at = h('input.mono', { type: 'text', placeholder: 'now', spellcheck: 'false', autocomplete: 'off' });
     formDialog({
       title: `Run ${id} now`, submitLabel: 'Run now',
-      body: [field('Arguments (JSON object, used instead of the job’s)', args),
+      body: [form
+        ? h('div', null, h('p.hint', null, `Arguments (used instead of the job’s), as plugin ${detail.spec.plugin} declares them:`), form.el)
+        : field('Arguments (JSON object, used instead of the job’s)', args),
         field('Scheduled at (optional)', at, 'RFC 3339 with an offset, e.g. 2026-12-01T09:00:00+08:00: what the run records and its guest sees. Empty: now.')],
       onSubmit: async () => {
         let parsed;
-        try { parsed = JSON.parse(args.value || '{}'); } catch (e) { throw new Error(`Arguments are not valid JSON: ${e.message}`); }
+        if (form) parsed = form.value();
+        else {
+          try { parsed = JSON.parse(args.value || '{}'); } catch (e) { throw new Error(`Arguments are not valid JSON: ${e.message}`); }
+        }
         if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('Arguments must be a JSON object, e.g. {"name": "Ada"}.');
         const body = { args: parsed };
         if (at.value.trim()) body.scheduled_at = at.value.trim();

@@ -4,7 +4,7 @@
 
 use super::{FolderChange, PluginFolder};
 use crate::plugin::compile::Outcome;
-use crate::plugin::{CompileSource, ContentHash, Plugin, PluginError};
+use crate::plugin::{CompileSource, ContentHash, FileFacts, Plugin, PluginError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,6 +16,13 @@ pub(super) struct Compiled {
     result: Result<Plugin, PluginError>,
 }
 
+/// A plugin file as read from the folder: its bytes and what they declare
+/// (checked before any compile).
+pub(super) struct ReadFile {
+    pub(super) bytes: Vec<u8>,
+    pub(super) facts: FileFacts,
+}
+
 impl PluginFolder {
     /// Queues a compile of `bytes` in a child process; its result comes
     /// back through `done_tx`.
@@ -24,10 +31,11 @@ impl PluginFolder {
         name: &str,
         path: &Path,
         hash: ContentHash,
-        bytes: Vec<u8>,
+        file: ReadFile,
         damaged: bool,
         serving: bool,
     ) {
+        let ReadFile { bytes, facts } = file;
         let cancel = self.stop.child_token();
         self.compiling
             .insert(name.to_owned(), (hash.clone(), cancel.clone()));
@@ -51,7 +59,6 @@ impl PluginFolder {
         let name = name.to_owned();
         let path = path.to_path_buf();
         tokio::spawn(async move {
-            let size = bytes.len() as u64;
             let result = match compiler.compile(bytes.into(), &cancel).await {
                 Outcome::Cancelled => return,
                 Outcome::Refused(err) => {
@@ -73,7 +80,7 @@ impl PluginFolder {
                             &runtime,
                             name,
                             hash,
-                            size,
+                            facts,
                             &payload,
                             CompileSource::Compiled,
                         )?;

@@ -344,19 +344,21 @@ impl PluginFolder {
         }
         // An older file of this name still compiling is superseded.
         self.abandon(name);
-        if let Err(err) = Plugin::check(&bytes) {
-            self.settle(name, path, current.as_ref(), Err(err), changes);
-            return Read::Done { content: None };
-        }
+        let facts = match Plugin::inspect(&bytes) {
+            Ok(facts) => facts,
+            Err(err) => {
+                self.settle(name, path, current.as_ref(), Err(err), changes);
+                return Read::Done { content: None };
+            }
+        };
         let damaged = match &self.cache {
             Some(cache) => match cache.lookup(self.runtime.engine(), &hash) {
                 Lookup::Hit(component) => {
-                    let size = bytes.len() as u64;
                     let result = Plugin::from_component(
                         &self.runtime,
                         name.to_owned(),
                         hash,
-                        size,
+                        facts,
                         &component,
                         CompileSource::Cache,
                     );
@@ -375,7 +377,14 @@ impl PluginFolder {
             },
             None => false,
         };
-        self.spawn_compile(name, path, hash, bytes, damaged, current.is_some());
+        self.spawn_compile(
+            name,
+            path,
+            hash,
+            background::ReadFile { bytes, facts },
+            damaged,
+            current.is_some(),
+        );
         Read::Done { content: None }
     }
 
