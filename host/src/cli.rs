@@ -143,12 +143,14 @@ enum Command {
     Cluster(crate::cli_client::ClusterCommand),
     /// Make a plugin project for one job (or, with --listener, an error
     /// listener): sources with a commented example (typed args, logs, kv),
-    /// the WIT it targets, the guest SDK and a README. Then `wasmcron
+    /// the WIT it targets, the guest SDK (Rust) or helper module (Python,
+    /// JavaScript; with an args.schema.json) and a README. Then `wasmcron
     /// plugin build DIR`.
     New {
         /// The plugin's name (lowercase letters, digits, `-`, `_`).
         name: String,
-        /// Its language.
+        /// Its language: rust, python (componentize-py) or js
+        /// (componentize-js).
         #[arg(long, value_enum, default_value = "rust")]
         lang: crate::scaffold::Lang,
         /// Where to write it (default: ./NAME); must not exist or be empty.
@@ -230,7 +232,10 @@ enum CronCommand {
 enum PluginCommand {
     /// Build the plugin project in DIR (made by `wasmcron new`) with its
     /// language's toolchain, check the component as `plugin check` does,
-    /// and print where it is.
+    /// and print where it is. Rust: cargo (Cargo.toml); Python:
+    /// componentize-py (pyproject.toml with [tool.wasmcron]); JavaScript:
+    /// componentize-js (package.json with "wasmcron"). Python and
+    /// JavaScript write DIR/NAME.wasm, with DIR/args.schema.json embedded.
     Build {
         /// The project's folder.
         #[arg(default_value = ".")]

@@ -6,16 +6,33 @@
 //! build time, so a project made by any `wasmcron` binary targets exactly
 //! the contract that binary serves, and builds outside this repository
 //! without network access to anything but crates.io.
+//!
+//! Rust projects are written and built here; Python and JavaScript ones
+//! (componentize-py, componentize-js) in `polyglot.rs`, with each
+//! language's own parts in `python.rs` and `js.rs`.
 
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+
+mod js;
+mod polyglot;
+mod python;
+mod toolchain;
+
+pub use polyglot::ARGS_SCHEMA_FILE;
+pub use toolchain::ToolchainError;
 
 /// The languages `wasmcron new` writes projects in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     /// Rust, on the guest SDK (`wasmcron-guest`), built for wasm32-wasip2.
     Rust,
+    /// Python, with wasmcron's helper module, built by componentize-py.
+    Python,
+    /// JavaScript, with wasmcron's helper module, built by componentize-js.
+    #[value(alias = "javascript")]
+    Js,
 }
 
 /// The WIT version projects target: the newest this host serves.
@@ -93,6 +110,12 @@ pub fn new_project(req: &NewProject) -> anyhow::Result<ExitCode> {
     }
     match req.lang {
         Lang::Rust => write_rust(&dir, &req.name, req.listener)?,
+        Lang::Python => {
+            return polyglot::new_project(&dir, &req.name, req.listener, polyglot::Guest::Python);
+        }
+        Lang::Js => {
+            return polyglot::new_project(&dir, &req.name, req.listener, polyglot::Guest::Js);
+        }
     }
     println!(
         "wrote {} ({} plugin in Rust)",
@@ -218,18 +241,29 @@ fn write_rust(dir: &Path, name: &str, listener: bool) -> anyhow::Result<()> {
 /// language's toolchain and returns the component's path, for the caller
 /// to check as `plugin check` does.
 ///
+/// The language is told by the project's files: a `Cargo.toml` is Rust; a
+/// `pyproject.toml` with a `[tool.wasmcron]` table, Python; a
+/// `package.json` with a `"wasmcron"` key, JavaScript (both written by
+/// `wasmcron new`, and built into `DIR/NAME.wasm`).
+///
 /// # Errors
-/// No project there, a missing toolchain (the message says how to install
-/// it), or the build failing (its own output is shown as it goes).
+/// No project there (the message says what was looked for), a missing
+/// toolchain (it says how to install it), or the build failing (its own
+/// output is shown as it goes).
 pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        bail!(
-            "no plugin project in {}: no Cargo.toml there (make one with `wasmcron new NAME`)",
-            dir.display()
-        );
+    if manifest.is_file() {
+        return build_rust(&manifest);
     }
-    build_rust(&manifest)
+    match polyglot::detect(dir)? {
+        Some(project) => polyglot::build(&project),
+        None => bail!(
+            "no plugin project in {}: looked for {} (make one with `wasmcron new NAME [--lang \
+             python|js]`)",
+            dir.display(),
+            polyglot::looked_for(dir)
+        ),
+    }
 }
 
 fn build_rust(manifest: &Path) -> anyhow::Result<PathBuf> {
