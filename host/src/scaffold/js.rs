@@ -30,7 +30,7 @@ pub(super) const TEXT: Text = Text {
     lang: "JavaScript",
     app: "app.js",
     helper: "wasmcron.js",
-    marker: "The `\"wasmcron\"` key of `package.json`",
+    marker: "the `\"wasmcron\"` key of `package.json`",
     install_note: "`node_modules/`, @bytecodealliance/componentize-js pinned in `package.json`; \
                    needs Node.js 20 or later",
     install: "npm install",

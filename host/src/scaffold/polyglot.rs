@@ -200,11 +200,12 @@ fn fill(template: &str, name: &str, listener: bool, guest: Guest) -> String {
         String::new()
     } else {
         format!(
-            "\n## Args\n\n`{ARGS_SCHEMA_FILE}` is a JSON Schema of the job's `args`. `plugin build` \
-             embeds it in\nthe component; the host then refuses a job whose args do not fit it \
-             when the job\nis added or changed (`422`, naming the field, e.g. `args.name`), and \
-             `plugin run`\nrefuses such `--args`. `plugin check` and `GET /plugins/{name}` show \
-             it. Keep it in\nstep with the args `{}` reads; delete it to accept any args.\n",
+            "\n## Args\n\n`{ARGS_SCHEMA_FILE}` is a JSON Schema of the job's `args`. `plugin \
+             build` embeds it\nin the component; the host then refuses a job whose args do not \
+             fit it when the\njob is added or changed (`422`, naming the field, e.g. \
+             `args.name`), and\n`plugin run` refuses such `--args`. `plugin check` and `GET \
+             /plugins/{name}`\nshow it. Keep it in step with the args `{}` reads; delete it to \
+             accept any\nargs.\n",
             text.app
         )
     };
@@ -389,7 +390,7 @@ fn read_schema(project: &Project) -> anyhow::Result<Option<Vec<u8>>> {
             compact.len()
         );
     }
-    ArgsSchema::new(doc).with_context(|| format!("{}", path.display()))?;
+    ArgsSchema::new(doc).with_context(|| path.display().to_string())?;
     Ok(Some(compact))
 }
 

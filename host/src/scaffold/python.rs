@@ -30,7 +30,7 @@ pub(super) const TEXT: Text = Text {
     lang: "Python",
     app: "app.py",
     helper: "wasmcron.py",
-    marker: "`pyproject.toml`'s `[tool.wasmcron]` table",
+    marker: "the `[tool.wasmcron]` table of `pyproject.toml`",
     install_note: "`.venv/`, componentize-py pinned in `requirements.txt`; Debian: `apt-get \
                    install python3-venv`",
     install: "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
