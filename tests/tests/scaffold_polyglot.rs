@@ -201,9 +201,15 @@ fn a_new_job_builds_runs_and_declares_its_args(name: &str, lang: &str) {
     let Some(built) = new_and_build(name, lang, false) else {
         return;
     };
-    assert!(built.wasm.ends_with(&format!("{name}/{name}.wasm")), "{}", built.wasm);
     assert!(
-        built.build_out.contains("world:   wasmcron:plugin/job@0.2.0"),
+        built.wasm.ends_with(&format!("{name}/{name}.wasm")),
+        "{}",
+        built.wasm
+    );
+    assert!(
+        built
+            .build_out
+            .contains("world:   wasmcron:plugin/job@0.2.0"),
         "{}",
         built.build_out
     );
@@ -232,7 +238,10 @@ fn a_new_job_builds_runs_and_declares_its_args(name: &str, lang: &str) {
     let report: Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}{err}"));
     assert_eq!(report["outcome"]["kind"], "succeeded", "{report}");
-    assert_eq!(report["outcome"]["output"], "Hello, Ada! (run 1)", "{report}");
+    assert_eq!(
+        report["outcome"]["output"], "Hello, Ada! (run 1)",
+        "{report}"
+    );
     let logs = report["logs"].to_string();
     assert!(
         logs.contains("greeting Ada (job cli, attempt 1)"),
@@ -262,7 +271,10 @@ fn a_new_job_builds_runs_and_declares_its_args(name: &str, lang: &str) {
         check["args_schema"]["properties"]["name"]["type"], "string",
         "{check}"
     );
-    assert_eq!(check["args_schema"]["additionalProperties"], false, "{check}");
+    assert_eq!(
+        check["args_schema"]["additionalProperties"], false,
+        "{check}"
+    );
 
     // Args that break it are refused before anything runs, naming the field.
     let (ok, out, err) = run(r#"{"name": 42}"#);
@@ -343,7 +355,10 @@ fn plugin_build_says_what_is_missing_and_how_to_install_it() {
     );
     std::fs::write(nothing.join("package.json"), r#"{"name": "x"}"#).expect("write");
     let (ok, _, err) = wasmcron(dir.path(), &["plugin", "build", "nothing"]);
-    assert!(!ok && err.contains("package.json has no \"wasmcron\" key"), "{err}");
+    assert!(
+        !ok && err.contains("package.json has no \"wasmcron\" key"),
+        "{err}"
+    );
 
     let empty = dir.path().join("no-toolchains");
     std::fs::create_dir(&empty).expect("mkdir");
@@ -355,9 +370,12 @@ fn plugin_build_says_what_is_missing_and_how_to_install_it() {
         let name = format!("{lang}-job");
         let (ok, out, err) = wasmcron(dir.path(), &["new", &name, "--lang", lang]);
         assert!(ok, "{out}{err}");
-        assert!(out.contains(install.split(" && ").next().unwrap_or(install)), "{out}");
-        let readme = std::fs::read_to_string(dir.path().join(&name).join("README.md"))
-            .expect("README");
+        assert!(
+            out.contains(install.split(" && ").next().unwrap_or(install)),
+            "{out}"
+        );
+        let readme =
+            std::fs::read_to_string(dir.path().join(&name).join("README.md")).expect("README");
         assert!(
             readme.contains("wasmcron plugin build .") && readme.contains("wasmcron plugin run"),
             "{readme}"

@@ -56,7 +56,10 @@ pub(super) fn files(listener: bool) -> Files {
             "package.json".into(),
             Content::Template(include_str!("js/package.json.tmpl")),
         ),
-        (".gitignore".into(), Content::Verbatim("/node_modules/\n/*.wasm\n")),
+        (
+            ".gitignore".into(),
+            Content::Verbatim("/node_modules/\n/*.wasm\n"),
+        ),
     ]
 }
 

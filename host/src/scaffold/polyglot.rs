@@ -380,8 +380,8 @@ fn read_schema(project: &Project) -> anyhow::Result<Option<Vec<u8>>> {
             path.display()
         );
     }
-    let doc: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", path.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let compact = serde_json::to_vec(&doc).context("serialising the args schema")?;
     if compact.len() > MAX_SCHEMA_BYTES {
         bail!(
@@ -449,7 +449,11 @@ mod tests {
                     let path = entry.expect("entry").path();
                     if path.is_file() {
                         let text = std::fs::read_to_string(&path).expect("text");
-                        assert!(!text.contains("{{"), "{} keeps a placeholder", path.display());
+                        assert!(
+                            !text.contains("{{"),
+                            "{} keeps a placeholder",
+                            path.display()
+                        );
                     }
                 }
             }

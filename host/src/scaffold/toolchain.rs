@@ -183,7 +183,11 @@ fn version(tool: &Tool, path: &Path) -> Result<Found, String> {
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(Found {
         path: path.to_path_buf(),
-        version: text.split_whitespace().last().unwrap_or_default().to_owned(),
+        version: text
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_owned(),
     })
 }
 
@@ -208,9 +212,7 @@ mod tests {
             .expect_err("nothing is installed there");
         let text = err.to_string();
         assert!(
-            text.contains(
-                "python3 -m venv .venv && .venv/bin/pip install componentize-py==0.25.1"
-            ),
+            text.contains("python3 -m venv .venv && .venv/bin/pip install componentize-py==0.25.1"),
             "{text}"
         );
         assert!(text.contains(".venv/bin/componentize-py"), "{text}");
