@@ -643,8 +643,15 @@ async fn plugin_run(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for record in &report.logs {
+            // Fields as key=value after the message, as the run's log
+            // shows them (`--json` has them as pairs).
+            let fields: String = record
+                .fields
+                .iter()
+                .map(|(k, v)| format!(" {k}={v}"))
+                .collect();
             println!(
-                "[{:?} {:?}] {}",
+                "[{:?} {:?}] {}{fields}",
                 record.source, record.level, record.message
             );
         }

@@ -10,6 +10,13 @@
 //! - ours: `Runtime::run`, with capture, limits, kv and outcome mapping.
 //!
 //! Reports medians and the ratio ours/floor.
+//!
+//! Then, when the Python and JavaScript examples were built (their
+//! toolchains installed, see docs/python.md), one run of `hello`,
+//! `hello-py` and `hello-js` through `Runtime::run` on the default engine,
+//! interleaved, with each language's median and its ratio to Rust's: what
+//! the bigger runtimes cost per run (the bare floor cannot link them: a
+//! JavaScript component always imports `wasi:http`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,6 +173,74 @@ async fn measure(label: &str, engine: EngineOptions, path: &str) -> wasmtime::Re
     Ok(())
 }
 
+/// One run of each language's hello through `Runtime::run`, interleaved in
+/// rounds; medians and the ratio to Rust's `hello`.
+async fn languages(engine: EngineOptions, plugins: &[(&str, &str)]) -> wasmtime::Result<()> {
+    let config = RuntimeConfig {
+        engine,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::new(config, Arc::new(MemoryKv::default()))?;
+    let mut loaded = Vec::new();
+    for (name, path) in plugins {
+        let t = Instant::now();
+        let plugin = Plugin::load_file(&runtime, std::path::Path::new(path))
+            .map_err(|e| wasmtime::Error::msg(format!("{name}: {e}")))?;
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "{name:<9} {:>5.1} MB, compiled in {:>6.2} s",
+            size as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
+        loaded.push((*name, plugin, Vec::new(), 0u64));
+    }
+    let request = RunRequest {
+        job_id: "bench".into(),
+        run_id: "bench-run".into(),
+        scheduled_at: chrono::Utc::now(),
+        attempt: 1,
+        args: r#"{"name": "bench"}"#.into(),
+        cause: WitRunCause::Manual,
+        parent: None,
+        limits: Limits::default(),
+        grants: Arc::default(),
+    };
+    let (rounds, per_round) = (10, 20);
+    for (name, plugin, _, _) in &loaded {
+        for _ in 0..per_round {
+            let report = runtime.run(plugin, &request).await;
+            if !report.outcome.is_success() {
+                return Err(wasmtime::Error::msg(format!(
+                    "{name} failed: {:?}",
+                    report.outcome
+                )));
+            }
+        }
+    }
+    for _ in 0..rounds {
+        for (_, plugin, times, fuel) in &mut loaded {
+            for _ in 0..per_round {
+                let t = Instant::now();
+                let report = runtime.run(&*plugin, &request).await;
+                times.push(t.elapsed());
+                *fuel = report.fuel_consumed;
+            }
+        }
+    }
+    let mut base = None;
+    for (name, _, times, fuel) in &mut loaded {
+        let m = median(times);
+        let base = *base.get_or_insert(m);
+        println!(
+            "{name:<9} ours median {:>9.1} µs   {:>6.1}x hello   fuel per run {fuel:>10}   (n={})",
+            micros(m),
+            m.as_secs_f64() / base.as_secs_f64(),
+            times.len()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> wasmtime::Result<()> {
     // `cargo bench` passes `--bench`; `cargo test --benches` would too. Run
     // only when benchmarking so `cargo test` stays quick.
@@ -198,8 +273,20 @@ fn main() -> wasmtime::Result<()> {
         measure("pooling, nothing resident", plain, hello).await?;
         let on_demand = EngineOptions {
             pooling: false,
-            ..default
+            ..default.clone()
         };
-        measure("on-demand (fallback)", on_demand, hello).await
+        measure("on-demand (fallback)", on_demand, hello).await?;
+        let mut plugins = vec![("hello", hello)];
+        plugins.extend(wasmcron_tests::plugins::HELLO_PY.map(|p| ("hello-py", p)));
+        plugins.extend(wasmcron_tests::plugins::HELLO_JS.map(|p| ("hello-js", p)));
+        if plugins.len() == 1 {
+            println!(
+                "languages: hello-py and hello-js were not built ({}); see docs/python.md",
+                wasmcron_tests::plugins::POLYGLOT_NOTES.join("; ")
+            );
+            return Ok(());
+        }
+        println!("\none run per language, default engine (median; interleaved rounds):");
+        languages(default, &plugins).await
     })
 }

@@ -18,9 +18,25 @@ pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
 
-/// A compile cache for this build's test plugins, private to the user.
+/// A compile cache for the test plugins, private to the user:
+/// `TARGET/tmp/wasmcron-compile-cache`, shared by every checkout that
+/// builds into the same target dir (CI's fresh clones among them), so a
+/// component compiled once (a Python one takes minutes in a debug build)
+/// is not compiled again for a new clone. Entries are keyed by the
+/// component's hash and checked against the engine when read, so sharing
+/// is safe. Falls back to the build script's `OUT_DIR` when that is not
+/// laid out as `TARGET/PROFILE/build/PKG/out`.
 pub fn test_cache_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("OUT_DIR")).join("compile-cache")
+    let out = std::path::Path::new(env!("OUT_DIR"));
+    let laid_out = out
+        .ancestors()
+        .nth(2)
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "build");
+    match out.ancestors().nth(4) {
+        Some(target) if laid_out => target.join("tmp").join("wasmcron-compile-cache"),
+        _ => out.join("compile-cache"),
+    }
 }
 
 /// A runtime with the default configuration and an in-memory kv store.

@@ -123,6 +123,38 @@ fn check_shows_a_declared_args_schema_and_run_holds_args_to_it() {
     assert!(text(&out.stdout).contains("Hello, Ada!"));
 }
 
+/// A declared schema whose branches double at each level (40 levels: 2^40
+/// steps to check one bad document) is refused at load, naming the limit,
+/// rather than holding a thread of the host when a job is checked.
+#[test]
+fn a_schema_too_costly_to_check_is_refused_at_load() {
+    let mut defs = serde_json::Map::new();
+    for i in 0..40 {
+        let next = format!("#/$defs/a{}", i + 1);
+        defs.insert(
+            format!("a{i}"),
+            serde_json::json!({"anyOf": [{"$ref": next}, {"$ref": next}]}),
+        );
+    }
+    defs.insert("a40".into(), serde_json::json!({"type": "string"}));
+    let schema = serde_json::json!({"$defs": defs, "type": "object",
+        "properties": {"name": {"$ref": "#/$defs/a0"}}});
+    let bytes = std::fs::read(plugins::COUNTER).expect("counter");
+    let bytes = wasmcron::plugin::declared::append_custom_section(
+        &bytes,
+        wasmcron::plugin::declared::ARGS_SCHEMA_SECTION,
+        schema.to_string().as_bytes(),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("expo.wasm");
+    std::fs::write(&file, bytes).expect("write");
+    let out = wasmcron(&["plugin", "check", &file.to_string_lossy()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the limit is 100000"), "{stderr}");
+    assert!(stderr.contains("anyOf"), "{stderr}");
+}
+
 #[test]
 fn check_refuses_bad_files_with_non_zero_exit_and_a_reason() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -96,11 +96,13 @@ fn stamp(fresh: &Path) -> String {
             .unwrap_or_else(|e| panic!("{file}: {e}"))
             .hash(&mut h);
     }
+    // The variables that pick the toolchain (.ci/polyglot exports the
+    // first two), not the whole PATH: a CI runner's PATH differs from a
+    // shell's for the same toolchain, and would rebuild every project.
     for var in [
         "WASMCRON_COMPONENTIZE_PY",
         "WASMCRON_COMPONENTIZE_JS",
         "WASMCRON_POLYGLOT_DIR",
-        "PATH",
     ] {
         std::env::var_os(var).hash(&mut h);
     }
@@ -246,6 +248,25 @@ fn a_new_job_builds_runs_and_declares_its_args(name: &str, lang: &str) {
     assert!(
         logs.contains("greeting Ada (job cli, attempt 1)"),
         "the template's log line: {logs}"
+    );
+    // Without --json the log line carries its fields too (`cause=`).
+    let (ok, out, err) = wasmcron(
+        here,
+        &[
+            "plugin",
+            "run",
+            &built.wasm,
+            "--args",
+            r#"{"name": "Ada"}"#,
+            "--compile-timeout",
+            COMPILE_TIMEOUT,
+            "--cache-dir",
+            &cache,
+        ],
+    );
+    assert!(
+        ok && out.contains("greeting Ada (job cli, attempt 1) cause=manual"),
+        "{out}{err}"
     );
     // The typed args the template reads: `shout` is a boolean.
     let (ok, out, err) = run(r#"{"name": "Ada", "shout": true}"#);

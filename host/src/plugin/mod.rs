@@ -15,6 +15,7 @@ pub mod compile;
 pub mod declared;
 mod folder;
 mod registry;
+mod schema_cost;
 mod sidecar;
 
 pub use cache::{
@@ -151,6 +152,21 @@ pub enum PluginError {
     /// unusable.
     #[error(transparent)]
     Declared(#[from] DeclaredError),
+    /// The declared args schema would make checking one job's args too
+    /// costly (see `plugin::schema_cost`): its `$ref`s and `anyOf` /
+    /// `oneOf` / `allOf` branches multiply.
+    #[error(
+        "the `wasmcron:args-schema` section's schema would visit {} schema nodes to check one \
+         job's args (its `$ref`s and `anyOf`/`oneOf`/`allOf` branches multiply); the limit is \
+         {limit}: have branches refer to shared definitions less often, or drop the schema",
+        show_count(.cost)
+    )]
+    ArgsSchemaTooComplex {
+        /// The count (saturating at `u64::MAX`).
+        cost: u64,
+        /// The limit: 100,000 schema nodes.
+        limit: u64,
+    },
 }
 
 /// A plugin's content hash: SHA-256 of the file, lower-case hex.
@@ -309,12 +325,23 @@ impl Plugin {
     /// compiler.
     ///
     /// # Errors
-    /// As [`Self::check`], or [`PluginError::Declared`].
+    /// As [`Self::check`], [`PluginError::Declared`] or
+    /// [`PluginError::ArgsSchemaTooComplex`].
     pub(crate) fn inspect(bytes: &[u8]) -> Result<FileFacts, PluginError> {
         Self::check(bytes)?;
+        let args_schema = declared::read_args_schema(bytes)?;
+        if let Some(schema) = &args_schema {
+            let cost = schema_cost::expansion(schema.document());
+            if cost > schema_cost::MAX_EXPANSION {
+                return Err(PluginError::ArgsSchemaTooComplex {
+                    cost,
+                    limit: schema_cost::MAX_EXPANSION,
+                });
+            }
+        }
         Ok(FileFacts {
             size: bytes.len() as u64,
-            args_schema: declared::read_args_schema(bytes)?,
+            args_schema,
         })
     }
 
@@ -463,6 +490,14 @@ impl Runnable for Plugin {
 
 fn show_bytes(n: &u64) -> String {
     compile::format_bytes(*n)
+}
+
+fn show_count(n: &u64) -> String {
+    if *n == u64::MAX {
+        "more than 18 quintillion".to_owned()
+    } else {
+        n.to_string()
+    }
 }
 
 fn show_duration(d: &std::time::Duration) -> String {

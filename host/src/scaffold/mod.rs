@@ -164,15 +164,21 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fill(template: &str, name: &str, listener: bool) -> String {
-    let schedule = if listener {
+/// The README's line on putting the plugin to use: a `jobs add` command
+/// for a job, the `listeners` entry for a listener (every language).
+fn schedule_line(name: &str, listener: bool) -> String {
+    if listener {
         format!("name it in a job's listeners: `listeners = [{{ plugin = \"{name}\" }}]`.")
     } else {
         format!(
             "add a job:\n\n```sh\nwasmcron jobs add {name}-nightly --plugin {name} --cron \"0 3 * * *\" \
              --args '{{\"name\": \"team\"}}'\n```"
         )
-    };
+    }
+}
+
+fn fill(template: &str, name: &str, listener: bool) -> String {
+    let schedule = schedule_line(name, listener);
     template
         .replace("{{name}}", name)
         .replace("{{kind}}", kind(listener))

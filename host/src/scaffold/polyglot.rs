@@ -188,14 +188,7 @@ fn try_line(name: &str, listener: bool, at: &str) -> String {
 fn fill(template: &str, name: &str, listener: bool, guest: Guest) -> String {
     let text = guest.text();
     let world = if listener { "listener" } else { "job" };
-    let schedule = if listener {
-        format!("name it in a job's listeners: `listeners = [{{ plugin = \"{name}\" }}]`.")
-    } else {
-        format!(
-            "add a job:\n\n```sh\nwasmcron jobs add {name}-nightly --plugin {name} --cron \"0 3 * * *\" \
-             --args '{{\"name\": \"team\"}}'\n```"
-        )
-    };
+    let schedule = super::schedule_line(name, listener);
     let args = if listener {
         String::new()
     } else {
