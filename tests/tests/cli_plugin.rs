@@ -155,6 +155,21 @@ fn a_schema_too_costly_to_check_is_refused_at_load() {
     assert!(stderr.contains("anyOf"), "{stderr}");
 }
 
+/// A missing file is reported once, with the OS's reason once.
+#[test]
+fn a_missing_file_is_named_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("nope.wasm");
+    let file = file.to_string_lossy();
+    for cmd in ["check", "run"] {
+        let out = wasmcron(&["plugin", cmd, &file]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.matches("No such file").count(), 1, "{cmd}: {stderr}");
+        assert!(stderr.contains("cannot read"), "{cmd}: {stderr}");
+    }
+}
+
 #[test]
 fn check_refuses_bad_files_with_non_zero_exit_and_a_reason() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

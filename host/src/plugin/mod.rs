@@ -49,12 +49,14 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    // Not `source`: thiserror would make it the error's source, and a
+    // report of the chain (`{:#}`) would print the OS error twice.
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is larger than the host accepts.
     #[error("plugin is {size} bytes; the limit is {MAX_PLUGIN_BYTES}")]
@@ -233,9 +235,9 @@ impl std::fmt::Debug for Plugin {
 /// # Errors
 /// [`PluginError::Io`], [`PluginError::TooLarge`].
 pub(crate) fn read_file(path: &Path) -> Result<(String, Vec<u8>), PluginError> {
-    let io = |source| PluginError::Io {
+    let io = |error| PluginError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_PLUGIN_BYTES {

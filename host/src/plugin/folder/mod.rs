@@ -320,10 +320,10 @@ impl PluginFolder {
         }
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(source) => {
+            Err(error) => {
                 let err = PluginError::Io {
                     path: path.to_path_buf(),
-                    source,
+                    error,
                 };
                 self.settle(name, path, current.as_ref(), Err(err), changes);
                 return Read::Done { content: None };
