@@ -502,7 +502,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_or(defaults.memory_bytes, |m| m.saturating_mul(1 << 20)),
             };
             limits.validate().map_err(anyhow::Error::msg)?;
-            serde_json::from_str::<serde_json::Value>(&args)
+            let args: serde_json::Value = serde_json::from_str(&args)
                 .with_context(|| format!("--args is not valid JSON: {args}"))?;
             let grants = match capabilities {
                 Some(text) => {
@@ -598,7 +598,7 @@ async fn plugin_check(
 async fn plugin_run(
     file: &std::path::Path,
     job_id: String,
-    args: String,
+    args: serde_json::Value,
     limits: Limits,
     grants: crate::runtime::grants::Grants,
     json: bool,
@@ -621,9 +621,7 @@ async fn plugin_run(
     }
     // The host refuses such a job when it is added; say so here too,
     // before anything runs.
-    let parsed: serde_json::Value = serde_json::from_str(&args)
-        .with_context(|| format!("--args is not a JSON document: {args}"))?;
-    if let Err((_, message)) = plugin.check_args(&parsed) {
+    if let Err((_, message)) = plugin.check_args(&args) {
         anyhow::bail!("--args: {message}");
     }
     let request = RunRequest {
@@ -631,7 +629,7 @@ async fn plugin_run(
         run_id: "cli-run".into(),
         scheduled_at: chrono::Utc::now(),
         attempt: 1,
-        args,
+        args: args.to_string(),
         // `plugin run` is a run now, by hand.
         cause: crate::runtime::WitRunCause::Manual,
         parent: None,
