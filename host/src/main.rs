@@ -4,6 +4,16 @@ use clap::Parser;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
+/// The binary allocates with jemalloc. Under glibc's malloc, a burst of
+/// runs spent about a quarter of its CPU in malloc, free and the arena
+/// locks the tokio workers contend on (a run's records are made on one
+/// worker and freed on another); jemalloc's per-thread caches halved the
+/// p99 lateness of 10,000 aligned jobs on SQLite (docs/BENCHMARKS.md,
+/// "Fourth round"). Set here, not in the library: a program embedding
+/// wasmcron keeps its own allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = wasmcron::cli::Cli::parse();

@@ -85,6 +85,11 @@
 //! `benches/scheduler.rs`). Lateness on SQLite has millisecond resolution
 //! (the column's).
 
+/// The allocator the `wasmcron` binary ships with (host/src/main.rs), so
+/// the bench measures what the binary does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;

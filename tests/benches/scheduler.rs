@@ -18,6 +18,11 @@
 //! The APScheduler half needs `python3` with `venv`; the bench installs
 //! APScheduler into a venv itself (tests/benches/apscheduler/run.sh).
 
+/// The allocator the `wasmcron` binary ships with (host/src/main.rs), so
+/// the bench measures what the binary does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -160,13 +160,13 @@ pub mod sched {
     /// # Panics
     /// When none comes.
     pub async fn wait_for(
-        rx: &mut tokio::sync::broadcast::Receiver<Event>,
+        rx: &mut wasmcron::event::EventReceiver,
         pred: impl Fn(&Event) -> bool,
     ) -> Event {
         let found = tokio::time::timeout(Duration::from_secs(60), async {
             loop {
                 match rx.recv().await {
-                    Ok(e) if pred(&e) => return e,
+                    Ok(e) if pred(&*e) => return (*e).clone(),
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(e) => panic!("event bus closed: {e}"),
                 }

@@ -368,14 +368,14 @@ async fn a_failed_start_says_what_failed_and_leaves_the_file_to_the_next() {
 
 /// The next event matching `pick`, within 20 s.
 async fn next_event<T>(
-    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    events: &mut wasmcron::event::EventReceiver,
     pick: impl Fn(&Event) -> Option<T>,
 ) -> T {
     let wait = async {
         loop {
             match events.recv().await {
                 Ok(event) => {
-                    if let Some(found) = pick(&event) {
+                    if let Some(found) = pick(&*event) {
                         return found;
                     }
                 }

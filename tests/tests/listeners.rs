@@ -165,7 +165,7 @@ async fn next_body(
 /// Advances to the next minute's fire and waits for its run to end.
 async fn fire(
     clock: &ManualClock,
-    rx: &mut tokio::sync::broadcast::Receiver<Event>,
+    rx: &mut wasmcron::event::EventReceiver,
     job: &str,
     n: i64,
 ) -> Event {

@@ -98,10 +98,7 @@ impl Metrics {
 
     /// Starts the task that counts the events `rx` receives; it ends when
     /// the bus closes.
-    pub fn spawn_collector_from(
-        self: &std::sync::Arc<Self>,
-        mut rx: tokio::sync::broadcast::Receiver<Event>,
-    ) {
+    pub fn spawn_collector_from(self: &std::sync::Arc<Self>, mut rx: crate::event::EventReceiver) {
         let metrics = self.clone();
         tokio::spawn(async move {
             loop {
@@ -128,8 +125,15 @@ impl Metrics {
                 }
             }
             Event::RunSucceeded(e) | Event::RunFailed(e) => {
-                let outcome = e.outcome.clone().unwrap_or_else(|| "unknown".into());
-                *c.runs.entry(outcome).or_default() += 1;
+                // Looked up by reference: a new key String only for an
+                // outcome kind not seen before, not one per run.
+                let outcome = e.outcome.as_deref().unwrap_or("unknown");
+                match c.runs.get_mut(outcome) {
+                    Some(n) => *n += 1,
+                    None => {
+                        c.runs.insert(outcome.to_owned(), 1);
+                    }
+                }
                 if let Some(started) = e.started_at {
                     c.duration.observe(seconds(e.at - started));
                 }

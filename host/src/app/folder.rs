@@ -148,8 +148,15 @@ impl FolderSync {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 match events.recv().await {
-                    Ok(Event::JobAdded(_) | Event::JobModified(_) | Event::JobRemoved(_))
-                    | Err(RecvError::Lagged(_)) => break,
+                    Ok(e)
+                        if matches!(
+                            *e,
+                            Event::JobAdded(_) | Event::JobModified(_) | Event::JobRemoved(_)
+                        ) =>
+                    {
+                        break;
+                    }
+                    Err(RecvError::Lagged(_)) => break,
                     Ok(_) => {}
                     Err(RecvError::Closed) => return,
                 }

@@ -4,7 +4,6 @@ use super::Error;
 use crate::api::{ApiState, Tokens};
 use crate::app::Host;
 use crate::audit::{Action, Actor, Change};
-use crate::event::Event;
 use crate::job::JobSpec;
 use crate::runtime::World;
 use crate::scheduler::{JobInfo, Scheduler};
@@ -20,7 +19,7 @@ const ACTOR: &str = "embed";
 /// host), safe to share between your handlers.
 ///
 /// Changes are committed to the store before a call returns, recorded in
-/// the audit log as made by `embed`, and published as [`Event`]s, as
+/// the audit log as made by `embed`, and published as [`Event`](crate::event::Event)s, as
 /// changes through the HTTP API are.
 ///
 /// Call [`Wasmcron::stop`] before your program ends: dropping every clone
@@ -283,12 +282,13 @@ impl Wasmcron {
         Ok(self.running()?.run(run_id).await?)
     }
 
-    /// Every event from now on: jobs added, changed, paused, removed; runs
-    /// submitted, started, succeeded, failed, missed, retried; plugins
-    /// loaded. A receiver that falls more than 1,024 events behind gets
+    /// Every event from now on, each an `Arc<Event>` shared with the
+    /// host's other subscribers (match on `*event`): jobs added, changed,
+    /// paused, removed; runs submitted, started, succeeded, failed, missed,
+    /// retried; plugins loaded. A receiver that falls more than 4,096 events behind gets
     /// `RecvError::Lagged` and skips ahead; it ends (`Closed`) when the
     /// host stops.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> crate::event::EventReceiver {
         self.shared.scheduler.subscribe()
     }
 

@@ -3,10 +3,22 @@
 //! The bus never blocks the scheduler: it is a bounded broadcast channel,
 //! and a listener that falls behind loses the oldest events (and is told
 //! how many) rather than slowing anyone down.
+//!
+//! Events travel as `Arc<Event>`: every subscriber (the listeners, the
+//! metrics, the event stream's clients, an embedding program) receives the
+//! same allocation, where a plain `Event` was cloned, strings and all, for
+//! each subscriber of each of a run's four or so events (issue 12: a burst
+//! spent its CPU in small allocations like these).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 use tokio::sync::broadcast;
+
+/// A subscription to the bus: each event once, shared (see the module
+/// doc). `recv` gives `Err(Lagged(n))` when `n` events were dropped for a
+/// subscriber that fell behind.
+pub type EventReceiver = broadcast::Receiver<Arc<Event>>;
 
 /// Events kept for a slow subscriber before the oldest are dropped.
 const BUS_CAPACITY: usize = 4096;
@@ -163,7 +175,7 @@ impl Event {
 /// The broadcast bus.
 #[derive(Debug, Clone)]
 pub struct EventBus {
-    tx: broadcast::Sender<Event>,
+    tx: broadcast::Sender<Arc<Event>>,
 }
 
 impl Default for EventBus {
@@ -177,11 +189,14 @@ impl Default for EventBus {
 impl EventBus {
     /// Publishes an event; never blocks, and having no subscriber is fine.
     pub fn publish(&self, event: Event) {
-        let _ = self.tx.send(event);
+        // No subscriber: nothing to share, and no allocation for it.
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::new(event));
+        }
     }
 
     /// A new subscription, receiving events published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> EventReceiver {
         self.tx.subscribe()
     }
 }

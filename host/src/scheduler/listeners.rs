@@ -39,7 +39,7 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Webhook attempts per event, with 0.5 s then 1 s between them.
 const WEBHOOK_ATTEMPTS: u32 = 3;
 
-pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Event>) {
+pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: crate::event::EventReceiver) {
     let http = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
         Ok(c) => Some(c),
         Err(e) => {
@@ -68,7 +68,7 @@ pub(super) async fn dispatch(inner: Arc<Inner>, mut rx: broadcast::Receiver<Even
             continue;
         };
         if !matches!(
-            event,
+            *event,
             Event::RunFailed(_)
                 | Event::RunMissed(_)
                 | Event::RunSucceeded(_)

@@ -58,7 +58,7 @@ use queue::Due;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -389,7 +389,7 @@ impl Scheduler {
     /// When the store cannot be read.
     pub async fn start_with_events(
         parts: SchedulerParts,
-    ) -> Result<(Self, broadcast::Receiver<Event>), SchedulerError> {
+    ) -> Result<(Self, crate::event::EventReceiver), SchedulerError> {
         let shared = parts.store.shared();
         let stop_runs = CancellationToken::new();
         let defer_start_runs = parts.config.defer_start_runs;
@@ -463,7 +463,7 @@ impl Scheduler {
     }
 
     /// Subscribes to the event bus.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> crate::event::EventReceiver {
         self.inner.events.subscribe()
     }
 

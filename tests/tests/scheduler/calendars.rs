@@ -33,7 +33,7 @@ fn calendar(dates: &[&str], days: &[&str]) -> CalendarSpec {
 async fn next_run(
     s: &Scheduler,
     clock: &ManualClock,
-    rx: &mut tokio::sync::broadcast::Receiver<Event>,
+    rx: &mut wasmcron::event::EventReceiver,
     job: &'static str,
 ) -> DateTime<Utc> {
     let next = s.job(job).expect("job").next_run_time.expect("a next fire");

@@ -45,7 +45,7 @@ fn output(run: &RunSummary) -> Value {
 }
 
 /// Waits for run `run_id` to succeed.
-async fn succeeds(rx: &mut tokio::sync::broadcast::Receiver<Event>, run_id: &str) {
+async fn succeeds(rx: &mut wasmcron::event::EventReceiver, run_id: &str) {
     wait_for(
         rx,
         |e| matches!(e, Event::RunSucceeded(r) if r.run_id == run_id),
