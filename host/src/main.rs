@@ -7,10 +7,10 @@ use std::process::ExitCode;
 /// The binary allocates with jemalloc. Under glibc's malloc, a burst of
 /// runs spent about a quarter of its CPU in malloc, free and the arena
 /// locks the tokio workers contend on (a run's records are made on one
-/// worker and freed on another); jemalloc's per-thread caches halved the
-/// p99 lateness of 10,000 aligned jobs on SQLite (docs/BENCHMARKS.md,
-/// "Fourth round"). Set here, not in the library: a program embedding
-/// wasmcron keeps its own allocator.
+/// worker and freed on another); with jemalloc's per-thread caches the
+/// p99 lateness of 10,000 aligned jobs on SQLite fell by about a third
+/// (docs/BENCHMARKS.md, "Fourth round"). Set here, not in the library:
+/// a program embedding wasmcron keeps its own allocator.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -166,7 +166,7 @@ pub mod sched {
         let found = tokio::time::timeout(Duration::from_secs(60), async {
             loop {
                 match rx.recv().await {
-                    Ok(e) if pred(&*e) => return (*e).clone(),
+                    Ok(e) if pred(&e) => return (*e).clone(),
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(e) => panic!("event bus closed: {e}"),
                 }

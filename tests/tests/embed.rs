@@ -375,7 +375,7 @@ async fn next_event<T>(
         loop {
             match events.recv().await {
                 Ok(event) => {
-                    if let Some(found) = pick(&*event) {
+                    if let Some(found) = pick(&event) {
                         return found;
                     }
                 }

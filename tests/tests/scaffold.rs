@@ -80,7 +80,7 @@ fn a_new_rust_job_builds_and_runs_with_its_template_output() {
         &["plugin", "run", &wasm, "--args", r#"{"nam": "Ada"}"#],
     );
     assert!(
-        !ok && err.contains("--args: args:") && err.contains("nam"),
+        !ok && err.contains("--args: args.") && err.contains("args.nam: "),
         "{out}{err}"
     );
     let (ok, out, err) = wasmcron(dir.path(), &["plugin", "check", "--json", &wasm]);

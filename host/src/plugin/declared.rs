@@ -123,11 +123,8 @@ impl ArgsSchema {
         let violations: Vec<ArgsViolation> = self
             .validator
             .iter_errors(args)
+            .flat_map(|e| violations_of(&e))
             .take(10)
-            .map(|e| ArgsViolation {
-                field: field_path(e.instance_path().as_str()),
-                message: e.to_string(),
-            })
             .collect();
         if violations.is_empty() {
             Ok(())
@@ -210,6 +207,39 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
+/// The violations one validator error stands for. A missing field is
+/// named itself (`args.name: is required`), not the object that lacks it,
+/// and each field the schema does not allow is named on its own, without
+/// the validator's dump of the whole object; anything else keeps the
+/// validator's path and words.
+fn violations_of(e: &jsonschema::ValidationError<'_>) -> Vec<ArgsViolation> {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let at = field_path(e.instance_path().as_str());
+    match e.kind() {
+        Kind::Required {
+            property: serde_json::Value::String(name),
+        } => vec![ArgsViolation {
+            field: format!("{at}.{name}"),
+            message: "is required by the plugin's args schema".to_owned(),
+        }],
+        Kind::AdditionalProperties { unexpected } | Kind::UnevaluatedProperties { unexpected }
+            if !unexpected.is_empty() =>
+        {
+            unexpected
+                .iter()
+                .map(|name| ArgsViolation {
+                    field: format!("{at}.{name}"),
+                    message: "is not a field the plugin's args schema allows (a typo?)".to_owned(),
+                })
+                .collect()
+        }
+        _ => vec![ArgsViolation {
+            field: at,
+            message: e.to_string(),
+        }],
+    }
+}
+
 /// A JSON Pointer into `args` (`/items/2/name`) as the API names fields
 /// (`args.items[2].name`).
 fn field_path(pointer: &str) -> String {
@@ -267,8 +297,20 @@ mod tests {
         assert!(fields.contains(&"args.name"), "{errs:?}");
         assert!(fields.contains(&"args.items[1]"), "{errs:?}");
         let errs = declared.check(&json!({})).unwrap_err();
-        assert_eq!(errs[0].field, "args", "{errs:?}");
-        assert!(errs[0].message.contains("name"), "{errs:?}");
+        assert_eq!(errs[0].field, "args.name", "{errs:?}");
+        assert!(errs[0].message.contains("required"), "{errs:?}");
+        // Each field the schema does not allow is named on its own, with
+        // none of the object's other values in the message.
+        let errs = declared
+            .check(&json!({"name": "x", "nmae": "a long value not to repeat", "extra": 1}))
+            .unwrap_err();
+        let mut fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["args.extra", "args.nmae"], "{errs:?}");
+        assert!(
+            errs.iter().all(|e| !e.message.contains("long value")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ async fn args_that_break_a_plugins_declared_schema_are_refused_naming_the_field(
     let resp = api
         .post("/jobs", job("bad", "hello", json!({"nmae": "x"})))
         .await;
-    assert_error(&resp, 422, "validation", Some("args"));
+    assert_error(&resp, 422, "validation", Some("args.nmae"));
     assert!(
         resp.1["error"]["message"]
             .as_str()
@@ -79,7 +79,7 @@ async fn args_that_break_a_plugins_declared_schema_are_refused_naming_the_field(
             Some(json!({"args": {"name": null, "greeting": "hi"}})),
         )
         .await;
-    assert_error(&resp, 422, "validation", Some("args"));
+    assert_error(&resp, 422, "validation", Some("args.greeting"));
     assert_eq!(
         api.get("/jobs/ok").await.1["spec"]["args"],
         json!({"name": "Ada"})
@@ -92,7 +92,7 @@ async fn args_that_break_a_plugins_declared_schema_are_refused_naming_the_field(
             Some(json!({"plugin": "hello"})),
         )
         .await;
-    assert_error(&resp, 422, "validation", Some("args"));
+    assert_error(&resp, 422, "validation", Some("args.anything"));
 
     // Import and apply say which job.
     let resp = api
