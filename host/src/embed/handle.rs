@@ -285,7 +285,8 @@ impl Wasmcron {
     /// Every event from now on, each an `Arc<Event>` shared with the
     /// host's other subscribers (match on `*event`): jobs added, changed,
     /// paused, removed; runs submitted, started, succeeded, failed, missed,
-    /// retried; plugins loaded. A receiver that falls more than 4,096 events behind gets
+    /// retried; plugins loaded. A receiver that falls more than 4,096
+    /// events behind gets
     /// `RecvError::Lagged` and skips ahead; it ends (`Closed`) when the
     /// host stops.
     pub fn subscribe(&self) -> crate::event::EventReceiver {
