@@ -286,9 +286,8 @@ impl Wasmcron {
     /// host's other subscribers (match on `*event`): jobs added, changed,
     /// paused, removed; runs submitted, started, succeeded, failed, missed,
     /// retried; plugins loaded. A receiver that falls more than 4,096
-    /// events behind gets
-    /// `RecvError::Lagged` and skips ahead; it ends (`Closed`) when the
-    /// host stops.
+    /// events behind gets `RecvError::Lagged` and skips ahead; it ends
+    /// (`Closed`) when the host stops.
     pub fn subscribe(&self) -> crate::event::EventReceiver {
         self.shared.scheduler.subscribe()
     }
