@@ -62,7 +62,7 @@ pub(super) fn exported_spec(info: &JobInfo) -> JobSpec {
 fn pin_intervals(trigger: &mut TriggerSpec, anchor: &str) {
     match trigger {
         TriggerSpec::Interval { start, .. } if start.is_none() => {
-            *start = Some(anchor.to_owned());
+            *start = Some(anchor.into());
         }
         TriggerSpec::Any { triggers } | TriggerSpec::All { triggers } => {
             for t in triggers {

@@ -38,7 +38,7 @@ pub use error::{Error, StartError};
 pub use handle::Wasmcron;
 
 use crate::app::{Host, HostOptions};
-use crate::job::{JobSpec, Overlap};
+use crate::job::{JobSpec, Overlap, ThinVec};
 use crate::plugin::CompileLimits;
 use crate::runtime::Limits;
 use crate::runtime::policy::GrantPolicy;
@@ -332,7 +332,7 @@ pub fn job_spec(id: impl Into<String>, plugin: impl Into<String>, trigger: Trigg
         id: id.into(),
         plugin: plugin.into(),
         trigger: Box::new(trigger),
-        exclude: Vec::new(),
+        exclude: ThinVec::new(),
         args: serde_json::Value::Object(serde_json::Map::new()),
         limits: None,
         retry: None,
@@ -343,11 +343,11 @@ pub fn job_spec(id: impl Into<String>, plugin: impl Into<String>, trigger: Trigg
         max_buffered: None,
         paused: false,
         run_on_start: false,
-        on_success: Vec::new(),
-        on_failure: Vec::new(),
+        on_success: ThinVec::new(),
+        on_failure: ThinVec::new(),
         keep_runs: 100,
         keep_for: None,
-        listeners: Vec::new(),
+        listeners: ThinVec::new(),
         pause_after_failures: None,
         capabilities: None,
     }

@@ -17,6 +17,11 @@ use listener::valid_name;
 pub use listener::{ListenFor, Listener, ListenerSpec, ListenerTarget};
 pub use overlap::{DEFAULT_MAX_BUFFERED, Overlap, buffer_full_note, buffered_note, cancelled_note};
 pub use retry::{Backoff, RETRYABLE_KINDS, RetryPolicy, RetrySpec};
+/// The list type of [`JobSpec`]'s lists (`exclude`, `on_success`,
+/// `on_failure`, `listeners`): `thin_vec::ThinVec`, a `Vec` one pointer
+/// wide that allocates nothing while empty. Build one with
+/// `ThinVec::from(vec![...])` or `thin_vec::thin_vec![...]`.
+pub use thin_vec::ThinVec;
 
 use crate::duration::{self, DurationError};
 use crate::runtime::Limits;
@@ -135,15 +140,18 @@ pub struct JobSpec {
     pub id: String,
     /// The plugin's name: its file stem in the plugins folder.
     pub plugin: String,
-    /// When it runs. (Boxed, like the other large optional parts: a host
-    /// keeps every job's spec in memory, and most jobs leave them unset.)
+    /// When it runs. (Boxed, like the other large optional parts, and the
+    /// lists are `ThinVec`s (one pointer, no allocation while empty): a
+    /// host keeps every job's spec in memory, and most jobs leave them
+    /// unset. docs/BENCHMARKS.md, "Memory per job".)
     pub trigger: Box<TriggerSpec>,
     /// Days on which it does not fire: names of calendars
     /// (`PUT /calendars/{name}`, `[calendars.NAME]` in a jobs file) and
     /// dates given inline, `YYYY-MM-DD` or `YYYY-MM-DD..YYYY-MM-DD`, e.g.
     /// `["holidays", "2026-12-24"]`. Dates are read in the trigger's `tz`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exclude: Vec<String>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub exclude: ThinVec<String>,
     /// Arguments passed to every run, as JSON.
     #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
     #[schema(value_type = Object)]
@@ -157,7 +165,8 @@ pub struct JobSpec {
     /// How late a run may start and still run, e.g. `10m`. Unset: however
     /// late (a late run is better than a silently missing one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub misfire_grace: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub misfire_grace: Option<Box<str>>,
     /// After downtime, run once for all missed fires rather than once each.
     #[serde(default = "yes")]
     pub coalesce: bool,
@@ -183,22 +192,26 @@ pub struct JobSpec {
     pub run_on_start: bool,
     /// Jobs started when a fire of this job succeeds (once per fire),
     /// e.g. `["publish-report"]`; their runs have cause `chain`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub on_success: Vec<String>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub on_success: ThinVec<String>,
     /// Jobs started when a fire of this job has failed for good (its
     /// retries exhausted), e.g. `["page-oncall"]`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub on_failure: Vec<String>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub on_failure: ThinVec<String>,
     /// Run history kept for this job (the newest N runs).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u32,
     /// Also drop history older than this, e.g. `30d`. Unset: by count only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keep_for: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub keep_for: Option<Box<str>>,
     /// Who hears about this job's runs: by default its failed and missed
     /// ones (each entry's `on` and `after_failures` choose).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub listeners: Vec<ListenerSpec>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    #[schema(value_type = Vec<ListenerSpec>)]
+    pub listeners: ThinVec<ListenerSpec>,
     /// Pause the job after this many failed runs in a row, e.g. `3`: a
     /// fire counts once, as failed when its last attempt failed (retries
     /// exhausted); a success resets the count, and so does a resume.
@@ -381,14 +394,19 @@ pub struct Job {
     /// When it was first added; anchors intervals without a start.
     pub created_at: DateTime<Utc>,
     /// Warnings for people (e.g. a cron expression whose day fields OR).
-    pub warnings: Vec<String>,
+    pub warnings: ThinVec<String>,
     /// Who hears about its runs, and which.
-    pub listeners: Vec<Listener>,
+    pub listeners: ThinVec<Listener>,
     /// Its own capabilities; `None` defers to the plugin's defaults.
     pub grants: Option<Arc<Grants>>,
     /// How many fires may wait for a free instance (from `overlap` and
     /// `max_buffered`; 0 under `skip` and `allow-all`).
-    pub buffer: usize,
+    ///
+    /// (A host keeps every job in memory: the lists are `ThinVec`s and
+    /// this a `u32`, so a job with its reference counts fits jemalloc's
+    /// 448-byte class rather than the 512 one. docs/BENCHMARKS.md,
+    /// "Memory per job".)
+    pub buffer: u32,
 }
 
 impl JobSpec {
@@ -570,14 +588,14 @@ impl JobSpec {
             .iter()
             .enumerate()
             .map(|(i, l)| l.validate(i))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<ThinVec<_>, _>>()?;
         let grants = self
             .capabilities
             .as_deref()
             .map(|c| c.validate().map(Arc::new).map_err(JobError::Capability))
             .transpose()?;
-        let warnings = trigger.warnings();
-        let buffer = self.overlap.buffer(max_buffered);
+        let warnings = trigger.warnings().into();
+        let buffer = u32::try_from(self.overlap.buffer(max_buffered)).unwrap_or(u32::MAX);
         Ok(Job {
             id,
             args: self.args.to_string(),

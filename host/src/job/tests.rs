@@ -214,3 +214,22 @@ fn seeds_are_stable_and_distinct() {
     assert_eq!(a.seed(), JobId::new("a").unwrap().seed());
     assert_ne!(a.seed(), JobId::new("b").unwrap().seed());
 }
+
+/// A host keeps every job in memory (a million on one host, issue 12), and
+/// jemalloc rounds each allocation up to its size class: a `Job` of up to
+/// 432 bytes plus its `Arc`'s two counts fills the 448-byte class, a few
+/// bytes more takes the 512 one (64 more per job); a `TriggerSpec` of up
+/// to 96 the 96-byte class (it took 128 while its optional texts were
+/// `String`s). A field added to either should be
+/// boxed, or these bounds raised knowingly (docs/BENCHMARKS.md, "Memory
+/// per job").
+#[test]
+fn a_job_and_its_trigger_spec_stay_in_their_allocation_classes() {
+    use std::mem::size_of;
+    assert!(size_of::<Job>() <= 432, "Job is {} bytes", size_of::<Job>());
+    assert!(
+        size_of::<crate::trigger::TriggerSpec>() <= 96,
+        "TriggerSpec is {} bytes",
+        size_of::<crate::trigger::TriggerSpec>()
+    );
+}

@@ -68,7 +68,7 @@ impl PauseNotes {
         }
         self.lock()
             .get(entry.job.id.as_str())
-            .filter(|(inc, _)| **inc == *entry.incarnation)
+            .filter(|(inc, _)| entry.incarnation == **inc)
             .map(|(_, r)| r.clone())
     }
 

@@ -53,9 +53,13 @@ pub(super) fn plan_fire(
 ) -> Option<DateTime<Utc>> {
     let job = entry.job.clone();
     let id = job.id.as_str();
-    let inc = entry.incarnation.clone();
+    // Its text once per decision, on the stack (the table keeps it as a
+    // UUID: incarnation.rs).
+    let mut inc_text = [0; super::incarnation::UUID_TEXT];
+    let inc_kept = entry.incarnation.clone();
+    let inc = inc_kept.as_str(&mut inc_text);
     let not_run = |t, status, note, plan: &mut Plan| {
-        record_not_run(id, &inc, t, status, note, now, plan);
+        record_not_run(id, inc, t, status, note, now, plan);
     };
     // Every fire due by now: usually just `at`; after downtime, more.
     let mut times = vec![at];
@@ -130,7 +134,7 @@ pub(super) fn plan_fire(
     // other (and behind a run already going) rather than count as overlap.
     let catching_up = runnable.len() > 1;
     for t in runnable {
-        let mut run = RunRecord::pending(id, t, t, 1).of(&inc);
+        let mut run = RunRecord::pending(id, t, t, 1).of(inc);
         if shared {
             // Any host claims it, within the job's max_instances across
             // hosts; one that finds them all going is recorded skipped by
@@ -158,11 +162,12 @@ pub(super) fn plan_fire(
             )));
             plan.rows.push(run.clone());
             entry.queued.push_back(run);
-        } else if entry.queued.len() < job.buffer.max(usize::from(entry.backfilling > 0)) {
+        } else if entry.queued.len() < (job.buffer as usize).max(usize::from(entry.backfilling > 0))
+        {
             // The overlap policy keeps it waiting for a free instance (and
             // a live fire always waits for a backfill run to end rather
             // than be skipped for it or stop it: backfills come second).
-            run.note = Some(if entry.queued.len() < job.buffer {
+            run.note = Some(if entry.queued.len() < job.buffer as usize {
                 crate::job::buffered_note(job.spec.overlap, entry.in_flight, job.spec.max_instances)
             } else {
                 format!(

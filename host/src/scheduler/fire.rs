@@ -151,7 +151,7 @@ struct Fired {
 
 /// A fire buffered under `overlap = "cancel-other"`: its run id, its
 /// job's id and incarnation, and its time.
-type Cancel = (String, Arc<str>, Arc<str>, DateTime<Utc>);
+type Cancel = (String, Arc<str>, String, DateTime<Utc>);
 
 /// A decided batch: what to write, and the runs to start once it is
 /// committed (with a worker permit when one was free).
@@ -262,7 +262,7 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                     entry.next_run = next;
                     let generation = entry.generation;
                     if let Some((run_id, t)) = plan.cancel_for.take() {
-                        cancels.push((run_id, job_id.clone(), entry.incarnation.clone(), t));
+                        cancels.push((run_id, job_id.clone(), entry.incarnation.to_string(), t));
                     }
                     let incarnation = entry.incarnation.to_string();
                     // Where a worker is free now, the run is recorded as
@@ -333,7 +333,7 @@ fn take_worker(inner: &Inner, state: &State, run: &mut RunRecord, now: DateTime<
     let Some(entry) = state
         .jobs
         .get(run.job_id.as_str())
-        .filter(|e| *e.incarnation == *run.incarnation)
+        .filter(|e| e.incarnation == *run.incarnation)
     else {
         return Start::Later;
     };

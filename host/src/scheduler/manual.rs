@@ -232,7 +232,7 @@ pub(super) async fn submit(
         let entry = state
             .jobs
             .get_mut(id)
-            .filter(|e| incarnation.is_none_or(|i| *e.incarnation == *i))
+            .filter(|e| incarnation.is_none_or(|i| e.incarnation == *i))
             .ok_or_else(|| SchedulerError::JobNotFound(id.to_owned()))?;
         inner.plugin_loaded(id, &entry.job.spec.plugin)?;
         let max = entry.job.spec.max_instances;
@@ -260,7 +260,7 @@ pub(super) async fn submit(
             args,
             origin,
             parent_run_id,
-            ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation)
+            ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation.to_string())
         }
     };
     if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {

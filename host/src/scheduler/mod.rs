@@ -24,6 +24,7 @@ mod decide;
 mod error;
 mod execute;
 mod fire;
+mod incarnation;
 mod info;
 mod lane;
 mod listeners;
@@ -241,7 +242,7 @@ impl Inner {
                 .saturating_add(u32::try_from(entry.queued.len()).unwrap_or(u32::MAX)),
             plugin_loaded,
             state,
-            warnings: entry.job.warnings.clone(),
+            warnings: entry.job.warnings.to_vec(),
             incarnation: entry.incarnation.to_string(),
         }
     }
@@ -293,10 +294,10 @@ impl Inner {
         let mut in_flight = 0;
         let mut backfilling = 0;
         let mut queued = state::Queued::default();
-        let mut incarnation: Arc<str> = Arc::from(incarnation);
+        let mut incarnation = incarnation::Incarnation::new(incarnation);
         if let Some(old) = state.jobs.get_mut(&id) {
             generation = old.generation + 1;
-            if *old.incarnation == *incarnation {
+            if old.incarnation == incarnation {
                 incarnation = old.incarnation.clone();
                 in_flight = old.in_flight;
                 backfilling = old.backfilling;

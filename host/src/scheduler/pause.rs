@@ -119,12 +119,18 @@ impl Scheduler {
         }
         inner.pause_notes.set(
             id,
-            &incarnation,
+            &incarnation.to_string(),
             auto.as_ref()
                 .map(|(r, _)| r.clone())
                 .or_else(|| note.clone()),
         );
-        inner.install((*job).clone(), next, paused, &incarnation, false);
+        inner.install(
+            (*job).clone(),
+            next,
+            paused,
+            &incarnation.to_string(),
+            false,
+        );
         let mut event = inner.job_event(id);
         event.reason = note;
         if let Some((reason, run_id)) = auto {

@@ -130,7 +130,7 @@ pub(super) async fn sync_loop(inner: Arc<Inner>) {
                 .is_some_and(|e| {
                     e.job.spec == record.spec
                         && e.paused == record.paused
-                        && *e.incarnation == *record.incarnation
+                        && e.incarnation == *record.incarnation
                 });
             if same {
                 continue;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub(crate) struct JobEntry {
     pub(super) job: Arc<Job>,
     /// The job's life under this id (see [`JobInfo::incarnation`]).
-    pub(super) incarnation: Arc<str>,
+    pub(super) incarnation: super::incarnation::Incarnation,
     pub(super) next_run: Option<DateTime<Utc>>,
     pub(super) paused: bool,
     /// Taken off the queue at a fire because its plugin was missing;
@@ -117,7 +117,7 @@ impl State {
     pub(crate) fn entry_for(&mut self, run: &RunRecord) -> Option<&mut JobEntry> {
         self.jobs
             .get_mut(run.job_id.as_str())
-            .filter(|e| *e.incarnation == *run.incarnation)
+            .filter(|e| e.incarnation == *run.incarnation)
             .map(|e| &mut **e)
     }
 
@@ -193,7 +193,7 @@ impl State {
         let State { jobs, queue, .. } = self;
         let Some(entry) = jobs
             .get_mut(run.job_id.as_str())
-            .filter(|e| *e.incarnation == *run.incarnation)
+            .filter(|e| e.incarnation == *run.incarnation)
         else {
             return false;
         };
