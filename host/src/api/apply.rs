@@ -99,10 +99,12 @@ pub(super) async fn apply(
         .map(|spec| (spec.clone(), state.scheduler.spec_of(&spec.id)))
         .collect();
     let result = state.scheduler.upsert_jobs(body.jobs).await;
-    // Jobs written: all, or those before the failing one.
+    // Jobs applied: all, or those at the front of the list the error
+    // counts (not always all before the failing one: a refused spec stops
+    // the ones before it that still wait for their write).
     let written = match &result {
         Ok(_) => before.len(),
-        Err(e) => e.index,
+        Err(e) => e.applied,
     };
     let changes = before
         .iter()
@@ -111,12 +113,12 @@ pub(super) async fn apply(
         .collect();
     super::audit(&state, &actor, changes).await;
     let done = result.map_err(|e| {
-        let index = e.index;
+        let (index, applied) = (e.index, e.applied);
         let error = ApiError::from(e.error).within(&format!("jobs[{index}]"), &e.id);
-        match index {
+        match applied {
             0 => error.noting("; nothing was applied"),
-            1 => error.noting("; the job before it was applied"),
-            n => error.noting(&format!("; the {n} jobs before it were applied")),
+            1 => error.noting("; the first job of the list was applied"),
+            n => error.noting(&format!("; the first {n} jobs of the list were applied")),
         }
     })?;
     Ok(Json(Applied {

@@ -271,7 +271,7 @@ async fn apply(state: &ApiState, actor: &super::Actor, plan: &Plan) -> Result<()
             .map(|spec| scheduler.spec_of(&spec.id))
             .collect();
         let written = scheduler.upsert_jobs(step.to_vec()).await;
-        let count = written.as_ref().map_or_else(|e| e.index, |_| step.len());
+        let count = written.as_ref().map_or_else(|e| e.applied, |_| step.len());
         let changes: Vec<Change> = step
             .iter()
             .zip(&before)
@@ -281,9 +281,9 @@ async fn apply(state: &ApiState, actor: &super::Actor, plan: &Plan) -> Result<()
         super::audit(state, actor, changes).await;
         if let Err(e) = written {
             let id = e.id.clone();
-            let before_it = n * UPSERT_STEP + e.index;
+            let imported = n * UPSERT_STEP + e.applied;
             return Err(ApiError::from(e.error).noting(&format!(
-                " (job '{id}'; the {before_it} jobs before it in the file were imported: \
+                " (job '{id}'; the first {imported} jobs of the file were imported: \
                  importing the same file again is safe)"
             )));
         }

@@ -140,10 +140,12 @@ pub struct JobSpec {
     pub id: String,
     /// The plugin's name: its file stem in the plugins folder.
     pub plugin: String,
-    /// When it runs. (Boxed, like the other large optional parts, and the
-    /// lists are `ThinVec`s (one pointer, no allocation while empty): a
-    /// host keeps every job's spec in memory, and most jobs leave them
-    /// unset. docs/BENCHMARKS.md, "Memory per job".)
+    /// When it runs.
+    // Boxed, like the other large optional parts, and the lists are
+    // `ThinVec`s (one pointer, no allocation while empty): a host keeps
+    // every job's spec in memory, and most jobs leave them unset
+    // (docs/BENCHMARKS.md, "Memory per job"). A `//` comment: doc
+    // comments here become the OpenAPI document's descriptions.
     pub trigger: Box<TriggerSpec>,
     /// Days on which it does not fire: names of calendars
     /// (`PUT /calendars/{name}`, `[calendars.NAME]` in a jobs file) and

@@ -32,6 +32,13 @@ use std::sync::Arc;
 /// jobs costs a commit per this many rather than one each.
 const WRITE_AT_ONCE: usize = 1024;
 
+/// How many specs at the front of an upsert's list are applied when the
+/// spec at `index` is refused before its write: those before the first
+/// one still waiting in `batch` for its write, else all before `index`.
+fn applied_before(batch: &[(usize, Change)], index: usize) -> usize {
+    batch.first().map_or(index, |(first, _)| *first)
+}
+
 /// What the scheduler knows of a job a new spec would replace.
 struct Existing {
     job: Arc<Job>,
@@ -52,7 +59,7 @@ struct Change {
 }
 
 /// A spec of [`Scheduler::upsert_jobs`] that could not be applied: the
-/// specs before it were, the ones after it were not.
+/// first [`UpsertError::applied`] specs were, the ones after it were not.
 #[derive(Debug, thiserror::Error)]
 #[error("jobs[{index}] (id '{id}')")]
 pub struct UpsertError {
@@ -60,6 +67,11 @@ pub struct UpsertError {
     pub index: usize,
     /// Its id.
     pub id: String,
+    /// How many specs at the front of the list are applied: all before
+    /// `index` when it failed being written, fewer when it was refused
+    /// while specs before it still waited for their write (they are
+    /// written a thousand at a time), 0 when nothing was written.
+    pub applied: usize,
     /// Why: [`SchedulerError::Invalid`] naming the field, or a store error.
     #[source]
     pub error: SchedulerError,
@@ -141,12 +153,15 @@ impl Scheduler {
     ///
     /// # Errors
     /// The first spec that is invalid or cannot be written, with its
-    /// position: the jobs before it are applied, none after it.
+    /// position and how many specs at the front of the list are applied
+    /// ([`UpsertError::applied`]: those before it, except any still
+    /// waiting for their write when it was refused); none after it.
     pub async fn upsert_jobs(&self, specs: Vec<JobSpec>) -> Result<Upserted, UpsertError> {
         let inner = &self.inner;
-        let fail = |index: usize, id: &str, error: SchedulerError| UpsertError {
+        let fail = |index: usize, id: &str, applied: usize, error: SchedulerError| UpsertError {
             index,
             id: id.to_owned(),
+            applied,
             error,
         };
         let ids: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(s.id.as_str())).collect();
@@ -159,10 +174,10 @@ impl Scheduler {
         while let Some((index, spec)) = specs.next() {
             inner
                 .check_running()
-                .map_err(|e| fail(index, &spec.id, e))?;
+                .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e))?;
             self.adopt_stored(&spec.id)
                 .await
-                .map_err(|e| fail(index, &spec.id, e))?;
+                .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e))?;
             let same = inner
                 .lock()
                 .jobs
@@ -174,13 +189,13 @@ impl Scheduler {
                 // Replaced by a later spec of the same id: only checked.
                 let job = spec
                     .validate_with(now, &inner.config.default_limits, &inner.calendars())
-                    .map_err(|e| fail(index, &spec.id, e.into()))?;
+                    .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e.into()))?;
                 self.check_policy(&job)
-                    .map_err(|e| fail(index, &spec.id, e))?;
+                    .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e))?;
             } else {
                 let change = self
                     .prepare(spec, Mode::Add { replace: true }, now, &listed)
-                    .map_err(|e| fail(index, &ids[index], e))?;
+                    .map_err(|e| fail(index, &ids[index], applied_before(&batch, index), e))?;
                 batch.push((index, change));
             }
             if batch.len() >= WRITE_AT_ONCE || (specs.peek().is_none() && !batch.is_empty()) {
@@ -189,10 +204,10 @@ impl Scheduler {
                     .map(|(_, c)| inner.store.insert_job(&c.record, c.replace));
                 let results = futures_util::future::join_all(writes).await;
                 for ((index, change), result) in batch.drain(..).zip(results) {
-                    result.map_err(|e| fail(index, &ids[index], e.into()))?;
+                    result.map_err(|e| fail(index, &ids[index], index, e.into()))?;
                     self.installed(change)
                         .await
-                        .map_err(|e| fail(index, &ids[index], e))?;
+                        .map_err(|e| fail(index, &ids[index], index, e))?;
                     done.written += 1;
                 }
             }

@@ -18,10 +18,11 @@ use serde::{Deserialize, Serialize};
 ///
 /// Times are RFC 3339 with an offset, except `date.at`, which may also be a
 /// local time (`2026-12-01T09:00:00`) read in `tz`.
-///
-/// The optional texts are `Box<str>` rather than `String` (16 bytes
-/// each, not 24): a host keeps every job's trigger spec in memory, and a
-/// cron spec fits jemalloc's 96-byte class instead of its 128-byte one.
+//
+// The optional texts are `Box<str>` rather than `String` (16 bytes each,
+// not 24): a host keeps every job's trigger spec in memory, and a cron
+// spec fits jemalloc's 96-byte class instead of its 128-byte one. (Not a
+// doc comment: those become the OpenAPI document's descriptions.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TriggerSpec {

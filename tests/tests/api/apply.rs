@@ -86,6 +86,20 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
     .await;
     assert_error(&resp, 422, "validation", Some("jobs[2].id"));
     assert_eq!(api.get("/jobs/dup").await.0, 404);
+    // A chain to a job that is neither listed nor there is refused while
+    // the spec before it still waits for its write: nothing is applied,
+    // and the message says so (it used to say the job before it was).
+    let mut chained = spec("chained", "1h");
+    chained["on_failure"] = json!(["no-such-job"]);
+    let resp = put(&api, vec![spec("before-chain", "1h"), chained]).await;
+    assert_error(&resp, 422, "validation", None);
+    assert!(
+        resp.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-such-job") && m.ends_with("nothing was applied")),
+        "{resp:?}"
+    );
+    assert_eq!(api.get("/jobs/before-chain").await.0, 404);
     // Too many in one request.
     let too_many: Vec<Value> = (0..10_001).map(|i| json!({"id": format!("t{i}"), "plugin": "hello", "trigger": {"type": "interval", "every": "1h"}})).collect();
     let resp = put(&api, too_many).await;
