@@ -92,6 +92,12 @@ pub(super) async fn apply(
             check_for_api(&state, spec).map_err(|e| e.within(&format!("jobs[{i}]"), &spec.id))?;
         }
     }
+    // Chains are checked against the whole list before anything is
+    // written (the upsert checks them again as it writes).
+    state
+        .scheduler
+        .check_chains(&body.jobs)
+        .map_err(|(i, e)| ApiError::from(e).within(&format!("jobs[{i}]"), &body.jobs[i].id))?;
     // What each job was, for the audit log's one row per job changed.
     let before: Vec<(JobSpec, Option<JobSpec>)> = body
         .jobs

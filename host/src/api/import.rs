@@ -204,6 +204,11 @@ fn plan(state: &ApiState, doc: JobsDocument, prune: bool) -> Result<Plan, ApiErr
         }
         upserts.push(spec.clone());
     }
+    // Chains are checked against the whole file here, so a dry run
+    // refuses a bad one as the import would.
+    scheduler
+        .check_chains(&doc.jobs)
+        .map_err(|(i, e)| ApiError::from(e).within(&format!("jobs[{i}]"), &doc.jobs[i].id))?;
     if prune {
         let listed: HashSet<&str> = doc.jobs.iter().map(|s| s.id.as_str()).collect();
         let mut removed: Vec<String> = current

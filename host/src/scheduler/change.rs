@@ -384,6 +384,34 @@ impl Scheduler {
         self.check_policy(&job)
     }
 
+    /// Checks the chains (`on_success`, `on_failure`) of a jobs list as
+    /// [`Self::upsert_jobs`] will when it writes them: each target a job of
+    /// the list or of this host, no chain leading back to its job. Specs
+    /// equal to their job's are skipped, as the upsert leaves them alone.
+    /// For a dry run, and for a bulk request to refuse a bad chain before
+    /// anything of it is written.
+    ///
+    /// # Errors
+    /// The position of the first spec with a bad chain, and
+    /// [`SchedulerError::Invalid`] naming `on_success[i]` / `on_failure[i]`.
+    pub fn check_chains(&self, specs: &[JobSpec]) -> Result<(), (usize, SchedulerError)> {
+        let listed = super::chain::listed(specs);
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let state = self.inner.lock();
+        for (index, spec) in specs.iter().enumerate() {
+            let same = state
+                .jobs
+                .get(spec.id.as_str())
+                .is_some_and(|e| e.job.spec == *spec);
+            if !same {
+                super::chain::check(&state, spec, &listed).map_err(|e| (index, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a job granted more than the operator's policy allows
     /// (`wasmcron run --allow-*`), naming the field and the flag. A job
     /// without its own capabilities is not refused here: its plugin's

@@ -86,20 +86,27 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
     .await;
     assert_error(&resp, 422, "validation", Some("jobs[2].id"));
     assert_eq!(api.get("/jobs/dup").await.0, 404);
-    // A chain to a job that is neither listed nor there is refused while
-    // the spec before it still waits for its write: nothing is applied,
-    // and the message says so (it used to say the job before it was).
+    // A chain to a job that is neither listed nor there, and a cycle:
+    // refused by position and field before anything is written (a bad
+    // chain was found only while writing, and the answer said the spec
+    // before it was applied when nothing was).
     let mut chained = spec("chained", "1h");
-    chained["on_failure"] = json!(["no-such-job"]);
+    chained["on_failure"] = json!(["before-chain", "no-such-job"]);
     let resp = put(&api, vec![spec("before-chain", "1h"), chained]).await;
-    assert_error(&resp, 422, "validation", None);
+    assert_error(&resp, 422, "validation", Some("jobs[1].on_failure[1]"));
     assert!(
         resp.1["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("no-such-job") && m.ends_with("nothing was applied")),
+            .is_some_and(|m| m.contains("no-such-job")),
         "{resp:?}"
     );
     assert_eq!(api.get("/jobs/before-chain").await.0, 404);
+    let (mut a, mut b) = (spec("cycle-a", "1h"), spec("cycle-b", "1h"));
+    a["on_success"] = json!(["cycle-b"]);
+    b["on_success"] = json!(["cycle-a"]);
+    let resp = put(&api, vec![a, b]).await;
+    assert_error(&resp, 422, "validation", Some("jobs[0].on_success[0]"));
+    assert_eq!(api.get("/jobs/cycle-a").await.0, 404);
     // Too many in one request.
     let too_many: Vec<Value> = (0..10_001).map(|i| json!({"id": format!("t{i}"), "plugin": "hello", "trigger": {"type": "interval", "every": "1h"}})).collect();
     let resp = put(&api, too_many).await;

@@ -298,6 +298,16 @@ async fn import_reports_changes_prunes_only_when_asked_and_checks_before_writing
     )
     .await;
     assert_error(&resp, 422, "validation", Some("jobs[1].id"));
+    // A chain to a job neither in the file nor here: the dry run refuses it
+    // as the import does (it used to pass the dry run), naming it.
+    let mut chained = job("f", "0 * * * *");
+    chained["on_failure"] = json!(["a", "no-such-job"]);
+    let doc = json!({"jobs": [job("d", "0 * * * *"), chained]});
+    for query in ["dry_run=true", ""] {
+        let resp = import(&api, query, &doc).await;
+        assert_error(&resp, 422, "validation", Some("jobs[1].on_failure[1]"));
+    }
+    assert_eq!(api.get("/jobs/d").await.0, 404);
     let resp = import(&api, "dry_run=maybe", &bad).await;
     assert_error(&resp, 422, "validation", Some("dry_run"));
     let resp = import(&api, "", &json!({"version": 2, "jobs": []})).await;
