@@ -92,6 +92,16 @@ impl Api {
     }
 }
 
+/// Asserts that an error answer's message holds `text`.
+fn assert_message_has(resp: &(u16, Value), text: &str) {
+    assert!(
+        resp.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(text)),
+        "{text:?} not in {resp:?}"
+    );
+}
+
 fn assert_error(resp: &(u16, Value), status: u16, code: &str, field: Option<&str>) {
     assert_eq!(resp.0, status, "{resp:?}");
     assert_eq!(resp.1["error"]["code"], code, "{resp:?}");

@@ -1,7 +1,7 @@
 //! Issue 13 through the real binary: overlap policies and their 422s, a
 //! backfill by API and CLI, and every run's `cause` in the history.
 
-use super::{Api, BIN, assert_error, cli};
+use super::{Api, BIN, assert_error, assert_message_has, cli};
 use serde_json::{Value, json};
 use wasmcron_tests::backends;
 use wasmcron_tests::host::{Host, setup_warm};
@@ -78,12 +78,7 @@ async fn overlap_backfill_and_causes_work_through_the_api_and_the_cli(db: TestSt
         )
         .await;
     assert_error(&resp, 422, "validation", Some("on_failure[0]"));
-    assert!(
-        resp.1["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("second → first → second")),
-        "{resp:?}"
-    );
+    assert_message_has(&resp, "second → first → second");
     let (status, created) = api
         .post("/jobs", job(json!({"overlap": "buffer-one"})))
         .await;
