@@ -261,10 +261,10 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
                     let next = plan_fire(entry, at, now, inner.shared, &mut plan);
                     entry.next_run = next;
                     let generation = entry.generation;
-                    if let Some((run_id, t)) = plan.cancel_for.take() {
-                        cancels.push((run_id, job_id.clone(), entry.incarnation.to_string(), t));
-                    }
                     let incarnation = entry.incarnation.to_string();
+                    if let Some((run_id, t)) = plan.cancel_for.take() {
+                        cancels.push((run_id, job_id.clone(), incarnation.clone(), t));
+                    }
                     // Where a worker is free now, the run is recorded as
                     // running in this same write and started straight
                     // after: one commit between fire and guest.

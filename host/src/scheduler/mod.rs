@@ -294,11 +294,10 @@ impl Inner {
         let mut in_flight = 0;
         let mut backfilling = 0;
         let mut queued = state::Queued::default();
-        let mut incarnation = incarnation::Incarnation::new(incarnation);
+        let incarnation = incarnation::Incarnation::new(incarnation);
         if let Some(old) = state.jobs.get_mut(&id) {
             generation = old.generation + 1;
             if old.incarnation == incarnation {
-                incarnation = old.incarnation.clone();
                 in_flight = old.in_flight;
                 backfilling = old.backfilling;
                 queued = std::mem::take(&mut old.queued);
