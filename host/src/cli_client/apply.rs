@@ -46,10 +46,13 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
             .put_bytes("/jobs", "application/json", body)
             .await
             .with_context(|| {
+                // The file's jobs go in requests of a few thousand: say
+                // which request failed, what came before it, and how the
+                // API's `jobs[i]` maps to the file.
                 format!(
-                    "applying jobs {}-{} of {} (the {first} before were applied; of these, \
-                     the API's jobs[i] is the file's job {}+i, and some may be applied if the \
-                     host went away: applying the same file again is safe)",
+                    "applying the file's jobs {}-{} of {} ({first} applied before these; \
+                     `jobs[i]` below is the file's job i+{}; applying the same file again \
+                     is safe)",
                     first + 1,
                     first + len,
                     specs.len(),
