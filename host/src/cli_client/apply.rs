@@ -1,17 +1,36 @@
 //! `wasmcron jobs apply FILE`: a jobs file's `[[jobs]]` sent to a running
 //! host with `PUT /jobs`, in requests that fit the API's limits.
 
+use super::Remote;
 use super::client::Client;
 use super::render::{out, print_json, text};
-use super::{Remote, read_spec};
 use crate::api::{MAX_APPLY_JOBS, MAX_BODY};
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesOrdered;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Bytes of specs per request: under the API's body limit with room for
 /// the envelope.
 const CHUNK_BYTES: usize = MAX_BODY - 4096;
+
+/// `PUT /jobs` requests in flight at once.
+const IN_FLIGHT: usize = 2;
+
+/// One `PUT /jobs` body.
+struct Body {
+    /// `{"jobs": [...]}`, encoded.
+    bytes: Vec<u8>,
+    /// Specs in it.
+    count: usize,
+    /// Whether a spec in it chains to other jobs (`on_success`,
+    /// `on_failure`): those may be in an earlier request.
+    chained: bool,
+}
 
 /// Applies `file`'s jobs; prints what was written and unchanged, and the
 /// jobs with warnings or without their plugin.
@@ -22,12 +41,13 @@ const CHUNK_BYTES: usize = MAX_BODY - 4096;
 /// from the first of the file). Requests answered before an error stay
 /// applied; applying the same file again is safe.
 pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()> {
-    let doc = read_spec(file)?;
-    let specs = jobs_of(&doc).with_context(|| format!("in {}", file.display()))?;
+    let file_json = read_text(file)?;
+    let doc = jobs_file(&file_json).with_context(|| format!("in {}", file.display()))?;
+    let specs = &doc.specs;
     let client = Client::new(remote);
     // Calendars first, as `wasmcron run --config` defines them before its
     // jobs: the jobs may name them.
-    if let Some(calendars) = doc.get("calendars").and_then(Value::as_object) {
+    if let Some(calendars) = &doc.calendars {
         for (name, spec) in calendars {
             client
                 .call(
@@ -40,31 +60,70 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
         }
     }
     let (mut written, mut unchanged, mut notes) = (0, 0, Vec::new());
-    let mut first = 0;
-    for (len, body) in bodies(specs)? {
-        let done = client
-            .put_bytes("/jobs", "application/json", body)
-            .await
-            .with_context(|| {
-                // The file's jobs go in requests of a few thousand: say
-                // which request failed, what came before it, and how the
-                // API's `jobs[i]` maps to the file.
-                format!(
-                    "applying the file's jobs {}-{} of {} ({first} applied before these; \
-                     `jobs[i]` below is the file's job i+{}; applying the same file again \
-                     is safe)",
-                    first + 1,
-                    first + len,
-                    specs.len(),
-                    first + 1
-                )
-            })?;
-        written += done["written"].as_u64().unwrap_or(0);
-        unchanged += done["unchanged"].as_u64().unwrap_or(0);
-        if let Some(n) = done["notes"].as_array() {
-            notes.extend(n.iter().cloned());
+    let bodies = bodies(specs)?;
+    let total = specs.len();
+    // Two requests in flight: while the host writes one request's jobs,
+    // it reads and checks the next one's (a million jobs took about twice
+    // as long one request at a time). A request whose jobs chain to
+    // others waits for those before it, which may hold its targets.
+    let mut in_flight = FuturesOrdered::new();
+    let mut waiting = bodies.into_iter().peekable();
+    let (mut first, mut applied) = (0, 0);
+    let mut failed: Option<(anyhow::Error, usize, usize)> = None;
+    let mut applied_beside = Vec::new();
+    loop {
+        while failed.is_none() && in_flight.len() < IN_FLIGHT {
+            let Some(body) = waiting.next_if(|b: &Body| !b.chained || in_flight.is_empty()) else {
+                break;
+            };
+            let (client, at) = (&client, first);
+            first += body.count;
+            in_flight.push_back(async move {
+                let answer = client
+                    .put_bytes("/jobs", "application/json", body.bytes)
+                    .await;
+                (at, body.count, answer)
+            });
         }
-        first += len;
+        let Some((at, count, answer)) = in_flight.next().await else {
+            break;
+        };
+        match answer {
+            Ok(done) if failed.is_none() => {
+                written += done["written"].as_u64().unwrap_or(0);
+                unchanged += done["unchanged"].as_u64().unwrap_or(0);
+                if let Some(n) = done["notes"].as_array() {
+                    notes.extend(n.iter().cloned());
+                }
+                applied += count;
+            }
+            Ok(_) => applied_beside.push(format!("{}-{}", at + 1, at + count)),
+            Err(err) => {
+                if failed.is_none() {
+                    failed = Some((err, at, count));
+                }
+            }
+        }
+    }
+    if let Some((err, at, count)) = failed {
+        // The file's jobs go in requests of a few thousand: say which
+        // request failed, what came before it, and how the API's
+        // `jobs[i]` maps to the file.
+        let beside = if applied_beside.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the file's jobs {}, sent beside these, were applied",
+                applied_beside.join(", ")
+            )
+        };
+        return Err(err.context(format!(
+            "applying the file's jobs {}-{} of {total} ({applied} applied before these{beside}; \
+             `jobs[i]` below is the file's job i+{}; applying the same file again is safe)",
+            at + 1,
+            at + count,
+            at + 1
+        )));
     }
     if remote.json {
         print_json(&json!({ "written": written, "unchanged": unchanged, "notes": notes }))?;
@@ -91,13 +150,57 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The `jobs` list of a jobs file read as JSON, checked as `wasmcron run
-/// --config` checks the file's top level (only `version = 1`, `jobs` and
-/// `calendars`), with each id once.
-fn jobs_of(doc: &Value) -> anyhow::Result<&[Value]> {
-    let Some(top) = doc.as_object() else {
+/// A jobs file's text as JSON: a JSON file (or standard input, `-`) as
+/// it is, a TOML one (`.toml`) converted.
+fn read_text(file: &PathBuf) -> anyhow::Result<String> {
+    if file.as_os_str() == "-" {
+        return std::io::read_to_string(std::io::stdin()).context("reading a jobs file from stdin");
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    if file.extension().is_some_and(|e| e == "toml") {
+        let value: toml::Value =
+            toml::from_str(&text).with_context(|| format!("in {}", file.display()))?;
+        return Ok(serde_json::to_string(&value)?);
+    }
+    Ok(text)
+}
+
+/// A jobs file read for `PUT /jobs`: its specs are kept as their JSON
+/// text, never built into values (a million jobs' values took seconds and
+/// gigabytes, only to be encoded again).
+struct JobsFile<'a> {
+    calendars: Option<Map<String, Value>>,
+    specs: Vec<Spec<'a>>,
+}
+
+/// One `[[jobs]]` entry.
+struct Spec<'a> {
+    /// As written in the file (JSON).
+    json: &'a RawValue,
+    /// Its `id`, if it has one.
+    id: Option<Value>,
+    /// Whether it chains to other jobs (`on_success`, `on_failure`).
+    chained: bool,
+}
+
+/// What [`jobs_file`] reads of each spec; the rest is the host's to check.
+#[derive(Deserialize)]
+struct Peek {
+    id: Option<Value>,
+    on_success: Option<Value>,
+    on_failure: Option<Value>,
+}
+
+/// A jobs file's JSON text, checked as `wasmcron run --config` checks the
+/// file's top level (only `version = 1`, `jobs` and `calendars`), with
+/// each id once.
+fn jobs_file(text: &str) -> anyhow::Result<JobsFile<'_>> {
+    let doc: &RawValue = serde_json::from_str(text)?;
+    if !doc.get().starts_with('{') {
         bail!("a jobs file holds `version = 1` and [[jobs]] tables (JSON: {{\"jobs\": [...]}})");
-    };
+    }
+    let top: BTreeMap<String, &RawValue> = serde_json::from_str(doc.get())?;
     if let Some(key) = top
         .keys()
         .find(|k| !matches!(k.as_str(), "version" | "jobs" | "calendars"))
@@ -107,20 +210,47 @@ fn jobs_of(doc: &Value) -> anyhow::Result<&[Value]> {
              `calendars`"
         );
     }
-    if let Some(version) = top.get("version")
-        && version.as_u64() != Some(1)
-    {
-        bail!("version {version} is not supported (this wasmcron reads version 1)");
+    if let Some(version) = top.get("version") {
+        let version: Value = serde_json::from_str(version.get())?;
+        if version.as_u64() != Some(1) {
+            bail!("version {version} is not supported (this wasmcron reads version 1)");
+        }
     }
-    let Some(specs) = top.get("jobs").and_then(Value::as_array) else {
+    let Some(jobs) = top
+        .get("jobs")
+        .and_then(|jobs| serde_json::from_str::<Vec<&RawValue>>(jobs.get()).ok())
+    else {
         bail!(
             "no `jobs` list: write the jobs as [[jobs]] tables (TOML, as for \
              `wasmcron run --config`) or as {{\"jobs\": [...]}} (JSON)"
         );
     };
+    let calendars = match top.get("calendars") {
+        Some(c) => serde_json::from_str::<Value>(c.get())?.as_object().cloned(),
+        None => None,
+    };
+    let specs: Vec<Spec<'_>> = jobs
+        .into_iter()
+        .map(|json| {
+            // A spec that is not an object is the host's to refuse.
+            let peek = serde_json::from_str::<Peek>(json.get()).ok();
+            let listed = |v: &Option<Value>| {
+                v.as_ref()
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+            };
+            Spec {
+                json,
+                chained: peek
+                    .as_ref()
+                    .is_some_and(|p| listed(&p.on_success) || listed(&p.on_failure)),
+                id: peek.and_then(|p| p.id),
+            }
+        })
+        .collect();
     let mut seen = std::collections::HashMap::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
-        if let Some(id) = spec.get("id").and_then(Value::as_str)
+        if let Some(id) = spec.id.as_ref().and_then(Value::as_str)
             && let Some(first) = seen.insert(id, i)
         {
             bail!(
@@ -130,43 +260,51 @@ fn jobs_of(doc: &Value) -> anyhow::Result<&[Value]> {
             );
         }
     }
-    Ok(specs)
+    Ok(JobsFile { calendars, specs })
 }
 
 /// `specs` as `PUT /jobs` bodies (`{"jobs": [...]}`, encoded once), each
-/// of at most [`MAX_APPLY_JOBS`] specs and [`CHUNK_BYTES`] bytes, with the
-/// number of specs in each.
-fn bodies(specs: &[Value]) -> anyhow::Result<Vec<(usize, Vec<u8>)>> {
+/// of at most [`MAX_APPLY_JOBS`] specs and [`CHUNK_BYTES`] bytes.
+fn bodies(specs: &[Spec<'_>]) -> anyhow::Result<Vec<Body>> {
     const HEAD: &[u8] = b"{\"jobs\":[";
     let mut out = Vec::new();
-    let (mut body, mut count) = (HEAD.to_vec(), 0);
-    let mut spec_json = Vec::new();
+    let mut body = Body {
+        bytes: HEAD.to_vec(),
+        count: 0,
+        chained: false,
+    };
     for (i, spec) in specs.iter().enumerate() {
-        spec_json.clear();
-        serde_json::to_writer(&mut spec_json, spec)?;
+        let spec_json = spec.json.get().as_bytes();
         if spec_json.len() + HEAD.len() + 2 > CHUNK_BYTES {
             bail!(
                 "job {} ('{}') is {} bytes of JSON, more than one request may carry ({} KiB)",
                 i + 1,
-                text(&spec["id"]),
+                spec.id.as_ref().map(text).unwrap_or_default(),
                 spec_json.len(),
                 CHUNK_BYTES / 1024
             );
         }
-        if count == MAX_APPLY_JOBS || body.len() + spec_json.len() + 3 > CHUNK_BYTES {
-            body.extend_from_slice(b"]}");
-            out.push((count, std::mem::replace(&mut body, HEAD.to_vec())));
-            count = 0;
+        if body.count == MAX_APPLY_JOBS || body.bytes.len() + spec_json.len() + 3 > CHUNK_BYTES {
+            body.bytes.extend_from_slice(b"]}");
+            out.push(std::mem::replace(
+                &mut body,
+                Body {
+                    bytes: HEAD.to_vec(),
+                    count: 0,
+                    chained: false,
+                },
+            ));
         }
-        if count > 0 {
-            body.push(b',');
+        if body.count > 0 {
+            body.bytes.push(b',');
         }
-        body.extend_from_slice(&spec_json);
-        count += 1;
+        body.bytes.extend_from_slice(spec_json);
+        body.count += 1;
+        body.chained |= spec.chained;
     }
-    if count > 0 {
-        body.extend_from_slice(b"]}");
-        out.push((count, body));
+    if body.count > 0 {
+        body.bytes.extend_from_slice(b"]}");
+        out.push(body);
     }
     Ok(out)
 }
@@ -177,8 +315,11 @@ mod tests {
 
     #[test]
     fn a_files_top_level_and_ids_are_checked() {
-        let ok = json!({"version": 1, "jobs": [{"id": "a"}, {"id": "b"}]});
-        assert_eq!(jobs_of(&ok).map(<[Value]>::len).ok(), Some(2));
+        let ok = json!({"version": 1, "jobs": [{"id": "a"}, {"id": "b", "on_failure": ["a"]}]});
+        let text = ok.to_string();
+        let doc = jobs_file(&text).expect("a good file");
+        let chained: Vec<bool> = doc.specs.iter().map(|s| s.chained).collect();
+        assert_eq!(chained, [false, true]);
         for (bad, says) in [
             (json!({"verison": 1, "jobs": []}), "unknown key `verison`"),
             (
@@ -187,13 +328,15 @@ mod tests {
             ),
             (json!({"job": []}), "unknown key `job`"),
             (json!({"version": 1}), "no `jobs` list"),
+            (json!({"jobs": {"id": "a"}}), "no `jobs` list"),
             (json!([{"id": "a"}]), "[[jobs]]"),
             (
                 json!({"jobs": [{"id": "a"}, {"id": "b"}, {"id": "a"}]}),
                 "job 3 has the id 'a' of job 1",
             ),
         ] {
-            let err = jobs_of(&bad).map(<[Value]>::len);
+            let text = bad.to_string();
+            let err = jobs_file(&text).map(|d| d.specs.len());
             assert!(
                 err.as_ref().is_err_and(|e| e.to_string().contains(says)),
                 "{bad}: {err:?}"
@@ -201,25 +344,36 @@ mod tests {
         }
     }
 
+    fn specs_of(text: &str) -> Vec<Spec<'_>> {
+        jobs_file(text).expect("a jobs file").specs
+    }
+
     #[test]
     fn bodies_keep_under_the_count_and_byte_limits_and_lose_nothing() -> anyhow::Result<()> {
         let specs: Vec<Value> = (0..25_000)
             .map(|i| json!({ "id": format!("j{i}"), "plugin": "hello" }))
             .collect();
-        let cut = bodies(&specs)?;
+        let text = json!({ "jobs": specs }).to_string();
+        let cut = bodies(&specs_of(&text))?;
         assert!(cut.len() > 2);
         let mut ids = Vec::new();
-        for (count, body) in &cut {
-            assert!(*count <= MAX_APPLY_JOBS && body.len() <= CHUNK_BYTES);
-            let parsed: Value = serde_json::from_slice(body)?;
+        for body in &cut {
+            assert!(body.count <= MAX_APPLY_JOBS && body.bytes.len() <= CHUNK_BYTES);
+            assert!(!body.chained);
+            let parsed: Value = serde_json::from_slice(&body.bytes)?;
             let jobs = parsed["jobs"].as_array().cloned().unwrap_or_default();
-            assert_eq!(jobs.len(), *count);
+            assert_eq!(jobs.len(), body.count);
             ids.extend(jobs.into_iter().map(|j| j["id"].clone()));
         }
         let expected: Vec<Value> = specs.iter().map(|s| s["id"].clone()).collect();
         assert_eq!(ids, expected);
-        let big = vec![json!({ "id": "x", "args": "a".repeat(MAX_BODY) })];
-        assert!(bodies(&big).is_err());
+        let big = json!({ "jobs": [{ "id": "x", "args": "a".repeat(MAX_BODY) }] }).to_string();
+        let err = bodies(&specs_of(&big)).map(|b| b.len());
+        assert!(
+            err.as_ref()
+                .is_err_and(|e| e.to_string().contains("job 1 ('x')")),
+            "{err:?}"
+        );
         assert!(bodies(&[])?.is_empty());
         Ok(())
     }

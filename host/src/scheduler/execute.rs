@@ -81,9 +81,10 @@ fn spawn_run(inner: &Arc<Inner>, run: impl Future<Output = ()> + Send + 'static)
     );
 }
 
-/// Starts `run` (already recorded as pending) on a worker.
+/// Starts `run` (already recorded as pending) once its start is
+/// recorded (starter.rs: the starts of waiting runs are written together).
 pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
-    spawn_run(&inner.clone(), execute(inner, run));
+    inner.starts.push(run);
 }
 
 /// Runs `run`, already recorded as running by the timer with `permit`
@@ -101,9 +102,9 @@ pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSema
     });
 }
 
-/// Runs `run`, recorded running on this host by its fire's write ahead
-/// of a free worker (`ahead` is its share of [`Inner::recorded_ahead`]):
-/// it starts as soon as a worker frees, without a write of its own.
+/// Runs `run`, recorded running on this host ahead of a free worker, by
+/// its fire's write or with a batch of starts (`ahead` is its share of
+/// [`Inner::recorded_ahead`]): it starts as soon as a worker frees.
 pub(super) fn spawn_ahead(inner: Arc<Inner>, run: RunRecord, ahead: OwnedSemaphorePermit) {
     spawn_run(&inner.clone(), async move {
         let Some(permit) = wait_for_worker(&inner, &run, ahead).await else {
@@ -155,59 +156,9 @@ async fn wait_for_worker(
     }
 }
 
-async fn execute(inner: Arc<Inner>, mut run: RunRecord) {
-    // Its start is recorded ahead of a free worker (up to the bound), so
-    // the starts of a burst's later runs are written in a few large
-    // writes while the workers run the earlier ones.
-    let ahead = tokio::select! {
-        p = inner.recorded_ahead.clone().acquire_owned() => p,
-        () = inner.stop_firing.cancelled() => {
-            // Never started: it stays pending in the store and runs after
-            // the next start.
-            return;
-        }
-    };
-    let Ok(ahead) = ahead else { return };
-    if inner.stop_firing.is_cancelled() {
-        return;
-    }
-    let Some((job, plugin)) = lookup(&inner, &run).await else {
-        return;
-    };
-    run.status = RunStatus::Running;
-    run.started_at = Some(inner.clock.now());
-    run.plugin_hash = Some(plugin.hash().as_str().to_owned());
-    run.host = Some(inner.config.host_name.clone());
-    // A run is started only once that is on record.
-    match inner.store.write(vec![Write::Run(run.clone())]).await {
-        Ok(_) => {}
-        Err(StoreError::Unwritable(reason)) => {
-            // The storage failed: the run goes back on the queue, pending
-            // as its row still says, keeping its slot; the timer takes it
-            // again once the store can be written.
-            tracing::warn!(job = %run.job_id, run = %run.run_id, reason, "could not record run start; it waits until the store can be written");
-            drop(ahead);
-            run.status = RunStatus::Pending;
-            run.started_at = None;
-            run.plugin_hash = None;
-            inner.lock().queue.push(run.due_at, Due::Run(Box::new(run)));
-            return;
-        }
-        Err(err) => {
-            tracing::error!(job = %run.job_id, run = %run.run_id, error = %err, "could not record run start; not running it");
-            release(&inner, &run);
-            return;
-        }
-    }
-    let Some(permit) = wait_for_worker(&inner, &run, ahead).await else {
-        return;
-    };
-    run_guest(inner, run, permit, job, plugin).await;
-}
-
 /// The run's job and plugin; records the run as missed (and releases it)
 /// when the plugin is gone, and drops it when the job is.
-async fn lookup(inner: &Arc<Inner>, run: &RunRecord) -> Option<(Arc<Job>, Arc<Plugin>)> {
+pub(super) async fn lookup(inner: &Arc<Inner>, run: &RunRecord) -> Option<(Arc<Job>, Arc<Plugin>)> {
     let job = inner.lock().entry_for(run).map(|e| e.job.clone())?;
     if let Some(plugin) = inner.plugins.get(&job.spec.plugin) {
         return Some((job, plugin));

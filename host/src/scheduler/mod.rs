@@ -34,6 +34,7 @@ mod plugin_events;
 mod queue;
 mod recover;
 mod reload;
+mod starter;
 mod state;
 mod stop;
 
@@ -132,6 +133,9 @@ pub(crate) struct Inner {
     /// a burst's starts are recorded in a few large writes ahead of the
     /// workers instead of one write per run on the path to each guest.
     recorded_ahead: Arc<Semaphore>,
+    /// Runs recorded pending, waiting for their start to be written
+    /// (starter.rs).
+    starts: starter::Starts,
     /// Where long and CPU-heavy runs go (lane.rs).
     lanes: lane::Lanes,
     config: SchedulerConfig,
@@ -403,6 +407,7 @@ impl Scheduler {
             events: EventBus::default(),
             workers: Arc::new(Semaphore::new(parts.config.workers.max(1))),
             recorded_ahead: Arc::new(Semaphore::new(ahead_limit(parts.config.workers))),
+            starts: starter::Starts::default(),
             lanes: lane::Lanes::new(parts.config.workers),
             config: parts.config,
             stop_firing: CancellationToken::new(),
@@ -436,6 +441,10 @@ impl Scheduler {
         inner
             .tasks
             .spawn(async move { fire::timer_loop(timer).await });
+        let starts = inner.clone();
+        inner
+            .tasks
+            .spawn(async move { starter::start_loop(starts).await });
         if inner.shared {
             let claims = inner.clone();
             inner

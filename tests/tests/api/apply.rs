@@ -103,14 +103,16 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
     assert_error(&resp, 422, "validation", Some("jobs"));
     assert_eq!(db.count("SELECT count(*) FROM jobs"), 300);
 
-    // The CLI: a jobs file of 12,000 jobs (more than one request's worth)
-    // in TOML, then the same file again.
+    // The CLI: a jobs file of 12,000 jobs (more than one request's worth,
+    // two requests in flight) in TOML, then the same file again. The last
+    // job chains to the first, which an earlier request adds.
     let mut toml = String::from("version = 1\n");
     for i in 0..12_000 {
         toml.push_str(&format!(
             "\n[[jobs]]\nid = \"file-{i:05}\"\nplugin = \"hello\"\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n"
         ));
     }
+    toml.push_str("on_success = [\"file-00000\"]\n");
     let file = dir.path().join("many.toml");
     std::fs::write(&file, toml).expect("jobs file");
     let file = file.to_string_lossy().into_owned();
@@ -129,6 +131,30 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
         (Some(0), Some(12_000))
     );
     assert_eq!(db.count("SELECT count(*) FROM jobs"), 12_300);
+    // A bad spec in a later request: the requests before it stay applied,
+    // and the message says which of the file's jobs failed and how the
+    // API's `jobs[i]` maps to the file.
+    let mut bad = String::from("version = 1\n");
+    for i in 0..12_000 {
+        let every = if i == 11_999 { "soon" } else { "1h" };
+        bad.push_str(&format!(
+            "\n[[jobs]]\nid = \"bad-{i:05}\"\nplugin = \"hello\"\ntrigger = {{ type = \"interval\", every = \"{every}\" }}\n"
+        ));
+    }
+    let bad_file = dir.path().join("bad.toml");
+    std::fs::write(&bad_file, bad).expect("jobs file");
+    let (ok, _, err) = cli(&["jobs", "apply", &bad_file.to_string_lossy()], &url);
+    assert!(!ok);
+    let applied = db.count("SELECT count(*) FROM jobs WHERE id LIKE 'bad-%'");
+    assert!((1..12_000).contains(&applied), "{applied}");
+    assert!(
+        err.contains(&format!(
+            "applying the file's jobs {}-12000 of 12000 ({applied} applied before these;",
+            applied + 1
+        )) && err.contains(&format!("is the file's job i+{}", applied + 1))
+            && err.contains(&format!("jobs[{}].trigger", 11_999 - applied)),
+        "{err}"
+    );
     // A file without a jobs list says what it should hold.
     let empty = dir.path().join("empty.toml");
     std::fs::write(&empty, "version = 1\n").expect("file");
