@@ -107,8 +107,9 @@ enum Command {
         /// clients are disconnected).
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         api_header_timeout: std::time::Duration,
-        /// A request must be complete (body included) and answered within
-        /// this long, e.g. `30s`; else 408.
+        /// A request's body must arrive within this long of its headers,
+        /// e.g. `30s`; else 408. A request received in full runs to its
+        /// end, however long it takes.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         api_request_timeout: std::time::Duration,
         /// The operator's grant policy.

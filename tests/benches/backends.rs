@@ -124,7 +124,7 @@ async fn writes(store: Arc<dyn JobStore>, rows: usize) -> f64 {
         paused_reason: None,
         failures_from: None,
     };
-    store.insert_job(&job, false).await.expect("job");
+    store.insert_job(job.clone(), false).await.expect("job");
     let t = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..rows {

@@ -499,7 +499,7 @@ impl JobStore for FillableStore {
     async fn load(&self) -> Result<wasmcron::store::Snapshot, StoreError> {
         self.inner.load().await
     }
-    async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
+    async fn insert_job(&self, job: JobRecord, replace: bool) -> Result<(), StoreError> {
         self.check()?;
         self.inner.insert_job(job, replace).await
     }

@@ -70,7 +70,7 @@ fn summed(db: &TestStore, job: &str) -> i64 {
 async fn jobs_runs_and_kv_survive_reopening(db: TestStore) {
     {
         let store = db.open().await;
-        store.insert_job(&record("a"), false).await.unwrap();
+        store.insert_job(record("a"), false).await.unwrap();
         let mut run = RunRecord::pending("a", from_ms(1), from_ms(1), 1);
         run.status = RunStatus::Finished;
         run.outcome = Some(Outcome::Succeeded {
@@ -103,12 +103,12 @@ backends!(jobs_runs_and_kv_survive_reopening: sqlite, postgres);
 
 async fn duplicate_and_missing_jobs_are_typed_errors(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     assert!(matches!(
-        store.insert_job(&record("a"), false).await,
+        store.insert_job(record("a"), false).await,
         Err(StoreError::Duplicate(id)) if id == "a"
     ));
-    store.insert_job(&record("a"), true).await.unwrap();
+    store.insert_job(record("a"), true).await.unwrap();
     assert!(matches!(
         store.update_job(&record("b")).await,
         Err(StoreError::NotFound(_))
@@ -124,7 +124,7 @@ backends!(duplicate_and_missing_jobs_are_typed_errors: memory, sqlite, postgres)
 
 async fn concurrent_writers_are_grouped_and_all_committed(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..500 {
         let store = store.clone();
@@ -142,9 +142,12 @@ backends!(concurrent_writers_are_grouped_and_all_committed: sqlite, postgres);
 
 async fn a_failing_command_does_not_undo_its_group(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let (a, b) = (record("a"), record("b"));
-    let (dup, fresh) = tokio::join!(store.insert_job(&a, false), store.insert_job(&b, false));
+    let (dup, fresh) = tokio::join!(
+        store.insert_job(a.clone(), false),
+        store.insert_job(b.clone(), false)
+    );
     assert!(matches!(dup, Err(StoreError::Duplicate(_))));
     fresh.unwrap();
     assert_eq!(store.load().await.unwrap().jobs.len(), 2);
@@ -155,7 +158,7 @@ async fn later_writes_to_a_run_in_one_group_win(db: TestStore) {
     // Many commands queued at once are one group; the same run written
     // pending then finished must end finished (the order is kept).
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..200 {
         let store = store.clone();
@@ -179,7 +182,7 @@ backends!(later_writes_to_a_run_in_one_group_win: sqlite, postgres);
 
 async fn prune_keeps_the_newest_finished_runs_and_all_unfinished(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let mut writes = Vec::new();
     for i in 0..10 {
         let mut r = RunRecord::pending("a", from_ms(i * 1000), from_ms(i * 1000), 1);
@@ -245,7 +248,7 @@ async fn a_jobs_history_prune_and_deletion_leave_other_jobs_runs_alone(db: TestS
     // others' runs as they were (the memory store indexes runs by job).
     let store = db.open().await;
     for id in ["a", "b", "c"] {
-        store.insert_job(&record(id), false).await.unwrap();
+        store.insert_job(record(id), false).await.unwrap();
     }
     let mut writes = Vec::new();
     for i in 0..30 {
@@ -288,7 +291,7 @@ async fn a_jobs_history_prune_and_deletion_leave_other_jobs_runs_alone(db: TestS
         2
     );
     // A job re-created with a deleted one's id starts with no history.
-    store.insert_job(&record("b"), false).await.unwrap();
+    store.insert_job(record("b"), false).await.unwrap();
     assert!(store.runs("b", 100, 0).await.unwrap().is_empty());
 }
 backends!(a_jobs_history_prune_and_deletion_leave_other_jobs_runs_alone: memory, sqlite, postgres);
@@ -298,7 +301,7 @@ async fn a_start_written_over_a_pending_row_leaves_the_row_as_written(db: TestSt
     // the stored pending row matches in every other column, and upserts
     // otherwise: either way the row must read back as the run written.
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let plain = RunRecord::pending("a", from_ms(1000), from_ms(1000), 1);
     let with_args = RunRecord::pending("a", from_ms(2000), from_ms(2000), 1);
     store
@@ -333,7 +336,7 @@ backends!(a_start_written_over_a_pending_row_leaves_the_row_as_written: memory, 
 
 async fn an_unreadable_job_row_is_reported_not_dropped(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     db.execute("UPDATE jobs SET spec = '{\"from\":\"the future\"}' WHERE id = 'a'");
     let snap = store.load().await.unwrap();
     assert!(snap.jobs.is_empty());
@@ -349,7 +352,7 @@ async fn runs_of_a_deleted_incarnation_are_not_recorded_or_listed(db: TestStore)
         incarnation: "old".into(),
         ..record("a")
     };
-    store.insert_job(&old, false).await.unwrap();
+    store.insert_job(old.clone(), false).await.unwrap();
     let running = RunRecord::pending("a", from_ms(1), from_ms(1), 1).of("old");
     store
         .write(vec![Write::Run(running.clone())])
@@ -360,7 +363,7 @@ async fn runs_of_a_deleted_incarnation_are_not_recorded_or_listed(db: TestStore)
         incarnation: "new".into(),
         ..record("a")
     };
-    store.insert_job(&new, false).await.unwrap();
+    store.insert_job(new.clone(), false).await.unwrap();
     let mut finished = running;
     finished.status = RunStatus::Finished;
     let fresh = RunRecord::pending("a", from_ms(2), from_ms(2), 1).of("new");
@@ -425,7 +428,7 @@ backends!(kv_quota_stops_a_job_at_16_mib_of_nul_led_keys: memory, sqlite, postgr
 
 async fn deleting_a_job_frees_its_kv_quota(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     store.kv().set("a", "k", &[0; 1000]).unwrap();
     assert_eq!(used(&db, "a"), 1001);
     store.delete_job("a").await.unwrap();
@@ -445,7 +448,7 @@ fn log(i: usize, len: usize) -> LogRecord {
 
 async fn run_lists_leave_logs_out_and_logs_come_a_page_at_a_time(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let mut run = RunRecord::pending("a", from_ms(1), from_ms(1), 1);
     run.status = RunStatus::Finished;
     run.logs = (0..2048).map(|i| log(i, 1024)).collect();
@@ -494,7 +497,7 @@ backends!(run_lists_leave_logs_out_and_logs_come_a_page_at_a_time: memory, sqlit
 
 async fn a_page_of_runs_is_cut_by_size(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let writes = (0..100)
         .map(|i| {
             let mut r = RunRecord::pending("a", from_ms(i), from_ms(i), 1);
@@ -538,8 +541,8 @@ backends!(a_page_of_runs_is_cut_by_size: memory, sqlite, postgres);
 /// a stored run of the job gives an empty page rather than another job's.
 async fn runs_page_by_cursor_and_stay_put_as_runs_arrive(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
-    store.insert_job(&record("b"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
+    store.insert_job(record("b"), false).await.unwrap();
     let mut writes: Vec<Write> = (0..30)
         .map(|i| {
             Write::Run(RunRecord::pending(
@@ -650,7 +653,7 @@ backends!(runs_page_by_cursor_and_stay_put_as_runs_arrive: memory, sqlite, postg
 
 async fn close_leaves_the_store_usable(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     store.close().await.unwrap();
     store.kv().set("a", "k", b"v").unwrap();
     assert_eq!(store.kv().get("a", "k").unwrap(), Some(b"v".to_vec()));
@@ -668,7 +671,7 @@ async fn sub_millisecond_times_read_back_as_whole_milliseconds(db: TestStore) {
         next_run_time: Some(t),
         ..record("a")
     };
-    store.insert_job(&job, false).await.unwrap();
+    store.insert_job(job.clone(), false).await.unwrap();
     let snap = db.open().await.load().await.unwrap();
     let want = DateTime::from_timestamp(1_767_225_600, 123_000_000).unwrap();
     assert_eq!(snap.jobs[0].created_at, want);
@@ -699,7 +702,7 @@ const T3: i64 = 1_700_000_180_000;
 
 async fn a_fire_is_a_compare_and_set_and_its_rows_are_recorded_once(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let written = store
         .write(vec![fire(T1, T2, &[(T1, "r1")])])
         .await
@@ -750,7 +753,7 @@ backends!(a_fire_is_a_compare_and_set_and_its_rows_are_recorded_once: memory, sq
 
 async fn manual_runs_may_share_a_fire_key_and_keep_their_origin_and_host(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let written = store
         .write(vec![fire(T1, T2, &[(T1, "fire")])])
         .await
@@ -814,7 +817,7 @@ fn fire_of(job: &str, from: i64, next: i64, rows: &[(i64, &str)]) -> Write {
 async fn a_batch_of_many_fires_keeps_each_fires_compare_and_set_and_fire_key(db: TestStore) {
     let store = db.open().await;
     for id in ["a", "b", "c", "d"] {
-        store.insert_job(&record(id), false).await.unwrap();
+        store.insert_job(record(id), false).await.unwrap();
         let w = store
             .write(vec![fire_of(id, T1, T2, &[(T1, &format!("{id}1"))])])
             .await
@@ -856,7 +859,7 @@ backends!(a_batch_of_many_fires_keeps_each_fires_compare_and_set_and_fire_key: m
 
 async fn many_ends_at_once_are_each_recorded_or_refused_on_their_own(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let run = |i: i64| RunRecord {
         run_id: format!("r{i:02}"),
         status: RunStatus::Running,
@@ -922,7 +925,7 @@ backends!(many_ends_at_once_are_each_recorded_or_refused_on_their_own: memory, s
 
 async fn a_runs_end_is_recorded_only_while_it_runs_on_its_host(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let running = |id: &str, at: i64, host: &str| RunRecord {
         run_id: id.into(),
         status: RunStatus::Running,
@@ -1052,7 +1055,7 @@ async fn postgres_two_hosts_firing_the_same_fires_at_once_record_each_once() {
     for j in 0..jobs {
         let mut job = record(&format!("j{j}"));
         job.next_run_time = Some(from_ms(T1));
-        a.insert_job(&job, false).await.unwrap();
+        a.insert_job(job.clone(), false).await.unwrap();
     }
     let host = |store: Arc<PostgresJobStore>, tag: &'static str| {
         tokio::spawn(async move {
@@ -1130,7 +1133,7 @@ async fn postgres_only_the_lease_holder_can_record_fires_and_release_hands_over(
 
     let mut job = record("a");
     job.next_run_time = Some(from_ms(T1));
-    a.insert_job(&job, false).await.unwrap();
+    a.insert_job(job.clone(), false).await.unwrap();
     let err = b
         .write(vec![fire(T1, T2, &[(T1, "from-b")])])
         .await
@@ -1205,7 +1208,7 @@ async fn postgres_an_outage_makes_the_store_unwritable_and_it_recovers_by_itself
     let pg = db.pg().unwrap();
     let store = db.open().await;
     let health = store.health();
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     assert!(health.get().is_writable());
 
     pg.set_reachable(false);
@@ -1302,7 +1305,7 @@ fn streak_run(fire: i64, attempt: u32, status: RunStatus, ok: Option<bool>) -> W
 async fn failures_in_a_row_count_fires_from_the_stored_history(db: TestStore) {
     use RunStatus::{Finished, Interrupted, Missed, Pending};
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     assert_eq!(
         store.failures_in_a_row("a", 10, None).await.unwrap().count,
         0
@@ -1381,7 +1384,7 @@ backends!(failures_in_a_row_count_fires_from_the_stored_history: memory, sqlite,
 
 async fn an_auto_pause_is_written_once_and_a_replace_keeps_the_reset(db: TestStore) {
     let store = db.open().await;
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let pause = |incarnation: &str, run: &str| Write::AutoPause {
         job_id: "a".into(),
         incarnation: incarnation.into(),
@@ -1419,7 +1422,7 @@ async fn an_auto_pause_is_written_once_and_a_replace_keeps_the_reset(db: TestSto
     let mut r = record("a");
     r.paused = true;
     r.paused_reason = Some("kept".into());
-    store.insert_job(&r, true).await.unwrap();
+    store.insert_job(r.clone(), true).await.unwrap();
     let j = store.job("a").await.unwrap().unwrap();
     assert_eq!(
         (j.paused_reason.as_deref(), j.failures_from),
@@ -1428,7 +1431,7 @@ async fn an_auto_pause_is_written_once_and_a_replace_keeps_the_reset(db: TestSto
     r.paused = false;
     r.paused_reason = None;
     r.failures_from = Some(from_ms(T2));
-    store.insert_job(&r, true).await.unwrap();
+    store.insert_job(r.clone(), true).await.unwrap();
     let j = store.job("a").await.unwrap().unwrap();
     assert_eq!(
         (j.paused_reason.as_deref(), j.failures_from),
@@ -1438,7 +1441,7 @@ async fn an_auto_pause_is_written_once_and_a_replace_keeps_the_reset(db: TestSto
     let mut b = record("b");
     b.paused_reason = Some("x".into());
     b.failures_from = Some(from);
-    store.insert_job(&b, false).await.unwrap();
+    store.insert_job(b.clone(), false).await.unwrap();
     let j = store.job("b").await.unwrap().unwrap();
     assert_eq!((j.paused_reason, j.failures_from), (None, None));
 }
@@ -1451,7 +1454,7 @@ backends!(an_auto_pause_is_written_once_and_a_replace_keeps_the_reset: memory, s
 async fn a_chained_runs_parent_run_id_round_trips(db: TestStore) {
     let (child, retry) = {
         let store = db.open().await;
-        store.insert_job(&record("a"), false).await.unwrap();
+        store.insert_job(record("a"), false).await.unwrap();
         let parent = RunRecord::pending("a", from_ms(1000), from_ms(1000), 1);
         let child = RunRecord {
             origin: RunOrigin::Chain,

@@ -6,7 +6,7 @@
 //! request and a commit per job.
 
 use super::extract::Body;
-use super::jobs::check_for_api;
+use super::jobs::check_plugin;
 use super::{ApiError, ApiState};
 use crate::audit::{Action, Change};
 use crate::job::JobSpec;
@@ -97,8 +97,11 @@ pub(super) async fn apply(
         // for new specs would say now (its plugin may have been removed:
         // the job waits for it, and re-applying an unchanged file must
         // not fail on that).
+        // The rest of the API's check (the spec validates and fires
+        // again) is made by the upsert below, on the job it validates
+        // anyway, before it writes anything.
         if !state.scheduler.has_spec(spec) {
-            check_for_api(&state, spec).map_err(|e| e.within(&format!("jobs[{i}]"), &spec.id))?;
+            check_plugin(&state, spec).map_err(|e| e.within(&format!("jobs[{i}]"), &spec.id))?;
         }
     }
     // Chains are checked against the whole list before anything is
@@ -118,7 +121,18 @@ pub(super) async fn apply(
             Some(old) => Before::Replaced(Box::new((old, spec.clone()))),
         })
         .collect();
-    let result = state.scheduler.upsert_jobs(body.jobs).await;
+    let fires_again = |job: &crate::job::Job, now| {
+        super::jobs::fires_again(job, now).map_err(|(field, problem)| {
+            crate::scheduler::SchedulerError::BadRequest {
+                field: field.to_owned(),
+                problem,
+            }
+        })
+    };
+    let result = state
+        .scheduler
+        .upsert_jobs_checked(body.jobs, &fires_again)
+        .await;
     // Jobs applied: all, or those at the front of the list the error
     // counts (not always all before the failing one: a refused spec stops
     // the ones before it that still wait for their write).

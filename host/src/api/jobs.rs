@@ -140,26 +140,37 @@ fn check_fires(state: &ApiState, spec: &JobSpec) -> Result<(), ApiError> {
     let job = spec
         .validate_with(now, &Limits::default(), &state.scheduler.calendar_set())
         .map_err(|e| ApiError::validation(e.field(), e.to_string()))?;
-    if job.trigger.next_after(now).is_none() {
-        if job.trigger.preview_after(now).is_some() {
-            return Err(ApiError::validation(
-                "exclude",
-                "exclude: every fire of the trigger (for ten years) falls on a day this job \
-                 excludes; exclude fewer days or change the trigger",
-            ));
-        }
-        let field = match &*spec.trigger {
-            crate::trigger::TriggerSpec::Date { .. } => "trigger.at",
-            _ => "trigger",
-        };
-        return Err(ApiError::validation(
-            field,
-            format!(
-                "{field}: the trigger has no fire time after now (a date in the past, or an end that has passed)"
-            ),
+    fires_again(&job, now).map_err(|(field, problem)| ApiError::validation(field, problem))
+}
+
+/// Whether a validated job has a fire after `now`; else the field to
+/// blame and why (every fire on an excluded day, or a trigger whose date
+/// or end has passed). A job the API adds must fire at least once more.
+pub(super) fn fires_again(
+    job: &crate::job::Job,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), (&'static str, String)> {
+    if job.trigger.next_after(now).is_some() {
+        return Ok(());
+    }
+    if job.trigger.preview_after(now).is_some() {
+        return Err((
+            "exclude",
+            "exclude: every fire of the trigger (for ten years) falls on a day this job \
+             excludes; exclude fewer days or change the trigger"
+                .to_owned(),
         ));
     }
-    Ok(())
+    let field = match &*job.spec.trigger {
+        crate::trigger::TriggerSpec::Date { .. } => "trigger.at",
+        _ => "trigger",
+    };
+    Err((
+        field,
+        format!(
+            "{field}: the trigger has no fire time after now (a date in the past, or an end that has passed)"
+        ),
+    ))
 }
 
 /// Create a job.

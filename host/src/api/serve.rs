@@ -11,7 +11,8 @@
 //! ```text
 //! accept ──▶ over max_connections? ──yes──▶ 503, close
 //!        ──▶ hyper http1 (header_read_timeout, max header bytes → 431)
-//!        ──▶ request deadline (408 if no response head by then)
+//!        ──▶ request deadline (408 if the body has not arrived by then;
+//!            a request received in full runs to its end on its own task)
 //!        ──▶ router
 //! ```
 //!
@@ -35,10 +36,10 @@ pub struct ServeLimits {
     /// A request's headers must arrive within this long of the connection
     /// opening or going idle; else the connection is closed. Default 10 s.
     pub header_read_timeout: Duration,
-    /// A request must be answered (its response head sent) within this long
-    /// of its headers arriving, which bounds slow bodies too; else `408`.
-    /// Event streams are not cut: only the time to their first byte counts.
-    /// Default 30 s.
+    /// A request's body must arrive in full within this long of its headers
+    /// arriving; else `408` (nothing was done). A request received in full
+    /// is run to its end however long it takes, even if its client goes
+    /// away. Default 30 s.
     pub request_timeout: Duration,
     /// Connections served at once; beyond this a connection gets a `503`
     /// and is closed. Default 1,024.
@@ -175,23 +176,47 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
     .await;
 }
 
-/// Answers `408` when the handler has not produced a response head within
-/// `limit` (a body trickling in, a handler stuck behind a failing store).
+/// Bounds the time to receive a request, and runs each request to its
+/// end once it is received.
+///
+/// - A request whose body has not arrived in full within `limit` of its
+///   headers is answered `408` (a body trickling in). Its handler has done
+///   nothing yet: handlers take their body before they act.
+/// - A request received in full is not cut, by the deadline or by its
+///   client going away: its handler runs on a task of its own. A `PUT
+///   /jobs` that outlasted the deadline used to be dropped between
+///   writing a batch of jobs to the store and scheduling them (the jobs
+///   then waited for the next restart); the same for a client that
+///   disconnected part way (hyper drops a request's future when its
+///   connection closes). A handler waiting on an unreachable PostgreSQL
+///   is bounded by the store's answer timeout (then 503); SQLite is a
+///   local file written by one thread of this process.
 async fn deadline(
     limit: Duration,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
+    use http_body::Body as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (parts, body) = req.into_parts();
+    let received = Arc::new(AtomicBool::new(body.is_end_stream()));
+    let body = axum::body::Body::new(Watched {
+        inner: body,
+        received: received.clone(),
+    });
+    let mut handler = tokio::spawn(next.run(axum::extract::Request::from_parts(parts, body)));
+    let joined = match tokio::time::timeout(limit, &mut handler).await {
+        Ok(joined) => joined,
+        Err(_) if received.load(Ordering::Acquire) => handler.await,
         Err(_) => {
+            handler.abort();
             let mut response = ApiError::new(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 format!(
-                    "the request was not complete within {} s; send the body promptly",
-                    limit.as_secs()
+                    "the request's body did not arrive within {} s; send the body promptly",
+                    limit.as_secs_f64()
                 ),
             )
             .into_response();
@@ -200,8 +225,54 @@ async fn deadline(
                 axum::http::header::CONNECTION,
                 axum::http::HeaderValue::from_static("close"),
             );
-            response
+            return response;
         }
+    };
+    match joined {
+        Ok(response) => response,
+        Err(e) => {
+            // A panicking handler, or the runtime shutting down under it:
+            // the connection stays up and the client hears of it.
+            tracing::error!(error = %e, "an API handler did not finish");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request failed inside the host; the host's log says why",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// A request body that notes when it has been read to its end.
+struct Watched {
+    inner: axum::body::Body,
+    received: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for Watched {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || this.inner.is_end_stream() {
+            this.received
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -18,8 +18,10 @@ use std::path::PathBuf;
 /// the envelope.
 const CHUNK_BYTES: usize = MAX_BODY - 4096;
 
-/// `PUT /jobs` requests in flight at once.
-const IN_FLIGHT: usize = 2;
+/// `PUT /jobs` requests in flight at once: while one waits for the store,
+/// the API's thread checks the next. A million jobs took 10.1-11.5 s with
+/// two, 7.9-8.2 s with three or four (docs/BENCHMARKS.md).
+const IN_FLIGHT: usize = 3;
 
 /// Specs per request at most (the API takes up to [`crate::api::MAX_APPLY_JOBS`]):
 /// a request of 10,000 took over the API's 30 s request deadline on
@@ -31,8 +33,8 @@ const CHUNK_SPECS: usize = 2_000;
 struct Body {
     /// `{"jobs": [...]}`, encoded.
     bytes: Vec<u8>,
-    /// Specs in it.
-    count: usize,
+    /// The file's index of each spec in it, in the body's order.
+    files: Vec<usize>,
     /// Whether a spec in it chains to other jobs (`on_success`,
     /// `on_failure`): those may be in an earlier request.
     chained: bool,
@@ -66,32 +68,31 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
         }
     }
     let (mut written, mut unchanged, mut notes) = (0, 0, Vec::new());
-    let bodies = bodies(specs)?;
+    let bodies = bodies(specs, &send_order(specs))?;
     let total = specs.len();
-    // Two requests in flight: while the host writes one request's jobs,
-    // it reads and checks the next one's (a million jobs took about twice
-    // as long one request at a time). A request whose jobs chain to
-    // others waits for those before it, which may hold its targets.
+    // Requests in flight: while the host writes one request's jobs, it
+    // reads and checks the next ones (a million jobs took about twice as
+    // long one request at a time). A request whose jobs chain to others
+    // waits for those before it, which may hold its targets.
     let mut in_flight = FuturesOrdered::new();
     let mut waiting = bodies.into_iter().peekable();
-    let (mut first, mut applied) = (0, 0);
-    let mut failed: Option<(anyhow::Error, usize, usize)> = None;
+    let mut applied = 0;
+    let mut failed: Option<(anyhow::Error, Vec<usize>)> = None;
     let mut applied_beside = Vec::new();
     loop {
         while failed.is_none() && in_flight.len() < IN_FLIGHT {
             let Some(body) = waiting.next_if(|b: &Body| !b.chained || in_flight.is_empty()) else {
                 break;
             };
-            let (client, at) = (&client, first);
-            first += body.count;
+            let client = &client;
             in_flight.push_back(async move {
                 let answer = client
                     .put_bytes("/jobs", "application/json", body.bytes)
                     .await;
-                (at, body.count, answer)
+                (body.files, answer)
             });
         }
-        let Some((at, count, answer)) = in_flight.next().await else {
+        let Some((files, answer)) = in_flight.next().await else {
             break;
         };
         match answer {
@@ -101,34 +102,45 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
                 if let Some(n) = done["notes"].as_array() {
                     notes.extend(n.iter().cloned());
                 }
-                applied += count;
+                applied += files.len();
             }
-            Ok(_) => applied_beside.push(format!("{}-{}", at + 1, at + count)),
+            Ok(_) => applied_beside.extend(files),
             Err(err) => {
                 if failed.is_none() {
-                    failed = Some((err, at, count));
+                    failed = Some((err, files));
                 }
             }
         }
     }
-    if let Some((err, at, count)) = failed {
+    if let Some((err, files)) = failed {
         // The file's jobs go in requests of a few thousand: say which
-        // request failed, what came before it, and how the API's
-        // `jobs[i]` maps to the file.
+        // request failed, what came before it, and which of the file's
+        // jobs the API's `jobs[i]` is.
         let beside = if applied_beside.is_empty() {
             String::new()
         } else {
+            applied_beside.sort_unstable();
             format!(
                 "; the file's jobs {}, sent beside these, were applied",
-                applied_beside.join(", ")
+                ranges(&applied_beside)
             )
         };
+        let which = failing_spec(&err.to_string())
+            .and_then(|i| Some((i, *files.get(i)?)))
+            .map(|(i, file)| {
+                let id = specs[file].id.as_ref().map(text).unwrap_or_default();
+                format!(
+                    "`jobs[{i}]` below is the file's job {} ('{id}'); ",
+                    file + 1
+                )
+            })
+            .unwrap_or_default();
+        let mut held = files;
+        held.sort_unstable();
         return Err(err.context(format!(
-            "applying the file's jobs {}-{} of {total} ({applied} applied before these{beside}; \
-             `jobs[i]` below is the file's job i+{}; applying the same file again is safe)",
-            at + 1,
-            at + count,
-            at + 1
+            "applying the file's jobs {} of {total} ({applied} applied before these{beside}; \
+             {which}applying the same file again is safe)",
+            ranges(&held)
         )));
     }
     if remote.json {
@@ -186,8 +198,8 @@ struct Spec<'a> {
     json: &'a RawValue,
     /// Its `id`, if it has one.
     id: Option<Value>,
-    /// Whether it chains to other jobs (`on_success`, `on_failure`).
-    chained: bool,
+    /// The jobs it chains to (`on_success`, `on_failure`).
+    targets: Vec<String>,
 }
 
 /// What [`jobs_file`] reads of each spec; the rest is the host's to check.
@@ -240,16 +252,16 @@ fn jobs_file(text: &str) -> anyhow::Result<JobsFile<'_>> {
         .map(|json| {
             // A spec that is not an object is the host's to refuse.
             let peek = serde_json::from_str::<Peek>(json.get()).ok();
-            let listed = |v: &Option<Value>| {
-                v.as_ref()
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| !a.is_empty())
-            };
+            let targets = peek
+                .iter()
+                .flat_map(|p| [&p.on_success, &p.on_failure])
+                .filter_map(|list| list.as_ref()?.as_array())
+                .flatten()
+                .map(super::render::text)
+                .collect();
             Spec {
                 json,
-                chained: peek
-                    .as_ref()
-                    .is_some_and(|p| listed(&p.on_success) || listed(&p.on_failure)),
+                targets,
                 id: peek.and_then(|p| p.id),
             }
         })
@@ -269,17 +281,105 @@ fn jobs_file(text: &str) -> anyhow::Result<JobsFile<'_>> {
     Ok(JobsFile { calendars, specs })
 }
 
-/// `specs` as `PUT /jobs` bodies (`{"jobs": [...]}`, encoded once), each
-/// of at most [`CHUNK_SPECS`] specs and [`CHUNK_BYTES`] bytes.
-fn bodies(specs: &[Spec<'_>]) -> anyhow::Result<Vec<Body>> {
+/// The order to send `specs` in: the file's, except that a job others
+/// chain to (`on_success`, `on_failure`) goes before the first of them, so
+/// that no request names a job only a later request adds (the host
+/// refuses a chain to a job it does not have). A cycle is sent as
+/// written, for the host to refuse by name.
+fn send_order(specs: &[Spec<'_>]) -> Vec<usize> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Seen {
+        No,
+        Visiting,
+        Done,
+    }
+    let index: std::collections::HashMap<&str, usize> = specs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((s.id.as_ref()?.as_str()?, i)))
+        .collect();
+    let mut seen = vec![Seen::No; specs.len()];
+    let mut order = Vec::with_capacity(specs.len());
+    // Depth first, targets before the job naming them; by hand rather
+    // than by recursion, as a chain may be a million jobs long.
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for root in 0..specs.len() {
+        if seen[root] != Seen::No {
+            continue;
+        }
+        seen[root] = Seen::Visiting;
+        stack.push((root, 0));
+        while let Some(&(job, next)) = stack.last() {
+            match specs[job].targets.get(next) {
+                Some(target) => {
+                    if let Some(top) = stack.last_mut() {
+                        top.1 += 1;
+                    }
+                    if let Some(&t) = index.get(target.as_str())
+                        && seen[t] == Seen::No
+                    {
+                        seen[t] = Seen::Visiting;
+                        stack.push((t, 0));
+                    }
+                }
+                None => {
+                    seen[job] = Seen::Done;
+                    order.push(job);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    order
+}
+
+/// The position in its request of the spec an API error names
+/// (`... (field jobs[12].trigger; HTTP 422)`), if it names one.
+fn failing_spec(message: &str) -> Option<usize> {
+    let at = message.rfind("(field jobs[")? + "(field jobs[".len();
+    let digits = &message[at..];
+    digits[..digits.find(']')?].parse().ok()
+}
+
+/// Sorted 0-based file indices as the file's jobs, 1-based, in ranges:
+/// `1-2000, 2002, 4001-6000`.
+fn ranges(sorted: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        while i + 1 < sorted.len() && sorted[i + 1] == sorted[i] + 1 {
+            i += 1;
+        }
+        out.push(if sorted[i] == start {
+            format!("{}", start + 1)
+        } else {
+            format!("{}-{}", start + 1, sorted[i] + 1)
+        });
+        i += 1;
+    }
+    const SHOWN: usize = 8;
+    if out.len() > SHOWN {
+        let more = out.len() - SHOWN;
+        out.truncate(SHOWN);
+        out.push(format!("and {more} more ranges"));
+    }
+    out.join(", ")
+}
+
+/// `specs`, in `order` (indices into `specs`), as `PUT /jobs` bodies
+/// (`{"jobs": [...]}`, encoded once), each of at most [`CHUNK_SPECS`]
+/// specs and [`CHUNK_BYTES`] bytes.
+fn bodies(specs: &[Spec<'_>], order: &[usize]) -> anyhow::Result<Vec<Body>> {
     const HEAD: &[u8] = b"{\"jobs\":[";
     let mut out = Vec::new();
     let mut body = Body {
         bytes: HEAD.to_vec(),
-        count: 0,
+        files: Vec::new(),
         chained: false,
     };
-    for (i, spec) in specs.iter().enumerate() {
+    for &i in order {
+        let spec = &specs[i];
         let spec_json = spec.json.get().as_bytes();
         if spec_json.len() + HEAD.len() + 2 > CHUNK_BYTES {
             bail!(
@@ -290,25 +390,25 @@ fn bodies(specs: &[Spec<'_>]) -> anyhow::Result<Vec<Body>> {
                 CHUNK_BYTES / 1024
             );
         }
-        if body.count == CHUNK_SPECS || body.bytes.len() + spec_json.len() + 3 > CHUNK_BYTES {
+        if body.files.len() == CHUNK_SPECS || body.bytes.len() + spec_json.len() + 3 > CHUNK_BYTES {
             body.bytes.extend_from_slice(b"]}");
             out.push(std::mem::replace(
                 &mut body,
                 Body {
                     bytes: HEAD.to_vec(),
-                    count: 0,
+                    files: Vec::new(),
                     chained: false,
                 },
             ));
         }
-        if body.count > 0 {
+        if !body.files.is_empty() {
             body.bytes.push(b',');
         }
         body.bytes.extend_from_slice(spec_json);
-        body.count += 1;
-        body.chained |= spec.chained;
+        body.files.push(i);
+        body.chained |= !spec.targets.is_empty();
     }
-    if body.count > 0 {
+    if !body.files.is_empty() {
         body.bytes.extend_from_slice(b"]}");
         out.push(body);
     }
@@ -324,8 +424,8 @@ mod tests {
         let ok = json!({"version": 1, "jobs": [{"id": "a"}, {"id": "b", "on_failure": ["a"]}]});
         let text = ok.to_string();
         let doc = jobs_file(&text).expect("a good file");
-        let chained: Vec<bool> = doc.specs.iter().map(|s| s.chained).collect();
-        assert_eq!(chained, [false, true]);
+        let targets: Vec<&[String]> = doc.specs.iter().map(|s| &s.targets[..]).collect();
+        assert_eq!(targets, [&[][..], &["a".to_owned()][..]]);
         for (bad, says) in [
             (json!({"verison": 1, "jobs": []}), "unknown key `verison`"),
             (
@@ -360,27 +460,73 @@ mod tests {
             .map(|i| json!({ "id": format!("j{i}"), "plugin": "hello" }))
             .collect();
         let text = json!({ "jobs": specs }).to_string();
-        let cut = bodies(&specs_of(&text))?;
+        let specs_read = specs_of(&text);
+        let cut = bodies(&specs_read, &send_order(&specs_read))?;
         assert!(cut.len() > 2);
         let mut ids = Vec::new();
         for body in &cut {
-            assert!(body.count <= CHUNK_SPECS && body.bytes.len() <= CHUNK_BYTES);
+            assert!(body.files.len() <= CHUNK_SPECS && body.bytes.len() <= CHUNK_BYTES);
             assert!(!body.chained);
             let parsed: Value = serde_json::from_slice(&body.bytes)?;
             let jobs = parsed["jobs"].as_array().cloned().unwrap_or_default();
-            assert_eq!(jobs.len(), body.count);
+            assert_eq!(jobs.len(), body.files.len());
             ids.extend(jobs.into_iter().map(|j| j["id"].clone()));
         }
         let expected: Vec<Value> = specs.iter().map(|s| s["id"].clone()).collect();
         assert_eq!(ids, expected);
         let big = json!({ "jobs": [{ "id": "x", "args": "a".repeat(MAX_BODY) }] }).to_string();
-        let err = bodies(&specs_of(&big)).map(|b| b.len());
+        let big_specs = specs_of(&big);
+        let err = bodies(&big_specs, &[0]).map(|b| b.len());
         assert!(
             err.as_ref()
                 .is_err_and(|e| e.to_string().contains("job 1 ('x')")),
             "{err:?}"
         );
-        assert!(bodies(&[])?.is_empty());
+        assert!(bodies(&[], &[])?.is_empty());
         Ok(())
+    }
+
+    #[test]
+    fn chain_targets_are_sent_before_the_jobs_naming_them() {
+        // d → c → e (forward), b → a (backward), f ↔ g (a cycle: as
+        // written), h names a job not in the file.
+        let text = json!({"jobs": [
+            {"id": "a"}, {"id": "b", "on_success": ["a"]},
+            {"id": "d", "on_failure": ["c"]}, {"id": "c", "on_success": ["e"]}, {"id": "e"},
+            {"id": "f", "on_success": ["g"]}, {"id": "g", "on_success": ["f"]},
+            {"id": "h", "on_success": ["elsewhere"]},
+        ]})
+        .to_string();
+        let specs = specs_of(&text);
+        let ids: Vec<String> = send_order(&specs)
+            .into_iter()
+            .map(|i| text_of(&specs[i]))
+            .collect();
+        assert_eq!(ids, ["a", "b", "e", "c", "d", "g", "f", "h"]);
+        // A chain as long as a big file: no recursion to overflow.
+        let long: Vec<Value> = (0..200_000)
+            .map(|i| json!({"id": format!("j{i}"), "on_success": [format!("j{}", i + 1)]}))
+            .collect();
+        let text = json!({ "jobs": long }).to_string();
+        let order = send_order(&specs_of(&text));
+        assert_eq!(order.len(), 200_000);
+        assert_eq!((order[0], order[199_999]), (199_999, 0));
+    }
+
+    fn text_of(spec: &Spec<'_>) -> String {
+        spec.id.as_ref().map(text).unwrap_or_default()
+    }
+
+    #[test]
+    fn errors_name_the_files_jobs() {
+        assert_eq!(ranges(&[0, 1, 2, 4, 9, 10]), "1-3, 5, 10-11");
+        assert_eq!(ranges(&[]), "");
+        let many: Vec<usize> = (0..40).map(|i| i * 2).collect();
+        assert!(ranges(&many).ends_with("and 32 more ranges"));
+        assert_eq!(
+            failing_spec("jobs[12].trigger: bad (field jobs[12].trigger; HTTP 422)"),
+            Some(12)
+        );
+        assert_eq!(failing_spec("the store is down (HTTP 503)"), None);
     }
 }

@@ -58,6 +58,39 @@ struct Change {
     replace: bool,
 }
 
+/// What putting a change in the scheduler's state needs once its record
+/// has gone to the store (the record itself is moved there, not copied).
+struct Install {
+    job: Job,
+    existed: bool,
+    keep: bool,
+    next_run: Option<DateTime<Utc>>,
+    paused: bool,
+    incarnation: String,
+    paused_reason: Option<String>,
+}
+
+impl Change {
+    /// The record to write, whether it replaces a row, and the rest.
+    fn split(self) -> (JobRecord, bool, Install) {
+        let install = Install {
+            job: self.job,
+            existed: self.existed,
+            keep: self.keep,
+            next_run: self.record.next_run_time,
+            paused: self.record.paused,
+            incarnation: self.record.incarnation.clone(),
+            paused_reason: self.record.paused_reason.clone(),
+        };
+        (self.record, self.replace, install)
+    }
+}
+
+/// A caller's own check of each spec an upsert adds or changes, given the
+/// job as validated and the instant it was validated at
+/// ([`Scheduler::upsert_jobs_checked`]); its error is the spec's.
+pub type SpecCheck = dyn Fn(&Job, DateTime<Utc>) -> Result<(), SchedulerError> + Send + Sync;
+
 /// A spec of [`Scheduler::upsert_jobs`] that could not be applied: the
 /// first [`UpsertError::applied`] specs were, the ones after it were not.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +189,44 @@ impl Scheduler {
     /// position and how many specs at the front of the list are applied
     /// ([`UpsertError::applied`]: those before it, except any still
     /// waiting for their write when it was refused); none after it.
+    ///
+    /// # Cancel safety
+    /// None: a future dropped part way may leave jobs written to the store
+    /// but not scheduled until the next start. Run it to its end (the API
+    /// runs each request on a task of its own for this reason).
     pub async fn upsert_jobs(&self, specs: Vec<JobSpec>) -> Result<Upserted, UpsertError> {
+        self.upsert(specs, None).await
+    }
+
+    /// As [`Self::upsert_jobs`], but all or nothing for what is checked:
+    /// every spec that adds or changes a job is validated against the job
+    /// it replaces and passed to `check` before any is written, so an
+    /// invalid spec, or one `check` refuses, changes nothing. A store
+    /// failure part way still leaves the specs before it applied. For a
+    /// request of a bounded number of specs (`PUT /jobs`: at most 10,000),
+    /// whose changes are all held at once.
+    ///
+    /// # Errors
+    /// As [`Self::upsert_jobs`]; an invalid or refused spec has
+    /// [`UpsertError::applied`] 0.
+    ///
+    /// # Cancel safety
+    /// As [`Self::upsert_jobs`].
+    pub async fn upsert_jobs_checked(
+        &self,
+        specs: Vec<JobSpec>,
+        check: &SpecCheck,
+    ) -> Result<Upserted, UpsertError> {
+        self.upsert(specs, Some(check)).await
+    }
+
+    /// [`Self::upsert_jobs`], with a check: then every change is prepared
+    /// before any is written.
+    async fn upsert(
+        &self,
+        specs: Vec<JobSpec>,
+        check: Option<&SpecCheck>,
+    ) -> Result<Upserted, UpsertError> {
         let inner = &self.inner;
         let fail = |index: usize, id: &str, applied: usize, error: SchedulerError| UpsertError {
             index,
@@ -170,8 +240,7 @@ impl Scheduler {
         let mut done = Upserted::default();
         let now = inner.clock.now().trunc_subsecs(3);
         let mut batch: Vec<(usize, Change)> = Vec::new();
-        let mut specs = specs.into_iter().enumerate().peekable();
-        while let Some((index, spec)) = specs.next() {
+        for (index, spec) in specs.into_iter().enumerate() {
             inner
                 .check_running()
                 .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e))?;
@@ -195,23 +264,19 @@ impl Scheduler {
             } else {
                 let change = self
                     .prepare(spec, Mode::Add { replace: true }, now, &listed)
+                    .and_then(|change| match check {
+                        Some(check) => check(&change.job, now).map(|()| change),
+                        None => Ok(change),
+                    })
                     .map_err(|e| fail(index, &ids[index], applied_before(&batch, index), e))?;
                 batch.push((index, change));
             }
-            if batch.len() >= WRITE_AT_ONCE || (specs.peek().is_none() && !batch.is_empty()) {
-                let writes = batch
-                    .iter()
-                    .map(|(_, c)| inner.store.insert_job(&c.record, c.replace));
-                let results = futures_util::future::join_all(writes).await;
-                for ((index, change), result) in batch.drain(..).zip(results) {
-                    result.map_err(|e| fail(index, &ids[index], index, e.into()))?;
-                    self.installed(change)
-                        .await
-                        .map_err(|e| fail(index, &ids[index], index, e))?;
-                    done.written += 1;
-                }
+            // With a check, nothing is written until every spec passed it.
+            if check.is_none() && batch.len() >= WRITE_AT_ONCE {
+                self.write_changes(&mut batch, &ids, &mut done).await?;
             }
         }
+        self.write_changes(&mut batch, &ids, &mut done).await?;
         let state = inner.lock();
         let mut loaded: HashMap<&str, bool> = HashMap::new();
         for (index, id) in ids.iter().enumerate() {
@@ -257,11 +322,9 @@ impl Scheduler {
         let now = inner.clock.now().trunc_subsecs(3);
         let change = self.prepare(spec, mode, now, &HashMap::new())?;
         let id = change.record.spec.id.clone();
-        inner
-            .store
-            .insert_job(&change.record, change.replace)
-            .await?;
-        self.installed(change).await?;
+        let (record, replace, install) = change.split();
+        inner.store.insert_job(record, replace).await?;
+        self.installed(install).await?;
         self.job(&id)
     }
 
@@ -430,23 +493,63 @@ impl Scheduler {
         })
     }
 
+    /// Writes `batch`'s records (the store groups them in transactions of
+    /// up to a thousand) and puts each committed one in the scheduler's
+    /// state, in list order, as its write is answered: the API's thread
+    /// installs the first while the store still writes the rest.
+    ///
+    /// # Errors
+    /// The first change whose write failed: the ones before it are
+    /// applied; the ones after it are not put in the scheduler's state
+    /// (those already written are taken from the store at the next start).
+    async fn write_changes(
+        &self,
+        batch: &mut Vec<(usize, Change)>,
+        ids: &[Arc<str>],
+        done: &mut Upserted,
+    ) -> Result<(), UpsertError> {
+        use futures_util::StreamExt as _;
+        let store = &self.inner.store;
+        let mut installs = Vec::with_capacity(batch.len());
+        let mut writes = futures_util::stream::FuturesOrdered::new();
+        for (index, change) in batch.drain(..) {
+            let (record, replace, install) = change.split();
+            writes.push_back(store.insert_job(record, replace));
+            installs.push((index, install));
+        }
+        let fail = |index: usize, error: SchedulerError| UpsertError {
+            index,
+            id: ids[index].to_string(),
+            applied: index,
+            error,
+        };
+        for (index, install) in installs {
+            let Some(written) = writes.next().await else {
+                break;
+            };
+            written.map_err(|e| fail(index, e.into()))?;
+            self.installed(install).await.map_err(|e| fail(index, e))?;
+            done.written += 1;
+        }
+        Ok(())
+    }
+
     /// Puts a change whose record the store has committed in the
     /// scheduler's state, and announces it.
-    async fn installed(&self, change: Change) -> Result<(), SchedulerError> {
+    async fn installed(&self, change: Install) -> Result<(), SchedulerError> {
         let inner = &self.inner;
-        let Change {
-            record,
+        let Install {
             job,
             existed,
             keep,
-            ..
+            next_run,
+            paused,
+            incarnation,
+            paused_reason,
         } = change;
-        let id = record.spec.id;
-        let next_run = record.next_run_time;
-        inner
-            .pause_notes
-            .set(&id, &record.incarnation, record.paused_reason.clone());
-        let installed = inner.install(job, next_run, record.paused, &record.incarnation, keep);
+        let id = job.spec.id.clone();
+        inner.pause_notes.set(&id, &incarnation, paused_reason);
+        let installed = inner.install(job, next_run, paused, &incarnation, keep);
         if installed != next_run {
             // The timer took a fire while this change was being committed:
             // the store gets the next fire the job really has.

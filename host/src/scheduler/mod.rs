@@ -41,7 +41,7 @@ mod stop;
 pub use autopause::AUTO_PREFIX;
 pub use backfill::{BackfillRange, BackfillStarted, MAX_BACKFILL_FIRES};
 pub use calendars::CalendarInfo;
-pub use change::{UpsertError, Upserted};
+pub use change::{SpecCheck, UpsertError, Upserted};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::SchedulerError;
 pub use info::{JobInfo, JobState, JobTally};

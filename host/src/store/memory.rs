@@ -202,7 +202,7 @@ impl JobStore for MemoryJobStore {
         })
     }
 
-    async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
+    async fn insert_job(&self, mut job: JobRecord, replace: bool) -> Result<(), StoreError> {
         let mut inner = self.lock();
         if !replace && inner.jobs.contains_key(&job.spec.id) {
             return Err(StoreError::Duplicate(job.spec.id.clone()));
@@ -210,7 +210,6 @@ impl JobStore for MemoryJobStore {
         // As the databases: a new row has no pause note; a replaced one
         // takes the given reason, and keeps its `failures_from` unless a
         // new one is given.
-        let mut job = job.clone();
         match inner.jobs.get(&job.spec.id) {
             Some(old) => job.failures_from = job.failures_from.or(old.failures_from),
             None => {

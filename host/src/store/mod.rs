@@ -237,7 +237,7 @@ pub trait JobStore: Send + Sync + 'static {
     /// says. A replaced row takes `job`'s reason (`None` clears it) and
     /// keeps its stored `failures_from` unless `job` gives one (a resume
     /// through a changed spec resets the job's failures in a row).
-    async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError>;
+    async fn insert_job(&self, job: JobRecord, replace: bool) -> Result<(), StoreError>;
     /// Replaces an existing job's spec and state.
     async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     /// Removes a job with its runs and kv data.

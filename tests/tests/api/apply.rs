@@ -104,13 +104,17 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
     assert_eq!(db.count("SELECT count(*) FROM jobs"), 300);
 
     // The CLI: a jobs file of 12,000 jobs (more than one request's worth,
-    // two requests in flight) in TOML, then the same file again. The last
-    // job chains to the first, which an earlier request adds.
+    // requests in flight together) in TOML, then the same file again. The
+    // last job chains to the first, which an earlier request adds; the
+    // first chains to the one before the last, which the CLI sends first.
     let mut toml = String::from("version = 1\n");
     for i in 0..12_000 {
         toml.push_str(&format!(
             "\n[[jobs]]\nid = \"file-{i:05}\"\nplugin = \"hello\"\ntrigger = {{ type = \"interval\", every = \"1h\" }}\n"
         ));
+        if i == 0 {
+            toml.push_str("on_failure = [\"file-11998\"]\n");
+        }
     }
     toml.push_str("on_success = [\"file-00000\"]\n");
     let file = dir.path().join("many.toml");
@@ -123,6 +127,8 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
         out.contains("12000 jobs: 12000 written, 0 unchanged"),
         "{out}"
     );
+    let (_, job) = api.get("/jobs/file-00000").await;
+    assert_eq!(job["spec"]["on_failure"], json!(["file-11998"]), "{job}");
     let (ok, out, err) = cli(&["jobs", "apply", &file, "--json"], &url);
     assert!(ok, "{err}");
     let done: Value = serde_json::from_str(&out).expect("JSON");
@@ -151,8 +157,10 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
         err.contains(&format!(
             "applying the file's jobs {}-12000 of 12000 ({applied} applied before these;",
             applied + 1
-        )) && err.contains(&format!("is the file's job i+{}", applied + 1))
-            && err.contains(&format!("jobs[{}].trigger", 11_999 - applied)),
+        )) && err.contains(&format!(
+            "`jobs[{}]` below is the file's job 12000 ('bad-11999')",
+            11_999 - applied
+        )) && err.contains(&format!("jobs[{}].trigger", 11_999 - applied)),
         "{err}"
     );
     // A file without a jobs list says what it should hold.
@@ -179,3 +187,91 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
     assert!(host.wait().success());
 }
 backends!(many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing: sqlite, postgres);
+
+/// A `PUT /jobs` received in full is applied whole, though it outlasts the
+/// request deadline or its client goes away part way: its jobs are never
+/// left written to the store but not scheduled (until the next restart),
+/// as they were when the deadline or hyper's cancelling of a closed
+/// connection's request dropped the handler between the two.
+async fn a_received_list_is_applied_whole_past_the_deadline_or_a_disconnect(db: TestStore) {
+    use std::io::Write as _;
+    const N: usize = 10_000;
+    let dir = setup("version = 1\n", &["hello"]);
+    let host = Host::start_with_db_url(
+        BIN,
+        dir.path(),
+        &db.db_arg(),
+        &["--api-request-timeout", "500ms"],
+    );
+    let api = Api::new(&host);
+    api.plugins_ready().await;
+    let list = |prefix: &str| -> Vec<Value> {
+        (0..N)
+            .map(|i| spec(&format!("{prefix}-{i:05}"), "1h"))
+            .collect()
+    };
+
+    // Past the deadline: answered, not 408, and every job scheduled.
+    let started = std::time::Instant::now();
+    let (status, done) = put(&api, list("late")).await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["written"].as_u64(), Some(N as u64), "{done}");
+    eprintln!("{N} jobs applied in {took:?}");
+    // Not a timing assertion: the case under test needs the request to
+    // outlast the deadline (10,000 jobs written to PostgreSQL take
+    // seconds in a debug build).
+    assert!(
+        took > std::time::Duration::from_millis(500),
+        "the list was applied within the 500 ms deadline ({took:?}); \
+         make it longer for this test to mean anything"
+    );
+
+    // A client that sends its list and goes away before the answer.
+    let body = serde_json::to_vec(&json!({ "jobs": list("gone") })).expect("encode");
+    let url = host.api_url();
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "PUT /jobs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("head");
+    stream.write_all(&body).expect("body");
+    stream.shutdown(std::net::Shutdown::Both).expect("shutdown");
+    drop(stream);
+
+    // Every job of both lists is scheduled here and stored, and stays so.
+    let total = 2 * N as i64;
+    api.until("/jobs?limit=1", |page| page["total"] == total)
+        .await;
+    assert_eq!(db.count("SELECT count(*) FROM jobs"), total);
+    for id in ["late-00000", "late-09999", "gone-00000", "gone-09999"] {
+        let (status, job) = api.get(&format!("/jobs/{id}")).await;
+        assert_eq!(status, 200, "{job}");
+        assert!(job["next_run_time"].is_string(), "{job}");
+    }
+    // A body that never arrives in full is still refused at the deadline.
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "PUT /jobs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: 100\r\n\r\n{{\"jobs\": ["
+    )
+    .expect("head");
+    // A safety net, not a timing assertion.
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    let (_, page) = api.get("/jobs?limit=1").await;
+    assert_eq!(page["total"], total, "{page}");
+    host.signal("-TERM");
+    assert!(host.wait().success());
+}
+// PostgreSQL: its writes are slow enough for the list to outlast the
+// deadline by far, while the body still arrives well within it.
+backends!(a_received_list_is_applied_whole_past_the_deadline_or_a_disconnect: postgres);

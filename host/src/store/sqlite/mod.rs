@@ -299,8 +299,8 @@ impl JobStore for SqliteJobStore {
         .await
     }
 
-    async fn insert_job(&self, job: &JobRecord, replace: bool) -> Result<(), StoreError> {
-        let job = Box::new(job.clone());
+    async fn insert_job(&self, job: JobRecord, replace: bool) -> Result<(), StoreError> {
+        let job = Box::new(job);
         self.send(|r| Cmd::Insert(job, replace, r)).await.map(drop)
     }
 

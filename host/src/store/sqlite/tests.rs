@@ -104,7 +104,7 @@ async fn close_empties_the_wal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let store = SqliteJobStore::open(&path).unwrap();
-    store.insert_job(&record("a"), false).await.unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
     let writes = (0..2000)
         .map(|i| Write::Run(RunRecord::pending("a", from_ms(i), from_ms(i), 1)))
         .collect();
