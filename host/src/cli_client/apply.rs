@@ -293,6 +293,9 @@ fn send_order(specs: &[Spec<'_>]) -> Vec<usize> {
         Visiting,
         Done,
     }
+    if specs.iter().all(|s| s.targets.is_empty()) {
+        return (0..specs.len()).collect();
+    }
     let index: std::collections::HashMap<&str, usize> = specs
         .iter()
         .enumerate()
