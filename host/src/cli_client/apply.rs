@@ -68,7 +68,8 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
         }
     }
     let (mut written, mut unchanged, mut notes) = (0, 0, Vec::new());
-    let bodies = bodies(specs, &send_order(specs))?;
+    let order = send_order(specs).with_context(|| format!("in {}", file.display()))?;
+    let bodies = bodies(specs, &order)?;
     let total = specs.len();
     // Requests in flight: while the host writes one request's jobs, it
     // reads and checks the next ones (a million jobs took about twice as
@@ -78,7 +79,7 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
     let mut waiting = bodies.into_iter().peekable();
     let mut applied = 0;
     let mut failed: Option<(anyhow::Error, Vec<usize>)> = None;
-    let mut applied_beside = Vec::new();
+    let (mut applied_beside, mut failed_beside) = (Vec::new(), Vec::new());
     loop {
         while failed.is_none() && in_flight.len() < IN_FLIGHT {
             let Some(body) = waiting.next_if(|b: &Body| !b.chained || in_flight.is_empty()) else {
@@ -105,26 +106,37 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
                 applied += files.len();
             }
             Ok(_) => applied_beside.extend(files),
-            Err(err) => {
-                if failed.is_none() {
-                    failed = Some((err, files));
-                }
-            }
+            Err(err) => match failed {
+                None => failed = Some((err, files)),
+                Some(_) => failed_beside.extend(files),
+            },
         }
     }
     if let Some((err, files)) = failed {
         // The file's jobs go in requests of a few thousand: say which
         // request failed, what came before it, and which of the file's
         // jobs the API's `jobs[i]` is.
-        let beside = if applied_beside.is_empty() {
-            String::new()
-        } else {
+        let mut beside = String::new();
+        if !applied_beside.is_empty() {
             applied_beside.sort_unstable();
-            format!(
+            beside += &format!(
                 "; the file's jobs {}, sent beside these, were applied",
                 ranges(&applied_beside)
-            )
-        };
+            );
+        }
+        if !failed_beside.is_empty() {
+            failed_beside.sort_unstable();
+            beside += &format!(
+                "; the file's jobs {}, sent beside these, failed too",
+                ranges(&failed_beside)
+            );
+        }
+        // No answer (the connection was lost): the host may have written
+        // part of the request before it went. (An answer's error always
+        // names its status, `HTTP 422`; see `client.rs`.)
+        if !err.to_string().contains("HTTP ") {
+            beside += "; the host did not answer, so these may be partly applied";
+        }
         let which = failing_spec(&err.to_string())
             .and_then(|i| Some((i, *files.get(i)?)))
             .map(|(i, file)| {
@@ -286,7 +298,11 @@ fn jobs_file(text: &str) -> anyhow::Result<JobsFile<'_>> {
 /// that no request names a job only a later request adds (the host
 /// refuses a chain to a job it does not have). A cycle is sent as
 /// written, for the host to refuse by name.
-fn send_order(specs: &[Spec<'_>]) -> Vec<usize> {
+///
+/// # Errors
+/// A cycle among the file's jobs (the host would refuse it, but split
+/// across requests it could only say that a job is missing).
+fn send_order(specs: &[Spec<'_>]) -> anyhow::Result<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Seen {
         No,
@@ -294,7 +310,7 @@ fn send_order(specs: &[Spec<'_>]) -> Vec<usize> {
         Done,
     }
     if specs.iter().all(|s| s.targets.is_empty()) {
-        return (0..specs.len()).collect();
+        return Ok((0..specs.len()).collect());
     }
     let index: std::collections::HashMap<&str, usize> = specs
         .iter()
@@ -318,11 +334,19 @@ fn send_order(specs: &[Spec<'_>]) -> Vec<usize> {
                     if let Some(top) = stack.last_mut() {
                         top.1 += 1;
                     }
-                    if let Some(&t) = index.get(target.as_str())
-                        && seen[t] == Seen::No
-                    {
-                        seen[t] = Seen::Visiting;
-                        stack.push((t, 0));
+                    // A chain to itself is the host's to refuse, in its words.
+                    match index.get(target.as_str()) {
+                        Some(&t) if t != job && seen[t] == Seen::No => {
+                            seen[t] = Seen::Visiting;
+                            stack.push((t, 0));
+                        }
+                        Some(&t) if t != job && seen[t] == Seen::Visiting => {
+                            let at = stack.iter().position(|(j, _)| *j == t).unwrap_or(0);
+                            let cycle: Vec<usize> =
+                                stack[at..].iter().map(|(j, _)| *j).chain([t]).collect();
+                            bail!("{}", cycle_message(specs, &cycle));
+                        }
+                        _ => {}
                     }
                 }
                 None => {
@@ -333,7 +357,36 @@ fn send_order(specs: &[Spec<'_>]) -> Vec<usize> {
             }
         }
     }
-    order
+    Ok(order)
+}
+
+/// Says which of the file's jobs chain in a cycle (`cycle` ends where it
+/// starts).
+fn cycle_message(specs: &[Spec<'_>], cycle: &[usize]) -> String {
+    const SHOWN: usize = 12;
+    let name = |i: &usize| format!("'{}' (job {})", text_of_id(&specs[*i]), i + 1);
+    let path: Vec<String> = if cycle.len() > SHOWN {
+        let mut shown: Vec<String> = cycle[..SHOWN - 2].iter().map(name).collect();
+        shown.push(format!("… {} more …", cycle.len() - SHOWN + 1));
+        shown.extend(cycle[cycle.len() - 1..].iter().map(name));
+        shown
+    } else {
+        cycle.iter().map(name).collect()
+    };
+    format!(
+        "the file's jobs chain in a cycle ({} jobs): {}; a chain must not lead back to its \
+         job: remove one of these `on_success`/`on_failure` entries",
+        cycle.len() - 1,
+        path.join(" → ")
+    )
+}
+
+/// A spec's id as text (empty if it has none).
+fn text_of_id(spec: &Spec<'_>) -> String {
+    spec.id
+        .as_ref()
+        .map(super::render::text)
+        .unwrap_or_default()
 }
 
 /// The position in its request of the spec an API error names
@@ -464,7 +517,7 @@ mod tests {
             .collect();
         let text = json!({ "jobs": specs }).to_string();
         let specs_read = specs_of(&text);
-        let cut = bodies(&specs_read, &send_order(&specs_read))?;
+        let cut = bodies(&specs_read, &send_order(&specs_read)?)?;
         assert!(cut.len() > 2);
         let mut ids = Vec::new();
         for body in &cut {
@@ -490,30 +543,60 @@ mod tests {
     }
 
     #[test]
-    fn chain_targets_are_sent_before_the_jobs_naming_them() {
-        // d → c → e (forward), b → a (backward), f ↔ g (a cycle: as
-        // written), h names a job not in the file.
+    fn chain_targets_are_sent_before_the_jobs_naming_them() -> anyhow::Result<()> {
+        // d → c → e (forward), b → a (backward), f names itself (the
+        // host's to refuse), h names a job not in the file.
         let text = json!({"jobs": [
             {"id": "a"}, {"id": "b", "on_success": ["a"]},
             {"id": "d", "on_failure": ["c"]}, {"id": "c", "on_success": ["e"]}, {"id": "e"},
-            {"id": "f", "on_success": ["g"]}, {"id": "g", "on_success": ["f"]},
+            {"id": "f", "on_success": ["f"]},
             {"id": "h", "on_success": ["elsewhere"]},
         ]})
         .to_string();
         let specs = specs_of(&text);
-        let ids: Vec<String> = send_order(&specs)
+        let ids: Vec<String> = send_order(&specs)?
             .into_iter()
             .map(|i| text_of(&specs[i]))
             .collect();
-        assert_eq!(ids, ["a", "b", "e", "c", "d", "g", "f", "h"]);
+        assert_eq!(ids, ["a", "b", "e", "c", "d", "f", "h"]);
+        // A cycle is named with the file's positions.
+        let text = json!({"jobs": [
+            {"id": "x"}, {"id": "f", "on_success": ["g"]}, {"id": "g", "on_failure": ["f"]},
+        ]})
+        .to_string();
+        let err = send_order(&specs_of(&text)).map(|o| o.len());
+        assert!(
+            err.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains("cycle (2 jobs): 'f' (job 2) → 'g' (job 3) → 'f' (job 2)")),
+            "{err:?}"
+        );
         // A chain as long as a big file: no recursion to overflow.
         let long: Vec<Value> = (0..200_000)
             .map(|i| json!({"id": format!("j{i}"), "on_success": [format!("j{}", i + 1)]}))
             .collect();
         let text = json!({ "jobs": long }).to_string();
-        let order = send_order(&specs_of(&text));
+        let order = send_order(&specs_of(&text))?;
         assert_eq!(order.len(), 200_000);
         assert_eq!((order[0], order[199_999]), (199_999, 0));
+        // A ring of them: the message stays short.
+        let ring: Vec<Value> = (0..3_000)
+            .map(
+                |i| json!({"id": format!("r{i}"), "on_success": [format!("r{}", (i + 1) % 3_000)]}),
+            )
+            .collect();
+        let text = json!({ "jobs": ring }).to_string();
+        let err = send_order(&specs_of(&text)).map(|o| o.len());
+        assert!(
+            err.as_ref().is_err_and(|e| {
+                let m = e.to_string();
+                m.contains("cycle (3000 jobs): 'r0' (job 1) → 'r1' (job 2)")
+                    && m.contains("… 2990 more … → 'r0' (job 1)")
+                    && m.len() < 600
+            }),
+            "{err:?}"
+        );
+        Ok(())
     }
 
     fn text_of(spec: &Spec<'_>) -> String {

@@ -163,6 +163,25 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
         )) && err.contains(&format!("jobs[{}].trigger", 11_999 - applied)),
         "{err}"
     );
+    // A cycle longer than one request is named as a cycle, by the file's
+    // positions, before anything is sent.
+    let ring: Vec<Value> = (0..2_100)
+        .map(|i| {
+            let mut s = spec(&format!("ring-{i:04}"), "1h");
+            s["on_success"] = json!([format!("ring-{:04}", (i + 1) % 2_100)]);
+            s
+        })
+        .collect();
+    let ring_file = dir.path().join("ring.json");
+    std::fs::write(&ring_file, json!({ "jobs": ring }).to_string()).expect("jobs file");
+    let before = db.count("SELECT count(*) FROM jobs");
+    let (ok, _, err) = cli(&["jobs", "apply", &ring_file.to_string_lossy()], &url);
+    assert!(!ok);
+    assert!(
+        err.contains("chain in a cycle (2100 jobs): 'ring-0000' (job 1) → 'ring-0001' (job 2)"),
+        "{err}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM jobs"), before);
     // A file without a jobs list says what it should hold.
     let empty = dir.path().join("empty.toml");
     std::fs::write(&empty, "version = 1\n").expect("file");
