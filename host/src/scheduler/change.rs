@@ -236,6 +236,9 @@ impl Scheduler {
         };
         let ids: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(s.id.as_str())).collect();
         let listed = super::chain::listed(&specs);
+        // One pass for cycles over the whole list, rather than a search
+        // from each spec (see `chain::acyclic`).
+        let acyclic = listed.is_empty() || super::chain::acyclic(&inner.lock(), &listed);
         let last: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (&**id, i)).collect();
         let mut done = Upserted::default();
         let now = inner.clock.now().trunc_subsecs(3);
@@ -263,7 +266,7 @@ impl Scheduler {
                     .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e))?;
             } else {
                 let change = self
-                    .prepare(spec, Mode::Add { replace: true }, now, &listed)
+                    .prepare(spec, Mode::Add { replace: true }, now, &listed, !acyclic)
                     .and_then(|change| match check {
                         Some(check) => check(&change.job, now).map(|()| change),
                         None => Ok(change),
@@ -320,7 +323,7 @@ impl Scheduler {
         // intervals, and an anchor that lost its microseconds at a restart
         // would move every fire (and make a false miss).
         let now = inner.clock.now().trunc_subsecs(3);
-        let change = self.prepare(spec, mode, now, &HashMap::new())?;
+        let change = self.prepare(spec, mode, now, &HashMap::new(), true)?;
         let id = change.record.spec.id.clone();
         let (record, replace, install) = change.split();
         inner.store.insert_job(record, replace).await?;
@@ -329,13 +332,16 @@ impl Scheduler {
     }
 
     /// What `spec` makes of the job it adds or replaces (see the module
-    /// docs), validated, not yet written.
+    /// docs), validated, not yet written. `cycles`: whether its chains
+    /// must be searched for a way back to it (not when the whole list was
+    /// found free of cycles at once).
     fn prepare(
         &self,
         spec: JobSpec,
         mode: Mode,
         now: DateTime<Utc>,
         listed: &HashMap<String, Vec<String>>,
+        cycles: bool,
     ) -> Result<Change, SchedulerError> {
         let inner = &self.inner;
         let existing = inner.lock().jobs.get(spec.id.as_str()).map(|e| Existing {
@@ -383,7 +389,7 @@ impl Scheduler {
         let job =
             spec.validate_with(created_at, &inner.config.default_limits, &inner.calendars())?;
         self.check_policy(&job)?;
-        super::chain::check(&inner.lock(), &spec, listed)?;
+        super::chain::check(&inner.lock(), &spec, listed, cycles)?;
         // The pause note (issue 13): a job that stays paused keeps the
         // reason the host paused it for; one resumed by this spec (its
         // `paused` changed to false) loses it and counts its failures in a
@@ -463,13 +469,14 @@ impl Scheduler {
             return Ok(());
         }
         let state = self.inner.lock();
+        let cycles = !super::chain::acyclic(&state, &listed);
         for (index, spec) in specs.iter().enumerate() {
             let same = state
                 .jobs
                 .get(spec.id.as_str())
                 .is_some_and(|e| e.job.spec == *spec);
             if !same {
-                super::chain::check(&state, spec, &listed).map_err(|e| (index, e))?;
+                super::chain::check(&state, spec, &listed, cycles).map_err(|e| (index, e))?;
             }
         }
         Ok(())
