@@ -156,7 +156,7 @@ pub(super) fn fires_again(
     if job.trigger.preview_after(now).is_some() {
         return Err((
             "exclude",
-            "exclude: every fire of the trigger (for ten years) falls on a day this job \
+            "exclude: every fire of the trigger (for 3,660 days with a fire in a row) falls on a day this job \
              excludes; exclude fewer days or change the trigger"
                 .to_owned(),
         ));

@@ -140,7 +140,7 @@ pub(super) async fn apply(file: &PathBuf, remote: &Remote) -> anyhow::Result<()>
         let which = failing_spec(&err.to_string())
             .and_then(|i| Some((i, *files.get(i)?)))
             .map(|(i, file)| {
-                let id = specs[file].id.as_ref().map(text).unwrap_or_default();
+                let id = text_of_id(&specs[file]);
                 format!(
                     "`jobs[{i}]` below is the file's job {} ('{id}'); ",
                     file + 1
@@ -441,7 +441,7 @@ fn bodies(specs: &[Spec<'_>], order: &[usize]) -> anyhow::Result<Vec<Body>> {
             bail!(
                 "job {} ('{}') is {} bytes of JSON, more than one request may carry ({} KiB)",
                 i + 1,
-                spec.id.as_ref().map(text).unwrap_or_default(),
+                text_of_id(spec),
                 spec_json.len(),
                 CHUNK_BYTES / 1024
             );
@@ -556,7 +556,7 @@ mod tests {
         let specs = specs_of(&text);
         let ids: Vec<String> = send_order(&specs)?
             .into_iter()
-            .map(|i| text_of(&specs[i]))
+            .map(|i| text_of_id(&specs[i]))
             .collect();
         assert_eq!(ids, ["a", "b", "e", "c", "d", "f", "h"]);
         // A cycle is named with the file's positions.
@@ -597,10 +597,6 @@ mod tests {
             "{err:?}"
         );
         Ok(())
-    }
-
-    fn text_of(spec: &Spec<'_>) -> String {
-        spec.id.as_ref().map(text).unwrap_or_default()
     }
 
     #[test]

@@ -140,7 +140,7 @@ impl Inner {
                 };
                 let id = job.spec.id.clone();
                 if next.is_none() && !paused && job.trigger.preview_after(now).is_some() {
-                    tracing::warn!(job = %id, "every fire of the job for ten years falls on days its exclude excludes: it has no next fire until a calendar frees a day");
+                    tracing::warn!(job = %id, "every fire of the job for 3,660 days with a fire in a row falls on days its exclude excludes: it has no next fire until a calendar frees a day");
                 }
                 Self::install_locked(&mut state, job, next, paused, &incarnation, false);
                 if next != next_run && !paused {
