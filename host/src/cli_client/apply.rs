@@ -19,8 +19,9 @@ use std::path::PathBuf;
 const CHUNK_BYTES: usize = MAX_BODY - 4096;
 
 /// `PUT /jobs` requests in flight at once: while one waits for the store,
-/// the API's thread checks the next. A million jobs took 10.1-11.5 s with
-/// two, 7.9-8.2 s with three or four (docs/BENCHMARKS.md).
+/// the API's thread checks the next. A million jobs took 10.2-11.4 s with
+/// two, 7.9-9.2 s with three, 8.2 s with four (single runs of one hour;
+/// docs/BENCHMARKS.md).
 const IN_FLIGHT: usize = 3;
 
 /// Specs per request at most (the API takes up to [`crate::api::MAX_APPLY_JOBS`]):
