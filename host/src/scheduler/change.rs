@@ -243,13 +243,21 @@ impl Scheduler {
         let mut done = Upserted::default();
         let now = inner.clock.now().trunc_subsecs(3);
         let mut batch: Vec<(usize, Change)> = Vec::new();
+        // Specs at the front of the list applied when one is refused
+        // before its write: with a check nothing is written yet, and the
+        // unchanged specs before it must not read as applied (a person
+        // took "the first 7 jobs were applied" to mean written).
+        let front = |batch: &[(usize, Change)], index: usize| match check {
+            Some(_) => 0,
+            None => applied_before(batch, index),
+        };
         for (index, spec) in specs.into_iter().enumerate() {
             inner
                 .check_running()
-                .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e))?;
+                .map_err(|e| fail(index, &spec.id, front(&batch, index), e))?;
             self.adopt_stored(&spec.id)
                 .await
-                .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e))?;
+                .map_err(|e| fail(index, &spec.id, front(&batch, index), e))?;
             let same = inner
                 .lock()
                 .jobs
@@ -261,9 +269,9 @@ impl Scheduler {
                 // Replaced by a later spec of the same id: only checked.
                 let job = spec
                     .validate_with(now, &inner.config.default_limits, &inner.calendars())
-                    .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e.into()))?;
+                    .map_err(|e| fail(index, &spec.id, front(&batch, index), e.into()))?;
                 self.check_policy(&job)
-                    .map_err(|e| fail(index, &spec.id, applied_before(&batch, index), e))?;
+                    .map_err(|e| fail(index, &spec.id, front(&batch, index), e))?;
             } else {
                 let change = self
                     .prepare(spec, Mode::Add { replace: true }, now, &listed, !acyclic)
@@ -271,7 +279,7 @@ impl Scheduler {
                         Some(check) => check(&change.job, now).map(|()| change),
                         None => Ok(change),
                     })
-                    .map_err(|e| fail(index, &ids[index], applied_before(&batch, index), e))?;
+                    .map_err(|e| fail(index, &ids[index], front(&batch, index), e))?;
                 batch.push((index, change));
             }
             // With a check, nothing is written until every spec passed it.

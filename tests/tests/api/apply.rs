@@ -58,6 +58,8 @@ async fn many_jobs_are_applied_in_one_request_and_a_bad_one_changes_nothing(db: 
     let resp = put(&api, next).await;
     assert_error(&resp, 422, "validation", Some("jobs[7].trigger.expr"));
     assert_message_has(&resp, "bulk-007");
+    // The unchanged specs before it were not written: not "applied".
+    assert_message_has(&resp, "nothing was applied");
     let (_, job) = api.get("/jobs/bulk-005").await;
     assert_eq!(job["spec"]["trigger"]["every"], "1h", "{job}");
     // A plugin the host has never seen, and a malformed spec, likewise.
