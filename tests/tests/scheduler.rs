@@ -452,6 +452,9 @@ mod regressions;
 #[path = "scheduler/ahead.rs"]
 mod ahead;
 
+#[path = "scheduler/ends.rs"]
+mod ends;
+
 #[path = "scheduler/overlap.rs"]
 mod overlap;
 

@@ -138,9 +138,12 @@ async fn wait_for_worker(
                 None,
                 None,
             )));
+            // After its start is announced: the ends it lets go come after.
+            inner.ends.maybe_quiet(inner);
             Some(permit)
         }
         _ => {
+            inner.ends.maybe_quiet(inner);
             let mut pending = run.clone();
             pending.status = RunStatus::Pending;
             pending.started_at = None;
@@ -261,6 +264,9 @@ async fn run_guest(
     });
     let ended_at = inner.clock.now();
     run.ended_at = Some(ended_at);
+    // Its worker is free; its end is recorded once the runs waiting to
+    // start have started (ends.rs).
+    super::ends::after_starts(&inner).await;
     let (kind, guest_retryable, message) = match ended {
         Ended::Finished(report) => {
             let kind = report.outcome.kind().as_str().to_owned();

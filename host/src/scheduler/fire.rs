@@ -90,8 +90,14 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
             // are taken at once rather than after it. A burst is cut in
             // chunks, the first about a worker round, so the workers run
             // the first fires while the rest are being committed.
+            let first = inner.config.workers.clamp(8, CHUNK);
+            // Counted before the first is sent, so the ends of the first
+            // chunk's runs see the rest of the burst coming (ends.rs).
+            inner
+                .ends
+                .decided(1 + due.len().saturating_sub(first).div_ceil(CHUNK));
             let mut due = due.into_iter().peekable();
-            let mut size = inner.config.workers.clamp(8, CHUNK);
+            let mut size = first;
             while due.peek().is_some() {
                 let chunk: Vec<_> = due.by_ref().take(size).collect();
                 size = CHUNK;
@@ -210,14 +216,17 @@ async fn commit_loop(inner: &Arc<Inner>, mut decided: mpsc::UnboundedReceiver<Ba
                 None => return,
             },
         };
+        let mut batches = 1;
         while let Ok(later) = decided.try_recv() {
             if batch.len() + later.len() > CHUNK {
                 carried = Some(later);
                 break;
             }
             batch.absorb(later);
+            batches += 1;
         }
         commit_and_start(inner, batch).await;
+        inner.ends.committed(inner, batches);
     }
 }
 

@@ -21,6 +21,7 @@ mod claim;
 mod clock;
 mod contact;
 mod decide;
+mod ends;
 mod error;
 mod execute;
 mod fire;
@@ -136,6 +137,8 @@ pub(crate) struct Inner {
     /// Runs recorded pending, waiting for their start to be written
     /// (starter.rs).
     starts: starter::Starts,
+    /// Holds finished runs' ends while runs wait to start (ends.rs).
+    ends: ends::Gate,
     /// Where long and CPU-heavy runs go (lane.rs).
     lanes: lane::Lanes,
     config: SchedulerConfig,
@@ -408,6 +411,7 @@ impl Scheduler {
             workers: Arc::new(Semaphore::new(parts.config.workers.max(1))),
             recorded_ahead: Arc::new(Semaphore::new(ahead_limit(parts.config.workers))),
             starts: starter::Starts::default(),
+            ends: ends::Gate::default(),
             lanes: lane::Lanes::new(parts.config.workers),
             config: parts.config,
             stop_firing: CancellationToken::new(),

@@ -34,6 +34,11 @@ impl Starts {
         self.wake.notify_one();
     }
 
+    /// Whether no run waits for its start to be written.
+    pub(super) fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<RunRecord>> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }

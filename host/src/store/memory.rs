@@ -111,7 +111,10 @@ fn fire_key(run: &RunRecord) -> Option<FireKey> {
 #[derive(Debug, Default)]
 struct Inner {
     jobs: HashMap<String, JobRecord>,
-    runs: HashMap<String, RunRecord>,
+    /// Boxed: a record is a few hundred bytes, and a map that grows by a
+    /// burst's runs moved every one of them at each resize (2 % of a
+    /// 10,000-job burst's CPU in `perf`, docs/BENCHMARKS.md).
+    runs: HashMap<String, Box<RunRecord>>,
     /// The fire keys taken, and by which run.
     fires: HashMap<FireKey, String>,
     /// Each job's runs in history order, oldest first: what a job's
@@ -143,15 +146,28 @@ impl Inner {
                 }
             }
         }
-        let order = (run.scheduled_at, run.run_id.clone());
-        let job_id = run.job_id.clone();
-        if let Some(old) = self.runs.insert(run.run_id.clone(), run)
-            && (old.scheduled_at, &old.job_id) != (order.0, &job_id)
-            && let Some(runs) = self.by_job.get_mut(&old.job_id)
-        {
-            runs.remove(&(old.scheduled_at, old.run_id));
+        // A run written again (its start, its end) is replaced in place:
+        // no new key, and its place in `by_job` moves only if its job or
+        // time changed (they never do on the fire path).
+        if let Some(stored) = self.runs.get_mut(&run.run_id) {
+            let old = std::mem::replace(&mut **stored, run);
+            let run = &**stored;
+            if (old.scheduled_at, &old.job_id) != (run.scheduled_at, &run.job_id) {
+                if let Some(runs) = self.by_job.get_mut(&old.job_id) {
+                    runs.remove(&(old.scheduled_at, old.run_id));
+                }
+                self.by_job
+                    .entry(run.job_id.clone())
+                    .or_default()
+                    .insert((run.scheduled_at, run.run_id.clone()));
+            }
+            return true;
         }
-        self.by_job.entry(job_id).or_default().insert(order);
+        self.by_job
+            .entry(run.job_id.clone())
+            .or_default()
+            .insert((run.scheduled_at, run.run_id.clone()));
+        self.runs.insert(run.run_id.clone(), Box::new(run));
         true
     }
 
@@ -173,7 +189,7 @@ impl Inner {
             .get(job_id)
             .into_iter()
             .flat_map(|runs| runs.iter().rev())
-            .filter_map(|(_, id)| self.runs.get(id))
+            .filter_map(|(_, id)| self.runs.get(id).map(|r| &**r))
     }
 }
 
@@ -193,7 +209,7 @@ impl JobStore for MemoryJobStore {
             .runs
             .values()
             .filter(|r| matches!(r.status, RunStatus::Pending | RunStatus::Running))
-            .cloned()
+            .map(|r| (**r).clone())
             .collect();
         Ok(Snapshot {
             jobs,
@@ -440,7 +456,7 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self.lock().runs.get(run_id).cloned())
+        Ok(self.lock().runs.get(run_id).map(|r| (**r).clone()))
     }
 
     async fn run_summaries(
@@ -469,7 +485,7 @@ impl JobStore for MemoryJobStore {
                     older
                         .into_iter()
                         .flatten()
-                        .filter_map(|(_, id)| inner.runs.get(id))
+                        .filter_map(|(_, id)| inner.runs.get(id).map(|r| &**r))
                         .map(RunSummary::from),
                     limit,
                 )
@@ -488,6 +504,7 @@ impl JobStore for MemoryJobStore {
         let mut runs: Vec<&RunRecord> = inner
             .runs
             .values()
+            .map(|r| &**r)
             .filter(|r| filter.matches(r.status, r.outcome.as_ref().map(|o| o.kind())))
             .filter(|r| {
                 from.before()
@@ -525,7 +542,7 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StoreError> {
-        Ok(self.lock().runs.get(run_id).map(RunSummary::from))
+        Ok(self.lock().runs.get(run_id).map(|r| RunSummary::from(&**r)))
     }
 
     async fn run_logs(
