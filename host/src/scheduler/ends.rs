@@ -9,24 +9,26 @@
 //! (docs/BENCHMARKS.md, "Aligned bursts", seventh round). So a finished
 //! run whose worker is already free waits to record its end while other
 //! runs are waiting to start, and records it once they all have, or after
-//! [`MAX_WAIT`], whichever comes first; on SQLite the waiting ends then go
+//! at most [`SchedulerConfig::max_end_wait`](super::SchedulerConfig) (500 ms by default); on SQLite the waiting ends then go
 //! to the store together and share its commits.
 //!
 //! What waits is only the bookkeeping: the guest is done and its sandbox
 //! dropped, and its worker went to the next run when the guest returned
 //! (lane.rs). The end's times are the real ones (taken before the wait).
-//! While an end waits, its run still counts against its job's
-//! `max_instances`, so the wait is bounded well below a second, the
-//! shortest interval at which a burst can come back.
+//! While an end waits its run still holds one of its job's
+//! `max_instances` slots, so it never waits past its job's next fire (less
+//! [`MARGIN`]), nor at all when runs of its job are queued behind it. On a
+//! store several hosts share it does not wait: the other hosts read the
+//! stored row when they claim.
 
 use super::Inner;
+use crate::store::RunRecord;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Longest a finished run waits to record its end while other runs wait
-/// to start.
-pub(super) const MAX_WAIT: Duration = Duration::from_millis(500);
+/// How long before its job's next fire a waiting end is recorded anyway.
+const MARGIN: Duration = Duration::from_millis(50);
 
 /// Tells the ends when no run is waiting to start.
 #[derive(Debug, Default)]
@@ -70,9 +72,15 @@ fn busy(inner: &Inner) -> bool {
         || inner.recorded_ahead.available_permits() < inner.ahead_limit()
 }
 
-/// Waits, for a run that has just finished, until no run waits to start
-/// (at most [`MAX_WAIT`]; not at all once the scheduler stops firing).
-pub(super) async fn after_starts(inner: &Inner) {
+/// Waits, for `run`, which has just finished, until no run waits to
+/// start: at most [`SchedulerConfig::max_end_wait`](super::SchedulerConfig),
+/// never past its job's next fire less [`MARGIN`], not at all when its job
+/// has runs queued or the store is shared, and no longer once the
+/// scheduler stops firing.
+pub(super) async fn after_starts(inner: &Inner, run: &RunRecord) {
+    if inner.shared {
+        return;
+    }
     let quiet = inner.ends.quiet.notified();
     tokio::pin!(quiet);
     // Registered before looking, so a wake-up between the two is not lost.
@@ -80,9 +88,25 @@ pub(super) async fn after_starts(inner: &Inner) {
     if !busy(inner) || inner.stop_firing.is_cancelled() {
         return;
     }
+    let next = {
+        let mut state = inner.lock();
+        match state.entry_for(run) {
+            Some(entry) if entry.queued.len() > 0 => return,
+            Some(entry) => entry.next_run,
+            None => None,
+        }
+    };
+    let mut wait = inner.config.max_end_wait;
+    if let Some(next) = next {
+        let until = (next - inner.clock.now()).to_std().unwrap_or_default();
+        wait = wait.min(until.saturating_sub(MARGIN));
+    }
+    if wait.is_zero() {
+        return;
+    }
     tokio::select! {
         () = quiet => {}
-        () = tokio::time::sleep(MAX_WAIT) => {}
+        () = tokio::time::sleep(wait) => {}
         () = inner.stop_firing.cancelled() => {}
     }
 }

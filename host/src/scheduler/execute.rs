@@ -129,7 +129,6 @@ async fn wait_for_worker(
         p = inner.workers.clone().acquire_owned() => p.ok(),
         () = inner.stop_firing.cancelled() => None,
     };
-    drop(ahead);
     match permit {
         Some(permit) if !inner.stop_firing.is_cancelled() => {
             inner.events.publish(Event::RunStarted(run_event(
@@ -138,11 +137,14 @@ async fn wait_for_worker(
                 None,
                 None,
             )));
-            // After its start is announced: the ends it lets go come after.
+            // Its place ahead is given back once its start is announced,
+            // so the ends it lets go (ends.rs) come after.
+            drop(ahead);
             inner.ends.maybe_quiet(inner);
             Some(permit)
         }
         _ => {
+            drop(ahead);
             inner.ends.maybe_quiet(inner);
             let mut pending = run.clone();
             pending.status = RunStatus::Pending;
@@ -266,7 +268,7 @@ async fn run_guest(
     run.ended_at = Some(ended_at);
     // Its worker is free; its end is recorded once the runs waiting to
     // start have started (ends.rs).
-    super::ends::after_starts(&inner).await;
+    super::ends::after_starts(&inner, &run).await;
     let (kind, guest_retryable, message) = match ended {
         Ended::Finished(report) => {
             let kind = report.outcome.kind().as_str().to_owned();

@@ -104,6 +104,12 @@ pub(super) async fn timer_loop(inner: Arc<Inner>) {
                 if commits.send(plan_batch(&inner, chunk, now)).is_err() {
                     return; // the committer has stopped: the scheduler is gone
                 }
+                // The send woke the committer into this thread's next-task
+                // slot, which the other worker threads cannot take: without
+                // a yield it waited until the whole burst was planned (the
+                // store's writer idle for the first 20 ms of a 10,000-job
+                // burst on SQLite; docs/BENCHMARKS.md, seventh round).
+                tokio::task::yield_now().await;
             }
             continue;
         }

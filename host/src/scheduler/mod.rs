@@ -83,6 +83,10 @@ pub struct SchedulerConfig {
     /// binary applies its jobs file first, so a start runs the file's jobs
     /// as the file now says); false: they run as the scheduler starts.
     pub defer_start_runs: bool,
+    /// Longest a finished run waits to record its end while other runs of
+    /// a burst wait to start (scheduler/ends.rs; 500 ms by default). Never
+    /// past its job's next fire; zero: ends are recorded at once.
+    pub max_end_wait: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -94,6 +98,7 @@ impl Default for SchedulerConfig {
             prune_every: 16,
             host_name: default_host_name(),
             defer_start_runs: false,
+            max_end_wait: Duration::from_millis(500),
         }
     }
 }

@@ -75,6 +75,9 @@ pub(super) async fn start_loop(inner: Arc<Inner>) {
             (runs, places)
         };
         start_batch(&inner, runs, places).await;
+        // Places of runs that did not start (job gone, store unwritable)
+        // were given back: the ends waiting for starts may go (ends.rs).
+        inner.ends.maybe_quiet(&inner);
     }
 }
 
