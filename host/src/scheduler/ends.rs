@@ -4,13 +4,15 @@
 //! aligned burst (thousands of jobs due on one second) the runs that start
 //! first also end first, while most of the burst still waits for a
 //! worker; recording each end at once (the store write, the events, the
-//! retry and chain decisions) took the CPU those starts were waiting for:
-//! about a fifth of a 10,000-job burst's samples in `perf`
-//! (docs/BENCHMARKS.md, "Aligned bursts", seventh round). So a finished
-//! run whose worker is already free waits to record its end while other
-//! runs are waiting to start, and records it once they all have, or after
-//! at most [`SchedulerConfig::max_end_wait`](super::SchedulerConfig) (500 ms by default); on SQLite the waiting ends then go
-//! to the store together and share its commits.
+//! retry and chain decisions) took the CPU and the store's writer those
+//! starts were waiting for (`execute::finish` was a tenth of a
+//! 10,000-job burst's samples in `perf`, the events it sends more;
+//! docs/BENCHMARKS.md, "Aligned bursts", seventh round). So a finished run
+//! whose worker is already free waits to record its end while other runs
+//! are waiting to start, and records it once they all have, or after at
+//! most [`SchedulerConfig::max_end_wait`](super::SchedulerConfig) (500 ms
+//! by default); on SQLite the waiting ends then go to the store together
+//! and share its commits.
 //!
 //! What waits is only the bookkeeping: the guest is done and its sandbox
 //! dropped, and its worker went to the next run when the guest returned

@@ -70,3 +70,60 @@ async fn a_bursts_ends_are_recorded_after_all_its_starts(db: TestStore) {
     s.shutdown(std::time::Duration::from_secs(5)).await;
 }
 backends!(a_bursts_ends_are_recorded_after_all_its_starts: sqlite, memory);
+
+/// Slow jobs, more than the 4 workers and the slow lane's 4 places can
+/// hold, so runs wait to start for as long as they run (their 30 s
+/// timeout).
+const SLOW: usize = 12;
+
+async fn an_end_does_not_wait_past_its_jobs_next_fire(db: TestStore) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let mut parts = parts(db.open().await, clock.clone());
+    // Only the job's next fire bounds the wait here.
+    parts.config.max_end_wait = std::time::Duration::from_secs(600);
+    let (s, mut rx) = Scheduler::start_with_events(parts).await.unwrap();
+    let at = "2026-01-01T01:00:00Z"; // t0 + 1 h
+    // Its next fire 2 s (of the test's clock) after this one; added
+    // first, so its fire is the first of the instant and takes a worker.
+    s.add_job(
+        spec(&format!(
+            r#"{{"id":"quick","plugin":"hello","trigger":{{"type":"interval","every":"2s","start":"{at}"}}}}"#
+        )),
+        false,
+    )
+    .await
+    .unwrap();
+    for i in 0..SLOW {
+        s.add_job(
+            spec(&format!(
+                r#"{{"id":"slow-{i}","plugin":"slow","args":{{"millis":600000}},
+                    "trigger":{{"type":"interval","every":"1h","start":"{at}"}}}}"#
+            )),
+            false,
+        )
+        .await
+        .unwrap();
+    }
+    clock.advance(Duration::hours(1));
+    // The quick run's end is recorded while slow runs still wait to start
+    // (they do until the first ones time out, 30 s on), not once they all
+    // have.
+    let mut slow_started = 0;
+    loop {
+        match wait_for(&mut rx, |e| {
+            matches!(e, Event::RunStarted(_) | Event::RunSucceeded(_))
+        })
+        .await
+        {
+            Event::RunStarted(e) if e.job_id.starts_with("slow-") => slow_started += 1,
+            Event::RunSucceeded(e) if e.job_id == "quick" => break,
+            _ => {}
+        }
+    }
+    assert!(
+        slow_started < SLOW,
+        "the quick run's end waited until every slow run had started"
+    );
+    s.shutdown(std::time::Duration::from_millis(50)).await;
+}
+backends!(an_end_does_not_wait_past_its_jobs_next_fire: memory);
