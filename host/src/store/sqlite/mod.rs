@@ -48,8 +48,11 @@ const MIGRATIONS: &[&str] = &[
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the background checkpointer copies WAL frames into the
-/// database (PASSIVE: it never blocks the writer or readers).
-const BACKGROUND_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// database (PASSIVE: it never blocks the writer or readers). Often, so the
+/// writer's own checkpoint, which follows a pass, has little left to sync
+/// (`writer::Passes`); a pass with nothing to copy is a read of the WAL
+/// index.
+const BACKGROUND_CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// A job store in a SQLite file.
 #[derive(Debug)]
@@ -74,14 +77,15 @@ impl Drop for SqliteJobStore {
 /// whichever commit crosses the threshold, stalling every run waiting on
 /// that grouped commit; it is off. While the store cannot be written it
 /// rests: the writer's probe checkpoints then, and says when it works.
-fn checkpointer(conn: Connection, stop: &AtomicBool, health: &HealthCell) {
+fn checkpointer(conn: Connection, stop: &AtomicBool, health: &HealthCell, passes: &writer::Passes) {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(BACKGROUND_CHECKPOINT_EVERY);
         if !health.get().is_writable() {
             continue;
         }
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => passes.ended(),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
         }
     }
 }
@@ -184,9 +188,11 @@ impl SqliteJobStore {
         let wal = wal_path(path);
         let health = HealthCell::default();
         let writer_health = health.clone();
+        let passes = Arc::new(writer::Passes::new());
+        let writer_passes = passes.clone();
         std::thread::Builder::new()
             .name("wasmcron-sqlite-writer".into())
-            .spawn(move || writer::writer_loop(writer, &rx, wal, &writer_health))
+            .spawn(move || writer::writer_loop(writer, &rx, wal, &writer_health, writer_passes))
             .map_err(backend)?;
         let stop_checkpointer = Arc::new(AtomicBool::new(false));
         let checkpoint_conn = connect(path)?;
@@ -194,7 +200,7 @@ impl SqliteJobStore {
         let checkpoint_health = health.clone();
         std::thread::Builder::new()
             .name("wasmcron-sqlite-checkpoint".into())
-            .spawn(move || checkpointer(checkpoint_conn, &stop, &checkpoint_health))
+            .spawn(move || checkpointer(checkpoint_conn, &stop, &checkpoint_health, &passes))
             .map_err(backend)?;
         Ok(Self {
             tx,

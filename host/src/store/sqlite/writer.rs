@@ -18,9 +18,19 @@
 //! - a background connection copies frames with PASSIVE checkpoints
 //!   (never blocking anyone), so what is left to copy stays small;
 //! - the writer itself runs a PASSIVE checkpoint between groups at most
-//!   every [`CHECKPOINT_EVERY`]: no write is in flight then, so it
-//!   completes, and the next commit starts the WAL over and cuts the file
-//!   to [`WAL_LIMIT`] (`journal_size_limit`);
+//!   every [`CHECKPOINT_EVERY`], right after a background pass has ended
+//!   ([`Passes`]): no write is in flight then, so it completes, and the
+//!   next commit starts the WAL over and cuts the file to [`WAL_LIMIT`]
+//!   (`journal_size_limit`). Every write waits while it runs, so it must
+//!   find little to do: a checkpoint syncs the WAL, copies and syncs the
+//!   database, and what it syncs is everything written since the last
+//!   sync. Once a second and on its own clock it took 55-340 ms at 1,000
+//!   runs/s spread over the second (and the WAL passed [`WAL_LIMIT`]
+//!   between, so most were TRUNCATE checkpoints), which was the whole
+//!   lateness tail of the spread-phase bench (p99 95 ms at 1,000/s, 380-460
+//!   ms at 10,000/s); every 100 ms right after a background pass it takes
+//!   1-5 ms at 1,000/s and 8-35 ms at 10,000/s (docs/BENCHMARKS.md,
+//!   "The writer's checkpoints");
 //! - when the file still passes [`WAL_LIMIT`] (readers kept it from
 //!   starting over), the writer runs a TRUNCATE checkpoint, waiting at
 //!   most [`CHECKPOINT_WAIT`] for readers (API reads are single short
@@ -43,6 +53,8 @@ use crate::store::{HealthCell, JobRecord, KvError, StoreError, Write, Written};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -50,8 +62,15 @@ use tokio::sync::oneshot;
 /// Most commands grouped into one transaction.
 const MAX_GROUP: usize = 1024;
 
-/// How often the writer checkpoints while writes come in.
-pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How often the writer checkpoints while writes come in: often, so each
+/// finds little to copy and sync, and the WAL starts over before it grows
+/// past [`WAL_LIMIT`] (at 10,000 runs/s spread over the second the file
+/// stayed at 17 MB; see the module docs).
+pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// How recent a background pass must be for the writer's checkpoint to
+/// follow it (see [`Passes`]).
+const JUST_ENDED: Duration = Duration::from_millis(20);
 
 /// The WAL file's size past which the writer insists on a truncating
 /// checkpoint; also `journal_size_limit`, the size the file is cut to
@@ -115,12 +134,51 @@ pub(super) enum Done {
     OverQuota,
 }
 
+/// When the background checkpointer last finished a pass: the writer
+/// checkpoints right after one, when little is left to copy and sync (the
+/// pass synced the rest), and only when none ended lately for four
+/// [`CHECKPOINT_EVERY`] (the pass failing, or hardly any writes) whatever
+/// is left.
+#[derive(Debug)]
+pub(super) struct Passes {
+    origin: Instant,
+    /// Microseconds from `origin` to the end of the last pass; 0 for none.
+    ended_us: AtomicU64,
+}
+
+impl Passes {
+    pub(super) fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            ended_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Called by the background checkpointer after each pass.
+    pub(super) fn ended(&self) {
+        let us = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.ended_us.store(us.max(1), Ordering::Release);
+    }
+
+    /// Whether a pass ended within `within` of now.
+    fn just_ended(&self, within: Duration) -> bool {
+        let us = self.ended_us.load(Ordering::Acquire);
+        us != 0
+            && self
+                .origin
+                .elapsed()
+                .saturating_sub(Duration::from_micros(us))
+                <= within
+    }
+}
+
 /// Keeps the WAL bounded (see the module docs).
 struct Checkpoints {
     wal: PathBuf,
     last: Instant,
     /// Writes since the WAL was last emptied.
     dirty: bool,
+    passes: Arc<Passes>,
 }
 
 impl Checkpoints {
@@ -128,11 +186,15 @@ impl Checkpoints {
         std::fs::metadata(&self.wal).map_or(0, |m| m.len())
     }
 
-    /// After a commit: a PASSIVE checkpoint every [`CHECKPOINT_EVERY`], a
-    /// TRUNCATE one when the file has passed [`WAL_LIMIT`].
+    /// After a commit: a PASSIVE checkpoint every [`CHECKPOINT_EVERY`] once
+    /// a background pass has just ended (see [`Passes`]), a TRUNCATE one
+    /// when the file has passed [`WAL_LIMIT`].
     fn after_commit(&mut self, conn: &Connection) {
         self.dirty = true;
-        if self.last.elapsed() < CHECKPOINT_EVERY {
+        let since = self.last.elapsed();
+        if since < CHECKPOINT_EVERY
+            || (!self.passes.just_ended(JUST_ENDED) && since < CHECKPOINT_EVERY * 4)
+        {
             return;
         }
         self.last = Instant::now();
@@ -192,6 +254,7 @@ pub(super) fn writer_loop(
     rx: &mpsc::Receiver<Cmd>,
     wal: PathBuf,
     health: &HealthCell,
+    passes: Arc<Passes>,
 ) {
     let dir = wal
         .parent()
@@ -202,6 +265,7 @@ pub(super) fn writer_loop(
         wal,
         last: Instant::now(),
         dirty: true,
+        passes,
     };
     loop {
         let first = match rx.recv_timeout(IDLE_AFTER) {
