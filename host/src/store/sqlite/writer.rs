@@ -27,10 +27,11 @@
 //!   sync. Once a second and on its own clock it took 55-340 ms at 1,000
 //!   runs/s spread over the second (and the WAL passed [`WAL_LIMIT`]
 //!   between, so most were TRUNCATE checkpoints), which was the whole
-//!   lateness tail of the spread-phase bench (p99 95 ms at 1,000/s, 380-460
-//!   ms at 10,000/s); every 100 ms right after a background pass it takes
-//!   1-5 ms at 1,000/s and 8-35 ms at 10,000/s (docs/BENCHMARKS.md,
-//!   "The writer's checkpoints");
+//!   lateness tail of the spread-phase bench (p99 95-343 ms at 1,000/s,
+//!   378-472 ms at 10,000/s); every 100 ms right after a background pass
+//!   it takes 1-5 ms at 1,000/s and 8-35 ms at 10,000/s (docs/BENCHMARKS.md,
+//!   "The writer's checkpoints"). While writes queue up for the writer (a
+//!   burst) it checkpoints only every [`BACKLOG_CHECKPOINT_EVERY`];
 //! - when the file still passes [`WAL_LIMIT`] (readers kept it from
 //!   starting over), the writer runs a TRUNCATE checkpoint, waiting at
 //!   most [`CHECKPOINT_WAIT`] for readers (API reads are single short
@@ -75,7 +76,8 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 const BACKLOG_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// A group of this many writes means writes are queueing up for the writer
-/// (the spread-phase bench's groups at 10,000 runs/s are a few dozen).
+/// (a fire, a start or an end is one write; a burst's chunk of fires alone
+/// is up to 256).
 const BACKLOG_GROUP: usize = 128;
 
 /// How recent a background pass must be for the writer's checkpoint to
