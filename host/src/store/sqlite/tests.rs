@@ -117,3 +117,51 @@ async fn close_empties_the_wal() {
     store.kv().set("a", "k", b"v").unwrap();
     assert_eq!(store.kv().get("a", "k").unwrap(), Some(b"v".to_vec()));
 }
+
+/// SQLite runs one checkpoint at a time, and a TRUNCATE that meets another
+/// gives up at once (the busy handler is not asked for that lock): a clean
+/// stop that met the background pass must try again, not leave the WAL
+/// behind. Here another connection's FULL checkpoint holds the lock for
+/// 300 ms, waiting for a reader on an older snapshot.
+#[tokio::test]
+async fn close_waits_out_another_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = SqliteJobStore::open(&path).unwrap();
+    store.insert_job(record("a"), false).await.unwrap();
+    // A reader on the snapshot before the writes below.
+    let reader = Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    let writes = (0..2000)
+        .map(|i| Write::Run(RunRecord::pending("a", from_ms(i), from_ms(i), 1)))
+        .collect();
+    store.write(writes).await.unwrap();
+    let (holding, held) = std::sync::mpsc::channel();
+    let other = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let conn = Connection::open(&path).unwrap();
+            conn.busy_timeout(Duration::from_secs(10)).unwrap();
+            holding.send(()).unwrap();
+            conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        })
+    };
+    held.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        reader.execute_batch("COMMIT").unwrap();
+    });
+    store.close().await.unwrap();
+    assert_eq!(std::fs::metadata(wal_path(&path)).unwrap().len(), 0);
+    release.join().unwrap();
+    assert_eq!(
+        other.join().unwrap(),
+        0,
+        "the other checkpoint was not busy"
+    );
+}

@@ -93,6 +93,10 @@ pub(super) const WAL_LIMIT: u64 = 32 << 20;
 /// until the next try (writes queue meanwhile, so this stays short).
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
 
+/// How long a TRUNCATE checkpoint that met another checkpoint sleeps before
+/// trying again (see [`Checkpoints::truncate`]).
+const TRUNCATE_RETRY_AFTER: Duration = Duration::from_millis(2);
+
 /// Without writes for this long, the WAL is emptied.
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 
@@ -232,9 +236,25 @@ impl Checkpoints {
 
     /// A TRUNCATE checkpoint, waiting up to `wait` for readers; whether it
     /// emptied the WAL.
+    ///
+    /// SQLite runs one checkpoint at a time and does not wait for another
+    /// (the background pass) with the busy handler: a checkpoint that meets
+    /// one gives up at once, saying busy. Passes take milliseconds, so the
+    /// TRUNCATE is tried again until `wait` is spent; without that, a clean
+    /// stop that met a pass would leave the WAL behind, blaming readers.
     fn truncate(&mut self, conn: &Connection, wait: Duration) -> bool {
-        let _ = conn.busy_timeout(wait);
-        let done = checkpoint(conn, "TRUNCATE");
+        let deadline = Instant::now() + wait;
+        let done = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = conn.busy_timeout(left);
+            if checkpoint(conn, "TRUNCATE") {
+                break true;
+            }
+            if Instant::now() + TRUNCATE_RETRY_AFTER >= deadline {
+                break false;
+            }
+            std::thread::sleep(TRUNCATE_RETRY_AFTER);
+        };
         let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
         self.last = Instant::now();
         if done {
