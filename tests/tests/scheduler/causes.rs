@@ -207,21 +207,38 @@ async fn a_backfill_runs_each_past_fire_in_order_behind_live_ones(db: TestStore)
         (started.first, started.last),
         (Some(hours(-5)), Some(hours(-1)))
     );
-    for h in -5..=-1 {
-        // Each is recorded and starts only once the one before has ended
-        // (`wait_for` passes over earlier events: out of order, it times
-        // out).
-        wait_for(&mut rx, |e| match e {
-            Event::RunSubmitted(r) => r.job_id == "bf" && r.scheduled_at == hours(h),
+    // Each is recorded and starts only once the one before has ended. The
+    // order is checked on the store, not on the order of events: a run's
+    // end is recorded before its end event is published, and the backfill
+    // (which watches the store) may submit the next fire in between.
+    let mut submitted = Vec::new();
+    let mut succeeded = Vec::new();
+    while succeeded.len() < 5 {
+        let e = wait_for(&mut rx, |e| match e {
+            Event::RunSubmitted(r) | Event::RunSucceeded(r) => r.job_id == "bf",
             _ => false,
         })
         .await;
-        wait_for(&mut rx, |e| match e {
-            Event::RunSucceeded(r) => r.job_id == "bf" && r.scheduled_at == hours(h),
-            _ => false,
-        })
-        .await;
+        match e {
+            Event::RunSubmitted(r) => {
+                let before = summaries(&store, "bf").await;
+                assert!(
+                    before
+                        .iter()
+                        .filter(|b| b.scheduled_at < r.scheduled_at)
+                        .all(|b| b.status == RunStatus::Finished),
+                    "{} submitted before the fires ahead of it ended: {before:?}",
+                    r.scheduled_at
+                );
+                submitted.push(r.scheduled_at);
+            }
+            Event::RunSucceeded(r) => succeeded.push(r.scheduled_at),
+            _ => {}
+        }
     }
+    let in_order: Vec<_> = (-5..=-1).map(hours).collect();
+    assert_eq!(submitted, in_order);
+    assert_eq!(succeeded, in_order);
     let runs = summaries(&store, "bf").await;
     let got: Vec<_> = runs
         .iter()
