@@ -80,6 +80,18 @@
 //! figures, on the healthy jobs only, and the % change against the plain
 //! scenario of the same run (goal: within 10%).
 //!
+//! **Store floor**, measured after each scenario on a fresh store of the
+//! same kind holding N jobs, with no scheduler: the least the store needs
+//! to record one burst, the two writes per run it cannot do without (the
+//! fire, recorded `running` with its job's compare-and-set, and the end,
+//! with the outcome and logs of one of the scenario's own `hello` runs),
+//! in batches of 256 (the scheduler's fire chunk), one after another as
+//! the scheduler sends them, built before the clock starts. Median over
+//! three bursts; `fires_ms` is time the store takes before the burst's
+//! last run could start on any scheduler that records a run before
+//! starting it, `ends_ms` the rest. The store's writer is one thread: it
+//! is a bound of its own, beside the guests' floor.
+//!
 //! `--log` installs a log subscriber at `info` writing to nowhere, so the
 //! per-run log line the binary formats is paid for (off by default, as in
 //! `benches/scheduler.rs`). Lateness on SQLite has millisecond resolution
@@ -100,7 +112,7 @@ use wasmcron::plugin::{CompileCache, Plugin, PluginRegistry};
 use wasmcron::runtime::{OutcomeKind, Runtime, RuntimeConfig};
 use wasmcron::scheduler::{Scheduler, SchedulerConfig, SchedulerParts, SystemClock};
 use wasmcron::store::sqlite::SqliteJobStore;
-use wasmcron::store::{JobStore, MemoryJobStore, RunStatus};
+use wasmcron::store::{JobRecord, JobStore, MemoryJobStore, RunRecord, RunStatus, Write};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable, Val};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -387,6 +399,117 @@ struct Figures {
     demoted: u64,
     runaway_outcomes: HashMap<String, usize>,
     floor: FloorFigures,
+    /// The store's own floor for this burst (ms), when measured.
+    store_floor: Option<StoreFloor>,
+}
+
+/// The least time (ms, medians over [`STORE_FLOOR_ROUNDS`] bursts) the
+/// store takes to record one burst of N runs: their fires and their ends.
+#[derive(Clone, Copy)]
+struct StoreFloor {
+    fires_ms: f64,
+    ends_ms: f64,
+}
+
+const STORE_FLOOR_ROUNDS: usize = 3;
+/// As the scheduler's fire chunk (`CHUNK` in host/src/scheduler/fire.rs).
+const STORE_CHUNK: usize = 256;
+
+/// Measures [`StoreFloor`] for `n` runs on a fresh store of `kind`, the
+/// ends copying `template`'s outcome, logs, fuel, plugin and host.
+async fn store_floor(kind: StoreKind, n: usize, template: &RunRecord) -> StoreFloor {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn JobStore> = match kind {
+        StoreKind::Memory => Arc::new(MemoryJobStore::default()),
+        StoreKind::Sqlite => {
+            Arc::new(SqliteJobStore::open(&dir.path().join("floor.db")).expect("db"))
+        }
+    };
+    let t0 = DateTime::from_timestamp(Utc::now().timestamp() + 86_400, 0).expect("time");
+    let mut jobs = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("f{i}");
+        let incarnation = wasmcron::store::new_incarnation();
+        let record = JobRecord {
+            spec: spec(json!({
+                "id": id, "plugin": "hello",
+                "trigger": {"type": "interval", "every": "1s", "start": at(t0)},
+            })),
+            created_at: Utc::now(),
+            next_run_time: Some(t0),
+            paused: false,
+            incarnation: incarnation.clone(),
+            paused_reason: None,
+            failures_from: None,
+        };
+        store.insert_job(record, false).await.expect("insert job");
+        jobs.push((id, incarnation));
+    }
+    let (mut fires, mut ends) = (Vec::new(), Vec::new());
+    for round in 0..STORE_FLOOR_ROUNDS {
+        let due = t0 + chrono::Duration::seconds(round as i64);
+        let next = due + chrono::Duration::seconds(1);
+        let runs: Vec<RunRecord> = jobs
+            .iter()
+            .map(|(id, incarnation)| {
+                let mut r = RunRecord::pending(id, due, due, 1).of(incarnation);
+                r.status = RunStatus::Running;
+                r.started_at = Some(Utc::now());
+                r.plugin_hash.clone_from(&template.plugin_hash);
+                r.host.clone_from(&template.host);
+                r
+            })
+            .collect();
+        let fire_batches: Vec<Vec<Write>> = runs
+            .chunks(STORE_CHUNK)
+            .map(|c| {
+                c.iter()
+                    .map(|r| Write::Fire {
+                        job_id: r.job_id.clone(),
+                        incarnation: r.incarnation.clone(),
+                        from: due,
+                        next: Some(next),
+                        runs: vec![r.clone()],
+                    })
+                    .collect()
+            })
+            .collect();
+        let end_batches: Vec<Vec<Write>> = runs
+            .chunks(STORE_CHUNK)
+            .map(|c| {
+                c.iter()
+                    .map(|r| {
+                        let mut run = r.clone();
+                        run.status = RunStatus::Finished;
+                        run.ended_at = Some(Utc::now());
+                        run.outcome.clone_from(&template.outcome);
+                        run.logs.clone_from(&template.logs);
+                        run.fuel = template.fuel;
+                        Write::End { run, retry: None }
+                    })
+                    .collect()
+            })
+            .collect();
+        let t = Instant::now();
+        for batch in fire_batches {
+            let w = store.write(batch).await.expect("fire write");
+            assert!(
+                w.stale.is_empty() && w.refused.is_empty(),
+                "store floor: a fire was not recorded"
+            );
+        }
+        fires.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        for batch in end_batches {
+            let w = store.write(batch).await.expect("end write");
+            assert!(w.refused.is_empty(), "store floor: an end was not recorded");
+        }
+        ends.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    StoreFloor {
+        fires_ms: median(&mut fires),
+        ends_ms: median(&mut ends),
+    }
 }
 
 async fn scheduler(store: Arc<dyn JobStore>, runaway: bool) -> Scheduler {
@@ -543,6 +666,17 @@ async fn aligned(
             .map(|c| c.saturating_sub(1) as usize)
             .sum::<usize>();
     }
+    // A finished run of the scenario's own, for the store floor's ends.
+    let template = store
+        .runs("h1", 1, 0)
+        .await
+        .expect("runs")
+        .into_iter()
+        .find(|r| r.status == RunStatus::Finished);
+    let store_floor = match (&template, runaway) {
+        (Some(t), false) => Some(store_floor(kind, n, t).await),
+        _ => None,
+    };
     let mut runaway_outcomes = HashMap::new();
     for id in &hostile {
         for r in store.runs(id, 10_000, 0).await.expect("runs") {
@@ -571,6 +705,7 @@ async fn aligned(
         demoted,
         runaway_outcomes,
         floor,
+        store_floor,
     }
 }
 
@@ -618,6 +753,11 @@ fn figures_json(f: &Figures, plain: Option<&Figures>, floor: &FloorFigures) -> V
         "runaway_runs": f.runaway_outcomes,
         "floor": floor_json(floor, f.jobs),
         "floor_here": floor_json(&f.floor, f.jobs),
+        "store_floor": f.store_floor.map(|sf| json!({
+            "fires_ms": sf.fires_ms,
+            "ends_ms": sf.ends_ms,
+            "us_per_run": (sf.fires_ms + sf.ends_ms) * 1e3 / f.jobs as f64,
+        })),
         "p99_over_floor_burst": f.measured.p99 / floor_burst,
         "throughput_over_floor": f.measured.per_s / floor.per_s(),
         "vs_plain_pct": plain.map(|p| json!({
@@ -765,6 +905,23 @@ fn print_tables(all: &[(Figures, Option<usize>)], aps: Option<&Value>, floor: &F
             f.measured.p99 / floor_burst,
             f.measured.per_s / floor.per_s(),
         );
+    }
+    println!(
+        "\nStore floor (a fresh store of N jobs, no scheduler: one burst's fires recorded \
+         running, then its ends, in batches of {STORE_CHUNK}; median of {STORE_FLOOR_ROUNDS}):"
+    );
+    for (f, _) in all {
+        if let Some(sf) = f.store_floor {
+            println!(
+                "- {} jobs, {}: fires {} ms, ends {} ms, {:.1} µs per run; fires ÷ floor burst {:.2}",
+                num(f.jobs as f64, 0),
+                f.store.name(),
+                num(sf.fires_ms, 1),
+                num(sf.ends_ms, 1),
+                (sf.fires_ms + sf.ends_ms) * 1e3 / f.jobs as f64,
+                sf.fires_ms / floor.burst_ms(f.jobs),
+            );
+        }
     }
     println!("\nFirst burst (left out above: warm-up), p50 / p99 / max ms and burst ms:");
     for (f, _) in all {

@@ -71,7 +71,7 @@ impl Gate {
 fn busy(inner: &Inner) -> bool {
     inner.ends.uncommitted.load(Ordering::Acquire) > 0
         || !inner.starts.is_empty()
-        || inner.recorded_ahead.available_permits() < inner.ahead_limit()
+        || inner.runs_ahead()
 }
 
 /// Waits, for `run`, which has just finished, until no run waits to

@@ -84,7 +84,8 @@ fn spawn_run(inner: &Arc<Inner>, run: impl Future<Output = ()> + Send + 'static)
 /// Starts `run` (already recorded as pending) once its start is
 /// recorded (starter.rs: the starts of waiting runs are written together).
 pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
-    inner.starts.push(run);
+    let quick = inner.lock().entry_for(&run).is_some_and(|e| e.quick);
+    inner.starts.push(run, quick);
 }
 
 /// Runs `run`, already recorded as running by the timer with `permit`
@@ -402,6 +403,10 @@ pub(super) async fn finish(
         }
         match state.entry_for(&run) {
             Some(entry) => {
+                entry.quick = run
+                    .started_at
+                    .zip(run.ended_at)
+                    .is_some_and(|(s, e)| e - s < super::QUICK_RUN);
                 entry.finished_since_prune += 1;
                 let due = entry.finished_since_prune >= inner.config.prune_every;
                 if due {

@@ -332,7 +332,9 @@ pub(super) enum Start {
     /// A worker was free: the run is recorded running and starts at once.
     Worker(OwnedSemaphorePermit),
     /// No worker was free, but the run is recorded running ahead of one
-    /// (one of [`Inner::recorded_ahead`]): it starts when a worker frees,
+    /// (one of [`Inner::recorded_ahead`], or of
+    /// [`Inner::recorded_ahead_quick`] when its job's last run was quick):
+    /// it starts when a worker frees,
     /// with no write of its own between.
     Ahead(OwnedSemaphorePermit),
     /// Recorded pending: the executor records its start later.
@@ -361,7 +363,19 @@ fn take_worker(inner: &Inner, state: &State, run: &mut RunRecord, now: DateTime<
     let start = if let Ok(permit) = inner.workers.clone().try_acquire_owned() {
         Start::Worker(permit)
     } else if let Some(ahead) = (!inner.shared)
-        .then(|| inner.recorded_ahead.clone().try_acquire_owned().ok())
+        .then(|| {
+            inner
+                .recorded_ahead
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .or_else(|| {
+                    entry
+                        .quick
+                        .then(|| inner.recorded_ahead_quick.clone().try_acquire_owned().ok())
+                        .flatten()
+                })
+        })
         .flatten()
     {
         Start::Ahead(ahead)

@@ -5,7 +5,8 @@
 //! free at its fire (most runs of a big burst), or when it was asked for
 //! (run now, retries, chains). It may start only once its start is on
 //! record. One task takes as many waiting runs as places ahead of the
-//! workers have freed ([`Inner::recorded_ahead`]), records them running in
+//! workers have freed ([`Inner::recorded_ahead`], and for runs of quick
+//! jobs [`Inner::recorded_ahead_quick`]), records them running in
 //! one write, and hands each to a task that waits for a worker. Before,
 //! every such run had a task and a write of its own waiting for one place
 //! (a third write per run in a burst, after its fire's and before its
@@ -20,17 +21,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 /// Runs recorded pending, oldest first, waiting for their start to be
-/// written.
+/// written, each with whether its job's last run was quick (then it may
+/// take one of [`Inner::recorded_ahead_quick`]'s places).
 #[derive(Debug, Default)]
 pub(super) struct Starts {
-    waiting: Mutex<VecDeque<RunRecord>>,
+    waiting: Mutex<VecDeque<(RunRecord, bool)>>,
     wake: Notify,
 }
 
 impl Starts {
     /// Queues `run` (recorded pending) for a start.
-    pub(super) fn push(&self, run: RunRecord) {
-        self.lock().push_back(run);
+    pub(super) fn push(&self, run: RunRecord, quick: bool) {
+        self.lock().push_back((run, quick));
         self.wake.notify_one();
     }
 
@@ -39,7 +41,7 @@ impl Starts {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<RunRecord>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(RunRecord, bool)>> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -49,29 +51,40 @@ impl Starts {
 pub(super) async fn start_loop(inner: Arc<Inner>) {
     loop {
         let woken = inner.starts.wake.notified();
-        if inner.starts.lock().is_empty() {
+        let Some(front_quick) = inner.starts.lock().front().map(|(_, quick)| *quick) else {
             tokio::select! {
                 () = woken => continue,
                 () = inner.stop_firing.cancelled() => return,
             }
-        }
+        };
         let first = tokio::select! {
             p = inner.recorded_ahead.clone().acquire_owned() => p,
+            p = inner.recorded_ahead_quick.clone().acquire_owned(), if front_quick => p,
             () = inner.stop_firing.cancelled() => return,
         };
         let Ok(first) = first else { return };
-        // As many as have places (only this task takes runs off the list,
-        // so it still holds at least one).
+        // As many as have places, in order (only this task takes runs off
+        // the list, so it still holds at least one).
         let (runs, places) = {
             let mut waiting = inner.starts.lock();
             let mut places = vec![first];
-            while places.len() < waiting.len() {
-                match inner.recorded_ahead.clone().try_acquire_owned() {
-                    Ok(place) => places.push(place),
-                    Err(_) => break,
+            while let Some((_, quick)) = waiting.get(places.len()) {
+                let place = inner
+                    .recorded_ahead
+                    .clone()
+                    .try_acquire_owned()
+                    .ok()
+                    .or_else(|| {
+                        quick
+                            .then(|| inner.recorded_ahead_quick.clone().try_acquire_owned().ok())
+                            .flatten()
+                    });
+                match place {
+                    Some(place) => places.push(place),
+                    None => break,
                 }
             }
-            let runs: Vec<RunRecord> = waiting.drain(..places.len()).collect();
+            let runs: Vec<RunRecord> = waiting.drain(..places.len()).map(|(run, _)| run).collect();
             (runs, places)
         };
         start_batch(&inner, runs, places).await;

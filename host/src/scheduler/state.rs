@@ -30,6 +30,9 @@ pub(crate) struct JobEntry {
     /// run one after another instead of being skipped as overlapping.
     pub(super) queued: Queued,
     pub(super) finished_since_prune: u32,
+    /// Its last run's guest took under [`super::QUICK_RUN`]: its next run
+    /// may be recorded running further ahead of the workers (fire.rs).
+    pub(super) quick: bool,
 }
 
 /// A job's queued catch-up runs: none for nearly every job, so it takes

@@ -109,3 +109,99 @@ async fn runs_waiting_for_a_worker_are_recorded_running_and_given_back_pending_a
     s.shutdown(std::time::Duration::from_millis(50)).await;
 }
 backends!(runs_waiting_for_a_worker_are_recorded_running_and_given_back_pending_at_a_clean_stop: sqlite, memory);
+
+/// Places ahead of the workers for this many more runs of quick jobs
+/// (`quick_ahead_limit` in host/src/scheduler/mod.rs: 28 × workers).
+const QUICK_PLACES: usize = 28 * WORKERS;
+
+async fn runs_of_jobs_whose_last_run_was_quick_are_recorded_running_further_ahead(db: TestStore) {
+    const EACH: usize = 20;
+    // More of each kind than the base places (4 × workers), fewer quick
+    // ones than the quick places.
+    const { assert!(EACH > 4 * WORKERS && EACH < QUICK_PLACES) };
+    let clock = Arc::new(ManualClock::new(t0()));
+    let (s, mut rx) = Scheduler::start_with_events(parts(db.open().await, clock.clone()))
+        .await
+        .unwrap();
+    // `more`: further fields, each with its leading comma.
+    let add = |id: String, plugin: &str, every: &str, more: &str| {
+        let s = s.clone();
+        let json = format!(
+            r#"{{"id":"{id}","plugin":"{plugin}"{more},
+                "trigger":{{"type":"interval","every":"{every}"}}}}"#
+        );
+        async move { s.add_job(spec(&json), false).await.unwrap() }
+    };
+    // Quick jobs: one run each first (under the test's clock a run takes
+    // no time, so each is then quick).
+    for i in 0..EACH {
+        add(format!("q-{i}"), "hello", "1h", "").await;
+    }
+    clock.advance(Duration::hours(1));
+    let mut done = std::collections::BTreeSet::new();
+    while done.len() < EACH {
+        if let Event::RunSucceeded(e) = wait_for(&mut rx, |e| e.name() == "run-succeeded").await {
+            done.insert(e.job_id);
+        }
+    }
+    // Every worker held from just before the next burst, in which the
+    // quick jobs come due beside as many new jobs (never run: not quick).
+    for i in 0..WORKERS {
+        add(
+            format!("hold-{i}"),
+            "slow",
+            "59m",
+            r#","args":{"millis":60000}"#,
+        )
+        .await;
+    }
+    for i in 0..EACH {
+        add(format!("n-{i}"), "hello", "1h", "").await;
+    }
+    clock.advance(Duration::minutes(59));
+    for _ in 0..WORKERS {
+        wait_for(&mut rx, |e| {
+            e.name() == "run-started" && e.job_id().is_some_and(|j| j.starts_with("hold-"))
+        })
+        .await;
+    }
+    clock.advance(Duration::minutes(1));
+    let burst = t0() + Duration::hours(2);
+    let mut submitted = 0;
+    while submitted < 2 * EACH {
+        if let Event::RunSubmitted(e) = wait_for(&mut rx, |e| e.name() == "run-submitted").await
+            && e.scheduled_at == burst
+        {
+            submitted += 1;
+        }
+    }
+    let status = |id: String| {
+        let s = s.clone();
+        async move {
+            let runs = s.runs(&id, 10).await.unwrap();
+            runs.into_iter()
+                .find(|r| r.scheduled_at == burst)
+                .map(|r| r.status)
+        }
+    };
+    let mut new_pending = 0;
+    for i in 0..EACH {
+        assert_eq!(
+            status(format!("q-{i}")).await,
+            Some(RunStatus::Running),
+            "q-{i}: a quick job's run is recorded running with its fire"
+        );
+        match status(format!("n-{i}")).await {
+            Some(RunStatus::Pending) => new_pending += 1,
+            Some(RunStatus::Running) => {}
+            other => panic!("n-{i}: {other:?}"),
+        }
+    }
+    // The new jobs had only what the quick ones left of the base places.
+    assert!(
+        new_pending >= EACH - 4 * WORKERS,
+        "{new_pending} of the new jobs' runs pending"
+    );
+    s.shutdown(std::time::Duration::from_millis(50)).await;
+}
+backends!(runs_of_jobs_whose_last_run_was_quick_are_recorded_running_further_ahead: sqlite, memory);
