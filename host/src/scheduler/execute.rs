@@ -82,9 +82,9 @@ fn spawn_run(inner: &Arc<Inner>, run: impl Future<Output = ()> + Send + 'static)
 }
 
 /// Starts `run` (already recorded as pending) once its start is
-/// recorded (starter.rs: the starts of waiting runs are written together).
-pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord) {
-    let quick = inner.lock().entry_for(&run).is_some_and(|e| e.quick);
+/// recorded (starter.rs: the starts of waiting runs are written together);
+/// `quick`: its job's last run was quick ([`super::QUICK_RUN`]).
+pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord, quick: bool) {
     inner.starts.push(run, quick);
 }
 

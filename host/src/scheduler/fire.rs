@@ -337,8 +337,9 @@ pub(super) enum Start {
     /// it starts when a worker frees,
     /// with no write of its own between.
     Ahead(OwnedSemaphorePermit),
-    /// Recorded pending: the executor records its start later.
-    Later,
+    /// Recorded pending: the executor records its start later (`true`
+    /// when its job's last run was quick, for the starter's places).
+    Later(bool),
 }
 
 /// How `run` will start: with a worker if one is free, else recorded
@@ -352,35 +353,23 @@ fn take_worker(inner: &Inner, state: &State, run: &mut RunRecord, now: DateTime<
         .get(run.job_id.as_str())
         .filter(|e| e.incarnation == *run.incarnation)
     else {
-        return Start::Later;
+        return Start::Later(false);
     };
     let Some(plugin) = inner.plugins.get(&entry.job.spec.plugin) else {
-        return Start::Later;
+        return Start::Later(entry.quick);
     };
     if inner.stop_firing.is_cancelled() {
-        return Start::Later;
+        return Start::Later(entry.quick);
     }
     let start = if let Ok(permit) = inner.workers.clone().try_acquire_owned() {
         Start::Worker(permit)
     } else if let Some(ahead) = (!inner.shared)
-        .then(|| {
-            inner
-                .recorded_ahead
-                .clone()
-                .try_acquire_owned()
-                .ok()
-                .or_else(|| {
-                    entry
-                        .quick
-                        .then(|| inner.recorded_ahead_quick.clone().try_acquire_owned().ok())
-                        .flatten()
-                })
-        })
+        .then(|| inner.place_ahead(entry.quick))
         .flatten()
     {
         Start::Ahead(ahead)
     } else {
-        return Start::Later;
+        return Start::Later(entry.quick);
     };
     run.status = RunStatus::Running;
     run.started_at = Some(now);
@@ -468,7 +457,7 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
                 execute::spawn_started(inner.clone(), run, permit);
             }
             Start::Ahead(ahead) => execute::spawn_ahead(inner.clone(), run, ahead),
-            Start::Later => execute::spawn(inner.clone(), run),
+            Start::Later(quick) => execute::spawn(inner.clone(), run, quick),
         }
     }
 }

@@ -225,7 +225,8 @@ pub(super) async fn submit(
     };
     // Milliseconds, as the store keeps them.
     let now = chrono::SubsecRound::trunc_subsecs(inner.clock.now(), 3);
-    let run = {
+    // `quick`: the job's last run was quick (the starter's places).
+    let (run, quick) = {
         let mut state = inner.lock();
         // With `incarnation`, only that life of the job: one deleted and
         // added again under its id is another job.
@@ -255,13 +256,14 @@ pub(super) async fn submit(
                 entry.backfilling += 1;
             }
         }
-        RunRecord {
+        let run = RunRecord {
             note,
             args,
             origin,
             parent_run_id,
             ..RunRecord::pending(id, scheduled_at, now, attempt).of(&entry.incarnation.to_string())
-        }
+        };
+        (run, entry.quick)
     };
     if let Err(e) = inner.store.write(vec![Write::Run(run.clone())]).await {
         if !inner.shared {
@@ -277,7 +279,7 @@ pub(super) async fn submit(
         // would run it twice.
         inner.claim_wake.notify_one();
     } else {
-        execute::spawn(inner.clone(), run.clone());
+        execute::spawn(inner.clone(), run.clone(), quick);
     }
     Ok(run)
 }

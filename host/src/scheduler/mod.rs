@@ -61,7 +61,7 @@ use queue::Due;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -198,6 +198,21 @@ impl Inner {
     /// few rounds of runs another host could take.
     fn ahead_limit(&self) -> usize {
         ahead_limit(self.config.workers)
+    }
+
+    /// A place ahead of the workers for a run, if one is free: a base
+    /// place, else for a run of a `quick` job one of the quick places.
+    fn place_ahead(&self, quick: bool) -> Option<OwnedSemaphorePermit> {
+        let quick_place = || {
+            quick
+                .then(|| self.recorded_ahead_quick.clone().try_acquire_owned().ok())
+                .flatten()
+        };
+        self.recorded_ahead
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .or_else(quick_place)
     }
 
     /// Whether any run is recorded running ahead of a worker and waiting

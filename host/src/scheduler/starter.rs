@@ -69,17 +69,7 @@ pub(super) async fn start_loop(inner: Arc<Inner>) {
             let mut waiting = inner.starts.lock();
             let mut places = vec![first];
             while let Some((_, quick)) = waiting.get(places.len()) {
-                let place = inner
-                    .recorded_ahead
-                    .clone()
-                    .try_acquire_owned()
-                    .ok()
-                    .or_else(|| {
-                        quick
-                            .then(|| inner.recorded_ahead_quick.clone().try_acquire_owned().ok())
-                            .flatten()
-                    });
-                match place {
+                match inner.place_ahead(*quick) {
                     Some(place) => places.push(place),
                     None => break,
                 }
