@@ -68,17 +68,18 @@ impl Drop for Local {
 /// Spawns a run's task on the scheduler's runtime, counted in
 /// [`Inner::runs_here`] until it ends.
 fn spawn_run(inner: &Arc<Inner>, run: impl Future<Output = ()> + Send + 'static) {
+    use futures_util::FutureExt;
     let local = Local::new(inner);
-    // Boxed: a run's future is about 4 KB, and tokio moves a task's future
-    // by value (into its cell, and its stage when it ends), which showed
-    // as memcpy in the profile of a burst.
-    inner.tasks.spawn_on(
-        Box::pin(async move {
-            let _local = local;
-            run.await;
-        }),
-        &inner.handle,
-    );
+    // Boxed: tokio moves a task's future by value (into its cell, and its
+    // stage when it ends), which showed as memcpy in the profile of a
+    // burst. `map`, not an `async` block awaiting `run`: such a block
+    // holds `run` twice (as what it captured and as what it awaits), and
+    // so did every run task, at twice its size (15.7 KB; a burst of
+    // 10,000 touched 157 MB of fresh pages; docs/BENCHMARKS.md, eighth
+    // round). The counter is dropped with the future, run or not.
+    inner
+        .tasks
+        .spawn_on(Box::pin(run.map(move |()| drop(local))), &inner.handle);
 }
 
 /// Starts `run` (already recorded as pending) once its start is
@@ -217,9 +218,11 @@ async fn run_guest(
     // The capture is kept in the run's entry below, so its logs can be
     // read while it goes (`GET /runs/{run_id}/logs`).
     let capture = inner.runtime.new_capture();
+    // Boxed here: held by value, it stayed part of this function's state
+    // (2.5 KB of every run task's) even after the lanes took it.
     let guest = {
         let (runtime, request, capture) = (inner.runtime.clone(), request.clone(), capture.clone());
-        async move { runtime.run_capturing(&plugin, &request, capture).await }
+        Box::pin(async move { runtime.run_capturing(&plugin, &request, capture).await })
     };
     // Every run gets a stop token of its own, registered until it ends: a
     // later fire (`overlap = "cancel-other"`) or a request may stop it.
@@ -306,7 +309,7 @@ async fn run_guest(
             run.note = cancelled;
             run.logs = logs_so_far();
             let message = run.note.clone();
-            finish(&inner, &job, run, End::Cancelled, message, ended_at).await;
+            Box::pin(finish(&inner, &job, run, End::Cancelled, message, ended_at)).await;
             return;
         }
         Ended::Stopped => {
@@ -322,7 +325,9 @@ async fn run_guest(
             ("interrupted".to_owned(), true, Some(note))
         }
     };
-    finish(
+    // Boxed, like the guest's future: a run task's state is the largest
+    // of its steps' (docs/BENCHMARKS.md, eighth round).
+    Box::pin(finish(
         &inner,
         &job,
         run,
@@ -332,7 +337,7 @@ async fn run_guest(
         },
         message,
         ended_at,
-    )
+    ))
     .await;
 }
 

@@ -168,15 +168,34 @@ impl Lanes {
     /// under `permit` and demoting it when it runs long or hot; `stop`
     /// cancelled stops it in either lane. `job` and `run` name it in the
     /// log.
-    pub(crate) async fn run<T: Send + 'static>(
+    ///
+    /// Not an `async fn`: `future` (a guest call's future, about 2.5 KB) is
+    /// boxed here, at the call, so the future this returns holds only the
+    /// box. Taken by value into an `async fn`, it was part of that
+    /// function's state, and so of every run task's, which is allocated
+    /// and copied whole when the task is spawned (docs/BENCHMARKS.md,
+    /// eighth round).
+    pub(crate) fn run<'a, T: Send + 'static>(
+        &'a self,
+        names: (&'a str, &'a str),
+        permit: OwnedSemaphorePermit,
+        stop: &'a CancellationToken,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> impl Future<Output = Ended<T>> + Send + 'a {
+        let slices = Arc::new(AtomicU32::new(0));
+        let future: BoxFuture<T> = Box::pin(count_slices(slices.clone(), future));
+        self.run_boxed(names, permit, stop, slices, future)
+    }
+
+    /// [`Lanes::run`], with the future boxed and its slice counter.
+    async fn run_boxed<T: Send + 'static>(
         &self,
         (job, run): (&str, &str),
         permit: OwnedSemaphorePermit,
         stop: &CancellationToken,
-        future: impl Future<Output = T> + Send + 'static,
+        slices: Arc<AtomicU32>,
+        future: BoxFuture<T>,
     ) -> Ended<T> {
-        let slices = Arc::new(AtomicU32::new(0));
-        let future: BoxFuture<T> = Box::pin(count_slices(slices.clone(), future));
         let Some(slow) = &self.slow else {
             return tokio::select! {
                 v = future => Ended::Finished(v),

@@ -205,3 +205,109 @@ async fn runs_of_jobs_whose_last_run_was_quick_are_recorded_running_further_ahea
     s.shutdown(std::time::Duration::from_millis(50)).await;
 }
 backends!(runs_of_jobs_whose_last_run_was_quick_are_recorded_running_further_ahead: sqlite, memory);
+
+/// The starter (host/src/scheduler/starter.rs) takes the quick places too:
+/// runs of quick jobs recorded pending (here asked for with run-now, which
+/// always records pending first) are recorded running ahead of a worker
+/// while every base place is taken, instead of waiting for one.
+async fn the_starter_gives_quick_jobs_pending_runs_the_quick_places(db: TestStore) {
+    /// The base places ahead (`ahead_limit` in host/src/scheduler/mod.rs).
+    const BASE: usize = 4 * WORKERS;
+    const ASKED: usize = 6;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let (s, mut rx) = Scheduler::start_with_events(parts(db.open().await, clock.clone()))
+        .await
+        .unwrap();
+    let add = |id: String, plugin: &str, every: &str, more: &str| {
+        let s = s.clone();
+        let json = format!(
+            r#"{{"id":"{id}","plugin":"{plugin}"{more},
+                "trigger":{{"type":"interval","every":"{every}"}}}}"#
+        );
+        async move { s.add_job(spec(&json), false).await.unwrap() }
+    };
+    // Quick jobs: one run each (under the test's clock a run takes no
+    // time), then not due again during the test.
+    for i in 0..ASKED {
+        add(format!("q-{i}"), "hello", "1d", "").await;
+    }
+    clock.advance(Duration::days(1));
+    let mut done = std::collections::BTreeSet::new();
+    while done.len() < ASKED {
+        if let Event::RunSucceeded(e) = wait_for(&mut rx, |e| e.name() == "run-succeeded").await {
+            done.insert(e.job_id);
+        }
+    }
+    // Every base place taken by a new job's run (not quick), all due at
+    // one instant an hour on ...
+    for i in 0..BASE {
+        add(format!("n-{i}"), "hello", "1h", "").await;
+    }
+    // ... when every worker is held (these runs outlast the test).
+    for i in 0..WORKERS {
+        add(
+            format!("hold-{i}"),
+            "slow",
+            "59m",
+            r#","args":{"millis":600000}"#,
+        )
+        .await;
+    }
+    clock.advance(Duration::minutes(59));
+    for _ in 0..WORKERS {
+        wait_for(&mut rx, |e| {
+            e.name() == "run-started" && e.job_id().is_some_and(|j| j.starts_with("hold-"))
+        })
+        .await;
+    }
+    clock.advance(Duration::minutes(1));
+    let mut submitted = 0;
+    while submitted < BASE {
+        if let Event::RunSubmitted(e) = wait_for(&mut rx, |e| e.name() == "run-submitted").await
+            && e.job_id.starts_with("n-")
+        {
+            submitted += 1;
+        }
+    }
+    for i in 0..BASE {
+        let runs = s.runs(&format!("n-{i}"), 10).await.unwrap();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0].status, RunStatus::Running, "n-{i} ahead: {runs:?}");
+    }
+    // Runs asked for of the quick jobs: recorded pending, then running by
+    // the starter on quick places, with no worker or base place freed.
+    let mut asked = Vec::new();
+    for i in 0..ASKED {
+        let run = s.run_now(&format!("q-{i}")).await.unwrap();
+        assert_eq!(run.status, RunStatus::Pending, "{run:?}");
+        asked.push(run);
+    }
+    for round in 0.. {
+        // A safety net only; the hold's end below fails it first.
+        assert!(round < 3000, "the asked-for runs never ran");
+        let mut running = 0;
+        for run in &asked {
+            let runs = s.runs(&run.job_id, 10).await.unwrap();
+            let now = runs.iter().find(|r| r.run_id == run.run_id).unwrap();
+            if now.status == RunStatus::Running {
+                running += 1;
+            }
+        }
+        if running == ASKED {
+            break;
+        }
+        // A hold's end (its 30 s timeout) would free a worker and a base
+        // place: the asked-for runs must not have needed one.
+        while let Ok(e) = rx.try_recv() {
+            assert!(
+                !(e.job_id().is_some_and(|j| j.starts_with("hold-"))
+                    && matches!(*e, Event::RunSucceeded(_) | Event::RunFailed(_))),
+                "a worker freed before the quick jobs' runs were recorded running \
+                 ({running} of {ASKED} were): they waited for a base place"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    s.shutdown(std::time::Duration::from_millis(50)).await;
+}
+backends!(the_starter_gives_quick_jobs_pending_runs_the_quick_places: sqlite, memory);

@@ -127,3 +127,62 @@ async fn an_end_does_not_wait_past_its_jobs_next_fire(db: TestStore) {
     s.shutdown(std::time::Duration::from_millis(50)).await;
 }
 backends!(an_end_does_not_wait_past_its_jobs_next_fire: memory);
+
+/// A run whose job has runs queued behind it (a buffered fire waiting
+/// for its `max_instances` slot) records its end at once, even while a
+/// burst's runs wait to start: its waiting end would hold that slot.
+async fn an_end_does_not_wait_when_its_job_has_runs_queued(db: TestStore) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let mut parts = parts(db.open().await, clock.clone());
+    // Only the queued run may cut the wait short here (the job's next
+    // fire is an hour of the test's clock away).
+    parts.config.max_end_wait = std::time::Duration::from_secs(600);
+    let (s, mut rx) = Scheduler::start_with_events(parts).await.unwrap();
+    let at = "2026-01-01T01:00:00Z"; // t0 + 1 h
+    // Added first, so its fire is the first of the instant and takes a
+    // worker; its run lasts long enough for its next fire to find it going.
+    s.add_job(
+        spec(&format!(
+            r#"{{"id":"buffered","plugin":"slow","args":{{"millis":5000}},"overlap":"buffer-one",
+                "trigger":{{"type":"interval","every":"1h","start":"{at}"}}}}"#
+        )),
+        false,
+    )
+    .await
+    .unwrap();
+    for i in 0..SLOW {
+        s.add_job(
+            spec(&format!(
+                r#"{{"id":"slow-{i}","plugin":"slow","args":{{"millis":600000}},
+                    "limits":{{"timeout":"10m"}},
+                    "trigger":{{"type":"interval","every":"1d","start":"{at}"}}}}"#
+            )),
+            false,
+        )
+        .await
+        .unwrap();
+    }
+    clock.advance(Duration::hours(1));
+    wait_for(&mut rx, |e| {
+        e.name() == "run-started" && e.job_id() == Some("buffered")
+    })
+    .await;
+    // Its next fire while the first run goes: buffered behind it.
+    clock.advance(Duration::hours(1));
+    let second = t0() + Duration::hours(2);
+    wait_for(&mut rx, |e| {
+        matches!(e, Event::RunSubmitted(r) if r.job_id == "buffered" && r.scheduled_at == second)
+    })
+    .await;
+    // Slow runs wait to start for as long as the test goes (no worker
+    // frees: their timeout is 10 minutes); the first run's end does not
+    // wait for them. Were it to, it would wait `max_end_wait` (10
+    // minutes) and `wait_for`'s 60 s safety net fails the test.
+    wait_for(
+        &mut rx,
+        |e| matches!(e, Event::RunSucceeded(r) if r.job_id == "buffered"),
+    )
+    .await;
+    s.shutdown(std::time::Duration::from_millis(50)).await;
+}
+backends!(an_end_does_not_wait_when_its_job_has_runs_queued: sqlite, memory);
