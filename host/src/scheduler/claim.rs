@@ -261,12 +261,9 @@ async fn start_claimed(inner: &Arc<Inner>, mut run: RunRecord, permit: OwnedSema
     if let Some(plugin) = &plugin {
         run.plugin_hash = Some(plugin.hash().as_str().to_owned());
     }
-    let now = inner.clock.now();
-    inner
-        .events
-        .publish(Event::RunStarted(execute::run_event(&run, now, None, None)));
     // With its job gone or its plugin unloaded since the claim, the run is
-    // recorded (missed, or dropped with its job) by the executor's lookup.
+    // recorded (missed, or dropped with its job) by the executor, which
+    // announces its start otherwise.
     execute::spawn_started(inner.clone(), run, permit);
 }
 

@@ -91,12 +91,29 @@ pub(super) fn spawn(inner: Arc<Inner>, run: RunRecord, quick: bool) {
 
 /// Runs `run`, already recorded as running by the timer with `permit`
 /// (the common case when a worker was free at fire time: one commit less
-/// between the fire and the guest).
+/// between the fire and the guest), or by a claim on a shared store.
+/// Announces its start ([`Event::RunStarted`]) here, once its job and
+/// plugin are in hand: announced before, a job deleted in between left a
+/// start that never ran nor ended.
 pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSemaphorePermit) {
+    let found = find(&inner, &run);
+    if let Found::Ready(..) = found {
+        inner.events.publish(Event::RunStarted(run_event(
+            &run,
+            inner.clock.now(),
+            None,
+            None,
+        )));
+    }
     spawn_run(&inner.clone(), async move {
         let id = inner.shared.then(|| run.run_id.clone());
-        if let Some((job, plugin)) = lookup(&inner, &run).await {
-            run_guest(inner.clone(), run, permit, job, plugin).await;
+        match found {
+            Found::Ready(job, plugin) => run_guest(inner.clone(), run, permit, job, plugin).await,
+            Found::PluginGone(job) => {
+                drop(permit);
+                record_missed(&inner, &run, &job).await;
+            }
+            Found::JobGone => {}
         }
         if let Some(id) = id {
             inner.lock().mine.remove(&id);
@@ -109,10 +126,7 @@ pub(super) fn spawn_started(inner: Arc<Inner>, run: RunRecord, permit: OwnedSema
 /// [`Inner::recorded_ahead`]): it starts as soon as a worker frees.
 pub(super) fn spawn_ahead(inner: Arc<Inner>, run: RunRecord, ahead: OwnedSemaphorePermit) {
     spawn_run(&inner.clone(), async move {
-        let Some(permit) = wait_for_worker(&inner, &run, ahead).await else {
-            return;
-        };
-        if let Some((job, plugin)) = lookup(&inner, &run).await {
+        if let Some((permit, job, plugin)) = wait_for_worker(&inner, &run, ahead).await {
             run_guest(inner, run, permit, job, plugin).await;
         }
     });
@@ -126,24 +140,37 @@ async fn wait_for_worker(
     inner: &Arc<Inner>,
     run: &RunRecord,
     ahead: OwnedSemaphorePermit,
-) -> Option<OwnedSemaphorePermit> {
+) -> Option<(OwnedSemaphorePermit, Arc<Job>, Arc<Plugin>)> {
     let permit = tokio::select! {
         p = inner.workers.clone().acquire_owned() => p.ok(),
         () = inner.stop_firing.cancelled() => None,
     };
     match permit {
         Some(permit) if !inner.stop_firing.is_cancelled() => {
-            inner.events.publish(Event::RunStarted(run_event(
-                run,
-                inner.clock.now(),
-                None,
-                None,
-            )));
+            // Its job and plugin in hand before its start is announced
+            // (see `spawn_started`).
+            let found = find(inner, run);
+            if let Found::Ready(..) = found {
+                inner.events.publish(Event::RunStarted(run_event(
+                    run,
+                    inner.clock.now(),
+                    None,
+                    None,
+                )));
+            }
             // Its place ahead is given back once its start is announced,
             // so the ends it lets go (ends.rs) come after.
             drop(ahead);
             inner.ends.maybe_quiet(inner);
-            Some(permit)
+            match found {
+                Found::Ready(job, plugin) => Some((permit, job, plugin)),
+                Found::PluginGone(job) => {
+                    drop(permit);
+                    record_missed(inner, run, &job).await;
+                    None
+                }
+                Found::JobGone => None,
+            }
         }
         _ => {
             drop(ahead);
@@ -163,13 +190,44 @@ async fn wait_for_worker(
     }
 }
 
+/// What [`find`] found of a run's job and plugin.
+enum Found {
+    /// Both: the run may go.
+    Ready(Arc<Job>, Arc<Plugin>),
+    /// Its job, but its plugin is not loaded: record it missed
+    /// ([`record_missed`]).
+    PluginGone(Arc<Job>),
+    /// Its job was deleted (with the run's row): nothing to record.
+    JobGone,
+}
+
+/// The run's job and plugin as they are now, without waiting.
+fn find(inner: &Inner, run: &RunRecord) -> Found {
+    let Some(job) = inner.lock().entry_for(run).map(|e| e.job.clone()) else {
+        return Found::JobGone;
+    };
+    match inner.plugins.get(&job.spec.plugin) {
+        Some(plugin) => Found::Ready(job, plugin),
+        None => Found::PluginGone(job),
+    }
+}
+
 /// The run's job and plugin; records the run as missed (and releases it)
 /// when the plugin is gone, and drops it when the job is.
 pub(super) async fn lookup(inner: &Arc<Inner>, run: &RunRecord) -> Option<(Arc<Job>, Arc<Plugin>)> {
-    let job = inner.lock().entry_for(run).map(|e| e.job.clone())?;
-    if let Some(plugin) = inner.plugins.get(&job.spec.plugin) {
-        return Some((job, plugin));
+    match find(inner, run) {
+        Found::Ready(job, plugin) => Some((job, plugin)),
+        Found::PluginGone(job) => {
+            record_missed(inner, run, &job).await;
+            None
+        }
+        Found::JobGone => None,
     }
+}
+
+/// Records `run` missed because `job`'s plugin is not loaded, and
+/// releases it.
+async fn record_missed(inner: &Arc<Inner>, run: &RunRecord, job: &Job) {
     let now = inner.clock.now();
     let mut run = run.clone();
     run.status = RunStatus::Missed;
@@ -179,7 +237,6 @@ pub(super) async fn lookup(inner: &Arc<Inner>, run: &RunRecord) -> Option<(Arc<J
     let _ = inner.store.write(vec![Write::Run(run.clone())]).await;
     release(inner, &run);
     inner.events.publish(Event::RunMissed(event));
-    None
 }
 
 async fn run_guest(

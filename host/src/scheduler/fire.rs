@@ -181,8 +181,6 @@ struct Batch {
     /// incarnation, fire time); once recorded, each stops its job's
     /// oldest run going.
     cancels: Vec<Cancel>,
-    /// When it was decided.
-    now: DateTime<Utc>,
 }
 
 impl Batch {
@@ -199,7 +197,6 @@ impl Batch {
         self.fired.extend(later.fired);
         self.from_queue.extend(later.from_queue);
         self.cancels.extend(later.cancels);
-        self.now = later.now;
     }
 }
 
@@ -323,7 +320,6 @@ fn plan_batch(inner: &Arc<Inner>, due: Vec<(DateTime<Utc>, Due)>, now: DateTime<
         fired,
         from_queue,
         cancels,
-        now,
     }
 }
 
@@ -386,7 +382,6 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
         fired,
         from_queue,
         cancels,
-        now,
     } = batch;
     let written = match inner.store.write(writes).await {
         Ok(written) => written,
@@ -450,12 +445,7 @@ async fn commit_and_start(inner: &Arc<Inner>, batch: Batch) {
             continue;
         }
         match start {
-            Start::Worker(permit) => {
-                inner
-                    .events
-                    .publish(Event::RunStarted(execute::run_event(&run, now, None, None)));
-                execute::spawn_started(inner.clone(), run, permit);
-            }
+            Start::Worker(permit) => execute::spawn_started(inner.clone(), run, permit),
             Start::Ahead(ahead) => execute::spawn_ahead(inner.clone(), run, ahead),
             Start::Later(quick) => execute::spawn(inner.clone(), run, quick),
         }
