@@ -123,48 +123,14 @@ async fn runs_of_jobs_whose_last_run_was_quick_are_recorded_running_further_ahea
     let (s, mut rx) = Scheduler::start_with_events(parts(db.open().await, clock.clone()))
         .await
         .unwrap();
-    // `more`: further fields, each with its leading comma.
-    let add = |id: String, plugin: &str, every: &str, more: &str| {
-        let s = s.clone();
-        let json = format!(
-            r#"{{"id":"{id}","plugin":"{plugin}"{more},
-                "trigger":{{"type":"interval","every":"{every}"}}}}"#
-        );
-        async move { s.add_job(spec(&json), false).await.unwrap() }
-    };
-    // Quick jobs: one run each first (under the test's clock a run takes
-    // no time, so each is then quick).
-    for i in 0..EACH {
-        add(format!("q-{i}"), "hello", "1h", "").await;
-    }
-    clock.advance(Duration::hours(1));
-    let mut done = std::collections::BTreeSet::new();
-    while done.len() < EACH {
-        if let Event::RunSucceeded(e) = wait_for(&mut rx, |e| e.name() == "run-succeeded").await {
-            done.insert(e.job_id);
-        }
-    }
+    let add = |id, plugin, every, more| add(&s, id, plugin, every, more);
+    quick_jobs(&s, &clock, &mut rx, EACH, "1h").await;
     // Every worker held from just before the next burst, in which the
     // quick jobs come due beside as many new jobs (never run: not quick).
-    for i in 0..WORKERS {
-        add(
-            format!("hold-{i}"),
-            "slow",
-            "59m",
-            r#","args":{"millis":60000}"#,
-        )
-        .await;
-    }
     for i in 0..EACH {
         add(format!("n-{i}"), "hello", "1h", "").await;
     }
-    clock.advance(Duration::minutes(59));
-    for _ in 0..WORKERS {
-        wait_for(&mut rx, |e| {
-            e.name() == "run-started" && e.job_id().is_some_and(|j| j.starts_with("hold-"))
-        })
-        .await;
-    }
+    hold_every_worker(&s, &clock, &mut rx, 60_000).await;
     clock.advance(Duration::minutes(1));
     let burst = t0() + Duration::hours(2);
     let mut submitted = 0;
@@ -218,48 +184,16 @@ async fn the_starter_gives_quick_jobs_pending_runs_the_quick_places(db: TestStor
     let (s, mut rx) = Scheduler::start_with_events(parts(db.open().await, clock.clone()))
         .await
         .unwrap();
-    let add = |id: String, plugin: &str, every: &str, more: &str| {
-        let s = s.clone();
-        let json = format!(
-            r#"{{"id":"{id}","plugin":"{plugin}"{more},
-                "trigger":{{"type":"interval","every":"{every}"}}}}"#
-        );
-        async move { s.add_job(spec(&json), false).await.unwrap() }
-    };
-    // Quick jobs: one run each (under the test's clock a run takes no
-    // time), then not due again during the test.
-    for i in 0..ASKED {
-        add(format!("q-{i}"), "hello", "1d", "").await;
-    }
-    clock.advance(Duration::days(1));
-    let mut done = std::collections::BTreeSet::new();
-    while done.len() < ASKED {
-        if let Event::RunSucceeded(e) = wait_for(&mut rx, |e| e.name() == "run-succeeded").await {
-            done.insert(e.job_id);
-        }
-    }
+    let add = |id, plugin, every, more| add(&s, id, plugin, every, more);
+    // Not due again during the test.
+    quick_jobs(&s, &clock, &mut rx, ASKED, "1d").await;
     // Every base place taken by a new job's run (not quick), all due at
     // one instant an hour on ...
     for i in 0..BASE {
         add(format!("n-{i}"), "hello", "1h", "").await;
     }
     // ... when every worker is held (these runs outlast the test).
-    for i in 0..WORKERS {
-        add(
-            format!("hold-{i}"),
-            "slow",
-            "59m",
-            r#","args":{"millis":600000}"#,
-        )
-        .await;
-    }
-    clock.advance(Duration::minutes(59));
-    for _ in 0..WORKERS {
-        wait_for(&mut rx, |e| {
-            e.name() == "run-started" && e.job_id().is_some_and(|j| j.starts_with("hold-"))
-        })
-        .await;
-    }
+    hold_every_worker(&s, &clock, &mut rx, 600_000).await;
     clock.advance(Duration::minutes(1));
     let mut submitted = 0;
     while submitted < BASE {
@@ -311,3 +245,61 @@ async fn the_starter_gives_quick_jobs_pending_runs_the_quick_places(db: TestStor
     s.shutdown(std::time::Duration::from_millis(50)).await;
 }
 backends!(the_starter_gives_quick_jobs_pending_runs_the_quick_places: sqlite, memory);
+
+/// Adds job `id`, on an interval `every` (`1h`, `1d`, `59m`); `more`:
+/// further fields, each with its leading comma.
+async fn add(s: &Scheduler, id: String, plugin: &str, every: &str, more: &str) {
+    let json = format!(
+        r#"{{"id":"{id}","plugin":"{plugin}"{more},
+            "trigger":{{"type":"interval","every":"{every}"}}}}"#
+    );
+    s.add_job(spec(&json), false).await.unwrap();
+}
+
+/// Adds `n` hello jobs `q-0`, `q-1`… every `every` (`1h` or `1d`), moves
+/// the clock to their first fire and waits until each has run once: under
+/// the test's clock a run takes no time, so each job is then quick.
+async fn quick_jobs(
+    s: &Scheduler,
+    clock: &ManualClock,
+    rx: &mut wasmcron::event::EventReceiver,
+    n: usize,
+    every: &str,
+) {
+    for i in 0..n {
+        add(s, format!("q-{i}"), "hello", every, "").await;
+    }
+    clock.advance(match every {
+        "1h" => Duration::hours(1),
+        "1d" => Duration::days(1),
+        other => panic!("quick_jobs: every {other}"),
+    });
+    let mut done = std::collections::BTreeSet::new();
+    while done.len() < n {
+        if let Event::RunSucceeded(e) = wait_for(rx, |e| e.name() == "run-succeeded").await {
+            done.insert(e.job_id);
+        }
+    }
+}
+
+/// Holds every worker: adds `hold-0`… (`slow` runs of `millis`, every
+/// 59 minutes), moves the clock 59 minutes to their fire and waits until
+/// each has started.
+async fn hold_every_worker(
+    s: &Scheduler,
+    clock: &ManualClock,
+    rx: &mut wasmcron::event::EventReceiver,
+    millis: u64,
+) {
+    for i in 0..WORKERS {
+        let args = format!(r#","args":{{"millis":{millis}}}"#);
+        add(s, format!("hold-{i}"), "slow", "59m", &args).await;
+    }
+    clock.advance(Duration::minutes(59));
+    for _ in 0..WORKERS {
+        wait_for(rx, |e| {
+            e.name() == "run-started" && e.job_id().is_some_and(|j| j.starts_with("hold-"))
+        })
+        .await;
+    }
+}
