@@ -59,7 +59,8 @@ pub enum JobsCommand {
     },
     /// Add a job: from flags (`jobs add ID --plugin P --cron "0 9 * * *"`,
     /// or `--every 10m`, or `--at TIME`), or from a JSON or TOML file
-    /// holding one job spec (`jobs add FILE`; `-` for JSON on stdin).
+    /// holding one job spec (`jobs add FILE`; `-` for stdin, JSON when it
+    /// starts with `{`, else TOML).
     Add {
         /// With --plugin, the new job's id; without, the spec file.
         #[arg(value_name = "ID|FILE")]
@@ -107,7 +108,8 @@ pub enum JobsCommand {
     /// jobs are added or changed, and with `--prune` the ones the file does
     /// not list are removed. Prints what changes.
     Import {
-        /// The jobs file (TOML; JSON for `.json` files and `-`).
+        /// The jobs file (TOML for `.toml` files, else JSON; `-` for stdin,
+        /// JSON when it starts with `{`, else TOML).
         file: PathBuf,
         /// Only say what would change; change nothing.
         #[arg(long)]
@@ -298,19 +300,64 @@ fn show_job(j: &Value) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A job spec or jobs file as JSON: TOML for `.toml` files, JSON for
+/// other files; on stdin (`-`), JSON when the text starts with `{`, else
+/// TOML (a TOML document cannot start with `{`).
 fn read_spec(file: &PathBuf) -> anyhow::Result<Value> {
-    if file.as_os_str() == "-" {
-        return serde_json::from_reader(std::io::stdin())
-            .context("reading a JSON job spec from stdin");
-    }
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    if file.extension().is_some_and(|e| e == "toml") {
+    let (text, toml, name) = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading a job spec from stdin")?;
+        let toml = !text.trim_start().starts_with('{');
+        (text, toml, "stdin".to_owned())
+    } else {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let toml = file.extension().is_some_and(|e| e == "toml");
+        (text, toml, file.display().to_string())
+    };
+    if toml {
         let value: toml::Value =
-            toml::from_str(&text).with_context(|| format!("in {}", file.display()))?;
+            toml::from_str(&text).with_context(|| format!("in {name} (read as TOML)"))?;
         Ok(serde_json::to_value(value)?)
     } else {
-        serde_json::from_str(&text).with_context(|| format!("in {}", file.display()))
+        serde_json::from_str(&text).with_context(|| format!("in {name} (read as JSON)"))
+    }
+}
+
+/// Every job matching `filters` (`name=value` query parts), in id order:
+/// `GET /jobs` a page of 1,000 (its largest) at a time, by offset, until
+/// the pages hold its `total`.
+///
+/// A job added or removed between two pages shifts the offsets: the list
+/// then misses or repeats one job at the seam (repeats are dropped here),
+/// as `ls` on a changing folder would.
+///
+/// # Errors
+/// The host unreachable, or its error answer.
+async fn all_jobs(client: &Client, filters: &[String]) -> anyhow::Result<Vec<Value>> {
+    const PAGE: usize = 1000;
+    let mut jobs: Vec<Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut offset = 0;
+    loop {
+        let mut query = filters.to_vec();
+        query.push(format!("limit={PAGE}"));
+        query.push(format!("offset={offset}"));
+        let page = client.get(&format!("/jobs?{}", query.join("&"))).await?;
+        let got = page["jobs"].as_array().cloned().unwrap_or_default();
+        let total = page["total"].as_u64().unwrap_or(0);
+        let n = got.len();
+        jobs.extend(
+            got.into_iter()
+                .filter(|j| seen.insert(j["spec"]["id"].as_str().unwrap_or_default().to_owned())),
+        );
+        offset += n;
+        // A short page is the last one whatever `total` says (jobs removed
+        // while paging).
+        if n < PAGE || offset as u64 >= total {
+            return Ok(jobs);
+        }
     }
 }
 
@@ -329,20 +376,17 @@ async fn jobs_to_stdout(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             state,
             remote,
         } => {
-            let mut query = vec!["limit=1000".to_owned()];
+            let mut query = Vec::new();
             if let Some(p) = plugin {
                 query.push(format!("plugin={}", seg(&p)));
             }
             if let Some(s) = state {
                 query.push(format!("state={}", seg(&s)));
             }
-            let page = Client::new(&remote)
-                .get(&format!("/jobs?{}", query.join("&")))
-                .await?;
+            let jobs = all_jobs(&Client::new(&remote), &query).await?;
             if remote.json {
-                print_json(&page)?;
+                print_json(&serde_json::json!({ "jobs": jobs, "total": jobs.len() }))?;
             } else {
-                let jobs = page["jobs"].as_array().cloned().unwrap_or_default();
                 table(
                     &["ID", "PLUGIN", "STATE", "SCHEDULE", "NEXT RUN"],
                     &job_rows(&jobs),

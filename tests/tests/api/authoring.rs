@@ -284,6 +284,70 @@ async fn jobs_are_added_from_flags_and_edited_in_an_editor(db: TestStore) {
 }
 backends!(jobs_are_added_from_flags_and_edited_in_an_editor: sqlite);
 
+/// Runs the CLI against `url` with `input` on its stdin.
+fn cli_stdin(args: &[&str], url: &str, input: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--url", url])
+        .env_remove("WASMCRON_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the CLI");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("the CLI's output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `jobs add -` takes a spec on stdin as a person pipes it: TOML (as the
+/// spec files are written) or JSON (as `jobs show --json` prints it);
+/// a broken one is refused naming the format it was read as.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_spec_on_stdin_is_toml_or_json() {
+    let dir = setup_warm("version = 1\n", &["hello"]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    let api = Api::new(&host);
+    api.plugins_ready().await;
+    let url = host.api_url();
+
+    let toml = "id = \"piped-toml\"\nplugin = \"hello\"\n\
+                trigger = { type = \"cron\", expr = \"0 9 * * *\", tz = \"Europe/Berlin\" }\n\
+                args = { name = \"toml\" }\n";
+    let (ok, out, err) = cli_stdin(&["jobs", "add", "-"], &url, toml);
+    assert!(ok && out.contains("piped-toml"), "{out}{err}");
+    let got = spec(&api, "piped-toml").await;
+    assert_eq!(got["trigger"]["tz"], "Europe/Berlin", "{got}");
+    assert_eq!(got["args"]["name"], "toml", "{got}");
+
+    let json = r#"  {"id": "piped-json", "plugin": "hello",
+                     "trigger": {"type": "interval", "every": "1h"}}"#;
+    let (ok, out, err) = cli_stdin(&["jobs", "add", "-"], &url, json);
+    assert!(ok && out.contains("piped-json"), "{out}{err}");
+    assert_eq!(spec(&api, "piped-json").await["trigger"]["every"], "1h");
+
+    let (ok, _, err) = cli_stdin(&["jobs", "add", "-"], &url, "id = \"x\"\nplugin = \n");
+    assert!(
+        !ok && err.contains("stdin") && err.contains("TOML"),
+        "{err}"
+    );
+    let (ok, _, err) = cli_stdin(&["jobs", "add", "-"], &url, "{\"id\": ");
+    assert!(
+        !ok && err.contains("stdin") && err.contains("JSON"),
+        "{err}"
+    );
+    let (status, page) = api.get("/jobs").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 2, "{page}");
+}
+
 /// `wasmcron completions bash`, loaded into a real bash: completing
 /// `wasmcron jobs ed` offers `edit`, and `wasmcron jobs add x --pl` offers
 /// `--plugin`. The other shells' scripts name the same commands.

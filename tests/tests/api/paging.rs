@@ -183,3 +183,57 @@ trigger = { type = "interval", every = "1h" }
     );
 }
 backends!(run_history_pages_by_cursor_while_runs_arrive: sqlite, postgres);
+
+/// `jobs list` pages through `GET /jobs` (1,000 a page at most) by
+/// offset: a host with more jobs than one page lists all of them, in id
+/// order, as a table and as `--json`, and with a filter.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_lists_every_job_past_one_page() {
+    const JOBS: usize = 2_003;
+    let mut file = String::from("version = 1\n");
+    for i in 0..JOBS {
+        // Half on one plugin, half on another, so a filter pages too.
+        let plugin = if i % 2 == 0 { "hello" } else { "probe" };
+        file.push_str(&format!(
+            "\n[[jobs]]\nid = \"job-{i:05}\"\nplugin = \"{plugin}\"\n\
+             trigger = {{ type = \"cron\", expr = \"0 9 * * *\" }}\n"
+        ));
+    }
+    let dir = setup_warm(&file, &["hello", "probe"]);
+    let host = Host::start(BIN, dir.path(), &[]);
+    let api = Api::new(&host);
+    api.until("/jobs?limit=1", |p| p["total"] == JOBS).await;
+
+    let (ok, out, err) = cli(&["jobs", "list"], &api.base);
+    assert!(ok, "{err}");
+    let ids: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let want: Vec<String> = (0..JOBS).map(|i| format!("job-{i:05}")).collect();
+    assert_eq!(ids, want, "the table holds every job once, by id");
+
+    let (ok, out, err) = cli(&["jobs", "list", "--json"], &api.base);
+    assert!(ok, "{err}");
+    let page: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(page["total"], JOBS);
+    let listed: Vec<&str> = page["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["spec"]["id"].as_str())
+        .collect();
+    assert_eq!(listed, want);
+
+    let (ok, out, err) = cli(&["jobs", "list", "--plugin", "probe"], &api.base);
+    assert!(ok, "{err}");
+    let probes: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let want: Vec<&String> = want.iter().skip(1).step_by(2).collect();
+    assert_eq!(probes.len(), want.len());
+    assert!(probes.iter().zip(&want).all(|(a, b)| a == b), "{probes:?}");
+}
