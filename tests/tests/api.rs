@@ -200,6 +200,17 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors(db: 
             "listeners[0].after_failures",
             "at least 1",
         ),
+        // A zero grace would miss every run; zero keep_for drop each.
+        (
+            bad(json!({"misfire_grace": "0s"})),
+            "misfire_grace",
+            "would miss them all",
+        ),
+        (
+            bad(json!({"keep_for": "0ms"})),
+            "keep_for",
+            "dropped as soon as it is recorded",
+        ),
     ] {
         let resp = api.post("/jobs", body).await;
         assert_error(&resp, 422, "validation", Some(field));
@@ -283,6 +294,17 @@ async fn jobs_are_created_listed_modified_run_and_deleted_with_clear_errors(db: 
         422,
         "validation",
         Some("trigger.every"),
+    );
+    assert_error(
+        &api.send(
+            reqwest::Method::PATCH,
+            "/jobs/greet",
+            Some(json!({"misfire_grace": "0s"})),
+        )
+        .await,
+        422,
+        "validation",
+        Some("misfire_grace"),
     );
     assert_eq!(
         api.post("/jobs/greet/pause", json!({})).await.1["state"],

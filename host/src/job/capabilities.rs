@@ -17,7 +17,10 @@ use std::path::{Component, Path, PathBuf};
 
 /// Capabilities granted to a job's runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "capabilities: a table of `dirs`, `env`, `http` and `secrets`"
+)]
 pub struct Capabilities {
     /// Host directories the guest sees, read-only unless `mode = "rw"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -37,7 +40,10 @@ pub struct Capabilities {
 
 /// A directory grant as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a directory grant: a table, e.g. { host = \"/srv/data\", guest = \"/data\" }"
+)]
 pub struct DirSpec {
     /// The host directory (absolute; a sidecar may give it relative to the
     /// plugins folder).

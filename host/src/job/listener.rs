@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 /// ]
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a listener: a table with `plugin` or `webhook`, e.g. { plugin = \"alert\" }"
+)]
 pub struct ListenerSpec {
     /// A plugin implementing world `listener`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

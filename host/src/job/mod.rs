@@ -119,7 +119,10 @@ impl std::fmt::Display for JobId {
 
 /// Limits as written; unset fields take the host's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "limits: a table, e.g. { fuel = 1000000000, timeout = \"30s\", memory_mib = 64 }"
+)]
 pub struct LimitsSpec {
     /// Instruction budget, e.g. `10000000000`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,7 +137,10 @@ pub struct LimitsSpec {
 
 /// A job as written in a config file or API body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a job spec: a table (a JSON object) with `id`, `plugin` and `trigger`"
+)]
 pub struct JobSpec {
     /// Unique id, e.g. `nightly-report`.
     pub id: String,
@@ -326,6 +332,20 @@ pub enum JobError {
         /// What is wrong.
         problem: String,
     },
+    /// A duration of zero where zero cannot be meant: `misfire_grace`
+    /// (every run starts a little after its time, so it would miss them
+    /// all) or `keep_for` (every run would be dropped as it is recorded).
+    /// Refused only for specs being added or changed
+    /// ([`Job::check_new`]): a stored job that has one still loads.
+    #[error("{field}: {value} is zero; {hint}")]
+    Zero {
+        /// The field.
+        field: &'static str,
+        /// The value as written, e.g. `0s`.
+        value: String,
+        /// What to write instead.
+        hint: &'static str,
+    },
     /// A bad `exclude` entry.
     #[error("exclude[{index}]: {problem}")]
     Exclude {
@@ -355,7 +375,9 @@ impl JobError {
             Self::Args(_) => "args".into(),
             Self::Limits(m) => m.split(':').next().unwrap_or("limits").to_owned(),
             Self::Retry(m) => format!("retry.{}", m.split(':').next().unwrap_or("")),
-            Self::Duration { field, .. } | Self::TooLong { field, .. } => (*field).to_owned(),
+            Self::Duration { field, .. }
+            | Self::TooLong { field, .. }
+            | Self::Zero { field, .. } => (*field).to_owned(),
             Self::MaxInstances => "max_instances".into(),
             Self::Listener {
                 index, field: None, ..
@@ -409,6 +431,41 @@ pub struct Job {
     /// 448-byte class rather than the 512 one. docs/BENCHMARKS.md,
     /// "Memory per job".)
     pub buffer: u32,
+}
+
+impl Job {
+    /// Rules for a spec being added or changed that a job already stored
+    /// need not pass (they came after it was written; refusing it at load
+    /// would stop it firing): no zero `misfire_grace` (APScheduler 3 also
+    /// refuses a grace that is not positive) and no zero `keep_for`.
+    ///
+    /// # Errors
+    /// [`JobError::Zero`] naming the field.
+    pub fn check_new(&self) -> Result<(), JobError> {
+        let zero = |field, value: &Option<Box<str>>, hint| JobError::Zero {
+            field,
+            value: value.as_deref().unwrap_or("0s").to_owned(),
+            hint,
+        };
+        if self.misfire_grace == Some(Duration::ZERO) {
+            return Err(zero(
+                "misfire_grace",
+                &self.spec.misfire_grace,
+                "every run starts a little after its time, so it would miss them all; write \
+                 how late a run may still start, e.g. \"30s\", or leave it out to run \
+                 however late",
+            ));
+        }
+        if self.keep_for == Some(Duration::ZERO) {
+            return Err(zero(
+                "keep_for",
+                &self.spec.keep_for,
+                "every run would be dropped as soon as it is recorded; write how long to \
+                 keep runs, e.g. \"30d\", or leave it out to keep the newest keep_runs",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl JobSpec {

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 /// A retry policy as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a retry policy: a table, e.g. { max_attempts = 3, delay = \"10s\" }"
+)]
 pub struct RetrySpec {
     /// Attempts per fire, the first included: 1 means no retries.
     #[serde(default = "one")]

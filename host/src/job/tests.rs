@@ -233,3 +233,57 @@ fn a_job_and_its_trigger_spec_stay_in_their_allocation_classes() {
         size_of::<crate::trigger::TriggerSpec>()
     );
 }
+
+#[test]
+fn a_zero_misfire_grace_or_keep_for_is_refused_for_new_specs_only() {
+    let base = r#""id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"}"#;
+    for (extra, field) in [
+        (r#""misfire_grace":"0s""#, "misfire_grace"),
+        (r#""misfire_grace":"0ms""#, "misfire_grace"),
+        (r#""keep_for":"0d""#, "keep_for"),
+    ] {
+        let s = spec(&format!("{{{base},{extra}}}"));
+        // Still valid: a job stored with it loads and keeps firing.
+        let job = s
+            .validate(Utc::now(), &Limits::default())
+            .unwrap_or_else(|e| panic!("{extra}: {e}"));
+        let err = job.check_new().expect_err(extra);
+        assert_eq!(err.field(), field);
+        let text = err.to_string();
+        assert!(
+            text.starts_with(field) && text.contains("leave it out"),
+            "{text}"
+        );
+    }
+    let s = spec(&format!(
+        r#"{{{base},"misfire_grace":"1ms","keep_for":"1s"}}"#
+    ));
+    let job = s.validate(Utc::now(), &Limits::default()).unwrap();
+    assert_eq!(job.check_new(), Ok(()));
+}
+
+#[test]
+fn a_wrongly_shaped_table_is_named_by_what_to_write_not_by_a_rust_type() {
+    let base = r#""id":"a","plugin":"p","trigger":{"type":"interval","every":"1m"}"#;
+    for (extra, says) in [
+        (r#""listeners":["alert"]"#, "{ plugin = \"alert\" }"),
+        (r#""limits":"small""#, "limits: a table"),
+        (r#""retry":3"#, "max_attempts = 3"),
+        (r#""capabilities":"net""#, "`dirs`, `env`"),
+        (r#""capabilities":{"dirs":["/srv"]}"#, "a directory grant"),
+    ] {
+        let json = format!("{{{base},{extra}}}");
+        let err = serde_json::from_str::<JobSpec>(&json)
+            .expect_err(extra)
+            .to_string();
+        assert!(err.contains(says), "{extra}: {err}");
+        assert!(
+            !err.contains("Spec") && !err.contains("struct"),
+            "{extra}: {err}"
+        );
+    }
+    let err = serde_json::from_str::<JobSpec>(r#""nightly""#)
+        .expect_err("a string")
+        .to_string();
+    assert!(err.contains("a job spec"), "{err}");
+}

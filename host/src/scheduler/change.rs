@@ -270,7 +270,7 @@ impl Scheduler {
                 let job = spec
                     .validate_with(now, &inner.config.default_limits, &inner.calendars())
                     .map_err(|e| fail(index, &spec.id, front(&batch, index), e.into()))?;
-                self.check_policy(&job)
+                self.check_new(&job)
                     .map_err(|e| fail(index, &spec.id, front(&batch, index), e))?;
             } else {
                 let change = self
@@ -396,7 +396,7 @@ impl Scheduler {
         };
         let job =
             spec.validate_with(created_at, &inner.config.default_limits, &inner.calendars())?;
-        self.check_policy(&job)?;
+        self.check_new(&job)?;
         super::chain::check(&inner.lock(), &spec, listed, cycles)?;
         // The pause note (issue 13): a job that stays paused keeps the
         // reason the host paused it for; one resumed by this spec (its
@@ -458,7 +458,7 @@ impl Scheduler {
     ) -> Result<(), SchedulerError> {
         let now = self.inner.clock.now().trunc_subsecs(3);
         let job = spec.validate_with(now, &self.inner.config.default_limits, calendars)?;
-        self.check_policy(&job)
+        self.check_new(&job)
     }
 
     /// Checks the chains (`on_success`, `on_failure`) of a jobs list as
@@ -488,6 +488,14 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// The checks a spec being added or changed passes beyond
+    /// validation: [`Job::check_new`]'s rules and the operator's grant
+    /// policy ([`Self::check_policy`]).
+    fn check_new(&self, job: &Job) -> Result<(), SchedulerError> {
+        job.check_new()?;
+        self.check_policy(job)
     }
 
     /// Refuses a job granted more than the operator's policy allows
