@@ -132,6 +132,93 @@ limits = { timeout = "2s" }
     assert!(time["fuel"].as_u64().unwrap_or(0) > 0, "{time}");
 }
 
+/// Lines of the host's JSON log that say `job`'s run started in the slow
+/// lane.
+fn slow_starts(host: &Host, job: &str) -> usize {
+    host.log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("run started in the slow lane"))
+                && v["fields"]["job"] == job
+        })
+        .count()
+}
+
+/// Waits (at most a minute) until `job` has `n` finished runs; returns
+/// them, newest first.
+async fn finished_runs(host: &Host, base: &str, job: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done: Vec<Value> = runs(base, job)
+            .await
+            .into_iter()
+            .filter(|r| r["status"] == "finished")
+            .collect();
+        if done.len() >= n {
+            return done;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{job}: {} of {n} runs finished:\n{}",
+            done.len(),
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runaway_jobs_next_run_starts_in_the_slow_lane() {
+    // The first run burns its fuel, is demoted; the second starts in the
+    // slow lane without taking a worker, and still runs under its limits.
+    let dir = setup_warm(
+        r#"
+version = 1
+[[jobs]]
+id = "burn"
+plugin = "spin"
+trigger = { type = "interval", every = "1h" }
+limits = { fuel = 2000000000, timeout = "60s" }
+"#,
+        &["spin"],
+    );
+    let host = Host::start(BIN, dir.path(), &[]);
+    let base = api_url(&host);
+    post(&base, "/jobs/burn/run").await;
+    finished_runs(&host, &base, "burn", 1).await;
+    assert_eq!(
+        (demotions(&host, "burn"), slow_starts(&host, "burn")),
+        (1, 0),
+        "{}",
+        host.log()
+    );
+    post(&base, "/jobs/burn/run").await;
+    let done = finished_runs(&host, &base, "burn", 2).await;
+    assert_eq!(
+        (demotions(&host, "burn"), slow_starts(&host, "burn")),
+        (1, 1),
+        "the second run starts slow, so is never demoted:\n{}",
+        host.log()
+    );
+    for run in &done {
+        assert_eq!(run["outcome"]["kind"], "out-of-fuel", "{run}");
+    }
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains("wasmcron_runs_demoted_total 1")
+            && metrics.contains("wasmcron_runs_started_slow_total 1"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_interrupts_a_demoted_run_and_records_it() {
     let dir = setup_warm(

@@ -208,6 +208,12 @@ impl Metrics {
             "wasmcron_runs_demoted_total {}",
             scheduler.runs_demoted()
         );
+        out.push_str("# HELP wasmcron_runs_started_slow_total Runs started in the slow lane because their job's last run was a runaway.\n# TYPE wasmcron_runs_started_slow_total counter\n");
+        let _ = writeln!(
+            out,
+            "wasmcron_runs_started_slow_total {}",
+            scheduler.runs_started_slow()
+        );
         let leadership = scheduler.store().leadership().get();
         out.push_str("# HELP wasmcron_leader 1 while this host evaluates the schedules (always, on a store one host owns).\n# TYPE wasmcron_leader gauge\n");
         let _ = writeln!(out, "wasmcron_leader {}", u8::from(leadership.is_leader()));

@@ -284,8 +284,9 @@ async fn run_guest(
     // Every run gets a stop token of its own, registered until it ends: a
     // later fire (`overlap = "cancel-other"`) or a request may stop it.
     let stop = super::contact::guest_stop(&inner).child_token();
-    {
-        inner.lock().cancellable.insert(
+    let start_slow = {
+        let mut state = inner.lock();
+        state.cancellable.insert(
             run.run_id.clone(),
             super::state::Cancellable {
                 job_id: run.job_id.clone(),
@@ -296,14 +297,22 @@ async fn run_guest(
                 capture,
             },
         );
-    }
-    let ended = inner
+        state.entry_for(&run).is_some_and(|e| e.slow_start)
+    };
+    let ran = inner
         .lanes
-        .run((&run.job_id, &run.run_id), permit, &stop, guest)
+        .run((&run.job_id, &run.run_id), permit, &stop, start_slow, guest)
         .await;
-    let (cancelled, capture) = match inner.lock().cancellable.remove(&run.run_id) {
-        Some(c) => (c.note, Some(c.capture)),
-        None => (None, None),
+    let ended = ran.ended;
+    let (cancelled, capture) = {
+        let mut state = inner.lock();
+        if let Some(entry) = state.entry_for(&run) {
+            entry.slow_start = ran.runaway;
+        }
+        match state.cancellable.remove(&run.run_id) {
+            Some(c) => (c.note, Some(c.capture)),
+            None => (None, None),
+        }
     };
     // A stopped guest leaves no report: what it logged until then is
     // kept from the capture (secrets redacted).

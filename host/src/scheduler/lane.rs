@@ -25,6 +25,16 @@
 //! timeout's timer stays with the runtime that created it; `max_instances`
 //! counts runs, not lanes; shutdown cancels a demoted run the same way.
 //!
+//! A job whose last run left the fast lane (or, started in the slow lane,
+//! would have: as hot or as long) starts its next run in the slow lane,
+//! when it has a free place: a runaway job fired at the instant of a
+//! burst would otherwise take a fast-lane worker and up to
+//! [`DEMOTE_AFTER_SLICES`] slices of the fast lane's CPU at every fire,
+//! right when the healthy runs need them (docs/BENCHMARKS.md, "A runaway
+//! guest beside the bursts"). A slow-started run that finishes as a
+//! healthy one would (neither hot nor long) sends the job's next run back
+//! to the fast lane.
+//!
 //! Listener plugin deliveries run in the slow lane from the start, under
 //! a bound of their own ([`MAX_LISTENER_RUNS`]): they are notifications,
 //! and one that hangs for its whole timeout must not take CPU or workers
@@ -107,6 +117,18 @@ pub(crate) struct Lanes {
     slow: Option<SlowLane>,
     listener_permits: Arc<Semaphore>,
     demoted: AtomicU64,
+    started_slow: AtomicU64,
+}
+
+/// A run's end from [`Lanes::run`], and whether its job's next run should
+/// start in the slow lane.
+#[derive(Debug)]
+pub(crate) struct Ran<T> {
+    /// How it ended.
+    pub(crate) ended: Ended<T>,
+    /// It was demoted, or it started in the slow lane and ran hot or long
+    /// enough that it would have been.
+    pub(crate) runaway: bool,
 }
 
 impl std::fmt::Debug for Lanes {
@@ -114,6 +136,7 @@ impl std::fmt::Debug for Lanes {
         f.debug_struct("Lanes")
             .field("slow", &self.slow.is_some())
             .field("demoted", &self.demoted.load(Ordering::Relaxed))
+            .field("started_slow", &self.started_slow.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -144,12 +167,19 @@ impl Lanes {
             slow,
             listener_permits: Arc::new(Semaphore::new(MAX_LISTENER_RUNS)),
             demoted: AtomicU64::new(0),
+            started_slow: AtomicU64::new(0),
         }
     }
 
     /// Runs demoted to the slow lane since start.
     pub(crate) fn demoted(&self) -> u64 {
         self.demoted.load(Ordering::Relaxed)
+    }
+
+    /// Runs started in the slow lane since start (their job's last run was
+    /// a runaway).
+    pub(crate) fn started_slow(&self) -> u64 {
+        self.started_slow.load(Ordering::Relaxed)
     }
 
     /// Where a listener delivery runs (the slow lane; the caller's runtime
@@ -167,7 +197,9 @@ impl Lanes {
     /// Runs `future` (one run's guest call), starting in the fast lane
     /// under `permit` and demoting it when it runs long or hot; `stop`
     /// cancelled stops it in either lane. `job` and `run` name it in the
-    /// log.
+    /// log. With `start_slow` (its job's last run was a runaway) it starts
+    /// in the slow lane instead, releasing `permit` at once, when the slow
+    /// lane has a free place; else in the fast lane as any run.
     ///
     /// Not an `async fn`: `future` (a guest call's future, about 2.5 KB) is
     /// boxed here, at the call, so the future this returns holds only the
@@ -180,11 +212,12 @@ impl Lanes {
         names: (&'a str, &'a str),
         permit: OwnedSemaphorePermit,
         stop: &'a CancellationToken,
+        start_slow: bool,
         future: impl Future<Output = T> + Send + 'static,
-    ) -> impl Future<Output = Ended<T>> + Send + 'a {
+    ) -> impl Future<Output = Ran<T>> + Send + 'a {
         let slices = Arc::new(AtomicU32::new(0));
         let future: BoxFuture<T> = Box::pin(count_slices(slices.clone(), future));
-        self.run_boxed(names, permit, stop, slices, future)
+        self.run_boxed(names, permit, stop, start_slow, slices, future)
     }
 
     /// [`Lanes::run`], with the future boxed and its slice counter.
@@ -193,24 +226,44 @@ impl Lanes {
         (job, run): (&str, &str),
         permit: OwnedSemaphorePermit,
         stop: &CancellationToken,
+        start_slow: bool,
         slices: Arc<AtomicU32>,
         future: BoxFuture<T>,
-    ) -> Ended<T> {
+    ) -> Ran<T> {
+        let healthy = |ended| Ran {
+            ended,
+            runaway: false,
+        };
         let Some(slow) = &self.slow else {
-            return tokio::select! {
+            return healthy(tokio::select! {
                 v = future => Ended::Finished(v),
                 () = stop.cancelled() => Ended::Stopped,
-            };
+            });
         };
+        if start_slow && let Ok(slow_permit) = slow.permits.clone().try_acquire_owned() {
+            drop(permit);
+            self.started_slow.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                job,
+                run,
+                "run started in the slow lane: its job's last run was a runaway"
+            );
+            let started = tokio::time::Instant::now();
+            let ended = Self::in_slow(slow, future, slow_permit, stop).await;
+            // As the fast lane would have judged it.
+            let runaway = slices.load(Ordering::Relaxed) >= DEMOTE_AFTER_SLICES
+                || started.elapsed() >= DEMOTE_AFTER;
+            return Ran { ended, runaway };
+        }
         let step = tokio::select! {
             step = UntilDemoted::new(future, &slices, &slow.permits) => step,
-            () = stop.cancelled() => return Ended::Stopped,
+            () = stop.cancelled() => return healthy(Ended::Stopped),
         };
         // The worker is free once the guest is done or gone to the slow
         // lane; recording the result need not hold it.
         drop(permit);
         let (future, slow_permit, reason) = match step {
-            Step::Done(v) => return Ended::Finished(v),
+            Step::Done(v) => return healthy(Ended::Finished(v)),
             Step::Demote {
                 future,
                 permit,
@@ -225,6 +278,20 @@ impl Lanes {
             slices = slices.load(Ordering::Relaxed),
             "run demoted to the slow lane"
         );
+        Ran {
+            ended: Self::in_slow(slow, future, slow_permit, stop).await,
+            runaway: true,
+        }
+    }
+
+    /// Polls `future` to its end on the slow lane, holding `slow_permit`
+    /// until then; `stop` cancelled stops it there.
+    async fn in_slow<T: Send + 'static>(
+        slow: &SlowLane,
+        future: BoxFuture<T>,
+        slow_permit: OwnedSemaphorePermit,
+        stop: &CancellationToken,
+    ) -> Ended<T> {
         let task = slow.handle.spawn(async move {
             let v = future.await;
             drop(slow_permit);
@@ -357,8 +424,11 @@ mod tests {
     async fn a_short_run_finishes_in_the_fast_lane() {
         let lanes = Lanes::new(2);
         let stop = CancellationToken::new();
-        let ended = lanes.run(("j", "r"), permit(1), &stop, async { 7 }).await;
-        assert!(matches!(ended, Ended::Finished(7)));
+        let ran = lanes
+            .run(("j", "r"), permit(1), &stop, false, async { 7 })
+            .await;
+        assert!(matches!(ran.ended, Ended::Finished(7)));
+        assert!(!ran.runaway);
         assert_eq!(lanes.demoted(), 0);
     }
 
@@ -369,13 +439,14 @@ mod tests {
         let workers = Arc::new(Semaphore::new(1));
         let worker = workers.clone().try_acquire_owned().expect("worker");
         let ended = tokio::spawn(async move {
-            let ended = lanes
-                .run(("j", "r"), worker, &stop, async {
+            let ran = lanes
+                .run(("j", "r"), worker, &stop, false, async {
                     tokio::time::sleep(DEMOTE_AFTER + Duration::from_millis(500)).await;
                     std::thread::current().name().map(str::to_owned)
                 })
                 .await;
-            (ended, lanes.demoted())
+            assert!(ran.runaway, "a demoted run sends its job's next run slow");
+            (ran.ended, lanes.demoted())
         });
         // The worker comes back once the run is demoted, before it ends.
         let again = tokio::time::timeout(DEMOTE_AFTER * 10, workers.acquire())
@@ -400,9 +471,95 @@ mod tests {
             stopper.cancel();
         });
         let ended = lanes
-            .run(("j", "r"), permit(1), &stop, std::future::pending::<()>())
-            .await;
+            .run(
+                ("j", "r"),
+                permit(1),
+                &stop,
+                false,
+                std::future::pending::<()>(),
+            )
+            .await
+            .ended;
         assert!(matches!(ended, Ended::Stopped));
         assert_eq!(lanes.demoted(), 1);
+    }
+
+    /// The thread a future's first poll ran on.
+    async fn thread_name() -> Option<String> {
+        std::thread::current().name().map(str::to_owned)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_started_slow_frees_its_worker_at_once_and_a_healthy_one_comes_back() {
+        let lanes = Arc::new(Lanes::new(2));
+        let stop = CancellationToken::new();
+        let workers = Arc::new(Semaphore::new(1));
+        let worker = workers.clone().try_acquire_owned().expect("worker");
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let run = {
+            let (lanes, stop) = (lanes.clone(), stop.clone());
+            tokio::spawn(async move {
+                lanes
+                    .run(("j", "r"), worker, &stop, true, async move {
+                        let _ = released.await;
+                        thread_name().await
+                    })
+                    .await
+            })
+        };
+        // The worker is free while the run still waits: it never held it.
+        let again = tokio::time::timeout(Duration::from_secs(30), workers.acquire())
+            .await
+            .expect("the worker is released at a slow start");
+        drop(again);
+        let _ = release.send(());
+        let ran = run.await.expect("join");
+        let Ended::Finished(thread) = ran.ended else {
+            panic!("{:?}", ran.ended)
+        };
+        assert_eq!(thread.as_deref(), Some("wasmcron-slow"));
+        assert!(
+            !ran.runaway,
+            "quick and cold: its job's next run starts fast"
+        );
+        assert_eq!((lanes.started_slow(), lanes.demoted()), (1, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_started_slow_that_runs_long_stays_a_runaway() {
+        let lanes = Lanes::new(2);
+        let stop = CancellationToken::new();
+        let ran = lanes
+            .run(("j", "r"), permit(1), &stop, true, async {
+                tokio::time::sleep(DEMOTE_AFTER + Duration::from_millis(100)).await;
+            })
+            .await;
+        assert!(matches!(ran.ended, Ended::Finished(())));
+        assert!(ran.runaway);
+        assert_eq!((lanes.started_slow(), lanes.demoted()), (1, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_start_with_the_slow_lane_full_starts_in_the_fast_lane() {
+        let lanes = Lanes::new(1);
+        let stop = CancellationToken::new();
+        let full = lanes
+            .slow
+            .as_ref()
+            .expect("a slow lane")
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .expect("its one place");
+        let ran = lanes
+            .run(("j", "r"), permit(1), &stop, true, thread_name())
+            .await;
+        drop(full);
+        let Ended::Finished(thread) = ran.ended else {
+            panic!("{:?}", ran.ended)
+        };
+        assert_ne!(thread.as_deref(), Some("wasmcron-slow"));
+        assert!(!ran.runaway);
+        assert_eq!(lanes.started_slow(), 0);
     }
 }

@@ -353,6 +353,7 @@ impl Inner {
         let mut backfilling = 0;
         let mut queued = state::Queued::default();
         let mut quick = false;
+        let mut slow_start = false;
         let incarnation = incarnation::Incarnation::new(incarnation);
         if let Some(old) = state.jobs.get_mut(&id) {
             generation = old.generation + 1;
@@ -361,6 +362,7 @@ impl Inner {
                 backfilling = old.backfilling;
                 queued = std::mem::take(&mut old.queued);
                 quick = old.quick;
+                slow_start = old.slow_start;
                 if keep_schedule && !old.paused && !paused {
                     next_run = old.next_run;
                 }
@@ -389,6 +391,7 @@ impl Inner {
                 queued,
                 finished_since_prune: 0,
                 quick,
+                slow_start,
             }),
         );
         next_run
@@ -704,6 +707,12 @@ impl Scheduler {
     /// `lane.rs`), for metrics.
     pub fn runs_demoted(&self) -> u64 {
         self.inner.lanes.demoted()
+    }
+
+    /// Runs started in the slow lane since start, because their job's
+    /// last run was a runaway (scheduler/lane.rs).
+    pub fn runs_started_slow(&self) -> u64 {
+        self.inner.lanes.started_slow()
     }
 
     /// Runs this host is handling now (waiting for a worker, claimed

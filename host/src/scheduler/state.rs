@@ -33,6 +33,9 @@ pub(crate) struct JobEntry {
     /// Its last run's guest took under [`super::QUICK_RUN`]: its next run
     /// may be recorded running further ahead of the workers (fire.rs).
     pub(super) quick: bool,
+    /// Its last run was a runaway (demoted, or started slow and as hot or
+    /// long): its next run starts in the slow lane (lane.rs).
+    pub(super) slow_start: bool,
 }
 
 /// A job's queued catch-up runs: none for nearly every job, so it takes
