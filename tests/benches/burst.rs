@@ -92,6 +92,15 @@
 //! starting it, `ends_ms` the rest. The store's writer is one thread: it
 //! is a bound of its own, beside the guests' floor.
 //!
+//! **Idle before each floor**: two seconds of doing nothing, in which
+//! the process's CPU time and threads are read from `/proc`
+//! (`idle_before` in the JSON; the busiest threads on stderr when past
+//! 2 % of a core): what a scenario left running (a runaway guest, a
+//! ticker) shows there instead of as a slow floor and a slow scenario.
+//! Beside it, from `/proc/stat`, the CPU the rest of the machine used
+//! and the time the hypervisor stole: a slow floor with both near zero
+//! and this process idle is the machine, not the bench.
+//!
 //! `--log` installs a log subscriber at `info` writing to nowhere, so the
 //! per-run log line the binary formats is paid for (off by default, as in
 //! `benches/scheduler.rs`). Lateness on SQLite has millisecond resolution
@@ -249,6 +258,116 @@ struct FloorFigures {
     parallel_per_s: f64,
     threads: usize,
     cores_factor: f64,
+    /// What the process burnt just before this floor, while nothing should
+    /// run (zero on pooled figures).
+    idle: Idle,
+}
+
+/// CPU the bench process burns while it should be idle, from `/proc`
+/// (Linux; zeros elsewhere): a scenario's leftovers (a runaway guest
+/// still going, a ticker or writer thread not stopped) show here before
+/// the next floor and scenario run beside them.
+#[derive(Clone, Copy, Default)]
+struct Idle {
+    /// CPU time over the window, ms per second of wall time.
+    cpu_ms_per_s: f64,
+    /// The process's threads at the end of the window.
+    threads: usize,
+    /// The whole machine's CPU time over the window outside this process
+    /// (other processes, the kernel), ms per second.
+    others_ms_per_s: f64,
+    /// Time the hypervisor gave the machine's CPUs to someone else
+    /// (`steal` in `/proc/stat`), ms per second, summed over the CPUs.
+    steal_ms_per_s: f64,
+}
+
+/// The machine's busy and stolen CPU ticks from `/proc/stat`'s `cpu`
+/// line (user, nice, system, irq, softirq; steal).
+fn machine_ticks() -> (u64, u64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return (0, 0);
+    };
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    (at(0) + at(1) + at(2) + at(5) + at(6), at(7))
+}
+
+/// Per-thread CPU ticks (`utime + stime`, field 14 and 15 of
+/// `/proc/self/task/*/stat`) by thread name.
+fn thread_ticks() -> Vec<(String, u64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_owned();
+            // After the name: state is field 3, so utime (14) is the 12th.
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some((name, ticks))
+        })
+        .collect()
+}
+
+/// Sleeps `window` and reports what the process burnt meanwhile; names
+/// the busiest threads on stderr when it is more than 2 % of a core.
+/// Ticks are taken as 10 ms (`CLK_TCK` 100, Linux's usual).
+fn idle(window: Duration) -> Idle {
+    let before: HashMap<String, u64> =
+        thread_ticks()
+            .into_iter()
+            .fold(HashMap::new(), |mut m, (name, t)| {
+                *m.entry(name).or_default() += t;
+                m
+            });
+    let (busy_before, steal_before) = machine_ticks();
+    std::thread::sleep(window);
+    let (busy_after, steal_after) = machine_ticks();
+    let after = thread_ticks();
+    let threads = after.len();
+    let mut by_name: HashMap<String, u64> = HashMap::new();
+    for (name, t) in after {
+        *by_name.entry(name).or_default() += t;
+    }
+    let mut busy: Vec<(String, i64)> = by_name
+        .into_iter()
+        .map(|(name, t)| {
+            let was = before.get(&name).copied().unwrap_or(0);
+            (name, t as i64 - was as i64)
+        })
+        .filter(|(_, d)| *d > 0)
+        .collect();
+    busy.sort_by_key(|(_, d)| -d);
+    let ms: i64 = busy.iter().map(|(_, d)| d * 10).sum();
+    let cpu_ms_per_s = ms as f64 / window.as_secs_f64();
+    let per_s = |ticks: u64| ticks as f64 * 10.0 / window.as_secs_f64();
+    let others_ms_per_s = (per_s(busy_after.saturating_sub(busy_before)) - cpu_ms_per_s).max(0.0);
+    let steal_ms_per_s = per_s(steal_after.saturating_sub(steal_before));
+    if cpu_ms_per_s > 20.0 {
+        eprintln!(
+            "  not idle: {cpu_ms_per_s:.0} ms/s of CPU, {threads} threads; busiest: {}",
+            busy.iter()
+                .take(5)
+                .map(|(n, d)| format!("{n} {} ms", d * 10))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Idle {
+        cpu_ms_per_s,
+        threads,
+        others_ms_per_s,
+        steal_ms_per_s,
+    }
 }
 
 impl FloorFigures {
@@ -295,6 +414,7 @@ impl FloorSamples {
             parallel_per_s: median(&mut self.parallels.clone()),
             threads: self.threads,
             cores_factor: median(&mut self.factors.clone()),
+            idle: Idle::default(),
         }
     }
 }
@@ -401,6 +521,9 @@ struct Figures {
     floor: FloorFigures,
     /// The store's own floor for this burst (ms), when measured.
     store_floor: Option<StoreFloor>,
+    /// CPU time the hypervisor stole over the whole scenario, ms per
+    /// second summed over the CPUs (see [`Idle::steal_ms_per_s`]).
+    steal_ms_per_s: f64,
 }
 
 /// The least time (ms, medians over [`STORE_FLOOR_ROUNDS`] bursts) the
@@ -706,6 +829,7 @@ async fn aligned(
         runaway_outcomes,
         floor,
         store_floor,
+        steal_ms_per_s: 0.0,
     }
 }
 
@@ -753,6 +877,13 @@ fn figures_json(f: &Figures, plain: Option<&Figures>, floor: &FloorFigures) -> V
         "runaway_runs": f.runaway_outcomes,
         "floor": floor_json(floor, f.jobs),
         "floor_here": floor_json(&f.floor, f.jobs),
+        "idle_before": json!({
+            "cpu_ms_per_s": f.floor.idle.cpu_ms_per_s,
+            "threads": f.floor.idle.threads,
+            "others_ms_per_s": f.floor.idle.others_ms_per_s,
+            "steal_ms_per_s": f.floor.idle.steal_ms_per_s,
+        }),
+        "steal_ms_per_s": f.steal_ms_per_s,
         "store_floor": f.store_floor.map(|sf| json!({
             "fires_ms": sf.fires_ms,
             "ends_ms": sf.ends_ms,
@@ -1030,17 +1161,34 @@ fn main() {
             }
             let mut plain = None;
             for hostile in variants {
+                let was_idle = idle(Duration::from_secs(2));
                 let samples = measure_floor(&floor);
                 run_floor.extend(&samples);
-                let floor_figures = samples.figures();
+                let floor_figures = FloorFigures {
+                    idle: was_idle,
+                    ..samples.figures()
+                };
                 eprintln!(
-                    "{n} jobs, {}, {}: floor {:.1} µs/run, cores factor {:.2}",
+                    "{n} jobs, {}, {}: floor {:.1} µs/run, cores factor {:.2}; before it, \
+                     idle: {:.0} ms/s of CPU here, {:.0} elsewhere, {:.0} stolen, {} threads",
                     kind.name(),
                     if hostile { "runaway" } else { "plain" },
                     floor_figures.us_per_run,
-                    floor_figures.cores_factor
+                    floor_figures.cores_factor,
+                    was_idle.cpu_ms_per_s,
+                    was_idle.others_ms_per_s,
+                    was_idle.steal_ms_per_s,
+                    was_idle.threads
                 );
-                let f = rt.block_on(aligned(n, kind, hostile, seconds, floor_figures));
+                let (_, steal_before) = machine_ticks();
+                let t = Instant::now();
+                let mut f = rt.block_on(aligned(n, kind, hostile, seconds, floor_figures));
+                f.steal_ms_per_s = (machine_ticks().1.saturating_sub(steal_before)) as f64 * 10.0
+                    / t.elapsed().as_secs_f64();
+                eprintln!(
+                    "  p99 {:.1} ms, {:.0} ms/s stolen meanwhile",
+                    f.measured.p99, f.steal_ms_per_s
+                );
                 let index = all.len();
                 all.push((f, plain));
                 if !hostile {
