@@ -5,7 +5,7 @@
 //!                           │ > DEMOTE_AFTER_SLICES epoch slices of guest CPU,
 //!                           │ or running for > DEMOTE_AFTER
 //!                           ▼ worker permit released, slow permit taken
-//!                         slow lane (own runtime, threads at nice 19)
+//!                         slow lane (own runtime, threads at SCHED_IDLE / nice 19)
 //! ```
 //!
 //! Every run starts in the fast lane, under one of the `workers` permits.
@@ -14,7 +14,8 @@
 //! *demoted*: its future, still running, is handed to the slow lane and
 //! polled there from the point it had reached, and its worker permit goes
 //! to the next fire. The slow lane is a tokio runtime of its own whose
-//! threads run at the lowest OS priority, so the kernel gives the fast
+//! threads run at the lowest OS priority (Linux's `SCHED_IDLE` policy,
+//! else nice 19), so the kernel gives the fast
 //! lane's threads the CPU whenever they want it, and runaway guests share
 //! what is left. It has its own bound (as many runs as `workers`); a run
 //! due for demotion while it is full stays where it is and tries again at
@@ -402,12 +403,44 @@ impl<T> Future for UntilDemoted<'_, T> {
 /// Lowers the calling thread's scheduling priority to nice 19. On Linux
 /// the nice value is per thread (`setpriority(PRIO_PROCESS, tid)`); other
 /// systems would apply it to the whole process, so there it is left alone.
+///
+/// On Linux the thread also takes the `SCHED_IDLE` policy: a nice-19
+/// thread still gets a weighted share of a core that nice-0 threads want
+/// (and runs a slice before a waking one preempts it), an idle-policy one
+/// only what nothing else wants. Measured with the runaway bursts
+/// (docs/BENCHMARKS.md, "A runaway guest beside the bursts: leftovers,
+/// and a slow start"). The nice value stays as the fallback where the
+/// policy cannot be set.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), SLOW_NICE)
     {
-        tracing::warn!(error = %e, "cannot lower the slow lane's thread priority");
+        if let Err(e) =
+            rustix::process::setpriority_process(Some(rustix::thread::gettid()), SLOW_NICE)
+        {
+            tracing::warn!(error = %e, "cannot lower the slow lane's thread priority");
+        }
+        if let Err(e) = idle_policy() {
+            tracing::warn!(error = %e, "cannot give the slow lane's thread the SCHED_IDLE policy");
+        }
     }
+}
+
+/// Gives the calling thread the `SCHED_IDLE` policy (Linux: a pid of 0 is
+/// the calling thread). No privilege is needed to lower a policy.
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "sched_setscheduler through libc (rustix has no binding); its contract is met as noted"
+)]
+fn idle_policy() -> std::io::Result<()> {
+    // SCHED_IDLE takes priority 0.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param, read only; pid 0 is this
+    // thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -482,6 +515,36 @@ mod tests {
             .ended;
         assert!(matches!(ended, Ended::Stopped));
         assert_eq!(lanes.demoted(), 1);
+    }
+
+    /// The slow lane's threads run under `SCHED_IDLE` (policy 5, field 41
+    /// of `/proc/thread-self/stat`), the fast lane's under the default.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_slow_lanes_threads_run_at_the_idle_policy() {
+        fn policy() -> Option<u32> {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+            // After the name: state is field 3, so policy (41) is the 39th.
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(38)?
+                .parse()
+                .ok()
+        }
+        let lanes = Lanes::new(1);
+        let stop = CancellationToken::new();
+        let ran = lanes
+            .run(("j", "r"), permit(1), &stop, true, async {
+                (thread_name().await, policy())
+            })
+            .await;
+        let Ended::Finished((thread, slow)) = ran.ended else {
+            panic!("{:?}", ran.ended)
+        };
+        assert_eq!(thread.as_deref(), Some("wasmcron-slow"));
+        assert_eq!(slow, Some(libc::SCHED_IDLE as u32));
+        assert_eq!(policy(), Some(libc::SCHED_OTHER as u32));
     }
 
     /// The thread a future's first poll ran on.
