@@ -55,15 +55,57 @@ fn api_url(host: &Host) -> String {
     host.api_url()
 }
 
-/// Lines of the host's JSON log that say `job`'s run was demoted.
-fn demotions(host: &Host, job: &str) -> usize {
+/// Lines of the host's JSON log about `job` whose message starts with
+/// `message`.
+fn log_lines(host: &Host, job: &str, message: &str) -> usize {
     host.log()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| {
-            v["fields"]["message"] == "run demoted to the slow lane" && v["fields"]["job"] == job
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+                && v["fields"]["job"] == job
         })
         .count()
+}
+
+/// Lines of the host's JSON log that say `job`'s run was demoted.
+fn demotions(host: &Host, job: &str) -> usize {
+    log_lines(host, job, "run demoted to the slow lane")
+}
+
+/// Waits (at most a minute) until `job` has `n` finished runs; returns
+/// them, newest first.
+async fn finished_runs(host: &Host, base: &str, job: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done: Vec<Value> = runs(base, job)
+            .await
+            .into_iter()
+            .filter(|r| r["status"] == "finished")
+            .collect();
+        if done.len() >= n {
+            return done;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{job}: {} of {n} runs finished:\n{}",
+            done.len(),
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The host's `/metrics` text.
+async fn metrics(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -91,31 +133,11 @@ limits = { timeout = "2s" }
     post(&base, "/jobs/burn-time/run").await;
     let mut ended = Vec::new();
     for job in ["burn-fuel", "burn-time"] {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let run = loop {
-            let finished = runs(&base, job)
-                .await
-                .into_iter()
-                .find(|r| r["status"] == "finished");
-            if let Some(run) = finished {
-                break run;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{job} never finished:\n{}",
-                host.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let run = finished_runs(&host, &base, job, 1).await.remove(0);
         assert_eq!(demotions(&host, job), 1, "{job}:\n{}", host.log());
         ended.push(run);
     }
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = metrics(&base).await;
     assert!(
         metrics.contains("wasmcron_runs_demoted_total 2"),
         "{metrics}"
@@ -135,39 +157,7 @@ limits = { timeout = "2s" }
 /// Lines of the host's JSON log that say `job`'s run started in the slow
 /// lane.
 fn slow_starts(host: &Host, job: &str) -> usize {
-    host.log()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| {
-            v["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("run started in the slow lane"))
-                && v["fields"]["job"] == job
-        })
-        .count()
-}
-
-/// Waits (at most a minute) until `job` has `n` finished runs; returns
-/// them, newest first.
-async fn finished_runs(host: &Host, base: &str, job: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let done: Vec<Value> = runs(base, job)
-            .await
-            .into_iter()
-            .filter(|r| r["status"] == "finished")
-            .collect();
-        if done.len() >= n {
-            return done;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{job}: {} of {n} runs finished:\n{}",
-            done.len(),
-            host.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    log_lines(host, job, "run started in the slow lane")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -206,12 +196,7 @@ limits = { fuel = 2000000000, timeout = "60s" }
     for run in &done {
         assert_eq!(run["outcome"]["kind"], "out-of-fuel", "{run}");
     }
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = metrics(&base).await;
     assert!(
         metrics.contains("wasmcron_runs_demoted_total 1")
             && metrics.contains("wasmcron_runs_started_slow_total 1"),
