@@ -1040,6 +1040,70 @@ async fn a_runs_end_is_recorded_only_while_it_runs_on_its_host(db: TestStore) {
 }
 backends!(a_runs_end_is_recorded_only_while_it_runs_on_its_host: memory, sqlite, postgres);
 
+/// A fire's run recorded running in its fire's write, then ended (the
+/// path every quick run of a burst takes): it stays one row in its job's
+/// history, and its fire stays taken, so no second run of that fire is
+/// recorded by another fire write or a plain run write.
+async fn a_runs_end_written_in_place_keeps_its_fire_and_its_place(db: TestStore) {
+    let store = db.open().await;
+    store.insert_job(record("a"), false).await.unwrap();
+    let mut run = RunRecord {
+        run_id: "r1".into(),
+        status: RunStatus::Running,
+        started_at: Some(from_ms(T1)),
+        host: Some("host-a".into()),
+        ..RunRecord::pending("a", from_ms(T1), from_ms(T1), 1)
+    };
+    let written = store
+        .write(vec![Write::Fire {
+            job_id: "a".into(),
+            incarnation: String::new(),
+            from: from_ms(T1),
+            next: Some(from_ms(T2)),
+            runs: vec![run.clone()],
+        }])
+        .await
+        .unwrap();
+    assert!(written.all(), "{written:?}");
+    run.status = RunStatus::Finished;
+    run.ended_at = Some(from_ms(T1 + 5));
+    run.note = Some("done".into());
+    let written = store
+        .write(vec![Write::End {
+            run: run.clone(),
+            retry: None,
+        }])
+        .await
+        .unwrap();
+    assert!(written.all(), "{written:?}");
+    let back = store.run("r1").await.unwrap().unwrap();
+    assert_eq!(back.status, RunStatus::Finished);
+    assert_eq!(back.note.as_deref(), Some("done"));
+    let runs = store.runs("a", 10, 0).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+
+    // The same fire by another run: refused in a fire write (beside a new
+    // fire that goes in) and as a plain run write.
+    let written = store
+        .write(vec![fire(T2, T3, &[(T1, "r1-dup"), (T2, "r2")])])
+        .await
+        .unwrap();
+    assert_eq!(
+        written.refused,
+        std::iter::once("r1-dup".to_owned()).collect()
+    );
+    let dup = RunRecord {
+        run_id: "r1-dup2".into(),
+        ..RunRecord::pending("a", from_ms(T1), from_ms(T1), 1)
+    };
+    assert!(store.write(vec![Write::Run(dup)]).await.is_err());
+    assert!(store.run("r1-dup").await.unwrap().is_none());
+    assert!(store.run("r1-dup2").await.unwrap().is_none());
+    let runs = store.runs("a", 10, 0).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+}
+backends!(a_runs_end_written_in_place_keeps_its_fire_and_its_place: memory, sqlite, postgres);
+
 // PostgreSQL's own.
 
 #[tokio::test(flavor = "multi_thread")]
