@@ -159,7 +159,8 @@ impl Inner {
     }
 
     /// Inserts or replaces a run (of a live incarnation); gives it back
-    /// when a fire row of another run holds its fire key.
+    /// (boxed: only refusals pay for it) when a fire row of another run
+    /// holds its fire key.
     ///
     /// Written for the fire path, where a run is put two or three times
     /// (its fire, maybe its start, its end) and every map lookup in a big
@@ -168,10 +169,10 @@ impl Inner {
     /// a new run takes its place in `runs` and `fires` with one lookup
     /// each (a burst's writes were a quarter of a 10,000-job burst's CPU
     /// on this store; docs/BENCHMARKS.md, "Aligned bursts", ninth round).
-    fn put_run(&mut self, run: RunRecord) -> Result<(), RunRecord> {
+    fn put_run(&mut self, run: RunRecord) -> Result<(), Box<RunRecord>> {
         if let Some(stored) = self.runs.get_mut(&run.run_id) {
             if !same_fire(stored, &run) && !claim_fire(&mut self.fires, &run) {
-                return Err(run);
+                return Err(Box::new(run));
             }
             let old = std::mem::replace(&mut **stored, run);
             let run = &**stored;
@@ -191,13 +192,13 @@ impl Inner {
 
     /// Inserts a run not stored yet (one lookup in `runs`); gives it back
     /// when it is stored already or another run holds its fire key.
-    fn put_new_run(&mut self, run: RunRecord) -> Result<(), RunRecord> {
+    fn put_new_run(&mut self, run: RunRecord) -> Result<(), Box<RunRecord>> {
         let std::collections::hash_map::Entry::Vacant(slot) = self.runs.entry(run.run_id.clone())
         else {
-            return Err(run);
+            return Err(Box::new(run));
         };
         if !claim_fire(&mut self.fires, &run) {
-            return Err(run);
+            return Err(Box::new(run));
         }
         let place = (run.scheduled_at, run.run_id.clone());
         match self.by_job.get_mut(&run.job_id) {
