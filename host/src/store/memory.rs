@@ -166,9 +166,10 @@ impl Inner {
     /// (its fire, maybe its start, its end) and every map lookup in a big
     /// store is a cache miss or two: an in-place replace looks at the
     /// fire keys only if the run's fire moved (it never does there), and
-    /// a new run takes its place in `runs` and `fires` with one lookup
-    /// each (a burst's writes were a quarter of a 10,000-job burst's CPU
-    /// on this store; docs/BENCHMARKS.md, "Aligned bursts", ninth round).
+    /// a new run of a fire write ([`Self::put_new_run`]) takes its place
+    /// in `runs` and `fires` with one lookup each (a burst's writes were
+    /// a quarter of a 10,000-job burst's CPU on this store;
+    /// docs/BENCHMARKS.md, "Aligned bursts", ninth round).
     fn put_run(&mut self, run: RunRecord) -> Result<(), Box<RunRecord>> {
         if let Some(stored) = self.runs.get_mut(&run.run_id) {
             if !same_fire(stored, &run) && !claim_fire(&mut self.fires, &run) {
@@ -363,26 +364,16 @@ impl JobStore for MemoryJobStore {
                         dropped_run(&run);
                         continue;
                     }
-                    // Its row still running here (the common case) is
-                    // replaced in place, with one lookup.
-                    let put = match inner.runs.get_mut(&run.run_id) {
-                        Some(stored)
-                            if stored.status == RunStatus::Running && stored.host == run.host =>
-                        {
-                            if same_fire(stored, &run) {
-                                **stored = run;
-                                Ok(())
-                            } else {
-                                inner.put_run(run)
-                            }
-                        }
-                        Some(_) => {
-                            written.refused.insert(run.run_id);
-                            continue;
-                        }
-                        None => inner.put_run(run),
-                    };
-                    if put.is_err() {
+                    // The second lookup of the row (in put_run) finds it
+                    // in the cache this one brought it to.
+                    let open = inner.runs.get(&run.run_id).is_none_or(|stored| {
+                        stored.status == RunStatus::Running && stored.host == run.host
+                    });
+                    if !open {
+                        written.refused.insert(run.run_id);
+                        continue;
+                    }
+                    if inner.put_run(run).is_err() {
                         return Err(StoreError::Backend(
                             "a run's end: its fire is already recorded by another run".into(),
                         ));
