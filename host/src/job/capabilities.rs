@@ -77,11 +77,17 @@ pub struct CapabilityError {
 }
 
 impl Capabilities {
-    /// Resolves relative host paths against `base` (a sidecar's folder).
+    /// Resolves relative host paths against `base` (a sidecar's folder),
+    /// made absolute from the working directory when `base` is itself
+    /// relative (`--plugins wasmcron-plugins`, the default): a grant must
+    /// name an absolute path ([`Self::validate`]). Nothing is read from the
+    /// file system; should the working directory be unknown, the path is
+    /// left relative and `validate` names it.
     pub fn resolve_relative(&mut self, base: &Path) {
         for dir in &mut self.dirs {
             if dir.host.is_relative() {
-                dir.host = base.join(&dir.host);
+                let joined = base.join(&dir.host);
+                dir.host = std::path::absolute(&joined).unwrap_or(joined);
             }
         }
     }

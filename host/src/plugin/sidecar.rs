@@ -131,6 +131,22 @@ mod tests {
         assert!(grants.dirs[0].writable);
     }
 
+    /// `--plugins wasmcron-plugins` (relative, the default): a relative
+    /// grant was joined to it and then refused as not absolute, so the
+    /// example `cleanup` sidecar only loaded under `cargo xtask run`.
+    #[test]
+    fn a_relative_grant_in_a_relative_plugins_folder_is_made_absolute() {
+        let s = Sidecar::parse(
+            "cleanup",
+            "[capabilities]\ndirs = [{ host = \"scratch\", guest = \"/scratch\", mode = \"rw\" }]",
+            Path::new("wasmcron-plugins"),
+        )
+        .expect("a relative grant in a relative folder is accepted");
+        let host = &s.grants.expect("grants").dirs[0].host;
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(*host, cwd.join("wasmcron-plugins").join("scratch"));
+    }
+
     #[test]
     fn problems_name_the_file_and_field() {
         for (text, says) in [
