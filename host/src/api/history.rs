@@ -42,8 +42,8 @@ pub struct ListAllRuns {
 
 /// The runs of every job, newest recorded first, without their logs:
 /// e.g. `GET /runs?status=running` for what is going on now, or
-/// `GET /runs?outcome=failed&limit=20` for the latest failures. Runs of
-/// deleted jobs are included (until their history is pruned).
+/// `GET /runs?outcome=failed&limit=20` for the latest failures. A
+/// deleted job's runs were deleted with it.
 #[utoipa::path(get, path = "/runs", tag = "runs",
     params(ListAllRuns),
     responses(
